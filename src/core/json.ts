@@ -44,9 +44,7 @@ function canon(v: unknown, depth: number, what: string): string {
       }
       const rec = v as Record<string, unknown>;
       const keys = Object.keys(rec).sort();
-      return (
-        '{' + keys.map((k) => JSON.stringify(k) + ':' + canon(rec[k], depth + 1, what)).join(',') + '}'
-      );
+      return '{' + keys.map((k) => JSON.stringify(k) + ':' + canon(rec[k], depth + 1, what)).join(',') + '}';
     }
     default:
       return fail(ErrorCode.InvalidValue, `The ${what} contains a ${typeof v}, which is not JSON.`);

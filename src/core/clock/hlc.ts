@@ -57,7 +57,10 @@ export function hlcReceive(local: Hlc, remote: Hlc, nowMs: number, maxDriftMs: n
 
 export function parseHlc(v: unknown): Hlc {
   if (!isRecord(v) || !isCount(v.wall) || !isCount(v.logical)) {
-    fail(ErrorCode.InvalidArgument, 'A hybrid logical clock must be { wall, logical } of non-negative integers.');
+    fail(
+      ErrorCode.InvalidArgument,
+      'A hybrid logical clock must be { wall, logical } of non-negative integers.',
+    );
   }
   return { wall: v.wall, logical: v.logical };
 }

@@ -85,7 +85,9 @@ export function vcToRecord(vc: ReadonlyVectorClock): Record<ReplicaId, number> {
   const out: Record<ReplicaId, number> = {};
   for (const id of [...vc.keys()].sort()) {
     const n = vc.get(id) ?? 0;
-    if (n > 0) out[id] = n;
+    // defineProperty, so that an id like "__proto__" is an ordinary key.
+    if (n > 0)
+      Object.defineProperty(out, id, { value: n, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
@@ -109,13 +111,7 @@ export function isCount(n: unknown): n is number {
 }
 
 export function isDot(v: unknown): v is Dot {
-  return (
-    isRecord(v) &&
-    typeof v.origin === 'string' &&
-    v.origin.length > 0 &&
-    isCount(v.seq) &&
-    v.seq > 0
-  );
+  return isRecord(v) && typeof v.origin === 'string' && v.origin.length > 0 && isCount(v.seq) && v.seq > 0;
 }
 
 /** Total order on dots (origin, then seq), used only to make outputs deterministic. */

@@ -1,0 +1,141 @@
+/**
+ * The keyspace: every object a replica holds, addressed by (type, key). It is an OR-map at
+ * depth 0 whose fields are keys (crdt/or-map.ts), so `create` and `delete` of an object have
+ * exactly the map's semantics: a delete resets what the deleter saw, and an update
+ * concurrent with a delete survives it (update wins; see docs/semantics.md).
+ *
+ * Keys are UTF-8 text of bounded length with `/`-separated namespaces; `_sys/` is reserved
+ * for the agent's own objects (members, services, load).
+ */
+import { ErrorCode, fail } from './errors.js';
+import { isRecord, type Json, utf8Length } from './json.js';
+import type { Limits } from './limits.js';
+import type { OpContext, ParseContext, TypeName } from './crdt/crdt.js';
+import { isTypeName } from './crdt/crdt.js';
+import {
+  applyEntry,
+  compactContainer,
+  decodeContainer,
+  encodeContainer,
+  entryId,
+  type EntryDown,
+  type EntryOp,
+  type OrMapState,
+  parseEntryDown,
+  prepareEntry,
+} from './crdt/or-map.js';
+import { getType } from './crdt/registry.js';
+import type { ReadonlyVectorClock } from './clock/vector-clock.js';
+
+export const RESERVED_PREFIX = '_sys/';
+
+export type KeyspaceState = OrMapState;
+
+/** A local operation as callers write it. `op` is a type op, `{ kind: 'create' }` or `{ kind: 'delete' }`. */
+export interface KeyOp {
+  readonly type: string;
+  readonly key: string;
+  readonly op: unknown;
+}
+
+/** Validates a key: non-empty, bounded, no control characters, no empty `/` segments. */
+export function checkKey(key: unknown, limits: Limits): string {
+  if (typeof key !== 'string' || key.length === 0)
+    fail(ErrorCode.InvalidKey, 'A key must be a non-empty string.');
+  const bytes = utf8Length(key);
+  if (bytes > limits.maxKeyBytes) {
+    fail(
+      ErrorCode.InvalidKey,
+      `The key is ${bytes} bytes; keys are at most ${limits.maxKeyBytes} bytes of UTF-8.`,
+    );
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(key))
+    fail(ErrorCode.InvalidKey, 'A key must not contain control characters.');
+  if (key.startsWith('/') || key.endsWith('/') || key.includes('//')) {
+    fail(
+      ErrorCode.InvalidKey,
+      `The key ${JSON.stringify(key)} has an empty segment; write namespaces as "a/b/c".`,
+    );
+  }
+  return key;
+}
+
+/** Parses a local op. Only the agent itself (`system`) may write under `_sys/`. */
+export function parseKeyOp(raw: unknown, pc: ParseContext, system: boolean): EntryOp {
+  if (!isRecord(raw)) fail(ErrorCode.InvalidOp, 'An operation must be an object { type, key, op }.');
+  const { type, op } = raw;
+  if (!isTypeName(type)) {
+    fail(
+      ErrorCode.UnknownType,
+      `Unknown CRDT type ${JSON.stringify(type)}; expected one of the registered types.`,
+    );
+  }
+  const key = checkKey(raw.key, pc.limits);
+  if (!system && key.startsWith(RESERVED_PREFIX)) {
+    fail(
+      ErrorCode.ReservedKey,
+      `Keys under ${RESERVED_PREFIX} belong to the agent; choose another namespace.`,
+    );
+  }
+  const kind = isRecord(op) ? op.kind : undefined;
+  if (kind === 'create') return { kind: 'create', type, field: key };
+  if (kind === 'delete') return { kind: 'remove', type, field: key };
+  return {
+    kind: 'update',
+    type,
+    field: key,
+    op: getType(type).parseOp(op, { limits: pc.limits, depth: pc.depth + 1 }),
+  };
+}
+
+export function prepareKeyOp(ks: KeyspaceState, op: EntryOp, ctx: OpContext): EntryDown {
+  return prepareEntry(ks, op, ctx);
+}
+
+/** Validates one downstream op of a remote event. */
+/** Validates one downstream op of a remote event (peers may write under `_sys/`). */
+export function parseKeyDown(v: unknown, pc: ParseContext): EntryDown {
+  return parseEntryDown(v, pc, (k) => checkKey(k, pc.limits));
+}
+
+export function applyKeyDown(ks: KeyspaceState, d: EntryDown, ctx: OpContext): void {
+  applyEntry(ks, d, ctx);
+}
+
+export interface ObjectView {
+  readonly type: TypeName;
+  readonly key: string;
+  readonly value: Json;
+}
+
+/** Reads one object, or undefined when it does not exist (never created, or deleted). */
+export function readObject(ks: KeyspaceState, type: TypeName, key: string): ObjectView | undefined {
+  const e = ks.get(entryId(type, key));
+  if (!e) return undefined;
+  return { type, key, value: getType(type).value(e.state) };
+}
+
+/** Objects whose key starts with `prefix`, ordered by key then type. */
+export function listObjects(ks: KeyspaceState, prefix = ''): ObjectView[] {
+  const out: ObjectView[] = [];
+  for (const e of ks.values()) {
+    if (e.field.startsWith(prefix))
+      out.push({ type: e.type, key: e.field, value: getType(e.type).value(e.state) });
+  }
+  return out.sort((a, b) =>
+    a.key !== b.key ? (a.key < b.key ? -1 : 1) : a.type < b.type ? -1 : a.type > b.type ? 1 : 0,
+  );
+}
+
+export function compactKeyspace(ks: KeyspaceState, stable: ReadonlyVectorClock): void {
+  compactContainer(ks, stable);
+}
+
+export function encodeKeyspace(ks: KeyspaceState): Json {
+  return encodeContainer(ks);
+}
+
+export function decodeKeyspace(j: unknown, limits: Limits): KeyspaceState {
+  return decodeContainer(j, { limits, depth: 0 }, (k) => checkKey(k, limits));
+}

@@ -1,0 +1,411 @@
+/**
+ * The replica: the single owner of one agent's CRDT state (paper §V-A: the CmRDT Handlers
+ * and the causal half of the Asynchronous Communicator). It follows the raft/foca pattern
+ * (DESIGN.md "Architecture"): `step(input, nowMs)` changes state and returns effects, and
+ * the agent carries the effects out in order — persist, then broadcast, then acknowledge.
+ * Nothing here does I/O, reads a clock or draws randomness.
+ *
+ * Local writes: a batch of ops becomes one event (origin, seq, deps, hlc, ops). Every op is
+ * validated before any is prepared, and prepare/effect cannot fail on validated input, so a
+ * batch is applied whole or not at all.
+ *
+ * Remote events go through the causal buffer and are applied exactly once, in causal order.
+ * A signed event whose ops do not validate is *delivered as a no-op*: the clock advances so
+ * the origin's later events are not blocked forever, nothing is applied, and a `rejected`
+ * effect reports it. Every replica runs the same validation, so all of them skip the same
+ * event and still converge.
+ */
+import {
+  CausalBuffer,
+  type CausalBufferLimits,
+  type Gap,
+  isDeliverable,
+  isDuplicate,
+} from './causal/causal-buffer.js';
+import { type Hlc, HLC_ZERO, hlcReceive, hlcTick } from './clock/hlc.js';
+import {
+  type ReadonlyVectorClock,
+  type ReplicaId,
+  type VectorClock,
+  vcClone,
+  vcGet,
+  vcLeq,
+} from './clock/vector-clock.js';
+import type { OpContext, ParseContext, TypeName } from './crdt/crdt.js';
+import type { EntryDown, EntryOp } from './crdt/or-map.js';
+import { ErrorCode, fail, isSmacError, SmacError } from './errors.js';
+import type { Event } from './event.js';
+import type { Json } from './json.js';
+import {
+  applyKeyDown,
+  compactKeyspace,
+  decodeKeyspace,
+  encodeKeyspace,
+  type KeyspaceState,
+  listObjects,
+  type ObjectView,
+  parseKeyDown,
+  parseKeyOp,
+  prepareKeyOp,
+  readObject,
+} from './keyspace.js';
+import { DEFAULT_LIMITS, type Limits } from './limits.js';
+
+export interface ReplicaConfig {
+  /** This replica's id (the agent's peer id). */
+  readonly id: ReplicaId;
+  readonly limits?: Partial<Limits>;
+  /** A remote HLC further ahead of our physical clock than this does not move our clock. */
+  readonly maxDriftMs?: number;
+  /** Bounds of the causal buffer. Past them, events are dropped and repair is requested. */
+  readonly buffer?: Partial<CausalBufferLimits>;
+  /** A gap older than this asks for repair on the next tick. */
+  readonly repairAfterMs?: number;
+}
+
+export const DEFAULT_REPLICA = {
+  /** Generous for NTP-synced hosts, tight enough that a host set a day ahead cannot pin LWW. */
+  maxDriftMs: 60_000,
+  buffer: { maxEvents: 100_000, maxBytes: 64 * 1024 * 1024 } satisfies CausalBufferLimits,
+  /** Gossip reorders by milliseconds; a gap this old means a message was lost. */
+  repairAfterMs: 1_000,
+};
+
+/** A local batch: one event. `system` allows writes under `_sys/` (the agent's own services). */
+export interface LocalInput {
+  readonly kind: 'local';
+  readonly ops: readonly unknown[];
+  readonly system?: boolean;
+}
+/** An event received from a peer (already decoded, and its signature verified, by the adapter). */
+export interface RemoteInput {
+  readonly kind: 'remote';
+  readonly event: Event;
+  /** Encoded size, for the buffer's byte bound. */
+  readonly bytes: number;
+}
+/** Periodic: reports gaps that have waited too long. */
+export interface TickInput {
+  readonly kind: 'tick';
+}
+export type ReplicaInput = LocalInput | RemoteInput | TickInput;
+
+export interface TouchedObject {
+  readonly type: TypeName;
+  readonly key: string;
+}
+
+export type Effect =
+  /** Append the event to the durable log. Comes first for every applied event. */
+  | { readonly kind: 'persist'; readonly event: Event; readonly local: boolean }
+  /** Send a local event to peers (after it is persisted). */
+  | { readonly kind: 'broadcast'; readonly event: Event }
+  /** Objects changed by an applied event (for watches). */
+  | { readonly kind: 'changed'; readonly event: Event; readonly objects: readonly TouchedObject[] }
+  /** Ask a peer for missing events (anti-entropy). */
+  | { readonly kind: 'repair'; readonly reason: 'gap' | 'overflow'; readonly gaps: readonly Gap[] }
+  /** A remote event was refused or skipped; count it and warn. */
+  | {
+      readonly kind: 'rejected';
+      readonly origin: ReplicaId;
+      readonly seq: number;
+      readonly code: string;
+      readonly message: string;
+    }
+  /** A remote HLC was too far ahead; our clock did not follow. */
+  | { readonly kind: 'clock-drift'; readonly origin: ReplicaId; readonly driftMs: number };
+
+export interface StepResult {
+  readonly effects: Effect[];
+  /** The new local event, for a local input. */
+  readonly event?: Event;
+}
+
+/** Plain state of a replica, for snapshots. */
+export interface ReplicaSnapshot {
+  readonly vc: VectorClock;
+  readonly hlc: Hlc;
+  readonly keyspace: Json;
+}
+
+export interface ReplicaStats {
+  readonly buffered: number;
+  readonly bufferedBytes: number;
+  readonly objects: number;
+  readonly rejected: number;
+  readonly duplicates: number;
+  readonly clockDrift: number;
+}
+
+export class Replica {
+  readonly id: ReplicaId;
+  readonly limits: Limits;
+  private readonly maxDriftMs: number;
+  private readonly repairAfterMs: number;
+  private readonly pc: ParseContext;
+  private vc: VectorClock = new Map();
+  private hlc: Hlc = HLC_ZERO;
+  /** Our clock when we made our last event: the base of the next event's delta deps. */
+  private lastDeps: VectorClock = new Map();
+  private keyspace: KeyspaceState = new Map();
+  private readonly buffer: CausalBuffer<Event>;
+  private counters = { rejected: 0, duplicates: 0, clockDrift: 0 };
+
+  constructor(config: ReplicaConfig) {
+    if (typeof config.id !== 'string' || config.id.length === 0) {
+      fail(ErrorCode.InvalidArgument, 'A replica needs a non-empty id.');
+    }
+    this.id = config.id;
+    this.limits = { ...DEFAULT_LIMITS, ...config.limits };
+    this.maxDriftMs = config.maxDriftMs ?? DEFAULT_REPLICA.maxDriftMs;
+    this.repairAfterMs = config.repairAfterMs ?? DEFAULT_REPLICA.repairAfterMs;
+    this.buffer = new CausalBuffer<Event>({ ...DEFAULT_REPLICA.buffer, ...config.buffer });
+    this.pc = { limits: this.limits, depth: 0 };
+  }
+
+  /** Restores a replica from its snapshot (after a restart, or a snapshot from a peer). */
+  static fromSnapshot(config: ReplicaConfig, snap: ReplicaSnapshot): Replica {
+    const r = new Replica(config);
+    r.install(snap);
+    return r;
+  }
+
+  step(input: ReplicaInput, nowMs: number): StepResult {
+    switch (input.kind) {
+      case 'local':
+        return this.local(input, nowMs);
+      case 'remote':
+        return { effects: this.remote(input, nowMs) };
+      case 'tick':
+        return { effects: this.tick(nowMs) };
+    }
+  }
+
+  // ---- local writes -------------------------------------------------------------------
+
+  private local(input: LocalInput, nowMs: number): StepResult {
+    const n = input.ops.length;
+    if (!Array.isArray(input.ops) || n === 0)
+      fail(ErrorCode.InvalidOp, 'A write needs at least one operation.');
+    if (n > this.limits.maxOpsPerEvent) {
+      fail(
+        ErrorCode.TooLarge,
+        `A batch holds at most ${this.limits.maxOpsPerEvent} operations; this one has ${n}.`,
+      );
+    }
+    // Validate everything first: nothing below may throw, so nothing is half-applied.
+    const parsed: EntryOp[] = input.ops.map((raw, i) => {
+      try {
+        return parseKeyOp(raw, this.pc, input.system === true);
+      } catch (e) {
+        if (isSmacError(e) && n > 1)
+          throw new SmacError(e.code, `Operation ${i}: ${e.message}`, { index: i, ...e.details });
+        throw e;
+      }
+    });
+    const seq = vcGet(this.vc, this.id) + 1;
+    this.hlc = hlcTick(this.hlc, nowMs);
+    const ctx: OpContext = { dot: { origin: this.id, seq }, hlc: this.hlc };
+    const ops: EntryDown[] = [];
+    for (const op of parsed) {
+      const d = prepareKeyOp(this.keyspace, op, ctx);
+      applyKeyDown(this.keyspace, d, ctx); // the next op of the batch observes this one
+      ops.push(d);
+    }
+    const deps = this.deltaDeps();
+    this.vc.set(this.id, seq);
+    const event: Event = { origin: this.id, seq, deps, hlc: this.hlc, ops: ops as unknown as Json[] };
+    return {
+      event,
+      effects: [
+        { kind: 'persist', event, local: true },
+        { kind: 'broadcast', event },
+        { kind: 'changed', event, objects: touched(ops) },
+      ],
+    };
+  }
+
+  /** Entries of our clock (other than ours) that grew since our previous event. */
+  private deltaDeps(): VectorClock {
+    const deps: VectorClock = new Map();
+    for (const [id, n] of this.vc) {
+      if (id !== this.id && n > (this.lastDeps.get(id) ?? 0)) deps.set(id, n);
+    }
+    this.lastDeps = vcClone(this.vc);
+    this.lastDeps.delete(this.id);
+    return deps;
+  }
+
+  // ---- remote events ------------------------------------------------------------------
+
+  private remote(input: RemoteInput, nowMs: number): Effect[] {
+    const e = input.event;
+    const effects: Effect[] = [];
+    if (e.origin === this.id) {
+      if (e.seq > vcGet(this.vc, this.id)) {
+        this.counters.rejected++;
+        effects.push(
+          rejected(e, ErrorCode.InvalidEvent, 'A peer sent an event in our name that we never made.'),
+        );
+      } else this.counters.duplicates++;
+      return effects;
+    }
+    if (e.deps.has(e.origin)) {
+      this.counters.rejected++;
+      effects.push(
+        rejected(e, ErrorCode.InvalidEvent, 'An event lists its own origin among its dependencies.'),
+      );
+      return effects;
+    }
+    if (isDuplicate(e, this.vc)) {
+      this.counters.duplicates++;
+      return effects;
+    }
+    if (!isDeliverable(e, this.vc)) {
+      const r = this.buffer.add(e, input.bytes, nowMs);
+      if (r === 'duplicate') this.counters.duplicates++;
+      if (r === 'overflow')
+        effects.push({ kind: 'repair', reason: 'overflow', gaps: this.buffer.gaps(this.vc) });
+      return effects;
+    }
+    this.deliver(e, nowMs, effects);
+    for (let next = this.buffer.popDeliverable(this.vc); next; next = this.buffer.popDeliverable(this.vc)) {
+      this.deliver(next, nowMs, effects);
+    }
+    return effects;
+  }
+
+  private deliver(e: Event, nowMs: number, effects: Effect[]): void {
+    let ops: EntryDown[] | undefined;
+    try {
+      if (e.ops.length > this.limits.maxOpsPerEvent) {
+        fail(
+          ErrorCode.TooLarge,
+          `The event has ${e.ops.length} ops; the limit is ${this.limits.maxOpsPerEvent}.`,
+        );
+      }
+      ops = e.ops.map((o) => parseKeyDown(o, this.pc));
+    } catch (err) {
+      const code = isSmacError(err) ? err.code : ErrorCode.InvalidEvent;
+      const msg = err instanceof Error ? err.message : String(err);
+      this.counters.rejected++;
+      effects.push(rejected(e, code, `Skipped an event whose ops do not validate: ${msg}`));
+    }
+    const r = hlcReceive(this.hlc, e.hlc, nowMs, this.maxDriftMs);
+    this.hlc = r.clock;
+    if (r.driftMs !== undefined) {
+      this.counters.clockDrift++;
+      effects.push({ kind: 'clock-drift', origin: e.origin, driftMs: r.driftMs });
+    }
+    if (ops) {
+      const ctx: OpContext = { dot: { origin: e.origin, seq: e.seq }, hlc: e.hlc };
+      for (const d of ops) applyKeyDown(this.keyspace, d, ctx);
+    }
+    this.vc.set(e.origin, e.seq);
+    effects.push({ kind: 'persist', event: e, local: false });
+    if (ops) effects.push({ kind: 'changed', event: e, objects: touched(ops) });
+  }
+
+  private tick(nowMs: number): Effect[] {
+    if (this.buffer.size === 0 || this.buffer.oldestAgeMs(nowMs) < this.repairAfterMs) return [];
+    return [{ kind: 'repair', reason: 'gap', gaps: this.buffer.gaps(this.vc) }];
+  }
+
+  // ---- reads and state ----------------------------------------------------------------
+
+  read(type: TypeName, key: string): ObjectView | undefined {
+    return readObject(this.keyspace, type, key);
+  }
+
+  list(prefix = ''): ObjectView[] {
+    return listObjects(this.keyspace, prefix);
+  }
+
+  /** The delivered clock: every event it covers has been applied here. */
+  clock(): VectorClock {
+    return vcClone(this.vc);
+  }
+
+  hybridClock(): Hlc {
+    return this.hlc;
+  }
+
+  gaps(): Gap[] {
+    return this.buffer.gaps(this.vc);
+  }
+
+  stats(): ReplicaStats {
+    return {
+      buffered: this.buffer.size,
+      bufferedBytes: this.buffer.bytes,
+      objects: this.keyspace.size,
+      ...this.counters,
+    };
+  }
+
+  snapshot(): ReplicaSnapshot {
+    return { vc: vcClone(this.vc), hlc: this.hlc, keyspace: encodeKeyspace(this.keyspace) };
+  }
+
+  /**
+   * Installs a snapshot that covers everything we have (a peer's, when we are behind its
+   * compacted log). Refuses one that would lose our events: push those first.
+   */
+  install(snap: ReplicaSnapshot): void {
+    if (!vcLeq(this.vc, snap.vc)) {
+      fail(
+        ErrorCode.InvalidArgument,
+        "The snapshot does not cover this replica's clock; installing it would lose events.",
+      );
+    }
+    const ks = decodeKeyspace(snap.keyspace, this.limits); // throws before any change
+    this.keyspace = ks;
+    this.vc = vcClone(snap.vc);
+    if (
+      snap.hlc.wall > this.hlc.wall ||
+      (snap.hlc.wall === this.hlc.wall && snap.hlc.logical > this.hlc.logical)
+    ) {
+      this.hlc = snap.hlc;
+    }
+    this.lastDeps = new Map(); // the next event carries full deps: always valid
+    this.buffer.prune(this.vc);
+  }
+
+  /**
+   * Re-applies an event from the durable log during recovery (ours or a peer's), in log order,
+   * after installing the latest snapshot. Events the snapshot already covers are skipped.
+   */
+  restore(e: Event, nowMs: number): void {
+    if (e.seq <= vcGet(this.vc, e.origin)) return;
+    if (e.seq !== vcGet(this.vc, e.origin) + 1) {
+      fail(
+        ErrorCode.InvalidEvent,
+        `The log skips from ${e.origin}:${vcGet(this.vc, e.origin)} to seq ${e.seq}.`,
+      );
+    }
+    this.deliver(e, nowMs, []);
+    if (e.origin === this.id) this.lastDeps = new Map(); // the next event carries full deps
+  }
+
+  /** Folds causally stable information (see stability.ts) into compact state. */
+  compact(stable: ReadonlyVectorClock): void {
+    compactKeyspace(this.keyspace, stable);
+  }
+}
+
+function rejected(e: Event, code: string, message: string): Effect {
+  return { kind: 'rejected', origin: e.origin, seq: e.seq, code, message };
+}
+
+function touched(ops: readonly EntryDown[]): TouchedObject[] {
+  const seen = new Set<string>();
+  const out: TouchedObject[] = [];
+  for (const d of ops) {
+    const id = d.t + '\u0000' + d.f;
+    if (!seen.has(id)) {
+      seen.add(id);
+      out.push({ type: d.t, key: d.f });
+    }
+  }
+  return out;
+}
