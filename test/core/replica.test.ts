@@ -244,7 +244,9 @@ describe('Replica: objects, delete and snapshots', () => {
     write(b, [inc('c')]);
     const snap = b.snapshot();
     write(a, [inc('c')]);
-    expect(() => a.install(snap)).toThrow(/would lose events/);
+    expect(() => {
+      a.install(snap);
+    }).toThrow(/would lose events/);
     expect(a.read('pn-counter', 'c')?.value).toBe(1);
   });
 

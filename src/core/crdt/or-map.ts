@@ -23,7 +23,7 @@ import { DEFAULT_LIMITS } from '../limits.js';
 import type { CrdtType, OpContext, ParseContext, TypeName } from './crdt.js';
 import { isTypeName } from './crdt.js';
 import { ctxFromJson, ctxToJson, type CtxRecord } from './dots.js';
-import { ewFlag, type EwFlagState } from './ew-flag.js';
+import { ewFlag, type EwFlagDown, type EwFlagState } from './ew-flag.js';
 import { getType } from './registry.js';
 
 export interface MapEntry {
@@ -46,7 +46,7 @@ export interface EntryDown {
   readonly f: string;
   readonly t: TypeName;
   readonly o?: Json;
-  readonly p?: Json;
+  readonly p?: EwFlagDown;
   readonly d?: CtxRecord;
 }
 
@@ -79,14 +79,14 @@ export function prepareEntry(container: OrMapState, op: EntryOp, ctx: OpContext)
     case 'create':
       return { f: op.field, t: op.type, p: enableDown(presence, ctx) };
     case 'remove': {
-      const seen: VectorClock = existing ? observedEntry(existing) : new Map();
+      const seen: VectorClock = existing ? observedEntry(existing) : new Map<string, number>();
       return { f: op.field, t: op.type, d: ctxToJson(seen) };
     }
   }
 }
 
-function enableDown(presence: EwFlagState, ctx: OpContext): Json {
-  return ewFlag.prepare(presence, ENABLE_OP, ctx) as Json;
+function enableDown(presence: EwFlagState, ctx: OpContext): EwFlagDown {
+  return ewFlag.prepare(presence, ENABLE_OP, ctx);
 }
 
 function observedEntry(e: MapEntry): VectorClock {
@@ -123,9 +123,9 @@ export function parseEntryDown(v: unknown, pc: ParseContext, checkField: (f: unk
   const f = checkField(v.f);
   const crdt = getType(t);
   const nested: ParseContext = { limits: pc.limits, depth: pc.depth + 1 };
-  const out: { f: string; t: TypeName; o?: Json; p?: Json; d?: CtxRecord } = { f, t };
+  const out: { f: string; t: TypeName; o?: Json; p?: EwFlagDown; d?: CtxRecord } = { f, t };
   if (v.o !== undefined) out.o = crdt.parseDownstream(v.o, nested) as Json;
-  if (v.p !== undefined) out.p = ewFlag.parseDownstream(v.p, pc) as Json;
+  if (v.p !== undefined) out.p = ewFlag.parseDownstream(v.p, pc);
   if (v.d !== undefined) out.d = ctxToJson(ctxFromJson(v.d, 'reset context'));
   if (out.o === undefined && out.p === undefined && out.d === undefined) {
     fail(ErrorCode.InvalidOp, 'A map or keyspace downstream op must carry an update, a create or a remove.');

@@ -1,8 +1,7 @@
 /**
- * Remove-wins set (Shapiro et al., INRIA RR-7506, §3.3.3, the remove-wins alternative to the
- * OR-set discussed there; "add-tags and remove-tags" as in Bieniusa et al., "An optimized
- * conflict-free replicated set", 2012). Each element holds the dots of the adds and of the
- * removes that no later op on it has observed. Every op on an element drops the dots its source
+ * Remove-wins set (Shapiro et al., INRIA RR-7506, §3.3.3: the remove-wins alternative to the
+ * add-wins OR-set discussed there, with add-tags and remove-tags). Each element holds the dots
+ * of the adds and of the removes that no later op on it has observed. Every op on an element drops the dots its source
  * observed (an observed context, crdt.ts) and adds its own dot to its list. The element is
  * present while it has an add-dot and no remove-dot, so an add concurrent with a remove loses,
  * and a later add that observed both brings the element back. A remove of an element that was
@@ -18,7 +17,8 @@
  * concurrent effects commute element by element, and the representation is canonical.
  *
  * Compaction drops tombstones once stable. A replica that dropped a dot must still cover it in
- * the contexts it sends, or a peer still holding it would keep it forever: `floor` does that.
+ * the contexts it sends, or a peer that has not compacted yet would keep it and, with it, block
+ * a later add forever: `floor` does that.
  */
 import {
   type Dot,
