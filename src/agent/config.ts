@@ -1,0 +1,147 @@
+/**
+ * Agent configuration: every field with its default and the trade-off behind it (after
+ * memberlist's DefaultLANConfig), and validation that answers with sentences an operator can act
+ * on. Sources (flags, SMAC_* environment, config file) are merged by the CLI; this module only
+ * knows the resolved shape.
+ */
+import { isAbsolute, resolve } from 'node:path';
+
+export interface AgentConfig {
+  /** Where the store, identity key and socket live. Created with mode 0700. */
+  readonly dataDir: string;
+  /** libp2p listen multiaddrs. Loopback by default: expose an agent deliberately, with a cluster key. */
+  readonly listen: readonly string[];
+  /** Peers to join (other regions, or a LAN without multicast). Retried with backoff for as long as the agent runs. */
+  readonly join: readonly string[];
+  /** Region label, carried in heartbeats and member records. */
+  readonly region: string;
+  /** Pre-shared cluster key file (`smac keygen`). Without one, any libp2p node that can reach the port may join. */
+  readonly clusterKeyFile: string | undefined;
+  /** Find peers by mDNS on the LAN. Off by default: it multicasts on every interface. */
+  readonly mdns: boolean;
+  /** Disseminate events by gossipsub (the fast path). Off leaves anti-entropy alone: slower, still convergent. */
+  readonly gossip: boolean;
+  /** Anti-entropy with one random peer this often. Shorter repairs faster and costs a round trip per peer. */
+  readonly syncIntervalMs: number;
+  /** Heartbeats (clock, region) this often; they drive causal stability and thus compaction. */
+  readonly heartbeatIntervalMs: number;
+  /** Snapshot and compact once the log grew by this many events. Smaller bounds the log tighter, costs more snapshots. */
+  readonly snapshotEveryEvents: number;
+  /** SQLite durability: 'normal' survives kill -9 of the agent; 'full' also survives power loss, at ~1.5x write cost. */
+  readonly storeSync: 'normal' | 'full';
+  /** If non-empty, only these peer ids may connect. */
+  readonly allowPeers: readonly string[];
+  /** A remote clock further ahead than this does not drag ours along (it is clamped and counted). */
+  readonly maxDriftMs: number;
+  /** pino level: fatal, error, warn, info, debug, trace, silent. */
+  readonly logLevel: string;
+}
+
+export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
+  dataDir: resolve('.smac-data'),
+  listen: ['/ip4/127.0.0.1/tcp/7946'],
+  join: [],
+  region: 'default',
+  clusterKeyFile: undefined,
+  mdns: false,
+  gossip: true,
+  syncIntervalMs: 5_000,
+  heartbeatIntervalMs: 1_000,
+  snapshotEveryEvents: 50_000,
+  storeSync: 'normal',
+  allowPeers: [],
+  maxDriftMs: 60_000,
+  logLevel: 'info',
+});
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'INVALID_CONFIG';
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Fills defaults and validates. Throws ConfigError naming the field and what would be valid. */
+export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unknown>>): AgentConfig {
+  const d = DEFAULT_AGENT_CONFIG;
+  const problems: string[] = [];
+  const str = (k: keyof AgentConfig, fallback: string): string => {
+    const v = input[k] ?? fallback;
+    if (typeof v !== 'string' || v.length === 0) {
+      problems.push(`${k} must be a non-empty string`);
+      return fallback;
+    }
+    return v;
+  };
+  const list = (k: keyof AgentConfig, fallback: readonly string[]): string[] => {
+    const v = input[k] ?? fallback;
+    const arr =
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s.length > 0)
+        : v;
+    if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'string' && x.length > 0)) {
+      problems.push(`${k} must be a list of non-empty strings`);
+      return [...fallback];
+    }
+    return arr as string[];
+  };
+  const int = (k: keyof AgentConfig, fallback: number, min: number, max: number): number => {
+    const raw = input[k] ?? fallback;
+    const v = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      problems.push(`${k} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+      return fallback;
+    }
+    return v;
+  };
+  const bool = (k: keyof AgentConfig, fallback: boolean): boolean => {
+    const raw = input[k] ?? fallback;
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    if (typeof raw !== 'boolean') {
+      problems.push(`${k} must be true or false (got ${JSON.stringify(raw)})`);
+      return fallback;
+    }
+    return raw;
+  };
+  const dataDir = str('dataDir', d.dataDir);
+  const listen = list('listen', d.listen);
+  const join = list('join', d.join);
+  for (const a of [...listen, ...join]) {
+    if (!a.startsWith('/'))
+      problems.push(`${JSON.stringify(a)} is not a multiaddr; write it like /ip4/10.0.0.1/tcp/7946`);
+  }
+  const keyFile = input.clusterKeyFile;
+  if (keyFile !== undefined && (typeof keyFile !== 'string' || keyFile.length === 0)) {
+    problems.push('clusterKeyFile must be a path to a key made by `smac keygen`');
+  }
+  const storeSync = input.storeSync ?? d.storeSync;
+  if (storeSync !== 'normal' && storeSync !== 'full')
+    problems.push(`storeSync must be "normal" or "full" (got ${JSON.stringify(storeSync)})`);
+  const logLevel = str('logLevel', d.logLevel);
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
+  const config: AgentConfig = {
+    dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
+    listen,
+    join,
+    region: str('region', d.region),
+    clusterKeyFile: typeof keyFile === 'string' && keyFile.length > 0 ? resolve(keyFile) : undefined,
+    mdns: bool('mdns', d.mdns),
+    gossip: bool('gossip', d.gossip),
+    syncIntervalMs: int('syncIntervalMs', d.syncIntervalMs, 10, 3_600_000),
+    heartbeatIntervalMs: int('heartbeatIntervalMs', d.heartbeatIntervalMs, 10, 600_000),
+    snapshotEveryEvents: int('snapshotEveryEvents', d.snapshotEveryEvents, 1, 100_000_000),
+    storeSync: storeSync === 'full' ? 'full' : 'normal',
+    allowPeers: list('allowPeers', d.allowPeers),
+    maxDriftMs: int('maxDriftMs', d.maxDriftMs, 0, 86_400_000),
+    logLevel,
+  };
+  for (const k of Object.keys(input)) {
+    if (!(k in d)) problems.push(`unknown setting ${JSON.stringify(k)}`);
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid agent configuration: ${problems.join('; ')}.`);
+  return config;
+}
