@@ -1,0 +1,606 @@
+/**
+ * The agent: the composition root that wires the pure replica (src/core) to its adapters —
+ * the durable store (src/store) and the libp2p network (src/net) — and owns their lifecycle
+ * (paper §V-A; DESIGN.md "Architecture").
+ *
+ * One owner mutates replica state: every input (a local write, an event from gossip or sync, a
+ * snapshot to install) goes through the OwnerQueue, and one synchronous drain applies a batch
+ * of them and carries out the replica's effects in the fixed order the design requires:
+ *   1. persist every applied event (one SQLite transaction: the group commit),
+ *   2. broadcast the local ones (gossip: the fast path),
+ *   3. acknowledge the writers, then notify watchers.
+ * A write is acknowledged only after its commit. If the store fails, the agent stops rather
+ * than run ahead of its durable state.
+ */
+import { mkdirSync } from 'node:fs';
+import type { PeerId, PrivateKey } from '@libp2p/interface';
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
+import type { Logger } from 'pino';
+import { type ReadonlyVectorClock, type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
+import { decodeSnapshot, encodeEvent, encodeSnapshot } from '../core/codec/index.js';
+import type { TypeName } from '../core/crdt/crdt.js';
+import type { Event } from '../core/event.js';
+import type { ObjectView } from '../core/keyspace.js';
+import { type Effect, Replica, type TouchedObject } from '../core/replica.js';
+import { StabilityTracker } from '../core/stability.js';
+import { EventGossip, HeartbeatGossip, type VerifiedEvent } from '../net/gossip.js';
+import { loadClusterKey } from '../net/cluster-key.js';
+import { openEnvelope, sealEvent } from '../net/envelope.js';
+import { loadOrCreateIdentity } from '../net/identity.js';
+import { Joiner } from '../net/join.js';
+import { createSmacNode, type SmacNode } from '../net/node.js';
+import { SyncService } from '../net/sync-protocol.js';
+import { Store } from '../store/store.js';
+import type { AgentConfig } from './config.js';
+import { decodeHeartbeat, encodeHeartbeat } from './heartbeat.js';
+import { OwnerQueue } from './owner-queue.js';
+import { createLogger } from './logger.js';
+import { recoverReplica } from './recovery.js';
+
+export interface AgentOptions {
+  readonly logger?: Logger;
+  /** Physical clock, ms since the epoch (injectable for tests). */
+  readonly now?: () => number;
+}
+
+export interface WriteResult {
+  readonly origin: string;
+  readonly seq: number;
+}
+
+export interface ChangeNotice {
+  readonly event: Event;
+  readonly objects: readonly TouchedObject[];
+  readonly local: boolean;
+}
+
+export interface PeerStatus {
+  readonly peerId: string;
+  readonly region: string | undefined;
+  readonly connected: boolean;
+  /** Ms since its last heartbeat, or undefined if none was heard. */
+  readonly lastHeartbeatAgoMs: number | undefined;
+  /** Events this agent has that the peer's last heartbeat did not cover. */
+  readonly lag: number | undefined;
+}
+
+export interface AgentStatus {
+  readonly peerId: string;
+  readonly region: string;
+  readonly addresses: string[];
+  readonly peers: PeerStatus[];
+  readonly clock: Record<string, number>;
+  readonly buffered: number;
+  readonly log: { events: number; bytes: number; lastPos: number; compacted: Record<string, number> };
+  readonly objects: number;
+  readonly counters: AgentCounters;
+}
+
+export interface AgentCounters {
+  localEvents: number;
+  remoteEvents: number;
+  rejectedEvents: number;
+  clockDrift: number;
+  syncsStarted: number;
+  syncsFailed: number;
+  snapshotsInstalled: number;
+  compactions: number;
+  heartbeatsReceived: number;
+  badHeartbeats: number;
+}
+
+type Input =
+  | {
+      readonly kind: 'local';
+      readonly ops: readonly unknown[];
+      readonly system: boolean;
+      readonly resolve: (r: WriteResult) => void;
+      readonly reject: (e: unknown) => void;
+    }
+  | { readonly kind: 'remote'; readonly event: Event; readonly envelope: Uint8Array }
+  | {
+      readonly kind: 'install';
+      readonly bytes: Uint8Array;
+      readonly resolve: (installed: boolean) => void;
+    };
+
+export class AgentStoppedError extends Error {
+  override readonly name = 'AgentStoppedError';
+  readonly code = 'AGENT_STOPPED';
+}
+
+export class Agent {
+  readonly peerId: string;
+  private readonly queue: OwnerQueue<Input>;
+  private readonly envelopes = new WeakMap<Event, Uint8Array>();
+  private readonly stability: StabilityTracker;
+  private readonly heard = new Map<string, { at: number; region: string; vc: VectorClock; leaving: boolean }>();
+  private readonly listeners = new Set<(c: ChangeNotice) => void>();
+  private readonly syncing = new Set<string>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly counters: AgentCounters = {
+    localEvents: 0,
+    remoteEvents: 0,
+    rejectedEvents: 0,
+    clockDrift: 0,
+    syncsStarted: 0,
+    syncsFailed: 0,
+    snapshotsInstalled: 0,
+    compactions: 0,
+    heartbeatsReceived: 0,
+    badHeartbeats: 0,
+  };
+  private lastSnapshotPos = 0;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+  private gossip: EventGossip | undefined;
+  private heartbeats!: HeartbeatGossip;
+  private sync!: SyncService;
+  private joiner!: Joiner;
+
+  private constructor(
+    readonly config: AgentConfig,
+    private readonly log: Logger,
+    private readonly now: () => number,
+    private readonly privateKey: PrivateKey,
+    private readonly store: Store,
+    private replica: Replica,
+    readonly node: SmacNode,
+  ) {
+    this.peerId = replica.id;
+    this.stability = new StabilityTracker(this.peerId);
+    this.queue = new OwnerQueue((items) => {
+      this.drain(items);
+    });
+    this.lastSnapshotPos = store.latestSnapshot()?.pos ?? 0;
+  }
+
+  /** Opens the store, recovers state, starts the libp2p node and the background loops. */
+  static async start(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
+    const log = options.logger ?? createLogger(config.logLevel);
+    const now = options.now ?? Date.now;
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const privateKey = await loadOrCreateIdentity(config.dataDir);
+    const peerId = peerIdFromPrivateKey(privateKey).toString();
+    const store = Store.open({ dataDir: config.dataDir, sync: config.storeSync });
+    let node: SmacNode | undefined;
+    try {
+      const replica = recoverReplica(store, { id: peerId, maxDriftMs: config.maxDriftMs }, now());
+      const clusterKey = config.clusterKeyFile ? await loadClusterKey(config.clusterKeyFile) : undefined;
+      node = await createSmacNode({
+        privateKey,
+        listen: config.listen,
+        ...(clusterKey ? { clusterKey } : {}),
+        mdns: config.mdns,
+        allowPeers: config.allowPeers,
+      });
+      const agent = new Agent(config, log, now, privateKey, store, replica, node);
+      await agent.startServices();
+      log.info(
+        { peerId, addresses: agent.addresses(), region: config.region, clock: vcToRecord(replica.clock()) },
+        'agent started',
+      );
+      return agent;
+    } catch (e) {
+      await node?.stop();
+      store.close();
+      throw e;
+    }
+  }
+
+  private async startServices(): Promise<void> {
+    const pubsub = this.node.services.pubsub;
+    if (this.config.gossip) {
+      this.gossip = new EventGossip({
+        pubsub,
+        onEvents: (items) => {
+          this.receive(items);
+        },
+        onReject: (reason, from) => {
+          this.counters.rejectedEvents++;
+          this.log.warn({ reason, from: from.toString() }, 'rejected a gossip batch');
+        },
+      });
+      this.gossip.start();
+    }
+    this.heartbeats = new HeartbeatGossip({
+      pubsub,
+      onHeartbeat: (bytes, from) => {
+        this.onHeartbeat(bytes, from);
+      },
+    });
+    this.heartbeats.start();
+    this.sync = new SyncService(this.node, {
+      source: {
+        header: () => ({ vc: this.replica.clock(), compacted: this.store.compactedClock() }),
+        snapshot: () => {
+          const snap = this.replica.snapshot();
+          return { bytes: encodeSnapshot(snap), vc: snap.vc };
+        },
+        envelopesSince: (vc) => this.envelopesSince(vc),
+      },
+      onPush: (envelopes) => this.receiveRaw(envelopes),
+      onError: (protocol, peer, error) => {
+        this.log.debug({ protocol, peer: peer.toString(), err: error }, 'sync stream failed');
+      },
+    });
+    await this.sync.start();
+    this.joiner = new Joiner(this.node, {
+      addresses: this.config.join,
+      onDialError: (address, error) => {
+        this.log.debug({ address, err: error }, 'join dial failed; retrying with backoff');
+      },
+      onConnected: (address, peer) => {
+        this.log.info({ address, peer: peer.toString() }, 'joined');
+      },
+    });
+    this.joiner.start();
+    this.node.addEventListener('peer:connect', (evt) => {
+      const peer = evt.detail;
+      // A new connection is a chance to repair whatever was missed while apart.
+      setTimeout(() => void this.syncWith(peer), 50).unref();
+    });
+    this.every(this.config.syncIntervalMs, () => void this.syncWithRandomPeer());
+    this.every(this.config.heartbeatIntervalMs, () => {
+      this.sendHeartbeat(false);
+      this.maybeCompact();
+    });
+    this.every(Math.min(250, this.config.syncIntervalMs), () => {
+      this.tick();
+    });
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(() => {
+      if (!this.stopping) fn();
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  // ---- the public API --------------------------------------------------------------------
+
+  /** Applies a batch of ops as one atomic event; resolves once it is durable here. */
+  write(ops: readonly unknown[], opts: { system?: boolean } = {}): Promise<WriteResult> {
+    if (this.stopping) return Promise.reject(new AgentStoppedError('The agent is stopping; the write was not applied.'));
+    return new Promise<WriteResult>((resolve, reject) => {
+      this.queue.push({ kind: 'local', ops, system: opts.system === true, resolve, reject }).catch(reject);
+    });
+  }
+
+  read(type: TypeName, key: string): ObjectView | undefined {
+    return this.replica.read(type, key);
+  }
+
+  list(prefix = ''): ObjectView[] {
+    return this.replica.list(prefix);
+  }
+
+  clock(): VectorClock {
+    return this.replica.clock();
+  }
+
+  /** Calls `fn` after every applied event that changed objects (local or remote). */
+  onChange(fn: (c: ChangeNotice) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  addresses(): string[] {
+    return this.node.getMultiaddrs().map((a) => a.toString());
+  }
+
+  connectedPeers(): string[] {
+    return [...new Set(this.node.getConnections().map((c) => c.remotePeer.toString()))];
+  }
+
+  status(): AgentStatus {
+    const now = this.now();
+    const connected = new Set(this.connectedPeers());
+    const ids = new Set([...connected, ...this.heard.keys()]);
+    const mine = this.replica.clock();
+    const stats = this.store.logStats();
+    return {
+      peerId: this.peerId,
+      region: this.config.region,
+      addresses: this.addresses(),
+      peers: [...ids].sort().map((id) => {
+        const h = this.heard.get(id);
+        return {
+          peerId: id,
+          region: h?.region,
+          connected: connected.has(id),
+          lastHeartbeatAgoMs: h ? now - h.at : undefined,
+          lag: h ? lagBehind(mine, h.vc) : undefined,
+        };
+      }),
+      clock: vcToRecord(mine),
+      buffered: this.replica.stats().buffered,
+      log: { ...stats, compacted: vcToRecord(this.store.compactedClock()) },
+      objects: this.replica.stats().objects,
+      counters: { ...this.counters },
+    };
+  }
+
+  /** Runs anti-entropy with every connected peer now (tests and `smac sync`). */
+  async syncAll(): Promise<void> {
+    const peers = [...new Set(this.node.getConnections().map((c) => c.remotePeer))];
+    await Promise.all(peers.map((p) => this.syncWith(p)));
+  }
+
+  /** Dials a peer by multiaddr (in addition to the configured joins). */
+  async connect(addr: string): Promise<void> {
+    const { multiaddr } = await import('@multiformats/multiaddr');
+    await this.node.dial(multiaddr(addr));
+  }
+
+  /** Leaves gracefully: last heartbeat, pending writes committed, then everything closed. */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    this.queue.close();
+    try {
+      this.sendHeartbeat(true);
+    } catch {
+      // best effort: peers will notice by the missing heartbeats
+    }
+    this.joiner.stop();
+    this.gossip?.stop();
+    this.heartbeats.stop();
+    await this.sync.stop().catch(() => undefined);
+    await this.node.stop();
+    this.store.close();
+    this.log.info({ peerId: this.peerId }, 'agent stopped');
+  }
+
+  // ---- the owner ------------------------------------------------------------------------
+
+  private drain(items: Input[]): void {
+    const now = this.now();
+    const rows: { origin: string; seq: number; bytes: Uint8Array }[] = [];
+    const publish: Uint8Array[] = [];
+    const acks: (() => void)[] = [];
+    const notices: ChangeNotice[] = [];
+    let repair = false;
+    const handle = (effects: readonly Effect[], localEnvelope?: Uint8Array): void => {
+      for (const fx of effects) {
+        switch (fx.kind) {
+          case 'persist': {
+            const env = fx.local ? localEnvelope : this.envelopes.get(fx.event);
+            if (!env) throw new Error(`no envelope for ${fx.event.origin}:${fx.event.seq}`);
+            rows.push({ origin: fx.event.origin, seq: fx.event.seq, bytes: env });
+            if (fx.local) this.counters.localEvents++;
+            else this.counters.remoteEvents++;
+            break;
+          }
+          case 'broadcast':
+            if (localEnvelope) publish.push(localEnvelope);
+            break;
+          case 'changed':
+            notices.push({ event: fx.event, objects: fx.objects, local: fx.event.origin === this.peerId });
+            break;
+          case 'repair':
+            repair = true;
+            break;
+          case 'rejected':
+            this.counters.rejectedEvents++;
+            this.log.warn({ origin: fx.origin, seq: fx.seq, code: fx.code }, fx.message);
+            break;
+          case 'clock-drift':
+            this.counters.clockDrift++;
+            this.log.warn({ origin: fx.origin, driftMs: fx.driftMs }, 'a peer clock is ahead beyond the allowed drift');
+            break;
+        }
+      }
+    };
+    for (const input of items) {
+      switch (input.kind) {
+        case 'local': {
+          let result;
+          try {
+            result = this.replica.step({ kind: 'local', ops: input.ops, system: input.system }, now);
+          } catch (e) {
+            input.reject(e);
+            break;
+          }
+          const event = result.event;
+          if (!event) break;
+          const envelope = sealEvent(this.privateKey, encodeEvent(event));
+          handle(result.effects, envelope);
+          acks.push(() => {
+            input.resolve({ origin: event.origin, seq: event.seq });
+          });
+          break;
+        }
+        case 'remote':
+          this.envelopes.set(input.event, input.envelope);
+          handle(this.replica.step({ kind: 'remote', event: input.event, bytes: input.envelope.length }, now).effects);
+          break;
+        case 'install':
+          input.resolve(this.install(input.bytes));
+          break;
+      }
+    }
+    try {
+      if (rows.length > 0) this.store.appendEvents(rows);
+    } catch (e) {
+      // The replica is now ahead of its durable state: stop rather than acknowledge or forward.
+      this.log.fatal({ err: e }, 'the store failed to commit; stopping the agent');
+      for (const input of items) if (input.kind === 'local') input.reject(e);
+      void this.stop();
+      return;
+    }
+    if (publish.length > 0 && this.gossip) {
+      this.gossip.publish(publish).catch((e: unknown) => {
+        this.log.debug({ err: e }, 'gossip publish failed; anti-entropy will carry the events');
+      });
+    }
+    for (const ack of acks) ack();
+    for (const n of notices) for (const fn of this.listeners) fn(n);
+    if (repair) void this.syncWithRandomPeer();
+  }
+
+  private install(bytes: Uint8Array): boolean {
+    const snap = decodeSnapshot(bytes);
+    if (!vcLeq(this.replica.clock(), snap.vc)) return false;
+    if (vcLeq(snap.vc, this.replica.clock())) return true; // nothing new in it
+    this.replica.install(snap);
+    this.store.installSnapshot({ vc: snap.vc, bytes });
+    this.lastSnapshotPos = this.store.logStats().lastPos;
+    this.counters.snapshotsInstalled++;
+    this.log.info({ clock: vcToRecord(snap.vc) }, 'installed a snapshot from a peer');
+    return true;
+  }
+
+  private tick(): void {
+    const { effects } = this.replica.step({ kind: 'tick' }, this.now());
+    if (effects.some((e) => e.kind === 'repair')) void this.syncWithRandomPeer();
+  }
+
+  // ---- receiving ------------------------------------------------------------------------
+
+  private receive(items: readonly VerifiedEvent[]): Promise<void> {
+    let last: Promise<void> = Promise.resolve();
+    for (const { event, envelope } of items) last = this.queue.push({ kind: 'remote', event, envelope });
+    return last;
+  }
+
+  /** Envelopes from sync or push: verified here, then queued; resolves once applied and durable. */
+  private receiveRaw(envelopes: readonly Uint8Array[]): Promise<void> {
+    const ok: VerifiedEvent[] = [];
+    for (const bytes of envelopes) {
+      try {
+        const opened = openEnvelope(bytes);
+        ok.push({ event: opened.event, envelope: opened.envelope });
+      } catch (e) {
+        this.counters.rejectedEvents++;
+        this.log.warn({ err: e }, 'rejected an event received by sync');
+      }
+    }
+    return this.receive(ok);
+  }
+
+  // ---- anti-entropy ---------------------------------------------------------------------
+
+  private *envelopesSince(vc: ReadonlyVectorClock): Generator<Uint8Array> {
+    for (const e of this.store.eventsSince(vc)) yield e.bytes;
+  }
+
+  private async syncWithRandomPeer(): Promise<void> {
+    const peers = [...new Set(this.node.getConnections().map((c) => c.remotePeer))];
+    const peer = peers[Math.floor(Math.random() * peers.length)];
+    if (peer) await this.syncWith(peer);
+  }
+
+  /** Pulls what `peer` has and we lack; installs its snapshot first when we are behind its log. */
+  async syncWith(peer: PeerId, retry = true): Promise<void> {
+    const key = peer.toString();
+    if (this.stopping || this.syncing.has(key)) return;
+    this.syncing.add(key);
+    this.counters.syncsStarted++;
+    let pushFirst: ReadonlyVectorClock | undefined;
+    try {
+      let peerVc: ReadonlyVectorClock = new Map();
+      for await (const frame of this.sync.pull(peer, this.replica.clock(), { signal: AbortSignal.timeout(120_000) })) {
+        if (this.stopping) break;
+        if (frame.type === 'header') peerVc = frame.vc;
+        else if (frame.type === 'snapshot') {
+          const installed = await new Promise<boolean>((resolve) => {
+            this.queue.push({ kind: 'install', bytes: frame.bytes, resolve }).catch(() => {
+              resolve(false);
+            });
+          });
+          if (!installed) {
+            // We hold events the peer's snapshot lacks: hand them over first, then pull again.
+            pushFirst = peerVc;
+            break;
+          }
+        } else if (frame.type === 'events') await this.receiveRaw(frame.envelopes);
+      }
+    } catch (e) {
+      this.counters.syncsFailed++;
+      this.log.debug({ peer: key, err: e }, 'sync failed');
+    } finally {
+      this.syncing.delete(key);
+    }
+    if (pushFirst && retry && !this.stopping) {
+      try {
+        await this.sync.push(peer, this.envelopesSince(pushFirst), { signal: AbortSignal.timeout(120_000) });
+      } catch (e) {
+        this.log.debug({ peer: key, err: e }, 'push before snapshot failed');
+        return;
+      }
+      await this.syncWith(peer, false);
+    }
+  }
+
+  // ---- heartbeats, stability and compaction ---------------------------------------------
+
+  private sendHeartbeat(leaving: boolean): void {
+    const bytes = encodeHeartbeat({ vc: this.replica.clock(), region: this.config.region, leaving });
+    this.heartbeats.publish(bytes).catch(() => undefined);
+  }
+
+  private onHeartbeat(bytes: Uint8Array, from: PeerId): void {
+    const hb = decodeHeartbeat(bytes);
+    if (!hb) {
+      this.counters.badHeartbeats++;
+      return;
+    }
+    this.counters.heartbeatsReceived++;
+    const id = from.toString();
+    this.heard.set(id, { at: this.now(), region: hb.region, vc: hb.vc, leaving: hb.leaving });
+    if (hb.leaving) {
+      this.stability.forget(id);
+      return;
+    }
+    const mine = this.replica.clock();
+    this.stability.observe(id, hb.vc, mine);
+    // The peer has delivered events we have not: repair now rather than at the next round.
+    if (!vcLeq(hb.vc, mine) && this.replica.stats().buffered === 0) void this.syncWith(from);
+  }
+
+  /** Members whose heartbeats are recent: the ones whose clocks stability waits for. */
+  private liveMembers(): string[] {
+    const cutoff = this.now() - 3 * this.config.heartbeatIntervalMs;
+    const live: string[] = [];
+    for (const [id, h] of this.heard) if (h.at >= cutoff && !h.leaving) live.push(id);
+    return live;
+  }
+
+  /** Snapshot and compact once the log grew enough: the log stays bounded under steady load. */
+  private maybeCompact(): void {
+    const stats = this.store.logStats();
+    if (stats.lastPos - this.lastSnapshotPos < this.config.snapshotEveryEvents) return;
+    try {
+      const stable = this.stability.stable(this.replica.clock(), this.liveMembers());
+      this.replica.compact(stable);
+      const snap = this.replica.snapshot();
+      this.store.saveSnapshot({ pos: stats.lastPos, vc: snap.vc, bytes: encodeSnapshot(snap) });
+      this.lastSnapshotPos = stats.lastPos;
+      const first = this.store.eventsSince(stable, 1).next();
+      const upTo = first.done ? stats.lastPos : first.value.pos - 1;
+      const dropped = upTo > 0 ? this.store.compact(upTo) : 0;
+      this.counters.compactions++;
+      this.log.debug({ dropped, upTo, stable: vcToRecord(stable) }, 'snapshot taken, log compacted');
+    } catch (e) {
+      this.log.error({ err: e }, 'compaction failed');
+    }
+  }
+}
+
+/** Events we have that `theirs` does not cover. */
+function lagBehind(mine: ReadonlyVectorClock, theirs: ReadonlyVectorClock): number {
+  let n = 0;
+  for (const [id, seq] of mine) n += Math.max(0, seq - vcGet(theirs, id));
+  return n;
+}
+
+export function parsePeerId(s: string): PeerId {
+  return peerIdFromString(s);
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+/**
+ * The `smac` command. `smac agent` runs an agent; `smac keygen` writes a cluster key.
+ * Settings come from flags, then SMAC_* environment variables, then a config file
+ * (see config-sources.ts); bad values are reported with what would be valid, exit code 2.
+ */
+import { Command, Option } from 'commander';
+import { Agent } from '../agent/agent.js';
+import { ConfigError } from '../agent/config.js';
+import { writeClusterKey } from '../net/cluster-key.js';
+import { loadAgentConfig } from './config-sources.js';
+
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
+export function buildProgram(): Command {
+  const program = new Command('smac')
+    .description('SMAC: state management for geo-distributed containers')
+    .showHelpAfterError();
+
+  program
+    .command('agent')
+    .description('run an agent')
+    .option('--config <file>', 'JSON config file (also SMAC_CONFIG)')
+    .option('--data-dir <dir>', 'data directory (store, identity key); default ./.smac-data')
+    .option('--listen <multiaddr>', 'libp2p listen address, repeatable; default /ip4/127.0.0.1/tcp/7946', collect)
+    .option('--join <multiaddr>', 'peer to join (other regions), repeatable; retried with backoff', collect)
+    .option('--region <name>', 'region label')
+    .option('--cluster-key <file>', 'pre-shared cluster key made by `smac keygen`')
+    .option('--mdns', 'discover peers on the LAN by mDNS (multicasts on every interface)')
+    .addOption(new Option('--no-gossip', 'disable gossip dissemination (anti-entropy only)').default(undefined))
+    .option('--sync-interval-ms <ms>', 'anti-entropy period')
+    .option('--heartbeat-interval-ms <ms>', 'heartbeat period')
+    .option('--snapshot-every-events <n>', 'snapshot and compact after this many events')
+    .addOption(new Option('--store-sync <mode>', 'SQLite durability').choices(['normal', 'full']))
+    .option('--allow-peer <peerId>', 'only these peers may connect, repeatable', collect)
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .action(async (flags: Record<string, unknown>) => {
+      const config = loadAgentConfig(
+        {
+          dataDir: flags.dataDir,
+          listen: flags.listen,
+          join: flags.join,
+          region: flags.region,
+          clusterKeyFile: flags.clusterKey,
+          mdns: flags.mdns,
+          gossip: flags.gossip,
+          syncIntervalMs: flags.syncIntervalMs,
+          heartbeatIntervalMs: flags.heartbeatIntervalMs,
+          snapshotEveryEvents: flags.snapshotEveryEvents,
+          storeSync: flags.storeSync,
+          allowPeers: flags.allowPeer,
+          logLevel: flags.logLevel,
+        },
+        process.env,
+        flags.config as string | undefined,
+      );
+      const agent = await Agent.start(config);
+      // One line on stdout that scripts can wait for.
+      process.stdout.write(JSON.stringify({ ready: true, peerId: agent.peerId, addresses: agent.addresses() }) + '\n');
+      const stop = (signal: string): void => {
+        process.stderr.write(`received ${signal}, leaving the cluster\n`);
+        agent.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGINT', () => {
+        stop('SIGINT');
+      });
+      process.once('SIGTERM', () => {
+        stop('SIGTERM');
+      });
+    });
+
+  program
+    .command('keygen')
+    .description('write a new pre-shared cluster key (give the same file to every agent)')
+    .option('--out <file>', 'where to write it (mode 0600)', 'cluster.key')
+    .action(async (flags: { out: string }) => {
+      await writeClusterKey(flags.out);
+      process.stdout.write(`wrote a cluster key to ${flags.out}; pass it to every agent with --cluster-key\n`);
+    });
+
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((e: unknown) => {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`smac: ${e.message}\n`);
+      process.exit(2);
+    }
+    const code = (e as { code?: unknown }).code;
+    process.stderr.write(`smac: ${e instanceof Error ? e.message : String(e)}${typeof code === 'string' ? ` (${code})` : ''}\n`);
+    process.exit(1);
+  });

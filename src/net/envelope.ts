@@ -1,0 +1,199 @@
+/**
+ * Signed events (DESIGN.md "Authenticity"). The origin signs every event it makes with its
+ * libp2p Ed25519 key; the envelope (event bytes + signature) is stored and forwarded verbatim,
+ * so any peer can check an event it got from a third party, by gossip or by sync. The key
+ * needs no distribution: an Ed25519 peer id embeds its public key, and the event names its
+ * origin's peer id.
+ *
+ * Envelope v1 (varint = unsigned LEB128, as in src/core/codec/binary.ts):
+ *
+ *   u8 version (= 1)
+ *   varint length, event bytes      (the event codec's encoding, src/core/codec/event-codec.ts)
+ *   varint length, signature        (64 bytes: Ed25519 over "smac-event-v1" || event bytes)
+ *
+ * The domain prefix keeps a signature over an event from being valid for anything else the
+ * same key signs (libp2p signs its own records, gossipsub messages and noise handshakes with
+ * it), and the version in the prefix retires old signatures with the format.
+ *
+ * Signing and verifying use node:crypto on cached key objects: libp2p's generic path rebuilds
+ * a key object from JWK on every call, which costs more than the signature itself.
+ */
+import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import type { PrivateKey } from '@libp2p/interface';
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
+import {
+  decodeEvent,
+  DEFAULT_EVENT_CODEC_LIMITS,
+  type EventCodecLimits,
+  Reader,
+  utf8Decode,
+  utf8Encode,
+  Writer,
+} from '../core/codec/index.js';
+import { ErrorCode, fail } from '../core/errors.js';
+import type { Event } from '../core/event.js';
+import { NetErrorCode, netFail } from './errors.js';
+
+export const ENVELOPE_VERSION = 1;
+export const ENVELOPE_SIGNING_DOMAIN = 'smac-event-v1';
+export const ED25519_SIGNATURE_BYTES = 64;
+
+const DOMAIN_BYTES = utf8Encode(ENVELOPE_SIGNING_DOMAIN);
+
+/**
+ * Bytes an envelope adds around its event at most: version (1), event length varint (at most
+ * 4 while events stay under 256 MiB), signature length (1) and signature (64).
+ */
+export const ENVELOPE_OVERHEAD_BYTES = 1 + 4 + 1 + ED25519_SIGNATURE_BYTES;
+
+/** Largest envelope an event within `limits` can make. */
+export function maxEnvelopeBytes(limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS): number {
+  return limits.maxEventBytes + ENVELOPE_OVERHEAD_BYTES;
+}
+
+export interface OpenedEnvelope {
+  readonly event: Event;
+  /** The signed event bytes, exactly as the origin encoded them. */
+  readonly eventBytes: Uint8Array;
+  /** The whole envelope, to store and forward verbatim. */
+  readonly envelope: Uint8Array;
+}
+
+interface SigningKey {
+  readonly key: KeyObject;
+  readonly origin: string;
+}
+
+const signingKeys = new WeakMap<PrivateKey, SigningKey>();
+
+function signingKey(privateKey: PrivateKey): SigningKey {
+  const cached = signingKeys.get(privateKey);
+  if (cached) return cached;
+  if (privateKey.type !== 'Ed25519') {
+    fail(ErrorCode.InvalidArgument, `Events are signed with Ed25519 keys; this key is ${privateKey.type}.`);
+  }
+  // libp2p keeps Ed25519 private keys as seed (32 bytes) || public key (32 bytes).
+  const seed = privateKey.raw.subarray(0, 32);
+  const key = createPrivateKey({
+    format: 'jwk',
+    key: {
+      kty: 'OKP',
+      crv: 'Ed25519',
+      d: Buffer.from(seed).toString('base64url'),
+      x: Buffer.from(privateKey.publicKey.raw).toString('base64url'),
+    },
+  });
+  const entry = { key, origin: peerIdFromPrivateKey(privateKey).toString() };
+  signingKeys.set(privateKey, entry);
+  return entry;
+}
+
+function signedPayload(eventBytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(DOMAIN_BYTES.length + eventBytes.length);
+  out.set(DOMAIN_BYTES, 0);
+  out.set(eventBytes, DOMAIN_BYTES.length);
+  return out;
+}
+
+/**
+ * Signs encoded event bytes into an envelope. The event's origin must be the peer id of
+ * `privateKey` (SmacError INVALID_ARGUMENT otherwise): an envelope signed by anyone else is
+ * one every peer would reject.
+ */
+export function sealEvent(privateKey: PrivateKey, eventBytes: Uint8Array): Uint8Array {
+  const { key, origin } = signingKey(privateKey);
+  const claimed = readOrigin(eventBytes);
+  if (claimed !== origin) {
+    fail(
+      ErrorCode.InvalidArgument,
+      `The event's origin is ${claimed}, but this key belongs to ${origin}; an agent signs only its own events.`,
+    );
+  }
+  const signature = sign(null, signedPayload(eventBytes), key);
+  return new Writer(eventBytes.length + ENVELOPE_OVERHEAD_BYTES)
+    .u8(ENVELOPE_VERSION)
+    .lenBytes(eventBytes)
+    .lenBytes(signature)
+    .finish();
+}
+
+/** The origin field of encoded event bytes, without decoding the rest. */
+function readOrigin(eventBytes: Uint8Array): string {
+  const r = new Reader(eventBytes);
+  r.u8('event version');
+  return utf8Decode(r.lenBytes(DEFAULT_EVENT_CODEC_LIMITS.maxOriginBytes, "event's origin"), "event's origin");
+}
+
+/**
+ * Decodes an envelope from untrusted bytes and verifies its signature. Throws SmacError with
+ * the codec's codes (UNSUPPORTED_VERSION, DECODE_ERROR, TOO_LARGE, INVALID_EVENT) for
+ * malformed bytes, NetError BAD_ORIGIN when the origin is not a canonical Ed25519 peer id,
+ * and NetError BAD_SIGNATURE when the signature does not verify.
+ */
+export function openEnvelope(
+  bytes: Uint8Array,
+  limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
+): OpenedEnvelope {
+  const r = new Reader(bytes);
+  const version = r.u8('envelope version');
+  if (version !== ENVELOPE_VERSION) {
+    fail(
+      ErrorCode.UnsupportedVersion,
+      `The envelope has version ${version}; this build reads version ${ENVELOPE_VERSION}.`,
+      { version, supported: [ENVELOPE_VERSION] },
+    );
+  }
+  const eventBytes = r.lenBytes(limits.maxEventBytes, 'enveloped event');
+  // Read a wrong-sized signature in full, so it is reported as BAD_SIGNATURE, not as framing.
+  const signature = r.lenBytes(255, "envelope's signature");
+  r.end('envelope');
+  const event = decodeEvent(eventBytes, limits);
+  if (signature.length !== ED25519_SIGNATURE_BYTES) {
+    netFail(
+      NetErrorCode.BadSignature,
+      `The signature of event ${event.origin}:${event.seq} is ${signature.length} bytes; Ed25519 signatures are ${ED25519_SIGNATURE_BYTES}.`,
+    );
+  }
+  if (!verify(null, signedPayload(eventBytes), verifyingKey(event.origin), signature)) {
+    netFail(
+      NetErrorCode.BadSignature,
+      `The signature of event ${event.origin}:${event.seq} does not verify against its origin's key.`,
+      { details: { origin: event.origin, seq: event.seq } },
+    );
+  }
+  return { event, eventBytes, envelope: bytes };
+}
+
+/** Public keys by origin. Bounded: an origin set is the cluster, but a hostile peer can name many. */
+const VERIFYING_KEY_CACHE_SIZE = 4096;
+const verifyingKeys = new Map<string, KeyObject>();
+
+function verifyingKey(origin: string): KeyObject {
+  const cached = verifyingKeys.get(origin);
+  if (cached) return cached;
+  let raw: Uint8Array | undefined;
+  try {
+    const peerId = peerIdFromString(origin);
+    // A non-canonical spelling (a CID form, say) would make one key two replica ids.
+    if (peerId.type === 'Ed25519' && peerId.toString() === origin) raw = peerId.publicKey.raw;
+  } catch {
+    raw = undefined;
+  }
+  if (raw === undefined) {
+    netFail(
+      NetErrorCode.BadOrigin,
+      `The event origin ${JSON.stringify(origin.slice(0, 80))} is not a canonical Ed25519 libp2p peer id, so its signature cannot be checked.`,
+      { details: { origin } },
+    );
+  }
+  const key = createPublicKey({
+    format: 'jwk',
+    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') },
+  });
+  if (verifyingKeys.size >= VERIFYING_KEY_CACHE_SIZE) {
+    const oldest = verifyingKeys.keys().next();
+    if (oldest.done !== true) verifyingKeys.delete(oldest.value);
+  }
+  verifyingKeys.set(origin, key);
+  return key;
+}

@@ -1,0 +1,270 @@
+/**
+ * The agent's libp2p node (DESIGN.md "Architecture": src/net; "Security"; "Discovery"): TCP,
+ * noise encryption, yamux multiplexing, identify, ping, gossipsub, optional mDNS, and a pnet
+ * pre-shared key when the cluster is private. Every setting that departs from libp2p's
+ * defaults is here, with its reason; docs/networking.md explains them for operators.
+ *
+ * libp2p 3 does not dial the peers it discovers. The node does, with a tie-break so that each
+ * pair ends up with one connection: only the side with the lower peer id dials. The higher
+ * side dials too, but only when it has seen the peer for `tieBreakGraceMs` without a
+ * connection forming, which covers one-sided discovery (a lost mDNS answer, a firewall).
+ */
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { gossipsub, type GossipSub, type GossipsubOpts, StrictSign } from '@libp2p/gossipsub';
+import { identify, type Identify } from '@libp2p/identify';
+import {
+  type ConnectionGater,
+  KEEP_ALIVE,
+  type Libp2p,
+  type PeerDiscovery,
+  type PeerId,
+  type PeerInfo,
+  type PrivateKey,
+} from '@libp2p/interface';
+import { mdns } from '@libp2p/mdns';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { ping, type Ping } from '@libp2p/ping';
+import { preSharedKey } from '@libp2p/pnet';
+import { tcp } from '@libp2p/tcp';
+import { createLibp2p, type Libp2pOptions, type ServiceFactoryMap } from 'libp2p';
+import { parseClusterKey } from './cluster-key.js';
+import { NetErrorCode, netFail } from './errors.js';
+import { GOSSIP_MAX_RPC_BYTES, gossipMessageId, SMAC_TOPICS } from './gossip-wire.js';
+
+export { GOSSIP_MAX_MESSAGE_BYTES, GOSSIP_MAX_RPC_BYTES } from './gossip-wire.js';
+
+/** mDNS service name: SMAC agents answer only each other, not every libp2p app on the LAN. */
+export const DEFAULT_MDNS_SERVICE_TAG = '_smac._udp.local';
+
+export interface SmacNodeOptions {
+  /** The agent's identity (identity.ts). Its peer id is the agent's replica id. */
+  privateKey: PrivateKey;
+  /** Multiaddrs to listen on, e.g. `/ip4/0.0.0.0/tcp/7946`. */
+  listen: readonly string[];
+  /** Multiaddrs to advertise instead of the listening ones (behind NAT, in containers). */
+  announce?: readonly string[];
+  /** Cluster key (cluster-key.ts). Without one the node talks to any libp2p node that dials it. */
+  clusterKey?: Uint8Array;
+  /** Find peers on the LAN by multicast DNS. Multicasts on every interface. Default false. */
+  mdns?: boolean;
+  /**
+   * How often mDNS asks the LAN (default 5000). Lower finds peers sooner after a start or a
+   * partition, at a few hundred bytes of multicast per query per node.
+   */
+  mdnsIntervalMs?: number;
+  /** mDNS service name (default `_smac._udp.local`); separate clusters on one LAN may differ. */
+  mdnsServiceTag?: string;
+  /**
+   * Peer ids allowed to connect, in either direction. Empty or absent: any peer holding the
+   * cluster key. A second gate after pnet: a leaked cluster key alone then admits nobody.
+   */
+  allowPeers?: readonly string[];
+  /**
+   * Longest a dial may take (default 5000). A peer with a different cluster key makes an
+   * outgoing dial hang until this expires, so it is short; a WAN handshake (TCP, pnet,
+   * multistream, noise, yamux) takes about five round trips, well under it.
+   */
+  dialTimeoutMs?: number;
+  /** Connections kept before libp2p starts pruning (default 300). */
+  maxConnections?: number;
+  /**
+   * How long the higher peer id of a pair waits for the lower one to dial before it dials
+   * itself (default 15000). Shorter heals one-sided discovery sooner; each early dial risks a
+   * second connection for the pair.
+   */
+  tieBreakGraceMs?: number;
+  /** Expert overrides for gossipsub, applied last. Every node must keep the wire settings equal. */
+  gossipsub?: Partial<GossipsubOpts>;
+  /** Start listening at once (default true). */
+  start?: boolean;
+}
+
+export type SmacServices = {
+  identify: Identify;
+  ping: Ping;
+  pubsub: GossipSub;
+  /** Present when the node runs mDNS. */
+  mdns?: PeerDiscovery;
+};
+
+export type SmacNode = Libp2p<SmacServices>;
+
+const DEFAULTS = {
+  mdnsIntervalMs: 5_000,
+  dialTimeoutMs: 5_000,
+  maxConnections: 300,
+  tieBreakGraceMs: 15_000,
+};
+
+/** Builds (and by default starts) the agent's libp2p node. */
+export async function createSmacNode(opts: SmacNodeOptions): Promise<SmacNode> {
+  const dialTimeoutMs = positive(opts.dialTimeoutMs ?? DEFAULTS.dialTimeoutMs, 'dialTimeoutMs');
+  const allowed = allowList(opts.allowPeers);
+  const services: ServiceFactoryMap<SmacServices> = {
+    identify: identify(),
+    ping: ping(),
+    pubsub: gossipsub(gossipsubOptions(opts.gossipsub)),
+  };
+  if (opts.mdns === true) {
+    services.mdns = mdns({
+      interval: positive(opts.mdnsIntervalMs ?? DEFAULTS.mdnsIntervalMs, 'mdnsIntervalMs'),
+      serviceTag: opts.mdnsServiceTag ?? DEFAULT_MDNS_SERVICE_TAG,
+    });
+  }
+  const config: Libp2pOptions<SmacServices> = {
+    privateKey: opts.privateKey,
+    start: false,
+    addresses: {
+      listen: [...opts.listen],
+      ...(opts.announce && opts.announce.length > 0 ? { announce: [...opts.announce] } : {}),
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services,
+    connectionManager: {
+      maxConnections: positive(opts.maxConnections ?? DEFAULTS.maxConnections, 'maxConnections'),
+      dialTimeout: dialTimeoutMs,
+      addressDialTimeout: dialTimeoutMs,
+      // The defaults (5 connections per second per IP, 10 pending upgrades) refuse a cluster
+      // whose agents share one host or one NAT address and start together.
+      inboundConnectionThreshold: 100,
+      maxIncomingPendingConnections: 100,
+    },
+    ...(allowed ? { connectionGater: allowListGater(allowed) } : {}),
+    ...(opts.clusterKey ? { connectionProtector: preSharedKey({ psk: parseClusterKey(opts.clusterKey) }) } : {}),
+  };
+  const node: SmacNode = await createLibp2p(config);
+  const dialer = new DiscoveryDialer(node, {
+    dialTimeoutMs,
+    graceMs: positive(opts.tieBreakGraceMs ?? DEFAULTS.tieBreakGraceMs, 'tieBreakGraceMs'),
+    allowed: (id) => allowed?.has(id) ?? true,
+  });
+  node.addEventListener('peer:discovery', (evt: CustomEvent<PeerInfo>) => {
+    dialer.seen(evt.detail.id);
+  });
+  // mDNS reports a peer at every answer, not just the first time, so a peer that went away
+  // and came back is dialed again after libp2p's reconnect queue has given up on it.
+  node.services.mdns?.addEventListener('peer', (evt) => {
+    dialer.seen(evt.detail.id);
+  });
+  node.addEventListener('stop', () => {
+    dialer.stop();
+  });
+  if (opts.start ?? true) await node.start();
+  return node;
+}
+
+function gossipsubOptions(overrides: Partial<GossipsubOpts> | undefined): Partial<GossipsubOpts> {
+  return {
+    // Publisher signatures: gossipsub checks them and reports the authenticated publisher.
+    // Every node must use the same policy; a mix fails silently.
+    globalSignaturePolicy: StrictSign,
+    msgIdFn: gossipMessageId,
+    // One limit on every node: a bigger RPC would make the receiver drop the sender's session.
+    maxInboundDataLength: GOSSIP_MAX_RPC_BYTES,
+    // Group commits go out even before any subscription is known; sync repairs what is lost.
+    allowPublishToZeroTopicPeers: true,
+    // Every agent of a region may share one IP (one host, one NAT); the default penalty
+    // graylists them and empties the mesh.
+    scoreParams: { IPColocationFactorWeight: 0 },
+    // Peers cannot make us track topics SMAC does not use.
+    allowedTopics: [...SMAC_TOPICS],
+    fallbackToFloodsub: false,
+    emitSelf: false,
+    ...overrides,
+  };
+}
+
+function positive(n: number, name: string): number {
+  if (!Number.isFinite(n) || n <= 0) {
+    netFail(NetErrorCode.InvalidArgument, `The node option ${name} must be a positive number of ms or items; got ${n}.`);
+  }
+  return n;
+}
+
+function allowList(ids: readonly string[] | undefined): Set<string> | undefined {
+  if (!ids || ids.length === 0) return undefined;
+  const out = new Set<string>();
+  for (const id of ids) {
+    try {
+      out.add(peerIdFromString(id).toString());
+    } catch (e) {
+      netFail(NetErrorCode.InvalidArgument, `The allow-list entry ${JSON.stringify(id)} is not a libp2p peer id.`, {
+        cause: e,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Refuses peers outside the allow-list before we dial them and right after the encryption
+ * handshake proves who they are (the earliest point an inbound peer's id is known).
+ */
+function allowListGater(allowed: ReadonlySet<string>): ConnectionGater {
+  const deny = (peerId: PeerId): boolean => !allowed.has(peerId.toString());
+  return {
+    denyDialPeer: deny,
+    denyInboundEncryptedConnection: deny,
+    denyOutboundEncryptedConnection: deny,
+  };
+}
+
+interface DialerNode {
+  readonly peerId: PeerId;
+  readonly status: string;
+  readonly peerStore: Pick<Libp2p['peerStore'], 'merge'>;
+  getConnections(peerId?: PeerId): unknown[];
+  dial(peerId: PeerId, options?: { signal?: AbortSignal }): Promise<unknown>;
+}
+
+/** Turns discovery sightings into dials, one side per pair (see the module comment). */
+export class DiscoveryDialer {
+  private readonly dialing = new Set<string>();
+  private readonly waiting = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly node: DialerNode,
+    private readonly opts: { dialTimeoutMs: number; graceMs: number; allowed: (id: string) => boolean },
+  ) {}
+
+  seen(peerId: PeerId): void {
+    const id = peerId.toString();
+    const self = this.node.peerId.toString();
+    if (id === self || !this.opts.allowed(id) || this.isConnected(peerId) || this.dialing.has(id)) return;
+    if (self < id) {
+      this.dial(peerId);
+      return;
+    }
+    if (this.waiting.has(id)) return;
+    const timer = setTimeout(() => {
+      this.waiting.delete(id);
+      if (!this.isConnected(peerId)) this.dial(peerId);
+    }, this.opts.graceMs);
+    timer.unref();
+    this.waiting.set(id, timer);
+  }
+
+  stop(): void {
+    for (const timer of this.waiting.values()) clearTimeout(timer);
+    this.waiting.clear();
+  }
+
+  private isConnected(peerId: PeerId): boolean {
+    return this.node.getConnections(peerId).length > 0;
+  }
+
+  private dial(peerId: PeerId): void {
+    if (this.node.status !== 'started') return;
+    const id = peerId.toString();
+    this.dialing.add(id);
+    // The dialing side keeps the connection: libp2p redials keep-alive peers when they drop.
+    void this.node.peerStore
+      .merge(peerId, { tags: { [KEEP_ALIVE]: {} } })
+      .then(() => this.node.dial(peerId, { signal: AbortSignal.timeout(this.opts.dialTimeoutMs) }))
+      .catch(() => undefined)
+      .finally(() => this.dialing.delete(id));
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Helpers for agent tests: real agents (libp2p on loopback, SQLite in temp dirs) started in
+ * this process, and bounded polling for conditions (no fixed sleeps, no timing assertions).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Agent } from '../../src/agent/agent.js';
+import { type AgentConfig, resolveAgentConfig } from '../../src/agent/config.js';
+import { vcToRecord } from '../../src/core/clock/vector-clock.js';
+
+export const quiet = pino({ level: 'silent' });
+
+export function tempDir(prefix = 'smac-agent-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function testConfig(overrides: Partial<Record<keyof AgentConfig, unknown>> = {}): AgentConfig {
+  return resolveAgentConfig({
+    dataDir: tempDir(),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    syncIntervalMs: 300,
+    heartbeatIntervalMs: 200,
+    logLevel: 'silent',
+    ...overrides,
+  });
+}
+
+/** Starts `n` agents; each joins the first one. */
+export async function startCluster(
+  n: number,
+  overrides: Partial<Record<keyof AgentConfig, unknown>> = {},
+): Promise<Agent[]> {
+  const first = await Agent.start(testConfig(overrides), { logger: quiet });
+  const agents = [first];
+  const join = first.addresses();
+  for (let i = 1; i < n; i++) agents.push(await Agent.start(testConfig({ ...overrides, join }), { logger: quiet }));
+  return agents;
+}
+
+export async function stopAll(agents: readonly Agent[]): Promise<void> {
+  await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+  for (const a of agents) rmSync(a.config.dataDir, { recursive: true, force: true });
+}
+
+/** Polls `cond` every 50 ms until it holds or `timeoutMs` passes; then throws with `what`. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export function converged(agents: readonly Agent[]): boolean {
+  const [first, ...rest] = agents;
+  if (!first) return true;
+  const clock = JSON.stringify(vcToRecord(first.clock()));
+  const state = JSON.stringify(first.list());
+  return rest.every((a) => JSON.stringify(vcToRecord(a.clock())) === clock && JSON.stringify(a.list()) === state);
+}
+
+export async function waitConverged(agents: readonly Agent[], what = 'convergence', timeoutMs = 30_000): Promise<void> {
+  await waitFor(() => converged(agents), what, timeoutMs);
+}
+
+/** Until every agent is connected to at least `k` others. */
+export async function waitConnected(agents: readonly Agent[], k = agents.length - 1): Promise<void> {
+  await waitFor(() => agents.every((a) => a.connectedPeers().length >= k), `every agent connected to ${k} peers`);
+}
+
+/** One write per CRDT type, varied by `i`, so agents writing concurrently conflict on every type. */
+export function opsForEveryType(i: number): unknown[] {
+  return [
+    { type: 'pn-counter', key: 'c', op: { kind: i % 3 === 0 ? 'decrement' : 'increment', by: 1 + (i % 4) } },
+    { type: 'lww-register', key: 'r', op: { kind: 'set', value: { i } } },
+    { type: 'mv-register', key: 'm', op: { kind: 'set', value: i % 5 } },
+    { type: 'aw-set', key: 's', op: { kind: i % 4 === 3 ? 'remove' : 'add', value: i % 6 } },
+    { type: 'rw-set', key: 'w', op: { kind: i % 4 === 2 ? 'remove' : 'add', value: i % 6 } },
+    { type: 'ew-flag', key: 'f', op: { kind: i % 2 ? 'enable' : 'disable' } },
+    { type: 'or-map', key: 'o', op: { kind: 'update', field: `n${i % 3}`, type: 'pn-counter', op: { kind: 'increment' } } },
+  ];
+}
