@@ -16,7 +16,13 @@ import { mkdirSync } from 'node:fs';
 import type { PeerId, PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
-import { type ReadonlyVectorClock, type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
+import {
+  type ReadonlyVectorClock,
+  type VectorClock,
+  vcGet,
+  vcLeq,
+  vcToRecord,
+} from '../core/clock/vector-clock.js';
 import { decodeSnapshot, encodeEvent, encodeSnapshot } from '../core/codec/index.js';
 import type { TypeName } from '../core/crdt/crdt.js';
 import type { Event } from '../core/event.js';
@@ -27,7 +33,7 @@ import { EventGossip, HeartbeatGossip, type VerifiedEvent } from '../net/gossip.
 import { loadClusterKey } from '../net/cluster-key.js';
 import { openEnvelope, sealEvent } from '../net/envelope.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
-import { Joiner } from '../net/join.js';
+import { type JoinAddressStatus, Joiner } from '../net/join.js';
 import { createSmacNode, type SmacNode } from '../net/node.js';
 import { SyncService } from '../net/sync-protocol.js';
 import { Store } from '../store/store.js';
@@ -74,6 +80,8 @@ export interface AgentStatus {
   readonly log: { events: number; bytes: number; lastPos: number; compacted: Record<string, number> };
   readonly objects: number;
   readonly counters: AgentCounters;
+  /** The configured join addresses and how dialing them goes. */
+  readonly join: JoinAddressStatus[];
 }
 
 export interface AgentCounters {
@@ -114,7 +122,10 @@ export class Agent {
   private readonly queue: OwnerQueue<Input>;
   private readonly envelopes = new WeakMap<Event, Uint8Array>();
   private readonly stability: StabilityTracker;
-  private readonly heard = new Map<string, { at: number; region: string; vc: VectorClock; leaving: boolean }>();
+  private readonly heard = new Map<
+    string,
+    { at: number; region: string; vc: VectorClock; leaving: boolean }
+  >();
   private readonly listeners = new Set<(c: ChangeNotice) => void>();
   private readonly syncing = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -194,7 +205,7 @@ export class Agent {
       this.gossip = new EventGossip({
         pubsub,
         onEvents: (items) => {
-          this.receive(items);
+          void this.receive(items);
         },
         onReject: (reason, from) => {
           this.counters.rejectedEvents++;
@@ -262,7 +273,8 @@ export class Agent {
 
   /** Applies a batch of ops as one atomic event; resolves once it is durable here. */
   write(ops: readonly unknown[], opts: { system?: boolean } = {}): Promise<WriteResult> {
-    if (this.stopping) return Promise.reject(new AgentStoppedError('The agent is stopping; the write was not applied.'));
+    if (this.stopping)
+      return Promise.reject(new AgentStoppedError('The agent is stopping; the write was not applied.'));
     return new Promise<WriteResult>((resolve, reject) => {
       this.queue.push({ kind: 'local', ops, system: opts.system === true, resolve, reject }).catch(reject);
     });
@@ -319,6 +331,7 @@ export class Agent {
       log: { ...stats, compacted: vcToRecord(this.store.compactedClock()) },
       objects: this.replica.stats().objects,
       counters: { ...this.counters },
+      join: this.joiner.status(),
     };
   }
 
@@ -338,6 +351,11 @@ export class Agent {
   stop(): Promise<void> {
     this.stopped ??= this.shutdown();
     return this.stopped;
+  }
+
+  /** Read through a getter so that checks after an await are not narrowed away. */
+  private get halted(): boolean {
+    return this.stopping;
   }
 
   private async shutdown(): Promise<void> {
@@ -366,7 +384,7 @@ export class Agent {
     const publish: Uint8Array[] = [];
     const acks: (() => void)[] = [];
     const notices: ChangeNotice[] = [];
-    let repair = false;
+    const wants = { repair: false };
     const handle = (effects: readonly Effect[], localEnvelope?: Uint8Array): void => {
       for (const fx of effects) {
         switch (fx.kind) {
@@ -385,7 +403,7 @@ export class Agent {
             notices.push({ event: fx.event, objects: fx.objects, local: fx.event.origin === this.peerId });
             break;
           case 'repair':
-            repair = true;
+            wants.repair = true;
             break;
           case 'rejected':
             this.counters.rejectedEvents++;
@@ -393,7 +411,10 @@ export class Agent {
             break;
           case 'clock-drift':
             this.counters.clockDrift++;
-            this.log.warn({ origin: fx.origin, driftMs: fx.driftMs }, 'a peer clock is ahead beyond the allowed drift');
+            this.log.warn(
+              { origin: fx.origin, driftMs: fx.driftMs },
+              'a peer clock is ahead beyond the allowed drift',
+            );
             break;
         }
       }
@@ -419,7 +440,10 @@ export class Agent {
         }
         case 'remote':
           this.envelopes.set(input.event, input.envelope);
-          handle(this.replica.step({ kind: 'remote', event: input.event, bytes: input.envelope.length }, now).effects);
+          handle(
+            this.replica.step({ kind: 'remote', event: input.event, bytes: input.envelope.length }, now)
+              .effects,
+          );
           break;
         case 'install':
           input.resolve(this.install(input.bytes));
@@ -442,7 +466,7 @@ export class Agent {
     }
     for (const ack of acks) ack();
     for (const n of notices) for (const fn of this.listeners) fn(n);
-    if (repair) void this.syncWithRandomPeer();
+    if (wants.repair) void this.syncWithRandomPeer();
   }
 
   private install(bytes: Uint8Array): boolean {
@@ -506,8 +530,10 @@ export class Agent {
     let pushFirst: ReadonlyVectorClock | undefined;
     try {
       let peerVc: ReadonlyVectorClock = new Map();
-      for await (const frame of this.sync.pull(peer, this.replica.clock(), { signal: AbortSignal.timeout(120_000) })) {
-        if (this.stopping) break;
+      for await (const frame of this.sync.pull(peer, this.replica.clock(), {
+        signal: AbortSignal.timeout(120_000),
+      })) {
+        if (this.halted) break;
         if (frame.type === 'header') peerVc = frame.vc;
         else if (frame.type === 'snapshot') {
           const installed = await new Promise<boolean>((resolve) => {
@@ -528,7 +554,7 @@ export class Agent {
     } finally {
       this.syncing.delete(key);
     }
-    if (pushFirst && retry && !this.stopping) {
+    if (pushFirst && retry && !this.halted) {
       try {
         await this.sync.push(peer, this.envelopesSince(pushFirst), { signal: AbortSignal.timeout(120_000) });
       } catch (e) {

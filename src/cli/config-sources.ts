@@ -38,11 +38,15 @@ export function fromFile(path: string): Raw {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`The config file ${path} must hold a JSON object of settings.`);
   }
-  return parsed as Raw;
+  return parsed;
 }
 
 /** Merges the sources (flags win) and validates the result. */
-export function loadAgentConfig(flags: Raw, env: NodeJS.ProcessEnv, configFile: string | undefined): AgentConfig {
+export function loadAgentConfig(
+  flags: Raw,
+  env: NodeJS.ProcessEnv,
+  configFile: string | undefined,
+): AgentConfig {
   const file = configFile ?? env.SMAC_CONFIG;
   const merged: Raw = { ...(file ? fromFile(file) : {}), ...fromEnv(env) };
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k as keyof AgentConfig] = v;

@@ -22,12 +22,18 @@ export function buildProgram(): Command {
     .description('run an agent')
     .option('--config <file>', 'JSON config file (also SMAC_CONFIG)')
     .option('--data-dir <dir>', 'data directory (store, identity key); default ./.smac-data')
-    .option('--listen <multiaddr>', 'libp2p listen address, repeatable; default /ip4/127.0.0.1/tcp/7946', collect)
+    .option(
+      '--listen <multiaddr>',
+      'libp2p listen address, repeatable; default /ip4/127.0.0.1/tcp/7946',
+      collect,
+    )
     .option('--join <multiaddr>', 'peer to join (other regions), repeatable; retried with backoff', collect)
     .option('--region <name>', 'region label')
     .option('--cluster-key <file>', 'pre-shared cluster key made by `smac keygen`')
     .option('--mdns', 'discover peers on the LAN by mDNS (multicasts on every interface)')
-    .addOption(new Option('--no-gossip', 'disable gossip dissemination (anti-entropy only)').default(undefined))
+    .addOption(
+      new Option('--no-gossip', 'disable gossip dissemination (anti-entropy only)').default(undefined),
+    )
     .option('--sync-interval-ms <ms>', 'anti-entropy period')
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period')
     .option('--snapshot-every-events <n>', 'snapshot and compact after this many events')
@@ -56,7 +62,9 @@ export function buildProgram(): Command {
       );
       const agent = await Agent.start(config);
       // One line on stdout that scripts can wait for.
-      process.stdout.write(JSON.stringify({ ready: true, peerId: agent.peerId, addresses: agent.addresses() }) + '\n');
+      process.stdout.write(
+        JSON.stringify({ ready: true, peerId: agent.peerId, addresses: agent.addresses() }) + '\n',
+      );
       const stop = (signal: string): void => {
         process.stderr.write(`received ${signal}, leaving the cluster\n`);
         agent.stop().then(
@@ -78,7 +86,9 @@ export function buildProgram(): Command {
     .option('--out <file>', 'where to write it (mode 0600)', 'cluster.key')
     .action(async (flags: { out: string }) => {
       await writeClusterKey(flags.out);
-      process.stdout.write(`wrote a cluster key to ${flags.out}; pass it to every agent with --cluster-key\n`);
+      process.stdout.write(
+        `wrote a cluster key to ${flags.out}; pass it to every agent with --cluster-key\n`,
+      );
     });
 
   return program;
@@ -92,6 +102,8 @@ buildProgram()
       process.exit(2);
     }
     const code = (e as { code?: unknown }).code;
-    process.stderr.write(`smac: ${e instanceof Error ? e.message : String(e)}${typeof code === 'string' ? ` (${code})` : ''}\n`);
+    process.stderr.write(
+      `smac: ${e instanceof Error ? e.message : String(e)}${typeof code === 'string' ? ` (${code})` : ''}\n`,
+    );
     process.exit(1);
   });

@@ -35,7 +35,8 @@ export async function startCluster(
   const first = await Agent.start(testConfig(overrides), { logger: quiet });
   const agents = [first];
   const join = first.addresses();
-  for (let i = 1; i < n; i++) agents.push(await Agent.start(testConfig({ ...overrides, join }), { logger: quiet }));
+  for (let i = 1; i < n; i++)
+    agents.push(await Agent.start(testConfig({ ...overrides, join }), { logger: quiet }));
   return agents;
 }
 
@@ -58,16 +59,25 @@ export function converged(agents: readonly Agent[]): boolean {
   if (!first) return true;
   const clock = JSON.stringify(vcToRecord(first.clock()));
   const state = JSON.stringify(first.list());
-  return rest.every((a) => JSON.stringify(vcToRecord(a.clock())) === clock && JSON.stringify(a.list()) === state);
+  return rest.every(
+    (a) => JSON.stringify(vcToRecord(a.clock())) === clock && JSON.stringify(a.list()) === state,
+  );
 }
 
-export async function waitConverged(agents: readonly Agent[], what = 'convergence', timeoutMs = 30_000): Promise<void> {
+export async function waitConverged(
+  agents: readonly Agent[],
+  what = 'convergence',
+  timeoutMs = 30_000,
+): Promise<void> {
   await waitFor(() => converged(agents), what, timeoutMs);
 }
 
 /** Until every agent is connected to at least `k` others. */
 export async function waitConnected(agents: readonly Agent[], k = agents.length - 1): Promise<void> {
-  await waitFor(() => agents.every((a) => a.connectedPeers().length >= k), `every agent connected to ${k} peers`);
+  await waitFor(
+    () => agents.every((a) => a.connectedPeers().length >= k),
+    `every agent connected to ${k} peers`,
+  );
 }
 
 /** One write per CRDT type, varied by `i`, so agents writing concurrently conflict on every type. */
@@ -79,6 +89,10 @@ export function opsForEveryType(i: number): unknown[] {
     { type: 'aw-set', key: 's', op: { kind: i % 4 === 3 ? 'remove' : 'add', value: i % 6 } },
     { type: 'rw-set', key: 'w', op: { kind: i % 4 === 2 ? 'remove' : 'add', value: i % 6 } },
     { type: 'ew-flag', key: 'f', op: { kind: i % 2 ? 'enable' : 'disable' } },
-    { type: 'or-map', key: 'o', op: { kind: 'update', field: `n${i % 3}`, type: 'pn-counter', op: { kind: 'increment' } } },
+    {
+      type: 'or-map',
+      key: 'o',
+      op: { kind: 'update', field: `n${i % 3}`, type: 'pn-counter', op: { kind: 'increment' } },
+    },
   ];
 }

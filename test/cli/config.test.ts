@@ -1,0 +1,88 @@
+// Agent configuration: defaults, precedence (flags > SMAC_* env > config file), and clear
+// errors for bad values — also through the real `smac` binary (exit code 2).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_AGENT_CONFIG, resolveAgentConfig } from '../../src/agent/config.js';
+import { envName, loadAgentConfig } from '../../src/cli/config-sources.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'smac-config-'));
+
+describe('agent configuration', () => {
+  it('fills every default', () => {
+    const c = resolveAgentConfig({});
+    expect(c).toEqual({ ...DEFAULT_AGENT_CONFIG });
+    expect(c.listen).toEqual(['/ip4/127.0.0.1/tcp/7946']);
+  });
+
+  it('names settings in the environment in upper snake case', () => {
+    expect(envName('syncIntervalMs')).toBe('SMAC_SYNC_INTERVAL_MS');
+    expect(envName('dataDir')).toBe('SMAC_DATA_DIR');
+  });
+
+  it('takes flags over the environment over the config file', () => {
+    const file = join(dir, 'c.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ region: 'file', syncIntervalMs: 111, heartbeatIntervalMs: 222, mdns: true }),
+    );
+    const c = loadAgentConfig(
+      { region: 'flag' },
+      {
+        SMAC_REGION: 'env',
+        SMAC_SYNC_INTERVAL_MS: '333',
+        SMAC_JOIN: '/ip4/10.0.0.1/tcp/1, /ip4/10.0.0.2/tcp/2',
+      },
+      file,
+    );
+    expect(c.region).toBe('flag');
+    expect(c.syncIntervalMs).toBe(333);
+    expect(c.heartbeatIntervalMs).toBe(222);
+    expect(c.mdns).toBe(true);
+    expect(c.join).toEqual(['/ip4/10.0.0.1/tcp/1', '/ip4/10.0.0.2/tcp/2']);
+  });
+
+  it.each([
+    [{ syncIntervalMs: -5 }, /syncIntervalMs must be an integer from 10/],
+    [{ syncIntervalMs: 'soon' }, /syncIntervalMs must be an integer/],
+    [{ listen: ['127.0.0.1:7946'] }, /is not a multiaddr; write it like \/ip4/],
+    [{ storeSync: 'sometimes' }, /storeSync must be "normal" or "full"/],
+    [{ logLevel: 'loud' }, /logLevel must be one of/],
+    [{ mdns: 'yes please' }, /mdns must be true or false/],
+    [{ colour: 'blue' }, /unknown setting "colour"/],
+  ])('rejects %j with an actionable message', (input, message) => {
+    expect(() => resolveAgentConfig(input as never)).toThrow(message);
+    expect(() => resolveAgentConfig(input as never)).toThrow(ConfigError);
+  });
+
+  it('reports an unreadable or malformed config file', () => {
+    expect(() => loadAgentConfig({}, {}, join(dir, 'missing.json'))).toThrow(/Cannot read the config file/);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{ nope');
+    expect(() => loadAgentConfig({}, {}, bad)).toThrow(/is not valid JSON/);
+  });
+});
+
+describe('the smac binary', () => {
+  const bin = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+  it('exits 2 with the reason when a setting is invalid', () => {
+    const r = spawnSync(process.execPath, [bin, 'agent', '--sync-interval-ms', 'abc'], {
+      encoding: 'utf8',
+      env: { ...process.env, SMAC_DATA_DIR: join(dir, 'data') },
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/syncIntervalMs must be an integer/);
+  });
+
+  it('keygen writes a 0600 cluster key', async () => {
+    const out = join(dir, 'cluster.key');
+    const r = spawnSync(process.execPath, [bin, 'keygen', '--out', out], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const { statSync, readFileSync } = await import('node:fs');
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(readFileSync(out, 'utf8')).toMatch(/^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}/);
+  });
+});
