@@ -35,7 +35,10 @@ export function parseClusterKey(bytes: Uint8Array, source = 'The cluster key'): 
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    return netFail(NetErrorCode.BadClusterKey, `${source} is not text; expected a pnet key made by \`smac keygen\`.`);
+    return netFail(
+      NetErrorCode.BadClusterKey,
+      `${source} is not text; expected a pnet key made by \`smac keygen\`.`,
+    );
   }
   if (text.endsWith('\r\n')) text = text.slice(0, -2);
   else if (text.endsWith('\n')) text = text.slice(0, -1);
@@ -77,7 +80,8 @@ export async function loadClusterKey(path: string, options: LoadClusterKeyOption
     }
     throw e;
   }
-  if (!info.isFile()) netFail(NetErrorCode.BadClusterKey, `The cluster key path ${path} is not a regular file.`);
+  if (!info.isFile())
+    netFail(NetErrorCode.BadClusterKey, `The cluster key path ${path} is not a regular file.`);
   if (options.requirePrivateMode ?? true) assertPrivateMode(path, info.mode, 'cluster key');
   if (info.size > 1024) {
     netFail(NetErrorCode.BadClusterKey, `The cluster key file ${path} is ${info.size} bytes; a key is 95.`);
@@ -90,7 +94,10 @@ export async function loadClusterKey(path: string, options: LoadClusterKeyOption
  * replace an existing file (NetError KEY_FILE_EXISTS): overwriting a cluster key would cut
  * this node off from every node that still has the old one.
  */
-export async function writeClusterKey(path: string, key: Uint8Array = generateClusterKey()): Promise<Uint8Array> {
+export async function writeClusterKey(
+  path: string,
+  key: Uint8Array = generateClusterKey(),
+): Promise<Uint8Array> {
   const canonical = parseClusterKey(key);
   if (!(await createExclusively(path, canonical))) {
     netFail(

@@ -121,7 +121,10 @@ export function sealEvent(privateKey: PrivateKey, eventBytes: Uint8Array): Uint8
 function readOrigin(eventBytes: Uint8Array): string {
   const r = new Reader(eventBytes);
   r.u8('event version');
-  return utf8Decode(r.lenBytes(DEFAULT_EVENT_CODEC_LIMITS.maxOriginBytes, "event's origin"), "event's origin");
+  return utf8Decode(
+    r.lenBytes(DEFAULT_EVENT_CODEC_LIMITS.maxOriginBytes, "event's origin"),
+    "event's origin",
+  );
 }
 
 /**

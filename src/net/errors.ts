@@ -37,7 +37,11 @@ export class NetError extends Error {
   readonly code: NetErrorCode;
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: NetErrorCode, message: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
+  constructor(
+    code: NetErrorCode,
+    message: string,
+    options?: { details?: Record<string, unknown>; cause?: unknown },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options?.details;

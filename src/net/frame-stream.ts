@@ -47,7 +47,10 @@ export class FrameReader {
     private readonly opts: FrameReaderOptions,
   ) {
     this.highWaterBytes = opts.highWaterBytes ?? 1024 * 1024;
-    stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, YAMUX_MAX_WINDOW_BYTES + opts.maxFrameBytes);
+    stream.maxReadBufferLength = Math.max(
+      stream.maxReadBufferLength,
+      YAMUX_MAX_WINDOW_BYTES + opts.maxFrameBytes,
+    );
     stream.addEventListener('message', this.onMessage);
     stream.addEventListener('end', this.onEnd);
     stream.addEventListener('close', this.onClose);
@@ -68,7 +71,11 @@ export class FrameReader {
         if (this.buffered === 0) return undefined;
         netFail(NetErrorCode.BadFrame, `The ${this.opts.what} stream ended in the middle of a frame.`);
       }
-      this.setPaused(false);
+      if (this.paused) {
+        // Resuming delivers what the stream held back, synchronously: look again before waiting.
+        this.setPaused(false);
+        continue;
+      }
       await this.waitForData(signal);
     }
   }

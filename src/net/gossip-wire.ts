@@ -82,8 +82,14 @@ export function batchEntryBytes(envelopeSize: number): number {
 }
 
 export function encodeEventBatch(envelopes: readonly Uint8Array[], nonce = 0): Uint8Array {
-  if (envelopes.length === 0) fail(ErrorCode.InvalidArgument, 'An event batch must carry at least one envelope.');
-  const w = new Writer(eventBatchBytes(envelopes.map((e) => e.length), nonce));
+  if (envelopes.length === 0)
+    fail(ErrorCode.InvalidArgument, 'An event batch must carry at least one envelope.');
+  const w = new Writer(
+    eventBatchBytes(
+      envelopes.map((e) => e.length),
+      nonce,
+    ),
+  );
   w.u8(EVENT_BATCH_VERSION).varint(nonce).varint(envelopes.length);
   for (const e of envelopes) w.lenBytes(e);
   return w.finish();
@@ -99,10 +105,14 @@ export function decodeEventBatch(
   limits: EventBatchLimits = DEFAULT_EVENT_BATCH_LIMITS,
 ): EventBatch {
   if (bytes.length > limits.maxBatchBytes) {
-    fail(ErrorCode.TooLarge, `The event batch is ${bytes.length} bytes; the limit is ${limits.maxBatchBytes}.`, {
-      bytes: bytes.length,
-      limit: limits.maxBatchBytes,
-    });
+    fail(
+      ErrorCode.TooLarge,
+      `The event batch is ${bytes.length} bytes; the limit is ${limits.maxBatchBytes}.`,
+      {
+        bytes: bytes.length,
+        limit: limits.maxBatchBytes,
+      },
+    );
   }
   const r = new Reader(bytes);
   const version = r.u8('event batch version');

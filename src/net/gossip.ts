@@ -43,12 +43,7 @@ export interface VerifiedEvent {
 
 /** Why a batch was refused. `unsupported` batches are ignored, not rejected (see classify). */
 export type BatchRejectReason =
-  | 'malformed'
-  | 'oversized'
-  | 'invalidEvent'
-  | 'badSignature'
-  | 'badOrigin'
-  | 'unsupported';
+  'malformed' | 'oversized' | 'invalidEvent' | 'badSignature' | 'badOrigin' | 'unsupported';
 
 export interface EventGossipCounters {
   publishedMessages: number;

@@ -34,7 +34,10 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<PrivateKey>
   // Another process created the file between our read and our link: its key wins.
   const raced = await readKeyFile(path);
   if (raced === undefined) {
-    netFail(NetErrorCode.CorruptKeyFile, `The identity key file ${path} vanished while it was being created.`);
+    netFail(
+      NetErrorCode.CorruptKeyFile,
+      `The identity key file ${path} vanished while it was being created.`,
+    );
   }
   return raced;
 }

@@ -47,8 +47,20 @@ export {
   SMAC_TOPICS,
 } from './gossip-wire.js';
 export { IDENTITY_FILE_NAME, loadOrCreateIdentity } from './identity.js';
-export { backoffDelayMs, type JoinAddressStatus, Joiner, type JoinerOptions, type JoinState } from './join.js';
-export { createSmacNode, DEFAULT_MDNS_SERVICE_TAG, type SmacNode, type SmacNodeOptions, type SmacServices } from './node.js';
+export {
+  backoffDelayMs,
+  type JoinAddressStatus,
+  Joiner,
+  type JoinerOptions,
+  type JoinState,
+} from './join.js';
+export {
+  createSmacNode,
+  DEFAULT_MDNS_SERVICE_TAG,
+  type SmacNode,
+  type SmacNodeOptions,
+  type SmacServices,
+} from './node.js';
 export {
   type SyncCounters,
   type SyncFrame,

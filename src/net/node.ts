@@ -133,7 +133,9 @@ export async function createSmacNode(opts: SmacNodeOptions): Promise<SmacNode> {
       maxIncomingPendingConnections: 100,
     },
     ...(allowed ? { connectionGater: allowListGater(allowed) } : {}),
-    ...(opts.clusterKey ? { connectionProtector: preSharedKey({ psk: parseClusterKey(opts.clusterKey) }) } : {}),
+    ...(opts.clusterKey
+      ? { connectionProtector: preSharedKey({ psk: parseClusterKey(opts.clusterKey) }) }
+      : {}),
   };
   const node: SmacNode = await createLibp2p(config);
   const dialer = new DiscoveryDialer(node, {
@@ -179,7 +181,10 @@ function gossipsubOptions(overrides: Partial<GossipsubOpts> | undefined): Partia
 
 function positive(n: number, name: string): number {
   if (!Number.isFinite(n) || n <= 0) {
-    netFail(NetErrorCode.InvalidArgument, `The node option ${name} must be a positive number of ms or items; got ${n}.`);
+    netFail(
+      NetErrorCode.InvalidArgument,
+      `The node option ${name} must be a positive number of ms or items; got ${n}.`,
+    );
   }
   return n;
 }
@@ -191,9 +196,13 @@ function allowList(ids: readonly string[] | undefined): Set<string> | undefined 
     try {
       out.add(peerIdFromString(id).toString());
     } catch (e) {
-      netFail(NetErrorCode.InvalidArgument, `The allow-list entry ${JSON.stringify(id)} is not a libp2p peer id.`, {
-        cause: e,
-      });
+      netFail(
+        NetErrorCode.InvalidArgument,
+        `The allow-list entry ${JSON.stringify(id)} is not a libp2p peer id.`,
+        {
+          cause: e,
+        },
+      );
     }
   }
   return out;

@@ -174,7 +174,10 @@ export class SyncService {
     };
     for (const [name, v] of Object.entries(this.cfg)) {
       if (!Number.isSafeInteger(v) || v <= 0) {
-        netFail(NetErrorCode.InvalidArgument, `The sync option ${name} must be a positive integer; got ${v}.`);
+        netFail(
+          NetErrorCode.InvalidArgument,
+          `The sync option ${name} must be a positive integer; got ${v}.`,
+        );
       }
     }
   }
@@ -186,11 +189,19 @@ export class SyncService {
     };
     if (this.opts.source) {
       const source = this.opts.source;
-      await this.node.handle(SYNC_PROTOCOL, (stream, connection) => this.serveSync(source, stream, connection), streamOpts);
+      await this.node.handle(
+        SYNC_PROTOCOL,
+        (stream, connection) => this.serveSync(source, stream, connection),
+        streamOpts,
+      );
     }
     if (this.opts.onPush) {
       const onPush = this.opts.onPush;
-      await this.node.handle(PUSH_PROTOCOL, (stream, connection) => this.servePush(onPush, stream, connection), streamOpts);
+      await this.node.handle(
+        PUSH_PROTOCOL,
+        (stream, connection) => this.servePush(onPush, stream, connection),
+        streamOpts,
+      );
     }
   }
 
@@ -215,7 +226,7 @@ export class SyncService {
     options: { signal?: AbortSignal } = {},
   ): AsyncGenerator<SyncFrame, void, undefined> {
     const signal = options.signal;
-    const stream = await this.node.dialProtocol(peer, SYNC_PROTOCOL, signal ? { signal } : {});
+    const stream = await this.open(peer, SYNC_PROTOCOL, signal);
     const reader = new FrameReader(stream, { maxFrameBytes: this.limits.maxFrameBytes, what: SYNC_PROTOCOL });
     const next = async (): Promise<WireFrame | undefined> => {
       const bytes = await reader.next(this.readSignal(signal));
@@ -227,15 +238,27 @@ export class SyncService {
       await stream.close(signal ? { signal } : {});
       const first = await next();
       const header = expectFrame(first, 'header', 'the first frame of a sync response');
-      yield { type: 'header', vc: header.vc, compacted: header.compacted, snapshot: header.snapshotBytes > 0 };
+      yield {
+        type: 'header',
+        vc: header.vc,
+        compacted: header.compacted,
+        snapshot: header.snapshotBytes > 0,
+      };
       if (header.snapshotBytes > 0) {
         const parts: Uint8Array[] = [];
         let received = 0;
         while (received < header.snapshotBytes) {
-          const chunk = expectFrame(await next(), 'snapshot-chunk', 'a sync response before its snapshot is complete');
+          const chunk = expectFrame(
+            await next(),
+            'snapshot-chunk',
+            'a sync response before its snapshot is complete',
+          );
           received += chunk.bytes.length;
           if (received > header.snapshotBytes) {
-            netFail(NetErrorCode.BadFrame, `The peer sent more snapshot bytes than the ${header.snapshotBytes} it announced.`);
+            netFail(
+              NetErrorCode.BadFrame,
+              `The peer sent more snapshot bytes than the ${header.snapshotBytes} it announced.`,
+            );
           }
           parts.push(chunk.bytes);
         }
@@ -252,7 +275,10 @@ export class SyncService {
         }
         const end = expectFrame(frame, 'end', 'a sync response after its header');
         if (end.count !== events) {
-          netFail(NetErrorCode.BadFrame, `The peer announced ${end.count} envelopes at the end but sent ${events}.`);
+          netFail(
+            NetErrorCode.BadFrame,
+            `The peer announced ${end.count} envelopes at the end but sent ${events}.`,
+          );
         }
         if ((await reader.next(this.readSignal(signal))) !== undefined) {
           netFail(NetErrorCode.BadFrame, 'The peer sent frames after the end of its sync response.');
@@ -282,16 +308,25 @@ export class SyncService {
     options: { signal?: AbortSignal } = {},
   ): Promise<number> {
     const signal = options.signal;
-    const stream = await this.node.dialProtocol(peer, PUSH_PROTOCOL, signal ? { signal } : {});
+    const stream = await this.open(peer, PUSH_PROTOCOL, signal);
     const reader = new FrameReader(stream, { maxFrameBytes: this.limits.maxFrameBytes, what: PUSH_PROTOCOL });
     try {
       const sent = await this.writeEvents(stream, envelopes, signal);
       await writeFrame(stream, encodeEnd(sent), signal);
       await stream.close(signal ? { signal } : {});
-      const bytes = await reader.next(AbortSignal.any([...(signal ? [signal] : []), AbortSignal.timeout(this.cfg.serveTimeoutMs)]));
-      const ack = expectFrame(bytes === undefined ? undefined : decodeFrame(bytes, this.limits), 'ack', 'the answer to a push');
+      const bytes = await reader.next(
+        AbortSignal.any([...(signal ? [signal] : []), AbortSignal.timeout(this.cfg.serveTimeoutMs)]),
+      );
+      const ack = expectFrame(
+        bytes === undefined ? undefined : decodeFrame(bytes, this.limits),
+        'ack',
+        'the answer to a push',
+      );
       if (ack.count !== sent) {
-        netFail(NetErrorCode.BadFrame, `The peer acknowledged ${ack.count} pushed envelopes, not the ${sent} sent.`);
+        netFail(
+          NetErrorCode.BadFrame,
+          `The peer acknowledged ${ack.count} pushed envelopes, not the ${sent} sent.`,
+        );
       }
       this.stats.pushesSent++;
       return sent;
@@ -310,7 +345,11 @@ export class SyncService {
     const reader = new FrameReader(stream, { maxFrameBytes: this.limits.maxFrameBytes, what: SYNC_PROTOCOL });
     try {
       const bytes = await reader.next(AbortSignal.any([signal, AbortSignal.timeout(this.cfg.idleTimeoutMs)]));
-      const request = expectFrame(bytes === undefined ? undefined : decodeFrame(bytes, this.limits), 'request', 'a sync request');
+      const request = expectFrame(
+        bytes === undefined ? undefined : decodeFrame(bytes, this.limits),
+        'request',
+        'a sync request',
+      );
       const header = await source.header();
       let since: ReadonlyVectorClock = request.vc;
       let snapshot: SyncSnapshot | undefined;
@@ -321,7 +360,11 @@ export class SyncService {
         }
         since = snapshot.vc;
       }
-      await writeFrame(stream, encodeHeader(header.vc, header.compacted, snapshot?.bytes.length ?? 0, this.limits), signal);
+      await writeFrame(
+        stream,
+        encodeHeader(header.vc, header.compacted, snapshot?.bytes.length ?? 0, this.limits),
+        signal,
+      );
       if (snapshot) {
         for (let at = 0; at < snapshot.bytes.length; at += SNAPSHOT_CHUNK_BYTES) {
           const chunk = snapshot.bytes.subarray(at, at + SNAPSHOT_CHUNK_BYTES);
@@ -353,7 +396,9 @@ export class SyncService {
     try {
       let received = 0;
       for (;;) {
-        const bytes = await reader.next(AbortSignal.any([signal, AbortSignal.timeout(this.cfg.idleTimeoutMs)]));
+        const bytes = await reader.next(
+          AbortSignal.any([signal, AbortSignal.timeout(this.cfg.idleTimeoutMs)]),
+        );
         const frame = bytes === undefined ? undefined : decodeFrame(bytes, this.limits);
         if (frame?.type === 'events') {
           // Awaiting here keeps the reader from asking for more, which pauses the pusher.
@@ -363,7 +408,10 @@ export class SyncService {
         }
         const end = expectFrame(frame, 'end', 'a push after its batches');
         if (end.count !== received) {
-          netFail(NetErrorCode.BadFrame, `The pusher announced ${end.count} envelopes at the end but sent ${received}.`);
+          netFail(
+            NetErrorCode.BadFrame,
+            `The pusher announced ${end.count} envelopes at the end but sent ${received}.`,
+          );
         }
         break;
       }
@@ -387,7 +435,11 @@ export class SyncService {
     }
     this.stats.busy++;
     try {
-      await writeFrame(stream, encodeError(RemoteErrorReason.Busy, 'busy: too many sync streams'), AbortSignal.timeout(1000));
+      await writeFrame(
+        stream,
+        encodeError(RemoteErrorReason.Busy, 'busy: too many sync streams'),
+        AbortSignal.timeout(1000),
+      );
       await stream.close({ signal: AbortSignal.timeout(1000) });
     } catch {
       stream.abort(new Error('busy'));
@@ -428,9 +480,16 @@ export class SyncService {
     };
     for await (const e of envelopes) {
       if (e.length === 0 || e.length > this.limits.maxEnvelopeBytes) {
-        netFail(NetErrorCode.InvalidArgument, `An envelope of ${e.length} bytes cannot be synced; the limit is ${this.limits.maxEnvelopeBytes}.`);
+        netFail(
+          NetErrorCode.InvalidArgument,
+          `An envelope of ${e.length} bytes cannot be synced; the limit is ${this.limits.maxEnvelopeBytes}.`,
+        );
       }
-      if (batch.length > 0 && (batchBytes + e.length > this.cfg.eventsFrameBytes || batch.length >= this.limits.maxEnvelopesPerFrame)) {
+      if (
+        batch.length > 0 &&
+        (batchBytes + e.length > this.cfg.eventsFrameBytes ||
+          batch.length >= this.limits.maxEnvelopesPerFrame)
+      ) {
         await flush();
       }
       batch.push(e);
@@ -438,6 +497,19 @@ export class SyncService {
     }
     await flush();
     return sent;
+  }
+
+  private async open(
+    peer: PeerId | Multiaddr,
+    protocol: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Stream> {
+    try {
+      return await this.node.dialProtocol(peer, protocol, signal ? { signal } : {});
+    } catch (e) {
+      this.stats.failed++;
+      throw e;
+    }
   }
 
   private readSignal(signal: AbortSignal | undefined): AbortSignal {

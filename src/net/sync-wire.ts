@@ -19,11 +19,7 @@
  * Every decoder treats its input as hostile and throws NetError BAD_FRAME (with the codec's
  * SmacError as cause) for anything malformed or out of bounds.
  */
-import {
-  prepareClockEntries,
-  readClockEntries,
-  writeClockEntries,
-} from '../core/codec/event-codec.js';
+import { prepareClockEntries, readClockEntries, writeClockEntries } from '../core/codec/event-codec.js';
 import { DEFAULT_EVENT_CODEC_LIMITS, Reader, utf8Encode, Writer } from '../core/codec/index.js';
 import type { ReadonlyVectorClock, VectorClock } from '../core/clock/vector-clock.js';
 import { ErrorCode, fail, isSmacError } from '../core/errors.js';
@@ -117,7 +113,8 @@ export function encodeSnapshotChunk(bytes: Uint8Array): Uint8Array {
 }
 
 export function encodeEvents(envelopes: readonly Uint8Array[]): Uint8Array {
-  if (envelopes.length === 0) fail(ErrorCode.InvalidArgument, 'An EVENTS frame must carry at least one envelope.');
+  if (envelopes.length === 0)
+    fail(ErrorCode.InvalidArgument, 'An EVENTS frame must carry at least one envelope.');
   let size = 6;
   for (const e of envelopes) size += e.length + 5;
   const w = new Writer(size).u8(FrameType.Events).varint(envelopes.length);
@@ -157,14 +154,20 @@ function decodeFrameUnchecked(bytes: Uint8Array, limits: SyncWireLimits): WireFr
   let frame: WireFrame;
   switch (type) {
     case FrameType.Request:
-      frame = { type: 'request', vc: readClockEntries(r, clockSpec("requester's clock", limits, ErrorCode.DecodeError)) };
+      frame = {
+        type: 'request',
+        vc: readClockEntries(r, clockSpec("requester's clock", limits, ErrorCode.DecodeError)),
+      };
       break;
     case FrameType.Header: {
       const vc = readClockEntries(r, clockSpec("responder's clock", limits, ErrorCode.DecodeError));
       const compacted = readClockEntries(r, clockSpec('compacted clock', limits, ErrorCode.DecodeError));
       const snapshotBytes = r.varint('snapshot size');
       if (snapshotBytes > limits.maxSnapshotBytes) {
-        fail(ErrorCode.TooLarge, `The snapshot is ${snapshotBytes} bytes; the limit is ${limits.maxSnapshotBytes}.`);
+        fail(
+          ErrorCode.TooLarge,
+          `The snapshot is ${snapshotBytes} bytes; the limit is ${limits.maxSnapshotBytes}.`,
+        );
       }
       frame = { type: 'header', vc, compacted, snapshotBytes };
       break;
@@ -177,7 +180,10 @@ function decodeFrameUnchecked(bytes: Uint8Array, limits: SyncWireLimits): WireFr
       const count = r.varint('envelope count');
       if (count === 0) fail(ErrorCode.DecodeError, 'The EVENTS frame is empty.');
       if (count > limits.maxEnvelopesPerFrame) {
-        fail(ErrorCode.TooLarge, `The EVENTS frame has ${count} envelopes; the limit is ${limits.maxEnvelopesPerFrame}.`);
+        fail(
+          ErrorCode.TooLarge,
+          `The EVENTS frame has ${count} envelopes; the limit is ${limits.maxEnvelopesPerFrame}.`,
+        );
       }
       const envelopes: Uint8Array[] = [];
       for (let i = 0; i < count; i++) {
@@ -197,8 +203,11 @@ function decodeFrameUnchecked(bytes: Uint8Array, limits: SyncWireLimits): WireFr
       break;
     case FrameType.Error: {
       const reason = r.u8('error reason');
-      if (reason !== 1 && reason !== 2 && reason !== 3) fail(ErrorCode.DecodeError, `Unknown error reason ${reason}.`);
-      const text = new TextDecoder('utf-8', { fatal: false }).decode(r.lenBytes(MAX_ERROR_TEXT_BYTES, 'error text'));
+      if (reason !== 1 && reason !== 2 && reason !== 3)
+        fail(ErrorCode.DecodeError, `Unknown error reason ${reason}.`);
+      const text = new TextDecoder('utf-8', { fatal: false }).decode(
+        r.lenBytes(MAX_ERROR_TEXT_BYTES, 'error text'),
+      );
       frame = { type: 'error', reason, message: text };
       break;
     }

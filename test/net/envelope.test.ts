@@ -43,7 +43,11 @@ function forge(eventBytesIn: Uint8Array, signer: PrivateKey, domain = ENVELOPE_S
     },
   });
   const payload = Buffer.concat([Buffer.from(domain), eventBytesIn]);
-  return new Writer().u8(1).lenBytes(eventBytesIn).lenBytes(sign(null, payload, key)).finish();
+  return new Writer()
+    .u8(1)
+    .lenBytes(eventBytesIn)
+    .lenBytes(sign(null, payload, key))
+    .finish();
 }
 
 describe('envelope', () => {
@@ -110,7 +114,11 @@ describe('envelope', () => {
   it('rejects origins that are not canonical Ed25519 peer ids with BAD_ORIGIN', async () => {
     const secp = await import('@libp2p/crypto/keys').then((m) => m.generateKeyPair('secp256k1'));
     const { peerIdFromPrivateKey } = await import('@libp2p/peer-id');
-    for (const origin of ['not-a-peer-id', peerIdFromPrivateKey(secp).toString(), peerIdFromPrivateKey(alice).toCID().toString()]) {
+    for (const origin of [
+      'not-a-peer-id',
+      peerIdFromPrivateKey(secp).toString(),
+      peerIdFromPrivateKey(alice).toCID().toString(),
+    ]) {
       expect(await codeOf(() => openEnvelope(forge(eventBytes(origin), alice)))).toBe('BAD_ORIGIN');
     }
   });

@@ -23,7 +23,12 @@ describe('event batch format', () => {
         fc.nat(),
         (envelopes, nonce) => {
           const bytes = encodeEventBatch(envelopes, nonce);
-          expect(bytes.length).toBe(eventBatchBytes(envelopes.map((e) => e.length), nonce));
+          expect(bytes.length).toBe(
+            eventBatchBytes(
+              envelopes.map((e) => e.length),
+              nonce,
+            ),
+          );
           const back = decodeEventBatch(bytes);
           expect(back.nonce).toBe(nonce);
           expect(back.envelopes).toEqual(envelopes);
@@ -40,7 +45,11 @@ describe('event batch format', () => {
     expect(await codeOf(() => decodeEventBatch(new Uint8Array([1, 0, 0])))).toBe('DECODE_ERROR');
     expect(await codeOf(() => decodeEventBatch(one.subarray(0, one.length - 1)))).toBe('DECODE_ERROR');
     expect(await codeOf(() => decodeEventBatch(new Uint8Array([...one, 9])))).toBe('DECODE_ERROR');
-    const tooMany = new Writer().u8(1).varint(0).varint(DEFAULT_EVENT_BATCH_LIMITS.maxEnvelopes + 1).finish();
+    const tooMany = new Writer()
+      .u8(1)
+      .varint(0)
+      .varint(DEFAULT_EVENT_BATCH_LIMITS.maxEnvelopes + 1)
+      .finish();
     expect(await codeOf(() => decodeEventBatch(tooMany))).toBe('TOO_LARGE');
     const small = { ...DEFAULT_EVENT_BATCH_LIMITS, maxBatchBytes: 4 };
     expect(await codeOf(() => decodeEventBatch(one, small))).toBe('TOO_LARGE');
@@ -74,7 +83,11 @@ describe('gossip between loopback nodes', () => {
     a = await loopbackNode({ privateKey: keyA });
     b = await loopbackNode({ privateKey: keyB });
     c = await loopbackNode();
-    for (const [name, node] of [['a', a], ['b', b], ['c', c]] as const) {
+    for (const [name, node] of [
+      ['a', a],
+      ['b', b],
+      ['c', c],
+    ] as const) {
       got.set(name, []);
       beats.set(name, []);
       const g = new EventGossip({
@@ -94,7 +107,10 @@ describe('gossip between loopback nodes', () => {
     await a.dial(b.getMultiaddrs()[0]!);
     await a.dial(c.getMultiaddrs()[0]!);
     // Publishing before A knows the subscriptions would reach nobody.
-    await waitFor(() => gossip.get('a')!.subscribers().length === 2, 'A to learn the subscriptions of B and C');
+    await waitFor(
+      () => gossip.get('a')!.subscribers().length === 2,
+      'A to learn the subscriptions of B and C',
+    );
     await waitFor(() => heartbeats.get('a')!.subscribers().length === 2, 'heartbeat subscriptions');
   });
 
@@ -108,7 +124,7 @@ describe('gossip between loopback nodes', () => {
     expect(report).toEqual({ messages: 1, envelopes: 3, recipients: 2, skipped: 0 });
     for (const name of ['b', 'c']) {
       await waitFor(() => got.get(name)!.length === 1, `the batch to reach ${name}`);
-      const [{ items, from }] = got.get(name)!;
+      const { items, from } = got.get(name)![0]!;
       expect(from.toString()).toBe(idOf(keyA));
       expect(items.map((i) => i.event.seq)).toEqual([1, 2, 3]);
       expect(items.map((i) => i.envelope)).toEqual(envelopes);
@@ -142,11 +158,17 @@ describe('gossip between loopback nodes', () => {
     await heartbeats.get('a')!.publish(beat);
     await heartbeats.get('a')!.publish(beat);
     await waitFor(() => beats.get('b')!.length === 2 && beats.get('c')!.length === 2, 'two heartbeats');
-    expect(beats.get('b')!.map((x) => [...x])).toEqual([[7, 7, 7], [7, 7, 7]]);
+    expect(beats.get('b')!.map((x) => [...x])).toEqual([
+      [7, 7, 7],
+      [7, 7, 7],
+    ]);
     expect(await codeOf(() => heartbeats.get('a')!.publish(new Uint8Array(1025)))).toBe('TOO_LARGE');
     // A peer that skips the check is refused by the receivers.
     await a.services.pubsub.publish('/smac/heartbeat/1', new Uint8Array(2000));
-    await waitFor(() => heartbeats.get('b')!.counters().rejectedOversized === 1, 'B to refuse the big heartbeat');
+    await waitFor(
+      () => heartbeats.get('b')!.counters().rejectedOversized === 1,
+      'B to refuse the big heartbeat',
+    );
     expect(beats.get('b')).toHaveLength(2);
   });
 

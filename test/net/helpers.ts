@@ -27,7 +27,7 @@ export async function loopbackNode(opts: Partial<SmacNodeOptions> = {}): Promise
 }
 
 export async function stopAll(nodes: readonly (SmacNode | undefined)[]): Promise<void> {
-  await Promise.all(nodes.map((n) => n?.stop()));
+  await Promise.all(nodes.map(async (n) => n?.stop()));
 }
 
 /** Polls `cond` every `intervalMs` until it holds; fails after `timeoutMs`. Never a fixed sleep. */

@@ -8,7 +8,12 @@ import type { Event } from '../../src/core/event.js';
 import { openEnvelope } from '../../src/net/envelope.js';
 import { encodeFrame, FrameReader, writeFrame } from '../../src/net/frame-stream.js';
 import type { SmacNode } from '../../src/net/node.js';
-import { type SyncFrame, SyncService, type SyncSnapshot, type SyncSource } from '../../src/net/sync-protocol.js';
+import {
+  type SyncFrame,
+  SyncService,
+  type SyncSnapshot,
+  type SyncSource,
+} from '../../src/net/sync-protocol.js';
 import {
   decodeFrame,
   encodeEnd,
@@ -87,7 +92,9 @@ function checkCausal(start: ReadonlyVectorClock, envelopes: readonly Uint8Array[
   return vc;
 }
 
-async function collect(frames: AsyncIterable<SyncFrame>): Promise<{ frames: SyncFrame[]; envelopes: Uint8Array[] }> {
+async function collect(
+  frames: AsyncIterable<SyncFrame>,
+): Promise<{ frames: SyncFrame[]; envelopes: Uint8Array[] }> {
   const all: SyncFrame[] = [];
   const envelopes: Uint8Array[] = [];
   for await (const f of frames) {
@@ -196,7 +203,8 @@ describe('sync and push between loopback nodes', () => {
       await stream.close();
       const reader = new FrameReader(stream, { maxFrameBytes: 1024, what: 'test' });
       const answer = await reader.next(AbortSignal.timeout(5_000)).catch(() => undefined);
-      if (answer) expect(decodeFrame(answer)).toMatchObject({ type: 'error', reason: RemoteErrorReason.BadRequest });
+      if (answer)
+        expect(decodeFrame(answer)).toMatchObject({ type: 'error', reason: RemoteErrorReason.BadRequest });
     }
     // A frame announcing more than the limit is refused before it is buffered.
     const stream = await b.dialProtocol(a.peerId, SYNC_PROTOCOL);
@@ -300,6 +308,36 @@ describe('framing', () => {
     }
   });
 
+  it('delivers everything to a reader that starts late, after the sender has finished', async () => {
+    const [a, b] = [await loopbackNode(), await loopbackNode()];
+    try {
+      const frames = 300;
+      let finished = false;
+      await a.handle('/smac/test-late/1', async (stream: Stream) => {
+        for (let i = 0; i < frames; i++) await writeFrame(stream, new Uint8Array(8000).fill(i % 256));
+        await stream.close();
+        finished = true;
+      });
+      const stream = await b.dialProtocol(a.getMultiaddrs()[0]!, '/smac/test-late/1');
+      const reader = new FrameReader(stream, { maxFrameBytes: 64 * 1024, what: 'test' });
+      await stream.close();
+      // The reader pauses the stream once a megabyte waits unread; the sender then finishes.
+      await waitFor(() => finished || stream.readBufferLength > 0, 'the sender to fill the window');
+      let n = 0;
+      for (
+        let f = await reader.next(AbortSignal.timeout(10_000));
+        f;
+        f = await reader.next(AbortSignal.timeout(10_000))
+      ) {
+        expect(f[0]).toBe(n % 256);
+        n++;
+      }
+      expect(n).toBe(frames);
+    } finally {
+      await stopAll([a, b]);
+    }
+  });
+
   it('pauses a fast sender behind a slow reader, so buffering stays bounded', async () => {
     const [a, b] = [await loopbackNode(), await loopbackNode()];
     try {
@@ -310,7 +348,11 @@ describe('framing', () => {
         await stream.close();
       });
       const stream = await b.dialProtocol(a.getMultiaddrs()[0]!, '/smac/test-flow/1');
-      const reader = new FrameReader(stream, { maxFrameBytes: 128 * 1024, highWaterBytes: 512 * 1024, what: 'test' });
+      const reader = new FrameReader(stream, {
+        maxFrameBytes: 128 * 1024,
+        highWaterBytes: 512 * 1024,
+        what: 'test',
+      });
       let n = 0;
       while ((await reader.next(AbortSignal.timeout(10_000))) !== undefined) {
         n++;
@@ -330,10 +372,19 @@ describe('sync frame codec', () => {
       ['b', 2],
       ['a', 1],
     ]);
-    expect(decodeFrame(encodeRequest(vc))).toEqual({ type: 'request', vc: new Map([['a', 1], ['b', 2]]) });
+    expect(decodeFrame(encodeRequest(vc))).toEqual({
+      type: 'request',
+      vc: new Map([
+        ['a', 1],
+        ['b', 2],
+      ]),
+    });
     expect(decodeFrame(encodeHeader(vc, new Map([['a', 1]]), 7))).toEqual({
       type: 'header',
-      vc: new Map([['a', 1], ['b', 2]]),
+      vc: new Map([
+        ['a', 1],
+        ['b', 2],
+      ]),
       compacted: new Map([['a', 1]]),
       snapshotBytes: 7,
     });
