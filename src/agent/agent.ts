@@ -38,7 +38,7 @@ import { createSmacNode, type SmacNode } from '../net/node.js';
 import { SyncService } from '../net/sync-protocol.js';
 import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
-import { decodeHeartbeat, encodeHeartbeat } from './heartbeat.js';
+import { decodeHeartbeat, encodeHeartbeat, type KnownPeer, MAX_EXCHANGED_PEERS } from './heartbeat.js';
 import { OwnerQueue } from './owner-queue.js';
 import { createLogger } from './logger.js';
 import { recoverReplica } from './recovery.js';
@@ -128,6 +128,7 @@ export class Agent {
   >();
   private readonly listeners = new Set<(c: ChangeNotice) => void>();
   private readonly syncing = new Set<string>();
+  private readonly lastMeet = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly counters: AgentCounters = {
     localEvents: 0,
@@ -157,6 +158,7 @@ export class Agent {
     private readonly store: Store,
     private replica: Replica,
     readonly node: SmacNode,
+    private readonly isolation: { isolated: boolean },
   ) {
     this.peerId = replica.id;
     this.stability = new StabilityTracker(this.peerId);
@@ -175,6 +177,7 @@ export class Agent {
     const peerId = peerIdFromPrivateKey(privateKey).toString();
     const store = Store.open({ dataDir: config.dataDir, sync: config.storeSync });
     let node: SmacNode | undefined;
+    const isolation = { isolated: false };
     try {
       const replica = recoverReplica(store, { id: peerId, maxDriftMs: config.maxDriftMs }, now());
       const clusterKey = config.clusterKeyFile ? await loadClusterKey(config.clusterKeyFile) : undefined;
@@ -184,8 +187,9 @@ export class Agent {
         ...(clusterKey ? { clusterKey } : {}),
         mdns: config.mdns,
         allowPeers: config.allowPeers,
+        denyPeer: () => isolation.isolated,
       });
-      const agent = new Agent(config, log, now, privateKey, store, replica, node);
+      const agent = new Agent(config, log, now, privateKey, store, replica, node, isolation);
       await agent.startServices();
       log.info(
         { peerId, addresses: agent.addresses(), region: config.region, clock: vcToRecord(replica.clock()) },
@@ -236,16 +240,7 @@ export class Agent {
       },
     });
     await this.sync.start();
-    this.joiner = new Joiner(this.node, {
-      addresses: this.config.join,
-      onDialError: (address, error) => {
-        this.log.debug({ address, err: error }, 'join dial failed; retrying with backoff');
-      },
-      onConnected: (address, peer) => {
-        this.log.info({ address, peer: peer.toString() }, 'joined');
-      },
-    });
-    this.joiner.start();
+    this.startJoiner();
     this.node.addEventListener('peer:connect', (evt) => {
       const peer = evt.detail;
       // A new connection is a chance to repair whatever was missed while apart.
@@ -259,6 +254,19 @@ export class Agent {
     this.every(Math.min(250, this.config.syncIntervalMs), () => {
       this.tick();
     });
+  }
+
+  private startJoiner(): void {
+    this.joiner = new Joiner(this.node, {
+      addresses: this.config.join,
+      onDialError: (address, error) => {
+        this.log.debug({ address, err: error }, 'join dial failed; retrying with backoff');
+      },
+      onConnected: (address, peer) => {
+        this.log.info({ address, peer: peer.toString() }, 'joined');
+      },
+    });
+    this.joiner.start();
   }
 
   private every(ms: number, fn: () => void): void {
@@ -345,6 +353,21 @@ export class Agent {
   async connect(addr: string): Promise<void> {
     const { multiaddr } = await import('@multiformats/multiaddr');
     await this.node.dial(multiaddr(addr));
+  }
+
+  /**
+   * Cuts this agent off the network (fault injection, maintenance): every connection is
+   * closed and refused until `isolate(false)`. The agent keeps accepting writes meanwhile;
+   * anti-entropy repairs both sides once it reconnects.
+   */
+  async isolate(on: boolean): Promise<void> {
+    this.isolation.isolated = on;
+    if (on) await Promise.all(this.node.getConnections().map((c) => c.close().catch(() => undefined)));
+    else {
+      // Dial the join addresses again now, not after the backoff the isolation built up.
+      this.joiner.stop();
+      this.startJoiner();
+    }
   }
 
   /** Leaves gracefully: last heartbeat, pending writes committed, then everything closed. */
@@ -568,8 +591,54 @@ export class Agent {
   // ---- heartbeats, stability and compaction ---------------------------------------------
 
   private sendHeartbeat(leaving: boolean): void {
-    const bytes = encodeHeartbeat({ vc: this.replica.clock(), region: this.config.region, leaving });
-    this.heartbeats.publish(bytes).catch(() => undefined);
+    const vc = this.replica.clock();
+    void this.knownPeers()
+      .then((peers) => {
+        const bytes = encodeHeartbeat({ vc, region: this.config.region, leaving, peers });
+        return this.heartbeats.publish(bytes);
+      })
+      .catch(() => undefined);
+  }
+
+  /** Connected peers and the listen addresses identify told us: what we offer for peer exchange. */
+  private async knownPeers(): Promise<KnownPeer[]> {
+    const ids = [...new Set(this.node.getConnections().map((c) => c.remotePeer))].slice(
+      0,
+      MAX_EXCHANGED_PEERS,
+    );
+    const out: KnownPeer[] = [];
+    for (const id of ids) {
+      try {
+        const p = await this.node.peerStore.get(id);
+        out.push({ id: id.toString(), addrs: p.addresses.map((a) => a.multiaddr.toString()) });
+      } catch {
+        // not in the peer store (yet): nothing to offer
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Peer exchange: dial peers a member knows and we are not connected to. Only the lower peer
+   * id of a pair dials (one connection per pair); attempts per peer are spaced out.
+   */
+  private meet(peers: readonly KnownPeer[]): void {
+    if (this.isolation.isolated) return;
+    const connected = new Set(this.connectedPeers());
+    const now = this.now();
+    for (const p of peers) {
+      if (p.id === this.peerId || connected.has(p.id) || this.peerId > p.id || p.addrs.length === 0) continue;
+      if (now - (this.lastMeet.get(p.id) ?? 0) < 5_000) continue;
+      this.lastMeet.set(p.id, now);
+      void (async () => {
+        const { multiaddr } = await import('@multiformats/multiaddr');
+        const id = peerIdFromString(p.id);
+        await this.node.peerStore.merge(id, { multiaddrs: p.addrs.map((a) => multiaddr(a)) });
+        await this.node.dial(id, { signal: AbortSignal.timeout(5_000) });
+      })().catch((e: unknown) => {
+        this.log.debug({ peer: p.id, err: e }, 'peer exchange dial failed');
+      });
+    }
   }
 
   private onHeartbeat(bytes: Uint8Array, from: PeerId): void {
@@ -585,6 +654,7 @@ export class Agent {
       this.stability.forget(id);
       return;
     }
+    this.meet(hb.peers);
     const mine = this.replica.clock();
     this.stability.observe(id, hb.vc, mine);
     // The peer has delivered events we have not: repair now rather than at the next round.

@@ -7,18 +7,32 @@
 import { type VectorClock, vcFromRecord, vcToRecord } from '../core/clock/vector-clock.js';
 import { isRecord } from '../core/json.js';
 
+/** A peer the sender is connected to, with its listen addresses: peer exchange. */
+export interface KnownPeer {
+  readonly id: string;
+  readonly addrs: readonly string[];
+}
+
 export interface Heartbeat {
   readonly vc: VectorClock;
   readonly region: string;
   /** True in the last heartbeat of an agent that is leaving gracefully. */
   readonly leaving: boolean;
+  /** Some of the sender's peers, so that agents which joined through one seed meet each other. */
+  readonly peers: readonly KnownPeer[];
 }
+
+export const MAX_EXCHANGED_PEERS = 32;
+const MAX_ADDRS = 8;
 
 const VERSION = 1;
 
 export function encodeHeartbeat(h: Heartbeat): Uint8Array {
+  const peers = h.peers
+    .slice(0, MAX_EXCHANGED_PEERS)
+    .map((p) => ({ id: p.id, addrs: p.addrs.slice(0, MAX_ADDRS) }));
   return new TextEncoder().encode(
-    JSON.stringify({ v: VERSION, vc: vcToRecord(h.vc), region: h.region, leaving: h.leaving }),
+    JSON.stringify({ v: VERSION, vc: vcToRecord(h.vc), region: h.region, leaving: h.leaving, peers }),
   );
 }
 
@@ -28,8 +42,23 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat | undefined {
     const j = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as unknown;
     if (!isRecord(j) || j.v !== VERSION || typeof j.region !== 'string' || j.region.length > 256)
       return undefined;
-    return { vc: vcFromRecord(j.vc), region: j.region, leaving: j.leaving === true };
+    const peers = j.peers ?? [];
+    if (!Array.isArray(peers) || peers.length > MAX_EXCHANGED_PEERS || !peers.every(isKnownPeer))
+      return undefined;
+    return { vc: vcFromRecord(j.vc), region: j.region, leaving: j.leaving === true, peers };
   } catch {
     return undefined;
   }
+}
+
+function isKnownPeer(p: unknown): p is KnownPeer {
+  return (
+    isRecord(p) &&
+    typeof p.id === 'string' &&
+    p.id.length > 0 &&
+    p.id.length <= 128 &&
+    Array.isArray(p.addrs) &&
+    p.addrs.length <= MAX_ADDRS &&
+    p.addrs.every((a) => typeof a === 'string' && a.startsWith('/') && a.length <= 256)
+  );
 }

@@ -61,6 +61,11 @@ export interface SmacNodeOptions {
    */
   allowPeers?: readonly string[];
   /**
+   * Consulted for every dial and connection on top of the allow-list: true refuses the peer.
+   * The agent uses it to isolate itself (fault injection, maintenance).
+   */
+  denyPeer?: (peerId: string) => boolean;
+  /**
    * Longest a dial may take (default 5000). A peer with a different cluster key makes an
    * outgoing dial hang until this expires, so it is short; a WAN handshake (TCP, pnet,
    * multistream, noise, yamux) takes about five round trips, well under it.
@@ -132,7 +137,7 @@ export async function createSmacNode(opts: SmacNodeOptions): Promise<SmacNode> {
       inboundConnectionThreshold: 100,
       maxIncomingPendingConnections: 100,
     },
-    ...(allowed ? { connectionGater: allowListGater(allowed) } : {}),
+    ...(allowed || opts.denyPeer ? { connectionGater: peerGater(allowed, opts.denyPeer) } : {}),
     ...(opts.clusterKey
       ? { connectionProtector: preSharedKey({ psk: parseClusterKey(opts.clusterKey) }) }
       : {}),
@@ -212,8 +217,14 @@ function allowList(ids: readonly string[] | undefined): Set<string> | undefined 
  * Refuses peers outside the allow-list before we dial them and right after the encryption
  * handshake proves who they are (the earliest point an inbound peer's id is known).
  */
-function allowListGater(allowed: ReadonlySet<string>): ConnectionGater {
-  const deny = (peerId: PeerId): boolean => !allowed.has(peerId.toString());
+function peerGater(
+  allowed: ReadonlySet<string> | undefined,
+  denyPeer: ((peerId: string) => boolean) | undefined,
+): ConnectionGater {
+  const deny = (peerId: PeerId): boolean => {
+    const id = peerId.toString();
+    return (allowed !== undefined && !allowed.has(id)) || denyPeer?.(id) === true;
+  };
   return {
     denyDialPeer: deny,
     denyInboundEncryptedConnection: deny,

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { decodeHeartbeat, encodeHeartbeat, MAX_EXCHANGED_PEERS } from '../../src/agent/heartbeat.js';
+
+const enc = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
+
+describe('heartbeat codec', () => {
+  it('round-trips', () => {
+    const hb = {
+      vc: new Map([['a', 3]]),
+      region: 'eu',
+      leaving: false,
+      peers: [{ id: 'p', addrs: ['/ip4/127.0.0.1/tcp/1'] }],
+    };
+    expect(decodeHeartbeat(encodeHeartbeat(hb))).toEqual(hb);
+  });
+
+  it('bounds what it sends', () => {
+    const peers = Array.from({ length: 50 }, (_, i) => ({ id: `p${i}`, addrs: ['/ip4/127.0.0.1/tcp/1'] }));
+    const back = decodeHeartbeat(encodeHeartbeat({ vc: new Map(), region: 'r', leaving: true, peers }));
+    expect(back?.peers).toHaveLength(MAX_EXCHANGED_PEERS);
+    expect(back?.leaving).toBe(true);
+  });
+
+  it.each([
+    ['not JSON', new Uint8Array([0xff, 0x00])],
+    ['wrong version', enc({ v: 2, vc: {}, region: 'r' })],
+    ['bad clock', enc({ v: 1, vc: { a: -1 }, region: 'r' })],
+    ['long region', enc({ v: 1, vc: {}, region: 'x'.repeat(300) })],
+    ['bad peer list', enc({ v: 1, vc: {}, region: 'r', peers: [{ id: 'p', addrs: ['not-a-multiaddr'] }] })],
+    [
+      'too many peers',
+      enc({ v: 1, vc: {}, region: 'r', peers: Array.from({ length: 40 }, () => ({ id: 'p', addrs: [] })) }),
+    ],
+  ])('rejects %s', (_name, bytes) => {
+    expect(decodeHeartbeat(bytes)).toBeUndefined();
+  });
+});
