@@ -31,7 +31,7 @@ import { type Effect, Replica, type TouchedObject } from '../core/replica.js';
 import { StabilityTracker } from '../core/stability.js';
 import { EventGossip, HeartbeatGossip, type VerifiedEvent } from '../net/gossip.js';
 import { loadClusterKey } from '../net/cluster-key.js';
-import { openEnvelope, sealEvent } from '../net/envelope.js';
+import { openEnvelope, readTrustedEnvelope, sealEvent } from '../net/envelope.js';
 import { loadOrCreateIdentity } from '../net/identity.js';
 import { type JoinAddressStatus, Joiner } from '../net/join.js';
 import { createSmacNode, type SmacNode } from '../net/node.js';
@@ -298,6 +298,28 @@ export class Agent {
 
   clock(): VectorClock {
     return this.replica.clock();
+  }
+
+  /**
+   * What changed since `cursor` (a clock a watcher saw): the objects touched by every logged
+   * event the cursor does not cover. `snapshotNeeded` when the log was compacted past the
+   * cursor: the watcher must then take the current state instead.
+   */
+  changesSince(cursor: ReadonlyVectorClock): { snapshotNeeded: boolean; objects: TouchedObject[] } {
+    if (!vcLeq(this.store.compactedClock(), cursor)) return { snapshotNeeded: true, objects: [] };
+    const seen = new Set<string>();
+    const objects: TouchedObject[] = [];
+    for (const row of this.store.eventsSince(cursor)) {
+      for (const op of readTrustedEnvelope(row.bytes).event.ops) {
+        const { t, f } = op as { t: TypeName; f: string };
+        const id = `${t}\u0000${f}`;
+        if (!seen.has(id)) {
+          seen.add(id);
+          objects.push({ type: t, key: f });
+        }
+      }
+    }
+    return { snapshotNeeded: false, objects };
   }
 
   /** Calls `fn` after every applied event that changed objects (local or remote). */

@@ -126,3 +126,26 @@ describe('compaction under steady load', () => {
     expect(maxLog).toBeLessThan(150);
   });
 });
+
+describe('changes since a cursor', () => {
+  it('lists the objects touched after a clock, and asks for a snapshot once the log was compacted past it', async () => {
+    agents = await startCluster(1, { snapshotEveryEvents: 10 });
+    const a = agents[0]!;
+    await a.write([inc]);
+    const cursor = a.clock();
+    await a.write([{ type: 'aw-set', key: 's', op: { kind: 'add', value: 1 } }]);
+    await a.write([inc, { type: 'lww-register', key: 'r', op: { kind: 'set', value: 1 } }]);
+    expect(a.changesSince(cursor)).toEqual({
+      snapshotNeeded: false,
+      objects: [
+        { type: 'aw-set', key: 's' },
+        { type: 'pn-counter', key: 'n' },
+        { type: 'lww-register', key: 'r' },
+      ],
+    });
+    expect(a.changesSince(a.clock()).objects).toEqual([]);
+    for (let i = 0; i < 20; i++) await a.write([inc]);
+    await waitFor(() => a.status().counters.compactions > 0, 'a compaction');
+    expect(a.changesSince(cursor).snapshotNeeded).toBe(true);
+  });
+});
