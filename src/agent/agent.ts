@@ -41,10 +41,15 @@ import type { AgentConfig } from './config.js';
 import { decodeHeartbeat, encodeHeartbeat, type KnownPeer, MAX_EXCHANGED_PEERS } from './heartbeat.js';
 import { OwnerQueue } from './owner-queue.js';
 import { createLogger } from './logger.js';
+import { MEMBERS_KEY, Membership, type Transition } from './membership.js';
+import { type MembershipConfig, membershipProfile } from '../core/membership/config.js';
+import type { MemberView } from '../core/membership/failure-detector.js';
 import { recoverReplica } from './recovery.js';
 
 export interface AgentOptions {
   readonly logger?: Logger;
+  /** Overrides of the failure-detector profile (tests use short periods). */
+  readonly membership?: Partial<MembershipConfig>;
   /** Physical clock, ms since the epoch (injectable for tests). */
   readonly now?: () => number;
 }
@@ -146,6 +151,7 @@ export class Agent {
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private gossip: EventGossip | undefined;
+  private membership!: Membership;
   private heartbeats!: HeartbeatGossip;
   private sync!: SyncService;
   private joiner!: Joiner;
@@ -190,7 +196,7 @@ export class Agent {
         denyPeer: () => isolation.isolated,
       });
       const agent = new Agent(config, log, now, privateKey, store, replica, node, isolation);
-      await agent.startServices();
+      await agent.startServices(options.membership ?? {});
       log.info(
         { peerId, addresses: agent.addresses(), region: config.region, clock: vcToRecord(replica.clock()) },
         'agent started',
@@ -203,7 +209,7 @@ export class Agent {
     }
   }
 
-  private async startServices(): Promise<void> {
+  private async startServices(membershipOverrides: Partial<MembershipConfig>): Promise<void> {
     const pubsub = this.node.services.pubsub;
     if (this.config.gossip) {
       this.gossip = new EventGossip({
@@ -246,6 +252,24 @@ export class Agent {
       // A new connection is a chance to repair whatever was missed while apart.
       setTimeout(() => void this.syncWith(peer), 50).unref();
     });
+    this.membership = new Membership({
+      node: this.node,
+      self: {
+        id: this.peerId,
+        incarnation: this.recoveredIncarnation(),
+        meta: {
+          region: this.config.region,
+          tags: { ...this.config.tags },
+          addrs: this.addresses().slice(0, 8),
+        },
+      },
+      config: { ...membershipProfile(this.config.membershipProfile), ...membershipOverrides },
+      log: this.log,
+      write: (ops) => this.write(ops, { system: true }),
+      read: () => this.replica.read('aw-set', MEMBERS_KEY),
+      isolated: () => this.isolation.isolated,
+    });
+    await this.membership.start();
     this.every(this.config.syncIntervalMs, () => void this.syncWithRandomPeer());
     this.every(this.config.heartbeatIntervalMs, () => {
       this.sendHeartbeat(false);
@@ -320,6 +344,40 @@ export class Agent {
       }
     }
     return { snapshotNeeded: false, objects };
+  }
+
+  /** Members as this agent's failure detector sees them, with recent status transitions. */
+  members(): {
+    members: (MemberView & { region: string | undefined })[];
+    transitions: readonly Transition[];
+  } {
+    return {
+      members: this.membership.members().map((m) => ({ ...m, region: this.membership.region(m.id) })),
+      transitions: this.membership.history(),
+    };
+  }
+
+  /** Who is alive, for services that hide what runs on dead nodes. */
+  get liveness(): {
+    isAlive(id: string): boolean;
+    region(id: string): string | undefined;
+    nodes(): string[];
+  } {
+    return this.membership;
+  }
+
+  /** Our highest incarnation in the replicated member set (kept across restarts). */
+  private recoveredIncarnation(): number {
+    const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
+    let max = 0;
+    if (Array.isArray(value)) {
+      for (const r of value as unknown[]) {
+        const rec = r as { id?: unknown; incarnation?: unknown };
+        if (rec.id === this.peerId && typeof rec.incarnation === 'number')
+          max = Math.max(max, rec.incarnation);
+      }
+    }
+    return max;
   }
 
   /** Calls `fn` after every applied event that changed objects (local or remote). */
@@ -406,6 +464,8 @@ export class Agent {
   private async shutdown(): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    await this.membership.leave(2 * this.membership.config.probeIntervalMs).catch(() => undefined);
+    await this.membership.stop();
     this.queue.close();
     try {
       this.sendHeartbeat(true);
@@ -511,6 +571,9 @@ export class Agent {
     }
     for (const ack of acks) ack();
     for (const n of notices) for (const fn of this.listeners) fn(n);
+    if (notices.some((n) => n.objects.some((o) => o.key === MEMBERS_KEY && o.type === 'aw-set'))) {
+      this.membership.membersChanged();
+    }
     if (wants.repair) void this.syncWithRandomPeer();
   }
 

@@ -35,6 +35,10 @@ export interface AgentConfig {
   readonly maxDriftMs: number;
   /** pino level: fatal, error, warn, info, debug, trace, silent. */
   readonly logLevel: string;
+  /** Failure-detector defaults (docs/membership.md): 'lan' detects in seconds; 'wan' is slower and more patient across regions. */
+  readonly membershipProfile: 'lan' | 'wan';
+  /** Free-form labels of this member (e.g. {"rack": "r1"}), shown in the member list. */
+  readonly tags: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
@@ -52,6 +56,8 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   allowPeers: [],
   maxDriftMs: 60_000,
   logLevel: 'info',
+  membershipProfile: 'lan',
+  tags: {},
 });
 
 export class ConfigError extends Error {
@@ -123,6 +129,10 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     problems.push(`storeSync must be "normal" or "full" (got ${JSON.stringify(storeSync)})`);
   const logLevel = str('logLevel', d.logLevel);
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
+  const profile = input.membershipProfile ?? d.membershipProfile;
+  if (profile !== 'lan' && profile !== 'wan')
+    problems.push(`membershipProfile must be "lan" or "wan" (got ${JSON.stringify(profile)})`);
+  const tags = parseTags(input.tags ?? d.tags, problems);
   const config: AgentConfig = {
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
     listen,
@@ -138,10 +148,41 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     allowPeers: list('allowPeers', d.allowPeers),
     maxDriftMs: int('maxDriftMs', d.maxDriftMs, 0, 86_400_000),
     logLevel,
+    membershipProfile: profile === 'wan' ? 'wan' : 'lan',
+    tags,
   };
   for (const k of Object.keys(input)) {
     if (!(k in d)) problems.push(`unknown setting ${JSON.stringify(k)}`);
   }
   if (problems.length > 0) throw new ConfigError(`Invalid agent configuration: ${problems.join('; ')}.`);
   return config;
+}
+
+/** Tags as an object, or `k=v,k2=v2` from a flag or the environment. */
+function parseTags(raw: unknown, problems: string[]): Record<string, string> {
+  let obj: unknown = raw;
+  if (typeof raw === 'string') {
+    obj = Object.fromEntries(
+      raw
+        .split(',')
+        .filter((s) => s.trim().length > 0)
+        .map((pair) => {
+          const i = pair.indexOf('=');
+          return i < 0 ? [pair.trim(), ''] : [pair.slice(0, i).trim(), pair.slice(i + 1).trim()];
+        }),
+    );
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    problems.push('tags must be an object of strings or "key=value,key2=value2"');
+    return {};
+  }
+  const entries = Object.entries(obj);
+  if (
+    entries.length > 32 ||
+    !entries.every(([k, v]) => k.length > 0 && k.length <= 64 && typeof v === 'string' && v.length <= 256)
+  ) {
+    problems.push('tags are at most 32 pairs of a key (1-64 chars) and a string value (up to 256 chars)');
+    return {};
+  }
+  return Object.fromEntries(entries);
 }

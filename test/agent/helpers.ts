@@ -96,3 +96,9 @@ export function opsForEveryType(i: number): unknown[] {
     },
   ];
 }
+
+/** How many writes of `opsForEveryType` an agent has applied: the or-map field counters sum to it. */
+export function writesSeen(agent: Agent): number {
+  const v = agent.read('or-map', 'o')?.value as Record<string, number> | undefined;
+  return Object.values(v ?? {}).reduce((a, b) => a + b, 0);
+}

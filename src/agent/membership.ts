@@ -1,0 +1,384 @@
+/**
+ * Health monitoring (paper §IV-B; DESIGN.md "Membership and health"): the pure SWIM failure
+ * detector of src/core/membership, carried out over libp2p, on top of the add-wins set
+ * `_sys/members`.
+ *
+ * - Every agent adds its own record `{ id, incarnation, meta }` to `_sys/members` when it
+ *   starts, and again with a higher incarnation when it refutes a suspicion. A refutation is
+ *   an add, so under add-wins it beats a concurrent removal.
+ * - When this agent's detector confirms a member dead (or it left), this agent removes that
+ *   member's records from the set.
+ * - The detector learns the members from the set (`members-seen`), so membership replicates
+ *   with the rest of the state, through gossip and anti-entropy alike.
+ * - Probes, ping-reqs, acks, nacks and piggybacked gossip travel as one-frame packets on the
+ *   `/smac/probe/1` protocol. The sender of a packet is the authenticated libp2p peer, never a
+ *   field of the packet.
+ */
+import { performance } from 'node:perf_hooks';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Logger } from 'pino';
+import { FailureDetector } from '../core/membership/failure-detector.js';
+import type { MembershipConfig } from '../core/membership/config.js';
+import {
+  type MemberInfo,
+  type MembershipEffect,
+  type MembershipInput,
+  type MembershipMessage,
+  type MemberStatus,
+  parseMembershipMessage,
+} from '../core/membership/messages.js';
+import type { MemberView } from '../core/membership/failure-detector.js';
+import { isRecord, type Json } from '../core/json.js';
+import type { ObjectView } from '../core/keyspace.js';
+import { FrameReader, writeFrame } from '../net/frame-stream.js';
+import type { SmacNode } from '../net/node.js';
+
+export const PROBE_PROTOCOL = '/smac/probe/1';
+export const MEMBERS_KEY = '_sys/members';
+const MAX_PACKET_BYTES = 64 * 1024;
+const TRANSITIONS_KEPT = 200;
+
+export interface Transition {
+  readonly id: string;
+  readonly from: MemberStatus | null;
+  readonly to: MemberStatus;
+  readonly incarnation: number;
+  /** Wall-clock time of the transition, ms since the epoch. */
+  readonly at: number;
+}
+
+export interface MemberRecord {
+  readonly id: string;
+  readonly incarnation: number;
+  readonly meta: Json;
+}
+
+interface Packet {
+  readonly kind: 'ping' | 'ping-req' | 'ack' | 'nack' | 'gossip';
+  readonly seq?: number;
+  readonly target?: string;
+  readonly timeoutMs?: number;
+  readonly piggyback: readonly MembershipMessage[];
+}
+
+export interface MembershipDeps {
+  readonly node: SmacNode;
+  readonly self: MemberInfo;
+  readonly config: MembershipConfig;
+  readonly log: Logger;
+  /** Writes to `_sys/members` (system writes through the agent's owner). */
+  readonly write: (ops: unknown[]) => Promise<unknown>;
+  /** Reads the current `_sys/members` set. */
+  readonly read: () => ObjectView | undefined;
+  /** True while the agent is isolated: packets are neither sent nor answered. */
+  readonly isolated: () => boolean;
+}
+
+export class Membership {
+  private readonly detector: FailureDetector;
+  private readonly transitions: Transition[] = [];
+  private readonly started = performance.now();
+  private timer: NodeJS.Timeout | undefined;
+  private leaveDone: (() => void) | undefined;
+  private running = false;
+  rejectedPackets = 0;
+
+  constructor(private readonly deps: MembershipDeps) {
+    this.detector = new FailureDetector(deps.self, deps.config, Math.random);
+  }
+
+  get config(): MembershipConfig {
+    return this.detector.config;
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.deps.node.handle(PROBE_PROTOCOL, (stream, connection) => {
+      void this.receive(stream, connection.remotePeer.toString());
+    });
+    await this.publishSelf(this.detector.incarnation, []);
+    this.membersChanged();
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    await this.deps.node.unhandle(PROBE_PROTOCOL).catch(() => undefined);
+  }
+
+  /** Announces our departure and waits (bounded) until it has been gossiped enough. */
+  async leave(timeoutMs: number): Promise<void> {
+    const done = new Promise<void>((resolve) => {
+      this.leaveDone = resolve;
+    });
+    this.apply({ kind: 'leave' });
+    await Promise.race([done, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+
+  members(): MemberView[] {
+    return this.detector.members();
+  }
+
+  history(): readonly Transition[] {
+    return this.transitions;
+  }
+
+  /** Alive or suspect: still a member (suspicion may yet be refuted). Self is always alive. */
+  isAlive(id: string): boolean {
+    if (id === this.detector.id) return true;
+    const s = this.detector.get(id)?.status;
+    return s === 'alive' || s === 'suspect';
+  }
+
+  region(id: string): string | undefined {
+    const meta = this.detector.get(id)?.meta;
+    return isRecord(meta) && typeof meta.region === 'string' ? meta.region : undefined;
+  }
+
+  nodes(): string[] {
+    return this.detector
+      .members()
+      .filter((m) => this.isAlive(m.id))
+      .map((m) => m.id);
+  }
+
+  stats(): ReturnType<FailureDetector['stats']> & { rejectedPackets: number } {
+    return { ...this.detector.stats(), rejectedPackets: this.rejectedPackets };
+  }
+
+  /** Called by the agent whenever `_sys/members` changed (locally or by replication). */
+  membersChanged(): void {
+    const records = this.records();
+    const others = records.filter((r) => r.id !== this.detector.id);
+    if (others.length > 0) this.apply({ kind: 'members-seen', members: others });
+    const mine = records.filter((r) => r.id === this.detector.id);
+    if (this.running && !mine.some((r) => r.incarnation >= this.detector.incarnation)) {
+      // Our record is gone (someone declared us dead): refute with a higher incarnation.
+      this.apply({
+        kind: 'refute-needed',
+        incarnation: Math.max(this.detector.incarnation, ...mine.map((r) => r.incarnation)),
+      });
+    }
+  }
+
+  private records(): MemberRecord[] {
+    const value: unknown = this.deps.read()?.value;
+    if (!Array.isArray(value)) return [];
+    return (value as unknown[]).filter(isMemberRecord);
+  }
+
+  private now(): number {
+    return performance.now() - this.started;
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    const wait = Math.max(10, Math.min(100, this.detector.nextTickAtMs() - this.now()));
+    this.timer = setTimeout(() => {
+      this.apply({ kind: 'tick' });
+      this.schedule();
+    }, wait);
+    this.timer.unref();
+  }
+
+  private apply(input: MembershipInput): void {
+    let effects: MembershipEffect[];
+    try {
+      effects = this.detector.step(input, this.now());
+    } catch (e) {
+      this.deps.log.error({ err: e }, 'the failure detector refused an input');
+      return;
+    }
+    for (const fx of effects) this.carryOut(fx);
+  }
+
+  private carryOut(fx: MembershipEffect): void {
+    switch (fx.kind) {
+      case 'send-ping':
+        this.send(fx.to, { kind: 'ping', seq: fx.seq, piggyback: fx.piggyback });
+        break;
+      case 'send-ping-req':
+        for (const via of fx.via) {
+          this.send(via, {
+            kind: 'ping-req',
+            seq: fx.seq,
+            target: fx.target,
+            timeoutMs: fx.timeoutMs,
+            piggyback: fx.piggyback,
+          });
+        }
+        break;
+      case 'send-ack':
+        this.send(fx.to, { kind: 'ack', seq: fx.seq, piggyback: fx.piggyback });
+        break;
+      case 'send-nack':
+        this.send(fx.to, { kind: 'nack', seq: fx.seq, piggyback: fx.piggyback });
+        break;
+      case 'send-gossip':
+        this.send(fx.to, { kind: 'gossip', piggyback: fx.piggyback });
+        break;
+      case 'broadcast':
+        break; // piggyback and the gossip loop already carry it
+      case 'status-changed':
+        this.transitions.push({
+          id: fx.id,
+          from: fx.from,
+          to: fx.to,
+          incarnation: fx.incarnation,
+          at: Date.now(),
+        });
+        if (this.transitions.length > TRANSITIONS_KEPT) this.transitions.shift();
+        this.deps.log.info(
+          { member: fx.id, from: fx.from, to: fx.to, incarnation: fx.incarnation },
+          'member status changed',
+        );
+        if ((fx.to === 'dead' || fx.to === 'left') && fx.id !== this.detector.id)
+          void this.removeRecords(fx.id, fx.incarnation);
+        break;
+      case 'refute':
+        void this.publishSelf(
+          fx.incarnation,
+          this.records().filter((r) => r.id === this.detector.id),
+        );
+        break;
+      case 'leave-complete':
+        this.leaveDone?.();
+        break;
+      case 'rejected':
+        this.rejectedPackets++;
+        this.deps.log.debug({ input: fx.input, reason: fx.reason }, 'membership input rejected');
+        break;
+    }
+  }
+
+  /** Adds our record at `incarnation` and removes older ones, in one atomic batch. */
+  private async publishSelf(incarnation: number, old: readonly MemberRecord[]): Promise<void> {
+    const record: MemberRecord = { id: this.detector.id, incarnation, meta: this.deps.self.meta };
+    const ops: unknown[] = old
+      .filter((r) => r.incarnation < incarnation)
+      .map((r) => ({ type: 'aw-set', key: MEMBERS_KEY, op: { kind: 'remove', value: r } }));
+    ops.push({ type: 'aw-set', key: MEMBERS_KEY, op: { kind: 'add', value: record } });
+    await this.deps.write(ops).catch((e: unknown) => {
+      this.deps.log.warn({ err: e }, 'could not write our member record');
+    });
+  }
+
+  private async removeRecords(id: string, incarnation: number): Promise<void> {
+    const ops = this.records()
+      .filter((r) => r.id === id && r.incarnation <= incarnation)
+      .map((r) => ({ type: 'aw-set', key: MEMBERS_KEY, op: { kind: 'remove', value: r } }));
+    if (ops.length > 0) {
+      await this.deps.write(ops).catch((e: unknown) => {
+        this.deps.log.warn({ err: e }, 'could not remove a dead member record');
+      });
+    }
+  }
+
+  // ---- packets ---------------------------------------------------------------------------
+
+  private send(to: string, packet: Packet): void {
+    if (this.deps.isolated() || !this.running) return;
+    const bytes = new TextEncoder().encode(JSON.stringify(packet));
+    void (async () => {
+      const signal = AbortSignal.timeout(Math.max(1_000, this.detector.config.probeTimeoutMs));
+      const stream = await this.deps.node.dialProtocol(peerIdFromString(to), PROBE_PROTOCOL, { signal });
+      await writeFrame(stream, bytes, signal);
+      await stream.close({ signal });
+    })().catch((e: unknown) => {
+      // An unreachable member simply does not answer: the detector times the probe out.
+      this.deps.log.trace({ to, kind: packet.kind, err: e }, 'probe packet not delivered');
+    });
+  }
+
+  private async receive(
+    stream: Parameters<Parameters<SmacNode['handle']>[1]>[0],
+    from: string,
+  ): Promise<void> {
+    const reader = new FrameReader(stream, { maxFrameBytes: MAX_PACKET_BYTES, what: PROBE_PROTOCOL });
+    try {
+      const frame = await reader.next(AbortSignal.timeout(5_000));
+      if (!frame || this.deps.isolated() || !this.running) return;
+      const packet = parsePacket(frame, this.detector.config.maxMetaBytes);
+      if (!packet) {
+        this.rejectedPackets++;
+        return;
+      }
+      // Gossip first, so that our reply already carries what it provoked (a refutation above all).
+      for (const m of packet.piggyback) this.apply(m);
+      switch (packet.kind) {
+        case 'ping':
+          this.apply({ kind: 'ping', from, seq: packet.seq ?? 0 });
+          break;
+        case 'ping-req':
+          this.apply({
+            kind: 'ping-req',
+            from,
+            seq: packet.seq ?? 0,
+            target: packet.target ?? '',
+            timeoutMs: packet.timeoutMs ?? 0,
+          });
+          break;
+        case 'ack':
+          this.apply({ kind: 'ack', from, seq: packet.seq ?? 0 });
+          break;
+        case 'nack':
+          this.apply({ kind: 'nack', from, seq: packet.seq ?? 0 });
+          break;
+        case 'gossip':
+          break;
+      }
+    } catch (e) {
+      this.rejectedPackets++;
+      this.deps.log.debug({ from, err: e }, 'bad probe packet');
+    } finally {
+      reader.release();
+      stream.abort(new Error('done'));
+    }
+  }
+}
+
+function isMemberRecord(v: unknown): v is MemberRecord {
+  return (
+    isRecord(v) &&
+    typeof v.id === 'string' &&
+    typeof v.incarnation === 'number' &&
+    Number.isSafeInteger(v.incarnation) &&
+    v.incarnation >= 0 &&
+    'meta' in v
+  );
+}
+
+/** Validates a packet from a peer; undefined when malformed. Bad piggybacked messages are dropped. */
+function parsePacket(bytes: Uint8Array, maxMetaBytes: number): Packet | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(raw)) return undefined;
+  const kind = raw.kind;
+  if (kind !== 'ping' && kind !== 'ping-req' && kind !== 'ack' && kind !== 'nack' && kind !== 'gossip')
+    return undefined;
+  const seq = raw.seq;
+  if (kind !== 'gossip' && (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0))
+    return undefined;
+  if (kind === 'ping-req') {
+    if (typeof raw.target !== 'string' || typeof raw.timeoutMs !== 'number' || !(raw.timeoutMs >= 0))
+      return undefined;
+  }
+  if (!Array.isArray(raw.piggyback) || raw.piggyback.length > 64) return undefined;
+  const piggyback: MembershipMessage[] = [];
+  for (const m of raw.piggyback as unknown[]) {
+    const parsed = parseMembershipMessage(m, maxMetaBytes);
+    if (parsed) piggyback.push(parsed);
+  }
+  return {
+    kind,
+    ...(typeof seq === 'number' ? { seq } : {}),
+    ...(typeof raw.target === 'string' ? { target: raw.target } : {}),
+    ...(typeof raw.timeoutMs === 'number' ? { timeoutMs: raw.timeoutMs } : {}),
+    piggyback,
+  };
+}
