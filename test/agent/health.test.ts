@@ -1,0 +1,83 @@
+// Health monitoring between real agents: a member that stops answering is suspected and then
+// declared dead everywhere, its record leaves `_sys/members`; once it is back it refutes with
+// a higher incarnation and is alive again; a graceful leave is "left", not "dead".
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../src/agent/agent.js';
+import { quiet, startCluster, stopAll, testConfig, waitConnected, waitFor } from './helpers.js';
+
+const FAST = {
+  probeIntervalMs: 200,
+  probeTimeoutMs: 100,
+  suspicionMult: 2,
+  suspicionMaxTimeoutMult: 2,
+  gossipIntervalMs: 50,
+};
+
+let agents: Agent[] = [];
+afterEach(async () => {
+  await stopAll(agents);
+  agents = [];
+});
+
+async function fastCluster(n: number): Promise<Agent[]> {
+  const first = await Agent.start(testConfig(), { logger: quiet, membership: FAST });
+  const out = [first];
+  for (let i = 1; i < n; i++) {
+    out.push(await Agent.start(testConfig({ join: first.addresses() }), { logger: quiet, membership: FAST }));
+  }
+  return out;
+}
+
+const statusOf = (viewer: Agent, id: string) => viewer.members().members.find((m) => m.id === id)?.status;
+
+describe('health monitoring', () => {
+  it('lists every member as alive, with its region', async () => {
+    agents = await startCluster(3, { region: 'eu-central' });
+    await waitFor(
+      () => agents.every((a) => a.members().members.filter((m) => m.status === 'alive').length === 3),
+      'all alive',
+    );
+    expect(agents[0]!.members().members.map((m) => m.region)).toEqual([
+      'eu-central',
+      'eu-central',
+      'eu-central',
+    ]);
+  });
+
+  it('declares an unreachable member dead everywhere, then it refutes and is alive again', async () => {
+    agents = await fastCluster(3);
+    await waitConnected(agents, 2);
+    const [a, b, c] = agents as [Agent, Agent, Agent];
+    await waitFor(() => [a, b].every((x) => statusOf(x, c.peerId) === 'alive'), 'c alive');
+    await c.isolate(true);
+    await waitFor(() => [a, b].every((x) => statusOf(x, c.peerId) === 'dead'), 'c declared dead by a and b');
+    expect(a.liveness.isAlive(c.peerId)).toBe(false);
+    expect(a.members().transitions.some((t) => t.id === c.peerId && t.to === 'suspect')).toBe(true);
+    // Its record is removed from the replicated member set.
+    const records = () =>
+      (a.read('aw-set', '_sys/members')?.value as { id: string }[]).filter((r) => r.id === c.peerId);
+    await waitFor(() => records().length === 0, "c's record to leave _sys/members");
+    await c.isolate(false);
+    await waitFor(
+      () => [a, b].every((x) => statusOf(x, c.peerId) === 'alive'),
+      'c alive again after refuting',
+    );
+    await waitFor(() => records().length === 1, "c's record back in _sys/members");
+    expect(a.members().members.find((m) => m.id === c.peerId)!.incarnation).toBeGreaterThan(0);
+  });
+
+  it('marks a member that leaves gracefully as left, not dead', async () => {
+    agents = await fastCluster(3);
+    await waitConnected(agents, 2);
+    const [a, , c] = agents as [Agent, Agent, Agent];
+    await waitFor(() => statusOf(a, c.peerId) === 'alive', 'c alive');
+    await c.stop();
+    await waitFor(() => statusOf(a, c.peerId) === 'left', 'c left');
+    expect(
+      a
+        .members()
+        .transitions.filter((t) => t.id === c.peerId)
+        .map((t) => t.to),
+    ).not.toContain('dead');
+  });
+});
