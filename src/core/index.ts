@@ -17,3 +17,4 @@ export { checkKey, RESERVED_PREFIX, type KeyOp, type ObjectView } from './keyspa
 export * from './replica.js';
 export { StabilityTracker } from './stability.js';
 export { MemoryLog } from './memory-log.js';
+export * from './membership/index.js';
