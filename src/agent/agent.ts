@@ -41,6 +41,8 @@ import type { AgentConfig } from './config.js';
 import { decodeHeartbeat, encodeHeartbeat, type KnownPeer, MAX_EXCHANGED_PEERS } from './heartbeat.js';
 import { OwnerQueue } from './owner-queue.js';
 import { createLogger } from './logger.js';
+import { Discovery } from '../services/discovery.js';
+import { LoadMonitor } from '../services/load.js';
 import { MEMBERS_KEY, Membership, type Transition } from './membership.js';
 import { type MembershipConfig, membershipProfile } from '../core/membership/config.js';
 import type { MemberView } from '../core/membership/failure-detector.js';
@@ -152,6 +154,8 @@ export class Agent {
   private stopped: Promise<void> | undefined;
   private gossip: EventGossip | undefined;
   private membership!: Membership;
+  private discovery!: Discovery;
+  private loadMonitor!: LoadMonitor;
   private heartbeats!: HeartbeatGossip;
   private sync!: SyncService;
   private joiner!: Joiner;
@@ -270,6 +274,9 @@ export class Agent {
       isolated: () => this.isolation.isolated,
     });
     await this.membership.start();
+    this.discovery = new Discovery({ host: this, liveness: this.membership, logger: this.log });
+    this.discovery.start();
+    this.loadMonitor = new LoadMonitor({ host: this, liveness: this.membership });
     this.every(this.config.syncIntervalMs, () => void this.syncWithRandomPeer());
     this.every(this.config.heartbeatIntervalMs, () => {
       this.sendHeartbeat(false);
@@ -355,6 +362,16 @@ export class Agent {
       members: this.membership.members().map((m) => ({ ...m, region: this.membership.region(m.id) })),
       transitions: this.membership.history(),
     };
+  }
+
+  /** Service discovery and the health checks this agent runs for endpoints on its node. */
+  get services(): Discovery {
+    return this.discovery;
+  }
+
+  /** Load monitoring: per-node counters and gauges, summed over live nodes. */
+  get load(): LoadMonitor {
+    return this.loadMonitor;
   }
 
   /** Who is alive, for services that hide what runs on dead nodes. */
@@ -464,6 +481,7 @@ export class Agent {
   private async shutdown(): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    await this.discovery.stop().catch(() => undefined);
     await this.membership.leave(2 * this.membership.config.probeIntervalMs).catch(() => undefined);
     await this.membership.stop();
     this.queue.close();

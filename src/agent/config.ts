@@ -37,6 +37,14 @@ export interface AgentConfig {
   readonly logLevel: string;
   /** Failure-detector defaults (docs/membership.md): 'lan' detects in seconds; 'wan' is slower and more patient across regions. */
   readonly membershipProfile: 'lan' | 'wan';
+  /** REST API Unix socket (mode 0660; access is the file's permissions). Default `<dataDir>/smac.sock`; "" disables it. */
+  readonly apiSocket: string | undefined;
+  /** REST API TCP host. Loopback by default; any other address requires a bearer token; "" disables TCP. */
+  readonly apiHost: string;
+  /** REST API TCP port (0 picks a free one). */
+  readonly apiPort: number;
+  /** File holding the API bearer token (first line). Required when apiHost is not loopback. */
+  readonly apiTokenFile: string | undefined;
   /** Free-form labels of this member (e.g. {"rack": "r1"}), shown in the member list. */
   readonly tags: Readonly<Record<string, string>>;
 }
@@ -57,6 +65,10 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   maxDriftMs: 60_000,
   logLevel: 'info',
   membershipProfile: 'lan',
+  apiSocket: undefined,
+  apiHost: '127.0.0.1',
+  apiPort: 7947,
+  apiTokenFile: undefined,
   tags: {},
 });
 
@@ -149,6 +161,10 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     maxDriftMs: int('maxDriftMs', d.maxDriftMs, 0, 86_400_000),
     logLevel,
     membershipProfile: profile === 'wan' ? 'wan' : 'lan',
+    apiSocket: optionalPath(input.apiSocket, 'apiSocket', problems),
+    apiHost: input.apiHost === '' ? '' : str('apiHost', d.apiHost),
+    apiPort: int('apiPort', d.apiPort, 0, 65_535),
+    apiTokenFile: optionalPath(input.apiTokenFile, 'apiTokenFile', problems),
     tags,
   };
   for (const k of Object.keys(input)) {
@@ -185,4 +201,13 @@ function parseTags(raw: unknown, problems: string[]): Record<string, string> {
     return {};
   }
   return Object.fromEntries(entries);
+}
+
+function optionalPath(raw: unknown, name: string, problems: string[]): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string') {
+    problems.push(`${name} must be a path`);
+    return undefined;
+  }
+  return raw === '' ? '' : resolve(raw);
 }

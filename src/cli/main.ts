@@ -5,7 +5,9 @@
  * (see config-sources.ts); bad values are reported with what would be valid, exit code 2.
  */
 import { Command, Option } from 'commander';
-import { Agent } from '../agent/agent.js';
+import { runAgent } from '../agent/run.js';
+import { addClientCommands, UsageError } from './client-commands.js';
+import { SmacApiError } from '../client/client.js';
 import { ConfigError } from '../agent/config.js';
 import { writeClusterKey } from '../net/cluster-key.js';
 import { loadAgentConfig } from './config-sources.js';
@@ -40,6 +42,14 @@ export function buildProgram(): Command {
     .addOption(new Option('--store-sync <mode>', 'SQLite durability').choices(['normal', 'full']))
     .option('--allow-peer <peerId>', 'only these peers may connect, repeatable', collect)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .addOption(
+      new Option('--membership-profile <profile>', 'failure-detector defaults').choices(['lan', 'wan']),
+    )
+    .option('--tag <key=value>', 'a label of this member, repeatable', collect)
+    .option('--api-socket <path>', 'REST API Unix socket (default <data-dir>/smac.sock; "" for none)')
+    .option('--api-host <host>', 'REST API TCP host (default 127.0.0.1; "" for none)')
+    .option('--api-port <port>', 'REST API TCP port (default 7947)')
+    .option('--api-token-file <file>', 'bearer token required on the TCP API (mandatory off loopback)')
     .action(async (flags: Record<string, unknown>) => {
       const config = loadAgentConfig(
         {
@@ -56,18 +66,30 @@ export function buildProgram(): Command {
           storeSync: flags.storeSync,
           allowPeers: flags.allowPeer,
           logLevel: flags.logLevel,
+          membershipProfile: flags.membershipProfile,
+          tags: Array.isArray(flags.tag) ? flags.tag.join(',') : undefined,
+          apiSocket: flags.apiSocket,
+          apiHost: flags.apiHost,
+          apiPort: flags.apiPort,
+          apiTokenFile: flags.apiTokenFile,
         },
         process.env,
         flags.config as string | undefined,
       );
-      const agent = await Agent.start(config);
+      const running = await runAgent(config);
+      const { agent, api } = running;
       // One line on stdout that scripts can wait for.
       process.stdout.write(
-        JSON.stringify({ ready: true, peerId: agent.peerId, addresses: agent.addresses() }) + '\n',
+        JSON.stringify({
+          ready: true,
+          peerId: agent.peerId,
+          addresses: agent.addresses(),
+          api: { socket: api.socketPath, url: api.tcp?.url },
+        }) + '\n',
       );
       const stop = (signal: string): void => {
         process.stderr.write(`received ${signal}, leaving the cluster\n`);
-        agent.stop().then(
+        running.stop().then(
           () => process.exit(0),
           () => process.exit(1),
         );
@@ -91,13 +113,18 @@ export function buildProgram(): Command {
       );
     });
 
+  addClientCommands(program);
   return program;
 }
 
 buildProgram()
   .parseAsync(process.argv)
   .catch((e: unknown) => {
-    if (e instanceof ConfigError) {
+    if (e instanceof SmacApiError) {
+      process.stderr.write(`smac: ${e.message} (${e.code})\n`);
+      process.exit(e.status === 0 ? 3 : 1);
+    }
+    if (e instanceof ConfigError || e instanceof UsageError) {
       process.stderr.write(`smac: ${e.message}\n`);
       process.exit(2);
     }

@@ -98,7 +98,10 @@ export const watchRoutes: RouteModule = {
         const heartbeat = setInterval(() => {
           try {
             session.check();
-            if (!closed) res.write(': heartbeat\n\n');
+            if (closed) return;
+            // A reader that stopped reading altogether would otherwise hold its slot forever.
+            if (res.writableLength > ctx.watchBufferBytes) close();
+            else res.write(': heartbeat\n\n');
           } catch (e) {
             request.log.error({ err: e }, 'watch check failed; closing the stream');
             close();

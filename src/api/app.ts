@@ -1,0 +1,207 @@
+/**
+ * The REST API as ONE Fastify plugin (STYLE.md, fastify: `app.ts` is a plugin, only
+ * `server.ts` listens). The plugin owns what every route shares — validation (TypeBox), the
+ * single error handler, bearer-token auth when the listener needs it, request metrics, the
+ * OpenAPI document — and registers the route modules, one file per route group under
+ * `routes/`. More groups (health, services, load) join by adding a RouteModule to
+ * DEFAULT_ROUTES, or by passing `routes` in the options.
+ *
+ * The plugin is not encapsulated (fastify-plugin): its error handler, 404 handler and hooks
+ * apply to the whole instance, including requests that match no route.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyRequest,
+  FastifySchemaCompiler,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import fp from 'fastify-plugin';
+import type { TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { Value } from 'typebox/value';
+import { DEFAULT_LIMITS, type Limits } from '../core/limits.js';
+import type { ApiAgent } from './agent-port.js';
+import { ApiError, ApiErrorCode, mapError } from './errors.js';
+import { ApiMetrics } from './metrics.js';
+import { batchRoutes } from './routes/batch.js';
+import { objectRoutes } from './routes/objects.js';
+import { statusRoutes } from './routes/status.js';
+import { watchRoutes } from './routes/watch.js';
+import { WatchGate } from './watch-gate.js';
+
+/** A Fastify instance whose route schemas type requests and replies (TypeBox). */
+export type ApiApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface SmacApiOptions {
+  readonly agent: ApiAgent;
+  /** Input bounds; must match the agent's (the core enforces them again). */
+  readonly limits?: Limits;
+  /**
+   * Bearer token every request must carry (`Authorization: Bearer <token>`). Set on TCP
+   * listeners; the Unix socket relies on its file permissions instead.
+   */
+  readonly token?: string | undefined;
+  /** Most concurrent watches; a watch past it gets 429 TOO_MANY_WATCHES. */
+  readonly maxWatches?: number;
+  /** Share one bound between several app instances (server.ts: socket + TCP). Overrides maxWatches. */
+  readonly watchGate?: WatchGate;
+  /** SSE comment this often, so proxies and clients can tell an idle stream from a dead one. */
+  readonly watchHeartbeatMs?: number;
+  /**
+   * Bytes a watch may have queued for a slow reader before the stream is ended (the client
+   * resumes from its last cursor). Bounds memory per watch.
+   */
+  readonly watchBufferBytes?: number;
+  /** Extra route groups, registered after the built-in ones. */
+  readonly routes?: readonly RouteModule[];
+  /** Version reported in the OpenAPI document. */
+  readonly version?: string;
+}
+
+/** Every default, with its reason. */
+export const DEFAULT_API_OPTIONS = Object.freeze({
+  /** A watch costs a listener and a per-object digest map; 256 covers a host's containers. */
+  maxWatches: 256,
+  /** The design's 15 s: well inside common proxy idle timeouts (60 s), negligible traffic. */
+  watchHeartbeatMs: 15_000,
+  /** 8 MiB: a few thousand changes of headroom; past it a reader is not keeping up anyway. */
+  watchBufferBytes: 8 * 1024 * 1024,
+  version: '0.1.0',
+});
+
+/** What a route module gets: the agent and the shared pieces, with defaults filled in. */
+export interface ApiContext {
+  readonly agent: ApiAgent;
+  readonly limits: Limits;
+  readonly metrics: ApiMetrics;
+  readonly watches: WatchGate;
+  readonly watchHeartbeatMs: number;
+  readonly watchBufferBytes: number;
+}
+
+/** One group of routes, in its own file under routes/. */
+export interface RouteModule {
+  readonly name: string;
+  register(app: ApiApp, ctx: ApiContext): void | Promise<void>;
+}
+
+export const DEFAULT_ROUTES: readonly RouteModule[] = [objectRoutes, batchRoutes, watchRoutes, statusRoutes];
+
+const plugin: FastifyPluginAsync<SmacApiOptions> = async (fastify, opts) => {
+  const ctx: ApiContext = {
+    agent: opts.agent,
+    limits: opts.limits ?? DEFAULT_LIMITS,
+    metrics: new ApiMetrics(),
+    watches: opts.watchGate ?? new WatchGate(opts.maxWatches ?? DEFAULT_API_OPTIONS.maxWatches),
+    watchHeartbeatMs: opts.watchHeartbeatMs ?? DEFAULT_API_OPTIONS.watchHeartbeatMs,
+    watchBufferBytes: opts.watchBufferBytes ?? DEFAULT_API_OPTIONS.watchBufferBytes,
+  };
+
+  fastify.setValidatorCompiler(validatorCompiler);
+
+  fastify.setErrorHandler((error, request, reply) => {
+    const mapped = mapError(error);
+    if (mapped.internal) request.log.error({ err: error, url: request.url }, 'request failed');
+    if (mapped.status === 401) void reply.header('www-authenticate', 'Bearer');
+    return reply.status(mapped.status).send(mapped.body);
+  });
+
+  fastify.setNotFoundHandler((request, reply) => {
+    return reply.status(404).send({
+      code: ApiErrorCode.NotFound,
+      message: `There is no route ${request.method} ${request.url.split('?')[0] ?? ''}; see /openapi.json.`,
+    });
+  });
+
+  const token = opts.token;
+  if (token !== undefined) {
+    const expected = sha256(token);
+    fastify.addHook('onRequest', (request, _reply, done) => {
+      if (bearerMatches(request, expected)) done();
+      else {
+        done(
+          new ApiError(
+            ApiErrorCode.Unauthorized,
+            'This listener requires the header `Authorization: Bearer <token>` with the agent API token.',
+          ),
+        );
+      }
+    });
+  }
+
+  fastify.addHook('onResponse', (request, reply, done) => {
+    ctx.metrics.observeRequest(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+
+  await fastify.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'SMAC agent API',
+        description: 'Objects (operation-based CRDTs), atomic batches, watches and agent status.',
+        version: opts.version ?? DEFAULT_API_OPTIONS.version,
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      },
+    },
+  });
+
+  for (const route of [...DEFAULT_ROUTES, ...(opts.routes ?? [])]) {
+    await fastify.register(async (child) => {
+      await route.register(child.withTypeProvider<TypeBoxTypeProvider>(), ctx);
+    });
+  }
+
+  fastify.get('/openapi.json', { schema: { hide: true } }, () => fastify.swagger());
+};
+
+/** The API plugin: `app.register(smacApi, { agent })`. */
+export const smacApi = fp(plugin, { name: 'smac-api', fastify: '5.x' });
+
+/**
+ * TypeBox validation. Bodies are checked as sent (no coercion: a number is not a key);
+ * query strings and headers are text, so their values are converted first ("10" → 10).
+ * Only the first errors are reported, so a 10,000-op batch of garbage gets a short message.
+ */
+const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+  const check = Compile(schema);
+  const convert = httpPart === 'querystring' || httpPart === 'headers';
+  return (input: unknown) => {
+    const value = convert ? Value.Convert(schema, input) : input;
+    if (check.Check(value)) return { value };
+    return { error: check.Errors(value).slice(0, 3) as never };
+  };
+};
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** Constant-time comparison (of digests, which have equal lengths whatever the input). */
+function bearerMatches(request: FastifyRequest, expected: Buffer): boolean {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return false;
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  if (!m?.[1]) return false;
+  return timingSafeEqual(sha256(m[1]), expected);
+}

@@ -1,0 +1,106 @@
+/**
+ * Health monitoring (paper §IV-B "Cluster Health Monitoring"): the members as this agent's
+ * failure detector sees them — status alive / suspect / dead / left, incarnation, region, tags
+ * and addresses — and the recent status transitions.
+ */
+import { Type } from 'typebox';
+import type { Json } from '../../core/json.js';
+import type { RouteModule } from '../app.js';
+
+export interface MembersSource {
+  members(): {
+    members: readonly {
+      id: string;
+      status: string;
+      incarnation: number;
+      region: string | undefined;
+      meta: Json;
+      sinceMs: number;
+    }[];
+    transitions: readonly { id: string; from: string | null; to: string; incarnation: number; at: number }[];
+  };
+}
+
+const Member = Type.Object({
+  id: Type.String(),
+  status: Type.Union([
+    Type.Literal('alive'),
+    Type.Literal('suspect'),
+    Type.Literal('dead'),
+    Type.Literal('left'),
+  ]),
+  incarnation: Type.Integer(),
+  region: Type.Optional(Type.String()),
+  tags: Type.Record(Type.String(), Type.String()),
+  addresses: Type.Array(Type.String()),
+});
+
+const Transition = Type.Object({
+  id: Type.String(),
+  from: Type.Union([Type.String(), Type.Null()]),
+  to: Type.String(),
+  incarnation: Type.Integer(),
+  at: Type.String({ description: 'ISO 8601 time of the transition' }),
+});
+
+const MembersReply = Type.Object({ members: Type.Array(Member), transitions: Type.Array(Transition) });
+
+export function membersRouteModule(source: MembersSource): RouteModule {
+  return {
+    name: 'members',
+    register(app) {
+      app.get(
+        '/v1/members',
+        {
+          schema: {
+            summary: 'Cluster members with their health status, region and tags, and recent transitions',
+            tags: ['health'],
+            querystring: Type.Object({
+              status: Type.Optional(
+                Type.Union([
+                  Type.Literal('alive'),
+                  Type.Literal('suspect'),
+                  Type.Literal('dead'),
+                  Type.Literal('left'),
+                ]),
+              ),
+            }),
+            response: { 200: MembersReply },
+          },
+        },
+        (request) => {
+          const { members, transitions } = source.members();
+          const wanted = (request.query as { status?: string }).status;
+          return {
+            members: members
+              .filter((m) => wanted === undefined || m.status === wanted)
+              .map((m) => {
+                const meta = (
+                  typeof m.meta === 'object' && m.meta !== null && !Array.isArray(m.meta) ? m.meta : {}
+                ) as {
+                  tags?: unknown;
+                  addrs?: unknown;
+                };
+                const tags =
+                  typeof meta.tags === 'object' && meta.tags !== null
+                    ? (meta.tags as Record<string, string>)
+                    : {};
+                const addresses = Array.isArray(meta.addrs)
+                  ? meta.addrs.filter((a): a is string => typeof a === 'string')
+                  : [];
+                return {
+                  id: m.id,
+                  status: m.status as 'alive',
+                  incarnation: m.incarnation,
+                  ...(m.region === undefined ? {} : { region: m.region }),
+                  tags,
+                  addresses,
+                };
+              }),
+            transitions: transitions.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
+          };
+        },
+      );
+    },
+  };
+}
