@@ -200,7 +200,7 @@ export class Agent {
         denyPeer: () => isolation.isolated,
       });
       const agent = new Agent(config, log, now, privateKey, store, replica, node, isolation);
-      await agent.startServices(options.membership ?? {});
+      await agent.startServices({ ...config.membership, ...options.membership });
       log.info(
         { peerId, addresses: agent.addresses(), region: config.region, clock: vcToRecord(replica.clock()) },
         'agent started',

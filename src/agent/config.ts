@@ -45,6 +45,11 @@ export interface AgentConfig {
   readonly apiPort: number;
   /** File holding the API bearer token (first line). Required when apiHost is not loopback. */
   readonly apiTokenFile: string | undefined;
+  /**
+   * Overrides of the failure-detector profile's fields (docs/membership.md), e.g.
+   * {"probeIntervalMs": 500}. Validated when the agent starts.
+   */
+  readonly membership: Readonly<Record<string, number>>;
   /** Free-form labels of this member (e.g. {"rack": "r1"}), shown in the member list. */
   readonly tags: Readonly<Record<string, string>>;
 }
@@ -69,6 +74,7 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   apiHost: '127.0.0.1',
   apiPort: 7947,
   apiTokenFile: undefined,
+  membership: {},
   tags: {},
 });
 
@@ -165,6 +171,7 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     apiHost: input.apiHost === '' ? '' : str('apiHost', d.apiHost),
     apiPort: int('apiPort', d.apiPort, 0, 65_535),
     apiTokenFile: optionalPath(input.apiTokenFile, 'apiTokenFile', problems),
+    membership: parseNumbers(input.membership ?? d.membership, 'membership', problems),
     tags,
   };
   for (const k of Object.keys(input)) {
@@ -210,4 +217,27 @@ function optionalPath(raw: unknown, name: string, problems: string[]): string | 
     return undefined;
   }
   return raw === '' ? '' : resolve(raw);
+}
+
+/** An object of numbers, or the same as a JSON string (from a flag or the environment). */
+function parseNumbers(raw: unknown, name: string, problems: string[]): Record<string, number> {
+  let obj: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      obj = JSON.parse(raw);
+    } catch {
+      problems.push(`${name} must be a JSON object of numbers, e.g. {"probeIntervalMs": 500}`);
+      return {};
+    }
+  }
+  if (
+    typeof obj !== 'object' ||
+    obj === null ||
+    Array.isArray(obj) ||
+    !Object.values(obj).every((v) => typeof v === 'number' && Number.isFinite(v))
+  ) {
+    problems.push(`${name} must be an object of numbers, e.g. {"probeIntervalMs": 500}`);
+    return {};
+  }
+  return obj as Record<string, number>;
 }

@@ -5,7 +5,6 @@
 import { join } from 'node:path';
 import type { ApiServers } from '../api/server.js';
 import { startApiServers } from '../api/server.js';
-import { DEFAULT_ROUTES } from '../api/app.js';
 import { membersRouteModule } from '../api/routes/members.js';
 import { servicesRouteModule } from '../api/routes/services.js';
 import { loadRouteModule } from '../api/routes/load.js';
@@ -27,8 +26,8 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
       socketPath: config.apiSocket === '' ? false : (config.apiSocket ?? join(config.dataDir, 'smac.sock')),
       tcp: config.apiHost === '' ? false : { host: config.apiHost, port: config.apiPort },
       tokenFile: config.apiTokenFile,
+      // Added to the plugin's default routes (objects, batch, watch, status).
       routes: [
-        ...DEFAULT_ROUTES,
         membersRouteModule(agent),
         servicesRouteModule(agent.services),
         loadRouteModule(agent.load),

@@ -5,11 +5,9 @@
  * (see config-sources.ts); bad values are reported with what would be valid, exit code 2.
  */
 import { Command, Option } from 'commander';
-import { runAgent } from '../agent/run.js';
 import { addClientCommands, UsageError } from './client-commands.js';
 import { SmacApiError } from '../client/client.js';
 import { ConfigError } from '../agent/config.js';
-import { writeClusterKey } from '../net/cluster-key.js';
 import { loadAgentConfig } from './config-sources.js';
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
@@ -46,6 +44,7 @@ export function buildProgram(): Command {
       new Option('--membership-profile <profile>', 'failure-detector defaults').choices(['lan', 'wan']),
     )
     .option('--tag <key=value>', 'a label of this member, repeatable', collect)
+    .option('--membership <json>', 'failure-detector overrides, e.g. {"probeIntervalMs":500}')
     .option('--api-socket <path>', 'REST API Unix socket (default <data-dir>/smac.sock; "" for none)')
     .option('--api-host <host>', 'REST API TCP host (default 127.0.0.1; "" for none)')
     .option('--api-port <port>', 'REST API TCP port (default 7947)')
@@ -67,6 +66,7 @@ export function buildProgram(): Command {
           allowPeers: flags.allowPeer,
           logLevel: flags.logLevel,
           membershipProfile: flags.membershipProfile,
+          membership: flags.membership,
           tags: Array.isArray(flags.tag) ? flags.tag.join(',') : undefined,
           apiSocket: flags.apiSocket,
           apiHost: flags.apiHost,
@@ -76,6 +76,8 @@ export function buildProgram(): Command {
         process.env,
         flags.config as string | undefined,
       );
+      // Loaded here so that client commands do not load the agent (node:sqlite, libp2p).
+      const { runAgent } = await import('../agent/run.js');
       const running = await runAgent(config);
       const { agent, api } = running;
       // One line on stdout that scripts can wait for.
@@ -107,6 +109,7 @@ export function buildProgram(): Command {
     .description('write a new pre-shared cluster key (give the same file to every agent)')
     .option('--out <file>', 'where to write it (mode 0600)', 'cluster.key')
     .action(async (flags: { out: string }) => {
+      const { writeClusterKey } = await import('../net/cluster-key.js');
       await writeClusterKey(flags.out);
       process.stdout.write(
         `wrote a cluster key to ${flags.out}; pass it to every agent with --cluster-key\n`,
