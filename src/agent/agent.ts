@@ -50,6 +50,11 @@ import { recoverReplica } from './recovery.js';
 
 export interface AgentOptions {
   readonly logger?: Logger;
+  /**
+   * Run the health checks of endpoints registered on this node (default true). Off for
+   * embedders (and tests) that drive their own Discovery on top of this agent.
+   */
+  readonly checks?: boolean;
   /** Overrides of the failure-detector profile (tests use short periods). */
   readonly membership?: Partial<MembershipConfig>;
   /** Physical clock, ms since the epoch (injectable for tests). */
@@ -156,6 +161,7 @@ export class Agent {
   private membership!: Membership;
   private discovery!: Discovery;
   private loadMonitor!: LoadMonitor;
+  private runChecks = true;
   private heartbeats!: HeartbeatGossip;
   private sync!: SyncService;
   private joiner!: Joiner;
@@ -200,6 +206,7 @@ export class Agent {
         denyPeer: () => isolation.isolated,
       });
       const agent = new Agent(config, log, now, privateKey, store, replica, node, isolation);
+      agent.runChecks = options.checks ?? true;
       await agent.startServices({ ...config.membership, ...options.membership });
       log.info(
         { peerId, addresses: agent.addresses(), region: config.region, clock: vcToRecord(replica.clock()) },
@@ -275,7 +282,7 @@ export class Agent {
     });
     await this.membership.start();
     this.discovery = new Discovery({ host: this, liveness: this.membership, logger: this.log });
-    this.discovery.start();
+    if (this.runChecks) this.discovery.start();
     this.loadMonitor = new LoadMonitor({ host: this, liveness: this.membership });
     this.every(this.config.syncIntervalMs, () => void this.syncWithRandomPeer());
     this.every(this.config.heartbeatIntervalMs, () => {

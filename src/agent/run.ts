@@ -27,11 +27,7 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
       tcp: config.apiHost === '' ? false : { host: config.apiHost, port: config.apiPort },
       tokenFile: config.apiTokenFile,
       // Added to the plugin's default routes (objects, batch, watch, status).
-      routes: [
-        membersRouteModule(agent),
-        servicesRouteModule(agent.services),
-        loadRouteModule(agent.load),
-      ],
+      routes: [membersRouteModule(agent), servicesRouteModule(agent.services), loadRouteModule(agent.load)],
     });
   } catch (e) {
     await agent.stop();

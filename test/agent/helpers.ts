@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { Agent } from '../../src/agent/agent.js';
+import { Agent, type AgentOptions } from '../../src/agent/agent.js';
 import { type AgentConfig, resolveAgentConfig } from '../../src/agent/config.js';
 import { vcToRecord } from '../../src/core/clock/vector-clock.js';
 
@@ -31,8 +31,9 @@ export function testConfig(overrides: Partial<Record<keyof AgentConfig, unknown>
 export async function startCluster(
   n: number,
   overrides: Partial<Record<keyof AgentConfig, unknown>> = {},
+  options: AgentOptions = {},
 ): Promise<Agent[]> {
-  const first = await Agent.start(testConfig(overrides), { logger: quiet });
+  const first = await Agent.start(testConfig(overrides), { logger: quiet, ...options });
   const agents = [first];
   const join = first.addresses();
   for (let i = 1; i < n; i++)

@@ -21,7 +21,7 @@ let a: Agent, b: Agent, c: Agent;
 let dA: Discovery, dB: Discovery, dC: Discovery;
 
 beforeAll(async () => {
-  agents = await startCluster(3);
+  agents = await startCluster(3, {}, { checks: false });
   await waitConnected(agents, 1);
   [a, b, c] = agents as [Agent, Agent, Agent];
   liveness = new FakeLiveness(

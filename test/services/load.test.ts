@@ -15,7 +15,7 @@ let liveness: FakeLiveness;
 let a: Agent, b: Agent, c: Agent;
 
 beforeAll(async () => {
-  agents = await startCluster(3);
+  agents = await startCluster(3, {}, { checks: false });
   await waitConnected(agents, 1);
   [a, b, c] = agents as [Agent, Agent, Agent];
   liveness = new FakeLiveness(
