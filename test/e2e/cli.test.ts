@@ -125,7 +125,7 @@ describe('smac client commands', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let buf = '';
-    w.stdout!.on('data', (d: Buffer) => {
+    w.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
     });
     const until = async (pred: () => boolean) => {
