@@ -644,8 +644,20 @@ export class Agent {
 
   // ---- anti-entropy ---------------------------------------------------------------------
 
+  /**
+   * Logged events `vc` lacks, up to our clock when the pull started: a pull served while we
+   * keep writing must end, not follow the writer (gossip carries the newer events).
+   */
   private *envelopesSince(vc: ReadonlyVectorClock): Generator<Uint8Array> {
-    for (const e of this.store.eventsSince(vc)) yield e.bytes;
+    const upTo = this.replica.clock();
+    let remaining = 0;
+    for (const [origin, seq] of upTo) remaining += Math.max(0, seq - vcGet(vc, origin));
+    for (const e of this.store.eventsSince(vc)) {
+      if (remaining <= 0) return;
+      if (e.seq > vcGet(upTo, e.origin)) continue;
+      remaining--;
+      yield e.bytes;
+    }
   }
 
   private async syncWithRandomPeer(): Promise<void> {
@@ -759,6 +771,7 @@ export class Agent {
     }
     this.counters.heartbeatsReceived++;
     const id = from.toString();
+    const previous = this.heard.get(id);
     this.heard.set(id, { at: this.now(), region: hb.region, vc: hb.vc, leaving: hb.leaving });
     if (hb.leaving) {
       this.stability.forget(id);
@@ -767,8 +780,11 @@ export class Agent {
     this.meet(hb.peers);
     const mine = this.replica.clock();
     this.stability.observe(id, hb.vc, mine);
-    // The peer has delivered events we have not: repair now rather than at the next round.
-    if (!vcLeq(hb.vc, mine) && this.replica.stats().buffered === 0) void this.syncWith(from);
+    // The peer had, a heartbeat ago, events we still lack: gossip lost them, so repair now
+    // rather than at the next anti-entropy round. (Merely being behind the latest heartbeat
+    // is normal under load: gossip is on its way, and pulling it again would double the work.)
+    if (previous && !vcLeq(previous.vc, mine) && this.replica.stats().buffered === 0)
+      void this.syncWith(from);
   }
 
   /** Members whose heartbeats are recent: the ones whose clocks stability waits for. */

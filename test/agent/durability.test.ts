@@ -1,7 +1,7 @@
 // Durability and recovery: restart keeps identity, state and sequence numbers (also after a
 // compaction), and kill -9 of an agent process during writes loses no acknowledged write.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -73,19 +73,24 @@ describe('kill -9', () => {
     await new Promise((r) => writer.child.once('exit', r));
     // Restarted on the same data directory: every acknowledged increment is there.
     const reader = runWriter(dataDir, peer.addresses(), 'read');
-    const state = await new Promise<{ value: number; seq: number; peerId: string }>((resolve) => {
-      reader.lines.on('line', (line) => {
-        const msg = JSON.parse(line) as { value?: number; seq: number; peerId: string };
-        if (msg.value !== undefined) resolve(msg as { value: number; seq: number; peerId: string });
+    try {
+      const state = await new Promise<{ value: number; seq: number; peerId: string }>((resolve) => {
+        reader.lines.on('line', (line) => {
+          const msg = JSON.parse(line) as { value?: number; seq: number; peerId: string };
+          if (msg.value !== undefined) resolve(msg as { value: number; seq: number; peerId: string });
+        });
       });
-    });
-    expect(state.peerId).toBe(peerId);
-    expect(state.value).toBeGreaterThanOrEqual(acked);
-    expect(state.seq).toBeGreaterThanOrEqual(state.value); // plus its member-record events
-    // The surviving peer converges on what the restarted agent holds.
-    await waitFor(() => (peer.read('pn-counter', 'n')?.value ?? 0) === state.value, 'the peer to catch up');
-    reader.child.kill('SIGTERM');
-    await new Promise((r) => reader.child.once('exit', r));
+      expect(state.peerId).toBe(peerId);
+      expect(state.value).toBeGreaterThanOrEqual(acked);
+      expect(state.seq).toBeGreaterThanOrEqual(state.value); // plus its member-record events
+      // The surviving peer converges on what the restarted agent holds.
+      await waitFor(() => (peer.read('pn-counter', 'n')?.value ?? 0) === state.value, 'the peer to catch up');
+    } finally {
+      reader.child.kill('SIGKILL');
+      writer.child.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
