@@ -22,6 +22,7 @@ import {
   dotToJson,
   dropCovered,
   observedOfDots,
+  onlyKeys,
 } from './dots.js';
 
 /** A user op on a set (add-wins or remove-wins), after `parseOp`: `value` is in canonical form. */
@@ -65,19 +66,6 @@ export function parseElement(v: unknown, pc: ParseContext): { key: string; value
   const key = canonicalJson(v, pc.limits.maxValueBytes, 'set element');
   // Storing the canonical form makes states equal whichever spelling each replica saw.
   return { key, value: JSON.parse(key) as Json };
-}
-
-function onlyKeys(
-  o: Record<string, unknown>,
-  allowed: readonly string[],
-  what: string,
-  code: ErrorCode,
-): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) {
-      fail(code, `${what} has an unknown field ${JSON.stringify(k)}; allowed: ${allowed.join(', ')}.`);
-    }
-  }
 }
 
 /** Parses `{ kind: 'add' | 'remove', value }` or `{ kind: 'clear' }`. */

@@ -56,3 +56,17 @@ export function dotFromJson(v: unknown, what = 'dot'): Dot {
   }
   return fail(ErrorCode.DecodeError, `A ${what} must be [origin, seq] with a positive integer seq.`);
 }
+
+/** Refuses fields a message does not define, so a typo like `bу` cannot pass as a default. */
+export function onlyKeys(
+  o: Record<string, unknown>,
+  allowed: readonly string[],
+  what: string,
+  code: ErrorCode,
+): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) {
+      fail(code, `${what} has an unknown field ${JSON.stringify(k)}; allowed: ${allowed.join(', ')}.`);
+    }
+  }
+}

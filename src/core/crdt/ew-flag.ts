@@ -17,6 +17,7 @@ import {
   dotToJson,
   dropCovered,
   observedOfDots,
+  onlyKeys,
 } from './dots.js';
 
 export type EwFlagOp = { readonly kind: 'enable' } | { readonly kind: 'disable' };
@@ -30,19 +31,6 @@ export interface EwFlagDown {
 export interface EwFlagState {
   /** The enables no op has observed yet, sorted by `compareDots`. */
   dots: Dot[];
-}
-
-function onlyKeys(
-  o: Record<string, unknown>,
-  allowed: readonly string[],
-  what: string,
-  code: ErrorCode,
-): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) {
-      fail(code, `${what} has an unknown field ${JSON.stringify(k)}; allowed: ${allowed.join(', ')}.`);
-    }
-  }
 }
 
 function coveredBy(c: CtxRecord, dot: Dot): boolean {

@@ -19,6 +19,7 @@ import {
 } from '../clock/vector-clock.js';
 import { ErrorCode, fail } from '../errors.js';
 import { type Json, isRecord } from '../json.js';
+import { onlyKeys } from './dots.js';
 import type { CrdtType, ParseContext } from './crdt.js';
 
 /** A parsed user op; `by` is positive (a decrement subtracts it). */
@@ -46,19 +47,6 @@ const MAX_DELTA_DIGITS = 40;
 const DELTA_PATTERN = new RegExp(`^(?:0|-?[1-9][0-9]{0,${MAX_DELTA_DIGITS - 1}})$`);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-
-function onlyKeys(
-  o: Record<string, unknown>,
-  allowed: readonly string[],
-  what: string,
-  code: ErrorCode,
-): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) {
-      fail(code, `${what} has an unknown field ${JSON.stringify(k)}; allowed: ${allowed.join(', ')}.`);
-    }
-  }
-}
 
 function isSafeInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v);

@@ -20,7 +20,7 @@ import type { Hlc } from '../clock/hlc.js';
 import { ErrorCode, SmacError, fail } from '../errors.js';
 import { type Json, canonicalJson, isRecord } from '../json.js';
 import type { CrdtType, ParseContext } from './crdt.js';
-import { type CtxRecord, ctxFromJson, ctxToJson, observedOfDots } from './dots.js';
+import { type CtxRecord, ctxFromJson, ctxToJson, observedOfDots, onlyKeys } from './dots.js';
 
 export interface RegisterEntry {
   readonly dot: Dot;
@@ -56,19 +56,6 @@ function deepFreeze(v: Json): Json {
 /** Validates a value against the size bound and returns its frozen canonical copy. */
 function storedValue(v: unknown, pc: ParseContext, what: string): Json {
   return deepFreeze(JSON.parse(canonicalJson(v, pc.limits.maxValueBytes, what)) as Json);
-}
-
-function onlyKeys(
-  o: Record<string, unknown>,
-  allowed: readonly string[],
-  what: string,
-  code: ErrorCode,
-): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) {
-      fail(code, `${what} has an unknown field ${JSON.stringify(k)}; allowed: ${allowed.join(', ')}.`);
-    }
-  }
 }
 
 function parseOp(op: unknown, pc: ParseContext): RegisterOp {
