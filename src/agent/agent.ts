@@ -630,8 +630,12 @@ export class Agent {
   /** Envelopes from sync or push: verified here, then queued; resolves once applied and durable. */
   private receiveRaw(envelopes: readonly Uint8Array[]): Promise<void> {
     const ok: VerifiedEvent[] = [];
+    const have = this.replica.clock();
     for (const bytes of envelopes) {
       try {
+        // Events we already hold are dropped before the (costly) signature check.
+        const peek = readTrustedEnvelope(bytes).event;
+        if (peek.seq <= vcGet(have, peek.origin)) continue;
         const opened = openEnvelope(bytes);
         ok.push({ event: opened.event, envelope: opened.envelope });
       } catch (e) {

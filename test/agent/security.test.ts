@@ -68,7 +68,8 @@ describe('forged events', () => {
       forger,
       encodeEvent({
         origin: relay.peerId,
-        seq: 1,
+        // The next seq the victim expects from the relay: not a duplicate it would just drop.
+        seq: (victim.clock().get(relay.peerId) ?? 0) + 1,
         deps: new Map(),
         hlc: { wall: Date.now(), logical: 0 },
         ops: [{ f: 'owned', t: 'lww-register', o: { v: 'forged', c: {} }, p: { e: true, c: {} } }],
