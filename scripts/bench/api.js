@@ -222,7 +222,8 @@ async function cell({ op, concurrency, count = Infinity, durationMs = Infinity, 
     cpuPct: {
       client: cpuPct(clientMs),
       servers: servers.map(cpuPct),
-      // Everything else on the machine: other processes (the machine may be shared) and the kernel's share not charged to ours.
+      // Everything else on the machine: other processes (it may be shared), and kernel work
+      // not charged to ours.
       others: cpuPct(Math.max(0, machineBusy - clientMs - servers.reduce((x, y) => x + y, 0))),
       machineBusy: round1((machineBusy / (machineAfter.total - machineBefore.total)) * 100),
     },
@@ -791,7 +792,10 @@ const fmt = (x, digits = 2) =>
 /** Latencies to 3 significant figures or so: 0.42, 12.4, 195. */
 const ms = (x) => (x === undefined ? '—' : fmt(x, x < 10 ? 2 : x < 100 ? 1 : 0));
 const lat = (c) => (c ? `${ms(c.p50)} / ${ms(c.p99)}` : '');
-const latRate = (c) => (c ? `${lat(c)} · ${fmt(c.perSec, 0)}/s` : '');
+/** Other processes used a quarter of a core or more during the cell: the figure is disturbed. */
+const BUSY_OTHERS_PCT = 25;
+const flag = (c) => (c.cpuPct.others >= BUSY_OTHERS_PCT ? '*' : ' ');
+const latRate = (c) => (c ? `${lat(c)} · ${fmt(c.perSec, 0)}/s${flag(c)}` : '');
 
 function printReport(r) {
   const lines = [];
@@ -813,7 +817,9 @@ function printReport(r) {
       e ? `${e.version}, writes to the leader, v3 JSON gateway` : `skipped — ${r.etcd.skipped}`
     }.`,
   );
-  lines.push(`1-minute load average ${r.loadAvgAtStart} at the start, ${r.loadAvgAtEnd} at the end.`);
+  lines.push(
+    `1-minute load average ${r.loadAvgAtStart} at the start, ${r.loadAvgAtEnd} at the end. * = other processes used ≥ ${BUSY_OTHERS_PCT}% of a core during that cell (see the CPU table).`,
+  );
   lines.push('');
   lines.push(
     `Single-op writes: p50 / p99 ms · acknowledged writes/s (c=1: ${COUNTS.c1} requests; c=${HIGH_C}: ${COUNTS.loadMs} ms)`,
@@ -873,7 +879,7 @@ function printReport(r) {
     `Batches, ${BATCH_C} in flight, ${COUNTS.loadMs} ms: ops/s (events/s), p50 / p99 ms per batch (SMAC: POST /v1/batch over the Unix socket; etcd: txn of puts)`,
   );
   head();
-  const batchCell = (c) => (c ? `${fmt(c.opsPerSec, 0)} (${fmt(c.perSec, 0)}) · ${lat(c)}` : '');
+  const batchCell = (c) => (c ? `${fmt(c.opsPerSec, 0)} (${fmt(c.perSec, 0)}) · ${lat(c)}${flag(c)}` : '');
   for (const size of BATCH_SIZES) {
     row(
       `${size} ops per batch`,
