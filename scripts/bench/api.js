@@ -27,11 +27,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sleep, summarize, wallNow } from './ipc.js';
+import { findEtcd, startEtcdCluster } from './etcd.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -475,85 +475,6 @@ async function smacSetup(label, n) {
 
 // ---- 4. etcd ----------------------------------------------------------------------------------
 
-function which(cmd) {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
-/** etcd's path, installing it with scripts/install-etcd.sh if allowed; or why it is missing. */
-function findEtcd() {
-  let bin = which('etcd');
-  if (bin) return { bin };
-  const script = join(root, 'scripts', 'install-etcd.sh');
-  if (!mayInstall) return { why: `etcd is not on PATH; install it with ${script} (needs root and apt)` };
-  note(`etcd is not on PATH; running ${script}`);
-  const r = spawnSync('sh', [script], { stdio: ['ignore', 2, 2] });
-  bin = which('etcd');
-  if (r.status === 0 && bin) return { bin };
-  return { why: `could not install etcd (${script} exited ${r.status}); install etcd 3 and re-run` };
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startEtcd(bin, n) {
-  const dir = tempDir('etcd-api-bench-');
-  const members = [];
-  for (let i = 1; i <= n; i++)
-    members.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
-  const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
-  const token = `smac-api-bench-${process.pid}-${Date.now()}`;
-  for (const m of members) {
-    m.url = `http://127.0.0.1:${m.client}`;
-    const argv = [
-      `--name=${m.name}`,
-      `--data-dir=${join(dir, m.name)}`,
-      `--listen-client-urls=${m.url}`,
-      `--advertise-client-urls=${m.url}`,
-      `--listen-peer-urls=http://127.0.0.1:${m.peer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${m.peer}`,
-      `--initial-cluster=${initial}`,
-      '--initial-cluster-state=new',
-      `--initial-cluster-token=${token}`,
-      '--max-txn-ops=1000', // the default (128) would refuse the 1000-put txn
-      '--logger=zap',
-      '--log-level=error',
-    ];
-    m.proc = track(spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'] }));
-    m.stderr = '';
-    m.proc.stderr.on('data', (d) => {
-      m.stderr = (m.stderr + d.toString()).slice(-4000);
-    });
-  }
-  const healthy = async (m) => {
-    if (m.proc.exitCode !== null) throw new Error(`etcd ${m.name} exited: ${m.stderr}`);
-    try {
-      const res = await fetch(`${m.url}/health`, { signal: AbortSignal.timeout(1000) });
-      return res.ok && (await res.json()).health === 'true';
-    } catch {
-      return false;
-    }
-  };
-  await until('etcd healthy', async () => (await Promise.all(members.map(healthy))).every(Boolean));
-  const statuses = await Promise.all(
-    members.map(async (m) =>
-      (await fetch(`${m.url}/v3/maintenance/status`, { method: 'POST', body: '{}' })).json(),
-    ),
-  );
-  const leader = members[statuses.findIndex((s) => s.header.member_id === statuses[0].leader)];
-  if (!leader) throw new Error('could not find the etcd leader');
-  return { members, leader };
-}
-
 const b64 = (s) => Buffer.from(s).toString('base64');
 
 function txnBodies(size, variants = 16) {
@@ -568,7 +489,14 @@ function txnBodies(size, variants = 16) {
 
 async function etcdSetup(bin, n) {
   note(`etcd, ${n} member${n > 1 ? 's' : ''}: starting`);
-  const cluster = await startEtcd(bin, n);
+  const cluster = await startEtcdCluster({
+    bin,
+    n,
+    dir: tempDir('etcd-api-bench-'),
+    extraArgs: ['--max-txn-ops=1000'], // the default (128) would refuse the 1000-put txn
+    onSpawn: track,
+    until,
+  });
   const url = new URL(cluster.leader.url);
   const c = httpClient({ host: url.hostname, port: Number(url.port) }, HIGH_C);
   const cpuPids = cluster.members.map((m) => m.proc.pid);
@@ -613,7 +541,7 @@ async function etcdSetup(bin, n) {
 }
 
 async function etcdBench() {
-  const found = findEtcd();
+  const found = findEtcd({ mayInstall, note });
   if (!found.bin) return { skipped: found.why };
   const version = /etcd Version: (\S+)/.exec(
     spawnSync(found.bin, ['--version'], { encoding: 'utf8' }).stdout,

@@ -16,11 +16,11 @@
 // --no-etcd (SMAC only), --no-install (do not run scripts/install-etcd.sh if etcd is missing).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildProcess, sleep, summarize, wallNow } from './ipc.js';
+import { findEtcd, startEtcdCluster } from './etcd.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -315,94 +315,6 @@ async function smacBench() {
 
 // ---- etcd ------------------------------------------------------------------------------------
 
-function which(cmd) {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
-/** etcd's path, installing it with scripts/install-etcd.sh if allowed; or why it is missing. */
-function findEtcd() {
-  let bin = which('etcd');
-  if (bin) return { bin };
-  const script = join(root, 'scripts', 'install-etcd.sh');
-  if (!mayInstall) return { why: `etcd is not on PATH; install it with ${script} (needs root and apt)` };
-  note(`etcd is not on PATH; running ${script}`);
-  // Its output goes to stderr so that --json output stays clean.
-  const r = spawnSync('sh', [script], { stdio: ['ignore', 2, 2] });
-  bin = which('etcd');
-  if (r.status === 0 && bin) return { bin };
-  return { why: `could not install etcd (${script} exited ${r.status}); install etcd 3 and re-run` };
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startEtcdCluster(bin) {
-  const dir = tempDir('etcd-bench-');
-  const members = [];
-  for (let i = 1; i <= 3; i++) {
-    members.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
-  }
-  const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
-  const token = `smac-bench-${process.pid}-${Date.now()}`;
-  for (const m of members) {
-    m.url = `http://127.0.0.1:${m.client}`;
-    const argv = [
-      `--name=${m.name}`,
-      `--data-dir=${join(dir, m.name)}`,
-      `--listen-client-urls=${m.url}`,
-      `--advertise-client-urls=${m.url}`,
-      `--listen-peer-urls=http://127.0.0.1:${m.peer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${m.peer}`,
-      `--initial-cluster=${initial}`,
-      '--initial-cluster-state=new',
-      `--initial-cluster-token=${token}`,
-      '--logger=zap',
-      '--log-level=error',
-    ];
-    const p = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-    etcdProcs.add(p);
-    m.proc = p;
-    m.stderr = '';
-    p.stderr.on('data', (d) => {
-      m.stderr = (m.stderr + d.toString()).slice(-4000);
-    });
-    p.once('exit', () => etcdProcs.delete(p));
-  }
-  const healthy = async (m) => {
-    if (m.proc.exitCode !== null) throw new Error(`etcd ${m.name} exited: ${m.stderr}`);
-    try {
-      const res = await fetch(`${m.url}/health`, { signal: AbortSignal.timeout(1000) });
-      return res.ok && (await res.json()).health === 'true';
-    } catch {
-      return false;
-    }
-  };
-  await until('etcd cluster healthy', async () => (await Promise.all(members.map(healthy))).every(Boolean));
-  // Write to the leader (etcd's best case: no forwarding) and watch on the two followers.
-  const statuses = await Promise.all(
-    members.map(async (m) => {
-      const res = await fetch(`${m.url}/v3/maintenance/status`, { method: 'POST', body: '{}' });
-      return res.json();
-    }),
-  );
-  const leaderId = statuses[0].leader;
-  const leaderIdx = statuses.findIndex((s) => s.header.member_id === leaderId);
-  if (leaderIdx < 0) throw new Error('could not find the etcd leader');
-  const leader = members[leaderIdx];
-  const followers = members.filter((m) => m !== leader);
-  return { members, leader, followers };
-}
-
 async function stopEtcd(cluster) {
   await Promise.all(
     cluster.members.map(
@@ -421,13 +333,22 @@ async function stopEtcd(cluster) {
 }
 
 async function etcdBench() {
-  const found = findEtcd();
+  const found = findEtcd({ mayInstall, note });
   if (!found.bin) return { skipped: found.why };
   const version = /etcd Version: (\S+)/.exec(
     spawnSync(found.bin, ['--version'], { encoding: 'utf8' }).stdout,
   )?.[1];
   note(`etcd ${version}: starting a 3-member cluster on 127.0.0.1`);
-  const cluster = await startEtcdCluster(found.bin);
+  const cluster = await startEtcdCluster({
+    bin: found.bin,
+    n: 3,
+    dir: tempDir('etcd-bench-'),
+    onSpawn: (p) => {
+      etcdProcs.add(p);
+      p.once('exit', () => etcdProcs.delete(p));
+    },
+    until,
+  });
   const out = { version, counts: COUNTS, writesTo: 'leader', visibilityVia: 'POST /v3/watch stream' };
   const writer = child('etcd-child.js', 'etcd writer');
   const watchers = cluster.followers.map((m, i) => child('etcd-child.js', `etcd watcher ${i + 1}`));

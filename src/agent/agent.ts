@@ -450,7 +450,7 @@ export class Agent {
   /** Runs anti-entropy with every connected peer now (tests and `smac sync`). */
   async syncAll(): Promise<void> {
     const peers = [...new Set(this.node.getConnections().map((c) => c.remotePeer))];
-    await Promise.all(peers.map((p) => this.syncWith(p)));
+    for (const p of peers) await this.syncWith(p); // one pull at a time (see syncWith)
   }
 
   /** Dials a peer by multiaddr (in addition to the configured joins). */
@@ -673,7 +673,9 @@ export class Agent {
   /** Pulls what `peer` has and we lack; installs its snapshot first when we are behind its log. */
   async syncWith(peer: PeerId, retry = true): Promise<void> {
     const key = peer.toString();
-    if (this.stopping || this.syncing.has(key)) return;
+    // One pull at a time: pulls from several peers at once fetch (and verify) the same events
+    // several times over; the next round or gap repair goes to another peer anyway.
+    if (this.stopping || this.syncing.size > 0) return;
     this.syncing.add(key);
     this.counters.syncsStarted++;
     let pushFirst: ReadonlyVectorClock | undefined;
