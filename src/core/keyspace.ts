@@ -58,6 +58,13 @@ export function checkKey(key: unknown, limits: Limits): string {
       `The key ${JSON.stringify(key)} has an empty segment; write namespaces as "a/b/c".`,
     );
   }
+  // URLs rewrite "." and ".." segments (RFC 3986 §5.2.4): such a key could not be addressed over REST.
+  if (key.split('/').some((seg) => seg === '.' || seg === '..')) {
+    fail(
+      ErrorCode.InvalidKey,
+      `The key ${JSON.stringify(key)} has a "." or ".." segment, which URLs rewrite; rename it.`,
+    );
+  }
   return key;
 }
 

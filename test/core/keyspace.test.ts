@@ -45,7 +45,21 @@ describe('keys', () => {
   it.each(['a', 'app/config/db', 'ünïcode/キー', 'x'.repeat(512)])('accepts %s', (k) => {
     expect(checkKey(k, DEFAULT_LIMITS)).toBe(k);
   });
-  it.each(['', '/a', 'a/', 'a//b', 'a\u0000b', 'tab\tkey', 'x'.repeat(513), 7, null])('rejects %j', (k) => {
+  it.each([
+    '',
+    '/a',
+    'a/',
+    'a//b',
+    '.',
+    '..',
+    'a/./b',
+    'a/..',
+    'a\u0000b',
+    'tab\tkey',
+    'x'.repeat(513),
+    7,
+    null,
+  ])('rejects %j', (k) => {
     expect(() => checkKey(k, DEFAULT_LIMITS)).toThrow(SmacError);
   });
 });
