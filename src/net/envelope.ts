@@ -137,19 +137,7 @@ export function openEnvelope(
   bytes: Uint8Array,
   limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
 ): OpenedEnvelope {
-  const r = new Reader(bytes);
-  const version = r.u8('envelope version');
-  if (version !== ENVELOPE_VERSION) {
-    fail(
-      ErrorCode.UnsupportedVersion,
-      `The envelope has version ${version}; this build reads version ${ENVELOPE_VERSION}.`,
-      { version, supported: [ENVELOPE_VERSION] },
-    );
-  }
-  const eventBytes = r.lenBytes(limits.maxEventBytes, 'enveloped event');
-  // Read a wrong-sized signature in full, so it is reported as BAD_SIGNATURE, not as framing.
-  const signature = r.lenBytes(255, "envelope's signature");
-  r.end('envelope');
+  const { eventBytes, signature } = readFraming(bytes, limits);
   const event = decodeEvent(eventBytes, limits);
   if (signature.length !== ED25519_SIGNATURE_BYTES) {
     netFail(
@@ -176,18 +164,29 @@ export function readTrustedEnvelope(
   bytes: Uint8Array,
   limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
 ): OpenedEnvelope {
+  const { eventBytes } = readFraming(bytes, limits);
+  return { event: decodeEvent(eventBytes, limits), eventBytes, envelope: bytes };
+}
+
+/** The envelope's framing: version, the signed event bytes and the signature (not yet checked). */
+function readFraming(
+  bytes: Uint8Array,
+  limits: EventCodecLimits,
+): { eventBytes: Uint8Array; signature: Uint8Array } {
   const r = new Reader(bytes);
   const version = r.u8('envelope version');
   if (version !== ENVELOPE_VERSION) {
     fail(
       ErrorCode.UnsupportedVersion,
-      `The stored envelope has version ${version}; this build reads ${ENVELOPE_VERSION}.`,
+      `The envelope has version ${version}; this build reads version ${ENVELOPE_VERSION}.`,
+      { version, supported: [ENVELOPE_VERSION] },
     );
   }
   const eventBytes = r.lenBytes(limits.maxEventBytes, 'enveloped event');
-  r.lenBytes(255, "envelope's signature");
+  // Read a wrong-sized signature in full, so it is reported as BAD_SIGNATURE, not as framing.
+  const signature = r.lenBytes(255, "envelope's signature");
   r.end('envelope');
-  return { event: decodeEvent(eventBytes, limits), eventBytes, envelope: bytes };
+  return { eventBytes, signature };
 }
 
 /** Public keys by origin. Bounded: an origin set is the cluster, but a hostile peer can name many. */

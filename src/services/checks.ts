@@ -97,20 +97,7 @@ export function parseCheckDefinition(v: unknown): CheckDefinition {
       return {
         type: 'http',
         url,
-        intervalMs: checkIntMs(
-          v.intervalMs,
-          'check intervalMs',
-          MIN_INTERVAL_MS,
-          MAX_INTERVAL_MS,
-          DEFAULT_INTERVAL_MS,
-        ),
-        timeoutMs: checkIntMs(
-          v.timeoutMs,
-          'check timeoutMs',
-          MIN_TIMEOUT_MS,
-          MAX_TIMEOUT_MS,
-          DEFAULT_TIMEOUT_MS,
-        ),
+        ...probeTiming(v),
       };
     }
     case 'tcp':
@@ -119,20 +106,7 @@ export function parseCheckDefinition(v: unknown): CheckDefinition {
         type: 'tcp',
         host: checkAddress(v.host, 'check host'),
         port: checkPort(v.port, 'check port'),
-        intervalMs: checkIntMs(
-          v.intervalMs,
-          'check intervalMs',
-          MIN_INTERVAL_MS,
-          MAX_INTERVAL_MS,
-          DEFAULT_INTERVAL_MS,
-        ),
-        timeoutMs: checkIntMs(
-          v.timeoutMs,
-          'check timeoutMs',
-          MIN_TIMEOUT_MS,
-          MAX_TIMEOUT_MS,
-          DEFAULT_TIMEOUT_MS,
-        ),
+        ...probeTiming(v),
       };
     case 'ttl':
       onlyKeys(v, ['type', 'ttlMs'], 'a TTL check');
@@ -395,4 +369,18 @@ export class CheckRunner {
       next(); // the slot passes on
     else this.active--;
   }
+}
+
+/** The interval and timeout shared by HTTP and TCP checks, defaulted and bounded. */
+function probeTiming(v: Record<string, unknown>): { intervalMs: number; timeoutMs: number } {
+  return {
+    intervalMs: checkIntMs(
+      v.intervalMs,
+      'check intervalMs',
+      MIN_INTERVAL_MS,
+      MAX_INTERVAL_MS,
+      DEFAULT_INTERVAL_MS,
+    ),
+    timeoutMs: checkIntMs(v.timeoutMs, 'check timeoutMs', MIN_TIMEOUT_MS, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
+  };
 }
