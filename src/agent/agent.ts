@@ -28,7 +28,6 @@ import type { TypeName } from '../core/crdt/crdt.js';
 import type { Event } from '../core/event.js';
 import type { ObjectView } from '../core/keyspace.js';
 import { type Effect, Replica, type TouchedObject } from '../core/replica.js';
-import { StabilityTracker } from '../core/stability.js';
 import { EventGossip, HeartbeatGossip, type VerifiedEvent } from '../net/gossip.js';
 import { loadClusterKey } from '../net/cluster-key.js';
 import { openEnvelope, readTrustedEnvelope, sealEvent } from '../net/envelope.js';
@@ -47,6 +46,7 @@ import { MEMBERS_KEY, Membership, type Transition } from './membership.js';
 import { type MembershipConfig, membershipProfile } from '../core/membership/config.js';
 import type { MemberView } from '../core/membership/failure-detector.js';
 import { recoverReplica } from './recovery.js';
+import { type CompactionStatus, Compactor } from './compaction.js';
 
 export interface AgentOptions {
   readonly logger?: Logger;
@@ -94,6 +94,8 @@ export interface AgentStatus {
   readonly counters: AgentCounters;
   /** The configured join addresses and how dialing them goes. */
   readonly join: JoinAddressStatus[];
+  /** What stability waits for, and which members hold compaction back (pinning the log). */
+  readonly compaction: CompactionStatus;
 }
 
 export interface AgentCounters {
@@ -105,6 +107,8 @@ export interface AgentCounters {
   syncsFailed: number;
   snapshotsInstalled: number;
   compactions: number;
+  /** Members reaped or force-left (they no longer hold compaction back). */
+  reaps: number;
   heartbeatsReceived: number;
   badHeartbeats: number;
 }
@@ -133,7 +137,7 @@ export class Agent {
   readonly peerId: string;
   private readonly queue: OwnerQueue<Input>;
   private readonly envelopes = new WeakMap<Event, Uint8Array>();
-  private readonly stability: StabilityTracker;
+  private readonly compactor: Compactor;
   private readonly heard = new Map<
     string,
     { at: number; region: string; vc: VectorClock; leaving: boolean }
@@ -151,10 +155,10 @@ export class Agent {
     syncsFailed: 0,
     snapshotsInstalled: 0,
     compactions: 0,
+    reaps: 0,
     heartbeatsReceived: 0,
     badHeartbeats: 0,
   };
-  private lastSnapshotPos = 0;
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private gossip: EventGossip | undefined;
@@ -177,11 +181,22 @@ export class Agent {
     private readonly isolation: { isolated: boolean },
   ) {
     this.peerId = replica.id;
-    this.stability = new StabilityTracker(this.peerId);
+    this.compactor = new Compactor({
+      self: this.peerId,
+      store,
+      replica: () => this.replica,
+      log,
+      now,
+      snapshotEveryEvents: config.snapshotEveryEvents,
+      reapAfterMs: config.reapAfterMs,
+      maxLogEvents: config.maxLogEvents,
+      candidates: () => this.memberCandidates(),
+      isAlive: (id) => (this.membership as Membership | undefined)?.isAlive(id) ?? false,
+      counters: this.counters,
+    });
     this.queue = new OwnerQueue((items) => {
       this.drain(items);
     });
-    this.lastSnapshotPos = store.latestSnapshot()?.pos ?? 0;
   }
 
   /** Opens the store, recovers state, starts the libp2p node and the background loops. */
@@ -444,6 +459,7 @@ export class Agent {
       objects: this.replica.stats().objects,
       counters: { ...this.counters },
       join: this.joiner.status(),
+      compaction: this.compactor.status(),
     };
   }
 
@@ -608,7 +624,7 @@ export class Agent {
     if (vcLeq(snap.vc, this.replica.clock())) return true; // nothing new in it
     this.replica.install(snap);
     this.store.installSnapshot({ vc: snap.vc, bytes });
-    this.lastSnapshotPos = this.store.logStats().lastPos;
+    this.compactor.installed();
     this.counters.snapshotsInstalled++;
     this.log.info({ clock: vcToRecord(snap.vc) }, 'installed a snapshot from a peer');
     return true;
@@ -779,13 +795,10 @@ export class Agent {
     const id = from.toString();
     const previous = this.heard.get(id);
     this.heard.set(id, { at: this.now(), region: hb.region, vc: hb.vc, leaving: hb.leaving });
-    if (hb.leaving) {
-      this.stability.forget(id);
-      return;
-    }
-    this.meet(hb.peers);
     const mine = this.replica.clock();
-    this.stability.observe(id, hb.vc, mine);
+    this.compactor.view.heartbeat(id, hb.vc, hb.leaving, mine, this.now());
+    if (hb.leaving) return;
+    this.meet(hb.peers);
     // The peer had, a heartbeat ago, events we still lack: gossip lost them, so repair now
     // rather than at the next anti-entropy round. (Merely being behind the latest heartbeat
     // is normal under load: gossip is on its way, and pulling it again would double the work.)
@@ -793,32 +806,34 @@ export class Agent {
       void this.syncWith(from);
   }
 
-  /** Members whose heartbeats are recent: the ones whose clocks stability waits for. */
-  private liveMembers(): string[] {
-    const cutoff = this.now() - 3 * this.config.heartbeatIntervalMs;
-    const live: string[] = [];
-    for (const [id, h] of this.heard) if (h.at >= cutoff && !h.leaving) live.push(id);
-    return live;
+  /** Every peer id that shows a member: member records, heartbeat senders, clock origins. */
+  private memberCandidates(): string[] {
+    const ids = new Set<string>(this.heard.keys());
+    for (const origin of this.replica.clock().keys()) ids.add(origin);
+    const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
+    if (Array.isArray(value))
+      for (const r of value as unknown[]) {
+        const id = (r as { id?: unknown }).id;
+        if (typeof id === 'string') ids.add(id);
+      }
+    return [...ids];
   }
 
-  /** Snapshot and compact once the log grew enough: the log stays bounded under steady load. */
+  /** Reap what is due, then snapshot and compact once the log grew enough. */
   private maybeCompact(): void {
-    const stats = this.store.logStats();
-    if (stats.lastPos - this.lastSnapshotPos < this.config.snapshotEveryEvents) return;
     try {
-      const stable = this.stability.stable(this.replica.clock(), this.liveMembers());
-      this.replica.compact(stable);
-      const snap = this.replica.snapshot();
-      this.store.saveSnapshot({ pos: stats.lastPos, vc: snap.vc, bytes: encodeSnapshot(snap) });
-      this.lastSnapshotPos = stats.lastPos;
-      const first = this.store.eventsSince(stable, 1).next();
-      const upTo = first.done ? stats.lastPos : first.value.pos - 1;
-      const dropped = upTo > 0 ? this.store.compact(upTo) : 0;
-      this.counters.compactions++;
-      this.log.debug({ dropped, upTo, stable: vcToRecord(stable) }, 'snapshot taken, log compacted');
+      this.compactor.step();
     } catch (e) {
       this.log.error({ err: e }, 'compaction failed');
     }
+  }
+
+  /**
+   * Removes a member that will not come back (an operator's decision, `smac members
+   * force-leave`): compaction stops waiting for it. False if no such member is known.
+   */
+  forceLeave(peerId: string): boolean {
+    return this.compactor.forceLeave(peerId);
   }
 }
 

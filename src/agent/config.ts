@@ -27,6 +27,20 @@ export interface AgentConfig {
   readonly heartbeatIntervalMs: number;
   /** Snapshot and compact once the log grew by this many events. Smaller bounds the log tighter, costs more snapshots. */
   readonly snapshotEveryEvents: number;
+  /**
+   * A member silent and not alive for this long is reaped: compaction stops waiting for it.
+   * Until then a down member pins the log (status shows it). 72 h by default, Consul's and
+   * Serf's reconnect_timeout: long enough to ride out a weekend outage of a region, short
+   * enough that the log of a busy cluster stays in the gigabytes, not more. Shorter frees the
+   * log sooner; a member reaped and then back may see its concurrent writes ordered after
+   * compacted state (docs/agent.md, "Reaping").
+   */
+  readonly reapAfterMs: number;
+  /**
+   * Past this many events in the log, the longest-silent member that is not alive is reaped
+   * early (an error log line and the `reaps` counter) so that the disk does not fill up.
+   */
+  readonly maxLogEvents: number;
   /** SQLite durability: 'normal' survives kill -9 of the agent; 'full' also survives power loss, at ~1.5x write cost. */
   readonly storeSync: 'normal' | 'full';
   /** If non-empty, only these peer ids may connect. */
@@ -65,6 +79,8 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   syncIntervalMs: 5_000,
   heartbeatIntervalMs: 1_000,
   snapshotEveryEvents: 50_000,
+  reapAfterMs: 72 * 3_600_000,
+  maxLogEvents: 10_000_000,
   storeSync: 'normal',
   allowPeers: [],
   maxDriftMs: 60_000,
@@ -162,6 +178,8 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     syncIntervalMs: int('syncIntervalMs', d.syncIntervalMs, 10, 3_600_000),
     heartbeatIntervalMs: int('heartbeatIntervalMs', d.heartbeatIntervalMs, 10, 600_000),
     snapshotEveryEvents: int('snapshotEveryEvents', d.snapshotEveryEvents, 1, 100_000_000),
+    reapAfterMs: int('reapAfterMs', d.reapAfterMs, 1_000, 365 * 86_400_000),
+    maxLogEvents: int('maxLogEvents', d.maxLogEvents, 100, 1_000_000_000),
     storeSync: storeSync === 'full' ? 'full' : 'normal',
     allowPeers: list('allowPeers', d.allowPeers),
     maxDriftMs: int('maxDriftMs', d.maxDriftMs, 0, 86_400_000),

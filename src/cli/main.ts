@@ -37,6 +37,8 @@ export function buildProgram(): Command {
     .option('--sync-interval-ms <ms>', 'anti-entropy period')
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period')
     .option('--snapshot-every-events <n>', 'snapshot and compact after this many events')
+    .option('--reap-after-ms <ms>', 'reap a member silent and not alive this long (default 72 h)')
+    .option('--max-log-events <n>', 'past this log size, reap the longest-silent dead member early')
     .addOption(new Option('--store-sync <mode>', 'SQLite durability').choices(['normal', 'full']))
     .option('--allow-peer <peerId>', 'only these peers may connect, repeatable', collect)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
@@ -63,6 +65,8 @@ export function buildProgram(): Command {
           heartbeatIntervalMs: flags.heartbeatIntervalMs,
           snapshotEveryEvents: flags.snapshotEveryEvents,
           storeSync: flags.storeSync,
+          reapAfterMs: flags.reapAfterMs,
+          maxLogEvents: flags.maxLogEvents,
           allowPeers: flags.allowPeer,
           logLevel: flags.logLevel,
           membershipProfile: flags.membershipProfile,

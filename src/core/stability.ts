@@ -60,6 +60,14 @@ export class StabilityTracker {
     return vcMin(clocks);
   }
 
+  /** The report of `peer` that counts now, if any (what status shows a member to pin). */
+  usableReport(peer: ReplicaId, localVc: ReadonlyVectorClock): ReadonlyVectorClock | undefined {
+    const p = this.peers.get(peer);
+    if (!p) return undefined;
+    this.promote(peer, p, localVc);
+    return p.usable;
+  }
+
   private promote(peer: ReplicaId, p: PeerReports, localVc: ReadonlyVectorClock): void {
     if (vcGet(p.latest, peer) <= vcGet(localVc, peer)) p.usable = p.latest;
   }

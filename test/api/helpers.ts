@@ -133,10 +133,19 @@ export class ReplicaAgent implements ApiAgent {
         syncsFailed: 0,
         snapshotsInstalled: 0,
         compactions: 0,
+        reaps: 0,
         heartbeatsReceived: 0,
         badHeartbeats: 0,
       },
       join: [],
+      compaction: {
+        members: ['peer-z'],
+        stable: {},
+        blockedBy: [{ peerId: 'peer-z', reason: 'behind', pinnedEvents: 3, silentForMs: 12 }],
+        retired: {},
+        reapAfterMs: 259_200_000,
+        maxLogEvents: 10_000_000,
+      },
     };
   }
 

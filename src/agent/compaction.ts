@@ -1,0 +1,180 @@
+/**
+ * Snapshots, compaction and reaping (DESIGN.md "Snapshots and compaction"; issue 7).
+ *
+ * Once the log grew by `snapshotEveryEvents`, the agent folds what is causally stable over the
+ * membership view (stability-view.ts) into compact state, saves a snapshot and drops the
+ * stable prefix of the log. A member that is down holds compaction back, and the log grows
+ * meanwhile: `status()` names the members that block it and how many events each pins.
+ *
+ * A member stops holding compaction back when it leaves gracefully, when an operator removes
+ * it (`smac members force-leave`), or when it is reaped: silent and not alive for longer than
+ * `reapAfterMs`, or, once the log passed `maxLogEvents`, the longest-silent dead member early
+ * (a loud log line and a counter). See docs/agent.md for what reaping costs its writes.
+ */
+import type { Logger } from 'pino';
+import { type ReadonlyVectorClock, vcToRecord } from '../core/clock/vector-clock.js';
+import { encodeSnapshot } from '../core/codec/index.js';
+import type { Replica } from '../core/replica.js';
+import type { Store } from '../store/store.js';
+import { type Blocker, type RetireReason, type Retirement, StabilityView } from './stability-view.js';
+
+const META_KEY = 'stability-view';
+
+export interface CompactionStatus {
+  /** Members that stability waits for (not left, not reaped), self excluded. */
+  readonly members: string[];
+  readonly stable: Record<string, number>;
+  readonly blockedBy: Blocker[];
+  readonly retired: Record<string, Retirement>;
+  readonly reapAfterMs: number;
+  readonly maxLogEvents: number;
+}
+
+export interface CompactorDeps {
+  readonly self: string;
+  readonly store: Store;
+  readonly replica: () => Replica;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly snapshotEveryEvents: number;
+  readonly reapAfterMs: number;
+  readonly maxLogEvents: number;
+  /** Every peer id that shows a member: member records, heartbeat senders, clock origins. */
+  readonly candidates: () => Iterable<string>;
+  /** Alive or suspect in our failure detector (a member that is up is never reaped). */
+  readonly isAlive: (peer: string) => boolean;
+  readonly counters: { compactions: number; reaps: number };
+}
+
+export class Compactor {
+  readonly view: StabilityView;
+  private lastSnapshotPos: number;
+
+  constructor(private readonly deps: CompactorDeps) {
+    this.lastSnapshotPos = deps.store.latestSnapshot()?.pos ?? 0;
+    this.view = new StabilityView({
+      self: deps.self,
+      load: () => parseViewState(deps.store.getMeta(META_KEY)),
+      persist: (state) => {
+        deps.store.setMeta(META_KEY, JSON.stringify(state));
+      },
+    });
+  }
+
+  /** After a peer's snapshot was installed: the next snapshot counts from here. */
+  installed(): void {
+    this.lastSnapshotPos = this.deps.store.logStats().lastPos;
+  }
+
+  members(): string[] {
+    return this.view.members(this.deps.candidates());
+  }
+
+  /** Called every heartbeat interval by the owner: reap what is due, then maybe compact. */
+  step(): void {
+    const now = this.deps.now();
+    const members = this.members();
+    for (const id of members) this.view.noticed(id, now);
+    this.reapSilent(members, now);
+    this.view.tick(now);
+    const stats = this.deps.store.logStats();
+    if (stats.lastPos - this.lastSnapshotPos < this.deps.snapshotEveryEvents) return;
+    const replica = this.deps.replica();
+    let stable = this.view.stable(replica.clock(), this.members());
+    if (stats.events > this.deps.maxLogEvents && this.reapForLogBound(replica.clock(), now))
+      stable = this.view.stable(replica.clock(), this.members());
+    replica.compact(stable);
+    const snap = replica.snapshot();
+    this.deps.store.saveSnapshot({ pos: stats.lastPos, vc: snap.vc, bytes: encodeSnapshot(snap) });
+    this.lastSnapshotPos = stats.lastPos;
+    const first = this.deps.store.eventsSince(stable, 1).next();
+    const upTo = first.done ? stats.lastPos : first.value.pos - 1;
+    const dropped = upTo > 0 ? this.deps.store.compact(upTo) : 0;
+    this.deps.counters.compactions++;
+    this.deps.log.debug({ dropped, upTo, stable: vcToRecord(stable) }, 'snapshot taken, log compacted');
+  }
+
+  /** An operator's removal of a member that will not come back (`smac members force-leave`). */
+  forceLeave(peer: string): boolean {
+    if (peer === this.deps.self) return false;
+    const known = this.members().includes(peer) || this.view.isRetired(peer);
+    if (!known) return false;
+    this.retire(peer, 'force-left', 'an operator removed the member: compaction no longer waits for it');
+    return true;
+  }
+
+  status(): CompactionStatus {
+    const now = this.deps.now();
+    const members = this.members();
+    const clock = this.deps.replica().clock();
+    return {
+      members,
+      stable: vcToRecord(this.view.stable(clock, members)),
+      blockedBy: this.view.blockers(clock, members, now),
+      retired: this.view.retirements(),
+      reapAfterMs: this.deps.reapAfterMs,
+      maxLogEvents: this.deps.maxLogEvents,
+    };
+  }
+
+  private reapSilent(members: readonly string[], now: number): void {
+    for (const id of members) {
+      const silent = this.view.silentFor(id, now);
+      if (silent === undefined || silent < this.deps.reapAfterMs || this.deps.isAlive(id)) continue;
+      this.retire(id, 'reaped', `the member was silent and not alive for ${String(silent)} ms (reapAfterMs)`);
+    }
+  }
+
+  /** The log is past its bound: reap the longest-silent member that is not alive, if any. */
+  private reapForLogBound(clock: ReadonlyVectorClock, now: number): boolean {
+    const candidates = this.view
+      .blockers(clock, this.members(), now)
+      .filter((b) => !this.deps.isAlive(b.peerId))
+      .sort((a, b) => (b.silentForMs ?? 0) - (a.silentForMs ?? 0));
+    const victim = candidates[0];
+    if (!victim) {
+      this.deps.log.warn(
+        { maxLogEvents: this.deps.maxLogEvents },
+        'the log is past maxLogEvents, but every member that holds compaction back is alive',
+      );
+      return false;
+    }
+    this.retire(
+      victim.peerId,
+      'log-bound',
+      'the log passed maxLogEvents: reaped the longest-silent member early',
+    );
+    return true;
+  }
+
+  private retire(peer: string, reason: RetireReason, why: string): void {
+    this.view.retire(peer, reason, this.deps.now());
+    if (reason !== 'left') this.deps.counters.reaps++;
+    this.deps.log.error({ member: peer, reason, pinned: this.deps.store.logStats().events }, why);
+  }
+}
+
+function parseViewState(raw: string | undefined): {
+  retired: Record<string, Retirement>;
+  lastSeen: Record<string, number>;
+} {
+  const empty = { retired: {}, lastSeen: {} };
+  if (raw === undefined) return empty;
+  try {
+    const v = JSON.parse(raw) as { retired?: unknown; lastSeen?: unknown };
+    const retired: Record<string, Retirement> = {};
+    const lastSeen: Record<string, number> = {};
+    if (typeof v.retired === 'object' && v.retired !== null)
+      for (const [k, r] of Object.entries(v.retired as Record<string, unknown>)) {
+        const rr = r as { reason?: unknown; at?: unknown };
+        if (typeof rr.at === 'number' && typeof rr.reason === 'string')
+          retired[k] = { reason: rr.reason as RetireReason, at: rr.at };
+      }
+    if (typeof v.lastSeen === 'object' && v.lastSeen !== null)
+      for (const [k, t] of Object.entries(v.lastSeen as Record<string, unknown>))
+        if (typeof t === 'number') lastSeen[k] = t;
+    return { retired, lastSeen };
+  } catch {
+    return empty;
+  }
+}

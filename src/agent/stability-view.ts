@@ -1,0 +1,174 @@
+/**
+ * Which members causal stability waits for (DESIGN.md "Snapshots and compaction"; issue 7).
+ *
+ * An event is stable only once every member that may still send concurrent events has
+ * delivered it: every member in the membership view that has not left gracefully and has not
+ * been reaped. "Heard from recently" is never the test: a member that is silent, partitioned,
+ * paused or slow still counts, and holds compaction back until it reports again.
+ *
+ * The view is the union of everything that ever showed a peer to be a member, so that it
+ * survives restarts without a table of its own: the origins in our vector clock (every agent
+ * writes its member record when it starts, so every member is an origin), the records of
+ * `_sys/members`, and heartbeat senders. Retirement (graceful leave, reaping, force-leave) is
+ * persisted in the store's metadata, as are the last-seen times that reaping is measured by.
+ *
+ * Pure bookkeeping: the agent feeds it heartbeats and times and asks for the frontier. It owns
+ * no timer and does no I/O itself but for the two `persist` callbacks.
+ */
+import { type ReadonlyVectorClock, vcGet, type VectorClock } from '../core/clock/vector-clock.js';
+import { StabilityTracker } from '../core/stability.js';
+
+export type RetireReason = 'left' | 'reaped' | 'force-left' | 'log-bound';
+
+export interface Retirement {
+  readonly reason: RetireReason;
+  /** ms since the epoch. */
+  readonly at: number;
+}
+
+export interface Blocker {
+  readonly peerId: string;
+  /** `no-report`: no usable heartbeat clock yet; `behind`: its last report lacks our events. */
+  readonly reason: 'no-report' | 'behind';
+  /** Events in our clock that its last usable report does not cover (what it pins in the log). */
+  readonly pinnedEvents: number;
+  /** ms since we last heard from it (heartbeat), or undefined if never (since start). */
+  readonly silentForMs: number | undefined;
+}
+
+export interface StabilityViewDeps {
+  readonly self: string;
+  /** Persisted retirements and last-seen times (store metadata), read once at start. */
+  readonly load: () => { retired: Record<string, Retirement>; lastSeen: Record<string, number> };
+  readonly persist: (state: {
+    retired: Record<string, Retirement>;
+    lastSeen: Record<string, number>;
+  }) => void;
+}
+
+/** Last-seen times are written at most this often (they only need to be right to the hour). */
+const LAST_SEEN_PERSIST_MS = 30_000;
+
+export class StabilityView {
+  private readonly tracker: StabilityTracker;
+  private readonly retired: Map<string, Retirement>;
+  private readonly lastSeen: Map<string, number>;
+  private persistedAt = 0;
+
+  constructor(private readonly deps: StabilityViewDeps) {
+    this.tracker = new StabilityTracker(deps.self);
+    const loaded = deps.load();
+    this.retired = new Map(Object.entries(loaded.retired));
+    this.lastSeen = new Map(Object.entries(loaded.lastSeen));
+  }
+
+  /** A heartbeat from `peer` with its delivered clock. */
+  heartbeat(
+    peer: string,
+    vc: ReadonlyVectorClock,
+    leaving: boolean,
+    localVc: ReadonlyVectorClock,
+    now: number,
+  ): void {
+    if (peer === this.deps.self) return;
+    this.lastSeen.set(peer, now);
+    if (leaving) {
+      // Its final report counts: it delivered everything up to it and sends nothing after.
+      this.tracker.observe(peer, vc, localVc);
+      this.retire(peer, 'left', now);
+      return;
+    }
+    const r = this.retired.get(peer);
+    if (r) {
+      // It is back. From here on it holds compaction back again.
+      this.retired.delete(peer);
+      this.save(now, true);
+    }
+    this.tracker.observe(peer, vc, localVc);
+  }
+
+  /** Marks `peer` as no longer holding compaction back. */
+  retire(peer: string, reason: RetireReason, now: number): void {
+    if (peer === this.deps.self) return;
+    this.retired.set(peer, { reason, at: now });
+    this.tracker.forget(peer);
+    this.save(now, true);
+  }
+
+  isRetired(peer: string): boolean {
+    return this.retired.has(peer);
+  }
+
+  retirements(): Record<string, Retirement> {
+    return Object.fromEntries(this.retired);
+  }
+
+  /** Every peer that may still send concurrent events: the view minus self and the retired. */
+  members(candidates: Iterable<string>): string[] {
+    const out = new Set<string>();
+    for (const id of candidates) if (id !== this.deps.self && !this.retired.has(id)) out.add(id);
+    return [...out].sort();
+  }
+
+  /** The stable frontier over `members` (empty while one of them has no usable report). */
+  stable(localVc: ReadonlyVectorClock, members: readonly string[]): VectorClock {
+    return this.tracker.stable(localVc, members);
+  }
+
+  /** Members whose reports keep the frontier below our clock, with what each pins. */
+  blockers(localVc: ReadonlyVectorClock, members: readonly string[], now: number): Blocker[] {
+    const out: Blocker[] = [];
+    for (const id of members) {
+      const report = this.tracker.usableReport(id, localVc);
+      const seen = this.lastSeen.get(id);
+      const silentForMs = seen === undefined ? undefined : Math.max(0, now - seen);
+      if (!report) {
+        out.push({ peerId: id, reason: 'no-report', pinnedEvents: countEvents(localVc), silentForMs });
+        continue;
+      }
+      const pinned = lag(localVc, report);
+      if (pinned > 0) out.push({ peerId: id, reason: 'behind', pinnedEvents: pinned, silentForMs });
+    }
+    return out.sort((a, b) => b.pinnedEvents - a.pinnedEvents || a.peerId.localeCompare(b.peerId));
+  }
+
+  /** ms since `peer` was last heard from, or undefined if never (persisted across restarts). */
+  silentFor(peer: string, now: number): number | undefined {
+    const seen = this.lastSeen.get(peer);
+    return seen === undefined ? undefined : Math.max(0, now - seen);
+  }
+
+  /** First sight of a member that never sent a heartbeat: its silence is measured from here. */
+  noticed(peer: string, now: number): void {
+    if (peer !== this.deps.self && !this.lastSeen.has(peer)) {
+      this.lastSeen.set(peer, now);
+      this.save(now, false);
+    }
+  }
+
+  /** Persists last-seen times now and then (retirements always at once). */
+  tick(now: number): void {
+    this.save(now, false);
+  }
+
+  private save(now: number, force: boolean): void {
+    if (!force && now - this.persistedAt < LAST_SEEN_PERSIST_MS) return;
+    this.persistedAt = now;
+    this.deps.persist({
+      retired: Object.fromEntries(this.retired),
+      lastSeen: Object.fromEntries(this.lastSeen),
+    });
+  }
+}
+
+function lag(mine: ReadonlyVectorClock, theirs: ReadonlyVectorClock): number {
+  let n = 0;
+  for (const [id, seq] of mine) n += Math.max(0, seq - vcGet(theirs, id));
+  return n;
+}
+
+function countEvents(vc: ReadonlyVectorClock): number {
+  let n = 0;
+  for (const [, seq] of vc) n += seq;
+  return n;
+}
