@@ -17,6 +17,11 @@ const MIRRORED: readonly (readonly [keyof AgentStatus['counters'], string, strin
   ['syncsFailed', 'smac_syncs_failed_total', 'Anti-entropy rounds that failed.'],
   ['snapshotsInstalled', 'smac_snapshots_installed_total', 'Snapshots installed from peers.'],
   ['compactions', 'smac_compactions_total', 'Log compactions.'],
+  [
+    'reaps',
+    'smac_members_reaped_total',
+    'Members reaped or force-left: compaction stopped waiting for them.',
+  ],
   ['heartbeatsReceived', 'smac_heartbeats_received_total', 'Heartbeats received.'],
   ['badHeartbeats', 'smac_heartbeats_rejected_total', 'Malformed heartbeats dropped.'],
 ];
@@ -32,6 +37,7 @@ export class ApiMetrics {
   private readonly maxLag: Gauge;
   private readonly rss: Gauge;
   private readonly watches: Gauge;
+  private readonly blockers: Gauge<'member' | 'reason'>;
   private readonly requests: Counter<'method' | 'route' | 'status'>;
   private readonly latency: Histogram<'method' | 'route'>;
 
@@ -68,6 +74,12 @@ export class ApiMetrics {
     this.rss = new Gauge({
       name: 'smac_process_resident_memory_bytes',
       help: 'Resident set size.',
+      registers,
+    });
+    this.blockers = new Gauge({
+      name: 'smac_compaction_pinned_events',
+      help: "Events in this agent's clock that a member holding compaction back has not reported (it pins them in the log).",
+      labelNames: ['member', 'reason'],
       registers,
     });
     this.watches = new Gauge({ name: 'smac_watches_active', help: 'Open watch streams.', registers });
@@ -114,6 +126,9 @@ export class ApiMetrics {
     this.peers.set({ state: 'connected' }, status.peers.filter((p) => p.connected).length);
     this.peers.set({ state: 'known' }, status.peers.length);
     this.maxLag.set(status.peers.reduce((m, p) => Math.max(m, p.lag ?? 0), 0));
+    this.blockers.reset();
+    for (const b of status.compaction.blockedBy)
+      this.blockers.set({ member: b.peerId, reason: b.reason }, b.pinnedEvents);
     this.rss.set(process.memoryUsage.rss());
     return this.registry.metrics();
   }

@@ -107,11 +107,20 @@ export function addClientCommands(program: Command): void {
     );
 
   program
-    .command('members')
-    .description('cluster members and their health')
+    .command('members [action] [peerId]')
+    .description(
+      'cluster members and their health; `members force-leave PEER` removes a member that will not come back',
+    )
     .option('--status <status>', 'only alive, suspect, dead or left')
     .action(
-      run(async (c, o) => {
+      run(async (c, o, action, id) => {
+        if (action !== undefined) {
+          if (action !== 'force-leave')
+            throw new UsageError(`Unknown members action ${action}; use: smac members force-leave PEER_ID.`);
+          const r = await c.forceLeave(req(id));
+          out(o, r, () => `${r.id} removed: compaction no longer waits for it`);
+          return;
+        }
         const status = (o as { status?: 'alive' }).status;
         const m = await c.members(status);
         out(o, m, () =>

@@ -237,6 +237,11 @@ export class SmacClient {
     return this.json('GET', '/v1/members' + query(status === undefined ? {} : { status }));
   }
 
+  /** Removes a member that will not come back: compaction stops waiting for it. */
+  forceLeave(id: string): Promise<{ id: string; removed: boolean }> {
+    return this.json('POST', `/v1/members/${encodeURIComponent(id)}/force-leave`);
+  }
+
   /** Names of the registered services. */
   services(): Promise<unknown> {
     return this.json('GET', '/v1/services');

@@ -6,6 +6,9 @@
 // snapshots were refused, and the cluster stayed forked.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
+import { membersRouteModule } from '../../src/api/routes/members.js';
+import { createApiApp } from '../../src/api/server.js';
+import { realAgentPort } from '../api/helpers.js';
 import {
   quiet,
   startCluster,
@@ -103,8 +106,18 @@ describe('a down member pins the log until it is reaped', () => {
     for (let i = 0; i < 100; i++) await inc(a, 1);
     await waitFor(() => pinnedBy(a, c.peerId) >= 100, 'c to pin the events it lacks');
     expect(logEvents(a)).toBeGreaterThanOrEqual(100);
-    expect(a.forceLeave('no-such-member')).toBe(false);
-    expect(a.forceLeave(c.peerId)).toBe(true);
+    // Through the REST route, as `smac members force-leave` does.
+    const app = await createApiApp({ agent: realAgentPort(a), routes: [membersRouteModule(a)] });
+    try {
+      const unknown = await app.inject({ method: 'POST', url: '/v1/members/no-such-member/force-leave' });
+      expect(unknown.statusCode).toBe(404);
+      expect(unknown.json().code).toBe('NOT_FOUND');
+      const r = await app.inject({ method: 'POST', url: `/v1/members/${c.peerId}/force-leave` });
+      expect(r.statusCode).toBe(200);
+      expect(r.json()).toEqual({ id: c.peerId, removed: true });
+    } finally {
+      await app.close();
+    }
     for (let i = 0; i < 25; i++) await inc(a, 1);
     await waitFor(() => logEvents(a) < 60, 'the log to be compacted past what c lacked');
     expect(a.status().compaction.members).not.toContain(c.peerId);

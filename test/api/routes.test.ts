@@ -376,6 +376,7 @@ describe('object routes (replica agent)', () => {
     expect(metrics.statusCode).toBe(200);
     expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
     expect(metrics.body).toMatch(/^smac_events_local_total 5$/m);
+    expect(metrics.body).toMatch(/^smac_compaction_pinned_events\{member="peer-z",reason="behind"\} 3$/m);
     expect(metrics.body).toMatch(/^smac_events_rejected_total 1$/m);
     expect(metrics.body).toMatch(/^smac_objects 1$/m);
     expect(metrics.body).toMatch(/^smac_peers\{state="connected"\} 1$/m);

@@ -5,6 +5,7 @@
  */
 import { Type } from 'typebox';
 import type { Json } from '../../core/json.js';
+import { ApiError, ApiErrorCode } from '../errors.js';
 import type { RouteModule } from '../app.js';
 
 export interface MembersSource {
@@ -19,6 +20,8 @@ export interface MembersSource {
     }[];
     transitions: readonly { id: string; from: string | null; to: string; incarnation: number; at: number }[];
   };
+  /** Removes a member for good: compaction stops waiting for it. False if it is unknown. */
+  forceLeave?(id: string): boolean;
 }
 
 const Member = Type.Object({
@@ -99,6 +102,27 @@ export function membersRouteModule(source: MembersSource): RouteModule {
               }),
             transitions: transitions.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
           };
+        },
+      );
+      app.post(
+        '/v1/members/:id/force-leave',
+        {
+          schema: {
+            summary:
+              'Removes a member that will not come back: compaction stops waiting for it (docs/agent.md, "Reaping")',
+            tags: ['health'],
+            params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }),
+            response: { 200: Type.Object({ id: Type.String(), removed: Type.Boolean() }) },
+          },
+        },
+        (request) => {
+          const { id } = request.params;
+          if (!source.forceLeave?.(id))
+            throw new ApiError(
+              ApiErrorCode.NotFound,
+              `No member ${id} holds compaction back here; see GET /v1/status.`,
+            );
+          return { id, removed: true };
         },
       );
     },
