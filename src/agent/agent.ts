@@ -12,7 +12,8 @@
  * A write is acknowledged only after its commit. If the store fails, the agent stops rather
  * than run ahead of its durable state.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { PeerId, PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
@@ -31,7 +32,7 @@ import { type Effect, Replica, type TouchedObject } from '../core/replica.js';
 import { EventGossip, HeartbeatGossip, type VerifiedEvent } from '../net/gossip.js';
 import { loadClusterKey } from '../net/cluster-key.js';
 import { openEnvelope, readTrustedEnvelope, sealEvent } from '../net/envelope.js';
-import { loadOrCreateIdentity } from '../net/identity.js';
+import { IDENTITY_FILE_NAME, loadOrCreateIdentity } from '../net/identity.js';
 import { type JoinAddressStatus, Joiner } from '../net/join.js';
 import { createSmacNode, type SmacNode } from '../net/node.js';
 import { SyncService } from '../net/sync-protocol.js';
@@ -46,6 +47,8 @@ import { MEMBERS_KEY, Membership, type Transition } from './membership.js';
 import { type MembershipConfig, membershipProfile } from '../core/membership/config.js';
 import type { MemberView } from '../core/membership/failure-detector.js';
 import { recoverReplica } from './recovery.js';
+import { chooseEpoch, markCleanShutdown } from './epoch.js';
+import { peerOfOrigin } from '../core/origin.js';
 import { type CompactionStatus, Compactor } from './compaction.js';
 
 export interface AgentOptions {
@@ -84,6 +87,8 @@ export interface PeerStatus {
 
 export interface AgentStatus {
   readonly peerId: string;
+  /** The origin this agent writes under now: its peer id and store epoch. */
+  readonly origin: string;
   readonly region: string;
   readonly addresses: string[];
   readonly peers: PeerStatus[];
@@ -180,7 +185,7 @@ export class Agent {
     readonly node: SmacNode,
     private readonly isolation: { isolated: boolean },
   ) {
-    this.peerId = replica.id;
+    this.peerId = peerIdFromPrivateKey(privateKey).toString();
     this.compactor = new Compactor({
       self: this.peerId,
       store,
@@ -204,13 +209,15 @@ export class Agent {
     const log = options.logger ?? createLogger(config.logLevel);
     const now = options.now ?? Date.now;
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const identityExisted = existsSync(join(config.dataDir, IDENTITY_FILE_NAME));
     const privateKey = await loadOrCreateIdentity(config.dataDir);
     const peerId = peerIdFromPrivateKey(privateKey).toString();
     const store = Store.open({ dataDir: config.dataDir, sync: config.storeSync });
     let node: SmacNode | undefined;
     const isolation = { isolated: false };
     try {
-      const replica = recoverReplica(store, { id: peerId, maxDriftMs: config.maxDriftMs }, now());
+      const { origin } = chooseEpoch(store, { peerId, storeSync: config.storeSync, identityExisted, log });
+      const replica = recoverReplica(store, { id: origin, maxDriftMs: config.maxDriftMs }, now());
       const clusterKey = config.clusterKeyFile ? await loadClusterKey(config.clusterKeyFile) : undefined;
       node = await createSmacNode({
         privateKey,
@@ -441,6 +448,7 @@ export class Agent {
     const stats = this.store.logStats();
     return {
       peerId: this.peerId,
+      origin: this.replica.id,
       region: this.config.region,
       addresses: this.addresses(),
       peers: [...ids].sort().map((id) => {
@@ -518,6 +526,11 @@ export class Agent {
     this.heartbeats.stop();
     await this.sync.stop().catch(() => undefined);
     await this.node.stop();
+    try {
+      markCleanShutdown(this.store);
+    } catch (e) {
+      this.log.warn({ err: e }, 'could not record the clean stop; the next start takes a new epoch');
+    }
     this.store.close();
     this.log.info({ peerId: this.peerId }, 'agent stopped');
   }
@@ -546,7 +559,11 @@ export class Agent {
             if (localEnvelope) publish.push(localEnvelope);
             break;
           case 'changed':
-            notices.push({ event: fx.event, objects: fx.objects, local: fx.event.origin === this.peerId });
+            notices.push({
+              event: fx.event,
+              objects: fx.objects,
+              local: fx.event.origin === this.replica.id,
+            });
             break;
           case 'repair':
             wants.repair = true;
@@ -809,7 +826,7 @@ export class Agent {
   /** Every peer id that shows a member: member records, heartbeat senders, clock origins. */
   private memberCandidates(): string[] {
     const ids = new Set<string>(this.heard.keys());
-    for (const origin of this.replica.clock().keys()) ids.add(origin);
+    for (const origin of this.replica.clock().keys()) ids.add(peerOfOrigin(origin));
     const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
     if (Array.isArray(value))
       for (const r of value as unknown[]) {

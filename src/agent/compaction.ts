@@ -49,6 +49,7 @@ export interface CompactorDeps {
 export class Compactor {
   readonly view: StabilityView;
   private lastSnapshotPos: number;
+  private lastStable: ReadonlyVectorClock = new Map();
 
   constructor(private readonly deps: CompactorDeps) {
     this.lastSnapshotPos = deps.store.latestSnapshot()?.pos ?? 0;
@@ -78,15 +79,23 @@ export class Compactor {
     this.reapSilent(members, now);
     this.view.tick(now);
     const stats = this.deps.store.logStats();
-    if (stats.lastPos - this.lastSnapshotPos < this.deps.snapshotEveryEvents) return;
     const replica = this.deps.replica();
     let stable = this.view.stable(replica.clock(), this.members());
+    // Snapshot once the log grew by snapshotEveryEvents, or, with that much in the log, once
+    // stability advanced by half as many events since the last compaction (the peers' reports
+    // lagged then; without this the log would wait for more writes to shrink).
+    const grew = stats.lastPos - this.lastSnapshotPos >= this.deps.snapshotEveryEvents;
+    const caughtUp =
+      stats.events >= this.deps.snapshotEveryEvents &&
+      advance(this.lastStable, stable) >= Math.max(1, this.deps.snapshotEveryEvents / 2);
+    if (!grew && !caughtUp) return;
     if (stats.events > this.deps.maxLogEvents && this.reapForLogBound(replica.clock(), now))
       stable = this.view.stable(replica.clock(), this.members());
     replica.compact(stable);
     const snap = replica.snapshot();
     this.deps.store.saveSnapshot({ pos: stats.lastPos, vc: snap.vc, bytes: encodeSnapshot(snap) });
     this.lastSnapshotPos = stats.lastPos;
+    this.lastStable = stable;
     const first = this.deps.store.eventsSince(stable, 1).next();
     const upTo = first.done ? stats.lastPos : first.value.pos - 1;
     const dropped = upTo > 0 ? this.deps.store.compact(upTo) : 0;
@@ -152,6 +161,13 @@ export class Compactor {
     if (reason !== 'left') this.deps.counters.reaps++;
     this.deps.log.error({ member: peer, reason, pinned: this.deps.store.logStats().events }, why);
   }
+}
+
+/** Events `to` covers beyond `from`. */
+function advance(from: ReadonlyVectorClock, to: ReadonlyVectorClock): number {
+  let n = 0;
+  for (const [id, seq] of to) n += Math.max(0, seq - (from.get(id) ?? 0));
+  return n;
 }
 
 function parseViewState(raw: string | undefined): {

@@ -18,6 +18,7 @@ import {
   vcGet,
   vcMin,
 } from './clock/vector-clock.js';
+import { peerOfOrigin } from './origin.js';
 
 interface PeerReports {
   latest: VectorClock;
@@ -69,6 +70,9 @@ export class StabilityTracker {
   }
 
   private promote(peer: ReplicaId, p: PeerReports, localVc: ReadonlyVectorClock): void {
-    if (vcGet(p.latest, peer) <= vcGet(localVc, peer)) p.usable = p.latest;
+    // The peer's own events are those of every epoch of it (src/core/origin.ts).
+    for (const [origin, seq] of p.latest)
+      if (peerOfOrigin(origin) === peer && seq > vcGet(localVc, origin)) return;
+    p.usable = p.latest;
   }
 }

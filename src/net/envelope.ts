@@ -18,6 +18,7 @@
  * Signing and verifying use node:crypto on cached key objects: libp2p's generic path rebuilds
  * a key object from JWK on every call, which costs more than the signature itself.
  */
+import { isWellFormedOrigin, peerOfOrigin } from '../core/origin.js';
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
@@ -103,7 +104,8 @@ function signedPayload(eventBytes: Uint8Array): Uint8Array {
 export function sealEvent(privateKey: PrivateKey, eventBytes: Uint8Array): Uint8Array {
   const { key, origin } = signingKey(privateKey);
   const claimed = readOrigin(eventBytes);
-  if (claimed !== origin) {
+  // An origin is (peer id, store epoch): the peer id part is the key's (src/core/origin.ts).
+  if (peerOfOrigin(claimed) !== origin || !isWellFormedOrigin(claimed)) {
     fail(
       ErrorCode.InvalidArgument,
       `The event's origin is ${claimed}, but this key belongs to ${origin}; an agent signs only its own events.`,
@@ -198,16 +200,18 @@ function verifyingKey(origin: string): KeyObject {
   if (cached) return cached;
   let raw: Uint8Array | undefined;
   try {
-    const peerId = peerIdFromString(origin);
+    const peer = peerOfOrigin(origin);
+    const peerId = peerIdFromString(peer);
     // A non-canonical spelling (a CID form, say) would make one key two replica ids.
-    if (peerId.type === 'Ed25519' && peerId.toString() === origin) raw = peerId.publicKey.raw;
+    if (isWellFormedOrigin(origin) && peerId.type === 'Ed25519' && peerId.toString() === peer)
+      raw = peerId.publicKey.raw;
   } catch {
     raw = undefined;
   }
   if (raw === undefined) {
     netFail(
       NetErrorCode.BadOrigin,
-      `The event origin ${JSON.stringify(origin.slice(0, 80))} is not a canonical Ed25519 libp2p peer id, so its signature cannot be checked.`,
+      `The event origin ${JSON.stringify(origin.slice(0, 80))} is not a canonical Ed25519 libp2p peer id (with an optional ~epoch), so its signature cannot be checked.`,
       { details: { origin } },
     );
   }

@@ -636,6 +636,24 @@ export class Store {
     this.query('write metadata', () => this.stmt.setMeta.run(key, value));
   }
 
+  /**
+   * Writes one key and syncs it to disk before returning, whatever the store's sync mode: for
+   * records that must survive a power loss even under `normal` (the epoch and run state).
+   */
+  setMetaSynced(key: string, value: string): void {
+    this.ensureOpen();
+    if (this.sync === 'full') {
+      this.setMeta(key, value);
+      return;
+    }
+    this.db.exec('PRAGMA synchronous = FULL');
+    try {
+      this.setMeta(key, value);
+    } finally {
+      this.db.exec('PRAGMA synchronous = NORMAL');
+    }
+  }
+
   private *streamSince(cursors: OriginCursor[], pageSize: number): Generator<StoredEvent> {
     let live = cursors;
     for (;;) {

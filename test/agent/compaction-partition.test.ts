@@ -73,6 +73,18 @@ const FAST = {
   gossipIntervalMs: 50,
 };
 
+/**
+ * Compaction runs once the log grew by snapshotEveryEvents, so a test that waits for it keeps
+ * writing (bounded) until `cond` holds, instead of hoping one round was enough.
+ */
+async function writeUntil(a: Agent, cond: () => boolean, what: string, max = 2_000): Promise<void> {
+  for (let i = 0; i < max && !cond(); i++) {
+    await inc(a, 1);
+    if (i % 20 === 19) await new Promise((r) => setTimeout(r, 20));
+  }
+  await waitFor(cond, what);
+}
+
 describe('a down member pins the log until it is reaped', () => {
   const logEvents = (a: Agent): number => a.status().log.events;
   const pinnedBy = (a: Agent, id: string): number =>
@@ -118,8 +130,7 @@ describe('a down member pins the log until it is reaped', () => {
     } finally {
       await app.close();
     }
-    for (let i = 0; i < 25; i++) await inc(a, 1);
-    await waitFor(() => logEvents(a) < 60, 'the log to be compacted past what c lacked');
+    await writeUntil(a, () => logEvents(a) < 60, 'the log to be compacted past what c lacked');
     expect(a.status().compaction.members).not.toContain(c.peerId);
     expect(a.status().compaction.retired[c.peerId]?.reason).toBe('force-left');
     expect(a.status().counters.reaps).toBe(1);
@@ -145,8 +156,7 @@ describe('a down member pins the log until it is reaped', () => {
       'c to be reaped',
       30_000,
     );
-    for (let i = 0; i < 25; i++) await inc(a, 1);
-    await waitFor(() => logEvents(a) < 40, 'the log to be compacted after the reap');
+    await writeUntil(a, () => logEvents(a) < 40, 'the log to be compacted after the reap');
     // Restart a on the same data dir: the reap is remembered.
     await a.stop();
     const again = await Agent.start(a.config, { logger: quiet, membership: FAST });
@@ -175,6 +185,6 @@ describe('a down member pins the log until it is reaped', () => {
       () => a.status().compaction.retired[c.peerId]?.reason === 'log-bound',
       'c to be reaped for the log bound',
     );
-    await waitFor(() => logEvents(a) <= 100, 'the log back under its bound');
+    await writeUntil(a, () => logEvents(a) <= 100, 'the log back under its bound');
   }, 120_000);
 });

@@ -56,10 +56,12 @@ describe('kill -9', () => {
     const writer = runWriter(dataDir, peer.addresses(), 'write');
     let acked = 0;
     let peerId = '';
+    let origin = '';
     await new Promise<void>((resolve, reject) => {
       writer.lines.on('line', (line) => {
-        const msg = JSON.parse(line) as { ack?: number; peerId?: string };
+        const msg = JSON.parse(line) as { ack?: number; peerId?: string; origin?: string };
         if (msg.peerId) peerId = msg.peerId;
+        if (msg.origin) origin = msg.origin;
         if (msg.ack !== undefined) acked = msg.ack;
         if (acked >= 300) {
           writer.child.kill('SIGKILL');
@@ -74,13 +76,18 @@ describe('kill -9', () => {
     // Restarted on the same data directory: every acknowledged increment is there.
     const reader = runWriter(dataDir, peer.addresses(), 'read');
     try {
-      const state = await new Promise<{ value: number; seq: number; peerId: string }>((resolve) => {
+      type State = { value: number; seq: number; peerId: string; origin: string };
+      const state = await new Promise<State>((resolve) => {
         reader.lines.on('line', (line) => {
-          const msg = JSON.parse(line) as { value?: number; seq: number; peerId: string };
-          if (msg.value !== undefined) resolve(msg as { value: number; seq: number; peerId: string });
+          const msg = JSON.parse(line) as Partial<State>;
+          if (msg.value !== undefined) resolve(msg as State);
         });
       });
       expect(state.peerId).toBe(peerId);
+      // An unclean stop under storeSync normal: a new epoch (a power loss might have rolled
+      // back published events; their (origin, seq) pairs must never be reused).
+      expect(origin).not.toBe('');
+      expect(state.origin).not.toBe(origin);
       expect(state.value).toBeGreaterThanOrEqual(acked);
       expect(state.seq).toBeGreaterThanOrEqual(state.value); // plus its member-record events
       // The surviving peer converges on what the restarted agent holds.

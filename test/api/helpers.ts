@@ -117,6 +117,7 @@ export class ReplicaAgent implements ApiAgent {
     const stats = this.replica.stats();
     return {
       peerId: this.id,
+      origin: this.id,
       region: 'test',
       addresses: [],
       peers: [{ peerId: 'peer-z', region: undefined, connected: true, lastHeartbeatAgoMs: 12, lag: 3 }],

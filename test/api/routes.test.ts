@@ -446,7 +446,7 @@ describe('object routes (real agent)', () => {
   });
 
   it('serves every object route', async () => {
-    const id = agents[0]!.peerId;
+    const id = agents[0]!.status().origin;
     const put = await app.inject({ method: 'PUT', url: '/v1/objects/aw-set/svc/web' });
     expect(put.statusCode).toBe(201);
     const add = await app.inject({

@@ -41,7 +41,7 @@ describe('SmacClient (real agent)', () => {
   });
 
   it('creates, applies typed ops, reads, lists and deletes', async () => {
-    const id = agents[0]!.peerId;
+    const id = agents[0]!.status().origin;
     const created = await client.create('or-map', 'cfg/app');
     expect(created).toMatchObject({ type: 'or-map', key: 'cfg/app', created: true, origin: id, value: {} });
     expect((await client.create('or-map', 'cfg/app')).created).toBe(false);

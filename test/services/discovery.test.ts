@@ -331,7 +331,8 @@ describe('service discovery on the keyspace', () => {
 
   it('rejects bad input with INVALID_ARGUMENT and writes nothing', async () => {
     // A's own events only: other agents keep writing (their checks), which is not A's doing.
-    const before = a.clock().get(a.peerId);
+    const before = a.clock().get(a.status().origin);
+    expect(before).toBeGreaterThan(0); // its member record, at least
     const cases: [string, string, unknown][] = [
       ['bad name', 'x', { address: 'h', port: 1 }],
       ['svc/evil', 'x', { address: 'h', port: 1 }],
@@ -366,6 +367,6 @@ describe('service discovery on the keyspace', () => {
     }
     expect(() => dA.healthy('a/b')).toThrow(SmacError);
     await expect(dA.heartbeat('svc', 'x', { status: 'fine' as never })).rejects.toThrow(SmacError);
-    expect(a.clock().get(a.peerId)).toBe(before);
+    expect(a.clock().get(a.status().origin)).toBe(before);
   });
 });
