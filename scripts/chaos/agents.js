@@ -1,0 +1,172 @@
+// Real agent processes, one per network namespace: start, SIGKILL, SIGSTOP/SIGCONT, restart,
+// and store loss (kill, delete smac.db*, keep identity.key, restart). The REST API is the
+// agent's Unix socket in its data directory, reachable from here because it is a file.
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+export const BIN = join(ROOT, 'dist', 'cli', 'main.js');
+
+/** Polls `probe` every `everyMs` until it returns a truthy value or `timeoutMs` passes. */
+export async function waitUntil(probe, what, timeoutMs, everyMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; ; i++) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline || i > 100_000) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export class ChaosAgent {
+  constructor({ index, net, dir, clusterKey, snapshotEvery, logLevel }) {
+    this.index = index;
+    this.net = net;
+    this.dir = dir;
+    this.dataDir = join(dir, 'data');
+    this.socket = join(this.dataDir, 'smac.sock');
+    this.clusterKey = clusterKey;
+    this.snapshotEvery = snapshotEvery;
+    this.logLevel = logLevel;
+    this.child = undefined;
+    /** 'running' | 'stopped' (SIGSTOP) | 'dead' */
+    this.state = 'dead';
+    this.starts = 0;
+    /** Times (ms) of the store losses of this agent. */
+    this.storeLosses = [];
+    /** Time of the latest death (kill or exit), for classifying requests that broke then. */
+    this.diedAt = 0;
+    this.peerId = undefined;
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+  }
+
+  get name() {
+    return `a${this.index}`;
+  }
+
+  args() {
+    const joins = [];
+    for (let j = 0; j < this.net.count; j++) {
+      if (j !== this.index) joins.push('--join', `/ip4/${this.net.addr(j)}/tcp/7946`);
+    }
+    return [
+      BIN,
+      'agent',
+      '--data-dir',
+      this.dataDir,
+      '--listen',
+      `/ip4/${this.net.addr(this.index)}/tcp/7946`,
+      ...joins,
+      '--cluster-key',
+      this.clusterKey,
+      '--api-socket',
+      this.socket,
+      '--api-host',
+      '',
+      '--snapshot-every-events',
+      String(this.snapshotEvery),
+      '--sync-interval-ms',
+      '500',
+      '--heartbeat-interval-ms',
+      '200',
+      '--region',
+      `r${this.index}`,
+      '--log-level',
+      this.logLevel,
+    ];
+  }
+
+  /** Starts the process in its namespace and waits for its ready line (bounded). */
+  async start() {
+    if (this.state !== 'dead') throw new Error(`${this.name} is already running`);
+    this.starts++;
+    const log = createWriteStream(join(this.dir, `agent.log`), { flags: 'a' });
+    log.write(`--- start ${this.starts} at ${new Date().toISOString()}\n`);
+    const child = spawn('ip', ['netns', 'exec', this.net.ns(this.index), process.execPath, ...this.args()], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.state = 'running';
+    child.stderr.pipe(log, { end: false });
+    const exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        log.write(`--- exit code=${code} signal=${signal}\n`);
+        if (this.child === child) {
+          this.state = 'dead';
+          this.diedAt = Date.now();
+          this.child = undefined;
+        }
+        resolve({ code, signal });
+      });
+    });
+    this.exited = exited;
+    const ready = await Promise.race([
+      new Promise((resolve) => {
+        createInterface({ input: child.stdout }).once('line', (line) => {
+          resolve(line);
+        });
+      }),
+      exited.then(({ code, signal }) => {
+        throw new Error(
+          `${this.name} exited at start (code ${code}, signal ${signal}); see ${this.dir}/agent.log`,
+        );
+      }),
+      new Promise((_, reject) =>
+        setTimeout(() => {
+          reject(new Error(`${this.name} did not report ready within 30 s`));
+        }, 30_000).unref(),
+      ),
+    ]);
+    const info = JSON.parse(String(ready));
+    this.peerId = info.peerId;
+    return info;
+  }
+
+  /** SIGKILL, and wait for the exit (bounded). */
+  async kill() {
+    const child = this.child;
+    if (!child) return;
+    if (this.state === 'stopped') child.kill('SIGCONT');
+    child.kill('SIGKILL');
+    await Promise.race([this.exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
+    if (this.state !== 'dead') throw new Error(`${this.name} did not die after SIGKILL`);
+  }
+
+  pause() {
+    if (this.state !== 'running') return false;
+    this.child.kill('SIGSTOP');
+    this.state = 'stopped';
+    return true;
+  }
+
+  resume() {
+    if (this.state !== 'stopped') return;
+    this.child.kill('SIGCONT');
+    this.state = 'running';
+  }
+
+  /** Deletes the store (smac.db and its -wal/-shm files), keeping identity.key. Agent must be dead. */
+  deleteStore() {
+    if (this.state !== 'dead') throw new Error(`${this.name} must be dead before its store is deleted`);
+    const removed = [];
+    for (const f of readdirSync(this.dataDir)) {
+      if (f.startsWith('smac.db')) {
+        rmSync(join(this.dataDir, f), { force: true });
+        removed.push(f);
+      }
+    }
+    this.storeLosses.push(Date.now());
+    return removed;
+  }
+
+  /** Best-effort final stop (SIGCONT + SIGKILL); never throws. */
+  async destroy() {
+    try {
+      await this.kill();
+    } catch {
+      // already gone, or it will go with its namespace
+    }
+  }
+}

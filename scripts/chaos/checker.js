@@ -1,0 +1,231 @@
+// The checker: given the recorded history (ops with outcomes and (origin, seq), reads with
+// their clocks, the network cuts) and the converged state, it verifies that no acknowledged op
+// was lost or applied twice, that counters are exact, and each type's documented semantics
+// (docs/semantics.md) wherever the recorded causality decides the answer.
+//
+// Two relations decide causality soundly:
+// - couldObserve(b, a): b's event may have seen a's. False when b ended before a started
+//   (b was prepared before a existed), or when a cut separated their agents for the whole
+//   span from a's start to b's end (nothing crossed it).
+// - observed(b, a): b's event certainly saw a's. True when a read at b's agent, done before b
+//   started and after that agent's last store loss, returned a clock covering a's (origin, seq).
+// An op that failed (4xx, connection refused) was certainly not applied and is ignored; an
+// unknown one (in flight at a kill, a 5xx, a timeout, or acknowledged by a store that was then
+// deleted before anyone had it) may or may not have been applied.
+import { canonical } from './converge.js';
+
+const acked = (o) => o.outcome === 'ok' && !o.lostWithStore;
+const hasDot = (o) => o.outcome === 'ok' && typeof o.seq === 'number';
+
+export class Checker {
+  constructor({ history, cuts, agents }) {
+    this.ops = history.ops.filter((o) => o.outcome !== 'fail');
+    this.allOps = history.ops;
+    this.reads = history.reads;
+    this.cuts = cuts;
+    this.agents = agents;
+    this.failures = [];
+    this.decided = { present: 0, absent: 0, exact: 0, lww: 0 };
+  }
+
+  fail(msg) {
+    if (this.failures.length < 200) this.failures.push(msg);
+  }
+
+  couldObserve(b, a) {
+    if (b.end < a.start) return false;
+    for (const c of this.cuts) {
+      if (a.start >= c.start && b.end <= c.end && c.side[a.agent] !== c.side[b.agent]) return false;
+    }
+    return true;
+  }
+
+  observed(b, a) {
+    if (!hasDot(a)) return false;
+    const losses = this.agents[b.agent].storeLosses;
+    return this.reads.some(
+      (r) =>
+        r.agent === b.agent &&
+        r.end < b.start &&
+        (r.clock[a.origin] ?? 0) >= a.seq &&
+        !losses.some((t) => t >= r.start && t <= b.start),
+    );
+  }
+
+  /** Runs every check against the converged state `values` ("type key" -> canonical JSON). */
+  run(values, clocks) {
+    this.checkDots(clocks);
+    const byKey = new Map();
+    for (const o of this.ops) {
+      const k = `${o.type} ${o.key}`;
+      if (!byKey.has(k)) byKey.set(k, []);
+      byKey.get(k).push(o);
+    }
+    for (const [k, ops] of byKey) {
+      const raw = values[k];
+      const value = raw === undefined ? undefined : JSON.parse(raw);
+      const type = ops[0].type;
+      if (type === 'pn-counter')
+        this.exact(
+          k,
+          value ?? 0,
+          ops.map((o) => [o, delta(o.op)]),
+        );
+      else if (type === 'or-map') {
+        for (const f of new Set(ops.map((o) => o.op.field))) {
+          const fops = ops.filter((o) => o.op.field === f);
+          this.exact(
+            `${k} field ${f}`,
+            value?.[f] ?? 0,
+            fops.map((o) => [o, o.op.op.by]),
+          );
+        }
+      } else if (type === 'aw-set' || type === 'rw-set')
+        this.set(k, type, new Set((value ?? []).map(canonical)), ops);
+      else if (type === 'ew-flag') this.flag(k, value ?? false, ops);
+      else if (type === 'lww-register')
+        this.register(k, value === null || value === undefined ? [] : [value], ops, true);
+      else if (type === 'mv-register') this.register(k, value ?? [], ops, false);
+    }
+    return { failures: this.failures, decided: this.decided };
+  }
+
+  /** (origin, seq) pairs are never reused, and every acknowledged one is in every clock. */
+  checkDots(clocks) {
+    const seen = new Map();
+    for (const o of this.allOps.filter(hasDot)) {
+      const d = `${o.origin}#${o.seq}`;
+      const prev = seen.get(d);
+      if (prev)
+        this.fail(
+          `(origin, seq) reused: ${d} acknowledged for op ${prev.id} at a${prev.agent} and op ${o.id} at a${o.agent}`,
+        );
+      else seen.set(d, o);
+    }
+    let missing = 0;
+    for (const o of this.allOps.filter(acked)) {
+      clocks.forEach((c, i) => {
+        if ((c[o.origin] ?? 0) < o.seq) {
+          if (missing++ < 10)
+            this.fail(
+              `acknowledged ${o.origin}#${o.seq} (op ${o.id}, ${o.type} ${o.key}) is beyond a${i}'s clock (${c[o.origin] ?? 0})`,
+            );
+        }
+      });
+    }
+    if (missing > 10) this.fail(`... ${missing} acknowledged ops beyond some agent's clock in all`);
+  }
+
+  /** The value is the sum of the acknowledged deltas plus the sum of some subset of the unknown ones. */
+  exact(what, value, deltas) {
+    if (typeof value !== 'number') return this.fail(`${what}: not a number: ${JSON.stringify(value)}`);
+    let base = 0;
+    let sums = new Set([0]);
+    const unknown = [];
+    for (const [o, d] of deltas) {
+      if (acked(o)) base += d;
+      else unknown.push(d);
+    }
+    for (const d of unknown) {
+      const next = new Set(sums);
+      for (const s of sums) next.add(s + d);
+      sums = next;
+      if (sums.size > 100_000) return; // undecidable within bounds; the clocks check still ran
+    }
+    this.decided.exact++;
+    if (!sums.has(value - base)) {
+      const lo = base + unknown.filter((d) => d < 0).reduce((a, b) => a + b, 0);
+      const hi = base + unknown.filter((d) => d > 0).reduce((a, b) => a + b, 0);
+      this.fail(
+        `${what} = ${value}, but the acknowledged ops sum to ${base} and the ${unknown.length} unknown ones allow only values in [${lo}, ${hi}] that are a subset sum (lost or doubled ops)`,
+      );
+    }
+  }
+
+  set(k, type, present, ops) {
+    const elements = new Set(ops.map((o) => canonical(o.op.value)));
+    for (const p of present) elements.add(p);
+    for (const x of elements) {
+      const adds = ops.filter((o) => o.op.kind === 'add' && canonical(o.op.value) === x);
+      const removes = ops.filter((o) => o.op.kind === 'remove' && canonical(o.op.value) === x);
+      let mustBe;
+      if (adds.length === 0) mustBe = false;
+      else if (type === 'aw-set') {
+        // Add wins: an acknowledged add no remove could have seen survives; the element is gone
+        // when every add was seen by an acknowledged remove.
+        if (adds.some((a) => acked(a) && removes.every((r) => !this.couldObserve(r, a)))) mustBe = true;
+        else if (adds.every((a) => removes.some((r) => acked(r) && this.observed(r, a)))) mustBe = false;
+      } else {
+        // Remove wins: an acknowledged remove no add could have seen keeps the element out; an
+        // add that saw every remove brings it back.
+        if (removes.some((r) => acked(r) && adds.every((a) => !this.couldObserve(a, r)))) mustBe = false;
+        else if (adds.some((a) => acked(a) && removes.every((r) => acked(r) && this.observed(a, r))))
+          mustBe = true;
+      }
+      if (mustBe === undefined) continue;
+      this.decided[mustBe ? 'present' : 'absent']++;
+      if (present.has(x) !== mustBe)
+        this.fail(
+          `${k}: ${x} is ${present.has(x) ? 'present' : 'absent'}, but the history says it must be ${mustBe ? 'present' : 'absent'} (${adds.length} adds, ${removes.length} removes; ${type})`,
+        );
+    }
+  }
+
+  flag(k, value, ops) {
+    const enables = ops.filter((o) => o.op.kind === 'enable');
+    const disables = ops.filter((o) => o.op.kind === 'disable');
+    let mustBe;
+    if (enables.length === 0) mustBe = false;
+    else if (enables.some((e) => acked(e) && disables.every((d) => !this.couldObserve(d, e)))) mustBe = true;
+    else if (enables.every((e) => disables.some((d) => acked(d) && this.observed(d, e)))) mustBe = false;
+    if (mustBe === undefined) return;
+    this.decided[mustBe ? 'present' : 'absent']++;
+    if (value !== mustBe)
+      this.fail(`${k}: the flag is ${value}, but the history says it must be ${mustBe} (enable wins)`);
+  }
+
+  /** Registers: only written values, never an overwritten one; unseen writes survive (mv). */
+  register(k, siblings, ops, lww) {
+    const byValue = new Map(ops.map((o) => [canonical(o.op.value), o]));
+    const sib = siblings.map(canonical);
+    for (const v of sib) {
+      const w = byValue.get(v);
+      if (!w) {
+        this.fail(`${k}: holds ${v}, which no client wrote`);
+        continue;
+      }
+      const over = ops.find((o) => o !== w && acked(o) && this.observed(o, w));
+      if (over)
+        this.fail(
+          `${k}: holds ${v} (op ${w.id}), which op ${over.id} at a${over.agent} had seen and overwritten`,
+        );
+    }
+    if (ops.some(acked) && sib.length === 0) this.fail(`${k}: empty, but acknowledged writes exist`);
+    if (!lww) {
+      for (const s of ops.filter(acked)) {
+        if (ops.every((o) => o === s || !this.couldObserve(o, s))) {
+          this.decided.present++;
+          if (!sib.includes(canonical(s.op.value)))
+            this.fail(
+              `${k}: lacks ${canonical(s.op.value)} (op ${s.id}), a write no other write could have seen`,
+            );
+        }
+      }
+      return;
+    }
+    // LWW on one host clock: a write that started more than 5 ms after every other write ended
+    // has the greatest HLC, and nothing overwrote it.
+    const last = ops.filter(acked).find((s) => ops.every((o) => o === s || o.end + 5 < s.start));
+    if (last) {
+      this.decided.lww++;
+      if (sib[0] !== canonical(last.op.value))
+        this.fail(
+          `${k}: reads ${sib[0]}, but the last write (op ${last.id}, strictly after all others) set ${canonical(last.op.value)}`,
+        );
+    }
+  }
+}
+
+function delta(op) {
+  return op.kind === 'decrement' ? -op.by : op.by;
+}

@@ -1,0 +1,130 @@
+// Network namespaces for the nemesis test: one namespace per agent and one for two bridges.
+// Every agent's veth peer sits on bridge br0; an isolation downs the agent's port, and a
+// split moves a minority's ports to bridge br1 (two L2 segments, no route between them).
+// Nothing is created in the root namespace, and every name carries the run id.
+import { execFileSync } from 'node:child_process';
+
+/** Runs `ip` with arguments; throws with stderr on failure. */
+export function ip(args, { quiet = false } = {}) {
+  try {
+    return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    if (quiet) return '';
+    throw new Error(`ip ${args.join(' ')} failed: ${String(e.stderr ?? e.message).trim()}`, { cause: e });
+  }
+}
+
+/** Whether we may create namespaces here (root and a working `ip netns`). */
+export function netnsAvailable() {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not running as root';
+  const probe = `smacprobe-${process.pid}`;
+  try {
+    ip(['netns', 'add', probe]);
+    ip(['netns', 'del', probe]);
+    return undefined;
+  } catch (e) {
+    ip(['netns', 'del', probe], { quiet: true });
+    return `ip netns is unavailable: ${e.message}`;
+  }
+}
+
+export class ChaosNet {
+  /**
+   * @param {string} runId short unique id (letters and digits, ≤ 6 chars)
+   * @param {number} count number of agents
+   * @param {number} subnet third octet of 10.213.<subnet>.0/24
+   */
+  constructor(runId, count, subnet) {
+    this.runId = runId;
+    this.count = count;
+    this.hub = `smacbr-${runId}`;
+    this.namespaces = [];
+    this.created = false;
+    this.subnet = subnet;
+    /** Per agent: 'up' (on br0), 'down' (port down) or 'br1' (on the other side of a split). */
+    this.state = [];
+  }
+
+  ns(i) {
+    return `smac${i}-${this.runId}`;
+  }
+  /** Address of agent i. */
+  addr(i) {
+    return `10.213.${this.subnet}.${10 + i}`;
+  }
+  port(i) {
+    return `p${i}-${this.runId}`;
+  }
+
+  setUp() {
+    this.created = true;
+    ip(['netns', 'add', this.hub]);
+    this.hubIp(['link', 'set', 'lo', 'up']);
+    for (const br of ['br0', 'br1']) {
+      this.hubIp(['link', 'add', br, 'type', 'bridge']);
+      this.hubIp(['link', 'set', br, 'up']);
+    }
+    for (let i = 0; i < this.count; i++) {
+      const ns = this.ns(i);
+      ip(['netns', 'add', ns]);
+      this.namespaces.push(ns);
+      ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+      // Create the pair inside the hub namespace, then move the agent's end to its namespace.
+      this.hubIp(['link', 'add', this.port(i), 'type', 'veth', 'peer', 'name', 'eth0']);
+      this.hubIp(['link', 'set', 'eth0', 'netns', ns]);
+      ip(['-n', ns, 'addr', 'add', `${this.addr(i)}/24`, 'dev', 'eth0']);
+      ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
+      this.hubIp(['link', 'set', this.port(i), 'master', 'br0']);
+      this.hubIp(['link', 'set', this.port(i), 'up']);
+      this.state.push('up');
+    }
+  }
+
+  hubIp(args) {
+    return ip(['-n', this.hub, ...args]);
+  }
+
+  /** Cuts agent i off from everyone (its bridge port goes down). */
+  isolate(i) {
+    this.hubIp(['link', 'set', this.port(i), 'down']);
+    this.state[i] = 'down';
+  }
+
+  /** Moves the agents in `side` to bridge br1: they reach each other, not the rest. */
+  split(side) {
+    for (const i of side) {
+      this.hubIp(['link', 'set', this.port(i), 'master', 'br1']);
+      this.state[i] = 'br1';
+    }
+  }
+
+  /** Every port back up on br0. */
+  healAll() {
+    for (let i = 0; i < this.count; i++) {
+      if (this.state[i] === 'br1') this.hubIp(['link', 'set', this.port(i), 'master', 'br0']);
+      if (this.state[i] === 'down') this.hubIp(['link', 'set', this.port(i), 'up']);
+      this.state[i] = 'up';
+    }
+  }
+
+  /** Which side of the network agent i is on right now (undefined when cut off alone). */
+  side(i) {
+    return this.state[i] === 'down' ? undefined : this.state[i];
+  }
+
+  /** Removes every namespace of this run (and with them every veth and bridge). Never throws. */
+  tearDown() {
+    if (!this.created) return;
+    for (const ns of [...this.namespaces, this.hub]) ip(['netns', 'del', ns], { quiet: true });
+    this.namespaces = [];
+    this.created = false;
+  }
+}
+
+/** Names of namespaces left by earlier runs that died without cleaning up (for the message). */
+export function leftoverNamespaces() {
+  return ip(['netns', 'list'], { quiet: true })
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n !== undefined && /^smac(br|\d+)-/.test(n));
+}
