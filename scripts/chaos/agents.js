@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-export const BIN = join(ROOT, 'dist', 'cli', 'main.js');
+/** The CLI the agents run: this tree's build, or SMAC_CHAOS_BIN (to try another build). */
+export const BIN = process.env.SMAC_CHAOS_BIN ?? join(ROOT, 'dist', 'cli', 'main.js');
 
 /** Polls `probe` every `everyMs` until it returns a truthy value or `timeoutMs` passes. */
 export async function waitUntil(probe, what, timeoutMs, everyMs = 100) {
@@ -38,6 +39,8 @@ export class ChaosAgent {
     this.storeLosses = [];
     /** Time of the latest death (kill or exit), for classifying requests that broke then. */
     this.diedAt = 0;
+    /** When the latest SIGKILL was sent: a request broken after it broke because the agent died. */
+    this.killSentAt = 0;
     this.peerId = undefined;
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
   }
@@ -128,8 +131,9 @@ export class ChaosAgent {
   async kill() {
     const child = this.child;
     if (!child) return;
-    if (this.state === 'stopped') child.kill('SIGCONT');
+    this.killSentAt = Date.now();
     child.kill('SIGKILL');
+    if (this.state === 'stopped') child.kill('SIGCONT');
     await Promise.race([this.exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
     if (this.state !== 'dead') throw new Error(`${this.name} did not die after SIGKILL`);
   }

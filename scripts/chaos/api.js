@@ -81,13 +81,15 @@ export class SocketApi {
     if (!answered && (code === 'ECONNREFUSED' || code === 'ENOENT'))
       return { outcome: 'fail', status: 0, body: undefined, error: code, end: Date.now() };
     const a = this.agent;
-    const deadNow = a.state === 'dead' && a.diedAt >= start;
+    // A connection that broke after a SIGKILL was sent broke because the process died: it can
+    // no longer prepare the op. Otherwise the agent lives on and may still serve the request.
+    const killed = a.killSentAt >= start || (a.state === 'dead' && a.diedAt >= start);
     return {
       outcome: 'unknown',
       status: 0,
       body: undefined,
       error: code,
-      end: deadNow ? Math.max(Date.now(), a.diedAt) : Infinity,
+      end: killed ? Date.now() : Infinity,
     };
   }
 
