@@ -83,6 +83,7 @@ export class ChaosAgent {
 
   /** Starts the process in its namespace and waits for its ready line (bounded). */
   async start() {
+    if (this.destroyed) throw new Error(`${this.name} was torn down`);
     if (this.state !== 'dead') throw new Error(`${this.name} is already running`);
     this.starts++;
     const log = createWriteStream(join(this.dir, `agent.log`), { flags: 'a' });
@@ -167,6 +168,7 @@ export class ChaosAgent {
 
   /** Best-effort final stop (SIGCONT + SIGKILL); never throws. */
   async destroy() {
+    this.destroyed = true;
     try {
       await this.kill();
     } catch {

@@ -81,10 +81,10 @@ async function main() {
   const net = new ChaosNet(runId, opts.agents, randomBytes(1)[0]);
   const agents = [];
   const apis = [];
-  let tornDown = false;
-  const tearDown = async () => {
-    if (tornDown) return;
-    tornDown = true;
+  let tornDown;
+  // One teardown, whoever asks first (a signal, a failure, the end); later callers wait for it.
+  const tearDown = () => (tornDown ??= tearDownOnce());
+  const tearDownOnce = async () => {
     await Promise.all(agents.map((a) => a.destroy()));
     for (const api of apis) api.close();
     net.tearDown();
@@ -95,8 +95,8 @@ async function main() {
     log(`${sig}: tearing down`);
     void tearDown().finally(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     net.setUp();
     const clusterKey = join(dir, 'cluster.key');
