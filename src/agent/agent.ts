@@ -24,7 +24,7 @@ import {
   vcLeq,
   vcToRecord,
 } from '../core/clock/vector-clock.js';
-import { decodeSnapshot, encodeEvent, encodeSnapshot } from '../core/codec/index.js';
+import { encodeEvent, encodeSnapshot } from '../core/codec/index.js';
 import type { TypeName } from '../core/crdt/crdt.js';
 import type { Event } from '../core/event.js';
 import type { ObjectView } from '../core/keyspace.js';
@@ -36,6 +36,13 @@ import { IDENTITY_FILE_NAME, loadOrCreateIdentity } from '../net/identity.js';
 import { type JoinAddressStatus, Joiner } from '../net/join.js';
 import { createSmacNode, type SmacNode } from '../net/node.js';
 import { SyncService } from '../net/sync-protocol.js';
+import {
+  headsFor,
+  openPeerSnapshot,
+  type ProvenSnapshot,
+  SnapshotRefusal,
+  SnapshotRefused,
+} from '../net/snapshot-proof.js';
 import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
 import { decodeHeartbeat, encodeHeartbeat, type KnownPeer, MAX_EXCHANGED_PEERS } from './heartbeat.js';
@@ -111,6 +118,8 @@ export interface AgentCounters {
   syncsStarted: number;
   syncsFailed: number;
   snapshotsInstalled: number;
+  /** Snapshots from peers refused: malformed, or a clock their signed heads do not prove. */
+  rejectedSnapshots: number;
   compactions: number;
   /** Members reaped or force-left (they no longer hold compaction back). */
   reaps: number;
@@ -130,8 +139,19 @@ type Input =
   | {
       readonly kind: 'install';
       readonly bytes: Uint8Array;
+      /** True once installed (or nothing new); false when we hold events it lacks (push first). */
       readonly resolve: (installed: boolean) => void;
+      /** Gets a refused snapshot's SnapshotRefused; without it, a refusal resolves false. */
+      readonly reject?: (e: unknown) => void;
     };
+
+/** A store failure inside the owner: the agent stops rather than run ahead of its durable state. */
+class StoreFailStop extends Error {
+  override readonly name = 'StoreFailStop';
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+  }
+}
 
 export class AgentStoppedError extends Error {
   override readonly name = 'AgentStoppedError';
@@ -159,6 +179,7 @@ export class Agent {
     syncsStarted: 0,
     syncsFailed: 0,
     snapshotsInstalled: 0,
+    rejectedSnapshots: 0,
     compactions: 0,
     reaps: 0,
     heartbeatsReceived: 0,
@@ -199,9 +220,16 @@ export class Agent {
       isAlive: (id) => (this.membership as Membership | undefined)?.isAlive(id) ?? false,
       counters: this.counters,
     });
-    this.queue = new OwnerQueue((items) => {
-      this.drain(items);
-    });
+    this.queue = new OwnerQueue(
+      (items) => {
+        this.drain(items);
+      },
+      {
+        onError: (e) => {
+          this.log.error({ err: e }, 'the owner drain failed; its inputs were dropped, the agent goes on');
+        },
+      },
+    );
   }
 
   /** Opens the store, recovers state, starts the libp2p node and the background loops. */
@@ -267,10 +295,7 @@ export class Agent {
     this.sync = new SyncService(this.node, {
       source: {
         header: () => ({ vc: this.replica.clock(), compacted: this.store.compactedClock() }),
-        snapshot: () => {
-          const snap = this.replica.snapshot();
-          return { bytes: encodeSnapshot(snap), vc: snap.vc };
-        },
+        snapshot: () => this.servedSnapshot(),
         envelopesSince: (vc) => this.envelopesSince(vc),
       },
       onPush: (envelopes) => this.receiveRaw(envelopes),
@@ -583,34 +608,21 @@ export class Agent {
       }
     };
     for (const input of items) {
-      switch (input.kind) {
-        case 'local': {
-          let result;
-          try {
-            result = this.replica.step({ kind: 'local', ops: input.ops, system: input.system }, now);
-          } catch (e) {
-            input.reject(e);
-            break;
-          }
-          const event = result.event;
-          if (!event) break;
-          const envelope = sealEvent(this.privateKey, encodeEvent(event));
-          handle(result.effects, envelope);
-          acks.push(() => {
-            input.resolve({ origin: event.origin, seq: event.seq });
-          });
-          break;
+      // One input's failure is that input's: the writer gets the error, a bad event or
+      // snapshot is refused and counted, and the rest of the drain goes on. Only the store
+      // failing stops the agent (below, and in install).
+      try {
+        this.drainOne(input, now, handle, acks);
+      } catch (e) {
+        try {
+          this.refuseInput(input, e);
+        } catch (fatal) {
+          // The replica is ahead of its durable state: acknowledge nothing, stop.
+          this.log.fatal({ err: (fatal as StoreFailStop).cause }, (fatal as Error).message);
+          for (const i of items) if (i.kind === 'local') i.reject(fatal);
+          void this.stop();
+          return;
         }
-        case 'remote':
-          this.envelopes.set(input.event, input.envelope);
-          handle(
-            this.replica.step({ kind: 'remote', event: input.event, bytes: input.envelope.length }, now)
-              .effects,
-          );
-          break;
-        case 'install':
-          input.resolve(this.install(input.bytes));
-          break;
       }
     }
     try {
@@ -635,16 +647,114 @@ export class Agent {
     if (wants.repair) void this.syncWithRandomPeer();
   }
 
+  /** Steps the replica for one input and queues its effects; throws only for that input. */
+  private drainOne(
+    input: Input,
+    now: number,
+    handle: (effects: readonly Effect[], localEnvelope?: Uint8Array) => void,
+    acks: (() => void)[],
+  ): void {
+    switch (input.kind) {
+      case 'local': {
+        // The step refuses (and changes nothing) unless every op and the event's size are valid.
+        const result = this.replica.step({ kind: 'local', ops: input.ops, system: input.system }, now);
+        const event = result.event;
+        if (!event) throw new Error('the replica made no event for a local write');
+        const envelope = sealEvent(this.privateKey, result.encoded ?? encodeEvent(event));
+        handle(result.effects, envelope);
+        acks.push(() => {
+          input.resolve({ origin: event.origin, seq: event.seq });
+        });
+        break;
+      }
+      case 'remote':
+        this.envelopes.set(input.event, input.envelope);
+        handle(
+          this.replica.step({ kind: 'remote', event: input.event, bytes: input.envelope.length }, now)
+            .effects,
+        );
+        break;
+      case 'install':
+        input.resolve(this.install(input.bytes));
+        break;
+    }
+  }
+
+  /** What a failed input gets: its writer the error; a peer's event or snapshot a count and a log line. */
+  private refuseInput(input: Input, e: unknown): void {
+    switch (input.kind) {
+      case 'local':
+        input.reject(e);
+        break;
+      case 'remote':
+        this.counters.rejectedEvents++;
+        this.log.error(
+          { origin: input.event.origin, seq: input.event.seq, err: e },
+          'applying a remote event failed; it was skipped',
+        );
+        break;
+      case 'install':
+        if (e instanceof StoreFailStop) throw e;
+        // install() counts and logs the snapshots it refuses; this is anything else it threw.
+        if (!(e instanceof SnapshotRefused)) {
+          this.counters.rejectedSnapshots++;
+          this.log.error({ err: e }, 'installing a snapshot failed; it was refused');
+        }
+        if (input.reject) input.reject(e);
+        else input.resolve(false);
+        break;
+    }
+  }
+
+  /**
+   * Installs a peer's snapshot. Refused (counted, logged, SnapshotRefused thrown, nothing
+   * changed) when it does not decode, its clock is not proven by signed heads, or its state
+   * does not validate. False when it lacks events we hold (push them first). A store failure
+   * after the replica took it stops the agent (StoreFailStop).
+   */
   private install(bytes: Uint8Array): boolean {
-    const snap = decodeSnapshot(bytes);
-    if (!vcLeq(this.replica.clock(), snap.vc)) return false;
-    if (vcLeq(snap.vc, this.replica.clock())) return true; // nothing new in it
-    this.replica.install(snap);
-    this.store.installSnapshot({ vc: snap.vc, bytes });
+    let snap: ProvenSnapshot;
+    try {
+      snap = openPeerSnapshot(bytes);
+      if (!vcLeq(this.replica.clock(), snap.vc)) return false;
+      if (vcLeq(snap.vc, this.replica.clock())) return true; // nothing new in it
+      this.replica.install(snap); // validates the whole keyspace before it changes anything
+    } catch (e) {
+      const refused =
+        e instanceof SnapshotRefused
+          ? e
+          : new SnapshotRefused(
+              SnapshotRefusal.Malformed,
+              `The peer's snapshot holds state that does not validate: ${e instanceof Error ? e.message : String(e)}`,
+              undefined,
+              { cause: e },
+            );
+      this.counters.rejectedSnapshots++;
+      this.log.warn({ code: refused.code, details: refused.details }, refused.message);
+      throw refused;
+    }
+    try {
+      this.store.installSnapshot({ vc: snap.vc, bytes, heads: snap.proof });
+    } catch (e) {
+      throw new StoreFailStop('the store failed to install a snapshot; stopping the agent', e);
+    }
     this.compactor.installed();
     this.counters.snapshotsInstalled++;
     this.log.info({ clock: vcToRecord(snap.vc) }, 'installed a snapshot from a peer');
     return true;
+  }
+
+  /** The snapshot sync serves: our state and clock, with the signed head of every clock entry. */
+  private servedSnapshot(): { bytes: Uint8Array; vc: VectorClock } {
+    const snap = this.replica.snapshot();
+    const { heads, missing } = headsFor(snap.vc, (origin) => this.store.head(origin));
+    if (missing.length > 0) {
+      this.log.warn(
+        { origins: missing.slice(0, 8), missing: missing.length },
+        'serving a snapshot without the signed heads of some origins (compacted before this release); peers will refuse it',
+      );
+    }
+    return { bytes: encodeSnapshot({ ...snap, heads }), vc: snap.vc };
   }
 
   private tick(): void {

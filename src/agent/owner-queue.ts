@@ -3,16 +3,30 @@
  * gossip, sync streams, API requests, timers — only enqueue; one drain, scheduled on the next
  * turn of the event loop, hands everything queued so far to the owner in one synchronous call.
  * That call is the group commit: all events of one drain are persisted in one transaction.
+ *
+ * The drain settles each input itself (a bad input is refused, the rest go on). Should the
+ * drain still throw, the queue never lets it escape into the event loop (that would kill the
+ * process from a setImmediate): `onError` is told, the drain's waiters are released as usual
+ * (a push() promise never rejects for a drain failure: many are dropped unawaited, and an
+ * unhandled rejection would kill the process just the same), and later inputs drain as usual.
  */
+export interface OwnerQueueOptions {
+  /** Called with whatever a drain threw. */
+  readonly onError?: (error: unknown) => void;
+}
+
 export class OwnerQueue<T> {
   private items: T[] = [];
   private scheduled = false;
   private waiters: (() => void)[] = [];
   private closed = false;
 
-  constructor(private readonly drain: (items: T[]) => void) {}
+  constructor(
+    private readonly drain: (items: T[]) => void,
+    private readonly options: OwnerQueueOptions = {},
+  ) {}
 
-  /** Queues an input; resolves once the drain that processed it has returned. */
+  /** Queues an input; resolves once the drain that processed it has returned (or failed). */
   push(item: T): Promise<void> {
     if (this.closed) return Promise.reject(new Error('The agent is stopping; no new input is accepted.'));
     this.items.push(item);
@@ -21,17 +35,26 @@ export class OwnerQueue<T> {
     return done;
   }
 
-  /** Processes everything queued now, synchronously (used on shutdown). */
+  /** Processes everything queued now, synchronously (used on shutdown). Never throws. */
   drainNow(): void {
     const items = this.items;
     const waiters = this.waiters;
     this.items = [];
     this.waiters = [];
     this.scheduled = false;
+    let failure: { error: unknown } | undefined;
     try {
       if (items.length > 0) this.drain(items);
-    } finally {
-      for (const w of waiters) w();
+    } catch (e) {
+      failure = { error: e };
+    }
+    for (const w of waiters) w();
+    if (failure) {
+      try {
+        this.options.onError?.(failure.error);
+      } catch {
+        // the reporter failed too: nothing more can be done here
+      }
     }
   }
 

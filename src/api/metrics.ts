@@ -16,6 +16,11 @@ const MIRRORED: readonly (readonly [keyof AgentStatus['counters'], string, strin
   ['syncsStarted', 'smac_syncs_started_total', 'Anti-entropy rounds started.'],
   ['syncsFailed', 'smac_syncs_failed_total', 'Anti-entropy rounds that failed.'],
   ['snapshotsInstalled', 'smac_snapshots_installed_total', 'Snapshots installed from peers.'],
+  [
+    'rejectedSnapshots',
+    'smac_snapshots_rejected_total',
+    'Snapshots from peers refused: malformed, or a clock not proven by signed heads.',
+  ],
   ['compactions', 'smac_compactions_total', 'Log compactions.'],
   [
     'reaps',

@@ -33,6 +33,7 @@ import {
 } from './clock/vector-clock.js';
 import type { OpContext, ParseContext, TypeName } from './crdt/crdt.js';
 import type { EntryDown, EntryOp } from './crdt/or-map.js';
+import { prepareBatch } from './local-batch.js';
 import { ErrorCode, fail, isSmacError, SmacError } from './errors.js';
 import type { Event } from './event.js';
 import type { Json } from './json.js';
@@ -46,10 +47,10 @@ import {
   type ObjectView,
   parseKeyDown,
   parseKeyOp,
-  prepareKeyOp,
   readObject,
 } from './keyspace.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
+import { DEFAULT_EVENT_CODEC_LIMITS, encodeEvent, type EventCodecLimits } from './codec/event-codec.js';
 
 export interface ReplicaConfig {
   /** This replica's id (the agent's peer id). */
@@ -61,6 +62,8 @@ export interface ReplicaConfig {
   readonly buffer?: Partial<CausalBufferLimits>;
   /** A gap older than this asks for repair on the next tick. */
   readonly repairAfterMs?: number;
+  /** Bounds of the event encoding; a local batch whose event is larger is refused whole. */
+  readonly eventCodec?: Partial<EventCodecLimits>;
 }
 
 export const DEFAULT_REPLICA = {
@@ -119,6 +122,8 @@ export interface StepResult {
   readonly effects: Effect[];
   /** The new local event, for a local input. */
   readonly event?: Event;
+  /** Its encoding (event codec), checked against the size limit before anything changed. */
+  readonly encoded?: Uint8Array;
 }
 
 /** Plain state of a replica, for snapshots. */
@@ -143,6 +148,7 @@ export class Replica {
   private readonly maxDriftMs: number;
   private readonly repairAfterMs: number;
   private readonly pc: ParseContext;
+  private readonly codecLimits: EventCodecLimits;
   private vc: VectorClock = new Map();
   private hlc: Hlc = HLC_ZERO;
   /** Our clock when we made our last event: the base of the next event's delta deps. */
@@ -161,6 +167,11 @@ export class Replica {
     this.repairAfterMs = config.repairAfterMs ?? DEFAULT_REPLICA.repairAfterMs;
     this.buffer = new CausalBuffer<Event>({ ...DEFAULT_REPLICA.buffer, ...config.buffer });
     this.pc = { limits: this.limits, depth: 0 };
+    this.codecLimits = {
+      ...DEFAULT_EVENT_CODEC_LIMITS,
+      maxOpsPerEvent: this.limits.maxOpsPerEvent,
+      ...config.eventCodec,
+    };
   }
 
   /** Restores a replica from its snapshot (after a restart, or a snapshot from a peer). */
@@ -203,20 +214,25 @@ export class Replica {
         throw e;
       }
     });
+    // Prepare aside, encode, and only then commit (local-batch.ts): an event over the size
+    // limit (or any other refusal) leaves the replica exactly as it was.
     const seq = vcGet(this.vc, this.id) + 1;
-    this.hlc = hlcTick(this.hlc, nowMs);
-    const ctx: OpContext = { dot: { origin: this.id, seq }, hlc: this.hlc };
-    const ops: EntryDown[] = [];
-    for (const op of parsed) {
-      const d = prepareKeyOp(this.keyspace, op, ctx);
-      applyKeyDown(this.keyspace, d, ctx); // the next op of the batch observes this one
-      ops.push(d);
-    }
+    const hlc = hlcTick(this.hlc, nowMs);
+    const ctx: OpContext = { dot: { origin: this.id, seq }, hlc };
+    const batch = prepareBatch(this.keyspace, parsed, ctx);
+    const ops = batch.ops;
     const deps = this.deltaDeps();
+    const event: Event = { origin: this.id, seq, deps, hlc, ops: ops as unknown as Json[] };
+    const encoded = this.encodeLocal(event);
+    // Commit: nothing below throws.
+    this.hlc = hlc;
+    this.lastDeps = vcClone(this.vc);
+    this.lastDeps.delete(this.id);
+    batch.commit();
     this.vc.set(this.id, seq);
-    const event: Event = { origin: this.id, seq, deps, hlc: this.hlc, ops: ops as unknown as Json[] };
     return {
       event,
+      encoded,
       effects: [
         { kind: 'persist', event, local: true },
         { kind: 'broadcast', event },
@@ -225,14 +241,30 @@ export class Replica {
     };
   }
 
-  /** Entries of our clock (other than ours) that grew since our previous event. */
+  /** The event's encoding, or TOO_LARGE (nothing changed yet) when it is over the limit. */
+  private encodeLocal(event: Event): Uint8Array {
+    try {
+      return encodeEvent(event, this.codecLimits);
+    } catch (e) {
+      if (isSmacError(e) && e.code === ErrorCode.TooLarge) {
+        const limit = this.codecLimits.maxEventBytes;
+        throw new SmacError(
+          ErrorCode.TooLarge,
+          `The batch makes an event larger than the ${limit}-byte event limit; nothing was applied. ` +
+            'Split it into smaller batches.',
+          { ...e.details, limit },
+        );
+      }
+      throw e;
+    }
+  }
+
+  /** Entries of our clock (other than ours) that grew since our previous event (reads only). */
   private deltaDeps(): VectorClock {
     const deps: VectorClock = new Map();
     for (const [id, n] of this.vc) {
       if (id !== this.id && n > (this.lastDeps.get(id) ?? 0)) deps.set(id, n);
     }
-    this.lastDeps = vcClone(this.vc);
-    this.lastDeps.delete(this.id);
     return deps;
   }
 

@@ -28,6 +28,7 @@ import {
 } from '../core/clock/vector-clock.js';
 import { migrate } from './schema.js';
 import { blobColumn, inTransaction, intColumn, type Row, textColumn } from './sqlite.js';
+import { HeadsTable, type StoredHead } from './heads.js';
 import { StoreError, StoreErrorCode, toStoreError } from './store-errors.js';
 
 /**
@@ -209,6 +210,9 @@ export class Store {
   /** Highest position compacted since open; lets an open eventsAfter stream notice a compaction. */
   private compactedUpTo = 0;
 
+  /** The latest signed envelope per origin, kept through compaction (heads.ts). */
+  private readonly heads: HeadsTable;
+
   private readonly stmt: {
     readonly insertEvent: StatementSync;
     readonly eventExists: StatementSync;
@@ -316,6 +320,7 @@ export class Store {
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
     };
+    this.heads = new HeadsTable(db, file);
     // One index probe per origin (max over an equality prefix), not a scan of the log.
     const maxStored = db.prepare('SELECT max(seq) AS m FROM events WHERE origin = ?');
     for (const row of db.prepare('SELECT origin, compacted_seq FROM origins').all()) {
@@ -362,6 +367,7 @@ export class Store {
     if (events.length === 0) return 0;
 
     const touched = new Map<string, OriginState>();
+    const newHeads: StoredHead[] = [];
     let inserted = 0;
     let addedBytes = 0;
     let lastPos = this.lastPos;
@@ -386,9 +392,11 @@ export class Store {
           const r = this.stmt.insertEvent.run(origin, seq, bytes);
           lastPos = Number(r.lastInsertRowid);
           touched.set(origin, { maxSeq: seq, compactedSeq: st.compactedSeq });
+          newHeads.push({ origin, seq, bytes });
           inserted++;
           addedBytes += bytes.byteLength;
         }
+        this.heads.record(newHeads);
       });
     } catch (e) {
       throw toStoreError(e, this.file, 'append events');
@@ -572,9 +580,14 @@ export class Store {
    * the snapshot replaces the whole log, and the log then starts after its clock — which
    * compactedClock() reports, so this agent in turn sends a snapshot to peers behind it. Every
    * event the log holds must be covered by `vc` (a returning agent pushes its own events to the
-   * peer first); otherwise STORE_NO_SNAPSHOT and nothing changes.
+   * peer first); otherwise STORE_NO_SNAPSHOT and nothing changes. `heads` (the snapshot's
+   * verified signed heads) replace older heads of their origins, in the same transaction.
    */
-  installSnapshot(s: { readonly vc: ReadonlyVectorClock; readonly bytes: Uint8Array }): void {
+  installSnapshot(s: {
+    readonly vc: ReadonlyVectorClock;
+    readonly bytes: Uint8Array;
+    readonly heads?: readonly StoredHead[];
+  }): void {
     this.ensureOpen();
     checkClock(s.vc, 'snapshot vc');
     checkBytes(s.bytes, 'snapshot bytes');
@@ -599,6 +612,7 @@ export class Store {
         this.stmt.deleteUpTo.run(pos);
         this.stmt.putSnapshot.run(pos, vcJson, s.bytes);
         this.stmt.pruneSnapshots.run();
+        if (s.heads) this.heads.record(s.heads);
       });
     } catch (e) {
       throw toStoreError(e, this.file, 'install a snapshot');
@@ -610,6 +624,15 @@ export class Store {
     this.compactedUpTo = Math.max(this.compactedUpTo, pos);
     this.eventCount = 0;
     this.eventBytes = 0;
+  }
+
+  /**
+   * The signed envelope of the highest seq stored for `origin` (kept after compaction), or
+   * undefined: what a served snapshot carries as that origin's head.
+   */
+  head(origin: string): StoredHead | undefined {
+    this.ensureOpen();
+    return this.query('read heads', () => this.heads.get(origin));
   }
 
   /** Per origin, the highest seq the log no longer holds (only origins with something compacted). */

@@ -133,6 +133,7 @@ export class ReplicaAgent implements ApiAgent {
         syncsStarted: 0,
         syncsFailed: 0,
         snapshotsInstalled: 0,
+        rejectedSnapshots: 0,
         compactions: 0,
         reaps: 0,
         heartbeatsReceived: 0,

@@ -23,6 +23,7 @@ export {
 export {
   decodeSnapshot,
   encodeSnapshot,
+  PROVEN_SNAPSHOT_CODEC_VERSION,
   SNAPSHOT_CODEC_VERSION,
   type Snapshot,
   type SnapshotCodecLimits,

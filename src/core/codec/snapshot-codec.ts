@@ -12,6 +12,19 @@
  *   varint hlc.logical
  *   UTF-8 JSON keyspace                (runs to the end of the buffer)
  *
+ * Version 2 (a snapshot that proves its clock; what peers exchange) adds the heads after the HLC:
+ *
+ *   u8 version (= 2)
+ *   varint n, n x (str origin, varint seq), varint hlc.wall, varint hlc.logical   (as in v1)
+ *   varint h                           (h <= n)
+ *   h x (varint length, bytes)         (each a signed envelope, opaque here; see net/snapshot-proof.ts)
+ *   UTF-8 JSON keyspace
+ *
+ * A head is the origin's signed envelope of the last event the clock covers, so a receiver can
+ * check every clock entry against a signature (a proof of the clock, not of the state). The
+ * encoder writes v2 exactly when heads are given, v1 otherwise (snapshots kept in the local
+ * store, whose heads live in the store's heads table); the decoder reads both.
+ *
  * The keyspace is opaque JSON at this layer; the keyspace module owns its shape. A snapshot
  * is not an event, so inconsistencies the event codec calls INVALID_EVENT (empty origin, zero
  * count, duplicate origin) are DECODE_ERROR here, and INVALID_ARGUMENT when encoding.
@@ -27,11 +40,12 @@ import {
   parseJson,
   prepareClockEntries,
   readClockEntries,
-  readVersion,
   writeClockEntries,
 } from './event-codec.js';
 
 export const SNAPSHOT_CODEC_VERSION = 1;
+/** The version that carries signed heads. */
+export const PROVEN_SNAPSHOT_CODEC_VERSION = 2;
 
 export interface Snapshot {
   /** The events whose effects the keyspace holds: exactly those this clock covers. */
@@ -40,9 +54,16 @@ export interface Snapshot {
   readonly hlc: Hlc;
   /** The encoded state of all objects (opaque JSON here). */
   readonly keyspace: Json;
+  /** Signed heads (v2): per covered origin, the envelope of its last covered event. Opaque here. */
+  readonly heads?: readonly Uint8Array[];
 }
 
-export type SnapshotCodecLimits = Pick<EventCodecLimits, 'maxOriginBytes'>;
+export interface SnapshotCodecLimits extends Pick<EventCodecLimits, 'maxOriginBytes'> {
+  /** Largest single head (an envelope) in bytes; default: the largest event plus 1 KiB. */
+  readonly maxHeadBytes?: number;
+}
+
+const DEFAULT_MAX_HEAD_BYTES = DEFAULT_EVENT_CODEC_LIMITS.maxEventBytes + 1024;
 
 /**
  * Encodes `s`, accepting exactly what `decodeSnapshot` returns: a clock of replica id to
@@ -67,14 +88,37 @@ export function encodeSnapshot(
       "The snapshot's HLC must be { wall, logical } of non-negative safe integers.",
     );
   }
+  const heads = checkHeads(v.heads, vc.length);
   const keyspace = utf8Encode(canonicalJson(v.keyspace, Number.MAX_SAFE_INTEGER, 'snapshot keyspace'));
-  const w = new Writer(keyspace.length + 64).u8(SNAPSHOT_CODEC_VERSION);
+  const headBytes = (heads ?? []).reduce((n, h) => n + h.length + 5, 0);
+  const w = new Writer(keyspace.length + headBytes + 64).u8(
+    heads === undefined ? SNAPSHOT_CODEC_VERSION : PROVEN_SNAPSHOT_CODEC_VERSION,
+  );
   writeClockEntries(w, vc);
-  return w.varint(hlc.wall).varint(hlc.logical).bytes(keyspace).finish();
+  w.varint(hlc.wall).varint(hlc.logical);
+  if (heads !== undefined) {
+    w.varint(heads.length);
+    for (const h of heads) w.lenBytes(h);
+  }
+  return w.bytes(keyspace).finish();
+}
+
+function checkHeads(heads: unknown, max: number): readonly Uint8Array[] | undefined {
+  if (heads === undefined) return undefined;
+  if (!Array.isArray(heads) || heads.length > max)
+    fail(ErrorCode.InvalidArgument, "The snapshot's heads must be an array, at most one per clock entry.");
+  const out: Uint8Array[] = [];
+  for (const h of heads as unknown[]) {
+    if (!(h instanceof Uint8Array) || h.length === 0)
+      fail(ErrorCode.InvalidArgument, "Each of the snapshot's heads must be non-empty bytes.");
+    out.push(h);
+  }
+  return out;
 }
 
 /**
- * Decodes and fully validates a snapshot from untrusted bytes. Throws only SmacError:
+ * Decodes and fully validates a snapshot (v1 or v2) from untrusted bytes. Heads are returned
+ * as bytes, unchecked: net/snapshot-proof.ts verifies them. Throws only SmacError:
  * UNSUPPORTED_VERSION, TOO_LARGE (an origin past `limits`) or DECODE_ERROR (anything else).
  */
 export function decodeSnapshot(
@@ -82,7 +126,14 @@ export function decodeSnapshot(
   limits: SnapshotCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
 ): Snapshot {
   const r = new Reader(bytes);
-  readVersion(r, SNAPSHOT_CODEC_VERSION, 'snapshot');
+  const version = r.u8('snapshot version');
+  if (version !== SNAPSHOT_CODEC_VERSION && version !== PROVEN_SNAPSHOT_CODEC_VERSION) {
+    fail(
+      ErrorCode.UnsupportedVersion,
+      `The snapshot has encoding version ${version}; this build reads versions 1 and 2.`,
+      { version, supported: [SNAPSHOT_CODEC_VERSION, PROVEN_SNAPSHOT_CODEC_VERSION] },
+    );
+  }
   const vc = readClockEntries(r, {
     what: "snapshot's vector clock",
     code: ErrorCode.DecodeError,
@@ -92,6 +143,21 @@ export function decodeSnapshot(
     wall: r.varint("snapshot's HLC wall time"),
     logical: r.varint("snapshot's HLC logical counter"),
   };
-  const keyspace = parseJson(r.rest(), 'snapshot keyspace');
-  return { vc, hlc, keyspace };
+  if (version === SNAPSHOT_CODEC_VERSION)
+    return { vc, hlc, keyspace: parseJson(r.rest(), 'snapshot keyspace') };
+  const count = r.varint("snapshot's head count");
+  if (count > vc.size) {
+    fail(
+      ErrorCode.DecodeError,
+      `The snapshot carries ${count} heads for a clock of ${vc.size} entries; at most one per entry.`,
+    );
+  }
+  const maxHead = limits.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
+  const heads: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const h = r.lenBytes(maxHead, "snapshot's head");
+    if (h.length === 0) fail(ErrorCode.DecodeError, 'The snapshot carries an empty head.');
+    heads.push(new Uint8Array(h)); // a copy: a kept head must not pin the whole snapshot
+  }
+  return { vc, hlc, keyspace: parseJson(r.rest(), 'snapshot keyspace'), heads };
 }

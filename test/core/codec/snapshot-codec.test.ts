@@ -132,7 +132,7 @@ describe('decodeSnapshot validation', () => {
     });
   });
 
-  it.each([0, 2, 255])('version %d is UNSUPPORTED_VERSION', (version) => {
+  it.each([0, 3, 255])('version %d is UNSUPPORTED_VERSION', (version) => {
     expect(codeOf(() => decodeSnapshot(raw({ version })))).toBe('UNSUPPORTED_VERSION');
   });
 
