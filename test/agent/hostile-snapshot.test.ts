@@ -1,0 +1,147 @@
+// Hostile peers serving snapshots (issue 7: "One peer can kill an agent", "Snapshots are
+// trusted blindly"). A real libp2p node speaks /smac/sync/1 to a real agent and answers its
+// pulls with a malformed snapshot, or with a well-formed snapshot whose clock is inflated
+// beyond the signed heads it carries. The victim refuses and counts each, keeps running, and
+// still converges with its honest peer.
+import type { Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Agent } from '../../src/agent/agent.js';
+import type { VectorClock } from '../../src/core/clock/vector-clock.js';
+import { encodeSnapshot } from '../../src/core/codec/index.js';
+import { readTrustedEnvelope } from '../../src/net/envelope.js';
+import { FrameReader, writeFrame } from '../../src/net/frame-stream.js';
+import type { SmacNode } from '../../src/net/node.js';
+import { SyncService } from '../../src/net/sync-protocol.js';
+import { encodeEnd, encodeHeader, encodeSnapshotChunk, SYNC_PROTOCOL } from '../../src/net/sync-wire.js';
+import { loopbackNode } from '../net/helpers.js';
+import { startCluster, stopAll, waitConverged, waitFor } from './helpers.js';
+
+let agents: Agent[] = [];
+let hostile: SmacNode | undefined;
+afterEach(async () => {
+  await hostile?.stop();
+  hostile = undefined;
+  await stopAll(agents);
+  agents = [];
+});
+
+/** Answers every sync pull with a header announcing `snapshot`, the snapshot, and END 0. */
+async function serveSnapshot(
+  node: SmacNode,
+  snapshot: () => Uint8Array,
+  vc: () => VectorClock,
+): Promise<void> {
+  await node.handle(
+    SYNC_PROTOCOL,
+    async (stream: Stream) => {
+      const reader = new FrameReader(stream, { maxFrameBytes: 1 << 20, what: 'hostile' });
+      try {
+        await reader.next(AbortSignal.timeout(10_000)); // the victim's request: ignored
+        const bytes = snapshot();
+        await writeFrame(stream, encodeHeader(vc(), vc(), bytes.length));
+        await writeFrame(stream, encodeSnapshotChunk(bytes));
+        await writeFrame(stream, encodeEnd(0));
+        await stream.close();
+      } catch {
+        stream.abort(new Error('hostile peer gave up'));
+      } finally {
+        reader.release();
+      }
+    },
+    { maxInboundStreams: 16 },
+  );
+}
+
+async function dialVictim(node: SmacNode, victim: Agent): Promise<void> {
+  await node.dial(multiaddr(victim.addresses()[0] ?? ''));
+}
+
+function write(agent: Agent, key: string, by = 1): Promise<unknown> {
+  return agent.write([{ type: 'pn-counter', key, op: { kind: 'increment', by } }]);
+}
+
+describe('a peer serving a malformed snapshot', () => {
+  it('is refused and counted, and the agent keeps running and writing', async () => {
+    agents = await startCluster(1);
+    const victim = agents[0]!;
+    await write(victim, 'mine', 2);
+    const before = victim.status();
+    hostile = await loopbackNode();
+    const hostileOrigin = `${hostile.peerId.toString()}~1`;
+    const garbage = [
+      new Uint8Array([0xff, 1, 2, 3]), // unknown version
+      new Uint8Array([2, 1, 3, 0x61, 0x62, 0x63, 5, 0, 0, 9]), // v2, truncated heads
+      new TextEncoder().encode('\u0001not a snapshot at all'),
+    ];
+    let served = 0;
+    await serveSnapshot(
+      hostile,
+      () => garbage[served++ % garbage.length]!,
+      () => new Map([[hostileOrigin, 3]]),
+    );
+    await dialVictim(hostile, victim);
+    await waitFor(() => victim.status().counters.rejectedSnapshots >= 3, 'three refused snapshots');
+    const after = victim.status();
+    expect(after.counters.snapshotsInstalled).toBe(before.counters.snapshotsInstalled);
+    expect(after.clock[hostileOrigin]).toBeUndefined();
+    expect(victim.read('pn-counter', 'mine')?.value).toBe(2);
+    await write(victim, 'mine', 3);
+    expect(victim.read('pn-counter', 'mine')?.value).toBe(5);
+  }, 60_000);
+});
+
+describe('a member serving a snapshot with an inflated clock', () => {
+  it('is refused whether it carries no heads or a head below its claim; the victim converges with the honest peer', async () => {
+    agents = await startCluster(2);
+    const [victim, honest] = agents as [Agent, Agent];
+    for (let i = 0; i < 3; i++) await write(honest, 'hits');
+    await waitConverged([victim, honest]);
+
+    // The hostile peer collects genuine envelopes from the honest agent, as any member can.
+    hostile = await loopbackNode();
+    await hostile.dial(multiaddr(honest.addresses()[0] ?? ''));
+    const client = new SyncService(hostile);
+    const latest = new Map<string, Uint8Array>();
+    for await (const f of client.pull(peerIdFromString(honest.peerId), new Map())) {
+      if (f.type !== 'events') continue;
+      for (const env of f.envelopes) latest.set(readTrustedEnvelope(env).event.origin, env);
+    }
+    const honestOrigin = honest.status().origin;
+    const state = (
+      victim as unknown as { replica: { snapshot(): { keyspace: unknown; hlc: unknown } } }
+    ).replica.snapshot();
+    const inflated = (): VectorClock => {
+      const vc = new Map(victim.clock());
+      vc.set(honestOrigin, (vc.get(honestOrigin) ?? 0) + 50);
+      return vc;
+    };
+    let round = 0;
+    await serveSnapshot(
+      hostile,
+      () => {
+        const vc = inflated();
+        const base = {
+          vc,
+          hlc: state.hlc as { wall: number; logical: number },
+          keyspace: state.keyspace as never,
+        };
+        // Odd rounds: a v1 snapshot (no heads at all); even rounds: v2 with every genuine head
+        // it has, the honest origin's being 50 below the claim.
+        if (round++ % 2 === 0) return encodeSnapshot(base);
+        return encodeSnapshot({ ...base, heads: [...latest.values()] });
+      },
+      inflated,
+    );
+    await dialVictim(hostile, victim);
+    await waitFor(() => victim.status().counters.rejectedSnapshots >= 2, 'both inflated snapshots refused');
+    expect(victim.status().counters.snapshotsInstalled).toBe(0);
+    expect(victim.clock().get(honestOrigin)).toBe(honest.clock().get(honestOrigin));
+
+    // The honest agent's next genuine events are not mistaken for duplicates.
+    for (let i = 0; i < 5; i++) await write(honest, 'hits');
+    await waitConverged([victim, honest]);
+    expect(victim.read('pn-counter', 'hits')?.value).toBe(8);
+  }, 90_000);
+});
