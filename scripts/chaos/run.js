@@ -97,6 +97,12 @@ async function main() {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // If whoever reads our output goes away, keep going and still tear down.
+  process.stdout.on('error', () => undefined);
+  process.on('uncaughtException', (e) => {
+    process.stderr.write(`chaos: uncaught ${e.stack ?? e}; tearing down\n`);
+    void tearDown().finally(() => process.exit(1));
+  });
   try {
     net.setUp();
     const clusterKey = join(dir, 'cluster.key');
