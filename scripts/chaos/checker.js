@@ -21,7 +21,12 @@ export class Checker {
   constructor({ history, cuts, agents }) {
     this.ops = history.ops.filter((o) => o.outcome !== 'fail');
     this.allOps = history.ops;
-    this.reads = history.reads;
+    /** Reads by agent, ordered by end time (one client per agent: they do not overlap). */
+    this.readsByAgent = new Map();
+    for (const r of [...history.reads].sort((x, y) => x.end - y.end)) {
+      if (!this.readsByAgent.has(r.agent)) this.readsByAgent.set(r.agent, []);
+      this.readsByAgent.get(r.agent).push(r);
+    }
     this.cuts = cuts;
     this.agents = agents;
     this.failures = [];
@@ -42,14 +47,23 @@ export class Checker {
 
   observed(b, a) {
     if (!hasDot(a)) return false;
+    const reads = this.readsByAgent.get(b.agent) ?? [];
     const losses = this.agents[b.agent].storeLosses;
-    return this.reads.some(
-      (r) =>
-        r.agent === b.agent &&
-        r.end < b.start &&
-        (r.clock[a.origin] ?? 0) >= a.seq &&
-        !losses.some((t) => t >= r.start && t <= b.start),
-    );
+    // The last reads that ended before b started: an agent's clock only grows between store
+    // losses, so looking at the latest few (not all) only ever decides less.
+    let hi = reads.length;
+    let lo = 0;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (reads[mid].end < b.start) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo - 1; i >= 0 && i >= lo - 20; i--) {
+      const r = reads[i];
+      if (losses.some((t) => t >= r.start && t <= b.start)) return false;
+      if ((r.clock[a.origin] ?? 0) >= a.seq) return true;
+    }
+    return false;
   }
 
   /** Runs every check against the converged state `values` ("type key" -> canonical JSON). */
