@@ -113,6 +113,8 @@ export interface SyncServiceOptions {
    */
   readonly onPush?: (envelopes: Uint8Array[], from: PeerId) => MaybePromise<void>;
   readonly limits?: SyncWireLimits;
+  /** Overrides limits.maxSnapshotBytes: the largest snapshot this node pulls (default 128 MiB). */
+  readonly maxSnapshotBytes?: number;
   /** Concurrent sync and push streams served, over all peers (default 8); more get BUSY. */
   readonly maxConcurrentServes?: number;
   /** Inbound streams per connection and protocol (default 2). */
@@ -163,7 +165,15 @@ export class SyncService {
     private readonly node: SyncNode,
     private readonly opts: SyncServiceOptions = {},
   ) {
-    this.limits = opts.limits ?? DEFAULT_SYNC_WIRE_LIMITS;
+    const limits = opts.limits ?? DEFAULT_SYNC_WIRE_LIMITS;
+    this.limits =
+      opts.maxSnapshotBytes === undefined ? limits : { ...limits, maxSnapshotBytes: opts.maxSnapshotBytes };
+    if (!Number.isSafeInteger(this.limits.maxSnapshotBytes) || this.limits.maxSnapshotBytes <= 0) {
+      netFail(
+        NetErrorCode.InvalidArgument,
+        `maxSnapshotBytes must be a positive integer; got ${this.limits.maxSnapshotBytes}.`,
+      );
+    }
     this.cfg = {
       maxConcurrentServes: opts.maxConcurrentServes ?? DEFAULTS.maxConcurrentServes,
       maxInboundStreams: opts.maxInboundStreams ?? DEFAULTS.maxInboundStreams,
@@ -245,7 +255,10 @@ export class SyncService {
         snapshot: header.snapshotBytes > 0,
       };
       if (header.snapshotBytes > 0) {
-        const parts: Uint8Array[] = [];
+        // Chunks arrive with backpressure (FrameReader pauses the stream) and are copied into
+        // one buffer of the announced size (bounded by maxSnapshotBytes), allocated once the
+        // first chunk shows the peer means it: at most one snapshot's bytes are held.
+        let whole: Uint8Array | undefined;
         let received = 0;
         while (received < header.snapshotBytes) {
           const chunk = expectFrame(
@@ -253,17 +266,18 @@ export class SyncService {
             'snapshot-chunk',
             'a sync response before its snapshot is complete',
           );
-          received += chunk.bytes.length;
-          if (received > header.snapshotBytes) {
+          if (received + chunk.bytes.length > header.snapshotBytes) {
             netFail(
               NetErrorCode.BadFrame,
               `The peer sent more snapshot bytes than the ${header.snapshotBytes} it announced.`,
             );
           }
-          parts.push(chunk.bytes);
+          whole ??= new Uint8Array(header.snapshotBytes);
+          whole.set(chunk.bytes, received);
+          received += chunk.bytes.length;
         }
         this.stats.pulledSnapshots++;
-        yield { type: 'snapshot', bytes: concat(parts, received) };
+        yield { type: 'snapshot', bytes: whole ?? new Uint8Array(0) };
       }
       let events = 0;
       for (;;) {
@@ -539,15 +553,4 @@ function expectFrame<T extends WireFrame['type']>(
     );
   }
   return netFail(NetErrorCode.BadFrame, `Expected ${type} as ${where}, got ${frame.type}.`);
-}
-
-function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1 && parts[0]) return parts[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -51,16 +51,23 @@ export interface SyncWireLimits {
   readonly maxEnvelopesPerFrame: number;
   /** Longest origin in a clock. */
   readonly maxOriginBytes: number;
-  /** Largest snapshot a client accepts, in bytes. */
+  /**
+   * Largest snapshot a client accepts, in bytes. The client holds one whole snapshot while it
+   * installs it (the bytes, then the decoded state, several times their size), so this bounds
+   * the memory one peer can make it use. A header announcing more is refused at once.
+   */
   readonly maxSnapshotBytes: number;
 }
+
+/** Default snapshot bound: 128 MiB of encoded state (about 1 GiB of heap while installing). */
+export const DEFAULT_MAX_SNAPSHOT_BYTES = 128 * 1024 * 1024;
 
 export const DEFAULT_SYNC_WIRE_LIMITS: Readonly<SyncWireLimits> = Object.freeze({
   maxFrameBytes: maxEnvelopeBytes() + 64 * 1024,
   maxEnvelopeBytes: maxEnvelopeBytes(),
   maxEnvelopesPerFrame: 4096,
   maxOriginBytes: DEFAULT_EVENT_CODEC_LIMITS.maxOriginBytes,
-  maxSnapshotBytes: 1024 * 1024 * 1024,
+  maxSnapshotBytes: DEFAULT_MAX_SNAPSHOT_BYTES,
 });
 
 /** Snapshot bytes per SNAPSHOT_CHUNK frame. */
@@ -166,7 +173,9 @@ function decodeFrameUnchecked(bytes: Uint8Array, limits: SyncWireLimits): WireFr
       if (snapshotBytes > limits.maxSnapshotBytes) {
         fail(
           ErrorCode.TooLarge,
-          `The snapshot is ${snapshotBytes} bytes; the limit is ${limits.maxSnapshotBytes}.`,
+          `The peer announces a snapshot of ${snapshotBytes} bytes; this agent accepts at most ` +
+            `${limits.maxSnapshotBytes} (maxSnapshotBytes). It was refused before any of it was received.`,
+          { bytes: snapshotBytes, limit: limits.maxSnapshotBytes },
         );
       }
       frame = { type: 'header', vc, compacted, snapshotBytes };
