@@ -145,3 +145,38 @@ describe('a member serving a snapshot with an inflated clock', () => {
     expect(victim.read('pn-counter', 'hits')?.value).toBe(8);
   }, 90_000);
 });
+
+describe('a peer answering pulls with oversized or garbage frames', () => {
+  it('fails those pulls (counted), and the agent keeps writing and syncing with its honest peer', async () => {
+    agents = await startCluster(2);
+    const [victim, honest] = agents as [Agent, Agent];
+    hostile = await loopbackNode();
+    let round = 0;
+    await hostile.handle(
+      SYNC_PROTOCOL,
+      async (stream: Stream) => {
+        const reader = new FrameReader(stream, { maxFrameBytes: 1 << 20, what: 'hostile' });
+        try {
+          await reader.next(AbortSignal.timeout(10_000));
+          if (round++ % 2 === 0)
+            stream.send(new Uint8Array([0x80, 0x80, 0x80, 0x40])); // 128 MiB announced
+          else stream.send(new Uint8Array([3, 0x42, 0, 0])); // a frame of unknown type 0x42
+          await stream.close();
+        } catch {
+          stream.abort(new Error('hostile peer gave up'));
+        } finally {
+          reader.release();
+        }
+      },
+      { maxInboundStreams: 16 },
+    );
+    const failedBefore = victim.status().counters.syncsFailed;
+    await dialVictim(hostile, victim);
+    await waitFor(() => round >= 2, 'both hostile answers served');
+    await waitFor(() => victim.status().counters.syncsFailed >= failedBefore + 2, 'two failed pulls');
+    await write(honest, 'after', 4);
+    await write(victim, 'after', 1);
+    await waitConverged([victim, honest]);
+    expect(victim.read('pn-counter', 'after')?.value).toBe(5);
+  }, 90_000);
+});
