@@ -24,7 +24,7 @@ import {
   vcLeq,
   vcToRecord,
 } from '../core/clock/vector-clock.js';
-import { encodeEvent, encodeSnapshot } from '../core/codec/index.js';
+import { encodeEvent } from '../core/codec/index.js';
 import type { TypeName } from '../core/crdt/crdt.js';
 import type { Event } from '../core/event.js';
 import type { ObjectView } from '../core/keyspace.js';
@@ -36,13 +36,13 @@ import { IDENTITY_FILE_NAME, loadOrCreateIdentity } from '../net/identity.js';
 import { type JoinAddressStatus, Joiner } from '../net/join.js';
 import { createSmacNode, type SmacNode } from '../net/node.js';
 import { SyncService } from '../net/sync-protocol.js';
+import { SnapshotRefused } from '../net/snapshot-proof.js';
 import {
-  headsFor,
-  openPeerSnapshot,
-  type ProvenSnapshot,
-  SnapshotRefusal,
-  SnapshotRefused,
-} from '../net/snapshot-proof.js';
+  installPeerSnapshot,
+  servedSnapshot,
+  type SnapshotExchangeDeps,
+  StoreFailStop,
+} from './snapshot-exchange.js';
 import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
 import { decodeHeartbeat, encodeHeartbeat, type KnownPeer, MAX_EXCHANGED_PEERS } from './heartbeat.js';
@@ -144,14 +144,6 @@ type Input =
       /** Gets a refused snapshot's SnapshotRefused; without it, a refusal resolves false. */
       readonly reject?: (e: unknown) => void;
     };
-
-/** A store failure inside the owner: the agent stops rather than run ahead of its durable state. */
-class StoreFailStop extends Error {
-  override readonly name = 'StoreFailStop';
-  constructor(message: string, cause: unknown) {
-    super(message, { cause });
-  }
-}
 
 export class AgentStoppedError extends Error {
   override readonly name = 'AgentStoppedError';
@@ -295,7 +287,7 @@ export class Agent {
     this.sync = new SyncService(this.node, {
       source: {
         header: () => ({ vc: this.replica.clock(), compacted: this.store.compactedClock() }),
-        snapshot: () => this.servedSnapshot(),
+        snapshot: () => servedSnapshot(this.snapshotDeps()),
         envelopesSince: (vc) => this.envelopesSince(vc),
       },
       onPush: (envelopes) => this.receiveRaw(envelopes),
@@ -706,55 +698,20 @@ export class Agent {
     }
   }
 
-  /**
-   * Installs a peer's snapshot. Refused (counted, logged, SnapshotRefused thrown, nothing
-   * changed) when it does not decode, its clock is not proven by signed heads, or its state
-   * does not validate. False when it lacks events we hold (push them first). A store failure
-   * after the replica took it stops the agent (StoreFailStop).
-   */
   private install(bytes: Uint8Array): boolean {
-    let snap: ProvenSnapshot;
-    try {
-      snap = openPeerSnapshot(bytes);
-      if (!vcLeq(this.replica.clock(), snap.vc)) return false;
-      if (vcLeq(snap.vc, this.replica.clock())) return true; // nothing new in it
-      this.replica.install(snap); // validates the whole keyspace before it changes anything
-    } catch (e) {
-      const refused =
-        e instanceof SnapshotRefused
-          ? e
-          : new SnapshotRefused(
-              SnapshotRefusal.Malformed,
-              `The peer's snapshot holds state that does not validate: ${e instanceof Error ? e.message : String(e)}`,
-              undefined,
-              { cause: e },
-            );
-      this.counters.rejectedSnapshots++;
-      this.log.warn({ code: refused.code, details: refused.details }, refused.message);
-      throw refused;
-    }
-    try {
-      this.store.installSnapshot({ vc: snap.vc, bytes, heads: snap.proof });
-    } catch (e) {
-      throw new StoreFailStop('the store failed to install a snapshot; stopping the agent', e);
-    }
-    this.compactor.installed();
-    this.counters.snapshotsInstalled++;
-    this.log.info({ clock: vcToRecord(snap.vc) }, 'installed a snapshot from a peer');
-    return true;
+    return installPeerSnapshot(this.snapshotDeps(), bytes);
   }
 
-  /** The snapshot sync serves: our state and clock, with the signed head of every clock entry. */
-  private servedSnapshot(): { bytes: Uint8Array; vc: VectorClock } {
-    const snap = this.replica.snapshot();
-    const { heads, missing } = headsFor(snap.vc, (origin) => this.store.head(origin));
-    if (missing.length > 0) {
-      this.log.warn(
-        { origins: missing.slice(0, 8), missing: missing.length },
-        'serving a snapshot without the signed heads of some origins (compacted before this release); peers will refuse it',
-      );
-    }
-    return { bytes: encodeSnapshot({ ...snap, heads }), vc: snap.vc };
+  private snapshotDeps(): SnapshotExchangeDeps {
+    return {
+      replica: this.replica,
+      store: this.store,
+      log: this.log,
+      counters: this.counters,
+      installed: () => {
+        this.compactor.installed();
+      },
+    };
   }
 
   private tick(): void {

@@ -1,0 +1,89 @@
+/**
+ * Snapshot exchange (DESIGN.md "Snapshots and compaction"; docs/agent.md "Snapshots from
+ * peers"): the snapshot this agent serves, with the signed head of every clock entry, and the
+ * installation of a peer's snapshot once its bytes decode, its clock is proven and its state
+ * validates. Runs inside the owner's drain (the only code that mutates the replica).
+ */
+import type { Logger } from 'pino';
+import { type VectorClock, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
+import { encodeSnapshot } from '../core/codec/index.js';
+import type { Replica } from '../core/replica.js';
+import {
+  headsFor,
+  openPeerSnapshot,
+  type ProvenSnapshot,
+  SnapshotRefusal,
+  SnapshotRefused,
+} from '../net/snapshot-proof.js';
+import type { Store } from '../store/store.js';
+
+/** A store failure inside the owner: the agent stops rather than run ahead of its durable state. */
+export class StoreFailStop extends Error {
+  override readonly name = 'StoreFailStop';
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+  }
+}
+
+export interface SnapshotExchangeDeps {
+  readonly replica: Replica;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly counters: { rejectedSnapshots: number; snapshotsInstalled: number };
+  /** Called after a snapshot was installed (the compactor restarts its count). */
+  readonly installed: () => void;
+}
+
+/**
+ * Installs a peer's snapshot. Refused (counted, logged, SnapshotRefused thrown, nothing
+ * changed) when it does not decode, its clock is not proven by signed heads, or its state does
+ * not validate. False when it lacks events we hold (push them first). A store failure after the
+ * replica took it throws StoreFailStop.
+ */
+export function installPeerSnapshot(d: SnapshotExchangeDeps, bytes: Uint8Array): boolean {
+  let snap: ProvenSnapshot;
+  try {
+    snap = openPeerSnapshot(bytes);
+    if (!vcLeq(d.replica.clock(), snap.vc)) return false;
+    if (vcLeq(snap.vc, d.replica.clock())) return true; // nothing new in it
+    d.replica.install(snap); // validates the whole keyspace before it changes anything
+  } catch (e) {
+    const refused =
+      e instanceof SnapshotRefused
+        ? e
+        : new SnapshotRefused(
+            SnapshotRefusal.Malformed,
+            `The peer's snapshot holds state that does not validate: ${e instanceof Error ? e.message : String(e)}`,
+            undefined,
+            { cause: e },
+          );
+    d.counters.rejectedSnapshots++;
+    d.log.warn({ code: refused.code, details: refused.details }, refused.message);
+    throw refused;
+  }
+  try {
+    d.store.installSnapshot({ vc: snap.vc, bytes, heads: snap.proof });
+  } catch (e) {
+    throw new StoreFailStop('the store failed to install a snapshot; stopping the agent', e);
+  }
+  d.installed();
+  d.counters.snapshotsInstalled++;
+  d.log.info({ clock: vcToRecord(snap.vc) }, 'installed a snapshot from a peer');
+  return true;
+}
+
+/** The snapshot sync serves: our state and clock, with the signed head of every clock entry. */
+export function servedSnapshot(d: Pick<SnapshotExchangeDeps, 'replica' | 'store' | 'log'>): {
+  bytes: Uint8Array;
+  vc: VectorClock;
+} {
+  const snap = d.replica.snapshot();
+  const { heads, missing } = headsFor(snap.vc, (origin) => d.store.head(origin));
+  if (missing.length > 0) {
+    d.log.warn(
+      { origins: missing.slice(0, 8), missing: missing.length },
+      'serving a snapshot without the signed heads of some origins (compacted before this release); peers will refuse it',
+    );
+  }
+  return { bytes: encodeSnapshot({ ...snap, heads }), vc: snap.vc };
+}
