@@ -26,6 +26,8 @@ import {
 } from './crdt/or-map.js';
 import { getType } from './crdt/registry.js';
 import type { ReadonlyVectorClock } from './clock/vector-clock.js';
+import { peerOfOrigin } from './origin.js';
+import { ownershipViolation } from './ownership.js';
 
 export const RESERVED_PREFIX = '_sys/';
 
@@ -38,8 +40,12 @@ export interface KeyOp {
   readonly op: unknown;
 }
 
-/** Validates a key: non-empty, bounded, no control characters, no empty `/` segments. */
-export function checkKey(key: unknown, limits: Limits): string {
+/**
+ * Structural key rules, the same for every wire version so far: non-empty, bounded, no control
+ * characters, no empty `/` segments. They hold for every key a replica may ever hold, so remote
+ * events (src/core/remote-validation.ts) and snapshots are checked against these only.
+ */
+export function checkKeyStructure(key: unknown, limits: Limits): string {
   if (typeof key !== 'string' || key.length === 0)
     fail(ErrorCode.InvalidKey, 'A key must be a non-empty string.');
   const bytes = utf8Length(key);
@@ -58,14 +64,25 @@ export function checkKey(key: unknown, limits: Limits): string {
       `The key ${JSON.stringify(key)} has an empty segment; write namespaces as "a/b/c".`,
     );
   }
+  return key;
+}
+
+/**
+ * Client-input key rules: the structural rules plus rules added for the API's sake, which new
+ * local writes obey but events already out there (from older releases) need not. Checked at
+ * the API and for local writes only, never for remote events or stored snapshots (DESIGN.md
+ * "Security": how a remote event is validated depends on its wire version alone).
+ */
+export function checkKey(key: unknown, limits: Limits): string {
+  const k = checkKeyStructure(key, limits);
   // URLs rewrite "." and ".." segments (RFC 3986 §5.2.4): such a key could not be addressed over REST.
-  if (key.split('/').some((seg) => seg === '.' || seg === '..')) {
+  if (k.split('/').some((seg) => seg === '.' || seg === '..')) {
     fail(
       ErrorCode.InvalidKey,
-      `The key ${JSON.stringify(key)} has a "." or ".." segment, which URLs rewrite; rename it.`,
+      `The key ${JSON.stringify(k)} has a "." or ".." segment, which URLs rewrite; rename it.`,
     );
   }
-  return key;
+  return k;
 }
 
 /** Parses a local op. Only the agent itself (`system`) may write under `_sys/`. */
@@ -96,14 +113,25 @@ export function parseKeyOp(raw: unknown, pc: ParseContext, system: boolean): Ent
   };
 }
 
+/**
+ * The downstream op of a local op. A system write to another member's records other than a
+ * typed removal is refused (RESERVED_KEY) whatever the wire version, so this agent never emits
+ * an op that peers on version 2 would skip (ownership.ts). Reads only: nothing has changed
+ * when it throws.
+ */
 export function prepareKeyOp(ks: KeyspaceState, op: EntryOp, ctx: OpContext): EntryDown {
-  return prepareEntry(ks, op, ctx);
+  const d = prepareEntry(ks, op, ctx);
+  const why = ownershipViolation(d, peerOfOrigin(ctx.dot.origin));
+  if (why !== undefined) fail(ErrorCode.ReservedKey, `A member writes only its own system records: ${why}.`);
+  return d;
 }
 
-/** Validates one downstream op of a remote event. */
-/** Validates one downstream op of a remote event (peers may write under `_sys/`). */
+/**
+ * Validates one downstream op of a remote event against the structural key rules. Which rules
+ * apply to a remote event is decided by its wire version (src/core/remote-validation.ts).
+ */
 export function parseKeyDown(v: unknown, pc: ParseContext): EntryDown {
-  return parseEntryDown(v, pc, (k) => checkKey(k, pc.limits));
+  return parseEntryDown(v, pc, (k) => checkKeyStructure(k, pc.limits));
 }
 
 export function applyKeyDown(ks: KeyspaceState, d: EntryDown, ctx: OpContext): void {
@@ -143,6 +171,10 @@ export function encodeKeyspace(ks: KeyspaceState): Json {
   return encodeContainer(ks);
 }
 
+/**
+ * A snapshot holds whatever events of any version put there, so only the structural key rules
+ * apply: a stored key that a newer client rule forbids must not fail start-up.
+ */
 export function decodeKeyspace(j: unknown, limits: Limits): KeyspaceState {
-  return decodeContainer(j, { limits, depth: 0 }, (k) => checkKey(k, limits));
+  return decodeContainer(j, { limits, depth: 0 }, (k) => checkKeyStructure(k, limits));
 }

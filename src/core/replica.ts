@@ -45,12 +45,21 @@ import {
   type KeyspaceState,
   listObjects,
   type ObjectView,
-  parseKeyDown,
   parseKeyOp,
   readObject,
 } from './keyspace.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
-import { DEFAULT_EVENT_CODEC_LIMITS, encodeEvent, type EventCodecLimits } from './codec/event-codec.js';
+import {
+  DEFAULT_EVENT_CODEC_LIMITS,
+  encodeEvent,
+  EVENT_CODEC_VERSION,
+  type EventCodecLimits,
+  isSupportedEventVersion,
+  MAX_EVENT_WIRE_VERSION,
+  MIN_EVENT_WIRE_VERSION,
+} from './codec/event-codec.js';
+import { NOT_OWNER } from './ownership.js';
+import { validateRemoteEvent } from './remote-validation.js';
 
 export interface ReplicaConfig {
   /** This replica's id (the agent's peer id). */
@@ -64,6 +73,11 @@ export interface ReplicaConfig {
   readonly repairAfterMs?: number;
   /** Bounds of the event encoding; a local batch whose event is larger is refused whole. */
   readonly eventCodec?: Partial<EventCodecLimits>;
+  /**
+   * Wire version of the events this replica makes (default 1, which every release reads). The
+   * agent raises it, with `setWireVersion`, to the highest version every member supports.
+   */
+  readonly wireVersion?: number;
 }
 
 export const DEFAULT_REPLICA = {
@@ -138,6 +152,8 @@ export interface ReplicaStats {
   readonly bufferedBytes: number;
   readonly objects: number;
   readonly rejected: number;
+  /** Ops of remote events skipped because their writer does not own the record (ownership.ts). */
+  readonly notOwner: number;
   readonly duplicates: number;
   readonly clockDrift: number;
 }
@@ -155,7 +171,8 @@ export class Replica {
   private lastDeps: VectorClock = new Map();
   private keyspace: KeyspaceState = new Map();
   private readonly buffer: CausalBuffer<Event>;
-  private counters = { rejected: 0, duplicates: 0, clockDrift: 0 };
+  private counters = { rejected: 0, notOwner: 0, duplicates: 0, clockDrift: 0 };
+  private wireVersion: number = EVENT_CODEC_VERSION;
 
   constructor(config: ReplicaConfig) {
     if (typeof config.id !== 'string' || config.id.length === 0) {
@@ -172,6 +189,23 @@ export class Replica {
       maxOpsPerEvent: this.limits.maxOpsPerEvent,
       ...config.eventCodec,
     };
+    if (config.wireVersion !== undefined) this.setWireVersion(config.wireVersion);
+  }
+
+  /** Sets the wire version of the events this replica makes from now on (event-codec.ts). */
+  setWireVersion(version: number): void {
+    if (!isSupportedEventVersion(version)) {
+      fail(
+        ErrorCode.UnsupportedVersion,
+        `This build writes event wire versions ${MIN_EVENT_WIRE_VERSION} to ${MAX_EVENT_WIRE_VERSION}, not ${String(version)}.`,
+      );
+    }
+    this.wireVersion = version;
+  }
+
+  /** The wire version of the events this replica makes. */
+  get eventWireVersion(): number {
+    return this.wireVersion;
   }
 
   /** Restores a replica from its snapshot (after a restart, or a snapshot from a peer). */
@@ -244,7 +278,7 @@ export class Replica {
   /** The event's encoding, or TOO_LARGE (nothing changed yet) when it is over the limit. */
   private encodeLocal(event: Event): Uint8Array {
     try {
-      return encodeEvent(event, this.codecLimits);
+      return encodeEvent(event, this.codecLimits, this.wireVersion);
     } catch (e) {
       if (isSmacError(e) && e.code === ErrorCode.TooLarge) {
         const limit = this.codecLimits.maxEventBytes;
@@ -308,15 +342,22 @@ export class Replica {
   }
 
   private deliver(e: Event, nowMs: number, effects: Effect[]): void {
-    let ops: EntryDown[] | undefined;
+    let ops: readonly EntryDown[] | undefined;
     try {
-      if (e.ops.length > this.limits.maxOpsPerEvent) {
-        fail(
-          ErrorCode.TooLarge,
-          `The event has ${e.ops.length} ops; the limit is ${this.limits.maxOpsPerEvent}.`,
+      // By the rules of the event's own wire version only (remote-validation.ts).
+      const v = validateRemoteEvent(e);
+      ops = v.ops;
+      if (v.skipped.length > 0) {
+        this.counters.notOwner += v.skipped.length;
+        const first = v.skipped[0]?.reason ?? '';
+        effects.push(
+          rejected(
+            e,
+            NOT_OWNER,
+            `Skipped ${v.skipped.length} op(s) on records the writer does not own: ${first}`,
+          ),
         );
       }
-      ops = e.ops.map((o) => parseKeyDown(o, this.pc));
     } catch (err) {
       const code = isSmacError(err) ? err.code : ErrorCode.InvalidEvent;
       const msg = err instanceof Error ? err.message : String(err);

@@ -5,9 +5,18 @@
  * keys, so one event has one encoding. The decoder does not insist that the ops' JSON text be
  * canonical: the signature, not the codec, pins the bytes a peer forwards.
  *
- * Version 1 layout (varint = unsigned LEB128, str = varint byte length + UTF-8):
+ * Wire versions (DESIGN.md "Security"; docs/semantics.md "Wire versions"). The version byte
+ * says which rules a receiver validates the event's ops by (src/core/remote-validation.ts);
+ * the layout below is the same for every version so far:
  *
- *   u8 version (= 1)
+ * - 1: the original rules (structural key rules; any member may write any `_sys/` record).
+ * - 2: as 1, plus ownership of system records (src/core/ownership.ts).
+ *
+ * An agent emits the highest version every known member supports (src/core/wire-version.ts).
+ *
+ * Layout (varint = unsigned LEB128, str = varint byte length + UTF-8):
+ *
+ *   u8 version (1 or 2)
  *   str origin
  *   varint seq                         (>= 1)
  *   varint ndeps
@@ -29,7 +38,35 @@ import type { Event } from '../event.js';
 import { canonicalJson, isRecord, type Json } from '../json.js';
 import { compareBytes, isWellFormedText, Reader, utf8Decode, utf8Encode, Writer } from './binary.js';
 
+/** The version written for an event that names none: the oldest, which every release reads. */
 export const EVENT_CODEC_VERSION = 1;
+/** Oldest and newest event wire versions this build reads and writes. */
+export const MIN_EVENT_WIRE_VERSION = 1;
+export const MAX_EVENT_WIRE_VERSION = 2;
+
+/**
+ * An event as decoded: with the wire version its origin wrote it in. `version` is absent for
+ * version 1 (EVENT_CODEC_VERSION), so a version-1 event reads exactly as it always did.
+ */
+export interface WireEvent extends Event {
+  readonly version?: number;
+}
+
+/**
+ * The wire version of `e`: the one it was decoded with, or EVENT_CODEC_VERSION for an event
+ * made in memory without one.
+ */
+export function wireVersionOf(e: Event): number {
+  const v = (e as Partial<WireEvent>).version;
+  return typeof v === 'number' ? v : EVENT_CODEC_VERSION;
+}
+
+/** True for a wire version this build can read and write. */
+export function isSupportedEventVersion(v: unknown): v is number {
+  return (
+    typeof v === 'number' && Number.isInteger(v) && v >= MIN_EVENT_WIRE_VERSION && v <= MAX_EVENT_WIRE_VERSION
+  );
+}
 
 export interface EventCodecLimits {
   /**
@@ -53,11 +90,16 @@ export const DEFAULT_EVENT_CODEC_LIMITS: Readonly<EventCodecLimits> = Object.fre
  * Encodes `e`. Refuses everything `decodeEvent` would refuse (INVALID_EVENT, TOO_LARGE), so
  * an event peers would reject is never sent, plus ops that are not plain JSON or nest deeper
  * than 64 levels (INVALID_VALUE, from json.ts). Object keys inside ops are written sorted, and
- * -0 is written as 0 because JSON has no negative zero.
+ * -0 is written as 0 because JSON has no negative zero. The version written is `version`, else
+ * the event's own (wireVersionOf); one this build does not know is UNSUPPORTED_VERSION.
  */
-export function encodeEvent(e: Event, limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS): Uint8Array {
+export function encodeEvent(
+  e: Event,
+  limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
+  version: number = wireVersionOf(e),
+): Uint8Array {
   const w = new Writer();
-  writeHeader(w, e, limits);
+  writeHeader(w, e, limits, version);
   const ops = utf8Encode(canonicalJson(e.ops, limits.maxEventBytes, "event's ops"), "event's ops");
   const size = w.length + ops.length;
   if (size > limits.maxEventBytes) {
@@ -79,7 +121,7 @@ export function encodeEvent(e: Event, limits: EventCodecLimits = DEFAULT_EVENT_C
  */
 export function eventMetadataBytes(e: Event, limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS): number {
   const w = new Writer();
-  writeHeader(w, e, limits);
+  writeHeader(w, e, limits, wireVersionOf(e));
   return w.length;
 }
 
@@ -87,9 +129,13 @@ export function eventMetadataBytes(e: Event, limits: EventCodecLimits = DEFAULT_
  * Decodes and fully validates an event from untrusted bytes. Throws only SmacError:
  * UNSUPPORTED_VERSION, TOO_LARGE (input, origin or op count past `limits`), INVALID_EVENT
  * (well-formed but inconsistent: empty origin, seq 0, a zero or duplicate dependency, a
- * dependency on the origin itself) or DECODE_ERROR (anything else).
+ * dependency on the origin itself) or DECODE_ERROR (anything else). The result carries the
+ * wire version it was written in (absent for version 1; read it with wireVersionOf).
  */
-export function decodeEvent(bytes: Uint8Array, limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS): Event {
+export function decodeEvent(
+  bytes: Uint8Array,
+  limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
+): WireEvent {
   const r = new Reader(bytes);
   if (bytes.length > limits.maxEventBytes) {
     fail(
@@ -101,7 +147,7 @@ export function decodeEvent(bytes: Uint8Array, limits: EventCodecLimits = DEFAUL
       },
     );
   }
-  readVersion(r, EVENT_CODEC_VERSION, 'event');
+  const version = readEventVersion(r);
   const origin = r.str(limits.maxOriginBytes, "event's origin");
   if (origin === '') fail(ErrorCode.InvalidEvent, "The event's origin is empty.");
   const seq = r.varint("event's seq");
@@ -129,10 +175,26 @@ export function decodeEvent(bytes: Uint8Array, limits: EventCodecLimits = DEFAUL
   if (ops.length !== nOps) {
     fail(ErrorCode.DecodeError, `The event announces ${nOps} ops but carries ${ops.length}.`);
   }
-  return { origin, seq, deps, hlc, ops };
+  if (version === EVENT_CODEC_VERSION) return { origin, seq, deps, hlc, ops };
+  return { origin, seq, deps, hlc, ops, version };
 }
 
-function writeHeader(w: Writer, e: unknown, limits: EventCodecLimits): void {
+function readEventVersion(r: Reader): number {
+  const v = r.u8('event version');
+  if (!isSupportedEventVersion(v)) unsupportedEventVersion(v);
+  return v;
+}
+
+function unsupportedEventVersion(v: unknown): never {
+  return fail(
+    ErrorCode.UnsupportedVersion,
+    `The event has wire version ${String(v)}; this build reads versions ${MIN_EVENT_WIRE_VERSION} to ${MAX_EVENT_WIRE_VERSION}.`,
+    { version: v, supported: [MIN_EVENT_WIRE_VERSION, MAX_EVENT_WIRE_VERSION] },
+  );
+}
+
+function writeHeader(w: Writer, e: unknown, limits: EventCodecLimits, version: number): void {
+  if (!isSupportedEventVersion(version)) unsupportedEventVersion(version);
   if (!isRecord(e)) fail(ErrorCode.InvalidEvent, 'An event must be an object.');
   const origin = encodeOrigin(e.origin, "event's origin", ErrorCode.InvalidEvent, limits.maxOriginBytes);
   if (!isCount(e.seq) || e.seq < 1) {
@@ -155,7 +217,7 @@ function writeHeader(w: Writer, e: unknown, limits: EventCodecLimits): void {
       limit: limits.maxOpsPerEvent,
     });
   }
-  w.u8(EVENT_CODEC_VERSION).lenBytes(origin).varint(e.seq);
+  w.u8(version).lenBytes(origin).varint(e.seq);
   writeClockEntries(w, deps);
   w.varint(hlc.wall).varint(hlc.logical).varint(e.ops.length);
 }
