@@ -6,6 +6,7 @@
  */
 import { type VectorClock, vcFromRecord, vcToRecord } from '../core/clock/vector-clock.js';
 import { isRecord } from '../core/json.js';
+import { parseProtocolRange, type ProtocolRange } from '../core/wire-version.js';
 
 /** A peer the sender is connected to, with its listen addresses: peer exchange. */
 export interface KnownPeer {
@@ -20,6 +21,11 @@ export interface Heartbeat {
   readonly leaving: boolean;
   /** Some of the sender's peers, so that agents which joined through one seed meet each other. */
   readonly peers: readonly KnownPeer[];
+  /**
+   * The event wire versions the sender supports (src/core/wire-version.ts). Additive: absent
+   * in heartbeats of releases before negotiation, which support version 1 only.
+   */
+  readonly protocol?: ProtocolRange;
 }
 
 export const MAX_EXCHANGED_PEERS = 32;
@@ -31,8 +37,16 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
   const peers = h.peers
     .slice(0, MAX_EXCHANGED_PEERS)
     .map((p) => ({ id: p.id, addrs: p.addrs.slice(0, MAX_ADDRS) }));
+  const protocol = h.protocol ? { protocol: h.protocol } : {};
   return new TextEncoder().encode(
-    JSON.stringify({ v: VERSION, vc: vcToRecord(h.vc), region: h.region, leaving: h.leaving, peers }),
+    JSON.stringify({
+      v: VERSION,
+      vc: vcToRecord(h.vc),
+      region: h.region,
+      leaving: h.leaving,
+      peers,
+      ...protocol,
+    }),
   );
 }
 
@@ -45,7 +59,11 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat | undefined {
     const peers = j.peers ?? [];
     if (!Array.isArray(peers) || peers.length > MAX_EXCHANGED_PEERS || !peers.every(isKnownPeer))
       return undefined;
-    return { vc: vcFromRecord(j.vc), region: j.region, leaving: j.leaving === true, peers };
+    const hb: Heartbeat = { vc: vcFromRecord(j.vc), region: j.region, leaving: j.leaving === true, peers };
+    if (j.protocol === undefined) return hb;
+    // A malformed range is treated as absent (version 1 only), never as a reason to drop the beat.
+    const protocol = parseProtocolRange(j.protocol);
+    return protocol ? { ...hb, protocol } : hb;
   } catch {
     return undefined;
   }

@@ -1,0 +1,60 @@
+/**
+ * Wire-version negotiation for the agent (src/core/wire-version.ts holds the decision): the
+ * ranges members advertise in heartbeats, the peers refused for an incompatible protocol, and
+ * the version the agent's events go out in. Timers and gossip callbacks only record ranges
+ * here; the owner reads `emitVersion` when it drains and sets it on the replica.
+ */
+import type { Logger } from 'pino';
+import { emitVersion, incompatibility, LOCAL_PROTOCOL, type ProtocolRange } from '../core/wire-version.js';
+
+export class WireVersions {
+  private readonly ranges = new Map<string, ProtocolRange | undefined>();
+  private readonly refused = new Set<string>();
+  /** Heartbeats refused for an incompatible protocol (a metric). */
+  refusedHeartbeats = 0;
+
+  constructor(
+    private readonly log: Pick<Logger, 'error'>,
+    private readonly local: ProtocolRange = LOCAL_PROTOCOL,
+  ) {}
+
+  /**
+   * Records `peer`'s advertised range (undefined: it advertises none, a release from before
+   * negotiation). False when the peer is incompatible: the caller ignores the heartbeat.
+   */
+  heard(peer: string, range: ProtocolRange | undefined): boolean {
+    const why = range ? incompatibility(this.local, range) : undefined;
+    if (why !== undefined) {
+      this.refusedHeartbeats++;
+      if (!this.refused.has(peer)) {
+        this.refused.add(peer);
+        this.log.error(
+          { peer, protocol: range, local: this.local },
+          `refusing peer ${peer}: ${why}; upgrade or downgrade it to a compatible release`,
+        );
+      }
+      return false;
+    }
+    this.refused.delete(peer);
+    this.ranges.set(peer, range);
+    return true;
+  }
+
+  /** True for a peer refused for its protocol (the connection gater may drop it). */
+  isRefused(peer: string): boolean {
+    return this.refused.has(peer);
+  }
+
+  /** Forgets a member that left or was reaped. */
+  forget(peer: string): void {
+    this.ranges.delete(peer);
+    this.refused.delete(peer);
+  }
+
+  /** The version to emit given the members known now (self excluded); unheard ones count as v1. */
+  emitVersion(members: Iterable<string>): number {
+    const ranges: (ProtocolRange | undefined)[] = [];
+    for (const m of members) if (!this.refused.has(m)) ranges.push(this.ranges.get(m));
+    return emitVersion(this.local, ranges);
+  }
+}

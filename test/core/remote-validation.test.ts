@@ -1,0 +1,73 @@
+// Validation as a pure function of the wire version, and the choice of version to emit
+// (issue 7, "Deterministic validation across versions").
+import { describe, expect, it } from 'vitest';
+import { validateRemoteEvent, remoteRulesFor } from '../../src/core/remote-validation.js';
+import { decodeEvent, encodeEvent, wireVersionOf } from '../../src/core/codec/event-codec.js';
+import { Replica } from '../../src/core/replica.js';
+import { emitVersion, LEGACY_PROTOCOL, LOCAL_PROTOCOL } from '../../src/core/wire-version.js';
+import { decodeHeartbeat, encodeHeartbeat } from '../../src/agent/heartbeat.js';
+import { WireVersions } from '../../src/agent/versions.js';
+
+const NOW = 1_700_000_000_000;
+const addOther = {
+  type: 'aw-set',
+  key: '_sys/members',
+  op: { kind: 'add', value: { id: 'b', incarnation: 1, meta: {} } },
+};
+
+describe('validation by wire version', () => {
+  it('the same event validates the same way everywhere, by its version only', () => {
+    const b = new Replica({ id: 'b' });
+    const e = b.step({ kind: 'local', ops: [addOther], system: true }, NOW).event!;
+    const asMallory = { ...e, origin: 'mallory' };
+    const v1 = decodeEvent(encodeEvent(asMallory, undefined, 1));
+    const v2 = decodeEvent(encodeEvent(asMallory, undefined, 2));
+    expect([wireVersionOf(v1), wireVersionOf(v2)]).toEqual([1, 2]);
+    expect(validateRemoteEvent(v1).skipped).toEqual([]);
+    expect(validateRemoteEvent(v2).skipped.map((s) => s.index)).toEqual([0]);
+    expect(remoteRulesFor(3)).toBeUndefined();
+  });
+
+  it('an unknown version is refused by the codec, never guessed at', () => {
+    const e = new Replica({ id: 'a' }).step(
+      { kind: 'local', ops: [{ type: 'pn-counter', key: 'x', op: { kind: 'increment', by: 1 } }] },
+      NOW,
+    ).event!;
+    expect(() => encodeEvent(e, undefined, 3)).toThrow(/wire version 3/);
+  });
+});
+
+describe('which version to emit', () => {
+  const v2 = { major: 1, minEvent: 1, maxEvent: 2 };
+  it('the highest every known member supports; unheard or old members count as v1', () => {
+    expect(emitVersion(LOCAL_PROTOCOL, [])).toBe(2);
+    expect(emitVersion(LOCAL_PROTOCOL, [v2, v2])).toBe(2);
+    expect(emitVersion(LOCAL_PROTOCOL, [v2, undefined])).toBe(1);
+    expect(emitVersion(LOCAL_PROTOCOL, [v2, LEGACY_PROTOCOL])).toBe(1);
+    expect(emitVersion(LOCAL_PROTOCOL, [{ major: 1, minEvent: 1, maxEvent: 9 }])).toBe(2);
+  });
+
+  it('a peer of another major is refused, logged once and counted, and not waited for', () => {
+    const lines: unknown[] = [];
+    const w = new WireVersions({ error: (...a: unknown[]) => void lines.push(a) } as never);
+    expect(w.heard('b', v2)).toBe(true);
+    expect(w.heard('x', { major: 2, minEvent: 5, maxEvent: 5 })).toBe(false);
+    expect(w.heard('x', { major: 2, minEvent: 5, maxEvent: 5 })).toBe(false);
+    expect(w.refusedHeartbeats).toBe(2);
+    expect(lines).toHaveLength(1);
+    expect(w.emitVersion(['b', 'x'])).toBe(2);
+    expect(w.emitVersion(['b', 'c'])).toBe(1); // c not heard from yet
+  });
+
+  it('heartbeats carry the range additively; a beat without one decodes as before', () => {
+    const hb = { vc: new Map([['a', 1]]), region: 'r', leaving: false, peers: [] };
+    expect(decodeHeartbeat(encodeHeartbeat(hb))).toEqual(hb);
+    expect(decodeHeartbeat(encodeHeartbeat({ ...hb, protocol: LOCAL_PROTOCOL }))?.protocol).toEqual(
+      LOCAL_PROTOCOL,
+    );
+    const bad = new TextEncoder().encode(
+      JSON.stringify({ v: 1, vc: {}, region: 'r', leaving: false, peers: [], protocol: 'x' }),
+    );
+    expect(decodeHeartbeat(bad)).toEqual({ vc: new Map(), region: 'r', leaving: false, peers: [] });
+  });
+});
