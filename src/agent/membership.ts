@@ -131,8 +131,9 @@ export class Membership {
     return s === 'alive' || s === 'suspect';
   }
 
+  /** A member's region, from its own signed record when there is one (see trustedMeta). */
   region(id: string): string | undefined {
-    const meta = this.detector.get(id)?.meta;
+    const meta = this.trustedMeta(id);
     return isRecord(meta) && typeof meta.region === 'string' ? meta.region : undefined;
   }
 
@@ -159,6 +160,25 @@ export class Membership {
         kind: 'refute-needed',
         incarnation: Math.max(this.detector.incarnation, ...mine.map((r) => r.incarnation)),
       });
+    }
+  }
+
+  /**
+   * A member's metadata as it announced it itself: the meta of its highest-incarnation record
+   * in `_sys/members` (signed events from that member are authoritative, and from wire
+   * version 2 nobody else may add its record), else what the detector holds.
+   */
+  trustedMeta(id: string): Json | undefined {
+    let best: MemberRecord | undefined;
+    for (const r of this.records()) if (r.id === id && (!best || r.incarnation > best.incarnation)) best = r;
+    return best ? best.meta : this.detector.get(id)?.meta;
+  }
+
+  /** Applies piggybacked gossip from `from`; relayed alive messages cannot change metadata. */
+  onPiggyback(from: string, messages: readonly MembershipMessage[]): void {
+    for (const m of messages) {
+      const trusted = trustedAlive(m, from, this.detector.id, (id) => this.trustedMeta(id));
+      if (trusted) this.apply(trusted);
     }
   }
 
@@ -305,7 +325,7 @@ export class Membership {
         return;
       }
       // Gossip first, so that our reply already carries what it provoked (a refutation above all).
-      for (const m of packet.piggyback) this.apply(m);
+      this.onPiggyback(from, packet.piggyback);
       switch (packet.kind) {
         case 'ping':
           this.apply({ kind: 'ping', from, seq: packet.seq ?? 0 });
@@ -336,6 +356,24 @@ export class Membership {
       stream.abort(new Error('done'));
     }
   }
+}
+
+/**
+ * A piggybacked message as this agent trusts it. An `alive` about a third member is relayed
+ * gossip: it may carry news of liveness (a refutation's incarnation), never of metadata, which
+ * only the member's own announcements set (a packet from the member itself, authenticated by
+ * its connection, or its signed record). Its meta is replaced by what the member announced;
+ * a relayed alive about a member we know nothing of is dropped (the set will bring it).
+ */
+export function trustedAlive(
+  m: MembershipMessage,
+  from: string,
+  self: string,
+  trustedMeta: (id: string) => Json | undefined,
+): MembershipMessage | undefined {
+  if (m.kind !== 'alive' || m.id === from || m.id === self) return m;
+  const meta = trustedMeta(m.id);
+  return meta === undefined ? undefined : { ...m, meta };
 }
 
 function isMemberRecord(v: unknown): v is MemberRecord {
