@@ -116,8 +116,17 @@ export class Membership {
     await Promise.race([done, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
   }
 
+  /** The detector's view, with each member's metadata as it announced it (trustedMeta). */
   members(): MemberView[] {
-    return this.detector.members();
+    const announced = new Map<string, MemberRecord>();
+    for (const r of this.records()) {
+      const best = announced.get(r.id);
+      if (!best || r.incarnation > best.incarnation) announced.set(r.id, r);
+    }
+    return this.detector.members().map((m) => {
+      const rec = announced.get(m.id);
+      return rec ? { ...m, meta: rec.meta } : m;
+    });
   }
 
   history(): readonly Transition[] {

@@ -27,6 +27,7 @@ describe('SWIM alive gossip and member metadata', () => {
     const relayed = { kind: 'alive' as const, id: 'b', incarnation: 7, meta: { region: 'evil' } };
     (m as unknown as { apply(i: unknown): void }).apply(relayed); // what today's receive path does
     expect(m.region('b')).toBe('eu');
+    expect(m.members().find((v) => v.id === 'b')?.meta).toEqual({ region: 'eu' });
   });
 
   it('relayed alive keeps its liveness news but takes the announced meta; unknown members are dropped', () => {
