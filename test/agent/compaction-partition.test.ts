@@ -10,10 +10,11 @@ import { membersRouteModule } from '../../src/api/routes/members.js';
 import { createApiApp } from '../../src/api/server.js';
 import { realAgentPort } from '../api/helpers.js';
 import {
+  FAST_MEMBERSHIP,
   quiet,
   startCluster,
+  startFastCluster,
   stopAll,
-  testConfig,
   waitConnected,
   waitConverged,
   waitFor,
@@ -64,14 +65,6 @@ describe('compaction during a partition', () => {
     for (const x of agents) expect(counter(x)).toBe(acked);
   }, 150_000);
 });
-
-const FAST = {
-  probeIntervalMs: 200,
-  probeTimeoutMs: 100,
-  suspicionMult: 2,
-  suspicionMaxTimeoutMult: 2,
-  gossipIntervalMs: 50,
-};
 
 /**
  * Compaction runs once the log grew by snapshotEveryEvents, so a test that waits for it keeps
@@ -138,15 +131,7 @@ describe('a down member pins the log until it is reaped', () => {
 
   it('a member dead for longer than reapAfterMs is reaped, and the retirement survives a restart', async () => {
     const opts = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100, reapAfterMs: 1_500 };
-    const first = await Agent.start(testConfig(opts), { logger: quiet, membership: FAST });
-    agents = [first];
-    for (let i = 0; i < 2; i++)
-      agents.push(
-        await Agent.start(testConfig({ ...opts, join: first.addresses() }), {
-          logger: quiet,
-          membership: FAST,
-        }),
-      );
+    agents = await startFastCluster(3, opts);
     await waitConnected(agents, 2);
     const [a, , c] = agents as [Agent, Agent, Agent];
     await c.isolate(true);
@@ -159,7 +144,7 @@ describe('a down member pins the log until it is reaped', () => {
     await writeUntil(a, () => logEvents(a) < 40, 'the log to be compacted after the reap');
     // Restart a on the same data dir: the reap is remembered.
     await a.stop();
-    const again = await Agent.start(a.config, { logger: quiet, membership: FAST });
+    const again = await Agent.start(a.config, { logger: quiet, membership: FAST_MEMBERSHIP });
     agents[0] = again;
     expect(again.status().compaction.retired[c.peerId]?.reason).toBe('reaped');
     expect(again.status().compaction.members).not.toContain(c.peerId);
@@ -167,15 +152,7 @@ describe('a down member pins the log until it is reaped', () => {
 
   it('past maxLogEvents the longest-silent dead member is reaped early', async () => {
     const opts = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100, maxLogEvents: 100 };
-    const first = await Agent.start(testConfig(opts), { logger: quiet, membership: FAST });
-    agents = [first];
-    for (let i = 0; i < 2; i++)
-      agents.push(
-        await Agent.start(testConfig({ ...opts, join: first.addresses() }), {
-          logger: quiet,
-          membership: FAST,
-        }),
-      );
+    agents = await startFastCluster(3, opts);
     await waitConnected(agents, 2);
     const [a, , c] = agents as [Agent, Agent, Agent];
     await c.isolate(true);

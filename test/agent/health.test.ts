@@ -3,30 +3,13 @@
 // a higher incarnation and is alive again; a graceful leave is "left", not "dead".
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import { quiet, startCluster, stopAll, testConfig, waitConnected, waitFor } from './helpers.js';
-
-const FAST = {
-  probeIntervalMs: 200,
-  probeTimeoutMs: 100,
-  suspicionMult: 2,
-  suspicionMaxTimeoutMult: 2,
-  gossipIntervalMs: 50,
-};
+import { startCluster, startFastCluster, stopAll, waitConnected, waitFor } from './helpers.js';
 
 let agents: Agent[] = [];
 afterEach(async () => {
   await stopAll(agents);
   agents = [];
 });
-
-async function fastCluster(n: number): Promise<Agent[]> {
-  const first = await Agent.start(testConfig(), { logger: quiet, membership: FAST });
-  const out = [first];
-  for (let i = 1; i < n; i++) {
-    out.push(await Agent.start(testConfig({ join: first.addresses() }), { logger: quiet, membership: FAST }));
-  }
-  return out;
-}
 
 const statusOf = (viewer: Agent, id: string) => viewer.members().members.find((m) => m.id === id)?.status;
 
@@ -45,7 +28,7 @@ describe('health monitoring', () => {
   });
 
   it('declares an unreachable member dead everywhere, then it refutes and is alive again', async () => {
-    agents = await fastCluster(3);
+    agents = await startFastCluster(3);
     await waitConnected(agents, 2);
     const [a, b, c] = agents as [Agent, Agent, Agent];
     await waitFor(() => [a, b].every((x) => statusOf(x, c.peerId) === 'alive'), 'c alive');
@@ -67,7 +50,7 @@ describe('health monitoring', () => {
   });
 
   it('marks a member that leaves gracefully as left, not dead', async () => {
-    agents = await fastCluster(3);
+    agents = await startFastCluster(3);
     await waitConnected(agents, 2);
     const [a, , c] = agents as [Agent, Agent, Agent];
     await waitFor(() => statusOf(a, c.peerId) === 'alive', 'c alive');
