@@ -311,13 +311,27 @@ export function readClockEntries(r: Reader, spec: ClockEntriesSpec): VectorClock
   return vc;
 }
 
-/** Strict UTF-8 then JSON.parse; any failure is DECODE_ERROR. */
+/**
+ * Text that may hold a number overflowing to ±Infinity: 309+ digits in a row, or an exponent
+ * of 3+ digits. Only such text pays for the checking reviver.
+ */
+const MAYBE_HUGE_NUMBER = /\d{309}|[eE][+-]?\d{3}/;
+
+function finiteOnly(_key: string, v: unknown): unknown {
+  if (typeof v === 'number' && !Number.isFinite(v)) throw new RangeError('not finite');
+  return v;
+}
+
+/** Strict UTF-8 then JSON.parse; any failure, or a number that is not finite, is DECODE_ERROR. */
 export function parseJson(bytes: Uint8Array, what: string): Json {
   const text = utf8Decode(bytes, what);
   try {
-    return JSON.parse(text) as Json;
+    return (MAYBE_HUGE_NUMBER.test(text) ? JSON.parse(text, finiteOnly) : JSON.parse(text)) as Json;
   } catch {
-    return fail(ErrorCode.DecodeError, `Could not parse the ${what} as JSON.`);
+    return fail(
+      ErrorCode.DecodeError,
+      `Could not parse the ${what} as JSON (or it holds a number that is not finite).`,
+    );
   }
 }
 
