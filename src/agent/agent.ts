@@ -45,7 +45,8 @@ import {
 } from './snapshot-exchange.js';
 import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
-import { decodeHeartbeat, encodeHeartbeat, type KnownPeer, MAX_EXCHANGED_PEERS } from './heartbeat.js';
+import { Heartbeats } from './heartbeats.js';
+import type { ProtocolRange } from '../core/wire-version.js';
 import { OwnerQueue } from './owner-queue.js';
 import { createLogger } from './logger.js';
 import { Discovery } from '../services/discovery.js';
@@ -69,6 +70,14 @@ export interface AgentOptions {
   readonly membership?: Partial<MembershipConfig>;
   /** Physical clock, ms since the epoch (injectable for tests). */
   readonly now?: () => number;
+  /** The wire versions this agent advertises and emits (tests pose as other releases). */
+  readonly protocol?: ProtocolRange;
+}
+
+/** Whom the connection gater refuses: everyone while isolated, and peers of another protocol. */
+interface PeerGate {
+  isolated: boolean;
+  refused: (peerId: string) => boolean;
 }
 
 export interface WriteResult {
@@ -108,6 +117,8 @@ export interface AgentStatus {
   readonly join: JoinAddressStatus[];
   /** What stability waits for, and which members hold compaction back (pinning the log). */
   readonly compaction: CompactionStatus;
+  /** The event wire versions this build supports, and the one its events go out in now. */
+  readonly protocol: ProtocolRange & { readonly emitting: number };
 }
 
 export interface AgentCounters {
@@ -125,6 +136,8 @@ export interface AgentCounters {
   reaps: number;
   heartbeatsReceived: number;
   badHeartbeats: number;
+  /** Heartbeats refused from peers of an incompatible protocol (their connections are closed). */
+  refusedPeers: number;
 }
 
 type Input =
@@ -136,6 +149,10 @@ type Input =
       readonly reject: (e: unknown) => void;
     }
   | { readonly kind: 'remote'; readonly event: Event; readonly envelope: Uint8Array }
+  /** Every 250 ms at most: the causal buffer's gap timers. */
+  | { readonly kind: 'tick' }
+  /** Every heartbeat interval: the wire version to emit, reaping and compaction. */
+  | { readonly kind: 'maintain' }
   | {
       readonly kind: 'install';
       readonly bytes: Uint8Array;
@@ -155,13 +172,8 @@ export class Agent {
   private readonly queue: OwnerQueue<Input>;
   private readonly envelopes = new WeakMap<Event, Uint8Array>();
   private readonly compactor: Compactor;
-  private readonly heard = new Map<
-    string,
-    { at: number; region: string; vc: VectorClock; leaving: boolean }
-  >();
   private readonly listeners = new Set<(c: ChangeNotice) => void>();
   private readonly syncing = new Set<string>();
-  private readonly lastMeet = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly counters: AgentCounters = {
     localEvents: 0,
@@ -176,6 +188,7 @@ export class Agent {
     reaps: 0,
     heartbeatsReceived: 0,
     badHeartbeats: 0,
+    refusedPeers: 0,
   };
   private stopping = false;
   private stopped: Promise<void> | undefined;
@@ -184,7 +197,8 @@ export class Agent {
   private discovery!: Discovery;
   private loadMonitor!: LoadMonitor;
   private runChecks = true;
-  private heartbeats!: HeartbeatGossip;
+  private protocol: ProtocolRange | undefined;
+  private heartbeats!: Heartbeats;
   private sync!: SyncService;
   private joiner!: Joiner;
 
@@ -196,7 +210,7 @@ export class Agent {
     private readonly store: Store,
     private replica: Replica,
     readonly node: SmacNode,
-    private readonly isolation: { isolated: boolean },
+    private readonly isolation: PeerGate,
   ) {
     this.peerId = peerIdFromPrivateKey(privateKey).toString();
     this.compactor = new Compactor({
@@ -234,7 +248,7 @@ export class Agent {
     const peerId = peerIdFromPrivateKey(privateKey).toString();
     const store = Store.open({ dataDir: config.dataDir, sync: config.storeSync });
     let node: SmacNode | undefined;
-    const isolation = { isolated: false };
+    const isolation: PeerGate = { isolated: false, refused: () => false };
     try {
       const { origin } = chooseEpoch(store, { peerId, storeSync: config.storeSync, identityExisted, log });
       const replica = recoverReplica(store, { id: origin, maxDriftMs: config.maxDriftMs }, now());
@@ -245,9 +259,10 @@ export class Agent {
         ...(clusterKey ? { clusterKey } : {}),
         mdns: config.mdns,
         allowPeers: config.allowPeers,
-        denyPeer: () => isolation.isolated,
+        denyPeer: (id) => isolation.isolated || isolation.refused(id),
       });
       const agent = new Agent(config, log, now, privateKey, store, replica, node, isolation);
+      if (options.protocol) agent.protocol = options.protocol;
       agent.runChecks = options.checks ?? true;
       await agent.startServices({ ...config.membership, ...options.membership });
       log.info(
@@ -277,12 +292,27 @@ export class Agent {
       });
       this.gossip.start();
     }
-    this.heartbeats = new HeartbeatGossip({
-      pubsub,
-      onHeartbeat: (bytes, from) => {
-        this.onHeartbeat(bytes, from);
-      },
+    this.heartbeats = new Heartbeats({
+      self: this.peerId,
+      region: this.config.region,
+      node: this.node,
+      gossip: new HeartbeatGossip({
+        pubsub,
+        onHeartbeat: (bytes, from) => {
+          this.heartbeats.receive(bytes, from);
+        },
+      }),
+      log: this.log,
+      now: this.now,
+      clock: () => this.replica.clock(),
+      buffered: () => this.replica.stats().buffered,
+      isolated: () => this.isolation.isolated,
+      view: this.compactor.view,
+      counters: this.counters,
+      onBehind: (peer) => void this.syncWith(peer),
+      ...(this.protocol ? { protocol: this.protocol } : {}),
     });
+    this.isolation.refused = (id) => this.heartbeats.isRefused(id);
     this.heartbeats.start();
     this.sync = new SyncService(this.node, {
       source: {
@@ -325,11 +355,12 @@ export class Agent {
     this.loadMonitor = new LoadMonitor({ host: this, liveness: this.membership });
     this.every(this.config.syncIntervalMs, () => void this.syncWithRandomPeer());
     this.every(this.config.heartbeatIntervalMs, () => {
-      this.sendHeartbeat(false);
-      this.maybeCompact();
+      this.heartbeats.send(false);
+      // Compaction and the wire version change replica state: the owner does both.
+      this.queue.push({ kind: 'maintain' }).catch(() => undefined);
     });
     this.every(Math.min(250, this.config.syncIntervalMs), () => {
-      this.tick();
+      this.queue.push({ kind: 'tick' }).catch(() => undefined);
     });
   }
 
@@ -460,7 +491,8 @@ export class Agent {
   status(): AgentStatus {
     const now = this.now();
     const connected = new Set(this.connectedPeers());
-    const ids = new Set([...connected, ...this.heard.keys()]);
+    const heard = this.heartbeats.heardFrom();
+    const ids = new Set([...connected, ...heard.keys()]);
     const mine = this.replica.clock();
     const stats = this.store.logStats();
     return {
@@ -469,13 +501,13 @@ export class Agent {
       region: this.config.region,
       addresses: this.addresses(),
       peers: [...ids].sort().map((id) => {
-        const h = this.heard.get(id);
+        const h = heard.get(id);
         return {
           peerId: id,
           region: h?.region,
           connected: connected.has(id),
           lastHeartbeatAgoMs: h ? now - h.at : undefined,
-          lag: h ? lagBehind(mine, h.vc) : undefined,
+          lag: this.heartbeats.lag(id),
         };
       }),
       clock: vcToRecord(mine),
@@ -485,6 +517,7 @@ export class Agent {
       counters: { ...this.counters },
       join: this.joiner.status(),
       compaction: this.compactor.status(),
+      protocol: { ...this.heartbeats.versions.local, emitting: this.replica.eventWireVersion },
     };
   }
 
@@ -534,7 +567,7 @@ export class Agent {
     await this.membership.stop();
     this.queue.close();
     try {
-      this.sendHeartbeat(true);
+      this.heartbeats.send(true);
     } catch {
       // best effort: peers will notice by the missing heartbeats
     }
@@ -669,6 +702,12 @@ export class Agent {
       case 'install':
         input.resolve(this.install(input.bytes));
         break;
+      case 'tick':
+        handle(this.replica.step({ kind: 'tick' }, now).effects);
+        break;
+      case 'maintain':
+        this.maintain();
+        break;
     }
   }
 
@@ -684,6 +723,10 @@ export class Agent {
           { origin: input.event.origin, seq: input.event.seq, err: e },
           'applying a remote event failed; it was skipped',
         );
+        break;
+      case 'tick':
+      case 'maintain':
+        this.log.error({ err: e, input: input.kind }, 'periodic maintenance failed; it runs again next time');
         break;
       case 'install':
         if (e instanceof StoreFailStop) throw e;
@@ -712,11 +755,6 @@ export class Agent {
         this.compactor.installed();
       },
     };
-  }
-
-  private tick(): void {
-    const { effects } = this.replica.step({ kind: 'tick' }, this.now());
-    if (effects.some((e) => e.kind === 'repair')) void this.syncWithRandomPeer();
   }
 
   // ---- receiving ------------------------------------------------------------------------
@@ -818,81 +856,9 @@ export class Agent {
 
   // ---- heartbeats, stability and compaction ---------------------------------------------
 
-  private sendHeartbeat(leaving: boolean): void {
-    const vc = this.replica.clock();
-    void this.knownPeers()
-      .then((peers) => {
-        const bytes = encodeHeartbeat({ vc, region: this.config.region, leaving, peers });
-        return this.heartbeats.publish(bytes);
-      })
-      .catch(() => undefined);
-  }
-
-  /** Connected peers and the listen addresses identify told us: what we offer for peer exchange. */
-  private async knownPeers(): Promise<KnownPeer[]> {
-    const ids = [...new Set(this.node.getConnections().map((c) => c.remotePeer))].slice(
-      0,
-      MAX_EXCHANGED_PEERS,
-    );
-    const out: KnownPeer[] = [];
-    for (const id of ids) {
-      try {
-        const p = await this.node.peerStore.get(id);
-        out.push({ id: id.toString(), addrs: p.addresses.map((a) => a.multiaddr.toString()) });
-      } catch {
-        // not in the peer store (yet): nothing to offer
-      }
-    }
-    return out;
-  }
-
-  /**
-   * Peer exchange: dial peers a member knows and we are not connected to. Only the lower peer
-   * id of a pair dials (one connection per pair); attempts per peer are spaced out.
-   */
-  private meet(peers: readonly KnownPeer[]): void {
-    if (this.isolation.isolated) return;
-    const connected = new Set(this.connectedPeers());
-    const now = this.now();
-    for (const p of peers) {
-      if (p.id === this.peerId || connected.has(p.id) || this.peerId > p.id || p.addrs.length === 0) continue;
-      if (now - (this.lastMeet.get(p.id) ?? 0) < 5_000) continue;
-      this.lastMeet.set(p.id, now);
-      void (async () => {
-        const { multiaddr } = await import('@multiformats/multiaddr');
-        const id = peerIdFromString(p.id);
-        await this.node.peerStore.merge(id, { multiaddrs: p.addrs.map((a) => multiaddr(a)) });
-        await this.node.dial(id, { signal: AbortSignal.timeout(5_000) });
-      })().catch((e: unknown) => {
-        this.log.debug({ peer: p.id, err: e }, 'peer exchange dial failed');
-      });
-    }
-  }
-
-  private onHeartbeat(bytes: Uint8Array, from: PeerId): void {
-    const hb = decodeHeartbeat(bytes);
-    if (!hb) {
-      this.counters.badHeartbeats++;
-      return;
-    }
-    this.counters.heartbeatsReceived++;
-    const id = from.toString();
-    const previous = this.heard.get(id);
-    this.heard.set(id, { at: this.now(), region: hb.region, vc: hb.vc, leaving: hb.leaving });
-    const mine = this.replica.clock();
-    this.compactor.view.heartbeat(id, hb.vc, hb.leaving, mine, this.now());
-    if (hb.leaving) return;
-    this.meet(hb.peers);
-    // The peer had, a heartbeat ago, events we still lack: gossip lost them, so repair now
-    // rather than at the next anti-entropy round. (Merely being behind the latest heartbeat
-    // is normal under load: gossip is on its way, and pulling it again would double the work.)
-    if (previous && !vcLeq(previous.vc, mine) && this.replica.stats().buffered === 0)
-      void this.syncWith(from);
-  }
-
   /** Every peer id that shows a member: member records, heartbeat senders, clock origins. */
   private memberCandidates(): string[] {
-    const ids = new Set<string>(this.heard.keys());
+    const ids = new Set<string>(this.heartbeats.heardFrom().keys());
     for (const origin of this.replica.clock().keys()) ids.add(peerOfOrigin(origin));
     const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
     if (Array.isArray(value))
@@ -903,8 +869,21 @@ export class Agent {
     return [...ids];
   }
 
-  /** Reap what is due, then snapshot and compact once the log grew enough. */
-  private maybeCompact(): void {
+  /**
+   * The owner's periodic work: emit the highest wire version every member supports (members
+   * not heard from count as the oldest), reap what is due, then snapshot and compact once the
+   * log grew enough.
+   */
+  private maintain(): void {
+    const members = this.compactor.members();
+    const version = this.heartbeats.emitVersion(members);
+    if (version !== this.replica.eventWireVersion) {
+      this.log.info(
+        { from: this.replica.eventWireVersion, to: version },
+        'events now go out in another wire version',
+      );
+      this.replica.setWireVersion(version);
+    }
     try {
       this.compactor.step();
     } catch (e) {
@@ -919,13 +898,6 @@ export class Agent {
   forceLeave(peerId: string): boolean {
     return this.compactor.forceLeave(peerId);
   }
-}
-
-/** Events we have that `theirs` does not cover. */
-function lagBehind(mine: ReadonlyVectorClock, theirs: ReadonlyVectorClock): number {
-  let n = 0;
-  for (const [id, seq] of mine) n += Math.max(0, seq - vcGet(theirs, id));
-  return n;
 }
 
 export function parsePeerId(s: string): PeerId {

@@ -15,7 +15,7 @@ export class WireVersions {
 
   constructor(
     private readonly log: Pick<Logger, 'error'>,
-    private readonly local: ProtocolRange = LOCAL_PROTOCOL,
+    readonly local: ProtocolRange = LOCAL_PROTOCOL,
   ) {}
 
   /**

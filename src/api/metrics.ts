@@ -29,6 +29,11 @@ const MIRRORED: readonly (readonly [keyof AgentStatus['counters'], string, strin
   ],
   ['heartbeatsReceived', 'smac_heartbeats_received_total', 'Heartbeats received.'],
   ['badHeartbeats', 'smac_heartbeats_rejected_total', 'Malformed heartbeats dropped.'],
+  [
+    'refusedPeers',
+    'smac_peers_refused_protocol_total',
+    'Heartbeats refused from peers of an incompatible protocol (their connections are closed).',
+  ],
 ];
 
 export class ApiMetrics {

@@ -138,6 +138,7 @@ export class ReplicaAgent implements ApiAgent {
         reaps: 0,
         heartbeatsReceived: 0,
         badHeartbeats: 0,
+        refusedPeers: 0,
       },
       join: [],
       compaction: {
@@ -148,6 +149,7 @@ export class ReplicaAgent implements ApiAgent {
         reapAfterMs: 259_200_000,
         maxLogEvents: 10_000_000,
       },
+      protocol: { major: 1, minEvent: 1, maxEvent: 2, emitting: 1 },
     };
   }
 

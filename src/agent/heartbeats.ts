@@ -1,0 +1,195 @@
+/**
+ * Heartbeats and peer exchange (DESIGN.md "Membership and health"; src/agent/heartbeat.ts has
+ * the wire format). Every heartbeat interval the agent publishes its delivered clock, region,
+ * some of its peers and the event wire versions it supports; from each heartbeat received it
+ * learns what stability needs (the sender's clock, fed to the stability view), which version
+ * the cluster can take (src/agent/versions.ts), whom to dial (peer exchange) and whether gossip
+ * lost events it should pull now.
+ *
+ * Gossip callbacks never touch replica state here: they record what a peer said, and ask the
+ * agent (through `onBehind`) to pull; only the owner mutates the replica.
+ */
+import type { PeerId } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Logger } from 'pino';
+import { type ReadonlyVectorClock, type VectorClock, vcGet, vcLeq } from '../core/clock/vector-clock.js';
+import { LOCAL_PROTOCOL, type ProtocolRange } from '../core/wire-version.js';
+import type { HeartbeatGossip } from '../net/gossip.js';
+import type { SmacNode } from '../net/node.js';
+import { decodeHeartbeat, encodeHeartbeat, type KnownPeer, MAX_EXCHANGED_PEERS } from './heartbeat.js';
+import type { StabilityView } from './stability-view.js';
+import { WireVersions } from './versions.js';
+
+/** What the last heartbeat of a peer said. */
+export interface HeardFrom {
+  readonly at: number;
+  readonly region: string;
+  readonly vc: VectorClock;
+  readonly leaving: boolean;
+}
+
+export interface HeartbeatsDeps {
+  readonly self: string;
+  readonly region: string;
+  readonly node: SmacNode;
+  readonly gossip: HeartbeatGossip;
+  readonly log: Logger;
+  readonly now: () => number;
+  /** Our delivered clock (read, never changed). */
+  readonly clock: () => ReadonlyVectorClock;
+  /** Events waiting in the causal buffer. */
+  readonly buffered: () => number;
+  readonly isolated: () => boolean;
+  readonly view: StabilityView;
+  readonly counters: { heartbeatsReceived: number; badHeartbeats: number; refusedPeers: number };
+  /** The peer had events we lack a heartbeat ago: gossip lost them, pull now. */
+  readonly onBehind: (peer: PeerId) => void;
+  /** The range this build advertises (tests pose as other releases). */
+  readonly protocol?: ProtocolRange;
+}
+
+/** Peer exchange dials one peer at most this often. */
+const MEET_SPACING_MS = 5_000;
+
+export class Heartbeats {
+  readonly versions: WireVersions;
+  private readonly heard = new Map<string, HeardFrom>();
+  private readonly lastMeet = new Map<string, number>();
+  private readonly protocol: ProtocolRange;
+
+  constructor(private readonly d: HeartbeatsDeps) {
+    this.protocol = d.protocol ?? LOCAL_PROTOCOL;
+    this.versions = new WireVersions(d.log, this.protocol);
+  }
+
+  start(): void {
+    this.d.gossip.start();
+  }
+
+  stop(): void {
+    this.d.gossip.stop();
+  }
+
+  /** Peers heard from, with what their last heartbeat said. */
+  heardFrom(): ReadonlyMap<string, HeardFrom> {
+    return this.heard;
+  }
+
+  /** True for a peer refused for an incompatible protocol (the connection gater drops it). */
+  isRefused(peer: string): boolean {
+    return this.versions.isRefused(peer);
+  }
+
+  /** Publishes our heartbeat (best effort: a lost one is followed by the next). */
+  send(leaving: boolean): void {
+    const vc = this.d.clock();
+    void this.knownPeers()
+      .then((peers) => {
+        const bytes = encodeHeartbeat({
+          vc: new Map(vc),
+          region: this.d.region,
+          leaving,
+          peers,
+          protocol: this.protocol,
+        });
+        return this.d.gossip.publish(bytes);
+      })
+      .catch(() => undefined);
+  }
+
+  /** A heartbeat from `from`, as gossip delivered it: untrusted bytes. */
+  receive(bytes: Uint8Array, from: PeerId): void {
+    const hb = decodeHeartbeat(bytes);
+    if (!hb) {
+      this.d.counters.badHeartbeats++;
+      return;
+    }
+    const id = from.toString();
+    if (!this.versions.heard(id, hb.protocol)) {
+      this.refuse(from);
+      return;
+    }
+    this.d.counters.heartbeatsReceived++;
+    const now = this.d.now();
+    const previous = this.heard.get(id);
+    this.heard.set(id, { at: now, region: hb.region, vc: hb.vc, leaving: hb.leaving });
+    const mine = this.d.clock();
+    this.d.view.heartbeat(id, hb.vc, hb.leaving, mine, now);
+    if (hb.leaving) {
+      this.versions.forget(id);
+      return;
+    }
+    this.meet(hb.peers);
+    // The peer had, a heartbeat ago, events we still lack: gossip lost them, so repair now
+    // rather than at the next anti-entropy round. (Merely being behind the latest heartbeat
+    // is normal under load: gossip is on its way, and pulling it again would double the work.)
+    if (previous && !vcLeq(previous.vc, mine) && this.d.buffered() === 0) this.d.onBehind(from);
+  }
+
+  /** The event wire version to emit, given the members stability waits for. */
+  emitVersion(members: Iterable<string>): number {
+    return this.versions.emitVersion(members);
+  }
+
+  /** Events we have that `peer`'s last heartbeat did not cover, or undefined if never heard. */
+  lag(peer: string): number | undefined {
+    const h = this.heard.get(peer);
+    return h ? lagBehind(this.d.clock(), h.vc) : undefined;
+  }
+
+  /** A peer of another protocol: counted once per refusal, its connections closed. */
+  private refuse(peer: PeerId): void {
+    this.d.counters.refusedPeers++;
+    this.heard.delete(peer.toString());
+    for (const c of this.d.node.getConnections(peer)) void c.close().catch(() => undefined);
+  }
+
+  /** Connected peers and the listen addresses identify told us: what we offer for peer exchange. */
+  private async knownPeers(): Promise<KnownPeer[]> {
+    const ids = [...new Set(this.d.node.getConnections().map((c) => c.remotePeer))].slice(
+      0,
+      MAX_EXCHANGED_PEERS,
+    );
+    const out: KnownPeer[] = [];
+    for (const id of ids) {
+      try {
+        const p = await this.d.node.peerStore.get(id);
+        out.push({ id: id.toString(), addrs: p.addresses.map((a) => a.multiaddr.toString()) });
+      } catch {
+        // not in the peer store (yet): nothing to offer
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Peer exchange: dial peers a member knows and we are not connected to. Only the lower peer
+   * id of a pair dials (one connection per pair); attempts per peer are spaced out.
+   */
+  private meet(peers: readonly KnownPeer[]): void {
+    if (this.d.isolated()) return;
+    const connected = new Set(this.d.node.getConnections().map((c) => c.remotePeer.toString()));
+    const now = this.d.now();
+    for (const p of peers) {
+      if (p.id === this.d.self || connected.has(p.id) || this.d.self > p.id || p.addrs.length === 0) continue;
+      if (this.versions.isRefused(p.id)) continue;
+      if (now - (this.lastMeet.get(p.id) ?? 0) < MEET_SPACING_MS) continue;
+      this.lastMeet.set(p.id, now);
+      void (async () => {
+        const { multiaddr } = await import('@multiformats/multiaddr');
+        const id = peerIdFromString(p.id);
+        await this.d.node.peerStore.merge(id, { multiaddrs: p.addrs.map((a) => multiaddr(a)) });
+        await this.d.node.dial(id, { signal: AbortSignal.timeout(5_000) });
+      })().catch((e: unknown) => {
+        this.d.log.debug({ peer: p.id, err: e }, 'peer exchange dial failed');
+      });
+    }
+  }
+}
+
+/** Events we have that `theirs` does not cover. */
+export function lagBehind(mine: ReadonlyVectorClock, theirs: ReadonlyVectorClock): number {
+  let n = 0;
+  for (const [id, seq] of mine) n += Math.max(0, seq - vcGet(theirs, id));
+  return n;
+}
