@@ -317,7 +317,12 @@ export class Agent {
     this.sync = new SyncService(this.node, {
       source: {
         header: () => ({ vc: this.replica.clock(), compacted: this.store.compactedClock() }),
-        snapshot: () => servedSnapshot(this.snapshotDeps()),
+        // A member heard advertising no wire versions runs a release from before signed heads:
+        // it gets a snapshot it can read (v1; the heads are what it could not parse).
+        snapshot: (peer) =>
+          servedSnapshot(this.snapshotDeps(), {
+            proven: !this.heartbeats.versions.isLegacy(peer.toString()),
+          }),
         envelopesSince: (vc) => this.envelopesSince(vc),
       },
       onPush: (envelopes) => this.receiveRaw(envelopes),

@@ -72,12 +72,21 @@ export function installPeerSnapshot(d: SnapshotExchangeDeps, bytes: Uint8Array):
   return true;
 }
 
-/** The snapshot sync serves: our state and clock, with the signed head of every clock entry. */
-export function servedSnapshot(d: Pick<SnapshotExchangeDeps, 'replica' | 'store' | 'log'>): {
+/**
+ * The snapshot sync serves: our state and clock, with the signed head of every clock entry
+ * (format v2). `proven: false` serves format v1, without heads, for a member of a release that
+ * reads only v1 (it installs it as it always did; releases that read v2 refuse a v1 snapshot
+ * that claims a clock).
+ */
+export function servedSnapshot(
+  d: Pick<SnapshotExchangeDeps, 'replica' | 'store' | 'log'>,
+  opts: { proven: boolean } = { proven: true },
+): {
   bytes: Uint8Array;
   vc: VectorClock;
 } {
   const snap = d.replica.snapshot();
+  if (!opts.proven) return { bytes: encodeSnapshot(snap), vc: snap.vc };
   const { heads, missing } = headsFor(snap.vc, (origin) => d.store.head(origin));
   if (missing.length > 0) {
     d.log.warn(

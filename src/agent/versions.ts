@@ -40,6 +40,11 @@ export class WireVersions {
     return true;
   }
 
+  /** True for a peer heard from that advertises no range: a release from before negotiation. */
+  isLegacy(peer: string): boolean {
+    return this.ranges.has(peer) && this.ranges.get(peer) === undefined;
+  }
+
   /** True for a peer refused for its protocol (the connection gater may drop it). */
   isRefused(peer: string): boolean {
     return this.refused.has(peer);

@@ -63,8 +63,11 @@ export interface SyncSnapshot {
  */
 export interface SyncSource {
   header(): MaybePromise<SyncHeader>;
-  /** The current snapshot; needed only when `compacted` is not empty. */
-  snapshot(): MaybePromise<SyncSnapshot | undefined>;
+  /**
+   * The current snapshot, in a format `requester` reads; needed only when `compacted` is not
+   * empty.
+   */
+  snapshot(requester: PeerId): MaybePromise<SyncSnapshot | undefined>;
   /**
    * Envelopes of every logged event `vc` does not cover, in an order that respects causality
    * (the log order does). Iterated lazily, with backpressure.
@@ -368,7 +371,7 @@ export class SyncService {
       let since: ReadonlyVectorClock = request.vc;
       let snapshot: SyncSnapshot | undefined;
       if (!vcLeq(header.compacted, request.vc)) {
-        snapshot = await source.snapshot();
+        snapshot = await source.snapshot(connection.remotePeer);
         if (!snapshot || snapshot.bytes.length === 0) {
           throw new Error('the requester needs a snapshot, but the sync source has none');
         }

@@ -7,6 +7,12 @@ import { Replica } from '../../src/core/replica.js';
 import { emitVersion, LEGACY_PROTOCOL, LOCAL_PROTOCOL } from '../../src/core/wire-version.js';
 import { decodeHeartbeat, encodeHeartbeat } from '../../src/agent/heartbeat.js';
 import { WireVersions } from '../../src/agent/versions.js';
+import { servedSnapshot } from '../../src/agent/snapshot-exchange.js';
+import {
+  decodeSnapshot,
+  PROVEN_SNAPSHOT_CODEC_VERSION,
+  SNAPSHOT_CODEC_VERSION,
+} from '../../src/core/codec/snapshot-codec.js';
 
 const NOW = 1_700_000_000_000;
 const addOther = {
@@ -57,6 +63,30 @@ describe('which version to emit', () => {
     expect(lines).toHaveLength(1);
     expect(w.emitVersion(['b', 'x'])).toBe(2);
     expect(w.emitVersion(['b', 'c'])).toBe(1); // c not heard from yet
+  });
+
+  it('a member heard advertising no range is legacy (it gets v1 snapshots); one not heard is not', () => {
+    const w = new WireVersions({ error: () => undefined } as never);
+    w.heard('old', undefined);
+    w.heard('new', v2);
+    expect(w.isLegacy('old')).toBe(true);
+    expect(w.isLegacy('new')).toBe(false);
+    expect(w.isLegacy('unheard')).toBe(false);
+    w.forget('old');
+    expect(w.isLegacy('old')).toBe(false);
+  });
+
+  it('a served snapshot is v2 with signed heads, or v1 without them for a legacy member', () => {
+    const r = new Replica({ id: 'a' });
+    r.step({ kind: 'local', ops: [{ type: 'pn-counter', key: 'c', op: { kind: 'increment', by: 2 } }] }, 1);
+    const head = new Uint8Array([1, 2, 3]);
+    const deps = { replica: r, store: { head: () => head }, log: { warn: () => undefined } } as never;
+    const proven = servedSnapshot(deps);
+    const legacy = servedSnapshot(deps, { proven: false });
+    expect(proven.bytes[0]).toBe(PROVEN_SNAPSHOT_CODEC_VERSION);
+    expect(legacy.bytes[0]).toBe(SNAPSHOT_CODEC_VERSION);
+    expect(decodeSnapshot(legacy.bytes).vc).toEqual(decodeSnapshot(proven.bytes).vc);
+    expect(decodeSnapshot(legacy.bytes).heads).toBeUndefined();
   });
 
   it('heartbeats carry the range additively; a beat without one decodes as before', () => {
