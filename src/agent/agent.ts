@@ -36,7 +36,8 @@ import { IDENTITY_FILE_NAME, loadOrCreateIdentity } from '../net/identity.js';
 import { type JoinAddressStatus, Joiner } from '../net/join.js';
 import { createSmacNode, type SmacNode } from '../net/node.js';
 import { SyncService } from '../net/sync-protocol.js';
-import { SnapshotRefused } from '../net/snapshot-proof.js';
+import { SnapshotRefusal, SnapshotRefused } from '../net/snapshot-proof.js';
+import { snapshotSourceRefusal } from './snapshot-source.js';
 import {
   installPeerSnapshot,
   servedSnapshot,
@@ -156,6 +157,8 @@ type Input =
   | {
       readonly kind: 'install';
       readonly bytes: Uint8Array;
+      /** The peer it came from (src/agent/snapshot-source.ts: whom snapshots are taken from). */
+      readonly from: string;
       /** True once installed (or nothing new); false when we hold events it lacks (push first). */
       readonly resolve: (installed: boolean) => void;
       /** Gets a refused snapshot's SnapshotRefused; without it, a refusal resolves false. */
@@ -197,6 +200,8 @@ export class Agent {
   private discovery!: Discovery;
   private loadMonitor!: LoadMonitor;
   private runChecks = true;
+  /** Peers reached through a join address: a new joiner's first snapshot comes from one. */
+  private readonly joinPeers = new Set<string>();
   private protocol: ProtocolRange | undefined;
   private heartbeats!: Heartbeats;
   private sync!: SyncService;
@@ -376,6 +381,7 @@ export class Agent {
         this.log.debug({ address, err: error }, 'join dial failed; retrying with backoff');
       },
       onConnected: (address, peer) => {
+        this.joinPeers.add(peer.toString());
         this.log.info({ address, peer: peer.toString() }, 'joined');
       },
     });
@@ -705,7 +711,7 @@ export class Agent {
         );
         break;
       case 'install':
-        input.resolve(this.install(input.bytes));
+        input.resolve(this.install(input.bytes, input.from));
         break;
       case 'tick':
         handle(this.replica.step({ kind: 'tick' }, now).effects);
@@ -746,8 +752,28 @@ export class Agent {
     }
   }
 
-  private install(bytes: Uint8Array): boolean {
+  private install(bytes: Uint8Array, from: string): boolean {
+    const why = snapshotSourceRefusal(from, {
+      self: this.peerId,
+      origins: this.replica.clock().keys(),
+      joins: this.config.join.length > 0,
+      joinPeers: this.joinPeers,
+      isMember: (id) => this.isMember(id),
+    });
+    if (why !== undefined) {
+      this.counters.rejectedSnapshots++;
+      this.log.warn({ peer: from, code: SnapshotRefusal.Untrusted }, `refused a snapshot: ${why}`);
+      throw new SnapshotRefused(SnapshotRefusal.Untrusted, `Refused a snapshot: ${why}.`, { peer: from });
+    }
     return installPeerSnapshot(this.snapshotDeps(), bytes);
+  }
+
+  /** A member by what the replica holds (its signed record or events), not left or reaped. */
+  private isMember(peer: string): boolean {
+    if (this.compactor.view.isRetired(peer)) return false;
+    for (const origin of this.replica.clock().keys()) if (peerOfOrigin(origin) === peer) return true;
+    const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
+    return Array.isArray(value) && value.some((r) => (r as { id?: unknown }).id === peer);
   }
 
   private snapshotDeps(): SnapshotExchangeDeps {
@@ -831,7 +857,7 @@ export class Agent {
         if (frame.type === 'header') peerVc = frame.vc;
         else if (frame.type === 'snapshot') {
           const installed = await new Promise<boolean>((resolve) => {
-            this.queue.push({ kind: 'install', bytes: frame.bytes, resolve }).catch(() => {
+            this.queue.push({ kind: 'install', bytes: frame.bytes, from: key, resolve }).catch(() => {
               resolve(false);
             });
           });

@@ -26,6 +26,8 @@ export const SnapshotRefusal = {
   Malformed: 'BAD_SNAPSHOT',
   /** A clock entry has no valid signed head, or a head does not match its entry. */
   Unproven: 'UNPROVEN_SNAPSHOT',
+  /** It comes from a peer this node does not take snapshots from (agent/snapshot-source.ts). */
+  Untrusted: 'UNTRUSTED_SNAPSHOT_SOURCE',
 } as const;
 export type SnapshotRefusal = (typeof SnapshotRefusal)[keyof typeof SnapshotRefusal];
 

@@ -16,6 +16,7 @@ import {
   startFastCluster,
   stopAll,
   waitConnected,
+  waitMembersKnown,
   waitConverged,
   waitFor,
 } from './helpers.js';
@@ -37,6 +38,7 @@ describe('compaction during a partition', () => {
   it('a silent member holds compaction back; after the heal nothing acknowledged is lost', async () => {
     agents = await startCluster(3, { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 });
     await waitConnected(agents, 2);
+    await waitMembersKnown(agents);
     const [a, b, c] = agents as [Agent, Agent, Agent];
     let acked = 0;
     for (let i = 0; i < 10; i++) acked += await inc(a, 1);
@@ -86,6 +88,7 @@ describe('a down member pins the log until it is reaped', () => {
   it('minority cut of a five-agent cluster: both sides compact only what all hold; all converge', async () => {
     agents = await startCluster(5, { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 });
     await waitConnected(agents, 4);
+    await waitMembersKnown(agents);
     const [a, b, c, d, e] = agents as [Agent, Agent, Agent, Agent, Agent];
     let acked = 0;
     await Promise.all([d.isolate(true), e.isolate(true)]);
@@ -105,6 +108,7 @@ describe('a down member pins the log until it is reaped', () => {
   it('force-leave stops a member holding compaction back; the log then shrinks', async () => {
     agents = await startCluster(3, { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 });
     await waitConnected(agents, 2);
+    await waitMembersKnown(agents);
     const [a, , c] = agents as [Agent, Agent, Agent];
     await c.isolate(true);
     await waitFor(() => c.connectedPeers().length === 0, 'c to be cut off');
@@ -133,6 +137,7 @@ describe('a down member pins the log until it is reaped', () => {
     const opts = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100, reapAfterMs: 1_500 };
     agents = await startFastCluster(3, opts);
     await waitConnected(agents, 2);
+    await waitMembersKnown(agents);
     const [a, , c] = agents as [Agent, Agent, Agent];
     await c.isolate(true);
     for (let i = 0; i < 60; i++) await inc(a, 1);
@@ -154,6 +159,7 @@ describe('a down member pins the log until it is reaped', () => {
     const opts = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100, maxLogEvents: 100 };
     agents = await startFastCluster(3, opts);
     await waitConnected(agents, 2);
+    await waitMembersKnown(agents);
     const [a, , c] = agents as [Agent, Agent, Agent];
     await c.isolate(true);
     await waitFor(() => a.members().members.find((m) => m.id === c.peerId)?.status === 'dead', 'c dead on a');

@@ -103,6 +103,22 @@ export async function waitConnected(agents: readonly Agent[], k = agents.length 
   );
 }
 
+/**
+ * Until every agent counts every other as a member stability waits for: each has the others'
+ * member records or heartbeats. Tests that cut a member off wait for this first, or the cut
+ * may come before the others ever learned of it (a member that joined on the far side).
+ */
+export async function waitMembersKnown(agents: readonly Agent[]): Promise<void> {
+  await waitFor(
+    () =>
+      agents.every((a) => {
+        const members = a.status().compaction.members;
+        return agents.every((o) => o === a || members.includes(o.peerId));
+      }),
+    'every agent to know every other as a member',
+  );
+}
+
 /** One write per CRDT type, varied by `i`, so agents writing concurrently conflict on every type. */
 export function opsForEveryType(i: number): unknown[] {
   return [

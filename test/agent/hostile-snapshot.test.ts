@@ -180,3 +180,48 @@ describe('a peer answering pulls with oversized or garbage frames', () => {
     expect(victim.read('pn-counter', 'after')?.value).toBe(5);
   }, 90_000);
 });
+
+describe('a peer that is not a member serving a genuine, proven snapshot', () => {
+  it('is refused (signed heads prove the clock, not the state): the victim installs snapshots only from members', async () => {
+    agents = await startCluster(2);
+    const [victim, honest] = agents as [Agent, Agent];
+    await write(victim, 'hits');
+    await write(honest, 'hits');
+    await waitConverged([victim, honest]);
+    // The victim misses three of the honest agent's events; a stranger collects them all.
+    await victim.isolate(true);
+    for (let i = 0; i < 3; i++) await write(honest, 'hits');
+    hostile = await loopbackNode();
+    await hostile.dial(multiaddr(honest.addresses()[0] ?? ''));
+    const latest = new Map<string, Uint8Array>();
+    for await (const f of new SyncService(hostile).pull(peerIdFromString(honest.peerId), new Map())) {
+      if (f.type !== 'events') continue;
+      for (const env of f.envelopes) latest.set(readTrustedEnvelope(env).event.origin, env);
+    }
+    const state = (
+      honest as unknown as {
+        replica: { snapshot(): { vc: VectorClock; keyspace: unknown; hlc: unknown } };
+      }
+    ).replica.snapshot();
+    const bytes = encodeSnapshot({
+      vc: state.vc,
+      hlc: state.hlc as { wall: number; logical: number },
+      keyspace: state.keyspace as never,
+      heads: [...latest.values()],
+    });
+    await honest.stop();
+    await victim.isolate(false);
+    await serveSnapshot(
+      hostile,
+      () => bytes,
+      () => state.vc,
+    );
+    await dialVictim(hostile, victim);
+    await waitFor(() => victim.status().counters.rejectedSnapshots >= 1, 'the stranger’s snapshot refused');
+    expect(victim.status().counters.snapshotsInstalled).toBe(0);
+    expect(victim.read('pn-counter', 'hits')?.value).toBe(2);
+    // The victim keeps working.
+    await write(victim, 'hits');
+    expect(victim.read('pn-counter', 'hits')?.value).toBe(3);
+  }, 90_000);
+});
