@@ -24,31 +24,25 @@ import {
   vcLeq,
   vcToRecord,
 } from '../core/clock/vector-clock.js';
-import { encodeEvent } from '../core/codec/index.js';
 import type { TypeName } from '../core/crdt/crdt.js';
-import type { Event } from '../core/event.js';
 import type { ObjectView } from '../core/keyspace.js';
-import { type Effect, Replica, type TouchedObject } from '../core/replica.js';
+import { Replica, type TouchedObject } from '../core/replica.js';
 import { EventGossip, HeartbeatGossip, type VerifiedEvent } from '../net/gossip.js';
 import { loadClusterKey } from '../net/cluster-key.js';
-import { openEnvelope, readTrustedEnvelope, sealEvent } from '../net/envelope.js';
+import { openEnvelope, readTrustedEnvelope } from '../net/envelope.js';
 import { IDENTITY_FILE_NAME, loadOrCreateIdentity } from '../net/identity.js';
 import { type JoinAddressStatus, Joiner } from '../net/join.js';
 import { createSmacNode, type SmacNode } from '../net/node.js';
 import { SyncService } from '../net/sync-protocol.js';
 import { SnapshotRefusal, SnapshotRefused } from '../net/snapshot-proof.js';
 import { snapshotSourceRefusal } from './snapshot-source.js';
-import {
-  installPeerSnapshot,
-  servedSnapshot,
-  type SnapshotExchangeDeps,
-  StoreFailStop,
-} from './snapshot-exchange.js';
+import { installPeerSnapshot, servedSnapshot, type SnapshotExchangeDeps } from './snapshot-exchange.js';
 import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
 import { Heartbeats } from './heartbeats.js';
 import type { ProtocolRange } from '../core/wire-version.js';
-import { OwnerQueue } from './owner-queue.js';
+import type { OwnerQueue } from './owner-queue.js';
+import { type ChangeNotice, Owner, type OwnerInput, type WriteResult } from './owner.js';
 import { createLogger } from './logger.js';
 import { Discovery } from '../services/discovery.js';
 import { LoadMonitor } from '../services/load.js';
@@ -81,16 +75,7 @@ interface PeerGate {
   refused: (peerId: string) => boolean;
 }
 
-export interface WriteResult {
-  readonly origin: string;
-  readonly seq: number;
-}
-
-export interface ChangeNotice {
-  readonly event: Event;
-  readonly objects: readonly TouchedObject[];
-  readonly local: boolean;
-}
+export type { ChangeNotice, WriteResult } from './owner.js';
 
 export interface PeerStatus {
   readonly peerId: string;
@@ -141,30 +126,6 @@ export interface AgentCounters {
   refusedPeers: number;
 }
 
-type Input =
-  | {
-      readonly kind: 'local';
-      readonly ops: readonly unknown[];
-      readonly system: boolean;
-      readonly resolve: (r: WriteResult) => void;
-      readonly reject: (e: unknown) => void;
-    }
-  | { readonly kind: 'remote'; readonly event: Event; readonly envelope: Uint8Array }
-  /** Every 250 ms at most: the causal buffer's gap timers. */
-  | { readonly kind: 'tick' }
-  /** Every heartbeat interval: the wire version to emit, reaping and compaction. */
-  | { readonly kind: 'maintain' }
-  | {
-      readonly kind: 'install';
-      readonly bytes: Uint8Array;
-      /** The peer it came from (src/agent/snapshot-source.ts: whom snapshots are taken from). */
-      readonly from: string;
-      /** True once installed (or nothing new); false when we hold events it lacks (push first). */
-      readonly resolve: (installed: boolean) => void;
-      /** Gets a refused snapshot's SnapshotRefused; without it, a refusal resolves false. */
-      readonly reject?: (e: unknown) => void;
-    };
-
 export class AgentStoppedError extends Error {
   override readonly name = 'AgentStoppedError';
   readonly code = 'AGENT_STOPPED';
@@ -172,8 +133,7 @@ export class AgentStoppedError extends Error {
 
 export class Agent {
   readonly peerId: string;
-  private readonly queue: OwnerQueue<Input>;
-  private readonly envelopes = new WeakMap<Event, Uint8Array>();
+  private readonly queue: OwnerQueue<OwnerInput>;
   private readonly compactor: Compactor;
   private readonly listeners = new Set<(c: ChangeNotice) => void>();
   private readonly syncing = new Set<string>();
@@ -231,16 +191,30 @@ export class Agent {
       isAlive: (id) => (this.membership as Membership | undefined)?.isAlive(id) ?? false,
       counters: this.counters,
     });
-    this.queue = new OwnerQueue(
-      (items) => {
-        this.drain(items);
+    this.queue = new Owner({
+      now,
+      replica: () => this.replica,
+      store,
+      log,
+      privateKey,
+      counters: this.counters,
+      publish: (envelopes) => {
+        this.gossip?.publish(envelopes).catch((e: unknown) => {
+          this.log.debug({ err: e }, 'gossip publish failed; anti-entropy will carry the events');
+        });
       },
-      {
-        onError: (e) => {
-          this.log.error({ err: e }, 'the owner drain failed; its inputs were dropped, the agent goes on');
-        },
+      notify: (notices) => {
+        for (const n of notices) for (const fn of this.listeners) fn(n);
+        if (notices.some((n) => n.objects.some((o) => o.key === MEMBERS_KEY && o.type === 'aw-set')))
+          this.membership.membersChanged();
       },
-    );
+      repair: () => void this.syncWithRandomPeer(),
+      install: (bytes, from) => this.install(bytes, from),
+      maintain: () => {
+        this.maintain();
+      },
+      failStop: () => void this.stop(),
+    }).queue;
   }
 
   /** Opens the store, recovers state, starts the libp2p node and the background loops. */
@@ -597,160 +571,6 @@ export class Agent {
   }
 
   // ---- the owner ------------------------------------------------------------------------
-
-  private drain(items: Input[]): void {
-    const now = this.now();
-    const rows: { origin: string; seq: number; bytes: Uint8Array }[] = [];
-    const publish: Uint8Array[] = [];
-    const acks: (() => void)[] = [];
-    const notices: ChangeNotice[] = [];
-    const wants = { repair: false };
-    const handle = (effects: readonly Effect[], localEnvelope?: Uint8Array): void => {
-      for (const fx of effects) {
-        switch (fx.kind) {
-          case 'persist': {
-            const env = fx.local ? localEnvelope : this.envelopes.get(fx.event);
-            if (!env) throw new Error(`no envelope for ${fx.event.origin}:${fx.event.seq}`);
-            rows.push({ origin: fx.event.origin, seq: fx.event.seq, bytes: env });
-            if (fx.local) this.counters.localEvents++;
-            else this.counters.remoteEvents++;
-            break;
-          }
-          case 'broadcast':
-            if (localEnvelope) publish.push(localEnvelope);
-            break;
-          case 'changed':
-            notices.push({
-              event: fx.event,
-              objects: fx.objects,
-              local: fx.event.origin === this.replica.id,
-            });
-            break;
-          case 'repair':
-            wants.repair = true;
-            break;
-          case 'rejected':
-            this.counters.rejectedEvents++;
-            this.log.warn({ origin: fx.origin, seq: fx.seq, code: fx.code }, fx.message);
-            break;
-          case 'clock-drift':
-            this.counters.clockDrift++;
-            this.log.warn(
-              { origin: fx.origin, driftMs: fx.driftMs },
-              'a peer clock is ahead beyond the allowed drift',
-            );
-            break;
-        }
-      }
-    };
-    for (const input of items) {
-      // One input's failure is that input's: the writer gets the error, a bad event or
-      // snapshot is refused and counted, and the rest of the drain goes on. Only the store
-      // failing stops the agent (below, and in install).
-      try {
-        this.drainOne(input, now, handle, acks);
-      } catch (e) {
-        try {
-          this.refuseInput(input, e);
-        } catch (fatal) {
-          // The replica is ahead of its durable state: acknowledge nothing, stop.
-          this.log.fatal({ err: (fatal as StoreFailStop).cause }, (fatal as Error).message);
-          for (const i of items) if (i.kind === 'local') i.reject(fatal);
-          void this.stop();
-          return;
-        }
-      }
-    }
-    try {
-      if (rows.length > 0) this.store.appendEvents(rows);
-    } catch (e) {
-      // The replica is now ahead of its durable state: stop rather than acknowledge or forward.
-      this.log.fatal({ err: e }, 'the store failed to commit; stopping the agent');
-      for (const input of items) if (input.kind === 'local') input.reject(e);
-      void this.stop();
-      return;
-    }
-    if (publish.length > 0 && this.gossip) {
-      this.gossip.publish(publish).catch((e: unknown) => {
-        this.log.debug({ err: e }, 'gossip publish failed; anti-entropy will carry the events');
-      });
-    }
-    for (const ack of acks) ack();
-    for (const n of notices) for (const fn of this.listeners) fn(n);
-    if (notices.some((n) => n.objects.some((o) => o.key === MEMBERS_KEY && o.type === 'aw-set'))) {
-      this.membership.membersChanged();
-    }
-    if (wants.repair) void this.syncWithRandomPeer();
-  }
-
-  /** Steps the replica for one input and queues its effects; throws only for that input. */
-  private drainOne(
-    input: Input,
-    now: number,
-    handle: (effects: readonly Effect[], localEnvelope?: Uint8Array) => void,
-    acks: (() => void)[],
-  ): void {
-    switch (input.kind) {
-      case 'local': {
-        // The step refuses (and changes nothing) unless every op and the event's size are valid.
-        const result = this.replica.step({ kind: 'local', ops: input.ops, system: input.system }, now);
-        const event = result.event;
-        if (!event) throw new Error('the replica made no event for a local write');
-        const envelope = sealEvent(this.privateKey, result.encoded ?? encodeEvent(event));
-        handle(result.effects, envelope);
-        acks.push(() => {
-          input.resolve({ origin: event.origin, seq: event.seq });
-        });
-        break;
-      }
-      case 'remote':
-        this.envelopes.set(input.event, input.envelope);
-        handle(
-          this.replica.step({ kind: 'remote', event: input.event, bytes: input.envelope.length }, now)
-            .effects,
-        );
-        break;
-      case 'install':
-        input.resolve(this.install(input.bytes, input.from));
-        break;
-      case 'tick':
-        handle(this.replica.step({ kind: 'tick' }, now).effects);
-        break;
-      case 'maintain':
-        this.maintain();
-        break;
-    }
-  }
-
-  /** What a failed input gets: its writer the error; a peer's event or snapshot a count and a log line. */
-  private refuseInput(input: Input, e: unknown): void {
-    switch (input.kind) {
-      case 'local':
-        input.reject(e);
-        break;
-      case 'remote':
-        this.counters.rejectedEvents++;
-        this.log.error(
-          { origin: input.event.origin, seq: input.event.seq, err: e },
-          'applying a remote event failed; it was skipped',
-        );
-        break;
-      case 'tick':
-      case 'maintain':
-        this.log.error({ err: e, input: input.kind }, 'periodic maintenance failed; it runs again next time');
-        break;
-      case 'install':
-        if (e instanceof StoreFailStop) throw e;
-        // install() counts and logs the snapshots it refuses; this is anything else it threw.
-        if (!(e instanceof SnapshotRefused)) {
-          this.counters.rejectedSnapshots++;
-          this.log.error({ err: e }, 'installing a snapshot failed; it was refused');
-        }
-        if (input.reject) input.reject(e);
-        else input.resolve(false);
-        break;
-    }
-  }
 
   private install(bytes: Uint8Array, from: string): boolean {
     const why = snapshotSourceRefusal(from, {

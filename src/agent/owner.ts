@@ -1,0 +1,252 @@
+/**
+ * The owner (DESIGN.md "Architecture"): the one place that mutates replica state. Every input,
+ * a local write, a peer's event, a snapshot to install, the gap tick and the periodic
+ * maintenance, goes through one queue, and one synchronous drain applies a batch of them and
+ * carries out the replica's effects in the fixed order the design requires:
+ *   1. persist every applied event (one SQLite transaction: the group commit),
+ *   2. broadcast the local ones (gossip: the fast path, handed off),
+ *   3. acknowledge the writers, then notify watchers.
+ * A write is acknowledged only after its commit. One input's failure is that input's (the
+ * writer gets the error; a peer's bad event or snapshot is refused and counted). If the store
+ * fails, the agent stops rather than run ahead of its durable state.
+ */
+import type { PrivateKey } from '@libp2p/interface';
+import type { Logger } from 'pino';
+import { encodeEvent } from '../core/codec/index.js';
+import type { Event } from '../core/event.js';
+import type { Effect, Replica, TouchedObject } from '../core/replica.js';
+import { sealEvent } from '../net/envelope.js';
+import { SnapshotRefused } from '../net/snapshot-proof.js';
+import type { Store } from '../store/store.js';
+import { OwnerQueue } from './owner-queue.js';
+import { StoreFailStop } from './snapshot-exchange.js';
+
+export interface WriteResult {
+  readonly origin: string;
+  readonly seq: number;
+}
+
+export interface ChangeNotice {
+  readonly event: Event;
+  readonly objects: readonly TouchedObject[];
+  readonly local: boolean;
+}
+
+export type OwnerInput =
+  | {
+      readonly kind: 'local';
+      readonly ops: readonly unknown[];
+      readonly system: boolean;
+      readonly resolve: (r: WriteResult) => void;
+      readonly reject: (e: unknown) => void;
+    }
+  | { readonly kind: 'remote'; readonly event: Event; readonly envelope: Uint8Array }
+  /** Every 250 ms at most: the causal buffer's gap timers. */
+  | { readonly kind: 'tick' }
+  /** Every heartbeat interval: the wire version to emit, reaping and compaction. */
+  | { readonly kind: 'maintain' }
+  | {
+      readonly kind: 'install';
+      readonly bytes: Uint8Array;
+      /** The peer it came from (src/agent/snapshot-source.ts: whom snapshots are taken from). */
+      readonly from: string;
+      /** True once installed (or nothing new); false when we hold events it lacks (push first). */
+      readonly resolve: (installed: boolean) => void;
+      /** Gets a refused snapshot's SnapshotRefused; without it, a refusal resolves false. */
+      readonly reject?: (e: unknown) => void;
+    };
+
+export interface OwnerDeps {
+  readonly now: () => number;
+  readonly replica: () => Replica;
+  readonly store: Pick<Store, 'appendEvents'>;
+  readonly log: Logger;
+  readonly privateKey: PrivateKey;
+  readonly counters: {
+    localEvents: number;
+    remoteEvents: number;
+    rejectedEvents: number;
+    clockDrift: number;
+    rejectedSnapshots: number;
+  };
+  /** Hands committed local envelopes to gossip (never awaited: anti-entropy repairs a miss). */
+  readonly publish: (envelopes: Uint8Array[]) => void;
+  /** After the acknowledgements: what changed, for watchers and services. */
+  readonly notify: (notices: readonly ChangeNotice[]) => void;
+  /** The replica asked for repair (a gap, an overflowing buffer): pull from a peer. */
+  readonly repair: () => void;
+  /** Installs a peer's snapshot (snapshot-exchange.ts); false when we hold events it lacks. */
+  readonly install: (bytes: Uint8Array, from: string) => boolean;
+  /** Periodic work on replica state: wire version, reaping, compaction. */
+  readonly maintain: () => void;
+  /** The store failed: stop the agent. */
+  readonly failStop: () => void;
+}
+
+export class Owner {
+  readonly queue: OwnerQueue<OwnerInput>;
+  private readonly envelopes = new WeakMap<Event, Uint8Array>();
+
+  constructor(private readonly d: OwnerDeps) {
+    this.queue = new OwnerQueue(
+      (items) => {
+        this.drain(items);
+      },
+      {
+        onError: (e) => {
+          d.log.error({ err: e }, 'the owner drain failed; its inputs were dropped, the agent goes on');
+        },
+      },
+    );
+  }
+
+  private drain(items: OwnerInput[]): void {
+    const now = this.d.now();
+    const rows: { origin: string; seq: number; bytes: Uint8Array }[] = [];
+    const publish: Uint8Array[] = [];
+    const acks: (() => void)[] = [];
+    const notices: ChangeNotice[] = [];
+    const wants = { repair: false };
+    const handle = (effects: readonly Effect[], localEnvelope?: Uint8Array): void => {
+      for (const fx of effects) {
+        switch (fx.kind) {
+          case 'persist': {
+            const env = fx.local ? localEnvelope : this.envelopes.get(fx.event);
+            if (!env) throw new Error(`no envelope for ${fx.event.origin}:${fx.event.seq}`);
+            rows.push({ origin: fx.event.origin, seq: fx.event.seq, bytes: env });
+            if (fx.local) this.d.counters.localEvents++;
+            else this.d.counters.remoteEvents++;
+            break;
+          }
+          case 'broadcast':
+            if (localEnvelope) publish.push(localEnvelope);
+            break;
+          case 'changed':
+            notices.push({
+              event: fx.event,
+              objects: fx.objects,
+              local: fx.event.origin === this.d.replica().id,
+            });
+            break;
+          case 'repair':
+            wants.repair = true;
+            break;
+          case 'rejected':
+            this.d.counters.rejectedEvents++;
+            this.d.log.warn({ origin: fx.origin, seq: fx.seq, code: fx.code }, fx.message);
+            break;
+          case 'clock-drift':
+            this.d.counters.clockDrift++;
+            this.d.log.warn(
+              { origin: fx.origin, driftMs: fx.driftMs },
+              'a peer clock is ahead beyond the allowed drift',
+            );
+            break;
+        }
+      }
+    };
+    for (const input of items) {
+      // One input's failure is that input's: the writer gets the error, a bad event or
+      // snapshot is refused and counted, and the rest of the drain goes on. Only the store
+      // failing stops the agent (below, and in install).
+      try {
+        this.drainOne(input, now, handle, acks);
+      } catch (e) {
+        try {
+          this.refuseInput(input, e);
+        } catch (fatal) {
+          // The replica is ahead of its durable state: acknowledge nothing, stop.
+          this.d.log.fatal({ err: (fatal as StoreFailStop).cause }, (fatal as Error).message);
+          for (const i of items) if (i.kind === 'local') i.reject(fatal);
+          this.d.failStop();
+          return;
+        }
+      }
+    }
+    try {
+      if (rows.length > 0) this.d.store.appendEvents(rows);
+    } catch (e) {
+      // The replica is now ahead of its durable state: stop rather than acknowledge or forward.
+      this.d.log.fatal({ err: e }, 'the store failed to commit; stopping the agent');
+      for (const input of items) if (input.kind === 'local') input.reject(e);
+      this.d.failStop();
+      return;
+    }
+    if (publish.length > 0) this.d.publish(publish);
+    for (const ack of acks) ack();
+    if (notices.length > 0) this.d.notify(notices);
+    if (wants.repair) this.d.repair();
+  }
+
+  /** Steps the replica for one input and queues its effects; throws only for that input. */
+  private drainOne(
+    input: OwnerInput,
+    now: number,
+    handle: (effects: readonly Effect[], localEnvelope?: Uint8Array) => void,
+    acks: (() => void)[],
+  ): void {
+    switch (input.kind) {
+      case 'local': {
+        // The step refuses (and changes nothing) unless every op and the event's size are valid.
+        const result = this.d.replica().step({ kind: 'local', ops: input.ops, system: input.system }, now);
+        const event = result.event;
+        if (!event) throw new Error('the replica made no event for a local write');
+        const envelope = sealEvent(this.d.privateKey, result.encoded ?? encodeEvent(event));
+        handle(result.effects, envelope);
+        acks.push(() => {
+          input.resolve({ origin: event.origin, seq: event.seq });
+        });
+        break;
+      }
+      case 'remote':
+        this.envelopes.set(input.event, input.envelope);
+        handle(
+          this.d.replica().step({ kind: 'remote', event: input.event, bytes: input.envelope.length }, now)
+            .effects,
+        );
+        break;
+      case 'install':
+        input.resolve(this.d.install(input.bytes, input.from));
+        break;
+      case 'tick':
+        handle(this.d.replica().step({ kind: 'tick' }, now).effects);
+        break;
+      case 'maintain':
+        this.d.maintain();
+        break;
+    }
+  }
+
+  /** What a failed input gets: its writer the error; a peer's event or snapshot a count and a log line. */
+  private refuseInput(input: OwnerInput, e: unknown): void {
+    switch (input.kind) {
+      case 'local':
+        input.reject(e);
+        break;
+      case 'remote':
+        this.d.counters.rejectedEvents++;
+        this.d.log.error(
+          { origin: input.event.origin, seq: input.event.seq, err: e },
+          'applying a remote event failed; it was skipped',
+        );
+        break;
+      case 'tick':
+      case 'maintain':
+        this.d.log.error(
+          { err: e, input: input.kind },
+          'periodic maintenance failed; it runs again next time',
+        );
+        break;
+      case 'install':
+        if (e instanceof StoreFailStop) throw e;
+        // install() counts and logs the snapshots it refuses; this is anything else it threw.
+        if (!(e instanceof SnapshotRefused)) {
+          this.d.counters.rejectedSnapshots++;
+          this.d.log.error({ err: e }, 'installing a snapshot failed; it was refused');
+        }
+        if (input.reject) input.reject(e);
+        else input.resolve(false);
+        break;
+    }
+  }
+}
