@@ -10,15 +10,24 @@ import { type AgentConfig, ConfigError, isLoopbackMultiaddr } from './config.js'
 
 /** Creates the data directory mode 0700, or tightens an existing one to 0700 (logged). */
 export function securePrivateDir(dir: string, log: Pick<Logger, 'warn'>): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const mode = statSync(dir).mode & 0o777;
+  const code = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e);
+  let mode: number;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mode = statSync(dir).mode & 0o777;
+  } catch (e) {
+    throw new ConfigError(
+      `Cannot create the data directory ${dir} (${code(e)}). Create it (mkdir -m 700 ${dir}) as the ` +
+        'user running smac, or pass another data directory.',
+    );
+  }
   if ((mode & 0o077) === 0) return;
   try {
     chmodSync(dir, 0o700);
   } catch (e) {
     throw new ConfigError(
-      `The data directory ${dir} has mode ${mode.toString(8)} and cannot be made private ` +
-        `(${(e as NodeJS.ErrnoException).code ?? 'error'}); run the agent as its owner, or chmod 700 ${dir}.`,
+      `The data directory ${dir} has mode ${mode.toString(8)} and cannot be made private (${code(e)}); ` +
+        `run the agent as its owner, or chmod 700 ${dir}.`,
     );
   }
   log.warn({ dir, from: mode.toString(8), to: '700' }, 'made the data directory private');
