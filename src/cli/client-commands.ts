@@ -98,7 +98,10 @@ export function addClientCommands(program: Command): void {
     };
 
   program
-    .option('--socket <path>', 'agent API socket (or SMAC_SOCKET; default <data dir>/smac.sock)')
+    .option(
+      '--socket <path>',
+      'agent API socket (or SMAC_SOCKET; default <data dir>/smac.sock, the data dir being SMAC_DATA_DIR or ./.smac-data)',
+    )
     .option('--url <url>', 'agent API over TCP instead, e.g. http://127.0.0.1:7947 (or SMAC_URL)')
     .option('--token <token>', 'bearer token for --url (or SMAC_TOKEN; visible in ps: prefer a file)')
     .option(
