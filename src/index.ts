@@ -48,6 +48,7 @@ export {
   type ApiServerOptions,
   type ApiAppOptions,
 } from './api/server.js';
+export { API_TOKEN_FILE_NAME, defaultTokenFile } from './api/token.js';
 export {
   smacApi,
   DEFAULT_API_OPTIONS,

@@ -161,12 +161,14 @@ function httpClient(target, maxSockets) {
   const base = target.socketPath
     ? { socketPath: target.socketPath }
     : { host: target.host, port: target.port };
+  // TCP always requires the agent's bearer token; the socket needs none.
+  const auth = target.token ? { authorization: `Bearer ${target.token}` } : {};
   const request = (method, path, body) =>
     new Promise((resolve, reject) => {
       const headers =
         body === undefined
-          ? {}
-          : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+          ? { ...auth }
+          : { ...auth, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
       const req = http.request({ ...base, agent, method, path, headers }, (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
@@ -319,7 +321,12 @@ async function startAgent(name, dataDir, join = [], extra = []) {
     peerId: ready.peerId,
     addresses: ready.addresses,
     socketPath: ready.api.socket,
-    tcp: { host: url.hostname, port: Number(url.port) },
+    // The token the agent generated in its data directory (TCP requires it).
+    tcp: {
+      host: url.hostname,
+      port: Number(url.port),
+      token: readFileSync(ready.api.tokenFile, 'utf8').trim(),
+    },
     stderr: () => stderr,
   };
   // A small control connection (status, members) apart from the load's connections.

@@ -12,7 +12,7 @@
  * A write is acknowledged only after its commit. If the store fails, the agent stops rather
  * than run ahead of its durable state.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PeerId, PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
@@ -43,6 +43,7 @@ import { Heartbeats } from './heartbeats.js';
 import type { ProtocolRange } from '../core/wire-version.js';
 import type { OwnerQueue } from './owner-queue.js';
 import { type ChangeNotice, Owner, type OwnerInput, type WriteResult } from './owner.js';
+import { securePrivateDir, warnIfOpenCluster } from './data-dir.js';
 import { createLogger } from './logger.js';
 import { Discovery } from '../services/discovery.js';
 import { LoadMonitor } from '../services/load.js';
@@ -221,7 +222,8 @@ export class Agent {
   static async start(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
     const log = options.logger ?? createLogger(config.logLevel);
     const now = options.now ?? Date.now;
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    securePrivateDir(config.dataDir, log);
+    warnIfOpenCluster(config, log);
     const identityExisted = existsSync(join(config.dataDir, IDENTITY_FILE_NAME));
     const privateKey = await loadOrCreateIdentity(config.dataDir);
     const peerId = peerIdFromPrivateKey(privateKey).toString();

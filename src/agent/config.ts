@@ -4,6 +4,7 @@
  * on. Sources (flags, SMAC_* environment, config file) are merged by the CLI; this module only
  * knows the resolved shape.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 
 export interface AgentConfig {
@@ -17,6 +18,11 @@ export interface AgentConfig {
   readonly region: string;
   /** Pre-shared cluster key file (`smac keygen`). Without one, any libp2p node that can reach the port may join. */
   readonly clusterKeyFile: string | undefined;
+  /**
+   * Allow a listen address that is not loopback without a cluster key: any libp2p node that
+   * reaches it may join and write. Off by default (the agent refuses to start); on, it warns.
+   */
+  readonly openCluster: boolean;
   /** Find peers by mDNS on the LAN. Off by default: it multicasts on every interface. */
   readonly mdns: boolean;
   /** Disseminate events by gossipsub (the fast path). Off leaves anti-entropy alone: slower, still convergent. */
@@ -51,14 +57,31 @@ export interface AgentConfig {
   readonly logLevel: string;
   /** Failure-detector defaults (docs/membership.md): 'lan' detects in seconds; 'wan' is slower and more patient across regions. */
   readonly membershipProfile: 'lan' | 'wan';
-  /** REST API Unix socket (mode 0660; access is the file's permissions). Default `<dataDir>/smac.sock`; "" disables it. */
+  /** REST API Unix socket. Default `<dataDir>/smac.sock`; "" disables it. */
   readonly apiSocket: string | undefined;
-  /** REST API TCP host. Loopback by default; any other address requires a bearer token; "" disables TCP. */
+  /** File mode of the socket, set before it accepts a connection. 0660: the agent's user and group. */
+  readonly apiSocketMode: number;
+  /** Group (name or gid) given the socket, so that the application containers of that group can use it. */
+  readonly apiSocketGroup: string | undefined;
+  /**
+   * Whether the REST API also listens on TCP. Off by default (the socket is the interface);
+   * giving apiHost or apiPort turns it on. TCP always requires a bearer token, loopback included.
+   */
+  readonly apiTcp: boolean;
+  /** REST API TCP host; loopback by default. */
   readonly apiHost: string;
   /** REST API TCP port (0 picks a free one). */
   readonly apiPort: number;
-  /** File holding the API bearer token (first line). Required when apiHost is not loopback. */
+  /**
+   * File holding the TCP API bearer token (first line; mode 0600 or stricter). Without one,
+   * the agent generates `<dataDir>/api.token` on first start and reuses it.
+   */
   readonly apiTokenFile: string | undefined;
+  /**
+   * Host names (besides localhost, IP literals and apiHost) a TCP request's Host header may
+   * name; anything else is refused, against DNS rebinding.
+   */
+  readonly apiAllowedHosts: readonly string[];
   /**
    * Overrides of the failure-detector profile's fields (docs/membership.md), e.g.
    * {"probeIntervalMs": 500}. Validated when the agent starts.
@@ -74,6 +97,7 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   join: [],
   region: 'default',
   clusterKeyFile: undefined,
+  openCluster: false,
   mdns: false,
   gossip: true,
   syncIntervalMs: 5_000,
@@ -87,9 +111,13 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   logLevel: 'info',
   membershipProfile: 'lan',
   apiSocket: undefined,
+  apiSocketMode: 0o660,
+  apiSocketGroup: undefined,
+  apiTcp: false,
   apiHost: '127.0.0.1',
   apiPort: 7947,
   apiTokenFile: undefined,
+  apiAllowedHosts: [],
   membership: {},
   tags: {},
 });
@@ -167,12 +195,28 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
   if (profile !== 'lan' && profile !== 'wan')
     problems.push(`membershipProfile must be "lan" or "wan" (got ${JSON.stringify(profile)})`);
   const tags = parseTags(input.tags ?? d.tags, problems);
+  const clusterKeyFile = typeof keyFile === 'string' && keyFile.length > 0 ? resolve(keyFile) : undefined;
+  const openCluster = bool('openCluster', d.openCluster);
+  if (clusterKeyFile === undefined && !openCluster) {
+    for (const a of listen.filter((l) => l.startsWith('/') && !isLoopbackMultiaddr(l))) {
+      problems.push(
+        `listen ${a} is not a loopback address and there is no cluster key, so any libp2p node that ` +
+          'reaches it could join the cluster and write to it: give a key (--cluster-key, made by ' +
+          '`smac keygen`), or --open-cluster if the cluster is meant to be open',
+      );
+    }
+  }
+  const apiHost = input.apiHost === '' ? '' : str('apiHost', d.apiHost);
+  // Naming a host or port asks for TCP; "" as the host (the old way to turn TCP off) keeps it off.
+  const apiTcpImplied = (input.apiHost !== undefined && input.apiHost !== '') || input.apiPort !== undefined;
+  const apiTcp = apiHost !== '' && (input.apiTcp === undefined ? apiTcpImplied : bool('apiTcp', d.apiTcp));
   const config: AgentConfig = {
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
     listen,
     join,
     region: str('region', d.region),
-    clusterKeyFile: typeof keyFile === 'string' && keyFile.length > 0 ? resolve(keyFile) : undefined,
+    clusterKeyFile,
+    openCluster,
     mdns: bool('mdns', d.mdns),
     gossip: bool('gossip', d.gossip),
     syncIntervalMs: int('syncIntervalMs', d.syncIntervalMs, 10, 3_600_000),
@@ -186,9 +230,13 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     logLevel,
     membershipProfile: profile === 'wan' ? 'wan' : 'lan',
     apiSocket: optionalPath(input.apiSocket, 'apiSocket', problems),
-    apiHost: input.apiHost === '' ? '' : str('apiHost', d.apiHost),
+    apiSocketMode: parseMode(input.apiSocketMode ?? d.apiSocketMode, problems),
+    apiSocketGroup: optionalGroup(input.apiSocketGroup, problems),
+    apiTcp,
+    apiHost: apiHost === '' ? d.apiHost : apiHost,
     apiPort: int('apiPort', d.apiPort, 0, 65_535),
     apiTokenFile: optionalPath(input.apiTokenFile, 'apiTokenFile', problems),
+    apiAllowedHosts: list('apiAllowedHosts', d.apiAllowedHosts).map((h) => h.toLowerCase()),
     membership: parseNumbers(input.membership ?? d.membership, 'membership', problems),
     tags,
   };
@@ -197,6 +245,44 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
   }
   if (problems.length > 0) throw new ConfigError(`Invalid agent configuration: ${problems.join('; ')}.`);
   return config;
+}
+
+/** Whether a libp2p multiaddr listens on loopback only: /ip4/127.x, /ip6/::1 or /dns4/localhost. */
+export function isLoopbackMultiaddr(addr: string): boolean {
+  const [, proto, host] = addr.split('/');
+  if (proto === 'ip4' || proto === 'ip6') return host !== undefined && isLoopbackHost(host);
+  return (proto === 'dns' || proto === 'dns4' || proto === 'dns6') && host === 'localhost';
+}
+
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIPv4(host)) return host.startsWith('127.');
+  if (isIPv6(host)) {
+    const h = host.toLowerCase();
+    return h === '::1' || h === '0:0:0:0:0:0:0:1' || h.startsWith('::ffff:127.');
+  }
+  return false;
+}
+
+/** A file mode: a number, or octal text ("0660", "660", "0o660"), at most 0777. */
+function parseMode(raw: unknown, problems: string[]): number {
+  const text = typeof raw === 'string' ? raw.replace(/^0o/i, '') : undefined;
+  const v = text !== undefined && /^[0-7]{3,4}$/.test(text) ? parseInt(text, 8) : raw;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0o777) {
+    problems.push(`apiSocketMode must be an octal file mode such as 0660 (got ${JSON.stringify(raw)})`);
+    return DEFAULT_AGENT_CONFIG.apiSocketMode;
+  }
+  return v;
+}
+
+function optionalGroup(raw: unknown, problems: string[]): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0) return String(raw);
+  if (typeof raw !== 'string' || !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(raw)) {
+    problems.push(`apiSocketGroup must be a group name or a numeric gid (got ${JSON.stringify(raw)})`);
+    return undefined;
+  }
+  return raw;
 }
 
 /** Tags as an object, or `k=v,k2=v2` from a flag or the environment. */

@@ -2,9 +2,9 @@
  * Runs an agent with its REST API: what `smac agent` and `npm start` do. The API closes first
  * on shutdown (ending open watches), then the agent leaves the cluster.
  */
-import { join } from 'node:path';
 import type { ApiServers } from '../api/server.js';
-import { startApiServers } from '../api/server.js';
+import { defaultSocketPath, startApiServers } from '../api/server.js';
+import { defaultTokenFile } from '../api/token.js';
 import { membersRouteModule } from '../api/routes/members.js';
 import { servicesRouteModule } from '../api/routes/services.js';
 import { loadRouteModule } from '../api/routes/load.js';
@@ -23,9 +23,13 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
   try {
     api = await startApiServers({
       agent,
-      socketPath: config.apiSocket === '' ? false : (config.apiSocket ?? join(config.dataDir, 'smac.sock')),
-      tcp: config.apiHost === '' ? false : { host: config.apiHost, port: config.apiPort },
+      socketPath: config.apiSocket === '' ? false : (config.apiSocket ?? defaultSocketPath(config.dataDir)),
+      socketAccess: { mode: config.apiSocketMode, group: config.apiSocketGroup },
+      tcp: config.apiTcp ? { host: config.apiHost, port: config.apiPort } : false,
+      // The operator's token file, else one generated in the data directory on first start.
       tokenFile: config.apiTokenFile,
+      generateAt: config.apiTokenFile === undefined ? defaultTokenFile(config.dataDir) : undefined,
+      allowedHosts: config.apiAllowedHosts,
       // Added to the plugin's default routes (objects, batch, watch, status).
       routes: [membersRouteModule(agent), servicesRouteModule(agent.services), loadRouteModule(agent.load)],
     });

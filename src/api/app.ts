@@ -1,7 +1,8 @@
 /**
  * The REST API as ONE Fastify plugin (STYLE.md, fastify: `app.ts` is a plugin, only
  * `server.ts` listens). The plugin owns what every route shares — validation (TypeBox), the
- * single error handler, bearer-token auth when the listener needs it, request metrics, the
+ * single error handler, the Host check and bearer-token auth when the listener needs them
+ * (TCP), request metrics, the
  * OpenAPI document — and registers the route modules, one file per route group under
  * `routes/`. More groups (health, services, load) join by adding a RouteModule to
  * DEFAULT_ROUTES, or by passing `routes` in the options.
@@ -10,6 +11,7 @@
  * apply to the whole instance, including requests that match no route.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type {
@@ -54,6 +56,11 @@ export interface SmacApiOptions {
    * listeners; the Unix socket relies on its file permissions instead.
    */
   readonly token?: string | undefined;
+  /**
+   * Host names a request's `Host` header may name (TCP listeners; DNS-rebinding guard). IP
+   * literals always pass. Undefined: no check (the Unix socket, which no web page can reach).
+   */
+  readonly allowedHosts?: readonly string[] | undefined;
   /** Most concurrent watches; a watch past it gets 429 TOO_MANY_WATCHES. */
   readonly maxWatches?: number;
   /** Share one bound between several app instances (server.ts: socket + TCP). Overrides maxWatches. */
@@ -126,6 +133,24 @@ const plugin: FastifyPluginAsync<SmacApiOptions> = async (fastify, opts) => {
     });
   });
 
+  // Host first: a page reaching us through a rebound DNS name learns nothing about the token.
+  if (opts.allowedHosts !== undefined) {
+    const allowed = new Set(opts.allowedHosts.map(normalizeHost));
+    fastify.addHook('onRequest', (request, _reply, done) => {
+      const host = hostName(request.headers.host);
+      if (host !== undefined && (allowed.has(host) || isIP(host) !== 0)) done();
+      else {
+        done(
+          new ApiError(
+            ApiErrorCode.HostNotAllowed,
+            `This agent does not serve the host ${JSON.stringify((request.headers.host ?? '').slice(0, 100))}; use its address ` +
+              '(e.g. 127.0.0.1 or localhost), or add the name to the agent with --api-allowed-hosts.',
+          ),
+        );
+      }
+    });
+  }
+
   const token = opts.token;
   if (token !== undefined) {
     const expected = sha256(token);
@@ -135,7 +160,9 @@ const plugin: FastifyPluginAsync<SmacApiOptions> = async (fastify, opts) => {
         done(
           new ApiError(
             ApiErrorCode.Unauthorized,
-            'This listener requires the header `Authorization: Bearer <token>` with the agent API token.',
+            'The TCP API requires the header `Authorization: Bearer <token>` with the agent API token. ' +
+              "It is in the agent's token file (by default <data dir>/api.token, which the smac CLI reads), " +
+              'or use the Unix socket, which needs none.',
           ),
         );
       }
@@ -192,6 +219,18 @@ const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart })
     return { error: check.Errors(value).slice(0, 3) as never };
   };
 };
+
+/** The host of a Host header without its port, lower case, without a trailing dot; brackets kept off IPv6. */
+function hostName(header: string | undefined): string | undefined {
+  if (header === undefined || header.length === 0) return undefined;
+  const m = /^\[([0-9a-fA-F:.]+)\](?::\d*)?$/.exec(header) ?? /^([^:[\]]+)(?::\d*)?$/.exec(header);
+  return m?.[1] === undefined ? undefined : normalizeHost(m[1]);
+}
+
+function normalizeHost(host: string): string {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return h.endsWith('.') ? h.slice(0, -1) : h;
+}
 
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();

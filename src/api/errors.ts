@@ -16,6 +16,8 @@ export const ApiErrorCode = {
   NotFound: 'NOT_FOUND',
   /** The listener requires a bearer token and the request carries none or a wrong one. */
   Unauthorized: 'UNAUTHORIZED',
+  /** The request's Host header names no name this listener serves (DNS rebinding guard). */
+  HostNotAllowed: 'HOST_NOT_ALLOWED',
   /** The request body is not `application/json`. */
   UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
   /** A watch cursor is not one this API handed out. */
@@ -46,6 +48,7 @@ export const HTTP_STATUS: Readonly<Record<string, number>> = Object.freeze({
   [ApiErrorCode.BadRequest]: 400,
   [ApiErrorCode.NotFound]: 404,
   [ApiErrorCode.Unauthorized]: 401,
+  [ApiErrorCode.HostNotAllowed]: 403,
   [ApiErrorCode.UnsupportedMediaType]: 415,
   [ApiErrorCode.InvalidCursor]: 400,
   [ApiErrorCode.TooManyWatches]: 429,

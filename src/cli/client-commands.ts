@@ -1,10 +1,13 @@
 /**
  * `smac` commands that talk to the local agent over its REST API: the Unix socket by default
- * (`--socket`, `SMAC_SOCKET`, else ./.smac-data/smac.sock), or TCP with `--url` and a token.
+ * (`--socket`, `SMAC_SOCKET`, else `<data dir>/smac.sock`), or TCP with `--url`. Over TCP the
+ * CLI sends the agent's bearer token: `--token`, `--token-file`, `SMAC_TOKEN`,
+ * `SMAC_TOKEN_FILE`, else the file the agent generates, `<data dir>/api.token`. The data
+ * directory is `SMAC_DATA_DIR` (the agent's setting), else ./.smac-data.
  * Output is human-readable; `--json` prints the API's JSON instead.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { isTypeName, type TypeName } from '../core/crdt/crdt.js';
 import { SmacClient } from '../client/client.js';
@@ -12,6 +15,7 @@ import { SmacClient } from '../client/client.js';
 interface GlobalOptions {
   socket?: string;
   url?: string;
+  token?: string;
   tokenFile?: string;
   json?: boolean;
 }
@@ -21,14 +25,30 @@ export class UsageError extends Error {
 }
 
 function clientFrom(opts: GlobalOptions): SmacClient {
+  const dataDir = resolve(process.env.SMAC_DATA_DIR ?? '.smac-data');
   const url = opts.url ?? process.env.SMAC_URL;
   if (url) {
-    const tokenFile = opts.tokenFile ?? process.env.SMAC_TOKEN_FILE;
-    const token = tokenFile ? readFileSync(tokenFile, 'utf8').split('\n')[0]?.trim() : process.env.SMAC_TOKEN;
+    const token = tokenFor(opts, dataDir);
     return new SmacClient({ url, ...(token ? { token } : {}) });
   }
-  const socketPath = resolve(opts.socket ?? process.env.SMAC_SOCKET ?? '.smac-data/smac.sock');
+  const socketPath = resolve(opts.socket ?? process.env.SMAC_SOCKET ?? join(dataDir, 'smac.sock'));
   return new SmacClient({ socketPath });
+}
+
+/** The first source that is set: flags, then environment, then the agent's generated file. */
+function tokenFor(opts: GlobalOptions, dataDir: string): string | undefined {
+  if (opts.token !== undefined) return opts.token;
+  const generated = join(dataDir, 'api.token');
+  const file =
+    opts.tokenFile ??
+    process.env.SMAC_TOKEN_FILE ??
+    (process.env.SMAC_TOKEN === undefined && existsSync(generated) ? generated : undefined);
+  if (file === undefined) return process.env.SMAC_TOKEN;
+  try {
+    return readFileSync(file, 'utf8').split('\n')[0]?.trim();
+  } catch (e) {
+    throw new UsageError(`Cannot read the API token file ${file}: ${(e as Error).message}.`);
+  }
 }
 
 function parseJson(text: string, what: string): unknown {
@@ -78,9 +98,16 @@ export function addClientCommands(program: Command): void {
     };
 
   program
-    .option('--socket <path>', 'agent API socket (default ./.smac-data/smac.sock, or SMAC_SOCKET)')
+    .option(
+      '--socket <path>',
+      'agent API socket (or SMAC_SOCKET; default <data dir>/smac.sock, the data dir being SMAC_DATA_DIR or ./.smac-data)',
+    )
     .option('--url <url>', 'agent API over TCP instead, e.g. http://127.0.0.1:7947 (or SMAC_URL)')
-    .option('--token-file <file>', 'bearer token for --url (or SMAC_TOKEN_FILE / SMAC_TOKEN)')
+    .option('--token <token>', 'bearer token for --url (or SMAC_TOKEN; visible in ps: prefer a file)')
+    .option(
+      '--token-file <file>',
+      'file with the bearer token for --url (or SMAC_TOKEN_FILE; default <data dir>/api.token)',
+    )
     .option('--json', 'print JSON');
 
   program

@@ -47,10 +47,28 @@ export function buildProgram(): Command {
     )
     .option('--tag <key=value>', 'a label of this member, repeatable', collect)
     .option('--membership <json>', 'failure-detector overrides, e.g. {"probeIntervalMs":500}')
+    .option(
+      '--open-cluster',
+      'allow listening off loopback without a cluster key: any node that reaches the port may join',
+    )
     .option('--api-socket <path>', 'REST API Unix socket (default <data-dir>/smac.sock; "" for none)')
-    .option('--api-host <host>', 'REST API TCP host (default 127.0.0.1; "" for none)')
-    .option('--api-port <port>', 'REST API TCP port (default 7947)')
-    .option('--api-token-file <file>', 'bearer token required on the TCP API (mandatory off loopback)')
+    .option('--api-socket-mode <mode>', 'file mode of the socket, octal (default 0660)')
+    .option(
+      '--api-socket-group <group>',
+      'group of the socket (name or gid), e.g. for application containers',
+    )
+    .option('--api-tcp', 'also serve the REST API on TCP (127.0.0.1:7947 unless --api-host/--api-port say)')
+    .option('--api-host <host>', 'REST API TCP host; implies --api-tcp (default 127.0.0.1)')
+    .option('--api-port <port>', 'REST API TCP port; implies --api-tcp (default 7947)')
+    .option(
+      '--api-token-file <file>',
+      'bearer token of the TCP API, mode 0600 (default: generated in <data-dir>/api.token)',
+    )
+    .option(
+      '--api-allowed-hosts <hosts>',
+      'host names TCP requests may use besides localhost and IPs',
+      collect,
+    )
     .action(async (flags: Record<string, unknown>) => {
       const config = loadAgentConfig(
         {
@@ -59,6 +77,7 @@ export function buildProgram(): Command {
           join: flags.join,
           region: flags.region,
           clusterKeyFile: flags.clusterKey,
+          openCluster: flags.openCluster,
           mdns: flags.mdns,
           gossip: flags.gossip,
           syncIntervalMs: flags.syncIntervalMs,
@@ -73,9 +92,13 @@ export function buildProgram(): Command {
           membership: flags.membership,
           tags: Array.isArray(flags.tag) ? flags.tag.join(',') : undefined,
           apiSocket: flags.apiSocket,
+          apiSocketMode: flags.apiSocketMode,
+          apiSocketGroup: flags.apiSocketGroup,
+          apiTcp: flags.apiTcp,
           apiHost: flags.apiHost,
           apiPort: flags.apiPort,
           apiTokenFile: flags.apiTokenFile,
+          apiAllowedHosts: Array.isArray(flags.apiAllowedHosts) ? flags.apiAllowedHosts.join(',') : undefined,
         },
         process.env,
         flags.config as string | undefined,
@@ -90,7 +113,7 @@ export function buildProgram(): Command {
           ready: true,
           peerId: agent.peerId,
           addresses: agent.addresses(),
-          api: { socket: api.socketPath, url: api.tcp?.url },
+          api: { socket: api.socketPath, url: api.tcp?.url, tokenFile: api.tokenFile },
         }) + '\n',
       );
       const stop = (signal: string): void => {

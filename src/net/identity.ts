@@ -83,13 +83,16 @@ async function readKeyFile(path: string): Promise<PrivateKey | undefined> {
 
 /** Refuses a key file that group or others may read or write (as ssh does for private keys). */
 export function assertPrivateMode(path: string, mode: number, what: string): void {
-  if ((mode & 0o077) !== 0) {
-    netFail(
-      NetErrorCode.InsecureKeyFile,
-      `The ${what} file ${path} has mode ${(mode & 0o777).toString(8).padStart(3, '0')}; it must not be accessible to group or others. Run: chmod 600 ${path}`,
-      { details: { path, mode: mode & 0o777 } },
-    );
+  const problem = privateModeProblem(path, mode, what);
+  if (problem !== undefined) {
+    netFail(NetErrorCode.InsecureKeyFile, problem, { details: { path, mode: mode & 0o777 } });
   }
+}
+
+/** Why a secret file of this mode is refused (group or others may access it), or undefined. */
+export function privateModeProblem(path: string, mode: number, what: string): string | undefined {
+  if ((mode & 0o077) === 0) return undefined;
+  return `The ${what} file ${path} has mode ${(mode & 0o777).toString(8).padStart(3, '0')}; it must not be accessible to group or others. Run: chmod 600 ${path}`;
 }
 
 /**

@@ -2,7 +2,7 @@
 // against a real agent (runAgent: libp2p, SQLite, REST over TCP on loopback): the request gets
 // 413 with a stable code, nothing of the batch is applied or logged, and the agent keeps
 // serving writes (issue 7, "One request can kill an agent").
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAgent, type RunningAgent } from '../../src/agent/run.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../../src/api/server.js';
@@ -17,10 +17,10 @@ afterEach(async () => {
   running = undefined;
 });
 
-async function post(url: string, body: string): Promise<{ status: number; json: unknown }> {
+async function post(url: string, token: string, body: string): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${url}/v1/batch`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body,
     signal: AbortSignal.timeout(20_000),
   });
@@ -31,6 +31,8 @@ describe('a batch over the event limit', () => {
   it('is refused with 413 TOO_LARGE before it touches state, and the agent stays up', async () => {
     running = await runAgent(testConfig({ apiPort: 0, apiSocket: '' }), { logger: quiet });
     const url = running.api.tcp!.url;
+    // The token the agent generated in its data directory.
+    const token = readFileSync(running.api.tokenFile!, 'utf8').trim();
     const agent = running.agent;
     const before = agent.status();
 
@@ -45,7 +47,7 @@ describe('a batch over the event limit', () => {
     expect(body.length).toBeLessThan(DEFAULT_BODY_LIMIT_BYTES);
     expect(body.length).toBeGreaterThan(DEFAULT_EVENT_CODEC_LIMITS.maxEventBytes);
 
-    const res = await post(url, body);
+    const res = await post(url, token, body);
     expect(res.status).toBe(413);
     expect(res.json).toMatchObject({ code: 'TOO_LARGE' });
     expect((res.json as { message: string }).message).toMatch(/limit/);
@@ -61,6 +63,7 @@ describe('a batch over the event limit', () => {
     // The agent is alive and its next write gets the next seq (no gap, no reuse).
     const ok = await post(
       url,
+      token,
       JSON.stringify({ ops: [{ type: 'pn-counter', key: 'after/hits', op: { kind: 'increment', by: 2 } }] }),
     );
     expect(ok.status).toBe(200);

@@ -1,7 +1,7 @@
 /**
  * The listeners over real sockets: the Unix socket (mode 0660, stale file removed, a live one
- * refused), TCP (a non-loopback address refused without a token, 401 without or with a wrong
- * token), and shutdown with open watches.
+ * refused), TCP (refused without a token source, 401 without or with a wrong token), and
+ * shutdown with open watches. Host checks, generated tokens, socket access: secure.test.ts.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
@@ -35,6 +35,7 @@ describe('API listeners', () => {
       agent,
       socketPath: join(dir, 'smac.sock'),
       tcp: { host: '127.0.0.1', port: 0 },
+      token: TOKEN,
       ...opts,
     });
     cleanup.push(() => servers.close());
@@ -57,10 +58,10 @@ describe('API listeners', () => {
     expect(statSync(path).mode & 0o777).toBe(0o660);
     expect(servers.tcp?.host).toBe('127.0.0.1');
     expect(servers.tcp?.port).toBeGreaterThan(0);
-    expect(servers.tokenRequired).toBe(false);
+    expect(servers.tokenRequired).toBe(true);
 
     const overSocket = client({ socketPath: path });
-    const overTcp = client({ url: servers.tcp!.url });
+    const overTcp = client({ url: servers.tcp!.url, token: TOKEN });
     await overSocket.op('pn-counter', 'hits', { kind: 'increment', by: 2 });
     expect((await overTcp.read('pn-counter', 'hits')).value).toBe(2);
     await servers.close();
@@ -101,22 +102,23 @@ describe('API listeners', () => {
     await expect(start({ tcp: false, socketPath: join(dir, 'x'.repeat(120)) })).rejects.toThrow(/allow 107/);
   });
 
-  it('refuses to listen on a non-loopback address without a token, and weak or double tokens', async () => {
-    for (const host of ['0.0.0.0', '::', '10.1.2.3', 'example.org']) {
-      await expect(start({ socketPath: false, tcp: { host, port: 0 } }), host).rejects.toThrow(
-        /not a loopback address, without a bearer token/,
-      );
+  it('refuses TCP without a token source, on loopback too, and weak or double tokens', async () => {
+    for (const host of ['127.0.0.1', '0.0.0.0', '::', '10.1.2.3', 'example.org']) {
+      await expect(
+        start({ socketPath: false, tcp: { host, port: 0 }, token: undefined }),
+        host,
+      ).rejects.toThrow(/The TCP API requires a bearer token/);
     }
     await expect(start({ token: 'short' })).rejects.toThrow(/at least 16/);
     await expect(start({ token: 'has spaces in the token ok' })).rejects.toThrow(/without spaces/);
     await expect(start({ token: TOKEN, tokenFile: '/nope' })).rejects.toThrow(/not both/);
-    await expect(start({ tokenFile: join(dir, 'missing') })).rejects.toThrow(
+    await expect(start({ token: undefined, tokenFile: join(dir, 'missing') })).rejects.toThrow(
       /Cannot read the API token file/,
     );
   });
 
-  it('requires the bearer token on TCP when one is set, and not on the socket', async () => {
-    const servers = await start({ token: TOKEN });
+  it('requires the bearer token on TCP, and not on the socket', async () => {
+    const servers = await start();
     expect(servers.tokenRequired).toBe(true);
     const url = servers.tcp!.url;
     for (const c of [client({ url }), client({ url, token: 'wrong-token-0123456789' })]) {
@@ -136,8 +138,9 @@ describe('API listeners', () => {
 
   it('reads the token from a file', async () => {
     const file = join(dir, 'token');
-    writeFileSync(file, TOKEN + '\n');
-    const servers = await start({ tokenFile: file, socketPath: false });
+    writeFileSync(file, TOKEN + '\n', { mode: 0o600 });
+    const servers = await start({ token: undefined, tokenFile: file, socketPath: false });
+    expect(servers.tokenFile).toBe(file);
     await expect(client({ url: servers.tcp!.url }).status()).rejects.toMatchObject({ status: 401 });
     expect((await client({ url: servers.tcp!.url, token: TOKEN }).status()).peerId).toBe('peer-a');
   });
@@ -157,7 +160,7 @@ describe('API listeners', () => {
     expect((await it.next()).value).toMatchObject({ kind: 'snapshot' });
     // The bound is shared by both listeners.
     await expect(
-      client({ url: servers.tcp!.url }).watch()[Symbol.asyncIterator]().next(),
+      client({ url: servers.tcp!.url, token: TOKEN }).watch()[Symbol.asyncIterator]().next(),
     ).rejects.toMatchObject({
       code: 'TOO_MANY_WATCHES',
       status: 429,

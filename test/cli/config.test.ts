@@ -57,6 +57,53 @@ describe('agent configuration', () => {
     expect(() => resolveAgentConfig(input as never)).toThrow(ConfigError);
   });
 
+  it('serves the API on the socket only, unless TCP is asked for', () => {
+    expect(resolveAgentConfig({}).apiTcp).toBe(false);
+    expect(resolveAgentConfig({ apiTcp: true })).toMatchObject({
+      apiTcp: true,
+      apiHost: '127.0.0.1',
+      apiPort: 7947,
+    });
+    // Naming a port or host asks for TCP (the flags of earlier releases keep working).
+    expect(resolveAgentConfig({ apiPort: '0' })).toMatchObject({ apiTcp: true, apiPort: 0 });
+    expect(resolveAgentConfig({ apiHost: '::1' })).toMatchObject({ apiTcp: true, apiHost: '::1' });
+    expect(resolveAgentConfig({ apiHost: '', apiPort: 1 }).apiTcp).toBe(false);
+    expect(resolveAgentConfig({ apiTcp: 'false', apiPort: 1 }).apiTcp).toBe(false);
+    expect(loadAgentConfig({}, { SMAC_API_PORT: '7950' }, undefined)).toMatchObject({
+      apiTcp: true,
+      apiPort: 7950,
+    });
+  });
+
+  it('reads the socket mode in octal, the group and the allowed hosts', () => {
+    expect(resolveAgentConfig({}).apiSocketMode).toBe(0o660);
+    expect(resolveAgentConfig({ apiSocketMode: '0666' }).apiSocketMode).toBe(0o666);
+    expect(resolveAgentConfig({ apiSocketMode: '600' }).apiSocketMode).toBe(0o600);
+    expect(() => resolveAgentConfig({ apiSocketMode: '0999' })).toThrow(/apiSocketMode must be an octal/);
+    expect(resolveAgentConfig({ apiSocketGroup: 'apps' }).apiSocketGroup).toBe('apps');
+    expect(() => resolveAgentConfig({ apiSocketGroup: 'a b' })).toThrow(/apiSocketGroup must be/);
+    expect(resolveAgentConfig({ apiAllowedHosts: 'Agent.Local, smac' }).apiAllowedHosts).toEqual([
+      'agent.local',
+      'smac',
+    ]);
+  });
+
+  it('refuses a listen address off loopback without a cluster key, unless the cluster is meant to be open', () => {
+    for (const listen of [
+      '/ip4/0.0.0.0/tcp/7946',
+      '/ip4/10.0.0.5/tcp/7946',
+      '/ip6/::/tcp/7946',
+      '/dns4/a.example/tcp/1',
+    ]) {
+      expect(() => resolveAgentConfig({ listen: [listen] }), listen).toThrow(/--open-cluster/);
+      expect(() => resolveAgentConfig({ listen: [listen] }), listen).toThrow(ConfigError);
+      expect(resolveAgentConfig({ listen: [listen], openCluster: true }).openCluster).toBe(true);
+      expect(resolveAgentConfig({ listen: [listen], clusterKeyFile: 'k' }).listen).toEqual([listen]);
+    }
+    for (const listen of ['/ip4/127.0.0.1/tcp/0', '/ip6/::1/tcp/0', '/dns4/localhost/tcp/0'])
+      expect(resolveAgentConfig({ listen: [listen] }).listen, listen).toEqual([listen]);
+  });
+
   it('reports an unreadable or malformed config file', () => {
     expect(() => loadAgentConfig({}, {}, join(dir, 'missing.json'))).toThrow(/Cannot read the config file/);
     const bad = join(dir, 'bad.json');
@@ -75,6 +122,15 @@ describe('the smac binary', () => {
     });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/syncIntervalMs must be an integer/);
+  });
+
+  it('exits 2 when listening off loopback without a cluster key', () => {
+    const r = spawnSync(process.execPath, [bin, 'agent', '--listen', '/ip4/0.0.0.0/tcp/0'], {
+      encoding: 'utf8',
+      env: { ...process.env, SMAC_DATA_DIR: join(dir, 'open') },
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no cluster key.*--cluster-key.*--open-cluster/);
   });
 
   it('keygen writes a 0600 cluster key', async () => {

@@ -1,7 +1,7 @@
 // The SDK against a real agent (runAgent: libp2p, SQLite, REST on a Unix socket): objects,
 // members, and a watch that resumes from its cursor — with the changes made meanwhile, or with
 // a fresh snapshot once the log was compacted past the cursor.
-import { rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAgent, type RunningAgent } from '../../src/agent/run.js';
@@ -32,8 +32,10 @@ describe('SDK against a real agent', () => {
     expect((await client.read('pn-counter', 'app/hits')).value).toBe(3);
     const m = await client.members();
     expect(m.members.map((x) => [x.id, x.status])).toEqual([[running.agent.peerId, 'alive']]);
-    // The same over TCP on loopback (no token needed there).
-    const tcp = new SmacClient({ url: running.api.tcp!.url });
+    // The same over TCP on loopback, with the token the agent generated in its data directory.
+    expect(running.api.tokenFile).toBe(join(config.dataDir, 'api.token'));
+    const token = readFileSync(running.api.tokenFile!, 'utf8').trim();
+    const tcp = new SmacClient({ url: running.api.tcp!.url, token });
     expect((await tcp.read('pn-counter', 'app/hits')).value).toBe(3);
     tcp.close();
     client.close();
