@@ -16,13 +16,24 @@ const SEEDS = lifecycleSeeds(50, 7000);
 const replayHint = (seed: number) =>
   `lifecycle seed ${seed} (replay: SMAC_SIM_SEED=${seed} npx vitest run test/core/lifecycle-simulation.test.ts)`;
 
+/** What the seeds exercised, summed (so that the simulation cannot quietly stop doing it). */
+const exercised: Record<string, number> = {};
+
 describe('lifecycle simulation: compaction, membership changes, long partitions, epochs', () => {
   it.each(SEEDS)('seed %i: replicas converge without losing acknowledged ops', (seed) => {
     const run = runLifecycle(seed, membershipViewRule);
+    for (const [k, v] of Object.entries(run.cluster.stats)) exercised[k] = (exercised[k] ?? 0) + v;
     const hint = `${replayHint(seed)}\n${run.summary}`;
     expect(run.problems.slice(0, 8), hint).toEqual([]);
     // The mixed-version pair: events of both wire versions were delivered everywhere.
     expect(Object.keys(run.versions).sort(), hint).toEqual(['1', '2']);
+  });
+
+  it.skipIf(SEEDS.length === 1)('the seeds exercised every path', () => {
+    for (const path of ['isolations', 'leaves', 'deaths', 'reaps', 'lostStores', 'installed', 'refused'])
+      expect(exercised[path], `${path}: ${JSON.stringify(exercised)}`).toBeGreaterThan(0);
+    expect(exercised.dropped, 'compaction dropped log entries').toBeGreaterThan(0);
+    expect(exercised.rejected).toBe(0);
   });
 
   it('is deterministic: the same seed replays the same run', () => {

@@ -44,7 +44,18 @@ export class LifecycleCluster {
   readonly created = new Map<string, number>();
   /** Per origin no longer written (stopped or lost): the least seq the survivors must end with. */
   readonly mustHave = new Map<string, number>();
-  readonly stats = { rejected: 0, installed: 0, refused: 0, compactions: 0, dropped: 0, reaps: 0 };
+  readonly stats = {
+    rejected: 0,
+    installed: 0,
+    refused: 0,
+    compactions: 0,
+    dropped: 0,
+    reaps: 0,
+    isolations: 0,
+    leaves: 0,
+    deaths: 0,
+    lostStores: 0,
+  };
   readonly trace: string[] = [];
 
   constructor(
@@ -92,6 +103,7 @@ export class LifecycleCluster {
 
   isolate(i: number): void {
     this.side[i] = 2 + i;
+    this.stats.isolations++;
     this.note(`isolate n${i}`);
   }
 
@@ -258,6 +270,7 @@ export class LifecycleCluster {
     this.stopWriting(this.node(i).origin, i);
     this.node(i).status = 'left';
     this.node(i).at = this.nowMs;
+    this.stats.leaves++;
     this.note(`n${i} leaves (told ${peers.map((j) => `n${j}`).join(',')})`);
   }
 
@@ -266,6 +279,7 @@ export class LifecycleCluster {
     this.stopWriting(this.node(i).origin, i);
     this.node(i).status = 'dead';
     this.node(i).at = this.nowMs;
+    this.stats.deaths++;
     this.note(`n${i} dies`);
   }
 
@@ -279,6 +293,7 @@ export class LifecycleCluster {
     this.inflight = this.inflight.filter((m) => m.from !== i);
     n.status = 'down';
     n.at = back;
+    this.stats.lostStores++;
     this.note(`n${i} crashes and loses its store (epoch ${n.origin})`);
   }
 
