@@ -70,9 +70,20 @@ export class StabilityTracker {
   }
 
   private promote(peer: ReplicaId, p: PeerReports, localVc: ReadonlyVectorClock): void {
-    // The peer's own events are those of every epoch of it (src/core/origin.ts).
-    for (const [origin, seq] of p.latest)
-      if (peerOfOrigin(origin) === peer && seq > vcGet(localVc, origin)) return;
-    p.usable = p.latest;
+    if (holdsOwnEvents(peer, p.latest, localVc)) p.usable = p.latest;
   }
+}
+
+/**
+ * Whether `localVc` covers every event `peer` made up to its `report`: the events of every
+ * epoch of it (src/core/origin.ts) that the report counts.
+ */
+export function holdsOwnEvents(
+  peer: ReplicaId,
+  report: ReadonlyVectorClock,
+  localVc: ReadonlyVectorClock,
+): boolean {
+  for (const [origin, seq] of report)
+    if (peerOfOrigin(origin) === peer && seq > vcGet(localVc, origin)) return false;
+  return true;
 }
