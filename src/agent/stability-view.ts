@@ -15,8 +15,14 @@
  * Pure bookkeeping: the agent feeds it heartbeats and times and asks for the frontier. It owns
  * no timer and does no I/O itself but for the two `persist` callbacks.
  */
-import { type ReadonlyVectorClock, vcClone, vcGet, type VectorClock } from '../core/clock/vector-clock.js';
-import { holdsOwnEvents, StabilityTracker } from '../core/stability.js';
+import {
+  type ReadonlyVectorClock,
+  vcClone,
+  vcGet,
+  vcLeq,
+  type VectorClock,
+} from '../core/clock/vector-clock.js';
+import { StabilityTracker } from '../core/stability.js';
 
 export type RetireReason = 'left' | 'reaped' | 'force-left' | 'log-bound';
 
@@ -54,9 +60,9 @@ export class StabilityView {
   private readonly retired: Map<string, Retirement>;
   private readonly lastSeen: Map<string, number>;
   /**
-   * Members that said they leave before we held all their events: each with its final clock
-   * and the time it said so. Retired once we hold its events up to that clock (not persisted:
-   * after a restart such a member is silent, and reaping retires it).
+   * Members that said they leave before we held every event of their final clock: each with
+   * that clock and the time it said so. Retired once we hold them (not persisted: after a
+   * restart such a member is silent, and reaping retires it).
    */
   private readonly leaving = new Map<string, { final: VectorClock; at: number }>();
   private persistedAt = 0;
@@ -80,8 +86,9 @@ export class StabilityView {
     this.lastSeen.set(peer, now);
     if (leaving) {
       // Its final report counts: it delivered everything up to it and sends nothing after. But
-      // until we hold its own events up to it, one of them may still reach us, concurrent with
-      // what we would compact without it: it stays a member until then.
+      // until we hold every event of that report, one of them (its own, or one it may relay)
+      // may still reach us, concurrent with what we would compact without it: it stays a
+      // member until then (or until it is reaped).
       this.tracker.observe(peer, vc, localVc);
       this.leaving.set(peer, { final: vcClone(vc), at: now });
       this.settleLeavers(localVc);
@@ -130,10 +137,10 @@ export class StabilityView {
     );
   }
 
-  /** Retires the leaving members whose events we now hold up to their final clocks. */
+  /** Retires the leaving members whose final clocks we now cover. */
   private settleLeavers(localVc: ReadonlyVectorClock): void {
     for (const [peer, { final, at }] of this.leaving) {
-      if (!holdsOwnEvents(peer, final, localVc)) continue;
+      if (!vcLeq(final, localVc)) continue;
       this.leaving.delete(peer);
       this.retire(peer, 'left', at);
     }

@@ -4,22 +4,10 @@
 // must keep counting it until it has, or it compacts events concurrent with one still on its
 // way, and applies that one to folded state: the replicas diverge for good.
 import { describe, expect, it } from 'vitest';
+import { del, inc, NOW, receive, write } from '../support/replicas.js';
 import { StabilityView } from '../../src/agent/stability-view.js';
 import { Replica } from '../../src/core/replica.js';
-import type { Event } from '../../src/core/event.js';
 
-const NOW = 1_700_000_000_000;
-const inc = (by: number) => ({ type: 'pn-counter', key: 'c', op: { kind: 'increment', by } });
-const del = { type: 'pn-counter', key: 'c', op: { kind: 'delete' } };
-
-function write(r: Replica, op: unknown): Event {
-  const { event } = r.step({ kind: 'local', ops: [op] }, NOW);
-  if (!event) throw new Error('no event');
-  return event;
-}
-function receive(r: Replica, ...events: Event[]): void {
-  for (const event of events) r.step({ kind: 'remote', event, bytes: 100 }, NOW);
-}
 function view(self: string): StabilityView {
   return new StabilityView({ self, load: () => ({ retired: {}, lastSeen: {} }), persist: () => undefined });
 }
@@ -32,7 +20,7 @@ describe('StabilityView: a leaving member', () => {
     const a1 = write(a, inc(1));
     const a2 = write(a, inc(10));
     receive(l, a1);
-    const l1 = write(l, del); // l saw a1 only: the delete resets a1's increment, not a2's
+    const l1 = write(l, del()); // l saw a1 only: the delete resets a1's increment, not a2's
     receive(b, a1, a2, l1);
     expect(b.read('pn-counter', 'c')?.value).toBe(10);
 
