@@ -122,7 +122,11 @@ export class LifecycleCluster {
 
   // ---- writes and delivery ----------------------------------------------------------------
 
-  write(i: number, ops: unknown[], acked: number, system = false): void {
+  /**
+   * A local write at `i`, gossiped to the nodes it reaches; with `onlyTo`, delivered to that
+   * node alone at once (the other copies lost), so only it can relay the event afterwards.
+   */
+  write(i: number, ops: unknown[], acked: number, system = false, onlyTo?: number): void {
     const n = this.node(i);
     const { encoded } = n.replica.step({ kind: 'local', ops, system }, this.nowMs);
     if (!encoded) throw new Error('a local write made no event');
@@ -131,7 +135,8 @@ export class LifecycleCluster {
     n.log.append(event);
     this.archive.push({ event, acked });
     this.created.set(event.origin, event.seq);
-    this.gossip(i, event);
+    if (onlyTo === undefined) this.gossip(i, event);
+    else if (this.connected(i, onlyTo)) this.receive(onlyTo, event);
   }
 
   private gossip(from: number, event: WireEvent): void {

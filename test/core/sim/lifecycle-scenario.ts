@@ -102,20 +102,57 @@ function applyChange(
   const i = rng.pick(ups);
   switch (change) {
     case 'isolate':
-      c.isolate(i);
-      isolations.push({ node: i, until: c.nowMs + rng.int(50, 80) * HEARTBEAT_MS });
+      isolate(c, rng, i, isolations);
       return;
     case 'die':
       if (ups.length > 2) c.die(i);
       return;
-    case 'leave':
+    case 'leave': {
       // A graceful leave needs a peer to hand its events to.
-      if (ups.length > 2 && c.upNodes().some((j) => c.connected(i, j))) c.leave(i, rng.chance(0.5));
+      if (ups.length < 3 || !c.upNodes().some((j) => c.connected(i, j))) return;
+      const handOver = rng.chance(0.5);
+      const heard = handOver ? undefined : lastWords(c, rng, i);
+      c.leave(i, handOver);
+      if (heard !== undefined) isolate(c, rng, heard, isolations);
       return;
-    case 'lose-store':
+    }
+    case 'lose-store': {
+      const heard = lastWords(c, rng, i);
       c.loseStore(i, c.nowMs + rng.int(1, 20) * HEARTBEAT_MS);
+      if (heard !== undefined) isolate(c, rng, heard, isolations);
       return;
+    }
   }
+}
+
+/** A partition of node `i` far longer than the heartbeat window: 50-80 heartbeats. */
+function isolate(
+  c: LifecycleCluster,
+  rng: Prng,
+  i: number,
+  isolations: { node: number; until: number }[],
+): void {
+  if (c.isolated(i)) return;
+  c.isolate(i);
+  isolations.push({ node: i, until: c.nowMs + rng.int(50, 80) * HEARTBEAT_MS });
+}
+
+/**
+ * Now and then, a node's last event before it crashes or leaves reaches one peer only, which
+ * then half the time is cut off for long: a delete of a counter and an add to a remove-wins
+ * set, the ops whose effect compaction changes when it folds what they are concurrent with.
+ * Returns the peer to isolate, if any.
+ */
+function lastWords(c: LifecycleCluster, rng: Prng, i: number): number | undefined {
+  const peers = c.upNodes().filter((j) => c.connected(i, j));
+  if (peers.length === 0 || !rng.chance(0.5)) return undefined;
+  const ops = [
+    { type: 'pn-counter', key: `k/${rng.int(0, 2)}`, op: { kind: 'delete' } },
+    { type: 'rw-set', key: `k/${rng.int(0, 2)}`, op: { kind: 'add', value: rng.int(1, 4) } },
+  ];
+  const heard = rng.pick(peers);
+  c.write(i, ops, 0, false, heard);
+  return rng.chance(0.5) ? heard : undefined;
 }
 
 function write(c: LifecycleCluster, rng: Prng, i: number): void {
