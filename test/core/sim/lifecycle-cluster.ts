@@ -25,6 +25,8 @@ export interface LifecycleOptions {
   readonly compactEvery: number;
   /** A stopped member is reaped this long after it stopped. */
   readonly reapAfterMs: number;
+  /** How a stopped member is reaped: by an agreed cut, or by each node alone as the agent does. */
+  readonly reap: 'agreed-cut' | 'local';
   /** Wire version each node emits (the mixed-version pair: 1 for an older release, 2 for newer). */
   readonly wireVersion: (i: number) => number;
 }
@@ -329,9 +331,14 @@ export class LifecycleCluster {
    * Reaping, modelled as an agreed cut: once a stopped member was silent for reapAfterMs and
    * every survivor reaches every other, each survivor that still counts it first fetches its
    * events up to the highest seq any survivor holds, then retires it. (The agent reaps by a
-   * local timer, src/agent/compaction.ts `reapSilent`, with no such agreement.)
+   * local timer, src/agent/compaction.ts `reapSilent`, with no such agreement: `reap: 'local'`.)
+   * `force`: every stopped member now, as an operator's force-leave on every node.
    */
   reapDue(force = false): void {
+    if (this.opts.reap === 'local') {
+      this.reapLocally(force);
+      return;
+    }
     const ups = this.upNodes();
     const allConnected = ups.every((a) => ups.every((b) => a === b || this.connected(a, b)));
     if (!allConnected) return;
@@ -345,6 +352,22 @@ export class LifecycleCluster {
       for (const s of behind) this.node(s).view.retire(dead.peer, 'reaped', this.nowMs);
       this.stats.reaps++;
       this.note(`n${d} reaped by ${behind.map((s) => `n${s}`).join(',')}`);
+    }
+  }
+
+  /** Each node retires the members it has not heard from for reapAfterMs, fetching nothing. */
+  private reapLocally(force: boolean): void {
+    for (const s of this.upNodes()) {
+      const n = this.node(s);
+      for (const p of n.view.members(n.candidates())) {
+        n.view.noticed(p, this.nowMs);
+        const status = this.nodes.find((x) => x.peer === p)?.status;
+        const stopped = status === 'dead' || status === 'left';
+        if (!(force && stopped) && (n.view.silentFor(p, this.nowMs) ?? 0) < this.opts.reapAfterMs) continue;
+        n.view.retire(p, 'reaped', this.nowMs);
+        this.stats.reaps++;
+        this.note(`${p} reaped by n${s} alone`);
+      }
     }
   }
 

@@ -41,6 +41,7 @@ export function runLifecycle(seed: number, rule: StabilityRule = membershipViewR
     heartbeatMs: HEARTBEAT_MS,
     compactEvery: 5,
     reapAfterMs: 150 * HEARTBEAT_MS,
+    reap: rng.chance(0.5) ? 'agreed-cut' : 'local',
     wireVersion: (i) => (i === olderRelease ? 1 : 2),
   });
   const start = c.nowMs;
