@@ -3,7 +3,9 @@
  * records, an only-growing `acked` counter) on 3-5 nodes over a lossy network, random short
  * splits, one partition of a node far longer than the heartbeat window (50-80 heartbeats), and
  * membership changes drawn from the seed: graceful leave, death (then reaping), restart with a
- * lost store. One node runs an older release that emits wire version 1, the rest version 2.
+ * lost store. A node's last event before it leaves or crashes may reach one peer only, which may
+ * then be cut off too. Half the runs reap by an agreed cut, half as the agent does (each node on
+ * its own timer). One node runs an older release that emits wire version 1, the rest version 2.
  */
 import { vcGet } from '../../../src/core/clock/vector-clock.js';
 import { wireVersionOf } from '../../../src/core/codec/event-codec.js';
