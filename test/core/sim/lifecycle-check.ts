@@ -34,6 +34,19 @@ export function checkConverged(c: LifecycleCluster): string[] {
     if (buffered > 0 && (gaps.length === 0 || live.length > 0))
       problems.push(`${n.peer} holds ${buffered} events in its causal buffer (gaps ${JSON.stringify(gaps)})`);
   }
+  // Liveness: once quiet, no member holds compaction back for good (not a dead or reaped one,
+  // not one that left, not a lost store's old epoch): every log is compacted empty.
+  for (const i of ups) {
+    const n = c.node(i);
+    if (n.log.size === 0) continue;
+    const members = n.view.members(n.candidates());
+    const blockers = n.view
+      .blockers(n.replica.clock(), members, c.nowMs)
+      .map((b) => `${b.peerId} (${b.reason})`);
+    problems.push(
+      `${n.peer}'s log still holds ${n.log.size} events once quiet; held back by ${blockers.join(', ') || 'nobody'}`,
+    );
+  }
   for (const [origin, made] of c.created) {
     const live = ups.some((i) => c.node(i).origin === origin);
     const want = live ? made : (c.mustHave.get(origin) ?? made);
