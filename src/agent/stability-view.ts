@@ -15,7 +15,13 @@
  * Pure bookkeeping: the agent feeds it heartbeats and times and asks for the frontier. It owns
  * no timer and does no I/O itself but for the two `persist` callbacks.
  */
-import { type ReadonlyVectorClock, vcGet, type VectorClock } from '../core/clock/vector-clock.js';
+import {
+  type ReadonlyVectorClock,
+  vcClone,
+  vcGet,
+  vcLeq,
+  type VectorClock,
+} from '../core/clock/vector-clock.js';
 import { StabilityTracker } from '../core/stability.js';
 
 export type RetireReason = 'left' | 'reaped' | 'force-left' | 'log-bound';
@@ -53,6 +59,12 @@ export class StabilityView {
   private readonly tracker: StabilityTracker;
   private readonly retired: Map<string, Retirement>;
   private readonly lastSeen: Map<string, number>;
+  /**
+   * Members that said they leave before we held every event of their final clock: each with
+   * that clock and the time it said so. Retired once we hold them (not persisted: after a
+   * restart such a member is silent, and reaping retires it).
+   */
+  private readonly leaving = new Map<string, { final: VectorClock; at: number }>();
   private persistedAt = 0;
 
   constructor(private readonly deps: StabilityViewDeps) {
@@ -73,11 +85,16 @@ export class StabilityView {
     if (peer === this.deps.self) return;
     this.lastSeen.set(peer, now);
     if (leaving) {
-      // Its final report counts: it delivered everything up to it and sends nothing after.
+      // Its final report counts: it delivered everything up to it and sends nothing after. But
+      // until we hold every event of that report, one of them (its own, or one it may relay)
+      // may still reach us, concurrent with what we would compact without it: it stays a
+      // member until then (or until it is reaped).
       this.tracker.observe(peer, vc, localVc);
-      this.retire(peer, 'left', now);
+      this.leaving.set(peer, { final: vcClone(vc), at: now });
+      this.settleLeavers(localVc);
       return;
     }
+    this.leaving.delete(peer);
     const r = this.retired.get(peer);
     if (r) {
       // It is back. From here on it holds compaction back again.
@@ -91,6 +108,7 @@ export class StabilityView {
   retire(peer: string, reason: RetireReason, now: number): void {
     if (peer === this.deps.self) return;
     this.retired.set(peer, { reason, at: now });
+    this.leaving.delete(peer);
     this.tracker.forget(peer);
     this.save(now, true);
   }
@@ -112,7 +130,20 @@ export class StabilityView {
 
   /** The stable frontier over `members` (empty while one of them has no usable report). */
   stable(localVc: ReadonlyVectorClock, members: readonly string[]): VectorClock {
-    return this.tracker.stable(localVc, members);
+    this.settleLeavers(localVc);
+    return this.tracker.stable(
+      localVc,
+      members.filter((m) => !this.retired.has(m)),
+    );
+  }
+
+  /** Retires the leaving members whose final clocks we now cover. */
+  private settleLeavers(localVc: ReadonlyVectorClock): void {
+    for (const [peer, { final, at }] of this.leaving) {
+      if (!vcLeq(final, localVc)) continue;
+      this.leaving.delete(peer);
+      this.retire(peer, 'left', at);
+    }
   }
 
   /** Members whose reports keep the frontier below our clock, with what each pins. */

@@ -375,6 +375,8 @@ export class Replica {
       for (const d of ops) applyKeyDown(this.keyspace, d, ctx);
     }
     this.vc.set(e.origin, e.seq);
+    // A copy buffered before a snapshot install made it deliverable would otherwise stay.
+    this.buffer.discard(e.origin, e.seq);
     effects.push({ kind: 'persist', event: e, local: false });
     if (ops) effects.push({ kind: 'changed', event: e, objects: touched(ops) });
   }

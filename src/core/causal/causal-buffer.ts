@@ -127,6 +127,16 @@ export class CausalBuffer<E extends CausalMeta> {
     return undefined;
   }
 
+  /**
+   * Drops the buffered copy of (origin, seq), if any: the event was delivered some other way
+   * (a second copy arrived once it was deliverable). Without this the copy would stay for good,
+   * since popDeliverable looks only at each origin's next seq.
+   */
+  discard(origin: ReplicaId, seq: number): void {
+    const slot = this.byOrigin.get(origin)?.get(seq);
+    if (slot) this.remove(slot);
+  }
+
   /** Drops buffered events that vc already covers (e.g. after a snapshot install); returns how many. */
   prune(vc: ReadonlyVectorClock): number {
     let n = 0;

@@ -8,13 +8,16 @@ import { MemoryLog } from '../../../src/core/memory-log.js';
 import type { Event } from '../../../src/core/event.js';
 import type { Prng } from '../../support/prng.js';
 
+/** Virtual time of a simulation's start (ms since the epoch). */
+export const SIM_START_MS = 1_700_000_000_000;
+
 export interface NetworkFaults {
   drop: number;
   duplicate: number;
   maxDelayMs: number;
 }
 
-interface InFlight {
+export interface InFlight {
   to: number;
   event: Event;
   at: number;
@@ -27,7 +30,7 @@ export interface SimNode {
 
 export class SimCluster {
   readonly nodes: SimNode[];
-  nowMs = 1_700_000_000_000;
+  nowMs = SIM_START_MS;
   private inflight: InFlight[] = [];
   /** side[i] = partition group of node i; nodes talk only within a group. */
   private side: number[];

@@ -1,0 +1,245 @@
+/**
+ * The network half of the lifecycle simulation (lifecycle-cluster.ts adds membership changes
+ * and time): nodes, partitions, writes, gossip, anti-entropy with snapshot install (refused
+ * when it lacks events we hold: we push ours first, as src/agent/agent.ts `syncWith` does),
+ * heartbeats that carry clocks through the simulated network (so partitions silence them),
+ * and periodic compaction by the injected stability rule.
+ */
+import { vcGet, vcLeq } from '../../../src/core/clock/vector-clock.js';
+import { decodeEvent, type WireEvent } from '../../../src/core/codec/event-codec.js';
+import { decodeSnapshot, encodeSnapshot } from '../../../src/core/codec/snapshot-codec.js';
+import type { Effect } from '../../../src/core/replica.js';
+import type { Prng } from '../../support/prng.js';
+import { LifeNode } from './life-node.js';
+import { type InFlight, type NetworkFaults, SIM_START_MS } from './network.js';
+import type { StabilityRule } from './stability-rules.js';
+
+export interface LifecycleOptions {
+  readonly n: number;
+  readonly rule: StabilityRule;
+  readonly faults: NetworkFaults;
+  readonly heartbeatMs: number;
+  /** A node compacts every this many of its heartbeats. */
+  readonly compactEvery: number;
+  /** A stopped member is reaped this long after it stopped. */
+  readonly reapAfterMs: number;
+  /** How a stopped member is reaped: by an agreed cut, or by each node alone as the agent does. */
+  readonly reap: 'agreed-cut' | 'local';
+  /** Wire version each node emits (the mixed-version pair: 1 for an older release, 2 for newer). */
+  readonly wireVersion: (i: number) => number;
+}
+
+interface Message extends InFlight {
+  readonly from: number;
+  readonly event: WireEvent;
+}
+
+export class LifecycleNetwork {
+  readonly nodes: LifeNode[];
+  nowMs = SIM_START_MS;
+  protected inflight: Message[] = [];
+  protected side: number[];
+  /** Every event ever made, in creation order (a causal order), with its `acked` increment. */
+  readonly archive: { event: WireEvent; acked: number }[] = [];
+  readonly created = new Map<string, number>();
+  readonly stats = {
+    rejected: 0,
+    installed: 0,
+    refused: 0,
+    compactions: 0,
+    dropped: 0,
+    reaps: 0,
+    isolations: 0,
+    leaves: 0,
+    deaths: 0,
+    lostStores: 0,
+  };
+  readonly trace: string[] = [];
+
+  constructor(
+    readonly rng: Prng,
+    public opts: LifecycleOptions,
+  ) {
+    const peers = Array.from({ length: opts.n }, (_, i) => `n${i}`);
+    this.nodes = peers.map((p, i) => new LifeNode(p, opts.wireVersion(i), peers));
+    this.side = this.nodes.map(() => 0);
+  }
+
+  node(i: number): LifeNode {
+    const n = this.nodes[i];
+    if (!n) throw new Error(`no node ${i}`);
+    return n;
+  }
+
+  up(i: number): boolean {
+    return this.node(i).status === 'up';
+  }
+
+  upNodes(): number[] {
+    return this.nodes.map((_, i) => i).filter((i) => this.up(i));
+  }
+
+  connected(a: number, b: number): boolean {
+    return a !== b && this.up(a) && this.up(b) && this.side[a] === this.side[b];
+  }
+
+  protected note(s: string): void {
+    this.trace.push(`t=${this.nowMs - SIM_START_MS} ${s}`);
+  }
+
+  // ---- partitions -----------------------------------------------------------------------
+
+  /** A random split into two sides, leaving isolated nodes where they are. */
+  splitRandomly(): void {
+    this.side = this.side.map((s) => (s >= 2 ? s : this.rng.int(0, 1)));
+  }
+
+  /** Heals the random split (isolated nodes stay isolated). */
+  healSplit(): void {
+    this.side = this.side.map((s) => (s >= 2 ? s : 0));
+  }
+
+  isolate(i: number): void {
+    this.side[i] = 2 + i;
+    this.stats.isolations++;
+    this.note(`isolate n${i}`);
+  }
+
+  rejoin(i: number): void {
+    this.side[i] = 0;
+    this.note(`rejoin n${i}`);
+  }
+
+  isolated(i: number): boolean {
+    return (this.side[i] ?? 0) >= 2;
+  }
+
+  healAll(): void {
+    this.side = this.side.map(() => 0);
+  }
+
+  // ---- writes and delivery ----------------------------------------------------------------
+
+  /**
+   * A local write at `i`, gossiped to the nodes it reaches; with `onlyTo`, delivered to that
+   * node alone at once (the other copies lost), so only it can relay the event afterwards.
+   */
+  write(i: number, ops: unknown[], acked: number, system = false, onlyTo?: number): void {
+    const n = this.node(i);
+    const { encoded } = n.replica.step({ kind: 'local', ops, system }, this.nowMs);
+    if (!encoded) throw new Error('a local write made no event');
+    // What peers receive: the signed bytes decoded, so it carries the wire version it was made in.
+    const event = decodeEvent(encoded);
+    n.log.append(event);
+    this.archive.push({ event, acked });
+    this.created.set(event.origin, event.seq);
+    if (onlyTo === undefined) this.gossip(i, event);
+    else if (this.connected(i, onlyTo)) this.receive(onlyTo, event);
+  }
+
+  private gossip(from: number, event: WireEvent): void {
+    for (let to = 0; to < this.nodes.length; to++) {
+      if (!this.connected(from, to) || this.rng.chance(this.opts.faults.drop)) continue;
+      const copies = this.rng.chance(this.opts.faults.duplicate) ? 2 : 1;
+      const at = this.nowMs + this.rng.int(0, this.opts.faults.maxDelayMs);
+      for (let c = 0; c < copies; c++) this.inflight.push({ to, from, event, at });
+    }
+  }
+
+  deliverDue(): void {
+    const due = this.rng.shuffle(this.inflight.filter((m) => m.at <= this.nowMs));
+    this.inflight = this.inflight.filter((m) => m.at > this.nowMs);
+    for (const m of due) if (this.up(m.to)) this.receive(m.to, m.event);
+  }
+
+  private receive(i: number, event: WireEvent): void {
+    const { effects } = this.node(i).replica.step({ kind: 'remote', event, bytes: 100 }, this.nowMs);
+    this.handle(i, effects);
+  }
+
+  private handle(i: number, effects: readonly Effect[]): void {
+    for (const fx of effects) {
+      // The persisted event is the received one, with the wire version it was made in.
+      if (fx.kind === 'persist') this.node(i).log.append(fx.event);
+      else if (fx.kind === 'rejected') {
+        this.stats.rejected++;
+        this.note(`n${i} rejected ${fx.origin}:${fx.seq} ${fx.code} ${fx.message}`);
+      } else if (fx.kind === 'repair') this.pullFromRandomPeer(i);
+    }
+  }
+
+  // ---- anti-entropy -----------------------------------------------------------------------
+
+  /**
+   * `to` pulls from `from`. Behind `from`'s compacted log, it gets a snapshot first; if the
+   * snapshot lacks events `to` holds, `to` pushes those and pulls again, once (agent.ts).
+   */
+  pull(to: number, from: number, retry = true): void {
+    if (!this.connected(to, from)) return;
+    const a = this.node(to);
+    const b = this.node(from);
+    if (!b.log.servable(a.replica.clock())) {
+      const snap = decodeSnapshot(encodeSnapshot(b.replica.snapshot()));
+      if (!vcLeq(a.replica.clock(), snap.vc)) {
+        this.stats.refused++;
+        if (!retry) return;
+        for (const e of a.log.since(b.replica.clock())) this.receive(from, e);
+        this.pull(to, from, false);
+        return;
+      }
+      if (!vcLeq(snap.vc, a.replica.clock())) {
+        a.replica.install(snap);
+        a.log.installed(snap.vc);
+        this.stats.installed++;
+      }
+    }
+    const upTo = b.replica.clock();
+    for (const e of b.log.since(a.replica.clock())) if (e.seq <= vcGet(upTo, e.origin)) this.receive(to, e);
+  }
+
+  pullFromRandomPeer(i: number): void {
+    const peers = this.nodes.map((_, j) => j).filter((j) => this.connected(i, j));
+    if (peers.length > 0) this.pull(i, this.rng.pick(peers));
+  }
+
+  // ---- heartbeats, stability, compaction ----------------------------------------------------
+
+  /** Every up node sends its clock to every node it reaches; then ticks, and now and then compacts. */
+  heartbeatRound(): void {
+    for (const i of this.upNodes()) {
+      const n = this.node(i);
+      for (const j of this.upNodes()) {
+        if (!this.connected(i, j) || this.rng.chance(this.opts.faults.drop)) continue;
+        this.heartbeat(i, j, false);
+        // A heartbeat that shows events we lack starts a pull (docs/agent.md).
+        if (!vcLeq(n.replica.clock(), this.node(j).replica.clock()) && this.rng.chance(0.3)) this.pull(j, i);
+      }
+      this.handle(i, n.replica.step({ kind: 'tick' }, this.nowMs).effects);
+      n.heartbeats++;
+      if ((n.heartbeats + i) % this.opts.compactEvery === 0) this.compact(i);
+    }
+  }
+
+  protected heartbeat(from: number, to: number, leaving: boolean): void {
+    const sender = this.node(from);
+    const receiver = this.node(to);
+    receiver.lastHeard.set(sender.peer, this.nowMs);
+    const local = receiver.replica.clock();
+    receiver.view.heartbeat(sender.peer, sender.replica.clock(), leaving, local, this.nowMs);
+  }
+
+  compact(i: number): void {
+    const n = this.node(i);
+    const stable = this.opts.rule({
+      view: n.view,
+      localVc: n.replica.clock(),
+      candidates: n.candidates(),
+      lastHeard: n.lastHeard,
+      now: this.nowMs,
+      heartbeatMs: this.opts.heartbeatMs,
+    });
+    n.replica.compact(stable);
+    this.stats.dropped += n.log.compact(stable);
+    this.stats.compactions++;
+  }
+}

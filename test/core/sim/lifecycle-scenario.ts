@@ -1,0 +1,182 @@
+/**
+ * One seeded run of the lifecycle simulation: random writes (every CRDT type, deletes, system
+ * records, an only-growing `acked` counter) on 3-5 nodes over a lossy network, random short
+ * splits, one partition of a node far longer than the heartbeat window (50-80 heartbeats), and
+ * membership changes drawn from the seed: graceful leave, death (then reaping), restart with a
+ * lost store. A node's last event before it leaves or crashes may reach one peer only, which may
+ * then be cut off too. Half the runs reap by an agreed cut, half as the agent does (each node on
+ * its own timer). One node runs an older release that emits wire version 1, the rest version 2.
+ */
+import { vcGet } from '../../../src/core/clock/vector-clock.js';
+import { wireVersionOf } from '../../../src/core/codec/event-codec.js';
+import { Prng } from '../../support/prng.js';
+import { checkConverged, ACKED_KEY } from './lifecycle-check.js';
+import { LifecycleCluster } from './lifecycle-cluster.js';
+import { randomKeyOp } from './random-ops.js';
+import { membershipViewRule, type StabilityRule } from './stability-rules.js';
+
+export const HEARTBEAT_MS = 100;
+
+export interface LifecycleRun {
+  readonly cluster: LifecycleCluster;
+  readonly problems: string[];
+  readonly settleRounds: number;
+  readonly summary: string;
+  /** Events the final clock covers, by the wire version they were made in. */
+  readonly versions: Record<number, number>;
+}
+
+type Change = 'isolate' | 'die' | 'leave' | 'lose-store';
+
+export function runLifecycle(seed: number, rule: StabilityRule = membershipViewRule): LifecycleRun {
+  const rng = new Prng(seed);
+  const n = rng.int(3, 5);
+  const olderRelease = rng.int(0, n - 1);
+  const c = new LifecycleCluster(rng, {
+    n,
+    rule,
+    faults: {
+      drop: rng.pick([0, 0.05, 0.2]),
+      duplicate: rng.pick([0, 0.1]),
+      maxDelayMs: rng.pick([0, 20, 150]),
+    },
+    heartbeatMs: HEARTBEAT_MS,
+    compactEvery: 5,
+    reapAfterMs: 150 * HEARTBEAT_MS,
+    reap: rng.chance(0.5) ? 'agreed-cut' : 'local',
+    wireVersion: (i) => (i === olderRelease ? 1 : 2),
+  });
+  const start = c.nowMs;
+  for (let i = 0; i < n; i++) c.announce(i);
+  const duration = 450 * HEARTBEAT_MS;
+  // The plan: one long partition always; leaves and deaths leave at least two nodes.
+  const plan: { at: number; change: Change }[] = [{ at: rng.int(20, 150) * HEARTBEAT_MS, change: 'isolate' }];
+  const stops = rng.int(0, n - 2);
+  for (let k = 0; k < stops; k++)
+    plan.push({ at: rng.int(10, 300) * HEARTBEAT_MS, change: rng.chance(0.5) ? 'die' : 'leave' });
+  if (rng.chance(0.6)) plan.push({ at: rng.int(10, 300) * HEARTBEAT_MS, change: 'lose-store' });
+  plan.sort((a, b) => a.at - b.at);
+  const isolations: { node: number; until: number }[] = [];
+
+  while (c.nowMs - start < duration) {
+    c.advance(rng.int(1, 30));
+    const t = c.nowMs - start;
+    for (const iso of isolations.filter((x) => x.until <= c.nowMs)) {
+      c.rejoin(iso.node);
+      isolations.splice(isolations.indexOf(iso), 1);
+    }
+    for (let next = plan[0]; next && next.at <= t; next = plan[0]) {
+      plan.shift();
+      applyChange(c, rng, next.change, isolations);
+    }
+    const ups = c.upNodes();
+    const r = rng.next();
+    if (r < 0.45 && ups.length > 0) write(c, rng, rng.pick(ups));
+    else if (r < 0.8) c.deliverDue();
+    else if (r < 0.84) c.splitRandomly();
+    else if (r < 0.9) c.healSplit();
+    else if (ups.length > 0) c.pullFromRandomPeer(rng.pick(ups));
+  }
+  const settleRounds = c.settle();
+  const problems = checkConverged(c);
+  const s = c.stats;
+  const summary =
+    `${n} nodes (n${olderRelease} on wire version 1), ${c.archive.length} events, ` +
+    `${s.compactions} compactions dropping ${s.dropped} log entries, ${s.installed} snapshots installed, ` +
+    `${s.refused} refused, ${s.reaps} reaps, settled in ${settleRounds} rounds; ${c.trace.join('; ')}`;
+  const versions: Record<number, number> = {};
+  const final = c.node(c.upNodes()[0] ?? 0).replica.clock();
+  for (const { event } of c.archive) {
+    if (event.seq > vcGet(final, event.origin)) continue;
+    const v = wireVersionOf(event);
+    versions[v] = (versions[v] ?? 0) + 1;
+  }
+  return { cluster: c, problems, settleRounds, summary, versions };
+}
+
+function applyChange(
+  c: LifecycleCluster,
+  rng: Prng,
+  change: Change,
+  isolations: { node: number; until: number }[],
+): void {
+  const ups = c.upNodes().filter((i) => !c.isolated(i));
+  if (ups.length < 2) return;
+  const i = rng.pick(ups);
+  switch (change) {
+    case 'isolate':
+      isolate(c, rng, i, isolations);
+      return;
+    case 'die':
+      if (ups.length > 2) c.die(i);
+      return;
+    case 'leave': {
+      // A graceful leave needs a peer to hand its events to.
+      if (ups.length < 3 || !c.upNodes().some((j) => c.connected(i, j))) return;
+      const handOver = rng.chance(0.5);
+      const heard = handOver ? undefined : lastWords(c, rng, i);
+      c.leave(i, handOver);
+      if (heard !== undefined) isolate(c, rng, heard, isolations);
+      return;
+    }
+    case 'lose-store': {
+      const heard = lastWords(c, rng, i);
+      c.loseStore(i, c.nowMs + rng.int(1, 20) * HEARTBEAT_MS);
+      if (heard !== undefined) isolate(c, rng, heard, isolations);
+      return;
+    }
+  }
+}
+
+/** A partition of node `i` far longer than the heartbeat window: 50-80 heartbeats. */
+function isolate(
+  c: LifecycleCluster,
+  rng: Prng,
+  i: number,
+  isolations: { node: number; until: number }[],
+): void {
+  if (c.isolated(i)) return;
+  c.isolate(i);
+  isolations.push({ node: i, until: c.nowMs + rng.int(50, 80) * HEARTBEAT_MS });
+}
+
+/**
+ * Now and then, a node's last event before it crashes or leaves reaches one peer only, which
+ * then half the time is cut off for long: a delete of a counter and an add to a remove-wins
+ * set, the ops whose effect compaction changes when it folds what they are concurrent with.
+ * Returns the peer to isolate, if any.
+ */
+function lastWords(c: LifecycleCluster, rng: Prng, i: number): number | undefined {
+  const peers = c.upNodes().filter((j) => c.connected(i, j));
+  if (peers.length === 0 || !rng.chance(0.5)) return undefined;
+  const ops = [
+    { type: 'pn-counter', key: `k/${rng.int(0, 2)}`, op: { kind: 'delete' } },
+    { type: 'rw-set', key: `k/${rng.int(0, 2)}`, op: { kind: 'add', value: rng.int(1, 4) } },
+  ];
+  const heard = rng.pick(peers);
+  c.write(i, ops, 0, false, heard);
+  return rng.chance(0.5) ? heard : undefined;
+}
+
+function write(c: LifecycleCluster, rng: Prng, i: number): void {
+  const ops: unknown[] = Array.from({ length: rng.int(1, 3) }, () => randomKeyOp(rng));
+  let acked = 0;
+  if (rng.chance(0.5)) {
+    acked = rng.int(1, 5);
+    ops.unshift({ type: 'pn-counter', key: ACKED_KEY, op: { kind: 'increment', by: acked } });
+  }
+  const system = rng.chance(0.15);
+  if (system) {
+    // The node's own load figure: a system record both wire versions let it write.
+    const by = rng.int(1, 3);
+    const op = { kind: 'update', field: c.node(i).peer, type: 'pn-counter', op: { kind: 'increment', by } };
+    ops.push({ type: 'or-map', key: '_sys/load/conn', op });
+  }
+  c.write(i, ops, acked, system);
+}
+
+/** Seeds to run: SMAC_SIM_SEED replays one. */
+export function lifecycleSeeds(count: number, base: number): number[] {
+  const replay = process.env.SMAC_SIM_SEED;
+  return replay ? [Number(replay)] : Array.from({ length: count }, (_, i) => base + i);
+}
