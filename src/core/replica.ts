@@ -525,7 +525,36 @@ export class Replica {
         "The snapshot does not cover this replica's clock; installing it would lose events.",
       );
     }
-    const ks = decodeKeyspace(snap.keyspace, this.limits); // throws before any change
+    this.installState(snap, decodeKeyspace(snap.keyspace, this.limits)); // decode throws before any change
+  }
+
+  /**
+   * Installs a snapshot that covers everything we have except our own newest events, then
+   * re-applies `own` — exactly those events, in seq order, from our log — on top of it: a
+   * returning writer that kept writing while it pushed still catches up. Nothing the snapshot
+   * holds can depend on events it lacks, so applying ours after it is a causal order. Throws
+   * (changing nothing) unless `own` is exactly what the snapshot lacks.
+   */
+  installKeepingOwn(snap: ReplicaSnapshot, own: readonly Event[], nowMs: number): void {
+    const others = vcClone(this.vc);
+    others.delete(this.id);
+    let next = vcGet(snap.vc, this.id) + 1;
+    for (const e of own) {
+      if (e.origin !== this.id || e.seq !== next)
+        fail(ErrorCode.InvalidArgument, `Kept events must be ours, from seq ${next} on, in order.`);
+      next++;
+    }
+    if (!vcLeq(others, snap.vc) || next - 1 !== vcGet(this.vc, this.id)) {
+      fail(
+        ErrorCode.InvalidArgument,
+        "The snapshot and the kept events do not cover this replica's clock; installing them would lose events.",
+      );
+    }
+    this.installState(snap, decodeKeyspace(snap.keyspace, this.limits));
+    for (const e of own) this.restore(e, nowMs);
+  }
+
+  private installState(snap: ReplicaSnapshot, ks: KeyspaceState): void {
     this.keyspace = ks;
     this.vc = vcClone(snap.vc);
     if (

@@ -348,3 +348,26 @@ describe('Replica: an origin that keeps sending events nobody can fill', () => {
     expect(n).toBeLessThanOrEqual(8); // 1, 2, 4, 8, 16, 32, 48 s
   });
 });
+
+describe('Replica: a returning writer installs a snapshot that lacks only its newest events', () => {
+  it('re-applies its own events on top of the snapshot and keeps its sequence', () => {
+    const a = new Replica({ id: 'a' });
+    const r = new Replica({ id: 'r' });
+    const mine = [write(r, [inc('c', 1)])];
+    receive(a, mine[0]!);
+    write(a, [inc('c', 10)]);
+    const snap = a.snapshot(); // covers r:1 and a:1
+    mine.push(write(r, [inc('c', 100)]), write(r, [inc('c', 1000)])); // written after the push
+    expect(() => {
+      r.install(snap);
+    }).toThrow(SmacError);
+    expect(() => {
+      r.installKeepingOwn(snap, mine.slice(2), NOW);
+    }).toThrow(SmacError);
+    expect(r.read('pn-counter', 'c')?.value).toBe(1101); // unchanged by the refusals
+    r.installKeepingOwn(snap, mine.slice(1), NOW);
+    expect(vcToRecord(r.clock())).toEqual({ a: 1, r: 3 });
+    expect(r.read('pn-counter', 'c')?.value).toBe(1111);
+    expect(write(r, [inc('c')]).seq).toBe(4);
+  });
+});
