@@ -540,7 +540,7 @@ export class Agent {
     };
   }
 
-  /** Runs anti-entropy with every connected peer now, a few at a time (tests and `smac sync`). */
+  /** Runs anti-entropy with every connected peer now, a few at a time (tests, operators). */
   syncAll(): Promise<void> {
     return this.antiEntropy.syncAll();
   }

@@ -118,7 +118,7 @@ export class AntiEntropy {
     return this.pull(peer);
   }
 
-  /** Pulls from every connected peer now, up to maxConcurrentPulls at a time (tests, `smac sync`). */
+  /** Pulls from every connected peer now, up to maxConcurrentPulls at a time (tests, operators). */
   async syncAll(): Promise<void> {
     const peers = [...this.deps.connectedPeers()];
     const worker = async (): Promise<void> => {
