@@ -82,5 +82,15 @@ describe('a returning agent that keeps writing', () => {
     }
     await waitConverged(agents, 'convergence once r stopped writing', 30_000);
     for (const x of agents) expect(hits(x)).toBe(acked);
+
+    // The events r kept on top of the snapshot are durable: a restart recovers them.
+    const rOrigin = r.status().origin;
+    const own = r.clock().get(rOrigin) ?? 0;
+    await r.stop();
+    const again = await Agent.start(r.config, options);
+    agents[1] = again;
+    expect(again.clock().get(rOrigin) ?? 0).toBeGreaterThanOrEqual(own); // its leave adds one
+    expect(again.clock().get(aOrigin)).toBe(a.clock().get(aOrigin));
+    expect(hits(again)).toBe(acked);
   }, 120_000);
 });
