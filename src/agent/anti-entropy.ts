@@ -71,6 +71,33 @@ class PullStalled extends Error {
   override readonly name = 'PullStalled';
 }
 
+/**
+ * Aborts `ctl` with PullStalled when, while armed, stallMs pass without a poke (a frame from
+ * or to the peer). Disarmed while we apply what the peer sent: our own slowness is not its.
+ */
+function watchdog(
+  ctl: AbortController,
+  stallMs: number,
+): { arm: () => void; disarm: () => void; poke: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      ctl.abort(new PullStalled(`the peer sent nothing for ${stallMs} ms`));
+    }, stallMs);
+  };
+  return {
+    arm,
+    disarm: () => {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+    poke: () => {
+      if (timer !== undefined) arm();
+    },
+  };
+}
+
 type Outcome =
   { readonly kind: 'done' } | { readonly kind: 'push-first'; readonly peerVc: ReadonlyVectorClock };
 
@@ -208,14 +235,20 @@ export class AntiEntropy {
     this.active.set(key, ctl);
     counters.syncsStarted++;
     const signal = AbortSignal.any([ctl.signal, AbortSignal.timeout(config.timeoutMs)]);
+    const dog = watchdog(ctl, config.stallMs);
     let stalled = false;
     try {
-      let outcome = await this.pullOnce(peer, ctl, signal, false);
+      let outcome = await this.pullOnce(peer, signal, dog, false);
       if (outcome.kind === 'push-first' && !this.deps.halted()) {
         // We hold events the peer's snapshot lacks: hand them over first, then pull again and
         // install even if we wrote more meanwhile (those are re-applied on top of it).
-        await this.deps.sync.push(peer, this.envelopesSince(outcome.peerVc), { signal });
-        outcome = await this.pullOnce(peer, ctl, signal, true);
+        dog.arm();
+        try {
+          await this.deps.sync.push(peer, this.envelopesSince(outcome.peerVc), { signal, onFrame: dog.poke });
+        } finally {
+          dog.disarm();
+        }
+        outcome = await this.pullOnce(peer, signal, dog, true);
         if (outcome.kind === 'push-first')
           log.debug({ peer: key }, "the peer's snapshot still lacks events we hold; next round");
       }
@@ -234,28 +267,25 @@ export class AntiEntropy {
   }
 
   /**
-   * One pull: applies what the peer sends (through the owner). Aborts `ctl` with PullStalled
-   * when the peer sends nothing for stallMs while we wait for it.
+   * One pull: applies what the peer sends (through the owner). The watchdog runs while we
+   * wait for the peer, and every frame it sends (snapshot chunks too) resets it.
    */
   private async pullOnce(
     peer: PeerId,
-    ctl: AbortController,
     signal: AbortSignal,
+    dog: ReturnType<typeof watchdog>,
     keepOwn: boolean,
   ): Promise<Outcome> {
-    const frames = this.deps.sync.pull(peer, this.deps.clock(), { signal });
-    const stallMs = this.deps.config.stallMs;
+    const frames = this.deps.sync.pull(peer, this.deps.clock(), { signal, onFrame: dog.poke });
     let peerVc: ReadonlyVectorClock = new Map();
     try {
       for (;;) {
-        const watchdog = setTimeout(() => {
-          ctl.abort(new PullStalled(`the peer sent nothing for ${stallMs} ms`));
-        }, stallMs);
+        dog.arm();
         let next: IteratorResult<SyncFrame>;
         try {
           next = await frames.next();
         } finally {
-          clearTimeout(watchdog);
+          dog.disarm();
         }
         if (next.done || this.deps.halted()) return { kind: 'done' };
         const frame = next.value;

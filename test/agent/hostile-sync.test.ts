@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/agent.js';
 import type { SmacNode } from '../../src/net/node.js';
 import { SyncService } from '../../src/net/sync-protocol.js';
-import { SYNC_PROTOCOL } from '../../src/net/sync-wire.js';
+import { FrameReader, writeFrame } from '../../src/net/frame-stream.js';
+import { encodeEnd, encodeHeader, encodeSnapshotChunk, SYNC_PROTOCOL } from '../../src/net/sync-wire.js';
 import { idOf, loopbackNode, newKey, signedEvent } from '../net/helpers.js';
 import { startCluster, stopAll, waitConverged, waitFor } from './helpers.js';
 
@@ -60,6 +61,44 @@ describe('a sync server that never answers', () => {
     await write(victim, 'hits', 1);
     await waitConverged([victim, honest], 'convergence after the stall', 15_000);
   }, 90_000);
+});
+
+describe('a peer that sends a snapshot slowly, chunk by chunk', () => {
+  it('is not taken for a stalled one: every chunk is progress', async () => {
+    agents = await startCluster(1, { syncStallMs: 1_000 });
+    const victim = agents[0]!;
+    hostile = await loopbackNode();
+    const origin = `${hostile.peerId.toString()}~1`;
+    let served = 0;
+    await hostile.handle(
+      SYNC_PROTOCOL,
+      async (stream: Stream) => {
+        const reader = new FrameReader(stream, { maxFrameBytes: 1 << 20, what: 'slow' });
+        try {
+          await reader.next(AbortSignal.timeout(10_000));
+          const vc = new Map([[origin, 3]]);
+          await writeFrame(stream, encodeHeader(vc, vc, 4));
+          for (let i = 0; i < 4; i++) {
+            await new Promise((r) => setTimeout(r, 600)); // 2.4 s in all, 0.6 s apart
+            await writeFrame(stream, encodeSnapshotChunk(Uint8Array.of(0xff)));
+          }
+          await writeFrame(stream, encodeEnd(0));
+          await stream.close();
+          served++;
+        } catch {
+          stream.abort(new Error('slow peer gave up'));
+        } finally {
+          reader.release();
+        }
+      },
+      { maxInboundStreams: 16 },
+    );
+    await hostile.dial(multiaddr(victim.addresses()[0] ?? ''));
+    // The snapshot is garbage, so it is refused once whole: what matters is that it got whole.
+    await waitFor(() => victim.status().counters.rejectedSnapshots >= 1, 'the slow snapshot received whole');
+    expect(served).toBeGreaterThanOrEqual(1);
+    expect(victim.status().counters.syncsStalled).toBe(0);
+  }, 60_000);
 });
 
 describe('a member pushing events with huge seq gaps', () => {
