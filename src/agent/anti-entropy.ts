@@ -117,6 +117,8 @@ export class AntiEntropy {
 
   /** A periodic round: one pull from the best peer, if a slot is free. */
   round(): void {
+    const now = this.deps.now();
+    for (const [id, until] of this.avoid) if (now >= until) this.avoid.delete(id); // gone peers too
     const peer = this.choosePeer();
     if (peer) void this.pull(peer);
   }
