@@ -107,6 +107,11 @@ export class AntiEntropy {
   private readonly avoid = new Map<string, number>();
   private repairing = false;
   private repairAgain = false;
+  /**
+   * Per origin, the highest seq that sync queued for the owner and the owner has not applied
+   * yet: concurrent pulls bring the same events, and only the first copy is verified and queued.
+   */
+  private readonly queued = new Map<string, number>();
 
   constructor(private readonly deps: AntiEntropyDeps) {}
 
@@ -178,23 +183,39 @@ export class AntiEntropy {
     }
   }
 
-  /** Envelopes from sync or push: verified here, then queued; resolves once applied and durable. */
-  receiveRaw(envelopes: readonly Uint8Array[]): Promise<void> {
+  /**
+   * Envelopes from sync or push: verified here, then queued; resolves once applied and durable.
+   * Events we hold, or that another pull queued and the owner has not applied yet, are dropped
+   * before the (costly) signature check.
+   */
+  async receiveRaw(envelopes: readonly Uint8Array[]): Promise<void> {
     const ok: VerifiedEvent[] = [];
     const have = this.deps.clock();
+    const marked = new Map<string, number>();
     for (const bytes of envelopes) {
       try {
-        // Events we already hold are dropped before the (costly) signature check.
         const peek = readTrustedEnvelope(bytes).event;
-        if (peek.seq <= vcGet(have, peek.origin)) continue;
+        const floor = Math.max(vcGet(have, peek.origin), this.queued.get(peek.origin) ?? 0);
+        if (peek.seq <= floor) continue;
         const opened = openEnvelope(bytes);
         ok.push({ event: opened.event, envelope: opened.envelope });
+        if (peek.seq === floor + 1) {
+          // Contiguous: the owner applies (or buffers) it; later copies need not be verified.
+          this.queued.set(peek.origin, peek.seq);
+          marked.set(peek.origin, peek.seq);
+        }
       } catch (e) {
         this.deps.counters.rejectedEvents++;
         this.deps.log.warn({ err: e }, 'rejected an event received by sync');
       }
     }
-    return this.deps.receive(ok);
+    try {
+      await this.deps.receive(ok);
+    } finally {
+      // Applied now (the clock covers them) or buffered: forget our marks, unless a later
+      // batch extended them (it forgets them itself).
+      for (const [origin, seq] of marked) if (this.queued.get(origin) === seq) this.queued.delete(origin);
+    }
   }
 
   /**

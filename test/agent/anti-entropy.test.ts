@@ -9,7 +9,8 @@ import { AntiEntropy, type AntiEntropyDeps } from '../../src/agent/anti-entropy.
 import type { ReadonlyVectorClock, VectorClock } from '../../src/core/clock/vector-clock.js';
 import type { SyncFrame, SyncService } from '../../src/net/sync-protocol.js';
 import type { Store } from '../../src/store/store.js';
-import { idOf, newKey } from '../net/helpers.js';
+import { idOf, newKey, signedEvent } from '../net/helpers.js';
+import type { VerifiedEvent } from '../../src/net/gossip.js';
 import { quiet, waitFor } from './helpers.js';
 
 /** Peers: a silent one never sends a frame; an honest one answers at once. */
@@ -62,7 +63,11 @@ async function peers(n: number): Promise<PeerId[]> {
 function setup(
   connected: PeerId[],
   silent: PeerId[],
-  opts: { clocks?: Map<string, VectorClock>; stallMs?: number } = {},
+  opts: {
+    clocks?: Map<string, VectorClock>;
+    stallMs?: number;
+    receive?: (items: readonly VerifiedEvent[]) => Promise<void>;
+  } = {},
 ): { ae: AntiEntropy; sync: FakeSync; counters: AntiEntropyDeps['counters'] } {
   const sync = new FakeSync(new Set(silent.map(String)));
   const counters = { syncsStarted: 0, syncsFailed: 0, syncsStalled: 0, rejectedEvents: 0 };
@@ -76,7 +81,7 @@ function setup(
     clock: () => new Map(),
     connectedPeers: () => connected,
     peerClock: (id) => opts.clocks?.get(id),
-    receive: () => Promise.resolve(),
+    receive: opts.receive ?? (() => Promise.resolve()),
     install: () => Promise.resolve(true),
     halted: () => false,
   });
@@ -132,5 +137,32 @@ describe('the anti-entropy client', () => {
       await waitFor(() => sync.open.size === 0, 'the pull done');
     }
     expect(sync.pulls.every((id) => id === ahead.toString())).toBe(true);
+  });
+
+  it('verifies and queues an event once when concurrent pulls bring it twice', async () => {
+    const key = await newKey();
+    const ops = [{ t: 'pn-counter', f: 'c', o: { p: 1 } }];
+    const batch = [1, 2, 3].map((seq) => signedEvent(key, seq, { ops }));
+    const queued: number[][] = [];
+    const pending: (() => void)[] = [];
+    const apply = (): void => {
+      for (const r of pending.splice(0)) r();
+    };
+    const { ae } = setup([], [], {
+      receive: (items) => {
+        queued.push(items.map((i) => i.event.seq));
+        return new Promise((r) => pending.push(r)); // the owner has not applied them yet
+      },
+    });
+    const first = ae.receiveRaw(batch);
+    const second = ae.receiveRaw([...batch, signedEvent(key, 4, { ops })]);
+    apply();
+    await Promise.all([first, second]);
+    expect(queued).toEqual([[1, 2, 3], [4]]);
+    // Once applied (or not), the marks are gone: a later copy is looked at again.
+    const third = ae.receiveRaw(batch);
+    apply();
+    await third;
+    expect(queued[2]).toEqual([1, 2, 3]);
   });
 });
