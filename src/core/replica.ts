@@ -382,7 +382,11 @@ export class Replica {
         // Make room by evicting the oldest (their gap has waited longest; sync fetches them
         // in order); an event that can never fit is dropped itself.
         const evicted = this.buffer.makeRoom(input.bytes);
-        if (evicted > 0) r = this.buffer.add(e, input.bytes, nowMs);
+        if (evicted > 0) {
+          r = this.buffer.add(e, input.bytes, nowMs);
+          // Evicted, not delivered: the gap repair keeps its backoff (see tick).
+          this.gapRepair.forArrivalMs = this.buffer.oldestArrivalMs() ?? Number.NaN;
+        }
         const dropped = evicted + (r === 'buffered' ? 0 : 1);
         this.counters.evicted += dropped;
         effects.push({ kind: 'repair', reason: 'overflow', gaps: this.buffer.gaps(this.vc) });

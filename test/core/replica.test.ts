@@ -371,3 +371,25 @@ describe('Replica: a returning writer installs a snapshot that lacks only its ne
     expect(write(r, [inc('c')]).seq).toBe(4);
   });
 });
+
+describe('Replica: a full buffer flooded by an origin nobody can fill', () => {
+  it('evicts to make room without starting the gap backoff over', () => {
+    const b = new Replica({
+      id: 'b',
+      repairAfterMs: 1000,
+      buffer: { maxEvents: 10 },
+      maxBufferAgeMs: 600_000,
+    });
+    let n = 0;
+    for (let t = 0, seq = 2; t <= 20_000; t += 250) {
+      receive(
+        b,
+        { origin: 'h', seq: seq++, deps: new Map(), hlc: { wall: NOW, logical: 0 }, ops: [] },
+        NOW + t,
+      );
+      n += b.step({ kind: 'tick' }, NOW + t).effects.filter((e) => e.kind === 'repair').length;
+    }
+    expect(b.stats().buffered).toBe(10);
+    expect(n).toBe(5); // at 1, 2, 4, 8 and 16 s of waiting, as for any gap
+  });
+});
