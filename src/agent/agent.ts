@@ -148,8 +148,8 @@ type Input =
   | {
       readonly kind: 'install';
       readonly bytes: Uint8Array;
-      /** After a push: install even if it lacks our own newest events (re-applied on top). */
-      readonly keepOwn?: boolean;
+      /** After a push: install even if it lacks events we still log (re-applied on top). */
+      readonly keepNewer?: boolean;
       /** True once installed (or nothing new); false when we hold events it lacks (push first). */
       readonly resolve: (installed: boolean) => void;
       /** Gets a refused snapshot's SnapshotRefused; without it, a refusal resolves false. */
@@ -375,9 +375,9 @@ export class Agent {
       connectedPeers: () => this.node.getConnections().map((c) => c.remotePeer),
       peerClock: (id) => this.heard.get(id)?.vc,
       receive: (items) => this.receive(items),
-      install: (bytes, keepOwn) =>
+      install: (bytes, keepNewer) =>
         new Promise<boolean>((resolve) => {
-          this.queue.push({ kind: 'install', bytes, keepOwn, resolve }).catch(() => {
+          this.queue.push({ kind: 'install', bytes, keepNewer, resolve }).catch(() => {
             resolve(false);
           });
         }),
@@ -734,7 +734,7 @@ export class Agent {
       case 'install':
         input.resolve(
           installPeerSnapshot(this.snapshotDeps(), input.bytes, {
-            keepOwn: input.keepOwn === true,
+            keepNewer: input.keepNewer === true,
             nowMs: now,
           }),
         );

@@ -62,7 +62,7 @@ export interface AntiEntropyDeps {
    * Queues a peer's snapshot for the owner; resolves true once installed (or nothing new),
    * false when we hold events it lacks (push them first).
    */
-  readonly install: (bytes: Uint8Array, keepOwn: boolean) => Promise<boolean>;
+  readonly install: (bytes: Uint8Array, keepNewer: boolean) => Promise<boolean>;
   readonly halted: () => boolean;
 }
 
@@ -264,7 +264,7 @@ export class AntiEntropy {
       let outcome = await this.pullOnce(peer, signal, dog, false);
       if (outcome.kind === 'push-first' && !this.deps.halted()) {
         // We hold events the peer's snapshot lacks: hand them over first, then pull again and
-        // install even if we wrote more meanwhile (those are re-applied on top of it).
+        // install even if we got or wrote more meanwhile (re-applied on top of it, from our log).
         dog.arm();
         try {
           await this.deps.sync.push(peer, this.envelopesSince(outcome.peerVc), { signal, onFrame: dog.poke });
@@ -297,7 +297,7 @@ export class AntiEntropy {
     peer: PeerId,
     signal: AbortSignal,
     dog: ReturnType<typeof watchdog>,
-    keepOwn: boolean,
+    keepNewer: boolean,
   ): Promise<Outcome> {
     const frames = this.deps.sync.pull(peer, this.deps.clock(), { signal, onFrame: dog.poke });
     let peerVc: ReadonlyVectorClock = new Map();
@@ -314,7 +314,7 @@ export class AntiEntropy {
         const frame = next.value;
         if (frame.type === 'header') peerVc = frame.vc;
         else if (frame.type === 'snapshot') {
-          if (!(await this.deps.install(frame.bytes, keepOwn))) return { kind: 'push-first', peerVc };
+          if (!(await this.deps.install(frame.bytes, keepNewer))) return { kind: 'push-first', peerVc };
         } else if (frame.type === 'events') await this.receiveRaw(frame.envelopes);
       }
     } finally {

@@ -5,7 +5,7 @@
  * validates. Runs inside the owner's drain (the only code that mutates the replica).
  */
 import type { Logger } from 'pino';
-import { type VectorClock, vcClone, vcGet, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
+import { type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
 import { encodeSnapshot } from '../core/codec/index.js';
 import type { Replica } from '../core/replica.js';
 import {
@@ -41,15 +41,15 @@ export interface SnapshotExchangeDeps {
  * not validate. False when it lacks events we hold (push them first). A store failure after the
  * replica took it throws StoreFailStop.
  *
- * `keepOwn` (after we pushed our events to the peer): a snapshot that lacks only our own
- * newest events — written while the push and the pull ran — is installed anyway, and those
- * events, still in our log, are re-applied on top of it and stay in the log. So a returning
- * agent that keeps writing still catches up.
+ * `keepNewer` (after we pushed our events to the peer): a snapshot that lacks events we hold —
+ * our own written while the push and the pull ran, or others' that reached us meanwhile — is
+ * installed anyway when our log still holds every one of them: they are re-applied on top of
+ * it, in log order, and stay in the log. So a returning agent that keeps writing catches up.
  */
 export function installPeerSnapshot(
   d: SnapshotExchangeDeps,
   bytes: Uint8Array,
-  opts: { keepOwn?: boolean; nowMs?: number } = {},
+  opts: { keepNewer?: boolean; nowMs?: number } = {},
 ): boolean {
   let snap: ProvenSnapshot;
   let keep: StoredEvent[] = [];
@@ -58,16 +58,14 @@ export function installPeerSnapshot(
     const mine = d.replica.clock();
     if (vcLeq(snap.vc, mine)) return true; // nothing new in it
     if (!vcLeq(mine, snap.vc)) {
-      const self = d.replica.id;
-      const others = vcClone(mine);
-      others.delete(self);
-      if (opts.keepOwn !== true || !vcLeq(others, snap.vc)) return false;
+      if (opts.keepNewer !== true) return false;
       keep = [...d.store.eventsSince(snap.vc)];
-      // Only ours, every one of them: our log still holds what the snapshot lacks.
-      if (keep.length !== vcGet(mine, self) - vcGet(snap.vc, self) || keep.some((e) => e.origin !== self))
-        return false;
-      const own = keep.map((e) => readTrustedEnvelope(e.bytes).event);
-      d.replica.installKeepingOwn(snap, own, opts.nowMs ?? Date.now()); // validates before changing
+      // Every event the snapshot lacks must still be in our log (not compacted away).
+      let lacking = 0;
+      for (const [origin, seq] of mine) lacking += Math.max(0, seq - vcGet(snap.vc, origin));
+      if (keep.length !== lacking) return false;
+      const events = keep.map((e) => readTrustedEnvelope(e.bytes).event);
+      d.replica.installKeeping(snap, events, opts.nowMs ?? Date.now()); // validates before changing
     } else d.replica.install(snap); // validates the whole keyspace before it changes anything
   } catch (e) {
     const refused =
@@ -90,7 +88,7 @@ export function installPeerSnapshot(
   }
   d.installed();
   d.counters.snapshotsInstalled++;
-  d.log.info({ clock: vcToRecord(snap.vc), keptOwnEvents: keep.length }, 'installed a snapshot from a peer');
+  d.log.info({ clock: vcToRecord(snap.vc), keptEvents: keep.length }, 'installed a snapshot from a peer');
   return true;
 }
 

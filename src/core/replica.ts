@@ -533,29 +533,31 @@ export class Replica {
   }
 
   /**
-   * Installs a snapshot that covers everything we have except our own newest events, then
-   * re-applies `own` — exactly those events, in seq order, from our log — on top of it: a
-   * returning writer that kept writing while it pushed still catches up. Nothing the snapshot
-   * holds can depend on events it lacks, so applying ours after it is a causal order. Throws
-   * (changing nothing) unless `own` is exactly what the snapshot lacks.
+   * Installs a snapshot that lacks some events we hold, then re-applies `kept` — exactly those
+   * events, in our log's order (a causal order) — on top of it: a returning writer that kept
+   * writing (or kept receiving) while it pushed still catches up. Nothing the snapshot holds
+   * can depend on events it lacks, and every dependency of a kept event is in the snapshot or
+   * kept before it, so this is a causal order. Throws (changing nothing) unless `kept` is
+   * exactly what the snapshot lacks of our clock, per origin in seq order.
    */
-  installKeepingOwn(snap: ReplicaSnapshot, own: readonly Event[], nowMs: number): void {
-    const others = vcClone(this.vc);
-    others.delete(this.id);
-    let next = vcGet(snap.vc, this.id) + 1;
-    for (const e of own) {
-      if (e.origin !== this.id || e.seq !== next)
-        fail(ErrorCode.InvalidArgument, `Kept events must be ours, from seq ${next} on, in order.`);
-      next++;
+  installKeeping(snap: ReplicaSnapshot, kept: readonly Event[], nowMs: number): void {
+    const next = new Map<ReplicaId, number>();
+    for (const e of kept) {
+      const n = next.get(e.origin) ?? vcGet(snap.vc, e.origin) + 1;
+      if (e.seq !== n)
+        fail(ErrorCode.InvalidArgument, `A kept event of ${e.origin} must have seq ${n}, not ${e.seq}.`);
+      next.set(e.origin, n + 1);
     }
-    if (!vcLeq(others, snap.vc) || next - 1 !== vcGet(this.vc, this.id)) {
+    const covers = (o: ReplicaId, seq: number): boolean =>
+      Math.max(vcGet(snap.vc, o), (next.get(o) ?? 0) - 1) === Math.max(seq, vcGet(snap.vc, o));
+    if (![...this.vc].every(([o, seq]) => covers(o, seq)) || ![...next.keys()].every((o) => this.vc.has(o))) {
       fail(
         ErrorCode.InvalidArgument,
-        "The snapshot and the kept events do not cover this replica's clock; installing them would lose events.",
+        "The snapshot and the kept events are not exactly this replica's clock; installing them would lose events.",
       );
     }
     this.installState(snap, decodeKeyspace(snap.keyspace, this.limits));
-    for (const e of own) this.restore(e, nowMs);
+    for (const e of kept) this.restore(e, nowMs);
   }
 
   private installState(snap: ReplicaSnapshot, ks: KeyspaceState): void {

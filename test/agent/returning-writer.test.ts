@@ -59,28 +59,30 @@ describe('a returning agent that keeps writing', () => {
     }
     await waitFor(behind, "a's log compacted past what r holds");
 
-    // r comes back and never stops writing until it has caught up.
+    // r comes back, and both never stop writing until r has caught up with where a was.
     const run = { writing: true };
-    const writer = (async () => {
+    const keepWriting = async (x: Agent): Promise<void> => {
       while (run.writing) {
-        await inc(r);
+        await inc(x);
         acked++;
         await new Promise((res) => setImmediate(res));
       }
-    })();
+    };
+    const target = a.clock().get(aOrigin) ?? 0;
+    const writers = [keepWriting(r), keepWriting(a)];
     try {
       await r.isolate(false);
       await waitFor(
-        () => (r.clock().get(aOrigin) ?? 0) >= (a.clock().get(aOrigin) ?? 0),
-        'r to catch up with a while it keeps writing',
+        () => (r.clock().get(aOrigin) ?? 0) >= target,
+        'r to catch up with a while both keep writing',
         30_000,
       );
       expect(r.status().counters.snapshotsInstalled).toBeGreaterThanOrEqual(1);
     } finally {
       run.writing = false;
-      await writer;
+      await Promise.all(writers);
     }
-    await waitConverged(agents, 'convergence once r stopped writing', 30_000);
+    await waitConverged(agents, 'convergence once they stopped writing', 30_000);
     for (const x of agents) expect(hits(x)).toBe(acked);
 
     // The events r kept on top of the snapshot are durable: a restart recovers them.

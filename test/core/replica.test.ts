@@ -362,10 +362,10 @@ describe('Replica: a returning writer installs a snapshot that lacks only its ne
       r.install(snap);
     }).toThrow(SmacError);
     expect(() => {
-      r.installKeepingOwn(snap, mine.slice(2), NOW);
+      r.installKeeping(snap, mine.slice(2), NOW);
     }).toThrow(SmacError);
     expect(r.read('pn-counter', 'c')?.value).toBe(1101); // unchanged by the refusals
-    r.installKeepingOwn(snap, mine.slice(1), NOW);
+    r.installKeeping(snap, mine.slice(1), NOW);
     expect(vcToRecord(r.clock())).toEqual({ a: 1, r: 3 });
     expect(r.read('pn-counter', 'c')?.value).toBe(1111);
     expect(write(r, [inc('c')]).seq).toBe(4);
@@ -391,5 +391,34 @@ describe('Replica: a full buffer flooded by an origin nobody can fill', () => {
     }
     expect(b.stats().buffered).toBe(10);
     expect(n).toBe(5); // at 1, 2, 4, 8 and 16 s of waiting, as for any gap
+  });
+});
+
+describe('Replica: a returning writer whose snapshot also lacks a third origin it got meanwhile', () => {
+  it('re-applies the kept events of every origin, in log order, on top of the snapshot', () => {
+    const a = new Replica({ id: 'a' });
+    const c = new Replica({ id: 'c' });
+    const r = new Replica({ id: 'r' });
+    const r1 = write(r, [inc('c', 1)]);
+    const c1 = write(c, [inc('c', 10)]);
+    receive(a, r1);
+    receive(a, c1);
+    const snap = a.snapshot(); // r:1, c:1
+    const c2 = write(c, [inc('c', 100)]); // reached r, not a
+    receive(r, c1);
+    receive(r, c2);
+    const r2 = write(r, [inc('c', 1000)]); // depends on c:2
+    // r's log order: r1, c1, c2, r2; the snapshot lacks c2 and r2.
+    expect(() => {
+      r.installKeeping(snap, [r2], NOW); // c2 missing: would lose it
+    }).toThrow(SmacError);
+    expect(() => {
+      r.installKeeping(snap, [c1, c2, r2], NOW); // c1 is covered already
+    }).toThrow(SmacError);
+    expect(r.read('pn-counter', 'c')?.value).toBe(1111); // unchanged by the refusals
+    r.installKeeping(snap, [c2, r2], NOW);
+    expect(vcToRecord(r.clock())).toEqual({ c: 2, r: 2 });
+    expect(r.read('pn-counter', 'c')?.value).toBe(1111);
+    expect(write(r, [inc('c')]).seq).toBe(3);
   });
 });
