@@ -17,19 +17,13 @@ import { join } from 'node:path';
 import type { PeerId, PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
-import {
-  type ReadonlyVectorClock,
-  type VectorClock,
-  vcGet,
-  vcLeq,
-  vcToRecord,
-} from '../core/clock/vector-clock.js';
+import { type ReadonlyVectorClock, type VectorClock, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
 import type { TypeName } from '../core/crdt/crdt.js';
 import type { ObjectView } from '../core/keyspace.js';
 import { Replica, type TouchedObject } from '../core/replica.js';
 import { EventGossip, HeartbeatGossip, type VerifiedEvent } from '../net/gossip.js';
 import { loadClusterKey } from '../net/cluster-key.js';
-import { openEnvelope, readTrustedEnvelope } from '../net/envelope.js';
+import { readTrustedEnvelope } from '../net/envelope.js';
 import { IDENTITY_FILE_NAME, loadOrCreateIdentity } from '../net/identity.js';
 import { type JoinAddressStatus, Joiner } from '../net/join.js';
 import { createSmacNode, type SmacNode } from '../net/node.js';
@@ -54,6 +48,7 @@ import { recoverReplica } from './recovery.js';
 import { chooseEpoch, markCleanShutdown } from './epoch.js';
 import { peerOfOrigin } from '../core/origin.js';
 import { type CompactionStatus, Compactor } from './compaction.js';
+import { AntiEntropy } from './anti-entropy.js';
 
 export interface AgentOptions {
   readonly logger?: Logger;
@@ -115,6 +110,12 @@ export interface AgentCounters {
   clockDrift: number;
   syncsStarted: number;
   syncsFailed: number;
+  /** Pulls abandoned because the peer sent no frame for syncStallMs (also in syncsFailed). */
+  syncsStalled: number;
+  /** Buffered events evicted: older than bufferMaxAgeMs, or the oldest when the buffer was full. */
+  bufferEvicted: number;
+  /** Events refused for being more than bufferMaxSeqAhead ahead of what was delivered. */
+  bufferFarAhead: number;
   snapshotsInstalled: number;
   /** Snapshots from peers refused: malformed, or a clock their signed heads do not prove. */
   rejectedSnapshots: number;
@@ -137,7 +138,6 @@ export class Agent {
   private readonly queue: OwnerQueue<OwnerInput>;
   private readonly compactor: Compactor;
   private readonly listeners = new Set<(c: ChangeNotice) => void>();
-  private readonly syncing = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly counters: AgentCounters = {
     localEvents: 0,
@@ -146,6 +146,9 @@ export class Agent {
     clockDrift: 0,
     syncsStarted: 0,
     syncsFailed: 0,
+    syncsStalled: 0,
+    bufferEvicted: 0,
+    bufferFarAhead: 0,
     snapshotsInstalled: 0,
     rejectedSnapshots: 0,
     compactions: 0,
@@ -166,6 +169,7 @@ export class Agent {
   private protocol: ProtocolRange | undefined;
   private heartbeats!: Heartbeats;
   private sync!: SyncService;
+  private antiEntropy!: AntiEntropy;
   private joiner!: Joiner;
 
   private constructor(
@@ -209,8 +213,10 @@ export class Agent {
         if (notices.some((n) => n.objects.some((o) => o.key === MEMBERS_KEY && o.type === 'aw-set')))
           this.membership.membersChanged();
       },
-      repair: () => void this.syncWithRandomPeer(),
-      install: (bytes, from) => this.install(bytes, from),
+      repair: () => {
+        this.antiEntropy.repair();
+      },
+      install: (bytes, from, keepNewer) => this.install(bytes, from, keepNewer),
       maintain: () => {
         this.maintain();
       },
@@ -232,7 +238,16 @@ export class Agent {
     const isolation: PeerGate = { isolated: false, refused: () => false };
     try {
       const { origin } = chooseEpoch(store, { peerId, storeSync: config.storeSync, identityExisted, log });
-      const replica = recoverReplica(store, { id: origin, maxDriftMs: config.maxDriftMs }, now());
+      const replica = recoverReplica(
+        store,
+        {
+          id: origin,
+          maxDriftMs: config.maxDriftMs,
+          maxBufferAgeMs: config.bufferMaxAgeMs,
+          maxSeqAhead: config.bufferMaxSeqAhead,
+        },
+        now(),
+      );
       const clusterKey = config.clusterKeyFile ? await loadClusterKey(config.clusterKeyFile) : undefined;
       node = await createSmacNode({
         privateKey,
@@ -304,19 +319,20 @@ export class Agent {
           servedSnapshot(this.snapshotDeps(), {
             proven: !this.heartbeats.versions.isLegacy(peer.toString()),
           }),
-        envelopesSince: (vc) => this.envelopesSince(vc),
+        envelopesSince: (vc) => this.antiEntropy.envelopesSince(vc),
       },
-      onPush: (envelopes) => this.receiveRaw(envelopes),
+      onPush: (envelopes) => this.antiEntropy.receiveRaw(envelopes),
       onError: (protocol, peer, error) => {
         this.log.debug({ protocol, peer: peer.toString(), err: error }, 'sync stream failed');
       },
     });
+    this.antiEntropy = this.startAntiEntropy();
     await this.sync.start();
     this.startJoiner();
     this.node.addEventListener('peer:connect', (evt) => {
       const peer = evt.detail;
       // A new connection is a chance to repair whatever was missed while apart.
-      setTimeout(() => void this.syncWith(peer), 50).unref();
+      setTimeout(() => void this.antiEntropy.trigger(peer), 50).unref();
     });
     this.membership = new Membership({
       node: this.node,
@@ -339,7 +355,9 @@ export class Agent {
     this.discovery = new Discovery({ host: this, liveness: this.membership, logger: this.log });
     if (this.runChecks) this.discovery.start();
     this.loadMonitor = new LoadMonitor({ host: this, liveness: this.membership });
-    this.every(this.config.syncIntervalMs, () => void this.syncWithRandomPeer());
+    this.every(this.config.syncIntervalMs, () => {
+      this.antiEntropy.round();
+    });
     this.every(this.config.heartbeatIntervalMs, () => {
       this.heartbeats.send(false);
       // Compaction and the wire version change replica state: the owner does both.
@@ -347,6 +365,32 @@ export class Agent {
     });
     this.every(Math.min(250, this.config.syncIntervalMs), () => {
       this.queue.push({ kind: 'tick' }).catch(() => undefined);
+    });
+  }
+
+  private startAntiEntropy(): AntiEntropy {
+    return new AntiEntropy({
+      sync: this.sync,
+      store: this.store,
+      log: this.log,
+      counters: this.counters,
+      config: {
+        maxConcurrentPulls: this.config.maxConcurrentPulls,
+        stallMs: this.config.syncStallMs,
+        timeoutMs: this.config.syncTimeoutMs,
+      },
+      now: this.now,
+      clock: () => this.replica.clock(),
+      connectedPeers: () => this.node.getConnections().map((c) => c.remotePeer),
+      peerClock: (id) => this.heartbeats.heardFrom().get(id)?.vc,
+      receive: (items) => this.receive(items),
+      install: (bytes, keepNewer, from) =>
+        new Promise<boolean>((resolve) => {
+          this.queue.push({ kind: 'install', bytes, keepNewer, from, resolve }).catch(() => {
+            resolve(false);
+          });
+        }),
+      halted: () => this.halted,
     });
   }
 
@@ -508,10 +552,18 @@ export class Agent {
     };
   }
 
-  /** Runs anti-entropy with every connected peer now (tests and `smac sync`). */
-  async syncAll(): Promise<void> {
-    const peers = [...new Set(this.node.getConnections().map((c) => c.remotePeer))];
-    for (const p of peers) await this.syncWith(p); // one pull at a time (see syncWith)
+  /** Runs anti-entropy with every connected peer now, a few at a time (tests, operators). */
+  syncAll(): Promise<void> {
+    return this.antiEntropy.syncAll();
+  }
+
+  /**
+   * Pulls what `peer` has and we lack (anti-entropy.ts); installs its snapshot first when we
+   * are behind its log. Skipped while a pull from it runs, every pull slot is taken, or its
+   * last pull stalled or failed a moment ago.
+   */
+  syncWith(peer: PeerId): Promise<void> {
+    return this.antiEntropy.trigger(peer);
   }
 
   /** Dials a peer by multiaddr (in addition to the configured joins). */
@@ -561,6 +613,7 @@ export class Agent {
     this.joiner.stop();
     this.gossip?.stop();
     this.heartbeats.stop();
+    this.antiEntropy.stop();
     await this.sync.stop().catch(() => undefined);
     await this.node.stop();
     try {
@@ -574,7 +627,7 @@ export class Agent {
 
   // ---- the owner ------------------------------------------------------------------------
 
-  private install(bytes: Uint8Array, from: string): boolean {
+  private install(bytes: Uint8Array, from: string, keepNewer: boolean): boolean {
     const why = snapshotSourceRefusal(from, {
       self: this.peerId,
       origins: this.replica.clock().keys(),
@@ -587,7 +640,7 @@ export class Agent {
       this.log.warn({ peer: from, code: SnapshotRefusal.Untrusted }, `refused a snapshot: ${why}`);
       throw new SnapshotRefused(SnapshotRefusal.Untrusted, `Refused a snapshot: ${why}.`, { peer: from });
     }
-    return installPeerSnapshot(this.snapshotDeps(), bytes);
+    return installPeerSnapshot(this.snapshotDeps(), bytes, { keepNewer, nowMs: this.now() });
   }
 
   /** A member by what the replica holds (its signed record or events), not left or reaped. */
@@ -616,95 +669,6 @@ export class Agent {
     let last: Promise<void> = Promise.resolve();
     for (const { event, envelope } of items) last = this.queue.push({ kind: 'remote', event, envelope });
     return last;
-  }
-
-  /** Envelopes from sync or push: verified here, then queued; resolves once applied and durable. */
-  private receiveRaw(envelopes: readonly Uint8Array[]): Promise<void> {
-    const ok: VerifiedEvent[] = [];
-    const have = this.replica.clock();
-    for (const bytes of envelopes) {
-      try {
-        // Events we already hold are dropped before the (costly) signature check.
-        const peek = readTrustedEnvelope(bytes).event;
-        if (peek.seq <= vcGet(have, peek.origin)) continue;
-        const opened = openEnvelope(bytes);
-        ok.push({ event: opened.event, envelope: opened.envelope });
-      } catch (e) {
-        this.counters.rejectedEvents++;
-        this.log.warn({ err: e }, 'rejected an event received by sync');
-      }
-    }
-    return this.receive(ok);
-  }
-
-  // ---- anti-entropy ---------------------------------------------------------------------
-
-  /**
-   * Logged events `vc` lacks, up to our clock when the pull started: a pull served while we
-   * keep writing must end, not follow the writer (gossip carries the newer events).
-   */
-  private *envelopesSince(vc: ReadonlyVectorClock): Generator<Uint8Array> {
-    const upTo = this.replica.clock();
-    let remaining = 0;
-    for (const [origin, seq] of upTo) remaining += Math.max(0, seq - vcGet(vc, origin));
-    for (const e of this.store.eventsSince(vc)) {
-      if (remaining <= 0) return;
-      if (e.seq > vcGet(upTo, e.origin)) continue;
-      remaining--;
-      yield e.bytes;
-    }
-  }
-
-  private async syncWithRandomPeer(): Promise<void> {
-    const peers = [...new Set(this.node.getConnections().map((c) => c.remotePeer))];
-    const peer = peers[Math.floor(Math.random() * peers.length)];
-    if (peer) await this.syncWith(peer);
-  }
-
-  /** Pulls what `peer` has and we lack; installs its snapshot first when we are behind its log. */
-  async syncWith(peer: PeerId, retry = true): Promise<void> {
-    const key = peer.toString();
-    // One pull at a time: pulls from several peers at once fetch (and verify) the same events
-    // several times over; the next round or gap repair goes to another peer anyway.
-    if (this.stopping || this.syncing.size > 0) return;
-    this.syncing.add(key);
-    this.counters.syncsStarted++;
-    let pushFirst: ReadonlyVectorClock | undefined;
-    try {
-      let peerVc: ReadonlyVectorClock = new Map();
-      for await (const frame of this.sync.pull(peer, this.replica.clock(), {
-        signal: AbortSignal.timeout(120_000),
-      })) {
-        if (this.halted) break;
-        if (frame.type === 'header') peerVc = frame.vc;
-        else if (frame.type === 'snapshot') {
-          const installed = await new Promise<boolean>((resolve) => {
-            this.queue.push({ kind: 'install', bytes: frame.bytes, from: key, resolve }).catch(() => {
-              resolve(false);
-            });
-          });
-          if (!installed) {
-            // We hold events the peer's snapshot lacks: hand them over first, then pull again.
-            pushFirst = peerVc;
-            break;
-          }
-        } else if (frame.type === 'events') await this.receiveRaw(frame.envelopes);
-      }
-    } catch (e) {
-      this.counters.syncsFailed++;
-      this.log.debug({ peer: key, err: e }, 'sync failed');
-    } finally {
-      this.syncing.delete(key);
-    }
-    if (pushFirst && retry && !this.halted) {
-      try {
-        await this.sync.push(peer, this.envelopesSince(pushFirst), { signal: AbortSignal.timeout(120_000) });
-      } catch (e) {
-        this.log.debug({ peer: key, err: e }, 'push before snapshot failed');
-        return;
-      }
-      await this.syncWith(peer, false);
-    }
   }
 
   // ---- heartbeats, stability and compaction ---------------------------------------------

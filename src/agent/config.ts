@@ -31,6 +31,30 @@ export interface AgentConfig {
   readonly syncIntervalMs: number;
   /** Heartbeats (clock, region) this often; they drive causal stability and thus compaction. */
   readonly heartbeatIntervalMs: number;
+  /**
+   * Anti-entropy pulls running at once, each from a different peer. More repairs faster after a
+   * partition and keeps one slow or hostile peer from holding repair up; each pull costs a
+   * stream and the verification of what it brings.
+   */
+  readonly maxConcurrentPulls: number;
+  /**
+   * A pull whose peer sends nothing for this long is abandoned (counted as `syncsStalled`) and
+   * another peer is tried. Shorter gives up on a silent peer sooner; too short abandons a peer
+   * across a slow WAN link that is busy reading its log.
+   */
+  readonly syncStallMs: number;
+  /** Longest one pull (or push) may last, however steadily the peer trickles frames. */
+  readonly syncTimeoutMs: number;
+  /**
+   * An event waiting in the causal buffer longer than this is evicted (counted) and repair is
+   * asked for: a gap nobody fills cannot pin the buffer. Sync brings evicted events in order.
+   */
+  readonly bufferMaxAgeMs: number;
+  /**
+   * An event more than this many seqs ahead of what was delivered (its own, or a dependency's) is
+   * refused and counted instead of buffered: only sync can bridge such a gap.
+   */
+  readonly bufferMaxSeqAhead: number;
   /** Snapshot and compact once the log grew by this many events. Smaller bounds the log tighter, costs more snapshots. */
   readonly snapshotEveryEvents: number;
   /**
@@ -102,6 +126,11 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   gossip: true,
   syncIntervalMs: 5_000,
   heartbeatIntervalMs: 1_000,
+  maxConcurrentPulls: 3,
+  syncStallMs: 5_000,
+  syncTimeoutMs: 120_000,
+  bufferMaxAgeMs: 30_000,
+  bufferMaxSeqAhead: 100_000,
   snapshotEveryEvents: 50_000,
   reapAfterMs: 72 * 3_600_000,
   maxLogEvents: 10_000_000,
@@ -221,6 +250,11 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     gossip: bool('gossip', d.gossip),
     syncIntervalMs: int('syncIntervalMs', d.syncIntervalMs, 10, 3_600_000),
     heartbeatIntervalMs: int('heartbeatIntervalMs', d.heartbeatIntervalMs, 10, 600_000),
+    maxConcurrentPulls: int('maxConcurrentPulls', d.maxConcurrentPulls, 1, 32),
+    syncStallMs: int('syncStallMs', d.syncStallMs, 100, 600_000),
+    syncTimeoutMs: int('syncTimeoutMs', d.syncTimeoutMs, 1_000, 3_600_000),
+    bufferMaxAgeMs: int('bufferMaxAgeMs', d.bufferMaxAgeMs, 100, 86_400_000),
+    bufferMaxSeqAhead: int('bufferMaxSeqAhead', d.bufferMaxSeqAhead, 1, 1_000_000_000),
     snapshotEveryEvents: int('snapshotEveryEvents', d.snapshotEveryEvents, 1, 100_000_000),
     reapAfterMs: int('reapAfterMs', d.reapAfterMs, 1_000, 365 * 86_400_000),
     maxLogEvents: int('maxLogEvents', d.maxLogEvents, 100, 1_000_000_000),

@@ -48,6 +48,8 @@ export type OwnerInput =
   | {
       readonly kind: 'install';
       readonly bytes: Uint8Array;
+      /** After a push: install even if it lacks events we still log (re-applied on top). */
+      readonly keepNewer?: boolean;
       /** The peer it came from (src/agent/snapshot-source.ts: whom snapshots are taken from). */
       readonly from: string;
       /** True once installed (or nothing new); false when we hold events it lacks (push first). */
@@ -68,6 +70,8 @@ export interface OwnerDeps {
     rejectedEvents: number;
     clockDrift: number;
     rejectedSnapshots: number;
+    bufferEvicted: number;
+    bufferFarAhead: number;
   };
   /** Hands committed local envelopes to gossip (never awaited: anti-entropy repairs a miss). */
   readonly publish: (envelopes: Uint8Array[]) => void;
@@ -76,7 +80,7 @@ export interface OwnerDeps {
   /** The replica asked for repair (a gap, an overflowing buffer): pull from a peer. */
   readonly repair: () => void;
   /** Installs a peer's snapshot (snapshot-exchange.ts); false when we hold events it lacks. */
-  readonly install: (bytes: Uint8Array, from: string) => boolean;
+  readonly install: (bytes: Uint8Array, from: string, keepNewer: boolean) => boolean;
   /** Periodic work on replica state: wire version, reaping, compaction. */
   readonly maintain: () => void;
   /** The store failed: stop the agent. */
@@ -130,6 +134,10 @@ export class Owner {
             break;
           case 'repair':
             wants.repair = true;
+            break;
+          case 'dropped':
+            if (fx.reason === 'far-ahead') this.d.counters.bufferFarAhead += fx.count;
+            else this.d.counters.bufferEvicted += fx.count;
             break;
           case 'rejected':
             this.d.counters.rejectedEvents++;
@@ -206,7 +214,7 @@ export class Owner {
         );
         break;
       case 'install':
-        input.resolve(this.d.install(input.bytes, input.from));
+        input.resolve(this.d.install(input.bytes, input.from, input.keepNewer === true));
         break;
       case 'tick':
         handle(this.d.replica().step({ kind: 'tick' }, now).effects);

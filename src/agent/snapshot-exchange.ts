@@ -5,7 +5,7 @@
  * validates. Runs inside the owner's drain (the only code that mutates the replica).
  */
 import type { Logger } from 'pino';
-import { type VectorClock, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
+import { type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
 import { encodeSnapshot } from '../core/codec/index.js';
 import type { Replica } from '../core/replica.js';
 import {
@@ -15,7 +15,8 @@ import {
   SnapshotRefusal,
   SnapshotRefused,
 } from '../net/snapshot-proof.js';
-import type { Store } from '../store/store.js';
+import { readTrustedEnvelope } from '../net/envelope.js';
+import type { StoredEvent, Store } from '../store/store.js';
 
 /** A store failure inside the owner: the agent stops rather than run ahead of its durable state. */
 export class StoreFailStop extends Error {
@@ -39,14 +40,33 @@ export interface SnapshotExchangeDeps {
  * changed) when it does not decode, its clock is not proven by signed heads, or its state does
  * not validate. False when it lacks events we hold (push them first). A store failure after the
  * replica took it throws StoreFailStop.
+ *
+ * `keepNewer` (after we pushed our events to the peer): a snapshot that lacks events we hold —
+ * our own written while the push and the pull ran, or others' that reached us meanwhile — is
+ * installed anyway when our log still holds every one of them: they are re-applied on top of
+ * it, in log order, and stay in the log. So a returning agent that keeps writing catches up.
  */
-export function installPeerSnapshot(d: SnapshotExchangeDeps, bytes: Uint8Array): boolean {
+export function installPeerSnapshot(
+  d: SnapshotExchangeDeps,
+  bytes: Uint8Array,
+  opts: { keepNewer?: boolean; nowMs?: number } = {},
+): boolean {
   let snap: ProvenSnapshot;
+  let keep: StoredEvent[] = [];
   try {
     snap = openPeerSnapshot(bytes);
-    if (!vcLeq(d.replica.clock(), snap.vc)) return false;
-    if (vcLeq(snap.vc, d.replica.clock())) return true; // nothing new in it
-    d.replica.install(snap); // validates the whole keyspace before it changes anything
+    const mine = d.replica.clock();
+    if (vcLeq(snap.vc, mine)) return true; // nothing new in it
+    if (!vcLeq(mine, snap.vc)) {
+      if (opts.keepNewer !== true) return false;
+      keep = [...d.store.eventsSince(snap.vc)];
+      // Every event the snapshot lacks must still be in our log (not compacted away).
+      let lacking = 0;
+      for (const [origin, seq] of mine) lacking += Math.max(0, seq - vcGet(snap.vc, origin));
+      if (keep.length !== lacking) return false;
+      const events = keep.map((e) => readTrustedEnvelope(e.bytes).event);
+      d.replica.installKeeping(snap, events, opts.nowMs ?? Date.now()); // validates before changing
+    } else d.replica.install(snap); // validates the whole keyspace before it changes anything
   } catch (e) {
     const refused =
       e instanceof SnapshotRefused
@@ -62,13 +82,13 @@ export function installPeerSnapshot(d: SnapshotExchangeDeps, bytes: Uint8Array):
     throw refused;
   }
   try {
-    d.store.installSnapshot({ vc: snap.vc, bytes, heads: snap.proof });
+    d.store.installSnapshot({ vc: snap.vc, bytes, heads: snap.proof, keep });
   } catch (e) {
     throw new StoreFailStop('the store failed to install a snapshot; stopping the agent', e);
   }
   d.installed();
   d.counters.snapshotsInstalled++;
-  d.log.info({ clock: vcToRecord(snap.vc) }, 'installed a snapshot from a peer');
+  d.log.info({ clock: vcToRecord(snap.vc), keptEvents: keep.length }, 'installed a snapshot from a peer');
   return true;
 }
 

@@ -15,6 +15,21 @@ const MIRRORED: readonly (readonly [keyof AgentStatus['counters'], string, strin
   ['clockDrift', 'smac_clock_drift_total', 'Remote clocks ahead beyond the allowed drift.'],
   ['syncsStarted', 'smac_syncs_started_total', 'Anti-entropy rounds started.'],
   ['syncsFailed', 'smac_syncs_failed_total', 'Anti-entropy rounds that failed.'],
+  [
+    'syncsStalled',
+    'smac_syncs_stalled_total',
+    'Anti-entropy pulls abandoned because the peer sent nothing for syncStallMs.',
+  ],
+  [
+    'bufferEvicted',
+    'smac_causal_buffer_evicted_total',
+    'Events evicted from the causal buffer: older than bufferMaxAgeMs, or the oldest when full.',
+  ],
+  [
+    'bufferFarAhead',
+    'smac_causal_buffer_far_ahead_total',
+    'Events refused for being more than bufferMaxSeqAhead ahead of what was delivered.',
+  ],
   ['snapshotsInstalled', 'smac_snapshots_installed_total', 'Snapshots installed from peers.'],
   [
     'rejectedSnapshots',

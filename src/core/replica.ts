@@ -71,6 +71,22 @@ export interface ReplicaConfig {
   readonly buffer?: Partial<CausalBufferLimits>;
   /** A gap older than this asks for repair on the next tick. */
   readonly repairAfterMs?: number;
+  /**
+   * A gap that stays open asks again after repairAfterMs, then twice as long each time, up to
+   * this interval: a gap no peer can fill must not ask on every tick.
+   */
+  readonly repairBackoffMaxMs?: number;
+  /**
+   * A buffered event older than this is evicted (counted, and repair is asked for): an origin
+   * whose gap nobody fills must not pin buffer slots forever. Sync fetches it in order anyway.
+   */
+  readonly maxBufferAgeMs?: number;
+  /**
+   * An event further ahead than this of what we delivered (its seq, or one of its deps) is
+   * refused and counted, never buffered: only sync can close such a gap, and a hostile origin
+   * could otherwise park events that can never become deliverable.
+   */
+  readonly maxSeqAhead?: number;
   /** Bounds of the event encoding; a local batch whose event is larger is refused whole. */
   readonly eventCodec?: Partial<EventCodecLimits>;
   /**
@@ -86,6 +102,11 @@ export const DEFAULT_REPLICA = {
   buffer: { maxEvents: 100_000, maxBytes: 64 * 1024 * 1024 } satisfies CausalBufferLimits,
   /** Gossip reorders by milliseconds; a gap this old means a message was lost. */
   repairAfterMs: 1_000,
+  repairBackoffMaxMs: 16_000,
+  /** Thirty times repairAfterMs: several repair rounds, with peers tried in turn, have failed. */
+  maxBufferAgeMs: 30_000,
+  /** The default buffer bound: a gap wider than the buffer cannot be bridged by buffering. */
+  maxSeqAhead: 100_000,
 };
 
 /** A local batch: one event. `system` allows writes under `_sys/` (the agent's own services). */
@@ -120,7 +141,16 @@ export type Effect =
   /** Objects changed by an applied event (for watches). */
   | { readonly kind: 'changed'; readonly event: Event; readonly objects: readonly TouchedObject[] }
   /** Ask a peer for missing events (anti-entropy). */
-  | { readonly kind: 'repair'; readonly reason: 'gap' | 'overflow'; readonly gaps: readonly Gap[] }
+  | {
+      readonly kind: 'repair';
+      readonly reason: 'gap' | 'overflow' | 'expired' | 'far-ahead';
+      readonly gaps: readonly Gap[];
+    }
+  /**
+   * Remote events dropped by the causal buffer: evicted past their age or to make room, or
+   * refused for being too far ahead. Count them; a 'repair' effect comes with them.
+   */
+  | { readonly kind: 'dropped'; readonly reason: 'age' | 'overflow' | 'far-ahead'; readonly count: number }
   /** A remote event was refused or skipped; count it and warn. */
   | {
       readonly kind: 'rejected';
@@ -156,6 +186,10 @@ export interface ReplicaStats {
   readonly notOwner: number;
   readonly duplicates: number;
   readonly clockDrift: number;
+  /** Buffered events evicted: past maxBufferAgeMs, or the oldest to make room when full. */
+  readonly evicted: number;
+  /** Events refused for being more than maxSeqAhead ahead of what we delivered. */
+  readonly farAhead: number;
 }
 
 export class Replica {
@@ -171,7 +205,12 @@ export class Replica {
   private lastDeps: VectorClock = new Map();
   private keyspace: KeyspaceState = new Map();
   private readonly buffer: CausalBuffer<Event>;
-  private counters = { rejected: 0, notOwner: 0, duplicates: 0, clockDrift: 0 };
+  private counters = { rejected: 0, notOwner: 0, duplicates: 0, clockDrift: 0, evicted: 0, farAhead: 0 };
+  private readonly repairBackoffMaxMs: number;
+  private readonly maxBufferAgeMs: number;
+  private readonly maxSeqAhead: number;
+  /** Gap repair backoff: for which oldest arrival, when next, and the interval after that. */
+  private gapRepair = { forArrivalMs: Number.NaN, nextMs: 0, intervalMs: 0 };
   private wireVersion: number = EVENT_CODEC_VERSION;
 
   constructor(config: ReplicaConfig) {
@@ -182,6 +221,9 @@ export class Replica {
     this.limits = { ...DEFAULT_LIMITS, ...config.limits };
     this.maxDriftMs = config.maxDriftMs ?? DEFAULT_REPLICA.maxDriftMs;
     this.repairAfterMs = config.repairAfterMs ?? DEFAULT_REPLICA.repairAfterMs;
+    this.repairBackoffMaxMs = config.repairBackoffMaxMs ?? DEFAULT_REPLICA.repairBackoffMaxMs;
+    this.maxBufferAgeMs = config.maxBufferAgeMs ?? DEFAULT_REPLICA.maxBufferAgeMs;
+    this.maxSeqAhead = config.maxSeqAhead ?? DEFAULT_REPLICA.maxSeqAhead;
     this.buffer = new CausalBuffer<Event>({ ...DEFAULT_REPLICA.buffer, ...config.buffer });
     this.pc = { limits: this.limits, depth: 0 };
     this.codecLimits = {
@@ -328,10 +370,28 @@ export class Replica {
       return effects;
     }
     if (!isDeliverable(e, this.vc)) {
-      const r = this.buffer.add(e, input.bytes, nowMs);
+      if (this.aheadBy(e) > this.maxSeqAhead) {
+        this.counters.farAhead++;
+        effects.push({ kind: 'repair', reason: 'far-ahead', gaps: this.buffer.gaps(this.vc) });
+        effects.push({ kind: 'dropped', reason: 'far-ahead', count: 1 });
+        return effects;
+      }
+      let r = this.buffer.add(e, input.bytes, nowMs);
       if (r === 'duplicate') this.counters.duplicates++;
-      if (r === 'overflow')
+      if (r === 'overflow') {
+        // Make room by evicting the oldest (their gap has waited longest; sync fetches them
+        // in order); an event that can never fit is dropped itself.
+        const evicted = this.buffer.makeRoom(input.bytes);
+        if (evicted > 0) {
+          r = this.buffer.add(e, input.bytes, nowMs);
+          // Evicted, not delivered: the gap repair keeps its backoff (see tick).
+          this.gapRepair.forArrivalMs = this.buffer.oldestArrivalMs() ?? Number.NaN;
+        }
+        const dropped = evicted + (r === 'buffered' ? 0 : 1);
+        this.counters.evicted += dropped;
         effects.push({ kind: 'repair', reason: 'overflow', gaps: this.buffer.gaps(this.vc) });
+        effects.push({ kind: 'dropped', reason: 'overflow', count: dropped });
+      }
       return effects;
     }
     this.deliver(e, nowMs, effects);
@@ -381,9 +441,47 @@ export class Replica {
     if (ops) effects.push({ kind: 'changed', event: e, objects: touched(ops) });
   }
 
+  /** How far beyond our clock the event reaches: by its seq, or by one of its deps. */
+  private aheadBy(e: Event): number {
+    let ahead = e.seq - vcGet(this.vc, e.origin);
+    for (const [x, n] of e.deps) ahead = Math.max(ahead, n - vcGet(this.vc, x));
+    return ahead;
+  }
+
+  /**
+   * Evicts buffered events past maxBufferAgeMs, and asks for repair of a gap older than
+   * repairAfterMs: again after repairAfterMs, then after twice as long each time (up to
+   * repairBackoffMaxMs). The interval starts over once the oldest event waiting was delivered,
+   * not when it was evicted: an origin that keeps sending events nobody can fill keeps its
+   * backoff. At most one repair per tick.
+   */
   private tick(nowMs: number): Effect[] {
-    if (this.buffer.size === 0 || this.buffer.oldestAgeMs(nowMs) < this.repairAfterMs) return [];
-    return [{ kind: 'repair', reason: 'gap', gaps: this.buffer.gaps(this.vc) }];
+    const first = this.buffer.oldestArrivalMs();
+    if (first === undefined || first !== this.gapRepair.forArrivalMs) {
+      // Empty, or the event that waited longest went out by delivery: a new gap.
+      this.gapRepair = { forArrivalMs: first ?? Number.NaN, nextMs: 0, intervalMs: this.repairAfterMs };
+      if (first === undefined) return [];
+    }
+    const evicted = this.buffer.evictArrivedBy(nowMs - this.maxBufferAgeMs);
+    const oldest = this.buffer.oldestArrivalMs();
+    const r = this.gapRepair;
+    r.forArrivalMs = oldest ?? Number.NaN;
+    const effects: Effect[] = [];
+    const waiting = evicted > 0 || (oldest !== undefined && nowMs - oldest >= this.repairAfterMs);
+    if (waiting && nowMs >= r.nextMs) {
+      effects.push({
+        kind: 'repair',
+        reason: evicted > 0 ? 'expired' : 'gap',
+        gaps: this.buffer.gaps(this.vc),
+      });
+      r.nextMs = nowMs + r.intervalMs;
+      r.intervalMs = Math.min(2 * r.intervalMs, this.repairBackoffMaxMs);
+    }
+    if (evicted > 0) {
+      this.counters.evicted += evicted;
+      effects.push({ kind: 'dropped', reason: 'age', count: evicted });
+    }
+    return effects;
   }
 
   // ---- reads and state ----------------------------------------------------------------
@@ -433,7 +531,38 @@ export class Replica {
         "The snapshot does not cover this replica's clock; installing it would lose events.",
       );
     }
-    const ks = decodeKeyspace(snap.keyspace, this.limits); // throws before any change
+    this.installState(snap, decodeKeyspace(snap.keyspace, this.limits)); // decode throws before any change
+  }
+
+  /**
+   * Installs a snapshot that lacks some events we hold, then re-applies `kept` — exactly those
+   * events, in our log's order (a causal order) — on top of it: a returning writer that kept
+   * writing (or kept receiving) while it pushed still catches up. Nothing the snapshot holds
+   * can depend on events it lacks, and every dependency of a kept event is in the snapshot or
+   * kept before it, so this is a causal order. Throws (changing nothing) unless `kept` is
+   * exactly what the snapshot lacks of our clock, per origin in seq order.
+   */
+  installKeeping(snap: ReplicaSnapshot, kept: readonly Event[], nowMs: number): void {
+    const next = new Map<ReplicaId, number>();
+    for (const e of kept) {
+      const n = next.get(e.origin) ?? vcGet(snap.vc, e.origin) + 1;
+      if (e.seq !== n)
+        fail(ErrorCode.InvalidArgument, `A kept event of ${e.origin} must have seq ${n}, not ${e.seq}.`);
+      next.set(e.origin, n + 1);
+    }
+    const covers = (o: ReplicaId, seq: number): boolean =>
+      Math.max(vcGet(snap.vc, o), (next.get(o) ?? 0) - 1) === Math.max(seq, vcGet(snap.vc, o));
+    if (![...this.vc].every(([o, seq]) => covers(o, seq)) || ![...next.keys()].every((o) => this.vc.has(o))) {
+      fail(
+        ErrorCode.InvalidArgument,
+        "The snapshot and the kept events are not exactly this replica's clock; installing them would lose events.",
+      );
+    }
+    this.installState(snap, decodeKeyspace(snap.keyspace, this.limits));
+    for (const e of kept) this.restore(e, nowMs);
+  }
+
+  private installState(snap: ReplicaSnapshot, ks: KeyspaceState): void {
     this.keyspace = ks;
     this.vc = vcClone(snap.vc);
     if (

@@ -231,18 +231,20 @@ export class SyncService {
    * Pulls what `peer` has that `vc` does not cover. Yields the header, then the snapshot if
    * one is needed, then batches of envelopes in causal order, then the end. Throws NetError
    * BAD_FRAME if the peer breaks the protocol, BUSY or REMOTE_ERROR if it refuses, or the
-   * abort reason. Breaking out of the loop early closes the stream.
+   * abort reason. Breaking out of the loop early closes the stream. `onFrame` is called for
+   * every frame received, snapshot chunks included (a progress watchdog resets on it).
    */
   async *pull(
     peer: PeerId | Multiaddr,
     vc: ReadonlyVectorClock,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; onFrame?: () => void } = {},
   ): AsyncGenerator<SyncFrame, void, undefined> {
     const signal = options.signal;
     const stream = await this.open(peer, SYNC_PROTOCOL, signal);
     const reader = new FrameReader(stream, { maxFrameBytes: this.limits.maxFrameBytes, what: SYNC_PROTOCOL });
     const next = async (): Promise<WireFrame | undefined> => {
       const bytes = await reader.next(this.readSignal(signal));
+      options.onFrame?.();
       return bytes === undefined ? undefined : decodeFrame(bytes, this.limits);
     };
     let done = false;
@@ -317,18 +319,19 @@ export class SyncService {
 
   /**
    * Pushes envelopes to `peer` and resolves to the number it acknowledged, once its onPush
-   * has taken them all. Throws like pull.
+   * has taken them all. Throws like pull. `onFrame` is called for every frame the peer took
+   * (sent without waiting, or after its backpressure let up).
    */
   async push(
     peer: PeerId | Multiaddr,
     envelopes: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; onFrame?: () => void } = {},
   ): Promise<number> {
     const signal = options.signal;
     const stream = await this.open(peer, PUSH_PROTOCOL, signal);
     const reader = new FrameReader(stream, { maxFrameBytes: this.limits.maxFrameBytes, what: PUSH_PROTOCOL });
     try {
-      const sent = await this.writeEvents(stream, envelopes, signal);
+      const sent = await this.writeEvents(stream, envelopes, signal, options.onFrame);
       await writeFrame(stream, encodeEnd(sent), signal);
       await stream.close(signal ? { signal } : {});
       const bytes = await reader.next(
@@ -484,6 +487,7 @@ export class SyncService {
     stream: Stream,
     envelopes: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
     signal: AbortSignal | undefined,
+    onFrame?: () => void,
   ): Promise<number> {
     let batch: Uint8Array[] = [];
     let batchBytes = 0;
@@ -491,6 +495,7 @@ export class SyncService {
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return;
       await writeFrame(stream, encodeEvents(batch), signal);
+      onFrame?.();
       sent += batch.length;
       batch = [];
       batchBytes = 0;

@@ -582,17 +582,32 @@ export class Store {
    * event the log holds must be covered by `vc` (a returning agent pushes its own events to the
    * peer first); otherwise STORE_NO_SNAPSHOT and nothing changes. `heads` (the snapshot's
    * verified signed heads) replace older heads of their origins, in the same transaction.
+   *
+   * `keep`: logged events the snapshot does not cover that stay in the log after it (a
+   * returning writer's own newest events, re-applied on top of the snapshot): appended again
+   * after the snapshot's position, in their order, so recovery replays them after it.
    */
   installSnapshot(s: {
     readonly vc: ReadonlyVectorClock;
     readonly bytes: Uint8Array;
     readonly heads?: readonly StoredHead[];
+    readonly keep?: readonly StoredEvent[];
   }): void {
     this.ensureOpen();
     checkClock(s.vc, 'snapshot vc');
     checkBytes(s.bytes, 'snapshot bytes');
+    const keep = s.keep ?? [];
+    const kept = new Map<string, number>();
+    for (const e of keep) {
+      const next = Math.max(vcGet(s.vc, e.origin), kept.get(e.origin) ?? 0) + 1;
+      if (e.seq !== next)
+        invalid(
+          `kept event (${e.origin}, ${e.seq}) does not follow seq ${next - 1} of the snapshot or kept log.`,
+        );
+      kept.set(e.origin, e.seq);
+    }
     for (const [origin, st] of this.origins) {
-      if (st.maxSeq > vcGet(s.vc, origin)) {
+      if (st.maxSeq > Math.max(vcGet(s.vc, origin), kept.get(origin) ?? 0)) {
         throw new StoreError(
           StoreErrorCode.NoSnapshot,
           `Cannot install the snapshot: it covers ${origin} only up to seq ${vcGet(s.vc, origin)}, but this ` +
@@ -602,6 +617,7 @@ export class Store {
       }
     }
     const pos = this.lastPos;
+    let lastPos = pos;
     const vcJson = JSON.stringify(vcToRecord(s.vc));
     try {
       inTransaction(this.db, () => {
@@ -613,17 +629,20 @@ export class Store {
         this.stmt.putSnapshot.run(pos, vcJson, s.bytes);
         this.stmt.pruneSnapshots.run();
         if (s.heads) this.heads.record(s.heads);
+        for (const e of keep)
+          lastPos = Number(this.stmt.insertEvent.run(e.origin, e.seq, e.bytes).lastInsertRowid);
       });
     } catch (e) {
       throw toStoreError(e, this.file, 'install a snapshot');
     }
+    this.lastPos = lastPos;
     for (const [origin, seq] of s.vc) {
       const st = this.origins.get(origin);
       this.origins.set(origin, { maxSeq: Math.max(seq, st?.maxSeq ?? 0), compactedSeq: seq });
     }
     this.compactedUpTo = Math.max(this.compactedUpTo, pos);
-    this.eventCount = 0;
-    this.eventBytes = 0;
+    this.eventCount = keep.length;
+    this.eventBytes = keep.reduce((n, e) => n + e.bytes.byteLength, 0);
   }
 
   /**

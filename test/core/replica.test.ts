@@ -262,3 +262,163 @@ describe('Replica: objects, delete and snapshots', () => {
     expect(j.snapshot().keyspace).toEqual(a.snapshot().keyspace);
   });
 });
+
+// Issue 7, "Repair can stall": a gap that never closes (an origin with a seq gap, a hostile
+// event far ahead) must not pin buffer slots forever nor ask for repair on every tick.
+describe('Replica: the causal buffer cannot be pinned', () => {
+  const repairs = (fx: Effect[]) => fx.filter((e) => e.kind === 'repair').length;
+  const far = (origin: string, seq: number, deps: Record<string, number> = {}): Event => ({
+    origin,
+    seq,
+    deps: new Map(Object.entries(deps)),
+    hlc: { wall: NOW, logical: 0 },
+    ops: [{ t: 'pn-counter', f: 'c', o: { p: 1 } }],
+  });
+
+  it('asks again for a gap that stays open with a growing interval, not on every tick', () => {
+    const a = new Replica({ id: 'a' });
+    const b = new Replica({ id: 'b', repairAfterMs: 1000, maxBufferAgeMs: 60_000 });
+    write(a, [inc('c')]);
+    receive(b, write(a, [inc('c')]), NOW);
+    let n = 0;
+    for (let t = 0; t <= 20_000; t += 250) n += repairs(b.step({ kind: 'tick' }, NOW + t).effects);
+    // At 1, 2, 4, 8 and 16 s: five requests in 20 s, not one every 250 ms.
+    expect(n).toBe(5);
+  });
+
+  it('evicts events older than maxBufferAgeMs, counts them and asks for repair', () => {
+    const a = new Replica({ id: 'a' });
+    const b = new Replica({ id: 'b', maxBufferAgeMs: 30_000 });
+    write(a, [inc('c')]);
+    receive(b, write(a, [inc('c')]), NOW);
+    receive(b, write(a, [inc('c')]), NOW + 10_000);
+    const fx = b.step({ kind: 'tick' }, NOW + 30_000).effects;
+    expect(fx).toContainEqual({ kind: 'dropped', reason: 'age', count: 1 });
+    expect(repairs(fx)).toBe(1);
+    expect(b.stats().buffered).toBe(1);
+    expect(b.stats().evicted).toBe(1);
+    b.step({ kind: 'tick' }, NOW + 40_000);
+    expect(b.stats().buffered).toBe(0);
+    expect(b.stats().evicted).toBe(2);
+  });
+
+  it('when full, evicts the oldest events to make room, counted, and asks for repair', () => {
+    const a = new Replica({ id: 'a' });
+    const b = new Replica({ id: 'b', buffer: { maxEvents: 2 } });
+    write(a, [inc('c')]);
+    const later = [write(a, [inc('c')]), write(a, [inc('c')]), write(a, [inc('c')])];
+    receive(b, later[0]!, NOW);
+    receive(b, later[1]!, NOW + 1);
+    const fx = receive(b, later[2]!, NOW + 2);
+    expect(fx).toContainEqual({ kind: 'dropped', reason: 'overflow', count: 1 });
+    expect(repairs(fx)).toBe(1);
+    expect(b.stats().buffered).toBe(2);
+    expect(b.gaps()).toEqual([{ origin: 'a', from: 1, to: 2 }]);
+  });
+
+  it('refuses (and counts) an event far ahead of its origin or of a dependency, and stores nothing', () => {
+    const b = new Replica({ id: 'b', maxSeqAhead: 1000 });
+    const fx1 = receive(b, far('h', 1_000_000_000));
+    const fx2 = receive(b, far('h', 1, { x: Number.MAX_SAFE_INTEGER }));
+    expect(fx1).toContainEqual({ kind: 'dropped', reason: 'far-ahead', count: 1 });
+    expect(fx2).toContainEqual({ kind: 'dropped', reason: 'far-ahead', count: 1 });
+    expect(b.stats().buffered).toBe(0);
+    expect(b.stats().farAhead).toBe(2);
+    // Within the bound it waits as usual.
+    receive(b, far('h', 1000));
+    expect(b.stats().buffered).toBe(1);
+  });
+});
+
+describe('Replica: an origin that keeps sending events nobody can fill', () => {
+  it('is evicted as it ages, and asks for repair with the same growing interval', () => {
+    const b = new Replica({ id: 'b', repairAfterMs: 1000, maxBufferAgeMs: 5000 });
+    let n = 0;
+    for (let t = 0, seq = 2; t <= 60_000; t += 250) {
+      // h:1 never comes; h keeps sending its later events.
+      receive(
+        b,
+        { origin: 'h', seq: seq++, deps: new Map(), hlc: { wall: NOW, logical: 0 }, ops: [] },
+        NOW + t,
+      );
+      n += b.step({ kind: 'tick' }, NOW + t).effects.filter((e) => e.kind === 'repair').length;
+    }
+    expect(b.stats().buffered).toBeLessThanOrEqual(21); // 5 s of events at four a second
+    expect(b.stats().evicted).toBeGreaterThan(200);
+    expect(n).toBeLessThanOrEqual(8); // 1, 2, 4, 8, 16, 32, 48 s
+  });
+});
+
+describe('Replica: a returning writer installs a snapshot that lacks only its newest events', () => {
+  it('re-applies its own events on top of the snapshot and keeps its sequence', () => {
+    const a = new Replica({ id: 'a' });
+    const r = new Replica({ id: 'r' });
+    const mine = [write(r, [inc('c', 1)])];
+    receive(a, mine[0]!);
+    write(a, [inc('c', 10)]);
+    const snap = a.snapshot(); // covers r:1 and a:1
+    mine.push(write(r, [inc('c', 100)]), write(r, [inc('c', 1000)])); // written after the push
+    expect(() => {
+      r.install(snap);
+    }).toThrow(SmacError);
+    expect(() => {
+      r.installKeeping(snap, mine.slice(2), NOW);
+    }).toThrow(SmacError);
+    expect(r.read('pn-counter', 'c')?.value).toBe(1101); // unchanged by the refusals
+    r.installKeeping(snap, mine.slice(1), NOW);
+    expect(vcToRecord(r.clock())).toEqual({ a: 1, r: 3 });
+    expect(r.read('pn-counter', 'c')?.value).toBe(1111);
+    expect(write(r, [inc('c')]).seq).toBe(4);
+  });
+});
+
+describe('Replica: a full buffer flooded by an origin nobody can fill', () => {
+  it('evicts to make room without starting the gap backoff over', () => {
+    const b = new Replica({
+      id: 'b',
+      repairAfterMs: 1000,
+      buffer: { maxEvents: 10 },
+      maxBufferAgeMs: 600_000,
+    });
+    let n = 0;
+    for (let t = 0, seq = 2; t <= 20_000; t += 250) {
+      receive(
+        b,
+        { origin: 'h', seq: seq++, deps: new Map(), hlc: { wall: NOW, logical: 0 }, ops: [] },
+        NOW + t,
+      );
+      n += b.step({ kind: 'tick' }, NOW + t).effects.filter((e) => e.kind === 'repair').length;
+    }
+    expect(b.stats().buffered).toBe(10);
+    expect(n).toBe(5); // at 1, 2, 4, 8 and 16 s of waiting, as for any gap
+  });
+});
+
+describe('Replica: a returning writer whose snapshot also lacks a third origin it got meanwhile', () => {
+  it('re-applies the kept events of every origin, in log order, on top of the snapshot', () => {
+    const a = new Replica({ id: 'a' });
+    const c = new Replica({ id: 'c' });
+    const r = new Replica({ id: 'r' });
+    const r1 = write(r, [inc('c', 1)]);
+    const c1 = write(c, [inc('c', 10)]);
+    receive(a, r1);
+    receive(a, c1);
+    const snap = a.snapshot(); // r:1, c:1
+    const c2 = write(c, [inc('c', 100)]); // reached r, not a
+    receive(r, c1);
+    receive(r, c2);
+    const r2 = write(r, [inc('c', 1000)]); // depends on c:2
+    // r's log order: r1, c1, c2, r2; the snapshot lacks c2 and r2.
+    expect(() => {
+      r.installKeeping(snap, [r2], NOW); // c2 missing: would lose it
+    }).toThrow(SmacError);
+    expect(() => {
+      r.installKeeping(snap, [c1, c2, r2], NOW); // c1 is covered already
+    }).toThrow(SmacError);
+    expect(r.read('pn-counter', 'c')?.value).toBe(1111); // unchanged by the refusals
+    r.installKeeping(snap, [c2, r2], NOW);
+    expect(vcToRecord(r.clock())).toEqual({ c: 2, r: 2 });
+    expect(r.read('pn-counter', 'c')?.value).toBe(1111);
+    expect(write(r, [inc('c')]).seq).toBe(3);
+  });
+});

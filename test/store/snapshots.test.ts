@@ -222,4 +222,34 @@ describe('installing a peer snapshot', () => {
     expect(store.latestSnapshot()).toBeUndefined();
     store.close();
   });
+
+  it('keeps the given events of an origin it does not cover after the snapshot, across reopen', () => {
+    const dir = tempDir();
+    const store = seeded(dir);
+    const vc = new Map([
+      ['a', 1],
+      ['b', 2],
+      ['c', 1],
+    ]);
+    const keep = [...store.eventsSince(vc)];
+    expect(keep.map((e) => `${e.origin}${e.seq}`)).toEqual(['a2', 'a3']);
+    expectStoreError(
+      () => {
+        store.installSnapshot({ vc, bytes: Uint8Array.of(7), keep: keep.slice(0, 1) });
+      },
+      StoreErrorCode.NoSnapshot,
+      /Push those events/,
+    );
+    store.installSnapshot({ vc, bytes: Uint8Array.of(7), keep });
+    expect(store.logStats().events).toBe(2);
+    expect(store.compactedClock()).toEqual(vc);
+    expect(store.maxSeq('a')).toBe(3);
+    store.close();
+    const again = Store.open({ dataDir: dir });
+    const snap = again.latestSnapshot();
+    expect(snap?.bytes).toEqual(Uint8Array.of(7));
+    expect([...again.eventsAfter(snap?.pos ?? 0)].map((e) => `${e.origin}${e.seq}`)).toEqual(['a2', 'a3']);
+    expect(again.appendEvents([ev('a', 4)])).toBe(1);
+    again.close();
+  });
 });

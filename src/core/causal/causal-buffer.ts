@@ -185,6 +185,42 @@ export class CausalBuffer<E extends CausalMeta> {
     return out;
   }
 
+  /**
+   * Evicts every event that arrived at or before `cutoffMs` (its gap outlived the caller's
+   * patience: repair will fetch it in causal order anyway); returns how many.
+   */
+  evictArrivedBy(cutoffMs: number): number {
+    let n = 0;
+    for (const slot of this.arrivals) {
+      if (slot.atMs > cutoffMs) break; // arrivals are in order of (monotone) arrival time
+      this.remove(slot);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Evicts the oldest events until one of `bytes` more fits within both bounds; returns how
+   * many. Evicts nothing when it could never fit (larger than maxBytes, or maxEvents is 0).
+   */
+  makeRoom(bytes: number): number {
+    if (this.limits.maxEvents === 0 || bytes > this.limits.maxBytes) return 0;
+    let n = 0;
+    for (const slot of this.arrivals) {
+      if (this.arrivals.size + 1 <= this.limits.maxEvents && this.totalBytes + bytes <= this.limits.maxBytes)
+        break;
+      this.remove(slot);
+      n++;
+    }
+    return n;
+  }
+
+  /** When the oldest buffered event arrived, or undefined when empty. */
+  oldestArrivalMs(): number | undefined {
+    const first = this.arrivals.values().next();
+    return first.done ? undefined : first.value.atMs;
+  }
+
   /** Age in ms of the oldest buffered event (0 when empty): past a threshold, ask for repair. */
   oldestAgeMs(nowMs: number): number {
     const first = this.arrivals.values().next();

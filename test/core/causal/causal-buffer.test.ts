@@ -414,3 +414,31 @@ describe('CausalBuffer over random causal histories', () => {
     );
   });
 });
+
+describe('CausalBuffer eviction', () => {
+  it('evictArrivedBy drops what arrived by the cutoff, oldest first', () => {
+    const buf = new CausalBuffer<Ev>(BIG);
+    buf.add(ev('a', 2), 1, 10);
+    buf.add(ev('b', 2), 1, 20);
+    buf.add(ev('a', 3), 1, 30);
+    expect(buf.evictArrivedBy(20)).toBe(2);
+    expect(buf.size).toBe(1);
+    expect(buf.oldestArrivalMs()).toBe(30);
+    expect(buf.gaps(vc())).toEqual([{ origin: 'a', from: 1, to: 2 }]);
+    expect(buf.evictArrivedBy(100)).toBe(1);
+    expect(buf.oldestArrivalMs()).toBeUndefined();
+  });
+
+  it('makeRoom evicts the oldest until one more fits, and nothing for what can never fit', () => {
+    const buf = new CausalBuffer<Ev>({ maxEvents: 3, maxBytes: 100 });
+    buf.add(ev('a', 2), 40, 1);
+    buf.add(ev('a', 3), 40, 2);
+    buf.add(ev('a', 4), 10, 3);
+    expect(buf.makeRoom(101)).toBe(0);
+    expect(buf.makeRoom(50)).toBe(1); // count bound: one out; bytes 50 + 50 fit
+    expect(buf.add(ev('a', 5), 50, 4)).toBe('buffered');
+    expect(buf.makeRoom(50)).toBe(2); // bytes bound: 40 and 10 out, then 50 + 50 fits
+    expect(buf.bytes).toBe(50);
+    expect(buf.size).toBe(1);
+  });
+});

@@ -1,0 +1,325 @@
+/**
+ * The anti-entropy client (DESIGN.md "Anti-entropy (sync)"; docs/agent.md "Repair"): which
+ * peer to pull from, when, and how many pulls run at once, so that no peer — slow, silent or
+ * hostile — can stall repair for the node.
+ *
+ * - Up to `maxConcurrentPulls` pulls run at once, never two to the same peer.
+ * - A progress watchdog: a pull whose peer sends no frame for `stallMs` (waiting for it only,
+ *   not while we apply what it sent) is abandoned, counted (`syncsStalled`), and another peer
+ *   is tried. `timeoutMs` caps a whole pull (or push) however steadily it trickles.
+ * - A peer whose pull stalled or failed is avoided by automatic pulls for a while.
+ * - Gap repairs (the replica's 'repair' effects) are coalesced: one repair pull at a time, and
+ *   one more after it if more were asked for meanwhile. The replica backs its own requests off.
+ * - The peer is chosen among the connected ones, preferring a peer whose last heartbeat shows
+ *   events we lack over a random one.
+ * - A returning writer behind the peer's compacted log pushes its unsent events first, then
+ *   pulls again and installs the snapshot even if it wrote more meanwhile (those events are
+ *   re-applied on top: snapshot-exchange.ts), so it catches up however much it keeps writing.
+ *
+ * It never touches replica state: received envelopes and snapshots go to the owner queue
+ * through `deps.receive` and `deps.install`; timers only abort streams.
+ */
+import type { PeerId } from '@libp2p/interface';
+import type { Logger } from 'pino';
+import { type ReadonlyVectorClock, type VectorClock, vcGet, vcLeq } from '../core/clock/vector-clock.js';
+import { openEnvelope, readTrustedEnvelope } from '../net/envelope.js';
+import type { VerifiedEvent } from '../net/gossip.js';
+import type { SyncFrame, SyncService } from '../net/sync-protocol.js';
+import type { Store } from '../store/store.js';
+
+export interface AntiEntropyConfig {
+  /** Pulls running at once, each from a different peer. */
+  readonly maxConcurrentPulls: number;
+  /** A pull whose peer sends nothing for this long is abandoned and another peer is tried. */
+  readonly stallMs: number;
+  /** Longest a whole pull, or a push, may last. */
+  readonly timeoutMs: number;
+}
+
+export interface AntiEntropyCounters {
+  syncsStarted: number;
+  syncsFailed: number;
+  /** Pulls abandoned because the peer sent nothing for stallMs (counted in syncsFailed too). */
+  syncsStalled: number;
+  rejectedEvents: number;
+}
+
+export interface AntiEntropyDeps {
+  readonly sync: SyncService;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly counters: AntiEntropyCounters;
+  readonly config: AntiEntropyConfig;
+  readonly now: () => number;
+  /** Our delivered clock (read only). */
+  readonly clock: () => VectorClock;
+  readonly connectedPeers: () => PeerId[];
+  /** The clock of a peer's last heartbeat, if any. */
+  readonly peerClock: (id: string) => ReadonlyVectorClock | undefined;
+  /** Queues verified events for the owner; resolves once they are applied and durable. */
+  readonly receive: (items: readonly VerifiedEvent[]) => Promise<void>;
+  /**
+   * Queues a peer's snapshot for the owner; resolves true once installed (or nothing new),
+   * false when we hold events it lacks (push them first).
+   */
+  readonly install: (bytes: Uint8Array, keepNewer: boolean, from: string) => Promise<boolean>;
+  readonly halted: () => boolean;
+}
+
+/** Abort reason of a pull whose peer stopped sending. */
+class PullStalled extends Error {
+  override readonly name = 'PullStalled';
+}
+
+/**
+ * Aborts `ctl` with PullStalled when, while armed, stallMs pass without a poke (a frame from
+ * or to the peer). Disarmed while we apply what the peer sent: our own slowness is not its.
+ */
+function watchdog(
+  ctl: AbortController,
+  stallMs: number,
+): { arm: () => void; disarm: () => void; poke: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      ctl.abort(new PullStalled(`the peer sent nothing for ${stallMs} ms`));
+    }, stallMs);
+  };
+  return {
+    arm,
+    disarm: () => {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+    poke: () => {
+      if (timer !== undefined) arm();
+    },
+  };
+}
+
+type Outcome =
+  { readonly kind: 'done' } | { readonly kind: 'push-first'; readonly peerVc: ReadonlyVectorClock };
+
+export class AntiEntropy {
+  private readonly active = new Map<string, AbortController>();
+  /** Peers automatic pulls avoid until the given time (their pull stalled or failed). */
+  private readonly avoid = new Map<string, number>();
+  private repairing = false;
+  private repairAgain = false;
+  /**
+   * Per origin, the highest seq that sync queued for the owner and the owner has not applied
+   * yet: concurrent pulls bring the same events, and only the first copy is verified and queued.
+   */
+  private readonly queued = new Map<string, number>();
+
+  constructor(private readonly deps: AntiEntropyDeps) {}
+
+  /** Ids of the peers being pulled from now. */
+  pulling(): string[] {
+    return [...this.active.keys()];
+  }
+
+  /** A periodic round: one pull from the best peer, if a slot is free. */
+  round(): void {
+    const now = this.deps.now();
+    for (const [id, until] of this.avoid) if (now >= until) this.avoid.delete(id); // gone peers too
+    const peer = this.choosePeer();
+    if (peer) void this.pull(peer);
+  }
+
+  /** A gap or overflow asks for repair: one repair pull at a time, coalesced. */
+  repair(): void {
+    if (this.repairing) {
+      this.repairAgain = true;
+      return;
+    }
+    const peer = this.choosePeer();
+    if (!peer) return;
+    this.repairing = true;
+    void this.pull(peer).finally(() => {
+      this.repairing = false;
+      if (this.repairAgain) {
+        this.repairAgain = false;
+        this.repair();
+      }
+    });
+  }
+
+  /** A pull from `peer` on an event about it (a new connection, a heartbeat ahead of us). */
+  trigger(peer: PeerId): Promise<void> {
+    if (this.avoided(peer.toString())) return Promise.resolve();
+    return this.pull(peer);
+  }
+
+  /** Pulls from every connected peer now, up to maxConcurrentPulls at a time (tests, operators). */
+  async syncAll(): Promise<void> {
+    const peers = [...this.deps.connectedPeers()];
+    const worker = async (): Promise<void> => {
+      for (let p = peers.shift(); p; p = peers.shift()) await this.pull(p);
+    };
+    const n = Math.min(peers.length, Math.max(1, this.deps.config.maxConcurrentPulls - this.active.size));
+    await Promise.all(Array.from({ length: n }, worker));
+  }
+
+  /** Aborts every pull in flight (on shutdown). */
+  stop(): void {
+    for (const ctl of this.active.values()) ctl.abort(new Error('the agent is stopping'));
+  }
+
+  /**
+   * Logged events `vc` lacks, up to our clock when the pull started: a pull served while we
+   * keep writing must end, not follow the writer (gossip carries the newer events).
+   */
+  *envelopesSince(vc: ReadonlyVectorClock): Generator<Uint8Array> {
+    const upTo = this.deps.clock();
+    let remaining = 0;
+    for (const [origin, seq] of upTo) remaining += Math.max(0, seq - vcGet(vc, origin));
+    for (const e of this.deps.store.eventsSince(vc)) {
+      if (remaining <= 0) return;
+      if (e.seq > vcGet(upTo, e.origin)) continue;
+      remaining--;
+      yield e.bytes;
+    }
+  }
+
+  /**
+   * Envelopes from sync or push: verified here, then queued; resolves once applied and durable.
+   * Events we hold, or that another pull queued and the owner has not applied yet, are dropped
+   * before the (costly) signature check.
+   */
+  async receiveRaw(envelopes: readonly Uint8Array[]): Promise<void> {
+    const ok: VerifiedEvent[] = [];
+    const have = this.deps.clock();
+    const marked = new Map<string, number>();
+    for (const bytes of envelopes) {
+      try {
+        const peek = readTrustedEnvelope(bytes).event;
+        const floor = Math.max(vcGet(have, peek.origin), this.queued.get(peek.origin) ?? 0);
+        if (peek.seq <= floor) continue;
+        const opened = openEnvelope(bytes);
+        ok.push({ event: opened.event, envelope: opened.envelope });
+        if (peek.seq === floor + 1) {
+          // Contiguous: the owner applies (or buffers) it; later copies need not be verified.
+          this.queued.set(peek.origin, peek.seq);
+          marked.set(peek.origin, peek.seq);
+        }
+      } catch (e) {
+        this.deps.counters.rejectedEvents++;
+        this.deps.log.warn({ err: e }, 'rejected an event received by sync');
+      }
+    }
+    try {
+      await this.deps.receive(ok);
+    } finally {
+      // Applied now (the clock covers them) or buffered: forget our marks, unless a later
+      // batch extended them (it forgets them itself).
+      for (const [origin, seq] of marked) if (this.queued.get(origin) === seq) this.queued.delete(origin);
+    }
+  }
+
+  /**
+   * A connected peer to pull from, not pulled from now and not avoided: one whose last
+   * heartbeat shows events we lack if there is one, else any (random).
+   */
+  private choosePeer(): PeerId | undefined {
+    if (this.active.size >= this.deps.config.maxConcurrentPulls) return undefined;
+    const seen = new Set<string>();
+    const free: PeerId[] = [];
+    for (const p of this.deps.connectedPeers()) {
+      const id = p.toString();
+      if (seen.has(id) || this.active.has(id) || this.avoided(id)) continue;
+      seen.add(id);
+      free.push(p);
+    }
+    const mine = this.deps.clock();
+    const ahead = free.filter((p) => {
+      const vc = this.deps.peerClock(p.toString());
+      return vc !== undefined && !vcLeq(vc, mine);
+    });
+    const from = ahead.length > 0 ? ahead : free;
+    return from[Math.floor(Math.random() * from.length)];
+  }
+
+  private avoided(id: string): boolean {
+    const until = this.avoid.get(id);
+    if (until === undefined) return false;
+    if (this.deps.now() < until) return true;
+    this.avoid.delete(id);
+    return false;
+  }
+
+  /** One anti-entropy exchange with `peer`, unless a pull from it runs or every slot is taken. */
+  private async pull(peer: PeerId): Promise<void> {
+    const { config, counters, log } = this.deps;
+    const key = peer.toString();
+    if (this.deps.halted() || this.active.has(key) || this.active.size >= config.maxConcurrentPulls) return;
+    const ctl = new AbortController();
+    this.active.set(key, ctl);
+    counters.syncsStarted++;
+    const signal = AbortSignal.any([ctl.signal, AbortSignal.timeout(config.timeoutMs)]);
+    const dog = watchdog(ctl, config.stallMs);
+    let stalled = false;
+    try {
+      let outcome = await this.pullOnce(peer, signal, dog, false);
+      if (outcome.kind === 'push-first' && !this.deps.halted()) {
+        // We hold events the peer's snapshot lacks: hand them over first, then pull again and
+        // install even if we got or wrote more meanwhile (re-applied on top of it, from our log).
+        dog.arm();
+        try {
+          await this.deps.sync.push(peer, this.envelopesSince(outcome.peerVc), { signal, onFrame: dog.poke });
+        } finally {
+          dog.disarm();
+        }
+        outcome = await this.pullOnce(peer, signal, dog, true);
+        if (outcome.kind === 'push-first')
+          log.debug({ peer: key }, "the peer's snapshot still lacks events we hold; next round");
+      }
+      this.avoid.delete(key);
+    } catch (e) {
+      stalled = ctl.signal.reason instanceof PullStalled;
+      counters.syncsFailed++;
+      if (stalled) counters.syncsStalled++;
+      // Automatic pulls leave this peer alone for a while: longer when it stalled.
+      this.avoid.set(key, this.deps.now() + (stalled ? 6 : 1) * config.stallMs);
+      log.debug({ peer: key, err: e, stalled }, 'sync failed');
+    } finally {
+      this.active.delete(key);
+    }
+    if (stalled && !this.deps.halted()) this.round(); // another peer, now
+  }
+
+  /**
+   * One pull: applies what the peer sends (through the owner). The watchdog runs while we
+   * wait for the peer, and every frame it sends (snapshot chunks too) resets it.
+   */
+  private async pullOnce(
+    peer: PeerId,
+    signal: AbortSignal,
+    dog: ReturnType<typeof watchdog>,
+    keepNewer: boolean,
+  ): Promise<Outcome> {
+    const frames = this.deps.sync.pull(peer, this.deps.clock(), { signal, onFrame: dog.poke });
+    let peerVc: ReadonlyVectorClock = new Map();
+    try {
+      for (;;) {
+        dog.arm();
+        let next: IteratorResult<SyncFrame>;
+        try {
+          next = await frames.next();
+        } finally {
+          dog.disarm();
+        }
+        if (next.done || this.deps.halted()) return { kind: 'done' };
+        const frame = next.value;
+        if (frame.type === 'header') peerVc = frame.vc;
+        else if (frame.type === 'snapshot') {
+          if (!(await this.deps.install(frame.bytes, keepNewer, peer.toString())))
+            return { kind: 'push-first', peerVc };
+        } else if (frame.type === 'events') await this.receiveRaw(frame.envelopes);
+      }
+    } finally {
+      await frames.return(undefined); // closes the stream if we stopped early
+    }
+  }
+}

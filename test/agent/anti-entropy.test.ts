@@ -1,0 +1,168 @@
+// The anti-entropy client's bounds (issue 7, "Repair can stall"), with a fake sync service:
+// at most maxConcurrentPulls pulls, never two to one peer; a pull whose peer sends nothing is
+// abandoned after stallMs, counted, and another peer is tried; a stalled peer is avoided;
+// gap repairs are coalesced; and a peer known to be ahead is preferred.
+import type { PeerId } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AntiEntropy, type AntiEntropyDeps } from '../../src/agent/anti-entropy.js';
+import type { ReadonlyVectorClock, VectorClock } from '../../src/core/clock/vector-clock.js';
+import type { SyncFrame, SyncService } from '../../src/net/sync-protocol.js';
+import type { Store } from '../../src/store/store.js';
+import { idOf, newKey, signedEvent } from '../net/helpers.js';
+import type { VerifiedEvent } from '../../src/net/gossip.js';
+import { quiet, waitFor } from './helpers.js';
+
+/** Peers: a silent one never sends a frame; an honest one answers at once. */
+class FakeSync {
+  readonly open = new Map<string, number>();
+  readonly pulls: string[] = [];
+  maxOpen = 0;
+  constructor(private readonly silent: Set<string>) {}
+
+  async *pull(
+    peer: PeerId,
+    _vc: ReadonlyVectorClock,
+    opts: { signal?: AbortSignal },
+  ): AsyncGenerator<SyncFrame> {
+    const id = peer.toString();
+    this.pulls.push(id);
+    this.open.set(id, (this.open.get(id) ?? 0) + 1);
+    this.maxOpen = Math.max(
+      this.maxOpen,
+      [...this.open.values()].reduce((a, b) => a + b, 0),
+    );
+    try {
+      if (this.silent.has(id)) {
+        await new Promise((_, reject) => {
+          opts.signal?.addEventListener('abort', () => {
+            reject(new Error('aborted'));
+          });
+        });
+      }
+      yield { type: 'header', vc: new Map(), compacted: new Map(), snapshot: false };
+      yield { type: 'end', events: 0 };
+    } finally {
+      const n = (this.open.get(id) ?? 1) - 1;
+      if (n === 0) this.open.delete(id);
+      else this.open.set(id, n);
+    }
+  }
+}
+
+let client: AntiEntropy | undefined;
+afterEach(() => {
+  client?.stop();
+  client = undefined;
+});
+
+async function peers(n: number): Promise<PeerId[]> {
+  return Promise.all(Array.from({ length: n }, async () => peerIdFromString(idOf(await newKey()))));
+}
+
+function setup(
+  connected: PeerId[],
+  silent: PeerId[],
+  opts: {
+    clocks?: Map<string, VectorClock>;
+    stallMs?: number;
+    receive?: (items: readonly VerifiedEvent[]) => Promise<void>;
+  } = {},
+): { ae: AntiEntropy; sync: FakeSync; counters: AntiEntropyDeps['counters'] } {
+  const sync = new FakeSync(new Set(silent.map(String)));
+  const counters = { syncsStarted: 0, syncsFailed: 0, syncsStalled: 0, rejectedEvents: 0 };
+  const ae = new AntiEntropy({
+    sync: sync as unknown as SyncService,
+    store: undefined as unknown as Store, // not read: nothing is served or pushed here
+    log: quiet,
+    counters,
+    config: { maxConcurrentPulls: 3, stallMs: opts.stallMs ?? 200, timeoutMs: 60_000 },
+    now: Date.now,
+    clock: () => new Map(),
+    connectedPeers: () => connected,
+    peerClock: (id) => opts.clocks?.get(id),
+    receive: opts.receive ?? (() => Promise.resolve()),
+    install: () => Promise.resolve(true),
+    halted: () => false,
+  });
+  client = ae;
+  return { ae, sync, counters };
+}
+
+describe('the anti-entropy client', () => {
+  it('runs at most three pulls at once, never two to one peer', async () => {
+    const all = await peers(5);
+    const { ae, sync } = setup(all, all, { stallMs: 10_000 });
+    for (let i = 0; i < 20; i++) {
+      ae.round();
+      for (const p of all) void ae.trigger(p);
+    }
+    await waitFor(() => sync.open.size === 3, 'three pulls open');
+    expect(sync.maxOpen).toBe(3);
+    expect(new Set(ae.pulling()).size).toBe(3);
+    expect([...sync.open.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('abandons a silent peer after stallMs, counts it, tries another and avoids the silent one', async () => {
+    const [silent, honest] = (await peers(2)) as [PeerId, PeerId];
+    const { ae, sync, counters } = setup([silent, honest], [silent]);
+    await ae.trigger(silent);
+    expect(counters.syncsStalled).toBe(1);
+    expect(counters.syncsFailed).toBe(1);
+    // Another peer was tried at once.
+    await waitFor(() => sync.pulls.includes(honest.toString()), 'a pull from the honest peer');
+    // The silent one is avoided by automatic pulls for a while.
+    const before = sync.pulls.length;
+    await ae.trigger(silent);
+    for (let i = 0; i < 10; i++) ae.round();
+    await waitFor(() => sync.open.size === 0, 'pulls done');
+    expect(sync.pulls.slice(before).every((id) => id === honest.toString())).toBe(true);
+  });
+
+  it('coalesces repair requests: one repair pull at a time', async () => {
+    const all = await peers(3);
+    const { ae, sync } = setup(all, all, { stallMs: 10_000 });
+    for (let i = 0; i < 50; i++) ae.repair();
+    await waitFor(() => sync.open.size === 1, 'one repair pull');
+    expect(sync.pulls).toHaveLength(1);
+  });
+
+  it('prefers a peer whose heartbeat shows events we lack', async () => {
+    const all = await peers(4);
+    const ahead = all[2]!;
+    const clocks = new Map([[ahead.toString(), new Map([['x', 3]])]]);
+    const { ae, sync } = setup(all, [], { clocks });
+    for (let i = 0; i < 10; i++) {
+      ae.round();
+      await waitFor(() => sync.open.size === 0, 'the pull done');
+    }
+    expect(sync.pulls.every((id) => id === ahead.toString())).toBe(true);
+  });
+
+  it('verifies and queues an event once when concurrent pulls bring it twice', async () => {
+    const key = await newKey();
+    const ops = [{ t: 'pn-counter', f: 'c', o: { p: 1 } }];
+    const batch = [1, 2, 3].map((seq) => signedEvent(key, seq, { ops }));
+    const queued: number[][] = [];
+    const pending: (() => void)[] = [];
+    const apply = (): void => {
+      for (const r of pending.splice(0)) r();
+    };
+    const { ae } = setup([], [], {
+      receive: (items) => {
+        queued.push(items.map((i) => i.event.seq));
+        return new Promise((r) => pending.push(r)); // the owner has not applied them yet
+      },
+    });
+    const first = ae.receiveRaw(batch);
+    const second = ae.receiveRaw([...batch, signedEvent(key, 4, { ops })]);
+    apply();
+    await Promise.all([first, second]);
+    expect(queued).toEqual([[1, 2, 3], [4]]);
+    // Once applied (or not), the marks are gone: a later copy is looked at again.
+    const third = ae.receiveRaw(batch);
+    apply();
+    await third;
+    expect(queued[2]).toEqual([1, 2, 3]);
+  });
+});

@@ -1,0 +1,138 @@
+// Hostile sync peers (issue 7, "Repair can stall"). A real libp2p node speaks /smac/sync/1 and
+// /smac/push/1 to real agents: a sync server that accepts pulls and never answers, and a member
+// that pushes signed events with huge seq gaps (and a gap it never fills). The victim stays up,
+// refuses and counts them, and converges with its honest peer meanwhile.
+import type { Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Agent } from '../../src/agent/agent.js';
+import type { SmacNode } from '../../src/net/node.js';
+import { SyncService } from '../../src/net/sync-protocol.js';
+import { FrameReader, writeFrame } from '../../src/net/frame-stream.js';
+import { encodeEnd, encodeHeader, encodeSnapshotChunk, SYNC_PROTOCOL } from '../../src/net/sync-wire.js';
+import { idOf, loopbackNode, newKey, signedEvent } from '../net/helpers.js';
+import { startCluster, stopAll, waitConverged, waitFor } from './helpers.js';
+
+let agents: Agent[] = [];
+let hostile: SmacNode | undefined;
+let release: () => void = () => undefined;
+afterEach(async () => {
+  release();
+  await hostile?.stop();
+  hostile = undefined;
+  await stopAll(agents);
+  agents = [];
+});
+
+function write(agent: Agent, key: string, by = 1): Promise<unknown> {
+  return agent.write([{ type: 'pn-counter', key, op: { kind: 'increment', by } }]);
+}
+
+const ops = [{ t: 'pn-counter', f: 'stolen', o: { p: 1 } }];
+
+describe('a sync server that never answers', () => {
+  it('stalls no repair: its pulls are abandoned and counted, and the victim converges with its honest peer', async () => {
+    // Gossip off: only anti-entropy carries the honest peer's writes to the victim.
+    agents = await startCluster(2, { gossip: false });
+    const [victim, honest] = agents as [Agent, Agent];
+    await waitConverged(agents);
+    hostile = await loopbackNode();
+    const held = new Promise<void>((r) => (release = r));
+    let requests = 0;
+    await hostile.handle(
+      SYNC_PROTOCOL,
+      async (stream: Stream) => {
+        requests++;
+        await held; // accepts the stream, reads nothing, answers nothing
+        stream.abort(new Error('test over'));
+      },
+      { maxInboundStreams: 64 },
+    );
+    await hostile.dial(multiaddr(victim.addresses()[0] ?? ''));
+    await waitFor(() => requests >= 1, 'the victim to pull from the silent peer');
+
+    for (let i = 0; i < 5; i++) await write(honest, 'hits', 2);
+    await write(victim, 'hits', 1);
+    await waitConverged([victim, honest], 'convergence while the silent peer holds a pull', 15_000);
+    expect(victim.read('pn-counter', 'hits')?.value).toBe(11);
+    await waitFor(() => victim.status().counters.syncsStalled >= 1, 'a stalled pull counted', 30_000);
+    // Still up and writing.
+    await write(victim, 'hits', 1);
+    await waitConverged([victim, honest], 'convergence after the stall', 15_000);
+  }, 90_000);
+});
+
+describe('a peer that sends a snapshot slowly, chunk by chunk', () => {
+  it('is not taken for a stalled one: every chunk is progress', async () => {
+    agents = await startCluster(1, { syncStallMs: 1_000 });
+    const victim = agents[0]!;
+    hostile = await loopbackNode();
+    const origin = `${hostile.peerId.toString()}~1`;
+    let served = 0;
+    await hostile.handle(
+      SYNC_PROTOCOL,
+      async (stream: Stream) => {
+        const reader = new FrameReader(stream, { maxFrameBytes: 1 << 20, what: 'slow' });
+        try {
+          await reader.next(AbortSignal.timeout(10_000));
+          const vc = new Map([[origin, 3]]);
+          await writeFrame(stream, encodeHeader(vc, vc, 4));
+          for (let i = 0; i < 4; i++) {
+            await new Promise((r) => setTimeout(r, 600)); // 2.4 s in all, 0.6 s apart
+            await writeFrame(stream, encodeSnapshotChunk(Uint8Array.of(0xff)));
+          }
+          await writeFrame(stream, encodeEnd(0));
+          await stream.close();
+          served++;
+        } catch {
+          stream.abort(new Error('slow peer gave up'));
+        } finally {
+          reader.release();
+        }
+      },
+      { maxInboundStreams: 16 },
+    );
+    await hostile.dial(multiaddr(victim.addresses()[0] ?? ''));
+    // The snapshot is garbage, so it is refused once whole: what matters is that it got whole.
+    await waitFor(() => victim.status().counters.rejectedSnapshots >= 1, 'the slow snapshot received whole');
+    expect(served).toBeGreaterThanOrEqual(1);
+    expect(victim.status().counters.syncsStalled).toBe(0);
+  }, 60_000);
+});
+
+describe('a member pushing events with huge seq gaps', () => {
+  it('is refused and counted, gap events are evicted by age, and the victim converges with its honest peer', async () => {
+    agents = await startCluster(2);
+    const [victim, honest] = agents as [Agent, Agent];
+    await waitConverged(agents);
+    const key = await newKey();
+    hostile = await loopbackNode({ privateKey: key });
+    await hostile.dial(multiaddr(victim.addresses()[0] ?? ''));
+    const client = new SyncService(hostile);
+    const victimId = peerIdFromString(victim.peerId);
+
+    // Far ahead of anything delivered: by its own seq, or by a dependency.
+    const far = [
+      signedEvent(key, 1_000_000_000_000, { ops, wall: 1_700_000_000_000 }),
+      signedEvent(key, Number.MAX_SAFE_INTEGER, { ops, wall: 1_700_000_000_000 }),
+      signedEvent(key, 1, { ops, deps: new Map([[idOf(await newKey()), 2 ** 40]]) }),
+    ];
+    // A gap the hostile origin never fills: seq 1 is never sent.
+    const gapped = Array.from({ length: 20 }, (_, i) => signedEvent(key, i + 2, { ops }));
+    expect(await client.push(victimId, [...far, ...gapped])).toBe(far.length + gapped.length);
+
+    const counters = () => victim.status().counters;
+    await waitFor(() => counters().bufferFarAhead >= far.length, 'the far-ahead events refused');
+    expect(victim.status().buffered).toBe(gapped.length);
+    // The honest peer's writes still get through while the gap waits.
+    for (let i = 0; i < 5; i++) await write(honest, 'hits');
+    await waitFor(() => victim.read('pn-counter', 'hits')?.value === 5, 'the honest writes on the victim');
+    // The default maxBufferAgeMs (30 s) evicts the gap events, counted.
+    await waitFor(() => victim.status().buffered === 0, 'the gap events evicted', 60_000);
+    expect(counters().bufferEvicted).toBe(gapped.length);
+    expect(victim.clock().has(idOf(key))).toBe(false);
+    await write(victim, 'hits');
+    await waitConverged([victim, honest]);
+  }, 120_000);
+});
