@@ -21,7 +21,7 @@
 //    a write on one is read on the other; an "application" with only /run/smac and the group
 //    7946 reaches the socket, a user without the group does not; SIGTERM from outside (as
 //    `docker stop`) makes the first agent leave gracefully within Docker's 10 s, and the second
-//    sees it as `left`.
+//    sees it as `left`; restarted on its volume (an upgrade), it has the same peer id and state.
 //
 // Exit status: 0 passed, 1 failed, 77 cannot run here (needs root, ip netns, unshare, setpriv).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -368,10 +368,20 @@ async function runAndCheck(work, image) {
   log('ok  b lists a as left');
   expectExit('HEALTHCHECK on a stopped agent fails', exec(a, user, hc.argv, { timeoutMs: hcTimeout }), 3);
 
-  process.kill(agentPid(b), 'SIGTERM');
-  const exitB = await b.exited;
-  if (exitB.code !== 0) fail(`b exited with ${exitB.code ?? exitB.signal}`);
-  log('ok  b stopped');
+  // An upgrade or a restart: a new container on the same volume keeps identity and state.
+  const again = await start(a, image);
+  if (again.peerId !== readyA.peerId) fail(`a restarted as ${again.peerId}, not ${readyA.peerId}`);
+  const hits = exec(a, user, [...main, 'get', 'pn-counter', 'replay/hits']);
+  if (hits.stdout !== '3')
+    fail(`a restarted without its state: replay/hits is ${hits.stdout} ${hits.stderr}`);
+  log('ok  a restarted on its volume: same peer id, and replay/hits is still 3');
+
+  for (const c of [a, b]) {
+    process.kill(agentPid(c), 'SIGTERM');
+    const exited = await c.exited;
+    if (exited.code !== 0) fail(`${c.name} exited with ${exited.code ?? exited.signal}`);
+  }
+  log('ok  a and b stopped');
 }
 
 function cleanup(work) {
