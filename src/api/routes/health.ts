@@ -2,7 +2,7 @@
  * Liveness and readiness, for process supervisors: Docker's HEALTHCHECK, Kubernetes probes,
  * and `smac health` (the CLI, over the socket). Two routes, as etcd's /livez and /readyz:
  *
- * - `GET /v1/health`: live. The agent runs, its event loop answers, and its store answers
+ * - `GET /v1/health`: live. The agent runs, its event loop answers, and its store is open
  *   (the status read touches the store, which throws once closed). 503 otherwise.
  * - `GET /v1/health/ready`: live, and connected to the cluster: when join addresses are
  *   configured, at least one peer is connected. An agent with no join addresses (the first
@@ -24,7 +24,7 @@ const Check = Type.Object({
 });
 
 export const HealthReply = Type.Object({
-  live: Type.Boolean({ description: 'The agent runs and its store answers.' }),
+  live: Type.Boolean({ description: 'The agent runs (its event loop answers) and its store is open.' }),
   ready: Type.Boolean({
     description: 'Live, and connected to a peer when join addresses are configured.',
   }),
@@ -94,7 +94,7 @@ export const healthRoutes: RouteModule = {
         },
       );
     };
-    route('/v1/health', 'Liveness: the agent runs and its store answers (503 otherwise)', (h) => h.live);
+    route('/v1/health', 'Liveness: the agent runs and its store is open (503 otherwise)', (h) => h.live);
     route(
       '/v1/health/ready',
       'Readiness: live, and connected to a peer when join addresses are configured (503 otherwise)',
