@@ -27,6 +27,7 @@ export {
   type ChangeData,
   type StatusReply,
   type MembersReply,
+  type HealthReply,
 } from './client/client.js';
 export {
   Agent,

@@ -33,6 +33,7 @@ import type { ApiAgent } from './agent-port.js';
 import { ApiError, ApiErrorCode, mapError } from './errors.js';
 import { ApiMetrics } from './metrics.js';
 import { batchRoutes } from './routes/batch.js';
+import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
 import { statusRoutes } from './routes/status.js';
 import { watchRoutes } from './routes/watch.js';
@@ -105,7 +106,13 @@ export interface RouteModule {
   register(app: ApiApp, ctx: ApiContext): void | Promise<void>;
 }
 
-export const DEFAULT_ROUTES: readonly RouteModule[] = [objectRoutes, batchRoutes, watchRoutes, statusRoutes];
+export const DEFAULT_ROUTES: readonly RouteModule[] = [
+  objectRoutes,
+  batchRoutes,
+  watchRoutes,
+  statusRoutes,
+  healthRoutes,
+];
 
 const plugin: FastifyPluginAsync<SmacApiOptions> = async (fastify, opts) => {
   const ctx: ApiContext = {

@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { isTypeName, type TypeName } from '../core/crdt/crdt.js';
 import { SmacClient } from '../client/client.js';
 
-interface GlobalOptions {
+export interface GlobalOptions {
   socket?: string;
   url?: string;
   token?: string;
@@ -24,7 +24,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-function clientFrom(opts: GlobalOptions): SmacClient {
+export function clientFrom(opts: GlobalOptions): SmacClient {
   const dataDir = resolve(process.env.SMAC_DATA_DIR ?? '.smac-data');
   const url = opts.url ?? process.env.SMAC_URL;
   if (url) {

@@ -6,6 +6,7 @@
  */
 import { Command, Option } from 'commander';
 import { addClientCommands, UsageError } from './client-commands.js';
+import { addHealthCommand } from './health-command.js';
 import { SmacApiError } from '../client/client.js';
 import { ConfigError } from '../agent/config.js';
 import { loadAgentConfig } from './config-sources.js';
@@ -144,6 +145,7 @@ export function buildProgram(): Command {
     });
 
   addClientCommands(program);
+  addHealthCommand(program);
   return program;
 }
 

@@ -20,9 +20,20 @@ import type {
   ReadReply,
   StatusReply,
 } from '../api/schemas.js';
+import type { HealthReply } from '../api/routes/health.js';
 import { SseParser } from './sse-parser.js';
 
-export type { BatchReply, ChangeData, CreateReply, DeleteReply, ListReply, OpReply, ReadReply, StatusReply };
+export type {
+  BatchReply,
+  ChangeData,
+  CreateReply,
+  DeleteReply,
+  HealthReply,
+  ListReply,
+  OpReply,
+  ReadReply,
+  StatusReply,
+};
 /** An object as the API lists it (`ObjectView` of the core, with the value typed as unknown JSON). */
 export type ListedObject = ObjectView;
 /** A vector clock as JSON: events delivered per origin peer id. */
@@ -214,6 +225,14 @@ export class SmacClient {
 
   status(): Promise<StatusReply> {
     return this.json('GET', '/v1/status');
+  }
+
+  /**
+   * Liveness (`ready: true`: readiness) of the agent. Resolves with the report when healthy;
+   * rejects with SmacApiError UNAVAILABLE (status 503, `details` holding the report) when not.
+   */
+  health(options: { ready?: boolean } = {}): Promise<HealthReply> {
+    return this.json('GET', options.ready === true ? '/v1/health/ready' : '/v1/health');
   }
 
   /** Prometheus exposition text. */
