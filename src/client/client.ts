@@ -264,6 +264,7 @@ export class SmacClient {
     );
   }
 
+  /** Removes an endpoint; resolves to undefined (the API answers 204 No Content). */
   deregister(name: string, id: string): Promise<unknown> {
     return this.json(
       'DELETE',
@@ -310,6 +311,8 @@ export class SmacClient {
 
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.send(method, path, body, 'application/json');
+    // 204 No Content (deregistering an endpoint): a success without a body.
+    if (res.status === 204) return undefined as T;
     try {
       return JSON.parse(res.text) as T;
     } catch (e) {
