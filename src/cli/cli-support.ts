@@ -154,7 +154,7 @@ export function cliErrorOf(e: SmacApiError, where: string): CliError {
 function reason(e: SmacApiError): string {
   const code = (e.cause as { code?: unknown } | undefined)?.code;
   if (code === 'ENOENT') return 'no such socket';
-  if (code === 'ECONNREFUSED') return 'nothing listens there (a stale socket?)';
+  if (code === 'ECONNREFUSED') return 'connection refused (nothing listens there)';
   if (code === 'EACCES') return 'permission denied (the socket belongs to another user or group)';
   return e.message.replace(/^Cannot reach the agent: /, '');
 }

@@ -2,7 +2,7 @@
  * `smac` commands about the cluster: status, members (a table, `*` marks this agent), services
  * and load. Human output is a table or a few aligned lines; `--json` prints the API's reply.
  */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { MembersReply } from '../client/client.js';
 import { CliError, EXIT, out, parseJson, req, run, show, table, UsageError } from './cli-support.js';
 import { SmacApiError } from '../client/client.js';
@@ -109,7 +109,14 @@ export function addClusterCommands(program: Command): void {
     .description(
       'cluster members and their health (* marks this agent); `members force-leave PEER` removes a member that will not come back',
     )
-    .option('--status <status>', 'only alive, suspect, dead or left')
+    .addOption(
+      new Option('--status <status>', 'only members in this state').choices([
+        'alive',
+        'suspect',
+        'dead',
+        'left',
+      ]),
+    )
     .action(
       run(async ({ client: c }, o, action, id) => {
         if (action !== undefined) {
