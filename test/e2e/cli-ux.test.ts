@@ -39,9 +39,14 @@ async function startAgent(): Promise<void> {
   });
 }
 
+/** Whether the process still runs (one killed by a signal has a signalCode, not an exitCode). */
+function isRunning(p: ChildProcess | undefined): p is ChildProcess {
+  return p?.exitCode === null && p.signalCode === null;
+}
+
 async function stopAgent(): Promise<void> {
   const p = agent;
-  if (p?.exitCode !== null) return;
+  if (!isRunning(p)) return;
   const exited = new Promise((r) => p.once('exit', r));
   p.kill('SIGKILL');
   await exited;
@@ -272,7 +277,7 @@ describe('smac, as etcdctl and consul users expect', () => {
     } finally {
       human.kill('SIGKILL');
       raw.kill('SIGKILL');
-      if (agent?.exitCode !== null) await startAgent();
+      if (!isRunning(agent)) await startAgent();
     }
   }, 60_000);
 });
