@@ -136,6 +136,22 @@ describe('text that is not valid Unicode', () => {
     expect(agent.list('u/').map((o) => o.value)).toEqual(['😀']);
   });
 
+  it('is a client-input rule: a remote event with a lone surrogate still applies', async () => {
+    const other = new Replica({ id: 'peer-b' });
+    const r = other.step(
+      {
+        kind: 'local',
+        ops: [{ type: 'lww-register', key: 'r/\ud800', op: { kind: 'set', value: '\udfff' } }],
+      },
+      1,
+    );
+    if (!r.event) throw new Error('no event');
+    agent.deliver(r.event);
+    expect(agent.list('r/')).toEqual([{ type: 'lww-register', key: 'r/\ud800', value: '\udfff' }]);
+    // Listing it over the API works; writing it from a client does not.
+    expect((await app.inject({ method: 'GET', url: '/v1/objects?prefix=r/' })).statusCode).toBe(200);
+  });
+
   it('refuses a body that is not valid UTF-8 instead of storing replacement characters', async () => {
     const bytes = Buffer.concat([
       Buffer.from('{"kind":"set","value":"'),
