@@ -151,9 +151,11 @@ export function cliErrorOf(e: SmacApiError, where: string): CliError {
 }
 
 /** The cause of a connection failure, without the SDK's prefix. */
-function reason(e: SmacApiError): string {
+export function reason(e: SmacApiError): string {
   const code = (e.cause as { code?: unknown } | undefined)?.code;
   if (code === 'ENOENT') return 'no such socket';
+  if (e.code === ClientErrorCode.Timeout) return 'no answer in time';
+  if (code === 'ECONNRESET' || /\baborted\b/.test(e.message)) return 'the connection broke';
   if (code === 'ECONNREFUSED') return 'connection refused (nothing listens there)';
   if (code === 'EACCES') return 'permission denied (the socket belongs to another user or group)';
   return e.message.replace(/^Cannot reach the agent: /, '');

@@ -9,7 +9,16 @@
  */
 import type { Command } from 'commander';
 import { SmacApiError, type WatchEvent } from '../client/client.js';
-import { CliError, cliErrorOf, EXIT, type GlobalOptions, run, show, UsageError } from './cli-support.js';
+import {
+  CliError,
+  cliErrorOf,
+  EXIT,
+  type GlobalOptions,
+  reason,
+  run,
+  show,
+  UsageError,
+} from './cli-support.js';
 
 /** Default for --retry-for: long enough for an agent restart, short enough to notice a dead one. */
 export const DEFAULT_RETRY_FOR_S = 60;
@@ -108,7 +117,7 @@ export function addWatchCommand(program: Command): void {
             if (!(e instanceof SmacApiError)) throw e;
             // An answer of the API (a bad cursor, too many watches) is not fixed by retrying.
             if (e.status >= 400 && e.status < 500) throw cliErrorOf(e, where);
-            why = cliErrorOf(e, where).message;
+            why = e.status === 0 ? reason(e) : e.message;
           }
           cursor = stream.cursor ?? cursor;
           if (isStopped()) return;
@@ -116,7 +125,7 @@ export function addWatchCommand(program: Command): void {
           if (lostAt === undefined) {
             lostAt = now;
             process.stderr.write(
-              `smac: lost the agent (${why}); reconnecting, resuming from the last cursor\n`,
+              `smac: lost the agent at ${where}: ${why}; reconnecting, resuming from the last cursor\n`,
             );
           } else if (now - lostAt >= retryForS * 1000) {
             throw new CliError(
