@@ -1,34 +1,10 @@
 /**
  * The `smac` package: the client SDK for applications, the agent for embedding, and the pure
- * core (CRDTs, clocks, codecs) for tools.
+ * core (CRDTs, clocks, codecs) for tools. Applications that only talk to an agent (and may run
+ * on Node 20) import `smac/client` instead, which loads none of the agent.
  */
 export * from './core/index.js';
-export {
-  SmacClient,
-  SmacApiError,
-  ClientErrorCode,
-  WatchStream,
-  objectPath,
-  type SmacClientOptions,
-  type WatchEvent,
-  type WatchOptions,
-  type ListOptions,
-  type ObjectOp,
-  type OpsByType,
-  type BatchOp,
-  type ListedObject,
-  type ClockRecord,
-  type ReadReply,
-  type CreateReply,
-  type OpReply,
-  type DeleteReply,
-  type ListReply,
-  type BatchReply,
-  type ChangeData,
-  type StatusReply,
-  type MembersReply,
-  type HealthReply,
-} from './client/client.js';
+export * from './client/index.js';
 export {
   Agent,
   AgentStoppedError,

@@ -419,11 +419,17 @@ export class Agent {
   // ---- the public API --------------------------------------------------------------------
 
   /** Applies a batch of ops as one atomic event; resolves once it is durable here. */
-  write(ops: readonly unknown[], opts: { system?: boolean } = {}): Promise<WriteResult> {
+  write(
+    ops: readonly unknown[],
+    opts: { system?: boolean; oneTypePerKey?: boolean } = {},
+  ): Promise<WriteResult> {
     if (this.stopping)
       return Promise.reject(new AgentStoppedError('The agent is stopping; the write was not applied.'));
     return new Promise<WriteResult>((resolve, reject) => {
-      this.queue.push({ kind: 'local', ops, system: opts.system === true, resolve, reject }).catch(reject);
+      const oneTypePerKey = opts.oneTypePerKey === true;
+      this.queue
+        .push({ kind: 'local', ops, system: opts.system === true, oneTypePerKey, resolve, reject })
+        .catch(reject);
     });
   }
 

@@ -37,6 +37,8 @@ export type OwnerInput =
       readonly kind: 'local';
       readonly ops: readonly unknown[];
       readonly system: boolean;
+      /** A client's write: refuse a second type under a key (core/type-conflict.ts). */
+      readonly oneTypePerKey?: boolean;
       readonly resolve: (r: WriteResult) => void;
       readonly reject: (e: unknown) => void;
     }
@@ -196,7 +198,15 @@ export class Owner {
     switch (input.kind) {
       case 'local': {
         // The step refuses (and changes nothing) unless every op and the event's size are valid.
-        const result = this.d.replica().step({ kind: 'local', ops: input.ops, system: input.system }, now);
+        const result = this.d.replica().step(
+          {
+            kind: 'local',
+            ops: input.ops,
+            system: input.system,
+            oneTypePerKey: input.oneTypePerKey === true,
+          },
+          now,
+        );
         const event = result.event;
         if (!event) throw new Error('the replica made no event for a local write');
         const envelope = sealEvent(this.d.privateKey, result.encoded ?? encodeEvent(event));

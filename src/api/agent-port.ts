@@ -38,7 +38,7 @@ export interface ChangesSince {
 
 export interface ApiAgent {
   /** Applies ops as one atomic event; resolves once durable, rejects with SmacError on bad input. */
-  write(ops: readonly unknown[], opts?: { system?: boolean }): Promise<WriteResult>;
+  write(ops: readonly unknown[], opts?: { system?: boolean; oneTypePerKey?: boolean }): Promise<WriteResult>;
   read(type: TypeName, key: string): ObjectView | undefined;
   /** Objects whose key starts with `prefix`, ordered by key then type. */
   list(prefix?: string): ObjectView[];

@@ -37,6 +37,7 @@ import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
 import { statusRoutes } from './routes/status.js';
 import { watchRoutes } from './routes/watch.js';
+import { checkJsonText, checkUtf8Body, invalidUtf8InUrl, urlBytesAreUtf8 } from './unicode.js';
 import { WatchGate } from './watch-gate.js';
 
 /** A Fastify instance whose route schemas type requests and replies (TypeBox). */
@@ -175,6 +176,39 @@ const plugin: FastifyPluginAsync<SmacApiOptions> = async (fastify, opts) => {
       }
     });
   }
+
+  // Text is Unicode (unicode.ts): the URL's escapes must be UTF-8 (Fastify refuses a bad path
+  // itself, server.ts maps that; the query string it would decode with U+FFFD).
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    if (urlBytesAreUtf8(request.url)) done();
+    else done(invalidUtf8InUrl());
+  });
+
+  // Bodies are JSON in UTF-8 and nothing else: no text/plain parser (415), bytes checked
+  // before decoding (Node would put U+FFFD in place of bad ones), strings after parsing.
+  fastify.removeContentTypeParser(['application/json', 'text/plain']);
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      checkUtf8Body(body as Buffer);
+    } catch (e) {
+      done(e as Error, undefined);
+      return;
+    }
+    void parseJson(request, (body as Buffer).toString('utf8'), (err: Error | null, value?: unknown) => {
+      if (err) {
+        done(err, undefined);
+        return;
+      }
+      try {
+        checkJsonText(value);
+      } catch (e) {
+        done(e as Error, undefined);
+        return;
+      }
+      done(null, value);
+    });
+  });
 
   fastify.addHook('onResponse', (request, reply, done) => {
     ctx.metrics.observeRequest(

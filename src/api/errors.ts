@@ -20,6 +20,8 @@ export const ApiErrorCode = {
   HostNotAllowed: 'HOST_NOT_ALLOWED',
   /** The request body is not `application/json`. */
   UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
+  /** Text in the URL or the body is not valid Unicode: bad UTF-8, or a lone surrogate (unicode.ts). */
+  InvalidUtf8: 'INVALID_UTF8',
   /** A watch cursor is not one this API handed out. */
   InvalidCursor: 'INVALID_CURSOR',
   /** The listener already serves its maximum number of watches. */
@@ -42,6 +44,7 @@ export const HTTP_STATUS: Readonly<Record<string, number>> = Object.freeze({
   [ErrorCode.TooLarge]: 413,
   [ErrorCode.ReservedKey]: 403,
   [ErrorCode.Overflow]: 400,
+  [ErrorCode.TypeConflict]: 409,
   [ErrorCode.DecodeError]: 400,
   [ErrorCode.InvalidEvent]: 400,
   [ErrorCode.UnsupportedVersion]: 400,
@@ -51,6 +54,7 @@ export const HTTP_STATUS: Readonly<Record<string, number>> = Object.freeze({
   [ApiErrorCode.HostNotAllowed]: 403,
   [ApiErrorCode.UnsupportedMediaType]: 415,
   [ApiErrorCode.InvalidCursor]: 400,
+  [ApiErrorCode.InvalidUtf8]: 400,
   [ApiErrorCode.TooManyWatches]: 429,
   [ApiErrorCode.Unavailable]: 503,
   [ApiErrorCode.Internal]: 500,

@@ -19,6 +19,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyReply, LogController } fro
 import { ConfigError } from '../agent/config.js';
 import { type ApiApp, DEFAULT_API_OPTIONS, smacApi, type SmacApiOptions } from './app.js';
 import { mapError } from './errors.js';
+import { escapesAreWellFormed, invalidUtf8InUrl, urlBytesAreUtf8 } from './unicode.js';
 import { listenOnSocket, type SocketAccess } from './socket.js';
 import { resolveApiToken, type TokenSources } from './token.js';
 import { WatchGate } from './watch-gate.js';
@@ -40,11 +41,39 @@ export interface ApiAppOptions extends SmacApiOptions {
   /** pino logger (the agent's); none by default. */
   readonly logger?: FastifyBaseLogger;
   readonly bodyLimitBytes?: number;
+  /**
+   * Slow-client guard: a client must send its whole request, headers and body, within this
+   * time, or the connection is closed (408). Default 30 s (docs/api.md "Limits").
+   */
+  readonly requestTimeoutMs?: number;
+}
+
+/** The slow-client guard's default (docs/api.md "Limits"). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * Node's HTTP server options for the slow-client guard. Node times out the headers on their
+ * own clock (`headersTimeout`, 60 s by default, which Fastify's `requestTimeout` does not
+ * change) and looks for late requests only every `connectionsCheckingInterval` (30 s by
+ * default): together a trickling client was cut after 57 to 87 s, not the documented 30 s.
+ * Both timeouts are the one figure here, checked at a tenth of it (at most every second).
+ */
+export function slowClientOptions(timeoutMs: number): {
+  requestTimeout: number;
+  headersTimeout: number;
+  connectionsCheckingInterval: number;
+} {
+  return {
+    requestTimeout: timeoutMs,
+    headersTimeout: timeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(timeoutMs / 10))),
+  };
 }
 
 /** An app instance, ready but not listening (tests use `inject()` on it). */
 export async function createApiApp(options: ApiAppOptions): Promise<ApiApp> {
-  const { logger, bodyLimitBytes, ...apiOptions } = options;
+  const { logger, bodyLimitBytes, requestTimeoutMs, ...apiOptions } = options;
+  const slow = slowClientOptions(requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     // A line per request would cost more than the write it logs; errors are logged by app.ts.
@@ -52,10 +81,16 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiApp> {
     bodyLimit: bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     // A client must send its request within this time (slow-loris guard); responses and
     // watch streams are not limited by it.
-    requestTimeout: 30_000,
+    requestTimeout: slow.requestTimeout,
+    http: slow,
     // Errors Fastify answers before any route or plugin runs: the same `{ code, message }`.
-    frameworkErrors: (error, _request, reply) => {
-      const mapped = mapError(error);
+    frameworkErrors: (error, request, reply) => {
+      const url = request.raw.url ?? '';
+      const badUtf8 =
+        (error as { code?: string }).code === 'FST_ERR_BAD_URL' &&
+        escapesAreWellFormed(url) &&
+        !urlBytesAreUtf8(url);
+      const mapped = mapError(badUtf8 ? invalidUtf8InUrl() : error);
       void (reply as FastifyReply).status(mapped.status).send(mapped.body);
     },
     clientErrorHandler: clientError,

@@ -6,7 +6,16 @@
  */
 import type { Command } from 'commander';
 import { type HealthReply, SmacApiError } from '../client/client.js';
-import { clientFrom, type GlobalOptions, UsageError } from './client-commands.js';
+import {
+  type AgentTarget,
+  CliError,
+  cliErrorOf,
+  EXIT,
+  type GlobalOptions,
+  locateAgent,
+  out,
+  UsageError,
+} from './cli-support.js';
 
 interface HealthOptions extends GlobalOptions {
   ready?: boolean;
@@ -23,26 +32,27 @@ export function addHealthCommand(program: Command): void {
       const opts = cmd.optsWithGlobals<HealthOptions>();
       const waitMs = opts.wait === undefined ? 0 : Number(opts.wait) * 1000;
       if (!Number.isFinite(waitMs) || waitMs < 0) throw new UsageError('--wait must be a number of seconds.');
-      const deadline = Date.now() + waitMs;
-      const client = clientFrom(opts);
-      try {
-        const h = await retry(() => client.health({ ready: opts.ready === true }), deadline);
-        process.stdout.write((opts.json === true ? JSON.stringify(h, null, 2) : human(h)) + '\n');
-      } finally {
-        client.close();
-      }
+      const h = await probeUntil(opts, Date.now() + waitMs);
+      out(opts, h, () => human(h));
     });
 }
 
-async function retry(probe: () => Promise<HealthReply>, deadline: number): Promise<HealthReply> {
+/** Asks until healthy or `deadline`: not there yet (exit 3) or not healthy yet (503) is retried. */
+async function probeUntil(opts: HealthOptions, deadline: number): Promise<HealthReply> {
   for (;;) {
+    let target: AgentTarget | undefined;
     try {
-      return await probe();
+      target = locateAgent(opts);
+      return await target.client.health({ ready: opts.ready === true });
     } catch (e) {
-      // Unreachable (0) or not healthy yet (503): worth another try; anything else is not.
-      const transient = e instanceof SmacApiError && (e.status === 0 || e.status === 503);
-      if (!transient || Date.now() + 500 > deadline) throw e;
+      const err = e instanceof SmacApiError ? cliErrorOf(e, target?.where ?? 'the agent') : e;
+      const transient =
+        (err instanceof CliError && err.exitCode === EXIT.unreachable) ||
+        (e instanceof SmacApiError && e.status === 503);
+      if (!transient || Date.now() + 500 > deadline) throw err;
       await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      target?.client.close();
     }
   }
 }

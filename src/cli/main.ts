@@ -1,22 +1,61 @@
 #!/usr/bin/env node
 /**
- * The `smac` command. `smac agent` runs an agent; `smac keygen` writes a cluster key.
- * Settings come from flags, then SMAC_* environment variables, then a config file
- * (see config-sources.ts); bad values are reported with what would be valid, exit code 2.
+ * The `smac` command. `smac agent` runs an agent; `smac keygen` writes a cluster key; the
+ * other commands talk to the local agent (client-commands.ts). Settings come from flags, then
+ * SMAC_* environment variables, then a config file (see config-sources.ts); bad values are
+ * reported with what would be valid. Exit codes (docs/cli.md): 0 done, 1 the operation failed,
+ * 2 bad usage or configuration, 3 the agent could not be reached.
  */
-import { Command, Option } from 'commander';
-import { addClientCommands, UsageError } from './client-commands.js';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { addClientCommands, CliError, EXIT, UsageError } from './client-commands.js';
+import { cliErrorOf } from './cli-support.js';
 import { addHealthCommand } from './health-command.js';
 import { SmacApiError } from '../client/client.js';
 import { ConfigError } from '../agent/config.js';
 import { loadAgentConfig } from './config-sources.js';
+
+/** The package's version (package.json, two levels above dist/cli/). */
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  done
+  1  the agent refused or failed the operation (no such object, bad op, type conflict)
+  2  bad usage or configuration (arguments, flags, config file, token, an address in use)
+  3  the agent could not be reached, or a watch gave up reconnecting`;
+
+/**
+ * An agent that cannot start because an address is taken says so, as bad configuration:
+ * libp2p's error carries a whole stack trace in its message.
+ */
+function startError(e: unknown): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  if (!message.includes('EADDRINUSE')) return e;
+  const addr = /(\/ip[46]\/[^\s:]+\/tcp\/\d+)/.exec(message)?.[1];
+  const what = addr === undefined ? 'A libp2p listen address' : `The libp2p listen address ${addr}`;
+  return new ConfigError(`${what} is in use (another agent?); choose another with --listen.`);
+}
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
 export function buildProgram(): Command {
   const program = new Command('smac')
     .description('SMAC: state management for geo-distributed containers')
-    .showHelpAfterError();
+    .version(version(), '-V, --version', 'print the version')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showHelpAfterError()
+    // Usage errors exit 2 (documented), not commander's 1; subcommands inherit this.
+    .exitOverride();
 
   program
     .command('agent')
@@ -106,7 +145,9 @@ export function buildProgram(): Command {
       );
       // Loaded here so that client commands do not load the agent (node:sqlite, libp2p).
       const { runAgent } = await import('../agent/run.js');
-      const running = await runAgent(config);
+      const running = await runAgent(config).catch((e: unknown) => {
+        throw startError(e);
+      });
       const { agent, api } = running;
       // One line on stdout that scripts can wait for.
       process.stdout.write(
@@ -149,20 +190,29 @@ export function buildProgram(): Command {
   return program;
 }
 
-buildProgram()
-  .parseAsync(process.argv)
-  .catch((e: unknown) => {
-    if (e instanceof SmacApiError) {
-      process.stderr.write(`smac: ${e.message} (${e.code})\n`);
-      process.exit(e.status === 0 ? 3 : 1);
-    }
-    if (e instanceof ConfigError || e instanceof UsageError) {
-      process.stderr.write(`smac: ${e.message}\n`);
-      process.exit(2);
-    }
-    const code = (e as { code?: unknown }).code;
-    process.stderr.write(
-      `smac: ${e instanceof Error ? e.message : String(e)}${typeof code === 'string' ? ` (${code})` : ''}\n`,
-    );
-    process.exit(1);
-  });
+/** Reports any failure in one line or a few (never a stack trace) and exits with its code. */
+function fail(e: unknown): never {
+  if (e instanceof CommanderError) {
+    // Commander printed the message (or the help, or the version) itself.
+    process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  }
+  const err = e instanceof SmacApiError ? cliErrorOf(e, 'the agent') : e;
+  if (err instanceof CliError) {
+    process.stderr.write(`smac: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  if (err instanceof ConfigError || err instanceof UsageError) {
+    process.stderr.write(`smac: ${err.message}\n`);
+    process.exit(EXIT.usage);
+  }
+  const code = (err as { code?: unknown }).code;
+  const message = (err instanceof Error ? err.message : String(err))
+    .split('\n')
+    .filter((l) => !/^\s+at /.test(l))
+    .join('\n')
+    .trim();
+  process.stderr.write(`smac: ${message}${typeof code === 'string' ? ` (${code})` : ''}\n`);
+  process.exit(EXIT.failed);
+}
+
+buildProgram().parseAsync(process.argv).catch(fail);

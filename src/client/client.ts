@@ -2,9 +2,10 @@
  * The SMAC client SDK (DESIGN.md "Interfaces": `import { SmacClient } from 'smac'`): typed
  * methods for every route of the agent's REST API (src/api), over its Unix socket or TCP,
  * on node:http with keep-alive. Errors come back as SmacApiError with the API's stable code.
- * Watches are async iterators of server-sent events that can resume from a cursor.
+ * Watches are async iterators of server-sent events that can resume from a cursor (watch.ts);
+ * errors and request helpers are in transport.ts.
  */
-import http, { type IncomingMessage } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
 import type { TypeName } from '../core/crdt/crdt.js';
 import type { Json } from '../core/json.js';
@@ -21,7 +22,18 @@ import type {
   StatusReply,
 } from '../api/schemas.js';
 import type { HealthReply } from '../api/routes/health.js';
-import { SseParser } from './sse-parser.js';
+import {
+  ClientErrorCode,
+  errorFromResponse,
+  query,
+  readAll,
+  SmacApiError,
+  transportError,
+} from './transport.js';
+import { WatchStream, type WatchOptions } from './watch.js';
+
+export { ClientErrorCode, SmacApiError } from './transport.js';
+export { WatchStream, type RequestOpener, type WatchEvent, type WatchOptions } from './watch.js';
 
 export type {
   BatchReply,
@@ -39,16 +51,6 @@ export type ListedObject = ObjectView;
 /** A vector clock as JSON: events delivered per origin peer id. */
 export type ClockRecord = Clock;
 
-/** Codes the client itself reports (no HTTP answer): status 0. */
-export const ClientErrorCode = {
-  /** The agent could not be reached (no socket, connection refused or reset). */
-  ConnectionFailed: 'CONNECTION_FAILED',
-  /** No answer within the timeout. */
-  Timeout: 'TIMEOUT',
-  /** The answer was not what the API sends (not JSON, a broken event stream). */
-  BadResponse: 'BAD_RESPONSE',
-} as const;
-
 export interface MembersReply {
   readonly members: readonly {
     readonly id: string;
@@ -65,22 +67,6 @@ export interface MembersReply {
     readonly incarnation: number;
     readonly at: string;
   }[];
-}
-
-export class SmacApiError extends Error {
-  override readonly name = 'SmacApiError';
-
-  constructor(
-    /** The API's stable code (e.g. INVALID_OP, NOT_FOUND) or a ClientErrorCode. */
-    readonly code: string,
-    /** HTTP status, or 0 when there was no HTTP answer. */
-    readonly status: number,
-    message: string,
-    readonly details?: Readonly<Record<string, unknown>>,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
 
 export interface CommonClientOptions {
@@ -113,27 +99,6 @@ export interface ListOptions {
   readonly after?: string;
   /** 1..1000, default 100. */
   readonly limit?: number;
-}
-
-export type WatchEvent =
-  | {
-      readonly kind: 'snapshot';
-      readonly cursor: string;
-      readonly objects: ObjectView[];
-      readonly clock: Clock;
-    }
-  | ({ readonly kind: 'change'; readonly cursor: string } & ChangeData);
-
-export interface WatchOptions {
-  readonly prefix?: string;
-  /** Resume after this cursor (a `cursor` of an earlier event). */
-  readonly cursor?: string;
-  readonly signal?: AbortSignal;
-  /**
-   * Reconnect when the stream drops, resuming from the last cursor (with backoff up to
-   * `maxDelayMs`, default 5 s). Errors the API answers (4xx) are not retried.
-   */
-  readonly reconnect?: boolean | { readonly maxDelayMs?: number };
 }
 
 interface Target {
@@ -283,6 +248,7 @@ export class SmacClient {
     );
   }
 
+  /** Removes an endpoint; resolves to undefined (the API answers 204 No Content). */
   deregister(name: string, id: string): Promise<unknown> {
     return this.json(
       'DELETE',
@@ -329,6 +295,8 @@ export class SmacClient {
 
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.send(method, path, body, 'application/json');
+    // 204 No Content (deregistering an endpoint): a success without a body.
+    if (res.status === 204) return undefined as T;
     try {
       return JSON.parse(res.text) as T;
     } catch (e) {
@@ -401,211 +369,7 @@ export class SmacClient {
   }
 }
 
-/** A watch: an async iterable of events; reconnects and resumes when asked to. */
-export class WatchStream implements AsyncIterable<WatchEvent> {
-  private last: string | undefined;
-  private readonly abort = new AbortController();
-  private started = false;
-
-  constructor(
-    private readonly client: SmacClient,
-    private readonly options: WatchOptions,
-  ) {
-    this.last = options.cursor;
-    options.signal?.addEventListener('abort', () => {
-      this.close();
-    });
-  }
-
-  /** The cursor of the last event received (or the one the watch started from). */
-  get cursor(): string | undefined {
-    return this.last;
-  }
-
-  close(): void {
-    this.abort.abort();
-  }
-
-  /** A method, not a property, so that checks after an await are not narrowed away. */
-  private isStopped(): boolean {
-    return this.abort.signal.aborted;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
-    if (this.started) throw new Error('A watch can be iterated once; start another watch to read again.');
-    this.started = true;
-    return this.run();
-  }
-
-  private async *run(): AsyncGenerator<WatchEvent> {
-    const reconnect = this.options.reconnect;
-    const maxDelayMs = typeof reconnect === 'object' ? (reconnect.maxDelayMs ?? 5_000) : 5_000;
-    let delayMs = 100;
-    while (!this.isStopped()) {
-      let res: IncomingMessage;
-      try {
-        res = await this.connect();
-      } catch (e) {
-        if (this.isStopped()) return;
-        if (!reconnect || (e instanceof SmacApiError && e.status >= 400 && e.status < 500)) throw e;
-        await sleep(delayMs, this.abort.signal);
-        delayMs = Math.min(maxDelayMs, delayMs * 2);
-        continue;
-      }
-      const parser = new SseParser();
-      const decoder = new TextDecoder();
-      try {
-        const chunks = res as AsyncIterable<Buffer>;
-        for await (const chunk of chunks) {
-          for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) {
-            const out = toWatchEvent(ev.event, ev.id, ev.data);
-            if (!out) continue;
-            this.last = out.cursor;
-            delayMs = 100;
-            yield out;
-          }
-        }
-        for (const ev of parser.push(decoder.decode()).concat(parser.end())) {
-          const out = toWatchEvent(ev.event, ev.id, ev.data);
-          if (out) {
-            this.last = out.cursor;
-            yield out;
-          }
-        }
-      } catch (e) {
-        if (this.isStopped()) return;
-        if (!reconnect) throw e instanceof SmacApiError ? e : transportError(e);
-      } finally {
-        res.destroy();
-      }
-      if (!reconnect || this.isStopped()) return;
-      await sleep(delayMs, this.abort.signal);
-      delayMs = Math.min(maxDelayMs, delayMs * 2);
-    }
-  }
-
-  private connect(): Promise<IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const q = query({ prefix: this.options.prefix, cursor: this.last });
-      const req = this.client.open('GET', '/v1/watch' + q, 'text/event-stream');
-      // close() destroys the request, which ends the response (and a pending connect).
-      const onAbort = (): void => {
-        req.destroy();
-      };
-      this.abort.signal.addEventListener('abort', onAbort, { once: true });
-      req.on('close', () => {
-        this.abort.signal.removeEventListener('abort', onAbort);
-      });
-      req.on('error', (e) => {
-        // After the response arrived, errors surface through the response stream instead.
-        reject(transportError(e));
-      });
-      req.once('response', (res) => {
-        res.on('error', () => undefined); // read by the iterator; never an unhandled 'error'
-        const status = res.statusCode ?? 0;
-        if (status === 200) {
-          resolve(res);
-          return;
-        }
-        readAll(res).then(
-          (text) => {
-            reject(errorFromResponse(status, text));
-          },
-          (e: unknown) => {
-            reject(transportError(e));
-          },
-        );
-      });
-      req.end();
-    });
-  }
-}
-
-function toWatchEvent(event: string, id: string | undefined, data: string): WatchEvent | undefined {
-  if (event !== 'snapshot' && event !== 'change') return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(data);
-  } catch (e) {
-    throw new SmacApiError(
-      ClientErrorCode.BadResponse,
-      200,
-      'The watch stream sent an event that is not JSON.',
-      undefined,
-      {
-        cause: e,
-      },
-    );
-  }
-  const cursor = id ?? '';
-  if (event === 'snapshot') {
-    const s = parsed as { objects: ObjectView[]; clock: Clock };
-    return { kind: 'snapshot', cursor, objects: s.objects, clock: s.clock };
-  }
-  return { kind: 'change', cursor, ...(parsed as ChangeData) };
-}
-
 /** `/v1/objects/<type>/<key>`, each key segment URL-encoded and its `/` kept. */
 export function objectPath(type: string, key: string): string {
   return `/v1/objects/${encodeURIComponent(type)}/${key.split('/').map(encodeURIComponent).join('/')}`;
-}
-
-function query(params: Record<string, string | number | undefined>): string {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
-  const s = q.toString();
-  return s === '' ? '' : '?' + s;
-}
-
-async function readAll(res: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of res as AsyncIterable<Buffer>) chunks.push(c);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function errorFromResponse(status: number, text: string): SmacApiError {
-  try {
-    const body = JSON.parse(text) as { code?: unknown; message?: unknown; details?: unknown };
-    if (typeof body.code === 'string' && typeof body.message === 'string') {
-      const details =
-        typeof body.details === 'object' && body.details !== null
-          ? (body.details as Record<string, unknown>)
-          : undefined;
-      return new SmacApiError(body.code, status, body.message, details);
-    }
-  } catch {
-    // not JSON: fall through
-  }
-  return new SmacApiError(
-    `HTTP_${status}`,
-    status,
-    `The agent answered HTTP ${status}: ${text.slice(0, 200)}`,
-  );
-}
-
-function transportError(e: unknown): SmacApiError {
-  if (e instanceof SmacApiError) return e;
-  const err = e as { code?: unknown; message?: unknown };
-  const message = typeof err.message === 'string' ? err.message : String(e);
-  return new SmacApiError(
-    ClientErrorCode.ConnectionFailed,
-    0,
-    `Cannot reach the agent: ${message}`,
-    undefined,
-    {
-      cause: e,
-    },
-  );
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

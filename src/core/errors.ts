@@ -27,6 +27,8 @@ export const ErrorCode = {
   ReservedKey: 'RESERVED_KEY',
   /** A counter would leave the safe range. */
   Overflow: 'OVERFLOW',
+  /** A local write would add a second type under a key another type holds here (type-conflict.ts). */
+  TypeConflict: 'TYPE_CONFLICT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -34,6 +34,7 @@ import {
 import type { OpContext, ParseContext, TypeName } from './crdt/crdt.js';
 import type { EntryDown, EntryOp } from './crdt/or-map.js';
 import { prepareBatch } from './local-batch.js';
+import { checkTypeConflicts } from './type-conflict.js';
 import { ErrorCode, fail, isSmacError, SmacError } from './errors.js';
 import type { Event } from './event.js';
 import type { Json } from './json.js';
@@ -114,6 +115,12 @@ export interface LocalInput {
   readonly kind: 'local';
   readonly ops: readonly unknown[];
   readonly system?: boolean;
+  /**
+   * A client's write (the API sets it): refuse an op that would add a second type under a key
+   * this replica holds with another type (type-conflict.ts). Off for the agent's own writes
+   * and for tests of the core that model concurrent creations.
+   */
+  readonly oneTypePerKey?: boolean;
 }
 /** An event received from a peer (already decoded, and its signature verified, by the adapter). */
 export interface RemoteInput {
@@ -290,6 +297,8 @@ export class Replica {
         throw e;
       }
     });
+    // A client-input rule, for clients' local batches only: one key, one type (type-conflict.ts).
+    if (input.oneTypePerKey === true) checkTypeConflicts(this.keyspace, parsed);
     // Prepare aside, encode, and only then commit (local-batch.ts): an event over the size
     // limit (or any other refusal) leaves the replica exactly as it was.
     const seq = vcGet(this.vc, this.id) + 1;

@@ -162,7 +162,7 @@ describe('fuzzed requests', () => {
         if (res.statusCode >= 400) {
           const body = res.json<{ code: unknown; message: unknown }>();
           expect(typeof body.code).toBe('string');
-          expect(body.code).toMatch(/^[A-Z_]+$/);
+          expect(body.code).toMatch(/^[A-Z][A-Z0-9_]*$/);
           expect(typeof body.message).toBe('string');
           expect(stateOf(agent)).toBe(before);
         }

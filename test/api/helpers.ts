@@ -59,10 +59,16 @@ export class ReplicaAgent implements ApiAgent {
     this.replica = new Replica({ id });
   }
 
-  write(ops: readonly unknown[], opts: { system?: boolean } = {}): Promise<WriteResult> {
+  write(
+    ops: readonly unknown[],
+    opts: { system?: boolean; oneTypePerKey?: boolean } = {},
+  ): Promise<WriteResult> {
     if (this.failWrites) return Promise.reject(this.failWrites);
     try {
-      const r = this.replica.step({ kind: 'local', ops, system: opts.system === true }, this.now++);
+      const r = this.replica.step(
+        { kind: 'local', ops, system: opts.system === true, oneTypePerKey: opts.oneTypePerKey === true },
+        this.now++,
+      );
       this.handle(r.effects);
       if (!r.event) throw new Error('no event');
       return Promise.resolve({ origin: r.event.origin, seq: r.event.seq });

@@ -5,6 +5,7 @@
  */
 import type { RouteModule } from '../app.js';
 import { BatchReply, batchBody, ErrorBody } from '../schemas.js';
+import { CLIENT } from './objects.js';
 
 export const batchRoutes: RouteModule = {
   name: 'batch',
@@ -16,12 +17,12 @@ export const batchRoutes: RouteModule = {
           summary: 'Apply ops to several objects as one atomic event',
           tags: ['objects'],
           body: batchBody(ctx.limits),
-          response: { 200: BatchReply, 400: ErrorBody, 403: ErrorBody, 413: ErrorBody },
+          response: { 200: BatchReply, 400: ErrorBody, 403: ErrorBody, 409: ErrorBody, 413: ErrorBody },
         },
       },
       async (request) => {
         const { ops } = request.body;
-        const { origin, seq } = await ctx.agent.write(ops);
+        const { origin, seq } = await ctx.agent.write(ops, CLIENT);
         return { origin, seq, ops: ops.length };
       },
     );

@@ -25,7 +25,10 @@ import {
   ReadReply,
 } from '../schemas.js';
 
-const errors = { 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 413: ErrorBody };
+const errors = { 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody };
+
+/** Writes of API clients obey the client-input rules, one type per key included (409 TYPE_CONFLICT). */
+export const CLIENT = { oneTypePerKey: true } as const;
 
 export const objectRoutes: RouteModule = {
   name: 'objects',
@@ -64,7 +67,7 @@ export const objectRoutes: RouteModule = {
         const { type, key } = objectRef(request.params, ctx.limits);
         const existed = agent.read(type, key) !== undefined;
         // Written even when it exists: a create wins over a concurrent delete elsewhere.
-        const { origin, seq } = await agent.write([{ type, key, op: { kind: 'create' } }]);
+        const { origin, seq } = await agent.write([{ type, key, op: { kind: 'create' } }], CLIENT);
         const value = agent.read(type, key)?.value ?? null;
         return reply.status(existed ? 200 : 201).send({ type, key, origin, seq, created: !existed, value });
       },
@@ -83,7 +86,7 @@ export const objectRoutes: RouteModule = {
       },
       async (request) => {
         const { type, key } = objectRef(request.params, ctx.limits);
-        const { origin, seq } = await agent.write([{ type, key, op: request.body }]);
+        const { origin, seq } = await agent.write([{ type, key, op: request.body }], CLIENT);
         const view = agent.read(type, key);
         return { type, key, origin, seq, exists: view !== undefined, value: view?.value ?? null };
       },
@@ -103,7 +106,7 @@ export const objectRoutes: RouteModule = {
         const { type, key } = objectRef(request.params, ctx.limits);
         // Deleting what this agent has not seen removes nothing: say so instead of writing an event.
         if (agent.read(type, key) === undefined) throw notFound(type, key);
-        const { origin, seq } = await agent.write([{ type, key, op: { kind: 'delete' } }]);
+        const { origin, seq } = await agent.write([{ type, key, op: { kind: 'delete' } }], CLIENT);
         return { type, key, origin, seq };
       },
     );
