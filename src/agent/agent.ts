@@ -47,6 +47,7 @@ import type { MemberView } from '../core/membership/failure-detector.js';
 import { recoverReplica } from './recovery.js';
 import { chooseEpoch, markCleanShutdown } from './epoch.js';
 import { peerOfOrigin } from '../core/origin.js';
+import { handOver } from './hand-over.js';
 import { type CompactionStatus, Compactor } from './compaction.js';
 import { AntiEntropy } from './anti-entropy.js';
 
@@ -127,6 +128,9 @@ export interface AgentCounters {
   /** Heartbeats refused from peers of an incompatible protocol (their connections are closed). */
   refusedPeers: number;
 }
+
+/** How long a leaving agent tries to hand its events over to each peer (hand-over.ts). */
+const HAND_OVER_TIMEOUT_MS = 2_000;
 
 export class AgentStoppedError extends Error {
   override readonly name = 'AgentStoppedError';
@@ -611,6 +615,16 @@ export class Agent {
     await this.membership.leave(2 * this.membership.config.probeIntervalMs).catch(() => undefined);
     await this.membership.stop();
     this.queue.close();
+    await handOver({
+      self: this.replica.id,
+      clock: this.replica.clock(),
+      peers: [...new Set(this.node.getConnections().map((c) => c.remotePeer))],
+      peerClock: (id) => this.heartbeats.heardFrom().get(id)?.vc,
+      store: this.store,
+      push: (peer, envelopes, signal) => this.sync.push(peer, envelopes, { signal }),
+      timeoutMs: HAND_OVER_TIMEOUT_MS,
+      log: this.log,
+    });
     try {
       this.heartbeats.send(true);
     } catch {
