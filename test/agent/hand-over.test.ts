@@ -19,6 +19,9 @@ describe('a graceful leave', () => {
     const b = await Agent.start(testConfig({ ...QUIET_REPAIR, join: a.addresses() }), { logger: quiet });
     agents.push(b);
     await waitFor(() => b.connectedPeers().includes(a.peerId), 'b connected to a');
+    // b's pull on connecting brought a's member record: that pull is over before a writes.
+    const members = (): string => JSON.stringify(b.read('aw-set', '_sys/members')?.value ?? []);
+    await waitFor(() => members().includes(a.peerId), "b holding a's member record");
     for (let i = 0; i < 5; i++)
       await a.write([{ type: 'pn-counter', key: 'left/hits', op: { kind: 'increment', by: 1 } }]);
     expect(b.read('pn-counter', 'left/hits')).toBeUndefined();
