@@ -9,6 +9,7 @@ export default tseslint.config(
       'node_modules/**',
       'coverage/**',
       'scripts/**/*.js',
+      'examples/**/*.js',
       'test/**/fixtures/**',
       'eslint.config.js',
     ],
