@@ -59,6 +59,16 @@ import {
   MIN_EVENT_WIRE_VERSION,
 } from './codec/event-codec.js';
 import { NOT_OWNER } from './ownership.js';
+import { peerOfOrigin } from './origin.js';
+import {
+  epochOfReapKey,
+  REAPED,
+  reapKey,
+  reportsIn,
+  type ReapState,
+  reapStateOf,
+  SYS_REAPS_PREFIX,
+} from './reaping.js';
 import { validateRemoteEvent } from './remote-validation.js';
 
 export interface ReplicaConfig {
@@ -154,6 +164,8 @@ export interface ReplicaStats {
   readonly rejected: number;
   /** Ops of remote events skipped because their writer does not own the record (ownership.ts). */
   readonly notOwner: number;
+  /** Remote events of a reaped epoch refused beyond its limit or cut (reaping.ts). */
+  readonly reaped: number;
   readonly duplicates: number;
   readonly clockDrift: number;
 }
@@ -171,7 +183,14 @@ export class Replica {
   private lastDeps: VectorClock = new Map();
   private keyspace: KeyspaceState = new Map();
   private readonly buffer: CausalBuffer<Event>;
-  private counters = { rejected: 0, notOwner: 0, duplicates: 0, clockDrift: 0 };
+  private counters = { rejected: 0, notOwner: 0, reaped: 0, duplicates: 0, clockDrift: 0 };
+  /** Epochs with a reap marker in the state (reaping.ts), derived from `_sys/reaps/`. */
+  private reapStates = new Map<ReplicaId, ReapState>();
+  /**
+   * Per epoch, the highest seq reported by a report received but not delivered yet (reaping.ts
+   * `reportsIn`): it raises the limit so that the events it depends on can be accepted.
+   */
+  private pendingReports = new Map<ReplicaId, number>();
   private wireVersion: number = EVENT_CODEC_VERSION;
 
   constructor(config: ReplicaConfig) {
@@ -264,6 +283,7 @@ export class Replica {
     this.lastDeps.delete(this.id);
     batch.commit();
     this.vc.set(this.id, seq);
+    this.refreshReaps(ops);
     return {
       event,
       encoded,
@@ -327,6 +347,8 @@ export class Replica {
       this.counters.duplicates++;
       return effects;
     }
+    this.notePendingReports(e);
+    if (this.beyondReapLimit(e, effects)) return effects;
     if (!isDeliverable(e, this.vc)) {
       const r = this.buffer.add(e, input.bytes, nowMs);
       if (r === 'duplicate') this.counters.duplicates++;
@@ -336,9 +358,57 @@ export class Replica {
     }
     this.deliver(e, nowMs, effects);
     for (let next = this.buffer.popDeliverable(this.vc); next; next = this.buffer.popDeliverable(this.vc)) {
-      this.deliver(next, nowMs, effects);
+      // A report that arrived meanwhile may have set a limit below a buffered event.
+      if (!this.beyondReapLimit(next, effects)) this.deliver(next, nowMs, effects);
     }
     return effects;
+  }
+
+  /**
+   * True (counted, reported) for an event of an epoch being reaped beyond the highest seq
+   * reported (or, once all have reported, beyond the cut): it is neither delivered nor
+   * buffered, the same rule everywhere (reaping.ts). If a later report raises the limit,
+   * anti-entropy fetches the event again.
+   */
+  private beyondReapLimit(e: Event, effects: Effect[]): boolean {
+    const state = this.reapStates.get(e.origin);
+    if (!state) return false;
+    const limit = state.cut ?? Math.max(state.limit, this.pendingReports.get(e.origin) ?? 0);
+    if (e.seq <= limit) return false;
+    this.counters.reaped++;
+    const what =
+      state.cut === undefined ? `the highest seq reported so far (${limit})` : `its cut (${state.cut})`;
+    effects.push(rejected(e, REAPED, `Refused an event of a reaped epoch beyond ${what}.`));
+    return true;
+  }
+
+  /** Records the reports `e` carries in its writer's own name (reaping.ts `reportsIn`). */
+  private notePendingReports(e: Event): void {
+    if (!e.ops.some((o) => isReapsOp(o))) return;
+    for (const [epoch, r] of reportsIn(e.ops, peerOfOrigin(e.origin)))
+      if (r.seq > (this.pendingReports.get(epoch) ?? 0)) this.pendingReports.set(epoch, r.seq);
+  }
+
+  /** Recomputes the reap state of every epoch whose report set `ops` touched. */
+  private refreshReaps(ops: readonly EntryDown[]): void {
+    for (const d of ops) {
+      const epoch = d.t === 'aw-set' ? epochOfReapKey(d.f) : undefined;
+      if (epoch !== undefined) this.refreshReap(epoch);
+    }
+  }
+
+  private refreshReap(epoch: ReplicaId): void {
+    const state = reapStateOf(epoch, this.read('aw-set', reapKey(epoch))?.value);
+    if (state) this.reapStates.set(epoch, state);
+    else this.reapStates.delete(epoch);
+  }
+
+  private refreshAllReaps(): void {
+    this.reapStates = new Map();
+    for (const o of this.list(SYS_REAPS_PREFIX)) {
+      const epoch = o.type === 'aw-set' ? epochOfReapKey(o.key) : undefined;
+      if (epoch !== undefined) this.refreshReap(epoch);
+    }
   }
 
   private deliver(e: Event, nowMs: number, effects: Effect[]): void {
@@ -375,6 +445,7 @@ export class Replica {
       for (const d of ops) applyKeyDown(this.keyspace, d, ctx);
     }
     this.vc.set(e.origin, e.seq);
+    if (ops) this.refreshReaps(ops);
     effects.push({ kind: 'persist', event: e, local: false });
     if (ops) effects.push({ kind: 'changed', event: e, objects: touched(ops) });
   }
@@ -405,6 +476,29 @@ export class Replica {
 
   gaps(): Gap[] {
     return this.buffer.gaps(this.vc);
+  }
+
+  /** Every epoch with a reap marker, and where its reap stands (reaping.ts). */
+  reaps(): ReapState[] {
+    return [...this.reapStates.values()];
+  }
+
+  /** The reap state of `epoch`, if a marker for it is in the state. */
+  reapOf(epoch: ReplicaId): ReapState | undefined {
+    return this.reapStates.get(epoch);
+  }
+
+  /**
+   * Retired epochs this replica holds beyond their cut: it delivered (or, for its own epoch,
+   * made) events no other replica will apply. It must rebase (src/agent/rebase.ts).
+   */
+  pastCut(): { epoch: ReplicaId; cut: number; held: number }[] {
+    const out: { epoch: ReplicaId; cut: number; held: number }[] = [];
+    for (const s of this.reapStates.values()) {
+      const held = vcGet(this.vc, s.epoch);
+      if (s.cut !== undefined && held > s.cut) out.push({ epoch: s.epoch, cut: s.cut, held });
+    }
+    return out;
   }
 
   stats(): ReplicaStats {
@@ -442,6 +536,7 @@ export class Replica {
     }
     this.lastDeps = new Map(); // the next event carries full deps: always valid
     this.buffer.prune(this.vc);
+    this.refreshAllReaps();
   }
 
   /**
@@ -464,6 +559,11 @@ export class Replica {
   compact(stable: ReadonlyVectorClock): void {
     compactKeyspace(this.keyspace, stable);
   }
+}
+
+function isReapsOp(o: unknown): boolean {
+  const f = (o as { f?: unknown } | null)?.f;
+  return typeof f === 'string' && f.startsWith(SYS_REAPS_PREFIX);
 }
 
 function rejected(e: Event, code: string, message: string): Effect {
