@@ -210,6 +210,7 @@ export class Agent {
       maxLogEvents: config.maxLogEvents,
       candidates: () => this.memberCandidates(),
       isAlive: (id) => (this.membership as Membership | undefined)?.isAlive(id) ?? false,
+      write: (ops) => this.write(ops, { system: true }),
       counters: this.counters,
     });
     this.queue = new OwnerQueue(

@@ -1,0 +1,101 @@
+// Agreed reaping with real agents (issue 7, "Reaping is one cut the cluster agrees on, and a
+// reaped member that comes back loses nothing it acknowledged"). Before it, an agent that
+// force-left or reaped a member stopped waiting for it at once, on its own, even while another
+// agent still held events of that member it lacked (test/core/reaping.test.ts shows the fork).
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../src/agent/agent.js';
+import type { ReapStatus } from '../../src/agent/reaper.js';
+import { FAST_MEMBERSHIP, quiet, startFastCluster, stopAll, waitConnected, waitFor } from './helpers.js';
+
+let agents: Agent[] = [];
+afterEach(async () => {
+  await stopAll(agents);
+  agents = [];
+});
+
+const counter = (a: Agent): number => (a.read('pn-counter', 'hits')?.value as number | undefined) ?? 0;
+const inc = (a: Agent, by = 1) =>
+  a.write([{ type: 'pn-counter', key: 'hits', op: { kind: 'increment', by } }]);
+// (Read as possibly absent: the same test ran, failing, against the agent before agreed reaping.)
+const reapOf = (a: Agent, epoch: string) =>
+  (a.status().compaction.reaps as ReapStatus[] | undefined)?.find((r) => r.epoch === epoch);
+const retired = (a: Agent, peer: string) => a.status().compaction.retired[peer];
+const state = (a: Agent) => JSON.stringify(a.list().filter((o) => !o.key.startsWith('_sys/')));
+
+const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
+
+/** a, b, c connected; c wrote 5 events everyone has, then 10 more that reached only b. */
+async function lastEventsOnlyAtB(): Promise<{ a: Agent; b: Agent; c: Agent; epoch: string }> {
+  agents = await startFastCluster(3, OPTS);
+  await waitConnected(agents, 2);
+  const [a, b, c] = agents as [Agent, Agent, Agent];
+  for (let i = 0; i < 5; i++) await inc(c);
+  await waitFor(() => agents.every((x) => counter(x) === 5), 'c’s first writes everywhere');
+  await a.isolate(true);
+  await waitFor(() => a.connectedPeers().length === 0, 'a cut off');
+  for (let i = 0; i < 10; i++) await inc(c);
+  await waitFor(() => counter(b) === 15, 'c’s last writes at b');
+  await c.isolate(true); // c dies
+  return { a, b, c, epoch: c.status().origin };
+}
+
+describe('agreed reaping', () => {
+  it('a force-left member whose last events reached only b is retired at the cut b reports, on a and b alike', async () => {
+    const { a, b, c, epoch } = await lastEventsOnlyAtB();
+    const last = b.clock().get(epoch) ?? 0;
+    expect(a.clock().get(epoch) ?? 0).toBeLessThan(last);
+    expect(a.forceLeave(c.peerId)).toBe(true);
+    // a alone cannot decide: b, which a still counts as a member, has not reported.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(retired(a, c.peerId)).toBeUndefined();
+    expect(reapOf(a, epoch)).toMatchObject({ limit: a.clock().get(epoch), cut: undefined });
+    await a.isolate(false);
+    await waitFor(
+      () => [a, b].every((x) => retired(x, c.peerId) !== undefined),
+      'a and b to retire c at the agreed cut',
+      30_000,
+    );
+    for (const x of [a, b]) {
+      expect(reapOf(x, epoch)?.cut).toBe(last);
+      expect(x.clock().get(epoch)).toBe(last);
+      expect(counter(x)).toBe(15);
+    }
+    expect(retired(a, c.peerId)?.reason).toBe('force-left');
+    expect(retired(b, c.peerId)?.reason).toBe('reaped');
+    await waitFor(() => state(a) === state(b), 'a and b identical');
+  }, 90_000);
+
+  it('two members reaping the same member concurrently agree on one cut', async () => {
+    const { a, b, c, epoch } = await lastEventsOnlyAtB();
+    const last = b.clock().get(epoch) ?? 0;
+    // Both decide while apart: two markers, each with its writer's report.
+    expect(a.forceLeave(c.peerId)).toBe(true);
+    expect(b.forceLeave(c.peerId)).toBe(true);
+    await waitFor(() => reapOf(a, epoch) !== undefined && reapOf(b, epoch) !== undefined, 'both markers');
+    await a.isolate(false);
+    await waitFor(
+      () => [a, b].every((x) => reapOf(x, epoch)?.cut !== undefined && retired(x, c.peerId) !== undefined),
+      'both to retire c',
+      30_000,
+    );
+    for (const x of [a, b]) {
+      expect(reapOf(x, epoch)).toMatchObject({ cut: last, missing: [] });
+      expect(retired(x, c.peerId)?.reason).toBe('force-left');
+    }
+    await waitFor(() => state(a) === state(b), 'a and b identical');
+    expect(counter(a)).toBe(15);
+  }, 90_000);
+
+  it('the retired cut survives a restart, and the epoch’s later events are still refused', async () => {
+    const { a, b, c, epoch } = await lastEventsOnlyAtB();
+    await a.isolate(false);
+    expect(a.forceLeave(c.peerId)).toBe(true);
+    await waitFor(() => [a, b].every((x) => reapOf(x, epoch)?.cut !== undefined), 'the cut', 30_000);
+    const cut = reapOf(a, epoch)?.cut;
+    await a.stop();
+    const again = await Agent.start(a.config, { logger: quiet, membership: FAST_MEMBERSHIP });
+    agents[0] = again;
+    expect(reapOf(again, epoch)?.cut).toBe(cut);
+    expect(again.clock().get(epoch)).toBe(cut);
+  }, 90_000);
+});
