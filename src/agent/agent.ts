@@ -57,6 +57,7 @@ import { recoverReplica } from './recovery.js';
 import { chooseEpoch, markCleanShutdown } from './epoch.js';
 import { peerOfOrigin } from '../core/origin.js';
 import { type CompactionStatus, Compactor } from './compaction.js';
+import { Rebaser } from './rebase.js';
 
 export interface AgentOptions {
   readonly logger?: Logger;
@@ -155,6 +156,7 @@ export class Agent {
   private readonly queue: OwnerQueue<Input>;
   private readonly envelopes = new WeakMap<Event, Uint8Array>();
   private readonly compactor: Compactor;
+  private readonly rebaser: Rebaser;
   private readonly heard = new Map<
     string,
     { at: number; region: string; vc: VectorClock; leaving: boolean }
@@ -213,6 +215,25 @@ export class Agent {
       write: (ops) => this.write(ops, { system: true }),
       counters: this.counters,
     });
+    this.rebaser = new Rebaser({
+      peerId: this.peerId,
+      store,
+      log,
+      config: { maxDriftMs: config.maxDriftMs },
+      replica: () => this.replica,
+      setReplica: (r) => {
+        this.replica = r;
+      },
+      installed: () => {
+        this.compactor.installed();
+      },
+      syncOnce: async () => {
+        const peer = this.connectedPeers()[0];
+        if (peer) await this.syncWith(peerIdFromString(peer));
+      },
+      write: (ops) => this.write(ops),
+      stopping: () => this.stopping,
+    });
     this.queue = new OwnerQueue(
       (items) => {
         this.drain(items);
@@ -251,6 +272,7 @@ export class Agent {
       const agent = new Agent(config, log, now, privateKey, store, replica, node, isolation);
       agent.runChecks = options.checks ?? true;
       await agent.startServices({ ...config.membership, ...options.membership });
+      agent.rebaser.resume();
       log.info(
         { peerId, addresses: agent.addresses(), region: config.region, clock: vcToRecord(replica.clock()) },
         'agent started',
@@ -562,13 +584,19 @@ export class Agent {
     const acks: (() => void)[] = [];
     const notices: ChangeNotice[] = [];
     const wants = { repair: false };
-    const handle = (effects: readonly Effect[], localEnvelope?: Uint8Array): void => {
+    const handle = (effects: readonly Effect[], localEnvelope?: Uint8Array, clientOps?: string): void => {
       for (const fx of effects) {
         switch (fx.kind) {
           case 'persist': {
             const env = fx.local ? localEnvelope : this.envelopes.get(fx.event);
             if (!env) throw new Error(`no envelope for ${fx.event.origin}:${fx.event.seq}`);
-            rows.push({ origin: fx.event.origin, seq: fx.event.seq, bytes: env });
+            rows.push({
+              origin: fx.event.origin,
+              seq: fx.event.seq,
+              bytes: env,
+              // A client write's batch, for a re-run should our epoch be reaped (rebase.ts).
+              ...(fx.local && clientOps !== undefined ? { clientOps } : {}),
+            });
             if (fx.local) this.counters.localEvents++;
             else this.counters.remoteEvents++;
             break;
@@ -644,7 +672,7 @@ export class Agent {
   private drainOne(
     input: Input,
     now: number,
-    handle: (effects: readonly Effect[], localEnvelope?: Uint8Array) => void,
+    handle: (effects: readonly Effect[], localEnvelope?: Uint8Array, clientOps?: string) => void,
     acks: (() => void)[],
   ): void {
     switch (input.kind) {
@@ -654,7 +682,7 @@ export class Agent {
         const event = result.event;
         if (!event) throw new Error('the replica made no event for a local write');
         const envelope = sealEvent(this.privateKey, result.encoded ?? encodeEvent(event));
-        handle(result.effects, envelope);
+        handle(result.effects, envelope, input.system ? undefined : JSON.stringify(input.ops));
         acks.push(() => {
           input.resolve({ origin: event.origin, seq: event.seq });
         });
@@ -908,6 +936,7 @@ export class Agent {
   private maybeCompact(): void {
     try {
       this.compactor.step();
+      this.rebaser.check();
     } catch (e) {
       this.log.error({ err: e }, 'compaction failed');
     }

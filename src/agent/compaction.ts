@@ -117,6 +117,8 @@ export class Compactor {
     const first = this.deps.store.eventsSince(stable, 1).next();
     const upTo = first.done ? stats.lastPos : first.value.pos - 1;
     const dropped = upTo > 0 ? this.deps.store.compact(upTo) : 0;
+    // Our own writes every member holds can never be beyond a reap's cut: no re-run needed.
+    this.deps.store.pruneOwnOps(replica.id, stable.get(replica.id) ?? 0);
     this.deps.counters.compactions++;
     this.deps.log.debug({ dropped, upTo, stable: vcToRecord(stable) }, 'snapshot taken, log compacted');
   }

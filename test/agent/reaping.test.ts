@@ -24,19 +24,37 @@ const state = (a: Agent) => JSON.stringify(a.list().filter((o) => !o.key.startsW
 
 const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
 
-/** a, b, c connected; c wrote 5 events everyone has, then 10 more that reached only b. */
-async function lastEventsOnlyAtB(): Promise<{ a: Agent; b: Agent; c: Agent; epoch: string }> {
+/** a, b, c connected; c wrote 5 events everyone has. `epoch`: c's origin. */
+async function cluster(): Promise<{ a: Agent; b: Agent; c: Agent; epoch: string }> {
   agents = await startFastCluster(3, OPTS);
   await waitConnected(agents, 2);
   const [a, b, c] = agents as [Agent, Agent, Agent];
   for (let i = 0; i < 5; i++) await inc(c);
   await waitFor(() => agents.every((x) => counter(x) === 5), 'c’s first writes everywhere');
+  return { a, b, c, epoch: c.status().origin };
+}
+
+/** As `cluster`, then c wrote 10 more events that reached only b, and died. */
+async function lastEventsOnlyAtB(): Promise<{ a: Agent; b: Agent; c: Agent; epoch: string }> {
+  const { a, b, c, epoch } = await cluster();
   await a.isolate(true);
   await waitFor(() => a.connectedPeers().length === 0, 'a cut off');
   for (let i = 0; i < 10; i++) await inc(c);
   await waitFor(() => counter(b) === 15, 'c’s last writes at b');
   await c.isolate(true); // c dies
-  return { a, b, c, epoch: c.status().origin };
+  return { a, b, c, epoch };
+}
+
+/** Waits until c writes under a new epoch and all replicas are identical with `acked`; the cut. */
+async function rebasedAndIdentical(c: Agent, epoch: string, acked: number): Promise<number> {
+  const [a, b] = agents as [Agent, Agent];
+  await waitFor(() => c.status().origin !== epoch, 'c to write under a new epoch', 30_000);
+  await waitFor(
+    () => agents.every((x) => counter(x) === acked) && state(a) === state(b) && state(b) === state(c),
+    'every replica identical, with every acknowledged write',
+    30_000,
+  );
+  return reapOf(a, epoch)?.cut ?? 0;
 }
 
 describe('agreed reaping', () => {
@@ -97,5 +115,52 @@ describe('agreed reaping', () => {
     agents[0] = again;
     expect(reapOf(again, epoch)?.cut).toBe(cut);
     expect(again.clock().get(epoch)).toBe(cut);
+  }, 90_000);
+
+  it('a reaped member that comes back rebases: new epoch, peer state, its acknowledged writes re-run', async () => {
+    const { a, b, c, epoch } = await cluster();
+    await c.isolate(true);
+    let acked = 5;
+    let lastSeq = 0;
+    for (const by of [10, 20, 30]) {
+      lastSeq = (await inc(c, by)).seq; // acknowledged by c, seen by nobody else
+      acked += by;
+    }
+    expect(a.forceLeave(c.peerId)).toBe(true);
+    await waitFor(() => [a, b].every((x) => retired(x, c.peerId) !== undefined), 'c reaped', 30_000);
+    await c.isolate(false);
+    const cut = await rebasedAndIdentical(c, epoch, acked);
+    expect(lastSeq - cut).toBe(3); // the three writes were beyond the cut, and were re-run
+    for (const x of agents) expect(x.clock().get(epoch)).toBe(cut);
+  }, 90_000);
+
+  it('a reap racing the member’s return: the cut holds, and what c wrote beyond it is re-run', async () => {
+    const { a, c, epoch } = await cluster();
+    // a decides c is gone while a is cut off: its marker reaches the others only later.
+    await a.isolate(true);
+    await waitFor(() => a.connectedPeers().length === 0, 'a cut off');
+    expect(a.forceLeave(c.peerId)).toBe(true);
+    // c keeps writing (acknowledged) while the marker travels and the reports are collected.
+    let acked = 5;
+    let lastOld = 0; // c's last seq under the reaped epoch
+    const writer = (async () => {
+      for (let i = 1; i <= 40; i++) {
+        const r = await inc(c, i);
+        if (r.origin === epoch) lastOld = r.seq;
+        acked += i;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    await a.isolate(false);
+    await writer;
+    await waitFor(() => reapOf(a, epoch)?.cut !== undefined, 'the cut', 30_000);
+    const cut = await rebasedAndIdentical(c, epoch, acked);
+    for (const x of agents) {
+      expect(reapOf(x, epoch)?.cut).toBe(cut);
+      expect(x.clock().get(epoch)).toBe(cut);
+    }
+    // The race: c went on writing under its old epoch after the others had reported.
+    expect(lastOld).toBeGreaterThan(cut);
   }, 90_000);
 });
