@@ -78,7 +78,12 @@ export class Reaper {
     for (const s of replica.reaps()) {
       const peer = peerOfOrigin(s.epoch);
       if (peer === this.deps.self) continue;
-      if (s.participants.includes(this.deps.self) && !s.reports.has(this.deps.self)) {
+      // Excused (an epoch of ours was reaped): a report now could raise a cut others computed.
+      const due =
+        s.participants.includes(this.deps.self) &&
+        !s.reports.has(this.deps.self) &&
+        !s.excused.includes(this.deps.self);
+      if (due) {
         if (!this.inFlight.has(s.epoch)) {
           ops.push(reportOp(s.epoch, { node: this.deps.self, seq: vcGet(clock, s.epoch) }));
           epochs.push(s.epoch);
@@ -105,6 +110,7 @@ export class Reaper {
         epoch: s.epoch,
         participants: s.participants,
         missing: s.missing,
+        excused: s.excused,
         limit: s.limit,
         cut: s.cut,
       }))

@@ -61,6 +61,8 @@ export interface ReapState {
   readonly reports: ReadonlyMap<string, number>;
   /** Participants that have not reported yet, sorted. */
   readonly missing: readonly string[];
+  /** Participants not waited for, because an epoch of theirs was retired (`reapStatesOf`). */
+  readonly excused: readonly string[];
   /** Highest seq a participant reported so far: the epoch's events are accepted up to here. */
   readonly limit: number;
   /** Set once every participant has reported: the highest participant report. */
@@ -101,8 +103,18 @@ export function parseReport(v: unknown): ReapReport | undefined {
  * The reap state of `epoch` from the value of its report set (an aw-set's array of elements),
  * or undefined while no marker is in it (plain reports alone start nothing). Malformed
  * elements are ignored, alike everywhere. A report of the epoch's own peer never counts.
+ *
+ * `excused`: participants no longer waited for, because an epoch of theirs was itself retired
+ * (`excusedBy`): a participant that died mid-reap would otherwise hold the reap open for ever.
+ * That is deterministic too: the participant's report on this epoch is one of its own events,
+ * so it is either within its own cut (every replica that knows that cut has it) or beyond it
+ * (refused everywhere); a report it made still counts.
  */
-export function reapStateOf(epoch: string, elements: unknown): ReapState | undefined {
+export function reapStateOf(
+  epoch: string,
+  elements: unknown,
+  excused: (peer: string) => boolean = () => false,
+): ReapState | undefined {
   if (!Array.isArray(elements)) return undefined;
   const dead = peerOfOrigin(epoch);
   const participants = new Set<string>();
@@ -120,11 +132,31 @@ export function reapStateOf(epoch: string, elements: unknown): ReapState | undef
   }
   if (!marked) return undefined;
   const sorted = [...participants].sort();
-  const missing = sorted.filter((p) => !reports.has(p));
+  const excusedNow = sorted.filter((p) => !reports.has(p) && excused(p));
+  const missing = sorted.filter((p) => !reports.has(p) && !excused(p));
   let limit = 0;
   for (const p of sorted) limit = Math.max(limit, reports.get(p) ?? 0);
   const cut = missing.length === 0 ? limit : undefined;
-  return { epoch, participants: sorted, reports, missing, limit, cut };
+  return { epoch, participants: sorted, reports, missing, excused: excusedNow, limit, cut };
+}
+
+/**
+ * The reap states of every epoch from its report set, with participants excused once an epoch
+ * of theirs is retired (to a fixpoint: excusing one may complete another's reap).
+ */
+export function reapStatesOf(sets: ReadonlyMap<string, unknown>): Map<string, ReapState> {
+  // Excusing only completes reaps, never reopens one: iterate to the least fixpoint.
+  const reaped = new Set<string>();
+  for (;;) {
+    const states = new Map<string, ReapState>();
+    for (const [epoch, elements] of sets) {
+      const s = reapStateOf(epoch, elements, (p) => reaped.has(p));
+      if (s) states.set(epoch, s);
+    }
+    const before = reaped.size;
+    for (const s of states.values()) if (s.cut !== undefined) reaped.add(peerOfOrigin(s.epoch));
+    if (reaped.size === before) return states;
+  }
 }
 
 /**

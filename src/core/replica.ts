@@ -63,10 +63,9 @@ import { peerOfOrigin } from './origin.js';
 import {
   epochOfReapKey,
   REAPED,
-  reapKey,
   reportsIn,
   type ReapState,
-  reapStateOf,
+  reapStatesOf,
   SYS_REAPS_PREFIX,
 } from './reaping.js';
 import { validateRemoteEvent } from './remote-validation.js';
@@ -389,26 +388,18 @@ export class Replica {
       if (r.seq > (this.pendingReports.get(epoch) ?? 0)) this.pendingReports.set(epoch, r.seq);
   }
 
-  /** Recomputes the reap state of every epoch whose report set `ops` touched. */
+  /** Recomputes the reap states when `ops` touched a report set (reaping.ts `reapStatesOf`). */
   private refreshReaps(ops: readonly EntryDown[]): void {
-    for (const d of ops) {
-      const epoch = d.t === 'aw-set' ? epochOfReapKey(d.f) : undefined;
-      if (epoch !== undefined) this.refreshReap(epoch);
-    }
-  }
-
-  private refreshReap(epoch: ReplicaId): void {
-    const state = reapStateOf(epoch, this.read('aw-set', reapKey(epoch))?.value);
-    if (state) this.reapStates.set(epoch, state);
-    else this.reapStates.delete(epoch);
+    if (ops.some((d) => d.t === 'aw-set' && epochOfReapKey(d.f) !== undefined)) this.refreshAllReaps();
   }
 
   private refreshAllReaps(): void {
-    this.reapStates = new Map();
+    const sets = new Map<ReplicaId, unknown>();
     for (const o of this.list(SYS_REAPS_PREFIX)) {
       const epoch = o.type === 'aw-set' ? epochOfReapKey(o.key) : undefined;
-      if (epoch !== undefined) this.refreshReap(epoch);
+      if (epoch !== undefined) sets.set(epoch, o.value);
     }
+    this.reapStates = reapStatesOf(sets);
   }
 
   private deliver(e: Event, nowMs: number, effects: Effect[]): void {

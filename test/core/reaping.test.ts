@@ -219,6 +219,32 @@ describe('reaping: one agreed cut', () => {
     expect(a.replica.clock().get(P)).toBe(2);
   });
 
+  it('a participant that dies mid-reap is excused once it is reaped itself', () => {
+    const a = node(A);
+    const b = node(B);
+    const d = node('d~1');
+    const p = node(P);
+    p.write([inc()]);
+    for (const n of [a, b, d]) n.pull(p);
+    d.write([inc()]);
+    a.pull(d);
+    b.pull(d);
+    marker(a, P, ['a', 'b', 'd']); // d dies before it sees this
+    b.pull(a);
+    report(b, P);
+    a.pull(b);
+    expect(a.replica.reapOf(P)).toMatchObject({ missing: ['d'], cut: undefined });
+    marker(a, 'd~1', ['a', 'b']); // d is reaped in turn
+    b.pull(a);
+    report(b, 'd~1');
+    a.pull(b);
+    for (const n of [a, b]) {
+      expect(n.replica.reapOf('d~1')?.cut).toBe(1);
+      expect(n.replica.reapOf(P)).toMatchObject({ missing: [], excused: ['d'], cut: 1 });
+    }
+    expect(state(a)).toBe(state(b));
+  });
+
   it('the reap state is a function of the reports alone, whatever their order', () => {
     const els = [
       { node: 'a', seq: 3, members: ['a', 'b'] },
