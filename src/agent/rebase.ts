@@ -61,6 +61,7 @@ export interface RebaseDeps {
 
 export class Rebaser {
   private running = false;
+  private readonly warned = new Set<string>();
   /** Rebases done since start (status and tests). */
   count = 0;
 
@@ -70,6 +71,16 @@ export class Rebaser {
   check(): void {
     if (this.running) return;
     const r = this.deps.replica();
+    for (const p of r.pastCut()) {
+      if (p.epoch === r.id || this.warned.has(p.epoch)) continue;
+      // A member no marker named that heard from the reaped member directly (not automated:
+      // docs/agent.md "Reaping"). Our state holds effects no other replica applies.
+      this.warned.add(p.epoch);
+      this.deps.log.error(
+        p,
+        'this agent delivered events of a reaped epoch beyond its agreed cut; its state differs from the cluster: restart it with an empty data directory',
+      );
+    }
     const cut = r.reapOf(r.id)?.cut;
     if (cut === undefined) return;
     this.run(() => this.rebase(r.id, cut));
