@@ -75,7 +75,7 @@ export class Compactor {
       self: deps.self,
       replica: deps.replica,
       write: deps.write,
-      liveMembers: () => this.members().filter((m) => deps.isAlive(m)),
+      members: () => this.members(),
       log: deps.log,
     });
   }

@@ -12,10 +12,15 @@
  * agent that knows the cut already holds the epoch up to it: the fetch is done by causal
  * delivery and anti-entropy, with no extra step.
  *
- * Who is named: this agent and the members its failure detector holds alive or suspect. A member
- * that is down when the reap starts is not waited for (it would hold the reap as long as it is
- * down); if it held the reaped epoch beyond the cut, it is past the cut when it returns and
- * rebases (rebase.ts), as the reaped member itself does.
+ * Who is named: this agent and every member stability waits for (not left, not reaped), alive
+ * or not, except members that are being reaped themselves (a marker for an epoch of theirs is
+ * in the state). A member that is merely partitioned or down must report: were it left out, it
+ * could hold the reaped epoch beyond the cut the others agree on, and its state would differ
+ * for good — and a partition is exactly when members look dead. So a down member holds a reap
+ * open, as it holds compaction back, until it is reaped itself (then src/core/reaping.ts
+ * excuses it). A member that is being reaped is not named: two members dead at once would
+ * otherwise wait for each other; if it held the epoch beyond the cut, it rebases when it
+ * returns (rebase.ts), which resets its state from a peer anyway.
  *
  * Runs inside the owner's heartbeat step (compaction.ts); its writes go through the owner queue
  * like any other local write.
@@ -31,8 +36,8 @@ export interface ReaperDeps {
   readonly replica: () => Replica;
   /** A system write through the owner queue (resolves once durable). */
   readonly write: (ops: readonly unknown[]) => Promise<unknown>;
-  /** Members that may still report: alive or suspect here (self excluded). */
-  readonly liveMembers: () => Iterable<string>;
+  /** Members stability waits for (self, left and reaped ones excluded). */
+  readonly members: () => Iterable<string>;
   readonly log: Logger;
 }
 
@@ -52,7 +57,9 @@ export class Reaper {
   initiate(peer: string): boolean {
     const replica = this.deps.replica();
     const epochs = this.epochsOf(peer);
-    const members = [this.deps.self, ...[...this.deps.liveMembers()].filter((m) => m !== peer)];
+    const beingReaped = new Set(replica.reaps().map((s) => peerOfOrigin(s.epoch)));
+    const others = [...this.deps.members()].filter((m) => m !== peer && !beingReaped.has(m));
+    const members = [this.deps.self, ...others];
     const ops: unknown[] = [];
     const marked: string[] = [];
     for (const epoch of epochs) {
