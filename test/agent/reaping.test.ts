@@ -81,6 +81,14 @@ describe('agreed reaping', () => {
     expect(retired(a, c.peerId)?.reason).toBe('force-left');
     expect(retired(b, c.peerId)?.reason).toBe('reaped');
     await waitFor(() => state(a) === state(b), 'a and b identical');
+    // c comes back: nothing of its old epoch beyond the cut can be accepted any more, so it
+    // moves to a new epoch (rebasing, if its own services wrote while it was cut off), and
+    // writes again.
+    await c.isolate(false);
+    await waitFor(() => c.status().origin !== epoch, 'c to write under a new epoch', 30_000);
+    await inc(c, 100);
+    await waitFor(() => agents.every((x) => counter(x) === 115), 'c’s new write everywhere', 30_000);
+    await waitFor(() => state(a) === state(c), 'a and c identical');
   }, 90_000);
 
   it('two members reaping the same member concurrently agree on one cut', async () => {
