@@ -59,6 +59,8 @@ export class Compactor {
   readonly reaper: Reaper;
   /** Reaps this agent started and why, until they are agreed (then the view records them). */
   private readonly reaping = new Map<string, RetireReason>();
+  /** Peers retired by agreement, with the epochs they were retired for (since start). */
+  private readonly agreed = new Map<string, string>();
   private lastSnapshotPos: number;
   private lastStable: ReadonlyVectorClock = new Map();
 
@@ -199,7 +201,12 @@ export class Compactor {
 
   /** Peers whose every epoch is retired at an agreed cut: stability stops waiting for them. */
   private retireAgreed(now: number): void {
-    for (const peer of this.reaper.step()) {
+    for (const [peer, epochs] of this.reaper.step()) {
+      // Once per set of retired epochs: a reaped member that came back (heartbeats) is a member
+      // again, and is retired again only if a later epoch of it is reaped too.
+      const signature = epochs.join(' ');
+      if (this.agreed.get(peer) === signature) continue;
+      this.agreed.set(peer, signature);
       // Once the cut is agreed, waiting for the member gains nothing: whatever it sends of the
       // cut epochs is refused everywhere, and when it rebases (a new epoch) its heartbeats make
       // it a member again (stability-view.ts).

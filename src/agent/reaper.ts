@@ -74,9 +74,10 @@ export class Reaper {
 
   /**
    * Reports where a marker names this agent and it has not reported yet; returns the peers
-   * every known epoch of which is retired here (cut known, and held up to the cut).
+   * every known epoch of which is retired here (cut known, and held up to the cut), with those
+   * epochs.
    */
-  step(): Set<string> {
+  step(): Map<string, string[]> {
     const replica = this.deps.replica();
     const clock = replica.clock();
     const ops: unknown[] = [];
@@ -100,10 +101,11 @@ export class Reaper {
       byPeer.set(peer, (byPeer.get(peer) ?? true) && retired);
     }
     if (ops.length > 0) this.send(ops, epochs, 'reported on a reap');
-    const out = new Set<string>();
+    const out = new Map<string, string[]>();
     for (const [peer, retired] of byPeer) {
       // Every epoch of the peer in our clock must be cut: an epoch nobody marked is live.
-      if (retired && this.epochsOf(peer).every((e) => replica.reapOf(e)?.cut !== undefined)) out.add(peer);
+      const epochs = this.epochsOf(peer);
+      if (retired && epochs.every((e) => replica.reapOf(e)?.cut !== undefined)) out.set(peer, epochs);
     }
     return out;
   }
