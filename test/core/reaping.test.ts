@@ -245,6 +245,52 @@ describe('reaping: one agreed cut', () => {
     expect(state(a)).toBe(state(b));
   });
 
+  it('a member joining mid-reap is bound by the markers it sees, and the reap does not wait for it', () => {
+    const { a, b, p } = deadMemberReachedOnlyB();
+    marker(a, P, ['a', 'b']);
+    b.pull(a);
+    // j joins now: it takes a's state (a snapshot), then hears p's latest event from p itself.
+    const j = new Node(Replica.fromSnapshot({ id: 'j~1', wireVersion: 3 }, a.replica.snapshot()));
+    const late = p.write([inc(7)]);
+    j.receive(late);
+    expect(j.refused()).toBe(1); // beyond the highest report it knows of (a's: 1)
+    report(b, P);
+    for (const n of [a, j]) n.pull(b);
+    for (const n of [a, b, j])
+      expect(n.replica.reapOf(P)).toMatchObject({ participants: ['a', 'b'], cut: 2 });
+    expect(j.replica.pastCut()).toEqual([]);
+    expect(j.replica.read('rw-set', 's')).toEqual(a.replica.read('rw-set', 's'));
+    expect(j.replica.read('pn-counter', 'c')).toEqual(b.replica.read('pn-counter', 'c'));
+  });
+
+  it('a re-run write is causally after the state it is re-run against (the documented shift)', () => {
+    // p's `remove y` beyond the cut was concurrent with b's `add y`: add wins. Re-run after the
+    // rebase, the remove has seen the add, so y is gone.
+    const a = node(A);
+    const b = node(B);
+    const p = node(P);
+    const awAdd = (v: string) => ({ type: 'aw-set', key: 'w', op: { kind: 'add', value: v } });
+    const awRemove = (v: string) => ({ type: 'aw-set', key: 'w', op: { kind: 'remove', value: v } });
+    p.write([awAdd('y')]);
+    a.pull(p);
+    b.pull(p);
+    b.write([awAdd('y')]); // concurrent with p's remove below
+    p.write([awRemove('y')]); // beyond the cut: nobody else gets it
+    a.pull(b);
+    marker(a, P, ['a', 'b']);
+    b.pull(a);
+    report(b, P);
+    a.pull(b);
+    p.pull(a);
+    expect(p.replica.pastCut()).toEqual([{ epoch: P, cut: 1, held: 2 }]);
+    expect(a.replica.read('aw-set', 'w')?.value).toEqual(['y']); // the original outcome: add wins
+    const p2 = new Node(Replica.fromSnapshot({ id: 'p~2', wireVersion: 3 }, a.replica.snapshot()));
+    p2.write([awRemove('y')]);
+    a.pull(p2);
+    b.pull(p2);
+    for (const n of [a, b, p2]) expect(n.replica.read('aw-set', 'w')?.value).toEqual([]);
+  });
+
   it('the reap state is a function of the reports alone, whatever their order', () => {
     const els = [
       { node: 'a', seq: 3, members: ['a', 'b'] },
