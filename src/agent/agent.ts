@@ -228,7 +228,8 @@ export class Agent {
         this.compactor.installed();
       },
       syncOnce: async () => {
-        const peer = this.connectedPeers()[0];
+        const peers = this.connectedPeers();
+        const peer = peers[Math.floor(Math.random() * peers.length)];
         if (peer) await this.syncWith(peerIdFromString(peer));
       },
       write: (ops) => this.write(ops),
