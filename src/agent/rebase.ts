@@ -23,8 +23,9 @@
  * counters and adds are unaffected. Replaying the stored downstream ops instead would be wrong:
  * their observed contexts name dots of the state before the snapshot.
  *
- * A crash between 1 and 4 leaves the pending record: the next start resumes at 3's wait and 4
- * (a batch re-run just before the crash may run twice: the re-run is at-least-once).
+ * A crash between 1 and 4 leaves the pending record: the next start resumes at 3's wait and 4.
+ * The record shrinks after each re-run batch, so only the batch in flight at a crash may run
+ * twice (the re-run is at-least-once per batch).
  */
 import type { Logger } from 'pino';
 import { vcGet } from '../core/clock/vector-clock.js';
@@ -137,9 +138,12 @@ export class Rebaser {
       await this.deps.syncOnce();
       await new Promise((r) => setTimeout(r, 100));
     }
-    for (const json of p.ops) {
+    for (let i = 0; i < p.ops.length; i++) {
       if (this.deps.stopping()) return;
-      await this.deps.write(JSON.parse(json) as unknown[]);
+      await this.deps.write(JSON.parse(p.ops[i] ?? '[]') as unknown[]);
+      // What is left, so that a crash or a failed write re-runs only the batch in flight.
+      const left: Pending = { ...p, ops: p.ops.slice(i + 1) };
+      this.deps.store.setMetaSynced(PENDING_KEY, JSON.stringify(left));
     }
     this.deps.store.setMetaSynced(PENDING_KEY, '');
     if (p.ops.length > 0) this.deps.log.warn({ rerun: p.ops.length }, 're-ran our writes beyond the cut');
