@@ -741,6 +741,9 @@ export class Agent {
       installed: () => {
         this.compactor.installed();
       },
+      ownEpochCut: (epoch, cut) => {
+        this.rebaser.ownEpochCut(epoch, cut);
+      },
     };
   }
 

@@ -87,6 +87,18 @@ export class Rebaser {
     this.run(() => this.rebase(r.id, cut));
   }
 
+  /**
+   * A peer's snapshot retires our epoch `epoch` at `cut` below what we hold (snapshot-exchange.ts):
+   * the reports themselves may be compacted away, so this is how we learn the cut.
+   */
+  ownEpochCut(epoch: string, cut: number): void {
+    // Called from inside the owner's drain: rebase after it, not in the middle of it.
+    setTimeout(() => {
+      if (this.running || epoch !== this.deps.replica().id) return;
+      this.run(() => this.rebase(epoch, cut));
+    }, 0);
+  }
+
   /** At start: finishes a rebase a crash interrupted. */
   resume(): void {
     if (this.running || this.pending() === undefined) return;

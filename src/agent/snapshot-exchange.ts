@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { type VectorClock, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
 import { encodeSnapshot } from '../core/codec/index.js';
-import type { Replica } from '../core/replica.js';
+import { Replica } from '../core/replica.js';
 import {
   headsFor,
   openPeerSnapshot,
@@ -32,6 +32,11 @@ export interface SnapshotExchangeDeps {
   readonly counters: { rejectedSnapshots: number; snapshotsInstalled: number };
   /** Called after a snapshot was installed (the compactor restarts its count). */
   readonly installed: () => void;
+  /**
+   * Called when a snapshot lacks events we hold because the peer's state retires our own epoch
+   * below them (src/agent/rebase.ts): pushing them would not help, every replica refuses them.
+   */
+  readonly ownEpochCut?: (epoch: string, cut: number) => void;
 }
 
 /**
@@ -44,7 +49,10 @@ export function installPeerSnapshot(d: SnapshotExchangeDeps, bytes: Uint8Array):
   let snap: ProvenSnapshot;
   try {
     snap = openPeerSnapshot(bytes);
-    if (!vcLeq(d.replica.clock(), snap.vc)) return false;
+    if (!vcLeq(d.replica.clock(), snap.vc)) {
+      noticeOwnCut(d, snap);
+      return false;
+    }
     if (vcLeq(snap.vc, d.replica.clock())) return true; // nothing new in it
     d.replica.install(snap); // validates the whole keyspace before it changes anything
   } catch (e) {
@@ -70,6 +78,25 @@ export function installPeerSnapshot(d: SnapshotExchangeDeps, bytes: Uint8Array):
   d.counters.snapshotsInstalled++;
   d.log.info({ clock: vcToRecord(snap.vc) }, 'installed a snapshot from a peer');
   return true;
+}
+
+/**
+ * A returning member whose epoch was reaped, and whose peers compacted the reports away, learns
+ * the cut only from a peer's snapshot, which it cannot install while it holds events beyond the
+ * cut: read the cut from the snapshot's state and hand it to the rebase.
+ */
+function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot): void {
+  if (!d.ownEpochCut) return;
+  const own = d.replica.id;
+  const held = d.replica.clock().get(own) ?? 0;
+  if (held <= (snap.vc.get(own) ?? 0)) return;
+  let cut: number | undefined;
+  try {
+    cut = Replica.fromSnapshot({ id: `${own}-probe` }, snap).reapOf(own)?.cut;
+  } catch {
+    return; // a state that does not validate is refused below when installed, never used
+  }
+  if (cut !== undefined && held > cut) d.ownEpochCut(own, cut);
 }
 
 /** The snapshot sync serves: our state and clock, with the signed head of every clock entry. */

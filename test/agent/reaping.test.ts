@@ -119,9 +119,10 @@ describe('agreed reaping', () => {
     expect(a.forceLeave(c.peerId)).toBe(true);
     await waitFor(() => [a, b].every((x) => reapOf(x, epoch)?.cut !== undefined), 'the cut', 30_000);
     const cut = reapOf(a, epoch)?.cut;
+    // Restarted on the same address: c, which joined through it, finds it again when it returns.
+    const listen = a.addresses().map((addr) => addr.replace(/\/p2p\/.*$/, ''));
     await a.stop();
-    // (It listens on a new port: it joins b, which cannot find it at the old one.)
-    const config = { ...a.config, join: b.addresses() };
+    const config = { ...a.config, listen, join: b.addresses() };
     const again = await Agent.start(config, { logger: quiet, membership: FAST_MEMBERSHIP });
     agents[0] = again;
     expect(reapOf(again, epoch)?.cut).toBe(cut);
@@ -153,6 +154,34 @@ describe('agreed reaping', () => {
     expect(lastSeq - cut).toBe(3); // the three writes were beyond the cut, and were re-run
     for (const x of agents) expect(x.clock().get(epoch)).toBe(cut);
   }, 90_000);
+
+  it('a reaped member that returns after the others compacted the reap away learns the cut from a snapshot', async () => {
+    const { a, b, c, epoch } = await cluster();
+    await c.isolate(true);
+    let acked = 5;
+    for (const by of [10, 20, 30]) {
+      await inc(c, by);
+      acked += by;
+    }
+    expect(a.forceLeave(c.peerId)).toBe(true);
+    await waitFor(() => [a, b].every((x) => retired(x, c.peerId) !== undefined), 'c reaped', 30_000);
+    // Write until both have compacted since: the markers and reports are then only in snapshots.
+    const since = [a, b].map((x) => x.status().counters.compactions);
+    for (
+      let i = 0;
+      i < 2_000 && [a, b].some((x, j) => x.status().counters.compactions < since[j]! + 2);
+      i++
+    ) {
+      await inc(a);
+      acked += 1;
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 20));
+    }
+    await waitFor(() => counter(b) === counter(a), 'a’s writes at b');
+    await c.isolate(false);
+    const cut = await rebasedAndIdentical(c, epoch, acked);
+    expect(c.status().counters.snapshotsInstalled).toBeGreaterThan(0);
+    for (const x of agents) expect(x.clock().get(epoch)).toBe(cut);
+  }, 120_000);
 
   it('a reap racing the member’s return: the cut holds, and what c wrote beyond it is re-run', async () => {
     const { a, c, epoch } = await cluster();
