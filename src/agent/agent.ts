@@ -50,6 +50,7 @@ import { peerOfOrigin } from '../core/origin.js';
 import { handOver } from './hand-over.js';
 import { type CompactionStatus, Compactor } from './compaction.js';
 import { AntiEntropy } from './anti-entropy.js';
+import { Rebaser } from './rebase.js';
 
 export interface AgentOptions {
   readonly logger?: Logger;
@@ -141,6 +142,7 @@ export class Agent {
   readonly peerId: string;
   private readonly queue: OwnerQueue<OwnerInput>;
   private readonly compactor: Compactor;
+  private readonly rebaser: Rebaser;
   private readonly listeners = new Set<(c: ChangeNotice) => void>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly counters: AgentCounters = {
@@ -198,7 +200,28 @@ export class Agent {
       maxLogEvents: config.maxLogEvents,
       candidates: () => this.memberCandidates(),
       isAlive: (id) => (this.membership as Membership | undefined)?.isAlive(id) ?? false,
+      write: (ops) => this.write(ops, { system: true }),
       counters: this.counters,
+    });
+    this.rebaser = new Rebaser({
+      peerId: this.peerId,
+      store,
+      log,
+      config: { maxDriftMs: config.maxDriftMs },
+      replica: () => this.replica,
+      setReplica: (r) => {
+        this.replica = r;
+      },
+      installed: () => {
+        this.compactor.installed();
+      },
+      syncOnce: async () => {
+        const peers = this.connectedPeers();
+        const peer = peers[Math.floor(Math.random() * peers.length)];
+        if (peer) await this.syncWith(peerIdFromString(peer));
+      },
+      write: (ops) => this.write(ops),
+      stopping: () => this.stopping,
     });
     this.queue = new Owner({
       now,
@@ -265,6 +288,7 @@ export class Agent {
       if (options.protocol) agent.protocol = options.protocol;
       agent.runChecks = options.checks ?? true;
       await agent.startServices({ ...config.membership, ...options.membership });
+      agent.rebaser.resume();
       log.info(
         { peerId, addresses: agent.addresses(), region: config.region, clock: vcToRecord(replica.clock()) },
         'agent started',
@@ -680,6 +704,9 @@ export class Agent {
       installed: () => {
         this.compactor.installed();
       },
+      ownEpochCut: (epoch, cut) => {
+        this.rebaser.ownEpochCut(epoch, cut);
+      },
     };
   }
 
@@ -723,6 +750,7 @@ export class Agent {
     }
     try {
       this.compactor.step();
+      this.rebaser.check();
     } catch (e) {
       this.log.error({ err: e }, 'compaction failed');
     }

@@ -6,16 +6,20 @@
  * stable prefix of the log. A member that is down holds compaction back, and the log grows
  * meanwhile: `status()` names the members that block it and how many events each pins.
  *
- * A member stops holding compaction back when it leaves gracefully, when an operator removes
- * it (`smac members force-leave`), or when it is reaped: silent and not alive for longer than
- * `reapAfterMs`, or, once the log passed `maxLogEvents`, the longest-silent dead member early
- * (a loud log line and a counter). See docs/agent.md for what reaping costs its writes.
+ * A member stops holding compaction back when it leaves gracefully, or once it is reaped by
+ * agreement (reaper.ts, src/core/reaping.ts): an agent starts a reap when an operator removes
+ * the member (`smac members force-leave`), when it was silent and not alive for longer than
+ * `reapAfterMs`, or, once the log passed `maxLogEvents`, for the longest-silent dead member
+ * (a loud log line and a counter); any agent also joins a reap another started. Stability stops
+ * waiting for the member only when every epoch of it is retired at the cut all agree on. See
+ * docs/agent.md for what reaping costs its writes.
  */
 import type { Logger } from 'pino';
 import { type ReadonlyVectorClock, vcToRecord } from '../core/clock/vector-clock.js';
 import { encodeSnapshot } from '../core/codec/index.js';
 import type { Replica } from '../core/replica.js';
 import type { Store } from '../store/store.js';
+import { Reaper, type ReapStatus } from './reaper.js';
 import { type Blocker, type RetireReason, type Retirement, StabilityView } from './stability-view.js';
 
 const META_KEY = 'stability-view';
@@ -26,6 +30,8 @@ export interface CompactionStatus {
   readonly stable: Record<string, number>;
   readonly blockedBy: Blocker[];
   readonly retired: Record<string, Retirement>;
+  /** Agreed reaps under way or done (markers in the state), per epoch. */
+  readonly reaps: ReapStatus[];
   readonly reapAfterMs: number;
   readonly maxLogEvents: number;
 }
@@ -43,11 +49,18 @@ export interface CompactorDeps {
   readonly candidates: () => Iterable<string>;
   /** Alive or suspect in our failure detector (a member that is up is never reaped). */
   readonly isAlive: (peer: string) => boolean;
+  /** A system write through the owner queue (reap markers and reports). */
+  readonly write: (ops: readonly unknown[]) => Promise<unknown>;
   readonly counters: { compactions: number; reaps: number };
 }
 
 export class Compactor {
   readonly view: StabilityView;
+  readonly reaper: Reaper;
+  /** Reaps this agent started and why, until they are agreed (then the view records them). */
+  private readonly reaping = new Map<string, RetireReason>();
+  /** Peers retired by agreement, with the epochs they were retired for (since start). */
+  private readonly agreed = new Map<string, string>();
   private lastSnapshotPos: number;
   private lastStable: ReadonlyVectorClock = new Map();
 
@@ -59,6 +72,13 @@ export class Compactor {
       persist: (state) => {
         deps.store.setMeta(META_KEY, JSON.stringify(state));
       },
+    });
+    this.reaper = new Reaper({
+      self: deps.self,
+      replica: deps.replica,
+      write: deps.write,
+      members: () => this.members(),
+      log: deps.log,
     });
   }
 
@@ -77,10 +97,11 @@ export class Compactor {
     const members = this.members();
     for (const id of members) this.view.noticed(id, now);
     this.reapSilent(members, now);
+    this.retireAgreed(now);
     this.view.tick(now);
     const stats = this.deps.store.logStats();
     const replica = this.deps.replica();
-    let stable = this.view.stable(replica.clock(), this.members());
+    const stable = this.view.stable(replica.clock(), this.members());
     // Snapshot once the log grew by snapshotEveryEvents, or, with that much in the log, once
     // stability advanced by half as many events since the last compaction (the peers' reports
     // lagged then; without this the log would wait for more writes to shrink).
@@ -89,8 +110,7 @@ export class Compactor {
       stats.events >= this.deps.snapshotEveryEvents &&
       advance(this.lastStable, stable) >= Math.max(1, this.deps.snapshotEveryEvents / 2);
     if (!grew && !caughtUp) return;
-    if (stats.events > this.deps.maxLogEvents && this.reapForLogBound(replica.clock(), now))
-      stable = this.view.stable(replica.clock(), this.members());
+    if (stats.events > this.deps.maxLogEvents) this.reapForLogBound(replica.clock(), now);
     replica.compact(stable);
     const snap = replica.snapshot();
     this.deps.store.saveSnapshot({ pos: stats.lastPos, vc: snap.vc, bytes: encodeSnapshot(snap) });
@@ -99,6 +119,8 @@ export class Compactor {
     const first = this.deps.store.eventsSince(stable, 1).next();
     const upTo = first.done ? stats.lastPos : first.value.pos - 1;
     const dropped = upTo > 0 ? this.deps.store.compact(upTo) : 0;
+    // Our own writes every member holds can never be beyond a reap's cut: no re-run needed.
+    this.deps.store.pruneOwnOps(replica.id, stable.get(replica.id) ?? 0);
     this.deps.counters.compactions++;
     this.deps.log.debug({ dropped, upTo, stable: vcToRecord(stable) }, 'snapshot taken, log compacted');
   }
@@ -121,6 +143,7 @@ export class Compactor {
       stable: vcToRecord(this.view.stable(clock, members)),
       blockedBy: this.view.blockers(clock, members, now),
       retired: this.view.retirements(),
+      reaps: this.reaper.status(),
       reapAfterMs: this.deps.reapAfterMs,
       maxLogEvents: this.deps.maxLogEvents,
     };
@@ -128,6 +151,7 @@ export class Compactor {
 
   private reapSilent(members: readonly string[], now: number): void {
     for (const id of members) {
+      if (this.reaping.has(id)) continue;
       const silent = this.view.silentFor(id, now);
       if (silent === undefined || silent < this.deps.reapAfterMs || this.deps.isAlive(id)) continue;
       this.retire(id, 'reaped', `the member was silent and not alive for ${String(silent)} ms (reapAfterMs)`);
@@ -138,7 +162,7 @@ export class Compactor {
   private reapForLogBound(clock: ReadonlyVectorClock, now: number): boolean {
     const candidates = this.view
       .blockers(clock, this.members(), now)
-      .filter((b) => !this.deps.isAlive(b.peerId))
+      .filter((b) => !this.deps.isAlive(b.peerId) && !this.reaping.has(b.peerId))
       .sort((a, b) => (b.silentForMs ?? 0) - (a.silentForMs ?? 0));
     const victim = candidates[0];
     if (!victim) {
@@ -156,10 +180,46 @@ export class Compactor {
     return true;
   }
 
+  /**
+   * Starts the agreed reap of `peer` (reaper.ts). Stability goes on waiting for it until the
+   * cut is agreed; a member that never wrote an event has no epoch to cut and retires at once.
+   */
   private retire(peer: string, reason: RetireReason, why: string): void {
-    this.view.retire(peer, reason, this.deps.now());
-    if (reason !== 'left') this.deps.counters.reaps++;
-    this.deps.log.error({ member: peer, reason, pinned: this.deps.store.logStats().events }, why);
+    const pinned = this.deps.store.logStats().events;
+    if (!this.reaper.initiate(peer)) {
+      this.view.retire(peer, reason, this.deps.now());
+      this.deps.counters.reaps++;
+      this.deps.log.error({ member: peer, reason, pinned }, why);
+      return;
+    }
+    this.reaping.set(peer, reason);
+    this.deps.log.error(
+      { member: peer, reason, pinned },
+      `${why}; reaping it once every member agrees on the cut`,
+    );
+  }
+
+  /** Peers whose every epoch is retired at an agreed cut: stability stops waiting for them. */
+  private retireAgreed(now: number): void {
+    for (const [peer, epochs] of this.reaper.step()) {
+      // Once per set of retired epochs: a reaped member that came back (heartbeats) is a member
+      // again, and is retired again only if a later epoch of it is reaped too.
+      const signature = epochs.join(' ');
+      if (this.agreed.get(peer) === signature) continue;
+      this.agreed.set(peer, signature);
+      // Once the cut is agreed, waiting for the member gains nothing: whatever it sends of the
+      // cut epochs is refused everywhere, and when it rebases (a new epoch) its heartbeats make
+      // it a member again (stability-view.ts).
+      if (this.view.isRetired(peer)) {
+        this.reaping.delete(peer);
+        continue;
+      }
+      const reason = this.reaping.get(peer) ?? 'reaped';
+      this.reaping.delete(peer);
+      this.view.retire(peer, reason, now);
+      this.deps.counters.reaps++;
+      this.deps.log.error({ member: peer, reason }, 'reaped at the cut every member agreed on');
+    }
   }
 }
 

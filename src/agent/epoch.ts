@@ -22,7 +22,8 @@ const RUN_STATE_KEY = 'run-state';
 /** Stored epoch value of stores that write under the bare peer id (made before epochs). */
 const LEGACY = '-';
 
-export type EpochReason = 'new-store' | 'identity-without-store' | 'unclean-shutdown' | 'recovered';
+export type EpochReason =
+  'new-store' | 'identity-without-store' | 'unclean-shutdown' | 'recovered' | 'reaped';
 
 export interface EpochChoice {
   readonly origin: string;
@@ -65,6 +66,19 @@ export function chooseEpoch(
     );
   else opts.log.info({ origin, reason }, 'writing under epoch');
   return { origin, epoch, reason };
+}
+
+/**
+ * Moves this agent to a fresh epoch while it runs: its current epoch was reaped (rebase.ts), so
+ * every replica refuses its events beyond the cut, and new writes need new sequence numbers.
+ * Written with a synced commit before the first event of the new epoch.
+ */
+export function takeNewEpoch(store: Store, peerId: string, log: Logger): EpochChoice {
+  const epoch = freshEpoch();
+  store.setMetaSynced(EPOCH_KEY, epoch);
+  const origin = originOf(peerId, epoch);
+  log.warn({ origin }, 'writing under a new epoch: the previous one was reaped');
+  return { origin, epoch, reason: 'reaped' };
 }
 
 /** Records a graceful stop: the next start may keep the epoch. */

@@ -108,18 +108,24 @@ export class Owner {
 
   private drain(items: OwnerInput[]): void {
     const now = this.d.now();
-    const rows: { origin: string; seq: number; bytes: Uint8Array }[] = [];
+    const rows: { origin: string; seq: number; bytes: Uint8Array; clientOps?: string }[] = [];
     const publish: Uint8Array[] = [];
     const acks: (() => void)[] = [];
     const notices: ChangeNotice[] = [];
     const wants = { repair: false };
-    const handle = (effects: readonly Effect[], localEnvelope?: Uint8Array): void => {
+    const handle = (effects: readonly Effect[], localEnvelope?: Uint8Array, clientOps?: string): void => {
       for (const fx of effects) {
         switch (fx.kind) {
           case 'persist': {
             const env = fx.local ? localEnvelope : this.envelopes.get(fx.event);
             if (!env) throw new Error(`no envelope for ${fx.event.origin}:${fx.event.seq}`);
-            rows.push({ origin: fx.event.origin, seq: fx.event.seq, bytes: env });
+            rows.push({
+              origin: fx.event.origin,
+              seq: fx.event.seq,
+              bytes: env,
+              // A client write's batch, for a re-run should our epoch be reaped (rebase.ts).
+              ...(fx.local && clientOps !== undefined ? { clientOps } : {}),
+            });
             if (fx.local) this.d.counters.localEvents++;
             else this.d.counters.remoteEvents++;
             break;
@@ -192,7 +198,7 @@ export class Owner {
   private drainOne(
     input: OwnerInput,
     now: number,
-    handle: (effects: readonly Effect[], localEnvelope?: Uint8Array) => void,
+    handle: (effects: readonly Effect[], localEnvelope?: Uint8Array, clientOps?: string) => void,
     acks: (() => void)[],
   ): void {
     switch (input.kind) {
@@ -210,7 +216,7 @@ export class Owner {
         const event = result.event;
         if (!event) throw new Error('the replica made no event for a local write');
         const envelope = sealEvent(this.d.privateKey, result.encoded ?? encodeEvent(event));
-        handle(result.effects, envelope);
+        handle(result.effects, envelope, input.system ? undefined : JSON.stringify(input.ops));
         acks.push(() => {
           input.resolve({ origin: event.origin, seq: event.seq });
         });

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
 import { encodeSnapshot } from '../core/codec/index.js';
-import type { Replica } from '../core/replica.js';
+import { Replica } from '../core/replica.js';
 import {
   headsFor,
   openPeerSnapshot,
@@ -33,6 +33,11 @@ export interface SnapshotExchangeDeps {
   readonly counters: { rejectedSnapshots: number; snapshotsInstalled: number };
   /** Called after a snapshot was installed (the compactor restarts its count). */
   readonly installed: () => void;
+  /**
+   * Called when a snapshot lacks events we hold because the peer's state retires our own epoch
+   * below them (src/agent/rebase.ts): pushing them would not help, every replica refuses them.
+   */
+  readonly ownEpochCut?: (epoch: string, cut: number) => void;
 }
 
 /**
@@ -56,6 +61,8 @@ export function installPeerSnapshot(
   try {
     snap = openPeerSnapshot(bytes);
     const mine = d.replica.clock();
+    // Our own epoch was reaped below what we hold: never keep those events; rebase instead.
+    if (!vcLeq(mine, snap.vc) && noticeOwnCut(d, snap)) return false;
     if (vcLeq(snap.vc, mine)) return true; // nothing new in it
     if (!vcLeq(mine, snap.vc)) {
       if (opts.keepNewer !== true) return false;
@@ -89,6 +96,27 @@ export function installPeerSnapshot(
   d.installed();
   d.counters.snapshotsInstalled++;
   d.log.info({ clock: vcToRecord(snap.vc), keptEvents: keep.length }, 'installed a snapshot from a peer');
+  return true;
+}
+
+/**
+ * A returning member whose epoch was reaped, and whose peers compacted the reports away, learns
+ * the cut only from a peer's snapshot, which it cannot install while it holds events beyond the
+ * cut: read the cut from the snapshot's state and hand it to the rebase. True when it did.
+ */
+function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot): boolean {
+  if (!d.ownEpochCut) return false;
+  const own = d.replica.id;
+  const held = d.replica.clock().get(own) ?? 0;
+  if (held <= (snap.vc.get(own) ?? 0)) return false;
+  let cut: number | undefined;
+  try {
+    cut = Replica.fromSnapshot({ id: `${own}-probe` }, snap).reapOf(own)?.cut;
+  } catch {
+    return false; // a state that does not validate is refused below when installed, never used
+  }
+  if (cut === undefined || held <= cut) return false;
+  d.ownEpochCut(own, cut);
   return true;
 }
 

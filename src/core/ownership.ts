@@ -18,11 +18,15 @@
  * would skip.
  *
  * `_sys/` keys outside these layouts keep the version-1 rule (any member may write them); a new
- * system layout that needs an owner comes with a new wire version.
+ * system layout that needs an owner comes with a new wire version. Wire version 3 adds the reap
+ * reports `_sys/reaps/<epoch>` (reaping.ts): an add-wins set of `{ node, ... }` where only
+ * `node` adds or removes its own report (no typed removal by others: removing a member's report
+ * would hold a reap open for ever), nobody clears it or deletes it whole.
  */
 import type { TypeName } from './crdt/crdt.js';
 import type { EntryDown } from './crdt/or-map.js';
 import { isRecord, type Json } from './json.js';
+import { SYS_REAPS_PREFIX } from './reaping.js';
 
 /** Code of a `rejected` effect for ops skipped because their writer does not own the record. */
 export const NOT_OWNER = 'NOT_OWNER';
@@ -34,6 +38,15 @@ export const SYS_SERVICES_PREFIX = '_sys/services/';
 export const SYS_CHECKS_PREFIX = '_sys/checks/';
 export const SYS_LOAD_PREFIX = '_sys/load/';
 export const SYS_GAUGES_PREFIX = '_sys/gauges/';
+export { SYS_REAPS_PREFIX };
+
+/** Which owned layouts a judgement covers: those of a wire version (remote-validation.ts). */
+export interface OwnershipRules {
+  /** `_sys/reaps/` (wire version 3 on; local writes always). */
+  readonly reaps: boolean;
+}
+/** Every layout this build knows: what local writes obey. */
+export const ALL_OWNERSHIP: OwnershipRules = Object.freeze({ reaps: true });
 
 type Layout =
   /** aw-set of `{ id, ... }`: owner = element `id`. */
@@ -43,10 +56,13 @@ type Layout =
   /** or-map of lww-register `{ node, ... }`: owner = value `node`. */
   | { readonly kind: 'checks'; readonly type: TypeName; readonly fieldType: TypeName }
   /** or-map field = node id: owner = field. */
-  | { readonly kind: 'per-node'; readonly type: TypeName; readonly fieldType: TypeName };
+  | { readonly kind: 'per-node'; readonly type: TypeName; readonly fieldType: TypeName }
+  /** aw-set of `{ node, ... }`: owner = element `node`, who alone adds or removes it. */
+  | { readonly kind: 'reports'; readonly type: TypeName };
 
 /** The owned layout `key` belongs to, or undefined for any other key. */
-function layoutOf(key: string): Layout | undefined {
+function layoutOf(key: string, rules: OwnershipRules = ALL_OWNERSHIP): Layout | undefined {
+  if (rules.reaps && key.startsWith(SYS_REAPS_PREFIX)) return { kind: 'reports', type: 'aw-set' };
   if (key === SYS_MEMBERS_KEY) return { kind: 'members', type: 'aw-set' };
   if (key.startsWith(SYS_SERVICES_PREFIX)) return { kind: 'endpoints', type: 'rw-set' };
   if (key.startsWith(SYS_CHECKS_PREFIX)) return { kind: 'checks', type: 'or-map', fieldType: 'lww-register' };
@@ -57,16 +73,20 @@ function layoutOf(key: string): Layout | undefined {
 }
 
 /** True when `key` is a system record with an owner (writes to it are judged here). */
-export function isOwnedKey(key: string): boolean {
-  return layoutOf(key) !== undefined;
+export function isOwnedKey(key: string, rules: OwnershipRules = ALL_OWNERSHIP): boolean {
+  return layoutOf(key, rules) !== undefined;
 }
 
 /**
  * Why peer `writer` may not make the (parsed) keyspace downstream op `d`, or undefined when it
  * may. Ops on keys outside the owned layouts are always allowed here.
  */
-export function ownershipViolation(d: EntryDown, writer: string): string | undefined {
-  const layout = layoutOf(d.f);
+export function ownershipViolation(
+  d: EntryDown,
+  writer: string,
+  rules: OwnershipRules = ALL_OWNERSHIP,
+): string | undefined {
+  const layout = layoutOf(d.f, rules);
   if (!layout) return undefined;
   const where = `${d.t} ${JSON.stringify(d.f)}`;
   // Objects are addressed by (type, key): another type under the same key is not the record
@@ -80,6 +100,8 @@ export function ownershipViolation(d: EntryDown, writer: string): string | undef
       return setViolation(o, 'id', writer, where);
     case 'endpoints':
       return setViolation(o, 'node', writer, where);
+    case 'reports':
+      return reportViolation(o, writer, where);
     case 'checks':
     case 'per-node':
       return fieldViolation(o, layout, writer, where);
@@ -99,6 +121,15 @@ function setViolation(
   const owner = ownerOf(o.a as Json, ownerField);
   if (owner === writer) return undefined;
   return `${where}: ${writer} added a record of ${owner ?? 'nobody'} (only ${ownerField} may add its own)`;
+}
+
+/** A reap report set: adds and removals of the writer's own reports only, never a clear. */
+function reportViolation(o: unknown, writer: string, where: string): string | undefined {
+  if (!isRecord(o)) return `${where}: malformed set op`;
+  if (o.x !== undefined) return `${where}: clearing a reap removes other members' reports`;
+  const owner = ownerOf((o.a ?? o.r) as Json, 'node');
+  if (owner === writer) return undefined;
+  return `${where}: ${writer} wrote a report of ${owner ?? 'nobody'} (only node writes its own)`;
 }
 
 function fieldViolation(

@@ -13,6 +13,8 @@
  * - Version 1: structural key rules, the version-1 limits; any member may write any record.
  * - Version 2: as 1, plus ownership of system records (ownership.ts): an op by a member that
  *   does not own the record it touches is a no-op, reported so the agent can count it.
+ * - Version 3: as 2, plus ownership of the reap reports `_sys/reaps/<epoch>` (reaping.ts):
+ *   only `node` writes its own report.
  *
  * An event that does not validate as a whole (malformed ops, too many) is delivered as a no-op
  * (replica.ts); within a valid event, ops refused by ownership are skipped one by one.
@@ -25,7 +27,7 @@ import type { Event } from './event.js';
 import { parseKeyDown } from './keyspace.js';
 import type { Limits } from './limits.js';
 import { peerOfOrigin } from './origin.js';
-import { ownershipViolation } from './ownership.js';
+import { ownershipViolation, type OwnershipRules } from './ownership.js';
 
 /** What a wire version's rules are. Fixed once the version has shipped. */
 export interface RemoteRules {
@@ -34,6 +36,8 @@ export interface RemoteRules {
   readonly limits: Readonly<Limits>;
   /** Ops touching another member's system records are no-ops (ownership.ts). */
   readonly ownership: boolean;
+  /** Which owned layouts ownership covers. */
+  readonly owned: OwnershipRules;
 }
 
 /** The limits of version 1, as DEFAULT_LIMITS were when it shipped. */
@@ -47,8 +51,9 @@ const V1_LIMITS: Readonly<Limits> = Object.freeze({
 });
 
 const RULES: ReadonlyMap<number, RemoteRules> = new Map<number, RemoteRules>([
-  [1, Object.freeze({ version: 1, limits: V1_LIMITS, ownership: false })],
-  [2, Object.freeze({ version: 2, limits: V1_LIMITS, ownership: true })],
+  [1, Object.freeze({ version: 1, limits: V1_LIMITS, ownership: false, owned: { reaps: false } })],
+  [2, Object.freeze({ version: 2, limits: V1_LIMITS, ownership: true, owned: { reaps: false } })],
+  [3, Object.freeze({ version: 3, limits: V1_LIMITS, ownership: true, owned: { reaps: true } })],
 ]);
 
 /** The rules of wire version `version`, or undefined for a version this build does not know. */
@@ -94,7 +99,7 @@ export function validateRemoteEvent(e: Event): ValidatedEvent {
   const ops: EntryDown[] = [];
   const skipped: SkippedOp[] = [];
   parsed.forEach((d, index) => {
-    const reason = ownershipViolation(d, writer);
+    const reason = ownershipViolation(d, writer, rules.owned);
     if (reason === undefined) ops.push(d);
     else skipped.push({ index, reason });
   });

@@ -60,6 +60,15 @@ import {
   MIN_EVENT_WIRE_VERSION,
 } from './codec/event-codec.js';
 import { NOT_OWNER } from './ownership.js';
+import { peerOfOrigin } from './origin.js';
+import {
+  epochOfReapKey,
+  REAPED,
+  reportsIn,
+  type ReapState,
+  reapStatesOf,
+  SYS_REAPS_PREFIX,
+} from './reaping.js';
 import { validateRemoteEvent } from './remote-validation.js';
 
 export interface ReplicaConfig {
@@ -191,6 +200,8 @@ export interface ReplicaStats {
   readonly rejected: number;
   /** Ops of remote events skipped because their writer does not own the record (ownership.ts). */
   readonly notOwner: number;
+  /** Remote events of a reaped epoch refused beyond its limit or cut (reaping.ts). */
+  readonly reaped: number;
   readonly duplicates: number;
   readonly clockDrift: number;
   /** Buffered events evicted: past maxBufferAgeMs, or the oldest to make room when full. */
@@ -212,12 +223,27 @@ export class Replica {
   private lastDeps: VectorClock = new Map();
   private keyspace: KeyspaceState = new Map();
   private readonly buffer: CausalBuffer<Event>;
-  private counters = { rejected: 0, notOwner: 0, duplicates: 0, clockDrift: 0, evicted: 0, farAhead: 0 };
+  private counters = {
+    rejected: 0,
+    notOwner: 0,
+    reaped: 0,
+    duplicates: 0,
+    clockDrift: 0,
+    evicted: 0,
+    farAhead: 0,
+  };
   private readonly repairBackoffMaxMs: number;
   private readonly maxBufferAgeMs: number;
   private readonly maxSeqAhead: number;
   /** Gap repair backoff: for which oldest arrival, when next, and the interval after that. */
   private gapRepair = { forArrivalMs: Number.NaN, nextMs: 0, intervalMs: 0 };
+  /** Epochs with a reap marker in the state (reaping.ts), derived from `_sys/reaps/`. */
+  private reapStates = new Map<ReplicaId, ReapState>();
+  /**
+   * Per epoch, the highest seq reported by a report received but not delivered yet (reaping.ts
+   * `reportsIn`): it raises the limit so that the events it depends on can be accepted.
+   */
+  private pendingReports = new Map<ReplicaId, number>();
   private wireVersion: number = EVENT_CODEC_VERSION;
 
   constructor(config: ReplicaConfig) {
@@ -315,6 +341,7 @@ export class Replica {
     this.lastDeps.delete(this.id);
     batch.commit();
     this.vc.set(this.id, seq);
+    this.refreshReaps(ops);
     return {
       event,
       encoded,
@@ -378,6 +405,8 @@ export class Replica {
       this.counters.duplicates++;
       return effects;
     }
+    this.notePendingReports(e);
+    if (this.beyondReapLimit(e, effects)) return effects;
     if (!isDeliverable(e, this.vc)) {
       if (this.aheadBy(e) > this.maxSeqAhead) {
         this.counters.farAhead++;
@@ -405,9 +434,49 @@ export class Replica {
     }
     this.deliver(e, nowMs, effects);
     for (let next = this.buffer.popDeliverable(this.vc); next; next = this.buffer.popDeliverable(this.vc)) {
-      this.deliver(next, nowMs, effects);
+      // A report that arrived meanwhile may have set a limit below a buffered event.
+      if (!this.beyondReapLimit(next, effects)) this.deliver(next, nowMs, effects);
     }
     return effects;
+  }
+
+  /**
+   * True (counted, reported) for an event of an epoch being reaped beyond the highest seq
+   * reported (or, once all have reported, beyond the cut): it is neither delivered nor
+   * buffered, the same rule everywhere (reaping.ts). If a later report raises the limit,
+   * anti-entropy fetches the event again.
+   */
+  private beyondReapLimit(e: Event, effects: Effect[]): boolean {
+    const state = this.reapStates.get(e.origin);
+    if (!state) return false;
+    const limit = state.cut ?? Math.max(state.limit, this.pendingReports.get(e.origin) ?? 0);
+    if (e.seq <= limit) return false;
+    this.counters.reaped++;
+    const what =
+      state.cut === undefined ? `the highest seq reported so far (${limit})` : `its cut (${state.cut})`;
+    effects.push(rejected(e, REAPED, `Refused an event of a reaped epoch beyond ${what}.`));
+    return true;
+  }
+
+  /** Records the reports `e` carries in its writer's own name (reaping.ts `reportsIn`). */
+  private notePendingReports(e: Event): void {
+    if (!e.ops.some((o) => isReapsOp(o))) return;
+    for (const [epoch, r] of reportsIn(e.ops, peerOfOrigin(e.origin)))
+      if (r.seq > (this.pendingReports.get(epoch) ?? 0)) this.pendingReports.set(epoch, r.seq);
+  }
+
+  /** Recomputes the reap states when `ops` touched a report set (reaping.ts `reapStatesOf`). */
+  private refreshReaps(ops: readonly EntryDown[]): void {
+    if (ops.some((d) => d.t === 'aw-set' && epochOfReapKey(d.f) !== undefined)) this.refreshAllReaps();
+  }
+
+  private refreshAllReaps(): void {
+    const sets = new Map<ReplicaId, unknown>();
+    for (const o of this.list(SYS_REAPS_PREFIX)) {
+      const epoch = o.type === 'aw-set' ? epochOfReapKey(o.key) : undefined;
+      if (epoch !== undefined) sets.set(epoch, o.value);
+    }
+    this.reapStates = reapStatesOf(sets);
   }
 
   private deliver(e: Event, nowMs: number, effects: Effect[]): void {
@@ -446,6 +515,7 @@ export class Replica {
     this.vc.set(e.origin, e.seq);
     // A copy buffered before a snapshot install made it deliverable would otherwise stay.
     this.buffer.discard(e.origin, e.seq);
+    if (ops) this.refreshReaps(ops);
     effects.push({ kind: 'persist', event: e, local: false });
     if (ops) effects.push({ kind: 'changed', event: e, objects: touched(ops) });
   }
@@ -516,6 +586,29 @@ export class Replica {
     return this.buffer.gaps(this.vc);
   }
 
+  /** Every epoch with a reap marker, and where its reap stands (reaping.ts). */
+  reaps(): ReapState[] {
+    return [...this.reapStates.values()];
+  }
+
+  /** The reap state of `epoch`, if a marker for it is in the state. */
+  reapOf(epoch: ReplicaId): ReapState | undefined {
+    return this.reapStates.get(epoch);
+  }
+
+  /**
+   * Retired epochs this replica holds beyond their cut: it delivered (or, for its own epoch,
+   * made) events no other replica will apply. It must rebase (src/agent/rebase.ts).
+   */
+  pastCut(): { epoch: ReplicaId; cut: number; held: number }[] {
+    const out: { epoch: ReplicaId; cut: number; held: number }[] = [];
+    for (const s of this.reapStates.values()) {
+      const held = vcGet(this.vc, s.epoch);
+      if (s.cut !== undefined && held > s.cut) out.push({ epoch: s.epoch, cut: s.cut, held });
+    }
+    return out;
+  }
+
   stats(): ReplicaStats {
     return {
       buffered: this.buffer.size,
@@ -582,6 +675,7 @@ export class Replica {
     }
     this.lastDeps = new Map(); // the next event carries full deps: always valid
     this.buffer.prune(this.vc);
+    this.refreshAllReaps();
   }
 
   /**
@@ -604,6 +698,11 @@ export class Replica {
   compact(stable: ReadonlyVectorClock): void {
     compactKeyspace(this.keyspace, stable);
   }
+}
+
+function isReapsOp(o: unknown): boolean {
+  const f = (o as { f?: unknown } | null)?.f;
+  return typeof f === 'string' && f.startsWith(SYS_REAPS_PREFIX);
 }
 
 function rejected(e: Event, code: string, message: string): Effect {

@@ -28,6 +28,7 @@ import {
 } from '../core/clock/vector-clock.js';
 import { migrate } from './schema.js';
 import { blobColumn, inTransaction, intColumn, type Row, textColumn } from './sqlite.js';
+import { type OwnOps, OwnOpsTable } from './own-ops.js';
 import { HeadsTable, type StoredHead } from './heads.js';
 import { StoreError, StoreErrorCode, toStoreError } from './store-errors.js';
 
@@ -65,6 +66,8 @@ export interface EventToAppend {
   readonly origin: string;
   readonly seq: number;
   readonly bytes: Uint8Array;
+  /** For this agent's own client writes: the client batch as JSON (own-ops.ts). */
+  readonly clientOps?: string;
 }
 
 export interface LogStats {
@@ -212,6 +215,8 @@ export class Store {
 
   /** The latest signed envelope per origin, kept through compaction (heads.ts). */
   private readonly heads: HeadsTable;
+  /** The client batches of our own writes not yet stable (own-ops.ts). */
+  private readonly ownOps: OwnOpsTable;
 
   private readonly stmt: {
     readonly insertEvent: StatementSync;
@@ -321,6 +326,7 @@ export class Store {
       ),
     };
     this.heads = new HeadsTable(db, file);
+    this.ownOps = new OwnOpsTable(db, file);
     // One index probe per origin (max over an equality prefix), not a scan of the log.
     const maxStored = db.prepare('SELECT max(seq) AS m FROM events WHERE origin = ?');
     for (const row of db.prepare('SELECT origin, compacted_seq FROM origins').all()) {
@@ -373,7 +379,7 @@ export class Store {
     let lastPos = this.lastPos;
     try {
       inTransaction(this.db, () => {
-        for (const { origin, seq, bytes } of events) {
+        for (const { origin, seq, bytes, clientOps } of events) {
           let st = touched.get(origin) ?? this.origins.get(origin);
           if (st === undefined) {
             this.stmt.addOrigin.run(origin);
@@ -390,6 +396,7 @@ export class Store {
             );
           }
           const r = this.stmt.insertEvent.run(origin, seq, bytes);
+          if (clientOps !== undefined) this.ownOps.record(origin, seq, clientOps);
           lastPos = Number(r.lastInsertRowid);
           touched.set(origin, { maxSeq: seq, compactedSeq: st.compactedSeq });
           newHeads.push({ origin, seq, bytes });
@@ -652,6 +659,42 @@ export class Store {
   head(origin: string): StoredHead | undefined {
     this.ensureOpen();
     return this.query('read heads', () => this.heads.get(origin));
+  }
+
+  /** The client batches of our own writes under `origin` beyond `seq` (own-ops.ts). */
+  ownOpsSince(origin: string, seq: number): OwnOps[] {
+    this.ensureOpen();
+    return this.query('read own ops', () => this.ownOps.since(origin, seq));
+  }
+
+  /** Drops the client batches of `origin` up to `seq` (stable) and those of older epochs. */
+  pruneOwnOps(origin: string, seq: number): void {
+    this.ensureOpen();
+    this.query('prune own ops', () => {
+      this.ownOps.prune(origin, seq);
+    });
+  }
+
+  /**
+   * Empties the log, its snapshots, heads and own ops, in one transaction, keeping the metadata
+   * (identity, epoch, stability view): a member whose epoch was reaped below what it holds
+   * starts over from a peer's state, as a new member does (src/agent/rebase.ts). Positions go
+   * on from where they were (they are never reused).
+   */
+  resetForRebase(): void {
+    this.ensureOpen();
+    try {
+      inTransaction(this.db, () => {
+        this.db.exec('DELETE FROM events; DELETE FROM origins; DELETE FROM snapshots; DELETE FROM heads;');
+        this.ownOps.clear();
+      });
+    } catch (e) {
+      throw toStoreError(e, this.file, 'reset the store for a rebase');
+    }
+    this.origins.clear();
+    this.eventCount = 0;
+    this.eventBytes = 0;
+    this.compactedUpTo = this.lastPos;
   }
 
   /** Per origin, the highest seq the log no longer holds (only origins with something compacted). */

@@ -155,6 +155,7 @@ export class ReplicaAgent implements ApiAgent {
         stable: {},
         blockedBy: [{ peerId: 'peer-z', reason: 'behind', pinnedEvents: 3, silentForMs: 12 }],
         retired: {},
+        reaps: [],
         reapAfterMs: 259_200_000,
         maxLogEvents: 10_000_000,
       },

@@ -31,7 +31,11 @@ describe('validation by wire version', () => {
     expect([wireVersionOf(v1), wireVersionOf(v2)]).toEqual([1, 2]);
     expect(validateRemoteEvent(v1).skipped).toEqual([]);
     expect(validateRemoteEvent(v2).skipped.map((s) => s.index)).toEqual([0]);
-    expect(remoteRulesFor(3)).toBeUndefined();
+    const v3 = decodeEvent(encodeEvent(asMallory, undefined, 3));
+    expect(validateRemoteEvent(v3).skipped.map((s) => s.index)).toEqual([0]);
+    expect(remoteRulesFor(3)?.owned.reaps).toBe(true);
+    expect(remoteRulesFor(2)?.owned.reaps).toBe(false);
+    expect(remoteRulesFor(4)).toBeUndefined();
   });
 
   it('an unknown version is refused by the codec, never guessed at', () => {
@@ -39,18 +43,18 @@ describe('validation by wire version', () => {
       { kind: 'local', ops: [{ type: 'pn-counter', key: 'x', op: { kind: 'increment', by: 1 } }] },
       NOW,
     ).event!;
-    expect(() => encodeEvent(e, undefined, 3)).toThrow(/wire version 3/);
+    expect(() => encodeEvent(e, undefined, 4)).toThrow(/wire version 4/);
   });
 });
 
 describe('which version to emit', () => {
   const v2 = { major: 1, minEvent: 1, maxEvent: 2 };
   it('the highest every known member supports; unheard or old members count as v1', () => {
-    expect(emitVersion(LOCAL_PROTOCOL, [])).toBe(2);
+    expect(emitVersion(LOCAL_PROTOCOL, [])).toBe(3);
     expect(emitVersion(LOCAL_PROTOCOL, [v2, v2])).toBe(2);
     expect(emitVersion(LOCAL_PROTOCOL, [v2, undefined])).toBe(1);
     expect(emitVersion(LOCAL_PROTOCOL, [v2, LEGACY_PROTOCOL])).toBe(1);
-    expect(emitVersion(LOCAL_PROTOCOL, [{ major: 1, minEvent: 1, maxEvent: 9 }])).toBe(2);
+    expect(emitVersion(LOCAL_PROTOCOL, [{ major: 1, minEvent: 1, maxEvent: 9 }])).toBe(3);
   });
 
   it('a peer of another major is refused, logged once and counted, and not waited for', () => {

@@ -1,0 +1,175 @@
+/**
+ * A reaped member that comes back loses nothing it acknowledged (issue 7; the reap protocol is
+ * src/core/reaping.ts, the trade-offs docs/agent.md "Reaping").
+ *
+ * Once this agent's own epoch is retired at a cut (every replica computed it from the reports),
+ * every replica refuses the epoch's events beyond the cut, now and later, so nothing more can be
+ * written under it. The agent *rebases*:
+ *
+ * 1. It keeps the client batches of its own writes beyond the cut (store own-ops table, saved
+ *    with each write) in a pending record, synced, before anything changes.
+ * 2. It takes a new epoch (epoch.ts).
+ * 3. If it holds nothing beyond the cut, its state is everyone's: the replica goes on under the
+ *    new epoch from its own snapshot. Otherwise its state holds effects no other replica will
+ *    apply, so it empties its store and replica and takes a peer's state by anti-entropy, as a
+ *    new member does (a snapshot if the peer compacted, then the events), until it holds its
+ *    old epoch up to the cut.
+ * 4. It re-runs the pending batches, in their original order, as new local writes against the
+ *    state it now holds, and drops the pending record.
+ *
+ * The semantic shift (docs/semantics.md "Reaping"): a re-run write is a new operation, causally
+ * later than everything in the state it is re-run against, not concurrent with it as the
+ * original was. A remove or an overwrite therefore now also covers what others wrote meanwhile;
+ * counters and adds are unaffected. Replaying the stored downstream ops instead would be wrong:
+ * their observed contexts name dots of the state before the snapshot.
+ *
+ * A crash between 1 and 4 leaves the pending record: the next start resumes at 3's wait and 4.
+ * The record shrinks after each re-run batch, so only the batch in flight at a crash may run
+ * twice (the re-run is at-least-once per batch).
+ */
+import type { Logger } from 'pino';
+import { vcGet } from '../core/clock/vector-clock.js';
+import { Replica, type ReplicaConfig } from '../core/replica.js';
+import type { Store } from '../store/store.js';
+import { takeNewEpoch } from './epoch.js';
+
+const PENDING_KEY = 'rebase-pending';
+
+interface Pending {
+  /** The reaped epoch and its cut: the state is ready once it holds `from` up to `cut`. */
+  readonly from: string;
+  readonly cut: number;
+  /** Client batches to re-run, as JSON, in order. */
+  readonly ops: readonly string[];
+}
+
+export interface RebaseDeps {
+  readonly peerId: string;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly config: Omit<ReplicaConfig, 'id'>;
+  readonly replica: () => Replica;
+  /** Replaces the agent's replica (between drains: the owner runs synchronously). */
+  readonly setReplica: (r: Replica) => void;
+  /** After the store was emptied: the compactor counts snapshots from here. */
+  readonly installed: () => void;
+  /** One anti-entropy round with some connected peer. */
+  readonly syncOnce: () => Promise<void>;
+  /** A client write (not a system one), acknowledged once durable. */
+  readonly write: (ops: readonly unknown[]) => Promise<unknown>;
+  readonly stopping: () => boolean;
+}
+
+export class Rebaser {
+  private running = false;
+  private readonly warned = new Set<string>();
+  /** Rebases done since start (status and tests). */
+  count = 0;
+
+  constructor(private readonly deps: RebaseDeps) {}
+
+  /** Called every heartbeat step: starts a rebase if our own epoch was reaped. */
+  check(): void {
+    if (this.running) return;
+    const r = this.deps.replica();
+    for (const p of r.pastCut()) {
+      if (p.epoch === r.id || this.warned.has(p.epoch)) continue;
+      // A member no marker named that heard from the reaped member directly (not automated:
+      // docs/agent.md "Reaping"). Our state holds effects no other replica applies.
+      this.warned.add(p.epoch);
+      this.deps.log.error(
+        p,
+        'this agent delivered events of a reaped epoch beyond its agreed cut; its state differs from the cluster: restart it with an empty data directory',
+      );
+    }
+    const cut = r.reapOf(r.id)?.cut;
+    if (cut === undefined) return;
+    this.run(() => this.rebase(r.id, cut));
+  }
+
+  /**
+   * A peer's snapshot retires our epoch `epoch` at `cut` below what we hold (snapshot-exchange.ts):
+   * the reports themselves may be compacted away, so this is how we learn the cut.
+   */
+  ownEpochCut(epoch: string, cut: number): void {
+    // Called from inside the owner's drain: rebase after it, not in the middle of it.
+    setTimeout(() => {
+      if (this.running || epoch !== this.deps.replica().id) return;
+      this.run(() => this.rebase(epoch, cut));
+    }, 0);
+  }
+
+  /** At start: finishes a rebase a crash interrupted. */
+  resume(): void {
+    if (this.running || this.pending() === undefined) return;
+    this.run(() => this.finish());
+  }
+
+  private run(fn: () => Promise<void>): void {
+    this.running = true;
+    fn()
+      .catch((e: unknown) => {
+        this.deps.log.error({ err: e }, 'rebase failed; it resumes at the next start');
+      })
+      .finally(() => {
+        this.running = false;
+      });
+  }
+
+  private async rebase(own: string, cut: number): Promise<void> {
+    const { store, log } = this.deps;
+    const old = this.deps.replica();
+    const held = vcGet(old.clock(), own);
+    const ops = held > cut ? store.ownOpsSince(own, cut).map((o) => o.ops) : [];
+    const pending: Pending = { from: own, cut, ops };
+    store.setMetaSynced(PENDING_KEY, JSON.stringify(pending));
+    const { origin } = takeNewEpoch(store, this.deps.peerId, log);
+    if (held > cut) {
+      store.resetForRebase();
+      this.deps.setReplica(new Replica({ ...this.deps.config, id: origin }));
+      this.deps.installed();
+    } else {
+      this.deps.setReplica(Replica.fromSnapshot({ ...this.deps.config, id: origin }, old.snapshot()));
+    }
+    this.count++;
+    log.error(
+      { reaped: own, cut, held, origin, rerun: ops.length },
+      held > cut
+        ? 'our epoch was reaped below what we wrote: taking a peer’s state and re-running our writes beyond the cut under a new epoch'
+        : 'our epoch was reaped: writing under a new epoch',
+    );
+    await this.finish();
+  }
+
+  /** Waits until the state holds the reaped epoch up to the cut, then re-runs the batches. */
+  private async finish(): Promise<void> {
+    const p = this.pending();
+    if (!p) return;
+    while (vcGet(this.deps.replica().clock(), p.from) < p.cut) {
+      if (this.deps.stopping()) return;
+      await this.deps.syncOnce();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (let i = 0; i < p.ops.length; i++) {
+      if (this.deps.stopping()) return;
+      await this.deps.write(JSON.parse(p.ops[i] ?? '[]') as unknown[]);
+      // What is left, so that a crash or a failed write re-runs only the batch in flight.
+      const left: Pending = { ...p, ops: p.ops.slice(i + 1) };
+      this.deps.store.setMetaSynced(PENDING_KEY, JSON.stringify(left));
+    }
+    this.deps.store.setMetaSynced(PENDING_KEY, '');
+    if (p.ops.length > 0) this.deps.log.warn({ rerun: p.ops.length }, 're-ran our writes beyond the cut');
+  }
+
+  private pending(): Pending | undefined {
+    const raw = this.deps.store.getMeta(PENDING_KEY);
+    if (!raw) return undefined;
+    try {
+      const p = JSON.parse(raw) as Partial<Pending>;
+      if (typeof p.from !== 'string' || typeof p.cut !== 'number' || !Array.isArray(p.ops)) return undefined;
+      return { from: p.from, cut: p.cut, ops: p.ops.filter((o): o is string => typeof o === 'string') };
+    } catch {
+      return undefined;
+    }
+  }
+}

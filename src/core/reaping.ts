@@ -1,0 +1,179 @@
+/**
+ * Agreed reaping of a dead epoch (issue 7, "Reaping is one cut the cluster agrees on"; the
+ * model is Akka Distributed Data's pruning of a removed node). Pure: no I/O, no clock.
+ *
+ * Agents decide to reap on their own timers (reapAfterMs, force-leave, the log bound), and a
+ * dead member's last events may have reached only some of them. So refusing its events cannot
+ * be a local decision: it would let one agent compact past events another still delivers, and
+ * the replicas would fork (test/core/reaping.test.ts shows the fork of the old local rule).
+ * Instead the epoch is retired at one cut that every replica computes alike from CRDT state:
+ *
+ * - **Marker.** The member that decides to reap epoch E adds to the add-wins set
+ *   `_sys/reaps/<E>` its report `{ node, seq, members }`: its peer id, the highest seq of E it
+ *   holds, and the members it expects to report (its membership view, without E's peer).
+ * - **Reports.** Every member named by a marker that sees it adds its own report
+ *   `{ node, seq }`. Only a member writes its own report (ownership.ts, from wire version 3).
+ *   Two members that reap E concurrently both write markers: their reports merge, and the
+ *   participants are the union of the members every marker names.
+ * - **Limit.** Once a marker for E is in a replica's state, the replica accepts E's events only
+ *   up to the highest seq a participant reported so far (`limit`), or reports it has received
+ *   but not yet delivered (`reportsIn`: a report causally follows the events it reports, so
+ *   they must be accepted first); anything above is refused, counted, and neither delivered
+ *   nor buffered. A participant reports what it holds at that point, so no participant ever
+ *   delivers past the final cut, and each fetches (normal anti-entropy) up to the highest
+ *   report it has seen.
+ * - **Cut.** Once every participant has reported, E is retired at `cut` = the highest report
+ *   of a participant. Every replica computes the same cut from the same reports, whatever the
+ *   order it learned them in. Stability stops waiting for E once the replica holds E up to the
+ *   cut (src/agent/reaper.ts); nothing of E beyond the cut is ever accepted, everywhere alike.
+ * - **Past the cut.** A replica that delivered E beyond the cut (E's own member, back after the
+ *   reap; or a member no marker named that heard from E directly) is *past the cut*: its state
+ *   holds effects no other replica will ever apply. It must take a peer's snapshot and write
+ *   under a new epoch (docs/agent.md, "Reaping").
+ *
+ * A marker is never withdrawn: a reap that races the member's return still completes, and the
+ * member re-runs what it wrote beyond the cut. That is the only rule that is deterministic
+ * everywhere: "cancel the reap if the member is alive" would depend on who heard it when.
+ */
+import { isRecord, type Json } from './json.js';
+import { peerOfOrigin } from './origin.js';
+
+/** Key prefix of the per-epoch report sets (aw-set): `_sys/reaps/<epoch origin>`. */
+export const SYS_REAPS_PREFIX = '_sys/reaps/';
+
+/** Code of the `rejected` effect for an event of a reaped epoch beyond its limit. */
+export const REAPED = 'REAPED';
+
+/** One member's report on epoch E: the highest seq of E it held when it reported. */
+export interface ReapReport {
+  readonly node: string;
+  readonly seq: number;
+  /** Present on a marker: the members its writer expects to report. */
+  readonly members?: readonly string[];
+}
+
+/** Where the reap of one epoch stands, as every replica holding the same reports computes it. */
+export interface ReapState {
+  readonly epoch: string;
+  /** Every member some marker names (the epoch's own peer excluded), sorted. */
+  readonly participants: readonly string[];
+  /** Highest reported seq per reporter (participants and others). */
+  readonly reports: ReadonlyMap<string, number>;
+  /** Participants that have not reported yet, sorted. */
+  readonly missing: readonly string[];
+  /** Participants not waited for, because an epoch of theirs was retired (`reapStatesOf`). */
+  readonly excused: readonly string[];
+  /** Highest seq a participant reported so far: the epoch's events are accepted up to here. */
+  readonly limit: number;
+  /** Set once every participant has reported: the highest participant report. */
+  readonly cut: number | undefined;
+}
+
+export function reapKey(epoch: string): string {
+  return SYS_REAPS_PREFIX + epoch;
+}
+
+/** The epoch origin a reaps key is about, or undefined for any other key. */
+export function epochOfReapKey(key: string): string | undefined {
+  if (!key.startsWith(SYS_REAPS_PREFIX)) return undefined;
+  const epoch = key.slice(SYS_REAPS_PREFIX.length);
+  return epoch.length > 0 ? epoch : undefined;
+}
+
+/** The local op that adds `report` to epoch `epoch`'s set (a system write). */
+export function reportOp(epoch: string, report: ReapReport): unknown {
+  const value: Record<string, Json> = { node: report.node, seq: report.seq };
+  if (report.members) value.members = [...new Set(report.members)].sort();
+  return { type: 'aw-set', key: reapKey(epoch), op: { kind: 'add', value } };
+}
+
+/** Parses one set element; undefined for an element that is not a well-formed report. */
+export function parseReport(v: unknown): ReapReport | undefined {
+  if (!isRecord(v)) return undefined;
+  const { node, seq, members } = v;
+  if (typeof node !== 'string' || node.length === 0) return undefined;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return undefined;
+  if (members === undefined) return { node, seq };
+  if (!Array.isArray(members)) return undefined;
+  const names = members.filter((m): m is string => typeof m === 'string');
+  return names.length === members.length ? { node, seq, members: names } : undefined;
+}
+
+/**
+ * The reap state of `epoch` from the value of its report set (an aw-set's array of elements),
+ * or undefined while no marker is in it (plain reports alone start nothing). Malformed
+ * elements are ignored, alike everywhere. A report of the epoch's own peer never counts.
+ *
+ * `excused`: participants no longer waited for, because an epoch of theirs was itself retired
+ * (`excusedBy`): a participant that died mid-reap would otherwise hold the reap open for ever.
+ * That is deterministic too: the participant's report on this epoch is one of its own events,
+ * so it is either within its own cut (every replica that knows that cut has it) or beyond it
+ * (refused everywhere); a report it made still counts.
+ */
+export function reapStateOf(
+  epoch: string,
+  elements: unknown,
+  excused: (peer: string) => boolean = () => false,
+): ReapState | undefined {
+  if (!Array.isArray(elements)) return undefined;
+  const dead = peerOfOrigin(epoch);
+  const participants = new Set<string>();
+  const reports = new Map<string, number>();
+  let marked = false;
+  for (const raw of elements) {
+    const r = parseReport(raw);
+    if (!r || r.node === dead) continue;
+    reports.set(r.node, Math.max(r.seq, reports.get(r.node) ?? 0));
+    if (r.members) {
+      marked = true;
+      participants.add(r.node);
+      for (const m of r.members) if (m !== dead) participants.add(m);
+    }
+  }
+  if (!marked) return undefined;
+  const sorted = [...participants].sort();
+  const excusedNow = sorted.filter((p) => !reports.has(p) && excused(p));
+  const missing = sorted.filter((p) => !reports.has(p) && !excused(p));
+  let limit = 0;
+  for (const p of sorted) limit = Math.max(limit, reports.get(p) ?? 0);
+  const cut = missing.length === 0 ? limit : undefined;
+  return { epoch, participants: sorted, reports, missing, excused: excusedNow, limit, cut };
+}
+
+/**
+ * The reap states of every epoch from its report set, with participants excused once an epoch
+ * of theirs is retired (to a fixpoint: excusing one may complete another's reap).
+ */
+export function reapStatesOf(sets: ReadonlyMap<string, unknown>): Map<string, ReapState> {
+  // Excusing only completes reaps, never reopens one: iterate to the least fixpoint.
+  const reaped = new Set<string>();
+  for (;;) {
+    const states = new Map<string, ReapState>();
+    for (const [epoch, elements] of sets) {
+      const s = reapStateOf(epoch, elements, (p) => reaped.has(p));
+      if (s) states.set(epoch, s);
+    }
+    const before = reaped.size;
+    for (const s of states.values()) if (s.cut !== undefined) reaped.add(peerOfOrigin(s.epoch));
+    if (reaped.size === before) return states;
+  }
+}
+
+/**
+ * The reports an event carries in its own name (`node` = its writer's peer id), read from its
+ * raw ops before it is delivered: `[epoch, report]` pairs. A report causally follows the
+ * epoch's events it reports, so a replica whose limit is lower must accept those events before
+ * the report can be delivered; the signed report is the evidence that they are within the cut
+ * (replica.ts keeps these as pending reports).
+ */
+export function reportsIn(ops: readonly unknown[], writer: string): [string, ReapReport][] {
+  const out: [string, ReapReport][] = [];
+  for (const op of ops) {
+    if (!isRecord(op) || op.t !== 'aw-set' || typeof op.f !== 'string') continue;
+    const epoch = epochOfReapKey(op.f);
+    if (epoch === undefined || !isRecord(op.o)) continue;
+    const r = parseReport(op.o.a);
+    if (r?.node === writer && r.node !== peerOfOrigin(epoch)) out.push([epoch, r]);
+  }
+  return out;
+}
