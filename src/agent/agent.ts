@@ -25,7 +25,7 @@ import { EventGossip, HeartbeatGossip, type VerifiedEvent } from '../net/gossip.
 import { loadClusterKey } from '../net/cluster-key.js';
 import { readTrustedEnvelope } from '../net/envelope.js';
 import { IDENTITY_FILE_NAME, loadOrCreateIdentity } from '../net/identity.js';
-import { type JoinAddressStatus, Joiner } from '../net/join.js';
+import { Joiner } from '../net/join.js';
 import { createSmacNode, type SmacNode } from '../net/node.js';
 import { SyncService } from '../net/sync-protocol.js';
 import { SnapshotRefusal, SnapshotRefused } from '../net/snapshot-proof.js';
@@ -34,6 +34,7 @@ import { installPeerSnapshot, servedSnapshot, type SnapshotExchangeDeps } from '
 import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
 import { Heartbeats } from './heartbeats.js';
+import { type AgentCounters, type AgentStatus, buildStatus, newCounters } from './status.js';
 import type { ProtocolRange } from '../core/wire-version.js';
 import type { OwnerQueue } from './owner-queue.js';
 import { type ChangeNotice, Owner, type OwnerInput, type WriteResult } from './owner.js';
@@ -48,7 +49,7 @@ import { recoverReplica } from './recovery.js';
 import { chooseEpoch, markCleanShutdown } from './epoch.js';
 import { peerOfOrigin } from '../core/origin.js';
 import { handOver } from './hand-over.js';
-import { type CompactionStatus, Compactor } from './compaction.js';
+import { Compactor } from './compaction.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { Rebaser } from './rebase.js';
 
@@ -75,60 +76,7 @@ interface PeerGate {
 
 export type { ChangeNotice, WriteResult } from './owner.js';
 
-export interface PeerStatus {
-  readonly peerId: string;
-  readonly region: string | undefined;
-  readonly connected: boolean;
-  /** Ms since its last heartbeat, or undefined if none was heard. */
-  readonly lastHeartbeatAgoMs: number | undefined;
-  /** Events this agent has that the peer's last heartbeat did not cover. */
-  readonly lag: number | undefined;
-}
-
-export interface AgentStatus {
-  readonly peerId: string;
-  /** The origin this agent writes under now: its peer id and store epoch. */
-  readonly origin: string;
-  readonly region: string;
-  readonly addresses: string[];
-  readonly peers: PeerStatus[];
-  readonly clock: Record<string, number>;
-  readonly buffered: number;
-  readonly log: { events: number; bytes: number; lastPos: number; compacted: Record<string, number> };
-  readonly objects: number;
-  readonly counters: AgentCounters;
-  /** The configured join addresses and how dialing them goes. */
-  readonly join: JoinAddressStatus[];
-  /** What stability waits for, and which members hold compaction back (pinning the log). */
-  readonly compaction: CompactionStatus;
-  /** The event wire versions this build supports, and the one its events go out in now. */
-  readonly protocol: ProtocolRange & { readonly emitting: number };
-}
-
-export interface AgentCounters {
-  localEvents: number;
-  remoteEvents: number;
-  rejectedEvents: number;
-  clockDrift: number;
-  syncsStarted: number;
-  syncsFailed: number;
-  /** Pulls abandoned because the peer sent no frame for syncStallMs (also in syncsFailed). */
-  syncsStalled: number;
-  /** Buffered events evicted: older than bufferMaxAgeMs, or the oldest when the buffer was full. */
-  bufferEvicted: number;
-  /** Events refused for being more than bufferMaxSeqAhead ahead of what was delivered. */
-  bufferFarAhead: number;
-  snapshotsInstalled: number;
-  /** Snapshots from peers refused: malformed, or a clock their signed heads do not prove. */
-  rejectedSnapshots: number;
-  compactions: number;
-  /** Members reaped or force-left (they no longer hold compaction back). */
-  reaps: number;
-  heartbeatsReceived: number;
-  badHeartbeats: number;
-  /** Heartbeats refused from peers of an incompatible protocol (their connections are closed). */
-  refusedPeers: number;
-}
+export type { AgentCounters, AgentStatus, PeerStatus } from './status.js';
 
 /** How long a leaving agent tries to hand its events over to each peer (hand-over.ts). */
 const HAND_OVER_TIMEOUT_MS = 2_000;
@@ -145,24 +93,7 @@ export class Agent {
   private readonly rebaser: Rebaser;
   private readonly listeners = new Set<(c: ChangeNotice) => void>();
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly counters: AgentCounters = {
-    localEvents: 0,
-    remoteEvents: 0,
-    rejectedEvents: 0,
-    clockDrift: 0,
-    syncsStarted: 0,
-    syncsFailed: 0,
-    syncsStalled: 0,
-    bufferEvicted: 0,
-    bufferFarAhead: 0,
-    snapshotsInstalled: 0,
-    rejectedSnapshots: 0,
-    compactions: 0,
-    reaps: 0,
-    heartbeatsReceived: 0,
-    badHeartbeats: 0,
-    refusedPeers: 0,
-  };
+  private readonly counters: AgentCounters = newCounters();
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private gossip: EventGossip | undefined;
@@ -554,36 +485,19 @@ export class Agent {
   }
 
   status(): AgentStatus {
-    const now = this.now();
-    const connected = new Set(this.connectedPeers());
-    const heard = this.heartbeats.heardFrom();
-    const ids = new Set([...connected, ...heard.keys()]);
-    const mine = this.replica.clock();
-    const stats = this.store.logStats();
-    return {
+    return buildStatus({
+      now: this.now(),
       peerId: this.peerId,
-      origin: this.replica.id,
       region: this.config.region,
+      replica: this.replica,
+      store: this.store,
       addresses: this.addresses(),
-      peers: [...ids].sort().map((id) => {
-        const h = heard.get(id);
-        return {
-          peerId: id,
-          region: h?.region,
-          connected: connected.has(id),
-          lastHeartbeatAgoMs: h ? now - h.at : undefined,
-          lag: this.heartbeats.lag(id),
-        };
-      }),
-      clock: vcToRecord(mine),
-      buffered: this.replica.stats().buffered,
-      log: { ...stats, compacted: vcToRecord(this.store.compactedClock()) },
-      objects: this.replica.stats().objects,
-      counters: { ...this.counters },
+      connected: this.connectedPeers(),
+      heartbeats: this.heartbeats,
+      counters: this.counters,
       join: this.joiner.status(),
       compaction: this.compactor.status(),
-      protocol: { ...this.heartbeats.versions.local, emitting: this.replica.eventWireVersion },
-    };
+    });
   }
 
   /** Runs anti-entropy with every connected peer now, a few at a time (tests, operators). */
