@@ -128,6 +128,7 @@ async function main() {
     if (writers.length > 0) log(`${writes} writes acknowledged during the soak`);
     const suspicions = [];
     const rtts = [];
+    const probes = {};
     for (let i = 0; i < agents.length; i++) {
       const m = await members(i);
       for (const t of m.transitions) {
@@ -141,10 +142,28 @@ async function main() {
       for (const x of m.members) {
         if (x.rtt) rtts.push({ from: wan.regions[i], to: x.region, ...x.rtt });
       }
+      if (m.probes) probes[wan.regions[i]] = m.probes;
     }
     log(`suspicions of live members during the soak: ${suspicions.length}`);
-    for (const r of rtts) log(`  rtt ${r.from} → ${r.to}: ${JSON.stringify(r)}`);
-    const result = { links, convergedMs, soakMs: parseDuration(values.soak), writes, suspicions, rtts };
+    for (const r of rtts) {
+      log(
+        `  ${r.from} → ${r.to}: srtt ${r.srttMs} ms, rttvar ${r.rttvarMs} ms, probe timeout ${r.probeTimeoutMs} ms (${r.samples} samples)`,
+      );
+    }
+    for (const [region, p] of Object.entries(probes)) {
+      log(
+        `  ${region}: ${p.probes} probes, ${p.pingTimeouts} ping timeouts, ${p.probeFailures} failed, ${p.transport?.streamsOpened ?? '?'} probe streams opened`,
+      );
+    }
+    const result = {
+      links,
+      convergedMs,
+      soakMs: parseDuration(values.soak),
+      writes,
+      suspicions,
+      rtts,
+      probes,
+    };
     if (values.kill) {
       const v = Number(values.victim);
       const victimId = agents[v].peerId;

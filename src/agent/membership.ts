@@ -10,12 +10,13 @@
  *   member's records from the set.
  * - The detector learns the members from the set (`members-seen`), so membership replicates
  *   with the rest of the state, through gossip and anti-entropy alike.
- * - Probes, ping-reqs, acks, nacks and piggybacked gossip travel as one-frame packets on the
- *   `/smac/probe/1` protocol. The sender of a packet is the authenticated libp2p peer, never a
- *   field of the packet.
+ * - Probes, ping-reqs, acks, nacks and piggybacked gossip travel as packets on long-lived
+ *   `/smac/probe/1` streams, one per peer and direction (probe-transport.ts). The sender of a
+ *   packet is the authenticated libp2p peer, never a field of the packet.
+ * - Probe timeouts adapt to each member's round trip, which the detector measures from its own
+ *   pings (src/core/membership/rtt.ts); members() shows the estimates.
  */
 import { performance } from 'node:perf_hooks';
-import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
 import { FailureDetector } from '../core/membership/failure-detector.js';
 import type { MembershipConfig } from '../core/membership/config.js';
@@ -30,10 +31,10 @@ import {
 import type { MemberView } from '../core/membership/failure-detector.js';
 import { isRecord, type Json } from '../core/json.js';
 import type { ObjectView } from '../core/keyspace.js';
-import { FrameReader, writeFrame } from '../net/frame-stream.js';
 import type { SmacNode } from '../net/node.js';
+import { PROBE_PROTOCOL, ProbeTransport, type ProbeTransportStats } from './probe-transport.js';
 
-export const PROBE_PROTOCOL = '/smac/probe/1';
+export { PROBE_PROTOCOL };
 export const MEMBERS_KEY = '_sys/members';
 const MAX_PACKET_BYTES = 64 * 1024;
 const TRANSITIONS_KEPT = 200;
@@ -81,10 +82,24 @@ export class Membership {
   private timer: NodeJS.Timeout | undefined;
   private leaveDone: (() => void) | undefined;
   private running = false;
+  private readonly transport: ProbeTransport;
   rejectedPackets = 0;
 
   constructor(private readonly deps: MembershipDeps) {
     this.detector = new FailureDetector(deps.self, deps.config, Math.random);
+    this.transport = new ProbeTransport({
+      node: deps.node,
+      log: deps.log,
+      maxPacketBytes: MAX_PACKET_BYTES,
+      writeTimeoutMs: () => Math.max(1_000, this.detector.config.maxProbeTimeoutMs),
+      onPacket: (from, bytes) => {
+        this.receive(from, bytes);
+      },
+      onBadStream: (from, err) => {
+        this.rejectedPackets++;
+        this.deps.log.debug({ from, err }, 'bad probe stream');
+      },
+    });
   }
 
   get config(): MembershipConfig {
@@ -93,9 +108,7 @@ export class Membership {
 
   async start(): Promise<void> {
     this.running = true;
-    await this.deps.node.handle(PROBE_PROTOCOL, (stream, connection) => {
-      void this.receive(stream, connection.remotePeer.toString());
-    });
+    await this.transport.start();
     await this.publishSelf(this.detector.incarnation, []);
     this.membersChanged();
     this.schedule();
@@ -104,7 +117,7 @@ export class Membership {
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
-    await this.deps.node.unhandle(PROBE_PROTOCOL).catch(() => undefined);
+    await this.transport.stop();
   }
 
   /** Announces our departure and waits (bounded) until it has been gossiped enough. */
@@ -153,8 +166,15 @@ export class Membership {
       .map((m) => m.id);
   }
 
-  stats(): ReturnType<FailureDetector['stats']> & { rejectedPackets: number } {
-    return { ...this.detector.stats(), rejectedPackets: this.rejectedPackets };
+  stats(): ReturnType<FailureDetector['stats']> & {
+    rejectedPackets: number;
+    transport: ProbeTransportStats;
+  } {
+    return {
+      ...this.detector.stats(),
+      rejectedPackets: this.rejectedPackets,
+      transport: this.transport.stats(),
+    };
   }
 
   /** Called by the agent whenever `_sys/members` changed (locally or by replication). */
@@ -204,9 +224,14 @@ export class Membership {
   private schedule(): void {
     if (!this.running) return;
     const wait = Math.max(10, Math.min(100, this.detector.nextTickAtMs() - this.now()));
+    // The tick runs after the event loop's I/O phase (setImmediate), never before it: after a
+    // stall, an ack already waiting in a socket is read before the tick can time its probe out.
     this.timer = setTimeout(() => {
-      this.apply({ kind: 'tick' });
-      this.schedule();
+      setImmediate(() => {
+        if (!this.running) return;
+        this.apply({ kind: 'tick' });
+        this.schedule();
+      });
     }, wait);
     this.timer.unref();
   }
@@ -262,8 +287,11 @@ export class Membership {
           { member: fx.id, from: fx.from, to: fx.to, incarnation: fx.incarnation },
           'member status changed',
         );
-        if ((fx.to === 'dead' || fx.to === 'left') && fx.id !== this.detector.id)
+        if ((fx.to === 'dead' || fx.to === 'left') && fx.id !== this.detector.id) {
+          this.transport.forget(fx.id);
           void this.removeRecords(fx.id, fx.incarnation);
+        }
+        if (fx.to === 'alive' && fx.id !== this.detector.id) this.transport.warm(fx.id);
         break;
       case 'refute':
         void this.publishSelf(
@@ -308,61 +336,39 @@ export class Membership {
 
   private send(to: string, packet: Packet): void {
     if (this.deps.isolated() || !this.running) return;
-    const bytes = new TextEncoder().encode(JSON.stringify(packet));
-    void (async () => {
-      const signal = AbortSignal.timeout(Math.max(1_000, this.detector.config.probeTimeoutMs));
-      const stream = await this.deps.node.dialProtocol(peerIdFromString(to), PROBE_PROTOCOL, { signal });
-      await writeFrame(stream, bytes, signal);
-      await stream.close({ signal });
-    })().catch((e: unknown) => {
-      // An unreachable member simply does not answer: the detector times the probe out.
-      this.deps.log.trace({ to, kind: packet.kind, err: e }, 'probe packet not delivered');
-    });
+    this.transport.send(to, new TextEncoder().encode(JSON.stringify(packet)));
   }
 
-  private async receive(
-    stream: Parameters<Parameters<SmacNode['handle']>[1]>[0],
-    from: string,
-  ): Promise<void> {
-    const reader = new FrameReader(stream, { maxFrameBytes: MAX_PACKET_BYTES, what: PROBE_PROTOCOL });
-    try {
-      const frame = await reader.next(AbortSignal.timeout(5_000));
-      if (!frame || this.deps.isolated() || !this.running) return;
-      const packet = parsePacket(frame, this.detector.config.maxMetaBytes);
-      if (!packet) {
-        this.rejectedPackets++;
-        return;
-      }
-      // Gossip first, so that our reply already carries what it provoked (a refutation above all).
-      this.onPiggyback(from, packet.piggyback);
-      switch (packet.kind) {
-        case 'ping':
-          this.apply({ kind: 'ping', from, seq: packet.seq ?? 0 });
-          break;
-        case 'ping-req':
-          this.apply({
-            kind: 'ping-req',
-            from,
-            seq: packet.seq ?? 0,
-            target: packet.target ?? '',
-            timeoutMs: packet.timeoutMs ?? 0,
-          });
-          break;
-        case 'ack':
-          this.apply({ kind: 'ack', from, seq: packet.seq ?? 0 });
-          break;
-        case 'nack':
-          this.apply({ kind: 'nack', from, seq: packet.seq ?? 0 });
-          break;
-        case 'gossip':
-          break;
-      }
-    } catch (e) {
+  private receive(from: string, frame: Uint8Array): void {
+    if (this.deps.isolated() || !this.running) return;
+    const packet = parsePacket(frame, this.detector.config.maxMetaBytes);
+    if (!packet) {
       this.rejectedPackets++;
-      this.deps.log.debug({ from, err: e }, 'bad probe packet');
-    } finally {
-      reader.release();
-      stream.abort(new Error('done'));
+      return;
+    }
+    // Gossip first, so that our reply already carries what it provoked (a refutation above all).
+    this.onPiggyback(from, packet.piggyback);
+    switch (packet.kind) {
+      case 'ping':
+        this.apply({ kind: 'ping', from, seq: packet.seq ?? 0 });
+        break;
+      case 'ping-req':
+        this.apply({
+          kind: 'ping-req',
+          from,
+          seq: packet.seq ?? 0,
+          target: packet.target ?? '',
+          timeoutMs: packet.timeoutMs ?? 0,
+        });
+        break;
+      case 'ack':
+        this.apply({ kind: 'ack', from, seq: packet.seq ?? 0 });
+        break;
+      case 'nack':
+        this.apply({ kind: 'nack', from, seq: packet.seq ?? 0 });
+        break;
+      case 'gossip':
+        break;
     }
   }
 }

@@ -12,7 +12,7 @@ import { netnsAvailable } from '../../scripts/lib/netns.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SCRIPT = join(ROOT, 'scripts', 'wan', 'detection.js');
-const ARGS = ['--soak', '25s', '--load', '4', '--kill', '--detect-timeout', '30s'];
+const ARGS = ['--soak', '25s', '--load', '4', '--kill', '--detect-timeout', '40s'];
 
 function unavailable(): string | undefined {
   const why = netnsAvailable();
@@ -40,7 +40,7 @@ describe.skipIf(why !== undefined)('failure detection across the WAN, default se
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const guard = setTimeout(() => child.kill('SIGINT'), 80_000);
+    const guard = setTimeout(() => child.kill('SIGINT'), 100_000);
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     clearTimeout(guard);
     const replay = `node scripts/wan/detection.js ${ARGS.join(' ')}`;
@@ -55,5 +55,5 @@ describe.skipIf(why !== undefined)('failure detection across the WAN, default se
     );
     expect(result.suspicions, `false suspicions (replay: ${replay})`).toEqual([]);
     expect(Object.keys(result.detectionMs).sort()).toEqual(['fra', 'sgp']);
-  }, 90_000);
+  }, 110_000);
 });
