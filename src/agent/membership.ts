@@ -26,18 +26,20 @@ import {
   type MembershipInput,
   type MembershipMessage,
   type MemberStatus,
-  parseMembershipMessage,
 } from '../core/membership/messages.js';
 import type { MemberView } from '../core/membership/failure-detector.js';
 import { isRecord, type Json } from '../core/json.js';
 import type { ObjectView } from '../core/keyspace.js';
 import type { SmacNode } from '../net/node.js';
+import { encodePacket, type Packet, parsePacket } from './probe-packets.js';
 import { PROBE_PROTOCOL, ProbeTransport, type ProbeTransportStats } from './probe-transport.js';
 
 export { PROBE_PROTOCOL };
 export const MEMBERS_KEY = '_sys/members';
 const MAX_PACKET_BYTES = 64 * 1024;
 const TRANSITIONS_KEPT = 200;
+/** Timer lateness tolerated before it counts as a stall of this process (see now()). */
+const STALL_GRACE_MS = 20;
 
 export interface Transition {
   readonly id: string;
@@ -52,14 +54,6 @@ export interface MemberRecord {
   readonly id: string;
   readonly incarnation: number;
   readonly meta: Json;
-}
-
-interface Packet {
-  readonly kind: 'ping' | 'ping-req' | 'ack' | 'nack' | 'gossip';
-  readonly seq?: number;
-  readonly target?: string;
-  readonly timeoutMs?: number;
-  readonly piggyback: readonly MembershipMessage[];
 }
 
 export interface MembershipDeps {
@@ -79,6 +73,9 @@ export class Membership {
   private readonly detector: FailureDetector;
   private readonly transitions: Transition[] = [];
   private readonly started = performance.now();
+  /** Time this process was stalled (its timers fired late), left out of the detector's clock. */
+  private stalledMs = 0;
+  private lastNowMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private leaveDone: (() => void) | undefined;
   private running = false;
@@ -217,8 +214,16 @@ export class Membership {
     return (value as unknown[]).filter(isMemberRecord);
   }
 
+  /**
+   * The detector's clock: monotonic, without the time this process itself was stalled (CPU
+   * starvation, a long synchronous task), as measured by its own timers firing late. While we
+   * are stalled we cannot read acks, so our probes' timeouts must not run (Lifeguard's point:
+   * a slow member should be patient rather than accuse others); RTT samples leave the stall
+   * out as well. It never goes backwards: a stall is only counted once it has passed.
+   */
   private now(): number {
-    return performance.now() - this.started;
+    this.lastNowMs = Math.max(this.lastNowMs, performance.now() - this.started - this.stalledMs);
+    return this.lastNowMs;
   }
 
   private schedule(): void {
@@ -226,7 +231,10 @@ export class Membership {
     const wait = Math.max(10, Math.min(100, this.detector.nextTickAtMs() - this.now()));
     // The tick runs after the event loop's I/O phase (setImmediate), never before it: after a
     // stall, an ack already waiting in a socket is read before the tick can time its probe out.
+    const due = performance.now() + wait;
     this.timer = setTimeout(() => {
+      const late = performance.now() - due;
+      if (late > STALL_GRACE_MS) this.stalledMs += late - STALL_GRACE_MS;
       setImmediate(() => {
         if (!this.running) return;
         this.apply({ kind: 'tick' });
@@ -336,7 +344,7 @@ export class Membership {
 
   private send(to: string, packet: Packet): void {
     if (this.deps.isolated() || !this.running) return;
-    this.transport.send(to, new TextEncoder().encode(JSON.stringify(packet)));
+    this.transport.send(to, encodePacket(packet));
   }
 
   private receive(from: string, frame: Uint8Array): void {
@@ -400,38 +408,4 @@ function isMemberRecord(v: unknown): v is MemberRecord {
     v.incarnation >= 0 &&
     'meta' in v
   );
-}
-
-/** Validates a packet from a peer; undefined when malformed. Bad piggybacked messages are dropped. */
-function parsePacket(bytes: Uint8Array, maxMetaBytes: number): Packet | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(raw)) return undefined;
-  const kind = raw.kind;
-  if (kind !== 'ping' && kind !== 'ping-req' && kind !== 'ack' && kind !== 'nack' && kind !== 'gossip')
-    return undefined;
-  const seq = raw.seq;
-  if (kind !== 'gossip' && (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0))
-    return undefined;
-  if (kind === 'ping-req') {
-    if (typeof raw.target !== 'string' || typeof raw.timeoutMs !== 'number' || !(raw.timeoutMs >= 0))
-      return undefined;
-  }
-  if (!Array.isArray(raw.piggyback) || raw.piggyback.length > 64) return undefined;
-  const piggyback: MembershipMessage[] = [];
-  for (const m of raw.piggyback as unknown[]) {
-    const parsed = parseMembershipMessage(m, maxMetaBytes);
-    if (parsed) piggyback.push(parsed);
-  }
-  return {
-    kind,
-    ...(typeof seq === 'number' ? { seq } : {}),
-    ...(typeof raw.target === 'string' ? { target: raw.target } : {}),
-    ...(typeof raw.timeoutMs === 'number' ? { timeoutMs: raw.timeoutMs } : {}),
-    piggyback,
-  };
 }
