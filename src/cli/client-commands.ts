@@ -159,6 +159,31 @@ export function addClientCommands(program: Command): void {
     );
 
   program
+    .command('rtt [member]')
+    .description(
+      'round trips the failure detector measured from this agent: to every member, or one (peer id or region)',
+    )
+    .action(
+      run(async (c, o, member) => {
+        const rows = (await c.members()).members.filter(
+          (x) => x.rtt !== undefined && (member === undefined || x.id === member || x.region === member),
+        );
+        if (member !== undefined && rows.length === 0)
+          throw new UsageError(
+            `No round trip measured to ${member} yet: name a member probed by this agent.`,
+          );
+        out(o, rows, () =>
+          rows
+            .map((x) => {
+              const r = x.rtt;
+              return `${x.id}  ${(x.region ?? '-').padEnd(8)} srtt ${r?.srttMs} ms  rttvar ${r?.rttvarMs} ms  probe timeout ${r?.probeTimeoutMs} ms  (${r?.samples} samples)`;
+            })
+            .join('\n'),
+        );
+      }),
+    );
+
+  program
     .command('get <type> <key>')
     .description('read an object')
     .action(
