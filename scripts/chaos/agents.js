@@ -22,7 +22,13 @@ export async function waitUntil(probe, what, timeoutMs, everyMs = 100) {
 }
 
 export class ChaosAgent {
-  constructor({ index, net, dir, clusterKey, snapshotEvery, logLevel }) {
+  /**
+   * `net` is a ChaosNet or a WanEmulator (scripts/wan): with `addrFrom`, joins go through the
+   * region's proxies. `tuning: false` runs the agent with default timings (no chaos tuning).
+   */
+  constructor({ index, net, dir, clusterKey, snapshotEvery, logLevel, tuning = true, extraArgs = [] }) {
+    this.tuning = tuning;
+    this.extraArgs = extraArgs;
     this.index = index;
     this.net = net;
     this.dir = dir;
@@ -51,9 +57,21 @@ export class ChaosAgent {
 
   args() {
     const joins = [];
-    for (let j = 0; j < this.net.count; j++) {
-      if (j !== this.index) joins.push('--join', `/ip4/${this.net.addr(j)}/tcp/7946`);
+    const count = this.net.count ?? this.net.regions.length;
+    for (let j = 0; j < count; j++) {
+      const host = this.net.addrFrom ? this.net.addrFrom(this.index, j) : this.net.addr(j);
+      if (j !== this.index) joins.push('--join', `/ip4/${host}/tcp/7946`);
     }
+    const tuning = this.tuning
+      ? [
+          '--snapshot-every-events',
+          String(this.snapshotEvery),
+          '--sync-interval-ms',
+          '500',
+          '--heartbeat-interval-ms',
+          '200',
+        ]
+      : [];
     return [
       BIN,
       'agent',
@@ -68,16 +86,12 @@ export class ChaosAgent {
       this.socket,
       '--api-host',
       '',
-      '--snapshot-every-events',
-      String(this.snapshotEvery),
-      '--sync-interval-ms',
-      '500',
-      '--heartbeat-interval-ms',
-      '200',
+      ...tuning,
       '--region',
-      `r${this.index}`,
+      this.net.regions?.[this.index] ?? `r${this.index}`,
       '--log-level',
       this.logLevel,
+      ...this.extraArgs,
     ];
   }
 

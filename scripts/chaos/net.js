@@ -2,31 +2,9 @@
 // Every agent's veth peer sits on bridge br0; an isolation downs the agent's port, and a
 // split moves a minority's ports to bridge br1 (two L2 segments, no route between them).
 // Nothing is created in the root namespace, and every name carries the run id.
-import { execFileSync } from 'node:child_process';
+import { ip, namespacesMatching } from '../lib/netns.js';
 
-/** Runs `ip` with arguments; throws with stderr on failure. */
-export function ip(args, { quiet = false } = {}) {
-  try {
-    return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    if (quiet) return '';
-    throw new Error(`ip ${args.join(' ')} failed: ${String(e.stderr ?? e.message).trim()}`, { cause: e });
-  }
-}
-
-/** Whether we may create namespaces here (root and a working `ip netns`). */
-export function netnsAvailable() {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not running as root';
-  const probe = `smacprobe-${process.pid}`;
-  try {
-    ip(['netns', 'add', probe]);
-    ip(['netns', 'del', probe]);
-    return undefined;
-  } catch (e) {
-    ip(['netns', 'del', probe], { quiet: true });
-    return `ip netns is unavailable: ${e.message}`;
-  }
-}
+export { ip, netnsAvailable } from '../lib/netns.js';
 
 export class ChaosNet {
   /**
@@ -123,8 +101,5 @@ export class ChaosNet {
 
 /** Names of namespaces left by earlier runs that died without cleaning up (for the message). */
 export function leftoverNamespaces() {
-  return ip(['netns', 'list'], { quiet: true })
-    .split('\n')
-    .map((l) => l.split(' ')[0])
-    .filter((n) => n !== undefined && /^smac(br|\d+)-/.test(n));
+  return namespacesMatching(/^smac(br|\d+)-/);
 }

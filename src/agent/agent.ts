@@ -430,10 +430,12 @@ export class Agent {
   members(): {
     members: (MemberView & { region: string | undefined })[];
     transitions: readonly Transition[];
+    probes: ReturnType<Membership['stats']>;
   } {
     return {
       members: this.membership.members().map((m) => ({ ...m, region: this.membership.region(m.id) })),
       transitions: this.membership.history(),
+      probes: this.membership.stats(),
     };
   }
 

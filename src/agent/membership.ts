@@ -10,12 +10,13 @@
  *   member's records from the set.
  * - The detector learns the members from the set (`members-seen`), so membership replicates
  *   with the rest of the state, through gossip and anti-entropy alike.
- * - Probes, ping-reqs, acks, nacks and piggybacked gossip travel as one-frame packets on the
- *   `/smac/probe/1` protocol. The sender of a packet is the authenticated libp2p peer, never a
- *   field of the packet.
+ * - Probes, ping-reqs, acks, nacks and piggybacked gossip travel as packets on long-lived
+ *   `/smac/probe/1` streams, one per peer and direction (probe-transport.ts). The sender of a
+ *   packet is the authenticated libp2p peer, never a field of the packet.
+ * - Probe timeouts adapt to each member's round trip, which the detector measures from its own
+ *   pings (src/core/membership/rtt.ts); members() shows the estimates.
  */
 import { performance } from 'node:perf_hooks';
-import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
 import { FailureDetector } from '../core/membership/failure-detector.js';
 import type { MembershipConfig } from '../core/membership/config.js';
@@ -25,18 +26,20 @@ import {
   type MembershipInput,
   type MembershipMessage,
   type MemberStatus,
-  parseMembershipMessage,
 } from '../core/membership/messages.js';
 import type { MemberView } from '../core/membership/failure-detector.js';
 import { isRecord, type Json } from '../core/json.js';
 import type { ObjectView } from '../core/keyspace.js';
-import { FrameReader, writeFrame } from '../net/frame-stream.js';
 import type { SmacNode } from '../net/node.js';
+import { encodePacket, type Packet, parsePacket } from './probe-packets.js';
+import { PROBE_PROTOCOL, ProbeTransport, type ProbeTransportStats } from './probe-transport.js';
 
-export const PROBE_PROTOCOL = '/smac/probe/1';
+export { PROBE_PROTOCOL };
 export const MEMBERS_KEY = '_sys/members';
 const MAX_PACKET_BYTES = 64 * 1024;
 const TRANSITIONS_KEPT = 200;
+/** Timer lateness tolerated before it counts as a stall of this process (see now()). */
+const STALL_GRACE_MS = 20;
 
 export interface Transition {
   readonly id: string;
@@ -51,14 +54,6 @@ export interface MemberRecord {
   readonly id: string;
   readonly incarnation: number;
   readonly meta: Json;
-}
-
-interface Packet {
-  readonly kind: 'ping' | 'ping-req' | 'ack' | 'nack' | 'gossip';
-  readonly seq?: number;
-  readonly target?: string;
-  readonly timeoutMs?: number;
-  readonly piggyback: readonly MembershipMessage[];
 }
 
 export interface MembershipDeps {
@@ -78,13 +73,30 @@ export class Membership {
   private readonly detector: FailureDetector;
   private readonly transitions: Transition[] = [];
   private readonly started = performance.now();
+  /** Time this process was stalled (its timers fired late), left out of the detector's clock. */
+  private stalledMs = 0;
+  private lastNowMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private leaveDone: (() => void) | undefined;
   private running = false;
+  private readonly transport: ProbeTransport;
   rejectedPackets = 0;
 
   constructor(private readonly deps: MembershipDeps) {
     this.detector = new FailureDetector(deps.self, deps.config, Math.random);
+    this.transport = new ProbeTransport({
+      node: deps.node,
+      log: deps.log,
+      maxPacketBytes: MAX_PACKET_BYTES,
+      writeTimeoutMs: () => Math.max(1_000, this.detector.config.maxProbeTimeoutMs),
+      onPacket: (from, bytes) => {
+        this.receive(from, bytes);
+      },
+      onBadStream: (from, err) => {
+        this.rejectedPackets++;
+        this.deps.log.debug({ from, err }, 'bad probe stream');
+      },
+    });
   }
 
   get config(): MembershipConfig {
@@ -93,9 +105,7 @@ export class Membership {
 
   async start(): Promise<void> {
     this.running = true;
-    await this.deps.node.handle(PROBE_PROTOCOL, (stream, connection) => {
-      void this.receive(stream, connection.remotePeer.toString());
-    });
+    await this.transport.start();
     await this.publishSelf(this.detector.incarnation, []);
     this.membersChanged();
     this.schedule();
@@ -104,7 +114,7 @@ export class Membership {
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
-    await this.deps.node.unhandle(PROBE_PROTOCOL).catch(() => undefined);
+    await this.transport.stop();
   }
 
   /** Announces our departure and waits (bounded) until it has been gossiped enough. */
@@ -153,8 +163,15 @@ export class Membership {
       .map((m) => m.id);
   }
 
-  stats(): ReturnType<FailureDetector['stats']> & { rejectedPackets: number } {
-    return { ...this.detector.stats(), rejectedPackets: this.rejectedPackets };
+  stats(): ReturnType<FailureDetector['stats']> & {
+    rejectedPackets: number;
+    transport: ProbeTransportStats;
+  } {
+    return {
+      ...this.detector.stats(),
+      rejectedPackets: this.rejectedPackets,
+      transport: this.transport.stats(),
+    };
   }
 
   /** Called by the agent whenever `_sys/members` changed (locally or by replication). */
@@ -197,16 +214,32 @@ export class Membership {
     return (value as unknown[]).filter(isMemberRecord);
   }
 
+  /**
+   * The detector's clock: monotonic, without the time this process itself was stalled (CPU
+   * starvation, a long synchronous task), as measured by its own timers firing late. While we
+   * are stalled we cannot read acks, so our probes' timeouts must not run (Lifeguard's point:
+   * a slow member should be patient rather than accuse others); RTT samples leave the stall
+   * out as well. It never goes backwards: a stall is only counted once it has passed.
+   */
   private now(): number {
-    return performance.now() - this.started;
+    this.lastNowMs = Math.max(this.lastNowMs, performance.now() - this.started - this.stalledMs);
+    return this.lastNowMs;
   }
 
   private schedule(): void {
     if (!this.running) return;
     const wait = Math.max(10, Math.min(100, this.detector.nextTickAtMs() - this.now()));
+    // The tick runs after the event loop's I/O phase (setImmediate), never before it: after a
+    // stall, an ack already waiting in a socket is read before the tick can time its probe out.
+    const due = performance.now() + wait;
     this.timer = setTimeout(() => {
-      this.apply({ kind: 'tick' });
-      this.schedule();
+      const late = performance.now() - due;
+      if (late > STALL_GRACE_MS) this.stalledMs += late - STALL_GRACE_MS;
+      setImmediate(() => {
+        if (!this.running) return;
+        this.apply({ kind: 'tick' });
+        this.schedule();
+      });
     }, wait);
     this.timer.unref();
   }
@@ -262,8 +295,11 @@ export class Membership {
           { member: fx.id, from: fx.from, to: fx.to, incarnation: fx.incarnation },
           'member status changed',
         );
-        if ((fx.to === 'dead' || fx.to === 'left') && fx.id !== this.detector.id)
+        if ((fx.to === 'dead' || fx.to === 'left') && fx.id !== this.detector.id) {
+          this.transport.forget(fx.id);
           void this.removeRecords(fx.id, fx.incarnation);
+        }
+        if (fx.to === 'alive' && fx.id !== this.detector.id) this.transport.warm(fx.id);
         break;
       case 'refute':
         void this.publishSelf(
@@ -308,61 +344,39 @@ export class Membership {
 
   private send(to: string, packet: Packet): void {
     if (this.deps.isolated() || !this.running) return;
-    const bytes = new TextEncoder().encode(JSON.stringify(packet));
-    void (async () => {
-      const signal = AbortSignal.timeout(Math.max(1_000, this.detector.config.probeTimeoutMs));
-      const stream = await this.deps.node.dialProtocol(peerIdFromString(to), PROBE_PROTOCOL, { signal });
-      await writeFrame(stream, bytes, signal);
-      await stream.close({ signal });
-    })().catch((e: unknown) => {
-      // An unreachable member simply does not answer: the detector times the probe out.
-      this.deps.log.trace({ to, kind: packet.kind, err: e }, 'probe packet not delivered');
-    });
+    this.transport.send(to, encodePacket(packet));
   }
 
-  private async receive(
-    stream: Parameters<Parameters<SmacNode['handle']>[1]>[0],
-    from: string,
-  ): Promise<void> {
-    const reader = new FrameReader(stream, { maxFrameBytes: MAX_PACKET_BYTES, what: PROBE_PROTOCOL });
-    try {
-      const frame = await reader.next(AbortSignal.timeout(5_000));
-      if (!frame || this.deps.isolated() || !this.running) return;
-      const packet = parsePacket(frame, this.detector.config.maxMetaBytes);
-      if (!packet) {
-        this.rejectedPackets++;
-        return;
-      }
-      // Gossip first, so that our reply already carries what it provoked (a refutation above all).
-      this.onPiggyback(from, packet.piggyback);
-      switch (packet.kind) {
-        case 'ping':
-          this.apply({ kind: 'ping', from, seq: packet.seq ?? 0 });
-          break;
-        case 'ping-req':
-          this.apply({
-            kind: 'ping-req',
-            from,
-            seq: packet.seq ?? 0,
-            target: packet.target ?? '',
-            timeoutMs: packet.timeoutMs ?? 0,
-          });
-          break;
-        case 'ack':
-          this.apply({ kind: 'ack', from, seq: packet.seq ?? 0 });
-          break;
-        case 'nack':
-          this.apply({ kind: 'nack', from, seq: packet.seq ?? 0 });
-          break;
-        case 'gossip':
-          break;
-      }
-    } catch (e) {
+  private receive(from: string, frame: Uint8Array): void {
+    if (this.deps.isolated() || !this.running) return;
+    const packet = parsePacket(frame, this.detector.config.maxMetaBytes);
+    if (!packet) {
       this.rejectedPackets++;
-      this.deps.log.debug({ from, err: e }, 'bad probe packet');
-    } finally {
-      reader.release();
-      stream.abort(new Error('done'));
+      return;
+    }
+    // Gossip first, so that our reply already carries what it provoked (a refutation above all).
+    this.onPiggyback(from, packet.piggyback);
+    switch (packet.kind) {
+      case 'ping':
+        this.apply({ kind: 'ping', from, seq: packet.seq ?? 0 });
+        break;
+      case 'ping-req':
+        this.apply({
+          kind: 'ping-req',
+          from,
+          seq: packet.seq ?? 0,
+          target: packet.target ?? '',
+          timeoutMs: packet.timeoutMs ?? 0,
+        });
+        break;
+      case 'ack':
+        this.apply({ kind: 'ack', from, seq: packet.seq ?? 0 });
+        break;
+      case 'nack':
+        this.apply({ kind: 'nack', from, seq: packet.seq ?? 0 });
+        break;
+      case 'gossip':
+        break;
     }
   }
 }
@@ -394,38 +408,4 @@ function isMemberRecord(v: unknown): v is MemberRecord {
     v.incarnation >= 0 &&
     'meta' in v
   );
-}
-
-/** Validates a packet from a peer; undefined when malformed. Bad piggybacked messages are dropped. */
-function parsePacket(bytes: Uint8Array, maxMetaBytes: number): Packet | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(raw)) return undefined;
-  const kind = raw.kind;
-  if (kind !== 'ping' && kind !== 'ping-req' && kind !== 'ack' && kind !== 'nack' && kind !== 'gossip')
-    return undefined;
-  const seq = raw.seq;
-  if (kind !== 'gossip' && (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0))
-    return undefined;
-  if (kind === 'ping-req') {
-    if (typeof raw.target !== 'string' || typeof raw.timeoutMs !== 'number' || !(raw.timeoutMs >= 0))
-      return undefined;
-  }
-  if (!Array.isArray(raw.piggyback) || raw.piggyback.length > 64) return undefined;
-  const piggyback: MembershipMessage[] = [];
-  for (const m of raw.piggyback as unknown[]) {
-    const parsed = parseMembershipMessage(m, maxMetaBytes);
-    if (parsed) piggyback.push(parsed);
-  }
-  return {
-    kind,
-    ...(typeof seq === 'number' ? { seq } : {}),
-    ...(typeof raw.target === 'string' ? { target: raw.target } : {}),
-    ...(typeof raw.timeoutMs === 'number' ? { timeoutMs: raw.timeoutMs } : {}),
-    piggyback,
-  };
 }

@@ -59,6 +59,14 @@ export interface MembersReply {
     readonly region?: string;
     readonly tags: Readonly<Record<string, string>>;
     readonly addresses: readonly string[];
+    /** Round trips measured by this agent's failure detector (docs/membership.md). */
+    readonly rtt?: {
+      readonly srttMs: number;
+      readonly rttvarMs: number;
+      readonly lastMs: number;
+      readonly samples: number;
+      readonly probeTimeoutMs: number;
+    };
   }[];
   readonly transitions: readonly {
     readonly id: string;

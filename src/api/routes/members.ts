@@ -3,7 +3,7 @@
  * failure detector sees them — status alive / suspect / dead / left, incarnation, region, tags
  * and addresses — and the recent status transitions.
  */
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import type { Json } from '../../core/json.js';
 import { ApiError, ApiErrorCode } from '../errors.js';
 import type { RouteModule } from '../app.js';
@@ -17,8 +17,11 @@ export interface MembersSource {
       region: string | undefined;
       meta: Json;
       sinceMs: number;
+      rtt?: { srttMs: number; rttvarMs: number; lastMs: number; samples: number; probeTimeoutMs: number };
     }[];
     transitions: readonly { id: string; from: string | null; to: string; incarnation: number; at: number }[];
+    /** The failure detector's counters (docs/membership.md). */
+    probes?: object;
   };
   /** Removes a member for good: compaction stops waiting for it. False if it is unknown. */
   forceLeave?(id: string): boolean;
@@ -36,6 +39,18 @@ const Member = Type.Object({
   region: Type.Optional(Type.String()),
   tags: Type.Record(Type.String(), Type.String()),
   addresses: Type.Array(Type.String()),
+  rtt: Type.Optional(
+    Type.Object(
+      {
+        srttMs: Type.Number({ description: 'smoothed round trip of our pings to it, ms' }),
+        rttvarMs: Type.Number({ description: 'smoothed mean deviation, ms' }),
+        lastMs: Type.Number({ description: 'latest sample, ms' }),
+        samples: Type.Integer(),
+        probeTimeoutMs: Type.Integer({ description: 'the probe timeout these give (docs/membership.md)' }),
+      },
+      { description: 'round trips measured by the failure detector (absent for self and the unprobed)' },
+    ),
+  ),
 });
 
 const Transition = Type.Object({
@@ -46,7 +61,25 @@ const Transition = Type.Object({
   at: Type.String({ description: 'ISO 8601 time of the transition' }),
 });
 
-const MembersReply = Type.Object({ members: Type.Array(Member), transitions: Type.Array(Transition) });
+const Probes = Type.Object(
+  {
+    probes: Type.Integer(),
+    pingTimeouts: Type.Integer({ description: 'direct pings not acked within their timeout' }),
+    probeFailures: Type.Integer({ description: 'probes that ended without any ack' }),
+    suspicionsRaised: Type.Integer(),
+    refutations: Type.Integer(),
+    staleAcks: Type.Integer(),
+    healthScore: Type.Integer(),
+    transport: Type.Optional(Type.Record(Type.String(), Type.Integer())),
+  },
+  { description: "this agent's failure-detector counters" },
+);
+
+const MembersReply = Type.Object({
+  members: Type.Array(Member),
+  transitions: Type.Array(Transition),
+  probes: Type.Optional(Probes),
+});
 
 export function membersRouteModule(source: MembersSource): RouteModule {
   return {
@@ -72,7 +105,7 @@ export function membersRouteModule(source: MembersSource): RouteModule {
           },
         },
         (request) => {
-          const { members, transitions } = source.members();
+          const { members, transitions, probes } = source.members();
           const wanted = (request.query as { status?: string }).status;
           return {
             members: members
@@ -98,9 +131,21 @@ export function membersRouteModule(source: MembersSource): RouteModule {
                   ...(m.region === undefined ? {} : { region: m.region }),
                   tags,
                   addresses,
+                  ...(m.rtt === undefined
+                    ? {}
+                    : {
+                        rtt: {
+                          srttMs: round1(m.rtt.srttMs),
+                          rttvarMs: round1(m.rtt.rttvarMs),
+                          lastMs: round1(m.rtt.lastMs),
+                          samples: m.rtt.samples,
+                          probeTimeoutMs: m.rtt.probeTimeoutMs,
+                        },
+                      }),
                 };
               }),
             transitions: transitions.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
+            ...(probes === undefined ? {} : { probes: probes as Static<typeof Probes> }),
           };
         },
       );
@@ -127,4 +172,8 @@ export function membersRouteModule(source: MembersSource): RouteModule {
       );
     },
   };
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
 }

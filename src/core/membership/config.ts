@@ -25,6 +25,23 @@ export interface MembershipConfig {
    */
   readonly probeTimeoutMs: number;
   /**
+   * Adaptive probe timeouts (docs/membership.md): the timeout for a member is
+   * max(probeTimeoutMs, rttTimeoutMult × srtt + 4 × rttvar), from the smoothed round trip and
+   * its deviation measured by our own pings to it (TCP's RTO estimator), capped by
+   * maxProbeTimeoutMs, and the probe's period stretches to twice that timeout when it exceeds
+   * half the period, so the indirect probe still fits. probeTimeoutMs is then the floor, and one
+   * default serves a LAN (sub-millisecond round trips: the floor rules) and a WAN (150–300 ms:
+   * the measurement rules). Higher tolerates more queueing and event-loop delay before a
+   * member is probed indirectly and slows detection of a member on a slow link by as much; 0
+   * turns adaptation off (the fixed probeTimeoutMs of memberlist).
+   */
+  readonly rttTimeoutMult: number;
+  /**
+   * The most an adaptive probe timeout may grow to, however slow a member's measured round
+   * trips: a member so slow is better suspected (and refutes if it is alive) than waited for.
+   */
+  readonly maxProbeTimeoutMs: number;
+  /**
    * k: members asked to ping the target for us (ping-req) when the direct ping times out.
    * More routes around a single bad link (SWIM §3.1: the false-positive probability falls
    * exponentially with k) and cost 4 messages each per failed direct ping. 0 disables them.
@@ -99,6 +116,15 @@ export const LAN_PROFILE: MembershipConfig = Object.freeze({
   probeIntervalMs: 1_000,
   /** Well above a LAN's RTT tail (< 10 ms), below half the period so the indirect probe fits. */
   probeTimeoutMs: 500,
+  /**
+   * Two smoothed round trips plus four deviations: the time an indirect probe needs (two
+   * hops), so the period never stretches on an idle WAN (172 ms round trips give about 470 ms,
+   * under the 500 ms floor) and stretches under load, when round trips swell and wobble; a
+   * direct ack still counts until the end of the period, twice the timeout. On a LAN: the floor.
+   */
+  rttTimeoutMult: 2,
+  /** Above any real round trip (even satellite), far below the suspicion timeouts. */
+  maxProbeTimeoutMs: 5_000,
   /** Three independent routes: a false suspicion needs four lost paths at once. */
   indirectChecks: 3,
   /** N = 10: min 4 s, max 24 s; N = 100: min 8 s, max 48 s. */
@@ -169,6 +195,8 @@ interface Bound {
 const BOUNDS: Readonly<Record<keyof MembershipConfig, Bound>> = {
   probeIntervalMs: { min: 10, max: 600_000 },
   probeTimeoutMs: { min: 1, max: 600_000 },
+  rttTimeoutMult: { min: 0, max: 20 },
+  maxProbeTimeoutMs: { min: 1, max: 600_000 },
   indirectChecks: { min: 0, max: 16 },
   suspicionMult: { min: 1, max: 100 },
   suspicionMaxTimeoutMult: { min: 1, max: 100 },
@@ -210,6 +238,12 @@ export function resolveMembershipConfig(
     problems.push(
       `probeTimeoutMs (${config.probeTimeoutMs}) must be less than probeIntervalMs (${config.probeIntervalMs}): ` +
         'the indirect probe runs in the rest of the period; raise the interval or lower the timeout',
+    );
+  }
+  if (problems.length === 0 && config.maxProbeTimeoutMs < config.probeTimeoutMs) {
+    problems.push(
+      `maxProbeTimeoutMs (${config.maxProbeTimeoutMs}) must be at least probeTimeoutMs (${config.probeTimeoutMs}): ` +
+        'it caps the adaptive timeout, whose floor is probeTimeoutMs',
     );
   }
   if (problems.length > 0) {

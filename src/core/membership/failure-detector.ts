@@ -41,7 +41,11 @@ import {
   type MembershipMessage,
   type MemberStatus,
 } from './messages.js';
+import { RttEstimator, type RttView } from './rtt.js';
 import { Suspicion } from './suspicion.js';
+
+/** Pings remembered for timing their acks; older ones are forgotten (their acks give no sample). */
+const PINGS_TIMED = 1_024;
 
 /** A member as this detector sees it. */
 export interface MemberView {
@@ -53,12 +57,16 @@ export interface MemberView {
   readonly sinceMs: number;
   /** While suspect: independent confirmations so far and when it will be declared dead. */
   readonly suspicion?: { readonly confirmations: number; readonly deadlineMs: number };
+  /** Round trips measured by our pings to it, and the probe timeout they give (none for self). */
+  readonly rtt?: RttView & { readonly probeTimeoutMs: number };
 }
 
 export interface MembershipStats {
   /** Remote inputs refused as malformed or over a bound. */
   readonly rejected: number;
   readonly probes: number;
+  /** Direct pings not acked within their probe timeout (the indirect probe then ran). */
+  readonly pingTimeouts: number;
   /** Probes that ended without any ack. */
   readonly probeFailures: number;
   /** Suspicions this member started from its own failed probes. */
@@ -113,6 +121,9 @@ export class FailureDetector {
   private readonly suspicions = new Map<MemberId, Suspicion>();
   private readonly relays = new Map<number, Relay>();
   private readonly queue = new BroadcastQueue();
+  private readonly rtts = new Map<MemberId, RttEstimator>();
+  /** Our pings by seq: to whom and when, so that an ack from that member is a round-trip sample. */
+  private readonly pings = new Map<number, { readonly to: MemberId; readonly atMs: number }>();
   private readonly awareness: Awareness;
   private probeOrder: MemberId[] = [];
   private probeIndex = 0;
@@ -127,6 +138,7 @@ export class FailureDetector {
   private readonly counters: Counters = {
     rejected: 0,
     probes: 0,
+    pingTimeouts: 0,
     probeFailures: 0,
     suspicionsRaised: 0,
     refutations: 0,
@@ -224,6 +236,7 @@ export class FailureDetector {
         this.onPingReq(input.from, input.seq, input.target, input.timeoutMs, fx);
         break;
       case 'ack':
+        this.sampleRtt(input.from, input.seq);
         this.onAck(input.seq, fx);
         break;
       case 'nack':
@@ -317,7 +330,15 @@ export class FailureDetector {
 
   private view(m: MemberState): MemberView {
     const s = this.suspicions.get(m.id);
-    const base = { id: m.id, incarnation: m.incarnation, status: m.status, meta: m.meta, sinceMs: m.sinceMs };
+    const rtt = this.rtts.get(m.id)?.view();
+    const base = {
+      id: m.id,
+      incarnation: m.incarnation,
+      status: m.status,
+      meta: m.meta,
+      sinceMs: m.sinceMs,
+      ...(rtt ? { rtt: { ...rtt, probeTimeoutMs: this.probeTimeoutFor(m.id) } } : {}),
+    };
     return s && m.status === 'suspect'
       ? { ...base, suspicion: { confirmations: s.confirmations, deadlineMs: s.deadlineMs } }
       : base;
@@ -353,7 +374,8 @@ export class FailureDetector {
         // One last direct ping before the verdict. It carries the suspicion (buddy system), so a
         // live member that missed the gossip refutes in its ack; only silence makes it dead.
         const seq = ++this.seq;
-        s.lastChanceSent(seq, now, this.awareness.scale(this.config.probeTimeoutMs));
+        s.lastChanceSent(seq, now, this.awareness.scale(this.probeTimeoutFor(id)));
+        this.notePing(seq, id);
         fx.push({ kind: 'send-ping', to: id, seq, piggyback: this.piggyback(id, 1) });
         continue;
       }
@@ -368,32 +390,77 @@ export class FailureDetector {
     if (now >= this.nextGossipAtMs && this.queue.size > 0) this.gossip(fx);
     for (const [id, m] of [...this.table]) {
       if (m === this.me || (m.status !== 'dead' && m.status !== 'left')) continue;
-      if (now - m.sinceMs >= this.config.deadRetentionMs) this.table.delete(id);
+      if (now - m.sinceMs >= this.config.deadRetentionMs) {
+        this.table.delete(id);
+        this.rtts.delete(id);
+      }
     }
   }
 
   private startProbe(fx: MembershipEffect[]): void {
     const now = this.nowMs;
     const periodMs = this.awareness.scale(this.config.probeIntervalMs);
-    this.nextProbeAtMs = now + periodMs;
     const target = this.nextTarget();
-    if (target === undefined) return;
+    if (target === undefined) {
+      this.nextProbeAtMs = now + periodMs;
+      return;
+    }
+    const timeoutMs = this.awareness.scale(this.probeTimeoutFor(target));
+    // A member whose round trip needs more than half the period gets a longer one: the
+    // indirect probe, two hops each way, needs about as long again as the direct one.
+    const spanMs = Math.max(periodMs, 2 * timeoutMs);
+    this.nextProbeAtMs = now + spanMs;
     const seq = ++this.seq;
     this.probe = {
       target,
       seq,
-      pingDeadlineMs: now + this.awareness.scale(this.config.probeTimeoutMs),
-      endMs: now + periodMs,
+      pingDeadlineMs: now + timeoutMs,
+      endMs: now + spanMs,
       indirectSent: false,
       via: [],
       nacks: new Set(),
     };
     this.counters.probes++;
+    this.notePing(seq, target);
     fx.push({ kind: 'send-ping', to: target, seq, piggyback: this.piggyback(target, 1) });
+  }
+
+  /**
+   * The direct probe timeout for `id` before Lifeguard's scaling: probeTimeoutMs until its
+   * round trip is measured, then adaptive (config.rttTimeoutMult; docs/membership.md).
+   */
+  probeTimeoutFor(id: MemberId): number {
+    const c = this.config;
+    const est = this.rtts.get(id);
+    if (!est || c.rttTimeoutMult === 0) return c.probeTimeoutMs;
+    return est.timeoutMs(c.probeTimeoutMs, c.rttTimeoutMult, c.maxProbeTimeoutMs);
+  }
+
+  private notePing(seq: number, to: MemberId): void {
+    this.pings.set(seq, { to, atMs: this.nowMs });
+    if (this.pings.size > PINGS_TIMED) {
+      const oldest = this.pings.keys().next().value;
+      if (oldest !== undefined) this.pings.delete(oldest);
+    }
+  }
+
+  /** An ack from the member we pinged is a round-trip sample, however late (late ones matter most). */
+  private sampleRtt(from: MemberId, seq: number): void {
+    const p = this.pings.get(seq);
+    if (p?.to !== from) return;
+    this.pings.delete(seq);
+    if (!this.table.has(from)) return;
+    let est = this.rtts.get(from);
+    if (!est) {
+      est = new RttEstimator();
+      this.rtts.set(from, est);
+    }
+    est.add(this.nowMs - p.atMs);
   }
 
   private sendIndirect(p: Probe, fx: MembershipEffect[]): void {
     p.indirectSent = true;
+    this.counters.pingTimeouts++;
     if (this.leaving || this.config.indirectChecks === 0) return;
     const candidates: MemberId[] = [];
     for (const m of this.table.values()) {
@@ -492,6 +559,7 @@ export class FailureDetector {
     const cap = this.config.probeIntervalMs * this.config.awarenessMaxMultiplier;
     const ourSeq = ++this.seq;
     this.relays.set(ourSeq, { requester: from, seq, deadlineMs: this.nowMs + Math.min(timeoutMs, cap) });
+    this.notePing(ourSeq, target);
     fx.push({ kind: 'send-ping', to: target, seq: ourSeq, piggyback: this.piggyback(target, 1) });
   }
 

@@ -8,3 +8,4 @@ export { FailureDetector, type MemberView, type MembershipStats } from './failur
 export { Suspicion } from './suspicion.js';
 export { Awareness } from './awareness.js';
 export { BroadcastQueue } from './broadcast-queue.js';
+export { RttEstimator, adaptiveTimeoutMs, type RttView } from './rtt.js';
