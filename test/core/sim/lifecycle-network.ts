@@ -57,6 +57,7 @@ export class LifecycleNetwork {
     leaves: 0,
     deaths: 0,
     lostStores: 0,
+    joins: 0,
   };
   readonly trace: string[] = [];
 
@@ -133,6 +134,11 @@ export class LifecycleNetwork {
   block(a: number, b: number): void {
     this.blocked.add(`${Math.min(a, b)} ${Math.max(a, b)}`);
     this.note(`cut n${a}-n${b}`);
+  }
+
+  unblock(a: number, b: number): void {
+    this.blocked.delete(`${Math.min(a, b)} ${Math.max(a, b)}`);
+    this.note(`link n${a}-n${b} back`);
   }
 
   // ---- writes and delivery ----------------------------------------------------------------
