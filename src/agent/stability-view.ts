@@ -31,10 +31,12 @@
  *   would circulate between members and never expire).
  *
  * A peer known only from its pulls, that never shows as a member itself (no heartbeat, no
- * event, no member record), is dropped `hearsayTtlMs` after it last pulled: a bare libp2p node
- * that pulls once cannot pin compaction for good (a real joiner heartbeats every second, so it
- * shows long before that). The members it told us of go when a member's next heartbeat no longer
- * names them, or when that member is retired.
+ * event, no member record), counts for `hearsayTtlMs` after its first pull, and its later pulls
+ * are ignored: a bare libp2p node that pulls (with any clock, however often) cannot pin
+ * compaction for good. A real joiner heartbeats every second, so it shows as a member long
+ * before that; a peer that never heartbeats nor writes sends no concurrent ops to wait for. The
+ * members a member told us of go when its next heartbeat no longer names them, or when that
+ * member is retired.
  *
  * What no rule can cover: ops a joiner makes before its first pull from a member is served
  * (its member record at start, say) are concurrent with everything, and nobody can know of it
@@ -85,6 +87,9 @@ export interface StabilityViewDeps {
 /** Default of `hearsayTtlMs`: two minutes, many heartbeat intervals. */
 export const DEFAULT_HEARSAY_TTL_MS = 120_000;
 
+/** Peers known from their pulls remembered at most (past it, those whose time ran out go). */
+const MAX_PULLERS = 4096;
+
 /** Last-seen times are written at most this often (they only need to be right to the hour). */
 const LAST_SEEN_PERSIST_MS = 30_000;
 
@@ -99,7 +104,10 @@ export class StabilityView {
    */
   private readonly leaving = new Map<string, { final: VectorClock; at: number }>();
   private persistedAt = 0;
-  /** Peers that pulled from us, with when they last did (see `pulled`). */
+  /**
+   * Peers known from their pulls, with when they first pulled (see `pulled`); kept past
+   * `hearsayTtlMs` (then they no longer count) so that their later pulls are ignored.
+   */
   private readonly pullers = new Map<string, number>();
   /** Per member, the members its latest heartbeat named (see `firstHandMembers`). */
   private readonly told = new Map<string, readonly string[]>();
@@ -155,12 +163,25 @@ export class StabilityView {
   /**
    * `peer` pulled from us with clock `vc` (the sync request): it exists, and has delivered at
    * least `vc`. Until it heartbeats, that is its report (conservative: it only grows). A retired
-   * peer does not come back by pulling, only by heartbeats.
+   * peer does not come back by pulling, only by heartbeats; nor does one whose `hearsayTtlMs`
+   * ran out.
    */
   pulled(peer: string, vc: ReadonlyVectorClock, localVc: ReadonlyVectorClock, now: number): void {
-    if (peer === this.deps.self || this.retired.has(peer)) return;
-    this.pullers.set(peer, now);
-    if (!this.beating.has(peer)) this.tracker.observe(peer, vc, localVc);
+    if (peer === this.deps.self || this.retired.has(peer) || this.beating.has(peer)) return;
+    const first = this.pullers.get(peer);
+    if (first === undefined) {
+      this.pullers.set(peer, now);
+      this.boundPullers(now);
+    } else if (now - first > this.hearsayTtlMs) return;
+    this.tracker.observe(peer, vc, localVc);
+  }
+
+  /** At most MAX_PULLERS remembered: the oldest whose time ran out go first. */
+  private boundPullers(now: number): void {
+    for (const [id, at] of this.pullers) {
+      if (this.pullers.size <= MAX_PULLERS) return;
+      if (now - at > this.hearsayTtlMs) this.pullers.delete(id);
+    }
   }
 
   /** Marks `peer` as no longer holding compaction back. */
@@ -191,14 +212,12 @@ export class StabilityView {
 
   /**
    * The members we know first-hand, what our heartbeats name: `members(candidates)` and the
-   * peers that pulled from us (each until `hearsayTtlMs` after its last pull).
+   * peers that pulled from us (each until `hearsayTtlMs` after its first pull).
    */
   firstHandMembers(candidates: Iterable<string>, now: number): string[] {
     const out = new Set(this.members(candidates));
-    for (const [id, at] of this.pullers) {
-      if (now - at > this.hearsayTtlMs) this.pullers.delete(id);
-      else if (!this.retired.has(id)) out.add(id);
-    }
+    for (const [id, at] of this.pullers)
+      if (now - at <= this.hearsayTtlMs && !this.retired.has(id)) out.add(id);
     return [...out].sort();
   }
 
