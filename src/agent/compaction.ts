@@ -3,8 +3,11 @@
  *
  * Once the log grew by `snapshotEveryEvents`, the agent folds what is causally stable over the
  * membership view (stability-view.ts) into compact state, saves a snapshot and drops the
- * stable prefix of the log. A member that is down holds compaction back, and the log grows
- * meanwhile: `status()` names the members that block it and how many events each pins.
+ * stable prefix of the log. Stability also waits for the peers that pulled from us and for the
+ * members other members' heartbeats name (a member that joined on the far side of a partition,
+ * unknown here until the heal; stability-view.ts). A member that is down holds compaction
+ * back, and the log grows meanwhile: `status()` names the members that block it and how many
+ * events each pins.
  *
  * A member stops holding compaction back when it leaves gracefully, or once it is reaped by
  * agreement (reaper.ts, src/core/reaping.ts): an agent starts a reap when an operator removes
@@ -25,7 +28,10 @@ import { type Blocker, type RetireReason, type Retirement, StabilityView } from 
 const META_KEY = 'stability-view';
 
 export interface CompactionStatus {
-  /** Members that stability waits for (not left, not reaped), self excluded. */
+  /**
+   * Members that stability waits for (not left, not reaped), self excluded: the view, the peers
+   * that pulled from us lately, and the members other members' heartbeats name.
+   */
   readonly members: string[];
   readonly stable: Record<string, number>;
   readonly blockedBy: Blocker[];
