@@ -8,7 +8,11 @@
 // test/core/far-side-joiner.test.ts; here gossip usually closes it, so this is the end-to-end
 // check that the fix keeps convergence and compaction going.)
 import { afterEach, describe, expect, it } from 'vitest';
+import { multiaddr } from '@multiformats/multiaddr';
 import { Agent } from '../../src/agent/agent.js';
+import type { SmacNode } from '../../src/net/node.js';
+import { SyncService } from '../../src/net/sync-protocol.js';
+import { loopbackNode } from '../net/helpers.js';
 import {
   hits,
   incHits,
@@ -22,7 +26,10 @@ import {
 } from './helpers.js';
 
 let agents: Agent[] = [];
+let bare: SmacNode | undefined;
 afterEach(async () => {
+  await bare?.stop();
+  bare = undefined;
   await stopAll(agents);
   agents = [];
 });
@@ -72,4 +79,26 @@ describe('a member that joined on the far side of a partition', () => {
     await waitConverged(agents, 'convergence at the end', 30_000);
     for (const x of agents) expect(hits(x)).toBe(acked);
   }, 60_000);
+
+  it('a peer that pulls is waited for where it pulled, and where its heartbeats name it', async () => {
+    agents = await startCluster(2, OPTS);
+    const [a, b] = agents as [Agent, Agent];
+    await waitMembersKnown(agents);
+    await a.write(rw('add', 'x'));
+    await waitConverged(agents);
+    // A bare libp2p node (no heartbeats, no writes) pulls b's state with an empty clock.
+    bare = await loopbackNode();
+    const id = bare.peerId.toString();
+    const sync = new SyncService(bare, {});
+    await sync.start();
+    let frames = 0;
+    for await (const _ of sync.pull(multiaddr(b.addresses()[0] ?? ''), new Map())) frames++;
+    expect(frames).toBeGreaterThan(1);
+    await sync.stop();
+    // b waits for it (its request clock is its report); a learns of it from b's heartbeats.
+    await waitFor(() => b.status().compaction.members.includes(id), 'b to count the puller');
+    await waitFor(() => a.status().compaction.members.includes(id), 'a to count the peer b names');
+    expect(b.status().compaction.blockedBy.find((x) => x.peerId === id)?.reason).toBe('behind');
+    expect(a.status().compaction.blockedBy.find((x) => x.peerId === id)?.reason).toBe('no-report');
+  }, 30_000);
 });
