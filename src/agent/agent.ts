@@ -263,6 +263,7 @@ export class Agent {
       buffered: () => this.replica.stats().buffered,
       isolated: () => this.isolation.isolated,
       view: this.compactor.view,
+      members: () => this.compactor.firstHandMembers(),
       counters: this.counters,
       onBehind: (peer) => void this.syncWith(peer),
       ...(this.protocol ? { protocol: this.protocol } : {}),
@@ -281,6 +282,11 @@ export class Agent {
         envelopesSince: (vc) => this.antiEntropy.envelopesSince(vc),
       },
       onPush: (envelopes) => this.antiEntropy.receiveRaw(envelopes),
+      // A peer that pulls from us exists and holds at least its request's clock: stability
+      // waits for it (a joiner we would otherwise know nothing of yet; stability-view.ts).
+      onRequest: (vc, from) => {
+        this.compactor.view.pulled(from.toString(), vc, this.replica.clock(), this.now());
+      },
       onError: (protocol, peer, error) => {
         this.log.debug({ protocol, peer: peer.toString(), err: error }, 'sync stream failed');
       },

@@ -3,8 +3,11 @@
  *
  * Once the log grew by `snapshotEveryEvents`, the agent folds what is causally stable over the
  * membership view (stability-view.ts) into compact state, saves a snapshot and drops the
- * stable prefix of the log. A member that is down holds compaction back, and the log grows
- * meanwhile: `status()` names the members that block it and how many events each pins.
+ * stable prefix of the log. Stability also waits for the peers that pulled from us and for the
+ * members other members' heartbeats name (a member that joined on the far side of a partition,
+ * unknown here until the heal; stability-view.ts). A member that is down holds compaction
+ * back, and the log grows meanwhile: `status()` names the members that block it and how many
+ * events each pins.
  *
  * A member stops holding compaction back when it leaves gracefully, or once it is reaped by
  * agreement (reaper.ts, src/core/reaping.ts): an agent starts a reap when an operator removes
@@ -25,7 +28,10 @@ import { type Blocker, type RetireReason, type Retirement, StabilityView } from 
 const META_KEY = 'stability-view';
 
 export interface CompactionStatus {
-  /** Members that stability waits for (not left, not reaped), self excluded. */
+  /**
+   * Members that stability waits for (not left, not reaped), self excluded: the view, the peers
+   * that pulled from us lately, and the members other members' heartbeats name.
+   */
   readonly members: string[];
   readonly stable: Record<string, number>;
   readonly blockedBy: Blocker[];
@@ -87,8 +93,22 @@ export class Compactor {
     this.lastSnapshotPos = this.deps.store.logStats().lastPos;
   }
 
+  /** Members reaping and the wire version consider: the view, hearsay excluded. */
   members(): string[] {
     return this.view.members(this.deps.candidates());
+  }
+
+  /** What our heartbeats name: the view and the peers that pulled from us. */
+  firstHandMembers(): string[] {
+    return this.view.firstHandMembers(this.deps.candidates(), this.deps.now());
+  }
+
+  /**
+   * Members stability waits for: `firstHandMembers` and the members other members' heartbeats
+   * name (a member that joined on the far side of a partition; stability-view.ts).
+   */
+  stabilityMembers(): string[] {
+    return this.view.stabilityMembers(this.deps.candidates(), this.deps.now());
   }
 
   /** Called every heartbeat interval by the owner: reap what is due, then maybe compact. */
@@ -101,7 +121,7 @@ export class Compactor {
     this.view.tick(now);
     const stats = this.deps.store.logStats();
     const replica = this.deps.replica();
-    const stable = this.view.stable(replica.clock(), this.members());
+    const stable = this.view.stable(replica.clock(), this.stabilityMembers());
     // Snapshot once the log grew by snapshotEveryEvents, or, with that much in the log, once
     // stability advanced by half as many events since the last compaction (the peers' reports
     // lagged then; without this the log would wait for more writes to shrink).
@@ -128,7 +148,7 @@ export class Compactor {
   /** An operator's removal of a member that will not come back (`smac members force-leave`). */
   forceLeave(peer: string): boolean {
     if (peer === this.deps.self) return false;
-    const known = this.members().includes(peer) || this.view.isRetired(peer);
+    const known = this.stabilityMembers().includes(peer) || this.view.isRetired(peer);
     if (!known) return false;
     this.retire(peer, 'force-left', 'an operator removed the member: compaction no longer waits for it');
     return true;
@@ -136,7 +156,7 @@ export class Compactor {
 
   status(): CompactionStatus {
     const now = this.deps.now();
-    const members = this.members();
+    const members = this.stabilityMembers();
     const clock = this.deps.replica().clock();
     return {
       members,

@@ -26,9 +26,18 @@ export interface Heartbeat {
    * in heartbeats of releases before negotiation, which support version 1 only.
    */
   readonly protocol?: ProtocolRange;
+  /**
+   * The members the sender knows first-hand: its stability view and the peers that pulled from
+   * it (src/agent/stability-view.ts `firstHandMembers`). A receiver waits for each of them too,
+   * so that a member that joined where it could not see still holds its compaction back (issue
+   * 7). Additive: absent in heartbeats of earlier releases (then nobody is named).
+   */
+  readonly members?: readonly string[];
 }
 
 export const MAX_EXCHANGED_PEERS = 32;
+/** Members named in one heartbeat at most (a cluster of more sends the first ones only). */
+export const MAX_NAMED_MEMBERS = 1024;
 const MAX_ADDRS = 8;
 
 const VERSION = 1;
@@ -38,6 +47,7 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
     .slice(0, MAX_EXCHANGED_PEERS)
     .map((p) => ({ id: p.id, addrs: p.addrs.slice(0, MAX_ADDRS) }));
   const protocol = h.protocol ? { protocol: h.protocol } : {};
+  const members = h.members ? { members: h.members.slice(0, MAX_NAMED_MEMBERS) } : {};
   return new TextEncoder().encode(
     JSON.stringify({
       v: VERSION,
@@ -46,6 +56,7 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
       leaving: h.leaving,
       peers,
       ...protocol,
+      ...members,
     }),
   );
 }
@@ -59,7 +70,10 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat | undefined {
     const peers = j.peers ?? [];
     if (!Array.isArray(peers) || peers.length > MAX_EXCHANGED_PEERS || !peers.every(isKnownPeer))
       return undefined;
-    const hb: Heartbeat = { vc: vcFromRecord(j.vc), region: j.region, leaving: j.leaving === true, peers };
+    let hb: Heartbeat = { vc: vcFromRecord(j.vc), region: j.region, leaving: j.leaving === true, peers };
+    // A malformed list is treated as absent (as from an earlier release), never as a reason to
+    // drop the beat.
+    if (isMemberList(j.members)) hb = { ...hb, members: j.members };
     if (j.protocol === undefined) return hb;
     // A malformed range is treated as absent (version 1 only), never as a reason to drop the beat.
     const protocol = parseProtocolRange(j.protocol);
@@ -67,6 +81,14 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat | undefined {
   } catch {
     return undefined;
   }
+}
+
+function isMemberList(m: unknown): m is string[] {
+  return (
+    Array.isArray(m) &&
+    m.length <= MAX_NAMED_MEMBERS &&
+    m.every((id) => typeof id === 'string' && id.length > 0 && id.length <= 128)
+  );
 }
 
 function isKnownPeer(p: unknown): p is KnownPeer {

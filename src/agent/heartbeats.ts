@@ -2,7 +2,8 @@
  * Heartbeats and peer exchange (DESIGN.md "Membership and health"; src/agent/heartbeat.ts has
  * the wire format). Every heartbeat interval the agent publishes its delivered clock, region,
  * some of its peers and the event wire versions it supports; from each heartbeat received it
- * learns what stability needs (the sender's clock, fed to the stability view), which version
+ * learns what stability needs (the sender's clock and the members it knows first-hand, fed to
+ * the stability view), which version
  * the cluster can take (src/agent/versions.ts), whom to dial (peer exchange) and whether gossip
  * lost events it should pull now.
  *
@@ -41,6 +42,8 @@ export interface HeartbeatsDeps {
   readonly buffered: () => number;
   readonly isolated: () => boolean;
   readonly view: StabilityView;
+  /** The members we know first-hand (StabilityView `firstHandMembers`), named in heartbeats. */
+  readonly members: () => readonly string[];
   readonly counters: { heartbeatsReceived: number; badHeartbeats: number; refusedPeers: number };
   /** The peer had events we lack a heartbeat ago: gossip lost them, pull now. */
   readonly onBehind: (peer: PeerId) => void;
@@ -83,6 +86,7 @@ export class Heartbeats {
   /** Publishes our heartbeat (best effort: a lost one is followed by the next). */
   send(leaving: boolean): void {
     const vc = this.d.clock();
+    const members = this.d.members();
     void this.knownPeers()
       .then((peers) => {
         const bytes = encodeHeartbeat({
@@ -91,6 +95,7 @@ export class Heartbeats {
           leaving,
           peers,
           protocol: this.protocol,
+          members,
         });
         return this.d.gossip.publish(bytes);
       })
@@ -114,7 +119,7 @@ export class Heartbeats {
     const previous = this.heard.get(id);
     this.heard.set(id, { at: now, region: hb.region, vc: hb.vc, leaving: hb.leaving });
     const mine = this.d.clock();
-    this.d.view.heartbeat(id, hb.vc, hb.leaving, mine, now);
+    this.d.view.heartbeat(id, hb.vc, hb.leaving, mine, now, hb.members);
     if (hb.leaving) {
       this.versions.forget(id);
       return;

@@ -12,6 +12,36 @@
  * `_sys/members`, and heartbeat senders. Retirement (graceful leave, reaping, force-leave) is
  * persisted in the store's metadata, as are the last-seen times that reaping is measured by.
  *
+ * A member that joined where we could not see it (on the far side of a partition, through a
+ * member we cannot reach) is in none of these until its own heartbeats or events reach us, yet
+ * it may have written ops concurrent with events we hold (issue 7, "A member that joined on the
+ * far side of a partition"). Two more inputs close that window (`stabilityMembers`):
+ *
+ * - **A pull is a report.** A peer that pulls from us (`pulled`) exists and holds at least the
+ *   clock of its request: it becomes a member of our view with that clock as its report (until
+ *   it heartbeats), so we never report a clock, nor compact, past what it lacks.
+ * - **Members are told on.** Each heartbeat carries the members the sender knows first-hand
+ *   (`firstHandMembers`: its view and the peers that pulled from it); every member the latest
+ *   heartbeat of a member names is waited for here too, until it reports to us itself. A report
+ *   and the members its sender knew travel in the same heartbeat, so by the time a report of
+ *   `b` that covers E counts here, we know every peer that had pulled from `b` by then. A peer
+ *   that pulled from `b` later got E with its pull (its later ops are causally after E). A peer
+ *   that pulled from such a peer `c` before `c` had E is named by `c`'s report that covers E,
+ *   which must count here too: so no relaying is needed, and none is done (relayed hearsay
+ *   would circulate between members and never expire).
+ *
+ * A peer known only from its pulls, that never shows as a member itself (no heartbeat, no
+ * event, no member record), counts for `hearsayTtlMs` after its first pull, and its later pulls
+ * are ignored: a bare libp2p node that pulls (with any clock, however often) cannot pin
+ * compaction for good. A real joiner heartbeats every second, so it shows as a member long
+ * before that; a peer that never heartbeats nor writes sends no concurrent ops to wait for. The
+ * members a member told us of go when its next heartbeat no longer names them, or when that
+ * member is retired.
+ *
+ * What no rule can cover: ops a joiner makes before its first pull from a member is served
+ * (its member record at start, say) are concurrent with everything, and nobody can know of it
+ * yet; they are safe only for keys that nobody removes concurrently (its own member record is).
+
  * Pure bookkeeping: the agent feeds it heartbeats and times and asks for the frontier. It owns
  * no timer and does no I/O itself but for the two `persist` callbacks.
  */
@@ -50,7 +80,15 @@ export interface StabilityViewDeps {
     retired: Record<string, Retirement>;
     lastSeen: Record<string, number>;
   }) => void;
+  /** How long a peer known only from its pulls or from another member's word stays a member. */
+  readonly hearsayTtlMs?: number;
 }
+
+/** Default of `hearsayTtlMs`: two minutes, many heartbeat intervals. */
+export const DEFAULT_HEARSAY_TTL_MS = 120_000;
+
+/** Peers known from their pulls remembered at most (past it, those whose time ran out go). */
+const MAX_PULLERS = 4096;
 
 /** Last-seen times are written at most this often (they only need to be right to the hour). */
 const LAST_SEEN_PERSIST_MS = 30_000;
@@ -66,24 +104,42 @@ export class StabilityView {
    */
   private readonly leaving = new Map<string, { final: VectorClock; at: number }>();
   private persistedAt = 0;
+  /**
+   * Peers known from their pulls, with when they first pulled (see `pulled`); kept past
+   * `hearsayTtlMs` (then they no longer count) so that their later pulls are ignored.
+   */
+  private readonly pullers = new Map<string, number>();
+  /** Per member, the members its latest heartbeat named (see `firstHandMembers`). */
+  private readonly told = new Map<string, readonly string[]>();
+  /** Peers we have had a heartbeat from since start (their pulls are no reports then). */
+  private readonly beating = new Set<string>();
+  private readonly hearsayTtlMs: number;
 
   constructor(private readonly deps: StabilityViewDeps) {
     this.tracker = new StabilityTracker(deps.self);
     const loaded = deps.load();
     this.retired = new Map(Object.entries(loaded.retired));
     this.lastSeen = new Map(Object.entries(loaded.lastSeen));
+    this.hearsayTtlMs = deps.hearsayTtlMs ?? DEFAULT_HEARSAY_TTL_MS;
   }
 
-  /** A heartbeat from `peer` with its delivered clock. */
+  /**
+   * A heartbeat from `peer` with its delivered clock and, from releases that send them, the
+   * members its stability waits for (`stabilityMembers` there).
+   */
   heartbeat(
     peer: string,
     vc: ReadonlyVectorClock,
     leaving: boolean,
     localVc: ReadonlyVectorClock,
     now: number,
+    members?: readonly string[],
   ): void {
     if (peer === this.deps.self) return;
     this.lastSeen.set(peer, now);
+    this.beating.add(peer);
+    this.pullers.delete(peer);
+    if (members) this.told.set(peer, members);
     if (leaving) {
       // Its final report counts: it delivered everything up to it and sends nothing after. But
       // until we hold every event of that report, one of them (its own, or one it may relay)
@@ -104,11 +160,37 @@ export class StabilityView {
     this.tracker.observe(peer, vc, localVc);
   }
 
+  /**
+   * `peer` pulled from us with clock `vc` (the sync request): it exists, and has delivered at
+   * least `vc`. Until it heartbeats, that is its report (conservative: it only grows). A retired
+   * peer does not come back by pulling, only by heartbeats; nor does one whose `hearsayTtlMs`
+   * ran out.
+   */
+  pulled(peer: string, vc: ReadonlyVectorClock, localVc: ReadonlyVectorClock, now: number): void {
+    if (peer === this.deps.self || this.retired.has(peer) || this.beating.has(peer)) return;
+    const first = this.pullers.get(peer);
+    if (first === undefined) {
+      this.pullers.set(peer, now);
+      this.boundPullers(now);
+    } else if (now - first > this.hearsayTtlMs) return;
+    this.tracker.observe(peer, vc, localVc);
+  }
+
+  /** At most MAX_PULLERS remembered: the oldest whose time ran out go first. */
+  private boundPullers(now: number): void {
+    for (const [id, at] of this.pullers) {
+      if (this.pullers.size <= MAX_PULLERS) return;
+      if (now - at > this.hearsayTtlMs) this.pullers.delete(id);
+    }
+  }
+
   /** Marks `peer` as no longer holding compaction back. */
   retire(peer: string, reason: RetireReason, now: number): void {
     if (peer === this.deps.self) return;
     this.retired.set(peer, { reason, at: now });
     this.leaving.delete(peer);
+    this.pullers.delete(peer);
+    this.told.delete(peer);
     this.tracker.forget(peer);
     this.save(now, true);
   }
@@ -125,6 +207,32 @@ export class StabilityView {
   members(candidates: Iterable<string>): string[] {
     const out = new Set<string>();
     for (const id of candidates) if (id !== this.deps.self && !this.retired.has(id)) out.add(id);
+    return [...out].sort();
+  }
+
+  /**
+   * The members we know first-hand, what our heartbeats name: `members(candidates)` and the
+   * peers that pulled from us (each until `hearsayTtlMs` after its first pull).
+   */
+  firstHandMembers(candidates: Iterable<string>, now: number): string[] {
+    const out = new Set(this.members(candidates));
+    for (const [id, at] of this.pullers)
+      if (now - at <= this.hearsayTtlMs && !this.retired.has(id)) out.add(id);
+    return [...out].sort();
+  }
+
+  /**
+   * Every member stability waits for (issue 7: a member that joined on the far side of a
+   * partition): `firstHandMembers`, plus every member the latest heartbeat of a member (not
+   * retired) named. Reaping, the wire version and hand-over keep to `members`: a peer known by
+   * hearsay only is not asked to take part in a reap, nor does it pin the wire version.
+   */
+  stabilityMembers(candidates: Iterable<string>, now: number): string[] {
+    const out = new Set(this.firstHandMembers(candidates, now));
+    for (const [lister, ids] of this.told) {
+      if (this.retired.has(lister)) continue;
+      for (const id of ids) if (id !== this.deps.self && !this.retired.has(id)) out.add(id);
+    }
     return [...out].sort();
   }
 

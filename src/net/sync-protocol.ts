@@ -130,6 +130,11 @@ export interface SyncServiceOptions {
   readonly idleTimeoutMs?: number;
   /** Target EVENTS frame size in bytes (default 256 KiB): larger amortizes, smaller streams sooner. */
   readonly eventsFrameBytes?: number;
+  /**
+   * Called with every sync request's clock and its sender, before it is served: the requester
+   * exists and has delivered at least that clock (the agent's stability view counts it).
+   */
+  readonly onRequest?: (vc: ReadonlyVectorClock, from: PeerId) => void;
   /** Called when a stream fails, for logs. */
   readonly onError?: (protocol: string, peer: PeerId, error: unknown) => void;
 }
@@ -370,6 +375,7 @@ export class SyncService {
         'request',
         'a sync request',
       );
+      this.opts.onRequest?.(request.vc, connection.remotePeer);
       const header = await source.header();
       let since: ReadonlyVectorClock = request.vc;
       let snapshot: SyncSnapshot | undefined;

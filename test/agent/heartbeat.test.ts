@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { decodeHeartbeat, encodeHeartbeat, MAX_EXCHANGED_PEERS } from '../../src/agent/heartbeat.js';
+import {
+  decodeHeartbeat,
+  encodeHeartbeat,
+  MAX_EXCHANGED_PEERS,
+  MAX_NAMED_MEMBERS,
+} from '../../src/agent/heartbeat.js';
 
 const enc = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
 
@@ -12,6 +17,23 @@ describe('heartbeat codec', () => {
       peers: [{ id: 'p', addrs: ['/ip4/127.0.0.1/tcp/1'] }],
     };
     expect(decodeHeartbeat(encodeHeartbeat(hb))).toEqual(hb);
+  });
+
+  it('carries the members the sender knows first-hand; a malformed list is no list (issue 7)', () => {
+    const hb = { vc: new Map([['a', 1]]), region: 'eu', leaving: false, peers: [], members: ['b', 'c'] };
+    expect(decodeHeartbeat(encodeHeartbeat(hb))?.members).toEqual(['b', 'c']);
+    // Earlier releases send none: the beat still counts, and names nobody.
+    expect(decodeHeartbeat(enc({ v: 1, vc: {}, region: 'r' }))?.members).toBeUndefined();
+    for (const members of [
+      [1],
+      [''],
+      'b',
+      Array.from({ length: MAX_NAMED_MEMBERS + 1 }, (_, i) => `p${i}`),
+    ]) {
+      const back = decodeHeartbeat(enc({ v: 1, vc: { a: 2 }, region: 'r', members }));
+      expect(back?.vc.get('a')).toBe(2);
+      expect(back?.members).toBeUndefined();
+    }
   });
 
   it('bounds what it sends', () => {

@@ -141,3 +141,12 @@ export function writesSeen(agent: Agent): number {
   const v = agent.read('or-map', 'o')?.value as Record<string, number> | undefined;
   return Object.values(v ?? {}).reduce((a, b) => a + b, 0);
 }
+
+/** The `hits` counter tests increment (0 while absent). */
+export const hits = (a: Agent): number => (a.read('pn-counter', 'hits')?.value as number | undefined) ?? 0;
+
+/** Increments `hits` at `a` by `by`; returns `by`, so that a test sums what was acknowledged. */
+export async function incHits(a: Agent, by: number): Promise<number> {
+  await a.write([{ type: 'pn-counter', key: 'hits', op: { kind: 'increment', by } }]);
+  return by;
+}

@@ -63,6 +63,28 @@ export class LifecycleCluster extends LifecycleNetwork {
     this.note(`n${i} crashes and loses its store (epoch ${n.origin})`);
   }
 
+  /** Node `i` has not started yet: down until `startNext` (restartDue leaves it alone). */
+  notYet(i: number): void {
+    const n = this.node(i);
+    n.status = 'down';
+    n.at = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * A node that has not started yet starts next to `sponsor` (on its side of any partition),
+   * announces itself and pulls the sponsor's state, as a new agent does through its join address.
+   */
+  startNext(i: number, sponsor: number, announcementLost = false): void {
+    const n = this.node(i);
+    n.status = 'up';
+    n.at = this.nowMs;
+    this.side[i] = this.side[sponsor] ?? 0;
+    this.stats.joins++;
+    this.note(`${n.peer} joins through n${sponsor}`);
+    this.announce(i, announcementLost);
+    this.pull(i, sponsor);
+  }
+
   /** Brings back crashed nodes that are due. */
   restartDue(): void {
     for (const n of this.nodes) {
@@ -80,10 +102,11 @@ export class LifecycleCluster extends LifecycleNetwork {
    * store: an event concurrent with everything, which makes the first snapshot it is offered
    * lack an event it holds, so it pushes first).
    */
-  announce(i: number): void {
+  announce(i: number, lost = false): void {
     const n = this.node(i);
     const value = { id: n.peer, incarnation: n.epoch };
-    this.write(i, [{ type: 'aw-set', key: '_sys/members', op: { kind: 'add', value } }], 0, true);
+    const op = { type: 'aw-set', key: '_sys/members', op: { kind: 'add', value } };
+    this.write(i, [op], 0, true, lost ? i : undefined);
   }
 
   /**
@@ -151,7 +174,8 @@ export class LifecycleCluster extends LifecycleNetwork {
   settle(maxRounds = 60): number {
     this.healAll();
     this.opts = { ...this.opts, faults: { drop: 0, duplicate: 0, maxDelayMs: 0 } };
-    for (const n of this.nodes) if (n.status === 'down') n.at = this.nowMs;
+    for (const n of this.nodes)
+      if (n.status === 'down' && n.at !== Number.POSITIVE_INFINITY) n.at = this.nowMs;
     let quiet = 0;
     for (let round = 1; round <= maxRounds; round++) {
       this.advance(this.opts.heartbeatMs);

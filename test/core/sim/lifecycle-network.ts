@@ -27,6 +27,8 @@ export interface LifecycleOptions {
   readonly reap: 'agreed-cut' | 'local';
   /** Wire version each node emits (the mixed-version pair: 1 for an older release, 2 for newer). */
   readonly wireVersion: (i: number) => number;
+  /** The peers node `i` knows of at start (its join addresses); every node by default. */
+  readonly seeds?: (i: number) => readonly string[];
 }
 
 interface Message extends InFlight {
@@ -39,6 +41,8 @@ export class LifecycleNetwork {
   nowMs = SIM_START_MS;
   protected inflight: Message[] = [];
   protected side: number[];
+  /** Pairs cut from each other although on the same side (`a b`, a < b). */
+  protected blocked = new Set<string>();
   /** Every event ever made, in creation order (a causal order), with its `acked` increment. */
   readonly archive: { event: WireEvent; acked: number }[] = [];
   readonly created = new Map<string, number>();
@@ -53,6 +57,7 @@ export class LifecycleNetwork {
     leaves: 0,
     deaths: 0,
     lostStores: 0,
+    joins: 0,
   };
   readonly trace: string[] = [];
 
@@ -61,7 +66,7 @@ export class LifecycleNetwork {
     public opts: LifecycleOptions,
   ) {
     const peers = Array.from({ length: opts.n }, (_, i) => `n${i}`);
-    this.nodes = peers.map((p, i) => new LifeNode(p, opts.wireVersion(i), peers));
+    this.nodes = peers.map((p, i) => new LifeNode(p, opts.wireVersion(i), opts.seeds?.(i) ?? peers));
     this.side = this.nodes.map(() => 0);
   }
 
@@ -80,7 +85,13 @@ export class LifecycleNetwork {
   }
 
   connected(a: number, b: number): boolean {
-    return a !== b && this.up(a) && this.up(b) && this.side[a] === this.side[b];
+    return (
+      a !== b &&
+      this.up(a) &&
+      this.up(b) &&
+      this.side[a] === this.side[b] &&
+      !this.blocked.has(`${Math.min(a, b)} ${Math.max(a, b)}`)
+    );
   }
 
   protected note(s: string): void {
@@ -116,6 +127,18 @@ export class LifecycleNetwork {
 
   healAll(): void {
     this.side = this.side.map(() => 0);
+    this.blocked.clear();
+  }
+
+  /** Cuts the link between `a` and `b` alone (until healAll). */
+  block(a: number, b: number): void {
+    this.blocked.add(`${Math.min(a, b)} ${Math.max(a, b)}`);
+    this.note(`cut n${a}-n${b}`);
+  }
+
+  unblock(a: number, b: number): void {
+    this.blocked.delete(`${Math.min(a, b)} ${Math.max(a, b)}`);
+    this.note(`link n${a}-n${b} back`);
   }
 
   // ---- writes and delivery ----------------------------------------------------------------
@@ -178,6 +201,8 @@ export class LifecycleNetwork {
     if (!this.connected(to, from)) return;
     const a = this.node(to);
     const b = this.node(from);
+    // The server learns of the puller and of the clock it holds (src/agent/agent.ts).
+    b.view.pulled(a.peer, a.replica.clock(), b.replica.clock(), this.nowMs);
     if (!b.log.servable(a.replica.clock())) {
       const snap = decodeSnapshot(encodeSnapshot(b.replica.snapshot()));
       if (!vcLeq(a.replica.clock(), snap.vc)) {
@@ -225,7 +250,8 @@ export class LifecycleNetwork {
     const receiver = this.node(to);
     receiver.lastHeard.set(sender.peer, this.nowMs);
     const local = receiver.replica.clock();
-    receiver.view.heartbeat(sender.peer, sender.replica.clock(), leaving, local, this.nowMs);
+    const members = sender.view.firstHandMembers(sender.candidates(), this.nowMs);
+    receiver.view.heartbeat(sender.peer, sender.replica.clock(), leaving, local, this.nowMs, members);
   }
 
   compact(i: number): void {

@@ -26,14 +26,31 @@ export interface LifecycleRun {
   readonly versions: Record<number, number>;
 }
 
-type Change = 'isolate' | 'die' | 'leave' | 'lose-store';
+type Change = 'isolate' | 'die' | 'leave' | 'lose-store' | 'join';
 
-export function runLifecycle(seed: number, rule: StabilityRule = membershipViewRule): LifecycleRun {
+export interface LifecycleVariant {
+  /**
+   * One more node, unknown to the others, joins during the long partition through a node on
+   * the other side (issue 7, "a member that joined on the far side of a partition"): it pulls
+   * that node's state and writes at once, its first ops lost on their way.
+   */
+  readonly joiner?: boolean;
+}
+
+export function runLifecycle(
+  seed: number,
+  rule: StabilityRule = membershipViewRule,
+  variant: LifecycleVariant = {},
+): LifecycleRun {
   const rng = new Prng(seed);
   const n = rng.int(3, 5);
   const olderRelease = rng.int(0, n - 1);
+  // The joiner is the last node; the others do not know of it.
+  const total = variant.joiner ? n + 1 : n;
+  const founders = Array.from({ length: n }, (_, i) => `n${i}`);
   const c = new LifecycleCluster(rng, {
-    n,
+    n: total,
+    ...(variant.joiner ? { seeds: (i: number) => (i === n ? [...founders, `n${n}`] : founders) } : {}),
     rule,
     faults: {
       drop: rng.pick([0, 0.05, 0.2]),
@@ -48,6 +65,7 @@ export function runLifecycle(seed: number, rule: StabilityRule = membershipViewR
   });
   const start = c.nowMs;
   for (let i = 0; i < n; i++) c.announce(i);
+  if (variant.joiner) c.notYet(n);
   const duration = 450 * HEARTBEAT_MS;
   // The plan: one long partition always; leaves and deaths leave at least two nodes.
   const plan: { at: number; change: Change }[] = [{ at: rng.int(20, 150) * HEARTBEAT_MS, change: 'isolate' }];
@@ -56,14 +74,32 @@ export function runLifecycle(seed: number, rule: StabilityRule = membershipViewR
     plan.push({ at: rng.int(10, 300) * HEARTBEAT_MS, change: rng.chance(0.5) ? 'die' : 'leave' });
   if (rng.chance(0.6)) plan.push({ at: rng.int(10, 300) * HEARTBEAT_MS, change: 'lose-store' });
   plan.sort((a, b) => a.at - b.at);
+  // The joiner starts this many heartbeats before the long partition heals (0-4): late, so that
+  // the sponsor may still hold no event of it when it reports the other side's events.
+  let joinLead = variant.joiner ? rng.int(0, 4) : -1;
   const isolations: { node: number; until: number }[] = [];
+  // The joiner reaches only its sponsor at first; the others meet it (peer exchange) 5-30
+  // heartbeats after the long partition heals, so the node that was cut off learns of it
+  // through the others first.
+  let meetAt: number | undefined;
 
   while (c.nowMs - start < duration) {
     c.advance(rng.int(1, 30));
     const t = c.nowMs - start;
+    const long = isolations[0];
+    if (joinLead >= 0 && long && c.nowMs >= long.until - joinLead * HEARTBEAT_MS) {
+      joinLead = -1;
+      applyChange(c, rng, 'join', isolations);
+    }
     for (const iso of isolations.filter((x) => x.until <= c.nowMs)) {
       c.rejoin(iso.node);
+      if (iso === long && variant.joiner && meetAt === undefined)
+        meetAt = c.nowMs + rng.int(5, 30) * HEARTBEAT_MS;
       isolations.splice(isolations.indexOf(iso), 1);
+    }
+    if (meetAt !== undefined && meetAt <= c.nowMs) {
+      meetAt = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < n; i++) c.unblock(i, n);
     }
     for (let next = plan[0]; next && next.at <= t; next = plan[0]) {
       plan.shift();
@@ -101,6 +137,11 @@ function applyChange(
   isolations: { node: number; until: number }[],
 ): void {
   const ups = c.upNodes().filter((i) => !c.isolated(i));
+  if (change === 'join') {
+    const sponsor = ups[0] === undefined ? undefined : rng.pick(ups);
+    if (sponsor !== undefined) joinThrough(c, rng, sponsor);
+    return;
+  }
   if (ups.length < 2) return;
   const i = rng.pick(ups);
   switch (change) {
@@ -126,6 +167,22 @@ function applyChange(
       return;
     }
   }
+}
+
+/**
+ * The joiner starts next to `sponsor`, announces itself (half the time the announcement is
+ * lost), pulls the sponsor's state and writes at once: a delete of a counter and an add to a
+ * remove-wins set, lost on their way (so that nobody may hold an event of it for a while).
+ */
+function joinThrough(c: LifecycleCluster, rng: Prng, sponsor: number): void {
+  const j = c.nodes.length - 1;
+  for (let i = 0; i < j; i++) if (i !== sponsor) c.block(i, j);
+  c.startNext(j, sponsor, rng.chance(0.5));
+  const ops = [
+    { type: 'pn-counter', key: `k/${rng.int(0, 2)}`, op: { kind: 'delete' } },
+    { type: 'rw-set', key: `k/${rng.int(0, 2)}`, op: { kind: 'add', value: rng.int(1, 4) } },
+  ];
+  c.write(j, ops, 0, false, j);
 }
 
 /** A partition of node `i` far longer than the heartbeat window: 50-80 heartbeats. */

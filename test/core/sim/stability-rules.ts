@@ -21,10 +21,17 @@ export type StabilityRule = (input: StabilityInput) => VectorClock;
 
 /**
  * The rule as landed (src/agent/compaction.ts): every member of the view that has not left
- * gracefully and has not been reaped, however long it has been silent.
+ * gracefully and has not been reaped, however long it has been silent, plus the peers that
+ * pulled from us and the members other members' heartbeats name (`stabilityMembers`).
  */
 export const membershipViewRule: StabilityRule = (s) =>
-  s.view.stable(s.localVc, s.view.members(s.candidates));
+  s.view.stable(s.localVc, s.view.stabilityMembers(s.candidates, s.now));
+
+/**
+ * The rule before the far-side joiner fix (the mutation): the view alone, without the peers
+ * known from pulls or from other members' heartbeats.
+ */
+export const ownViewRule: StabilityRule = (s) => s.view.stable(s.localVc, s.view.members(s.candidates));
 
 /**
  * The rule before issue 7 (the mutation): only the members heard from in the last three
