@@ -202,6 +202,18 @@ export class Nemesis {
       100,
     ).catch(() => undefined);
     f.reap = reap && { epoch: reap.epoch, cut: reap.cut, afterMs: Date.now() - leftAt };
+    if (!reap) {
+      // Evidence: what each survivor shows of the member's reaps (who is still missing).
+      for (const i of survivors) {
+        const st = await this.apis[i].get('/v1/status');
+        const rs = (st?.compaction?.reaps ?? []).filter((x) => x.epoch.split('~')[0] === peer);
+        const mine = Object.entries(st?.clock ?? {}).filter(([o]) => o.split('~')[0] === peer);
+        const compacted = Object.entries(st?.log?.compacted ?? {}).filter(([o]) => o.split('~')[0] === peer);
+        this.log(
+          `  a${i} (${st?.peerId}) shows reaps of a${target}: ${JSON.stringify(rs)}; its clock of a${target}: ${JSON.stringify(mine)}, compacted: ${JSON.stringify(compacted)}, buffered ${st?.buffered}, peers ${JSON.stringify(st?.peers)}`,
+        );
+      }
+    }
     this.log(
       reap
         ? `  a${by} force-left a${target}: ${reap.epoch.slice(-16)} cut at ${reap.cut} after ${f.reap.afterMs} ms`
