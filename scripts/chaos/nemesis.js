@@ -21,9 +21,13 @@ export const FAULT_KINDS = [
   'force-leave',
 ];
 
-/** How long the force-leave fault waits for the agreed cut, and then for the member's rebase. */
+/**
+ * How long the force-leave fault waits for the agreed cut, for the member's rebase to start,
+ * and then for its re-run: one write after another, each durable (about 10 a second here).
+ */
 const REAP_WAIT_MS = 15_000;
 const REBASE_WAIT_MS = 30_000;
+const RERUN_WAIT_MS = (n) => 15_000 + 250 * n;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -231,25 +235,34 @@ export class Nemesis {
     if (!reap) return;
     // The member's own words: the rebase line (with how many batches it keeps to re-run) and,
     // when there were some, the line saying they were re-run.
-    const rebase = await waitUntil(
-      () => {
-        const lines = this.logLines(a, logFrom);
-        const start = lines.find((l) => l.reaped === reap.epoch && typeof l.rerun === 'number' && 'cut' in l);
-        if (!start) return undefined;
-        if (start.rerun === 0) return { ...start, done: start.time };
-        const done = lines.find((l) => l.time >= start.time && typeof l.rerun === 'number' && !('cut' in l));
-        return done ? { ...start, done: done.time } : undefined;
-      },
-      'the rebase',
-      REBASE_WAIT_MS,
-      200,
-    ).catch(() => undefined);
+    const started = () =>
+      this.logLines(a, logFrom).find(
+        (l) => l.reaped === reap.epoch && typeof l.rerun === 'number' && 'cut' in l,
+      );
+    const start = await waitUntil(started, 'the rebase', REBASE_WAIT_MS, 200).catch(() => undefined);
+    const rebase =
+      start &&
+      (await waitUntil(
+        () => {
+          if (start.rerun === 0) return { ...start, done: start.time };
+          const done = this.logLines(a, logFrom).find(
+            (l) => l.time >= start.time && typeof l.rerun === 'number' && !('cut' in l),
+          );
+          return done ? { ...start, done: done.time } : undefined;
+        },
+        'the re-run',
+        RERUN_WAIT_MS(start.rerun),
+        200,
+      ).catch(() => undefined));
+    if (start && !rebase) f.rerunUnfinished = { ...start };
     f.rebase = rebase && { cut: rebase.cut, held: rebase.held, origin: rebase.origin, rerun: rebase.rerun };
     a.storeLosses.push([leftAt, rebase ? Math.max(rebase.done, Date.now()) : Infinity]);
     this.log(
       rebase
-        ? `  a${target} rebased onto ${rebase.origin.slice(-16)}: held ${rebase.held}, cut ${rebase.cut}, re-ran ${rebase.rerun} writes`
-        : `  a${target} logged no rebase within ${REBASE_WAIT_MS} ms`,
+        ? `  a${target} rebased onto ${rebase.origin.slice(-16)}: held ${rebase.held}, cut ${rebase.cut}, re-ran ${rebase.rerun} writes in ${rebase.done - rebase.time} ms`
+        : start
+          ? `  a${target} started its rebase (held ${start.held}, cut ${start.cut}, ${start.rerun} writes to re-run) but logged no end of the re-run within ${RERUN_WAIT_MS(start.rerun)} ms`
+          : `  a${target} logged no rebase within ${REBASE_WAIT_MS} ms`,
     );
   }
 

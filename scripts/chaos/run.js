@@ -188,7 +188,11 @@ async function main() {
       if (!f.reap) continue;
       const who = `a${f.targets[0]}`;
       if (!f.rebase) {
-        failures.push(`${who} was reaped at ${f.reap.cut} but logged no rebase`);
+        failures.push(
+          f.rerunUnfinished
+            ? `${who} was reaped at ${f.reap.cut} and started its rebase (held ${f.rerunUnfinished.held}, ${f.rerunUnfinished.rerun} writes to re-run) but never logged the end of the re-run`
+            : `${who} was reaped at ${f.reap.cut} but logged no rebase`,
+        );
         continue;
       }
       // Exactly once, batch by batch: the member re-ran every write it acknowledged beyond the
