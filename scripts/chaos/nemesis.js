@@ -27,7 +27,7 @@ export const FAULT_KINDS = [
  */
 const REAP_WAIT_MS = 15_000;
 const REBASE_WAIT_MS = 30_000;
-const RERUN_WAIT_MS = (n) => 15_000 + 250 * n;
+const RERUN_WAIT_MS = (n) => Math.min(60_000, 15_000 + 250 * n);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
