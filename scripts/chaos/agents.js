@@ -2,7 +2,7 @@
 // and store loss (kill, delete smac.db*, keep identity.key, restart). The REST API is the
 // agent's Unix socket in its data directory, reachable from here because it is a file.
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -127,8 +127,19 @@ export class ChaosAgent {
         });
       }),
       exited.then(({ code, signal }) => {
+        // The run directory goes at teardown (unless --keep): say why here.
+        let tail = '';
+        try {
+          tail = readFileSync(join(this.dir, 'agent.log'), 'utf8')
+            .trimEnd()
+            .split('\n')
+            .slice(-3)
+            .join('\n    ');
+        } catch {
+          // no log
+        }
         throw new Error(
-          `${this.name} exited at start (code ${code}, signal ${signal}); see ${this.dir}/agent.log`,
+          `${this.name} exited at start (code ${code}, signal ${signal}); the end of ${this.dir}/agent.log:\n    ${tail}`,
         );
       }),
       new Promise((_, reject) =>

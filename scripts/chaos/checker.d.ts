@@ -11,6 +11,7 @@ export interface ChaosOp {
   origin?: string | undefined;
   seq?: number | undefined;
   lostWithStore?: boolean;
+  rerun?: boolean;
 }
 export interface ChaosRead {
   agent: number;
@@ -30,10 +31,11 @@ export class Checker {
   constructor(input: {
     history: { ops: ChaosOp[]; reads: ChaosRead[] };
     cuts: ChaosCut[];
-    agents: { storeLosses: number[] }[];
+    agents: { storeLosses: (number | [number, number])[]; peerId?: string }[];
+    reaps?: { epoch: string; cut?: number }[];
   });
   run(
     values: Record<string, string>,
     clocks: Record<string, number>[],
-  ): { failures: string[]; decided: Record<string, number> };
+  ): { failures: string[]; decided: Record<string, number>; rerun: number };
 }

@@ -12,15 +12,29 @@
 // An op that failed (4xx, connection refused) was certainly not applied and is ignored; an
 // unknown one (in flight at a kill, a 5xx, a timeout, or acknowledged by a store that was then
 // deleted before anyone had it) may or may not have been applied.
+//
+// Reaped members (docs/agent.md "Reaping", docs/semantics.md "Reaping"): an acknowledged op
+// whose (origin, seq) lies beyond the agreed cut of its reaped epoch was refused everywhere and
+// re-run by its member under a new epoch, as a new op with an (origin, seq) the history does not
+// know, causally after the state the member held then. Such an op is *re-run*: it still counts
+// exactly once (counters stay exact: the re-run delta is in the acknowledged sum, so a lost or a
+// doubled re-run fails them), it is not looked for in the clocks, and its causality is widened
+// soundly: it may have seen anything (its end is unbounded), it was certainly seen only by a
+// later op of its own member that is re-run too (the batches re-run in their original order),
+// and it certainly saw nothing (the state it was re-run against is a peer's). An unknown op at
+// a reaped member may have been re-run as well: its end is unbounded too.
 import { canonical } from './converge.js';
 
 const acked = (o) => o.outcome === 'ok' && !o.lostWithStore;
 const hasDot = (o) => o.outcome === 'ok' && typeof o.seq === 'number';
 
 export class Checker {
-  constructor({ history, cuts, agents }) {
-    this.ops = history.ops.filter((o) => o.outcome !== 'fail');
-    this.allOps = history.ops;
+  constructor({ history, cuts, agents, reaps = [] }) {
+    this.reaps = reaps.filter((r) => typeof r.cut === 'number');
+    // Copies: widening a re-run op's end must not change the recorded history.
+    this.allOps = history.ops.map((o) => ({ ...o }));
+    this.rerun = this.markReruns(agents);
+    this.ops = this.allOps.filter((o) => o.outcome !== 'fail');
     /** Reads by agent, ordered by end time (one client per agent: they do not overlap). */
     this.readsByAgent = new Map();
     for (const r of [...history.reads].sort((x, y) => x.end - y.end)) {
@@ -31,6 +45,29 @@ export class Checker {
     this.agents = agents;
     this.failures = [];
     this.decided = { present: 0, absent: 0, exact: 0, lww: 0 };
+  }
+
+  /** Marks acknowledged ops beyond a reap's cut as re-run; widens the ends of maybe-re-run ops. */
+  markReruns(agents) {
+    let n = 0;
+    const reapedAgents = new Set();
+    for (const r of this.reaps) {
+      const peer = r.epoch.split('~')[0];
+      agents.forEach((a, i) => {
+        if (a.peerId !== undefined && a.peerId === peer) reapedAgents.add(i);
+      });
+      for (const o of this.allOps) {
+        if (o.outcome === 'ok' && o.origin === r.epoch && o.seq > r.cut) {
+          o.rerun = true;
+          reapedAgents.add(o.agent);
+          n++;
+        }
+      }
+    }
+    for (const o of this.allOps) {
+      if (o.rerun || (o.outcome === 'unknown' && reapedAgents.has(o.agent))) o.end = Infinity;
+    }
+    return n;
   }
 
   fail(msg) {
@@ -47,6 +84,10 @@ export class Checker {
 
   observed(b, a) {
     if (!hasDot(a)) return false;
+    // A re-run op saw only what its member's own earlier re-run ops had seen, and only those
+    // saw it; anything else is undecided (false is the sound answer).
+    if (b.rerun && !(a.rerun && a.agent === b.agent && a.seq < b.seq)) return false;
+    if (a.rerun && !b.rerun) return false;
     const reads = this.readsByAgent.get(b.agent) ?? [];
     const losses = this.agents[b.agent].storeLosses;
     // The last reads that ended before b started: an agent's clock only grows between store
@@ -60,7 +101,12 @@ export class Checker {
     }
     for (let i = lo - 1; i >= 0 && i >= lo - 20; i--) {
       const r = reads[i];
-      if (losses.some((t) => t >= r.start && t <= b.start)) return false;
+      if (
+        losses.some((t) =>
+          Array.isArray(t) ? t[0] <= b.start && t[1] >= r.start : t >= r.start && t <= b.start,
+        )
+      )
+        return false;
       if ((r.clock[a.origin] ?? 0) >= a.seq) return true;
     }
     return false;
@@ -101,7 +147,7 @@ export class Checker {
         this.register(k, value === null || value === undefined ? [] : [value], ops, true);
       else if (type === 'mv-register') this.register(k, value ?? [], ops, false);
     }
-    return { failures: this.failures, decided: this.decided };
+    return { failures: this.failures, decided: this.decided, rerun: this.rerun };
   }
 
   /** (origin, seq) pairs are never reused, and every acknowledged one is in every clock. */
@@ -117,7 +163,9 @@ export class Checker {
       else seen.set(d, o);
     }
     let missing = 0;
-    for (const o of this.allOps.filter(acked)) {
+    // Re-run ops carry a new (origin, seq) the history does not know; their old one is beyond
+    // the cut everywhere by design. Counters check that they count exactly once.
+    for (const o of this.allOps.filter((x) => acked(x) && !x.rerun)) {
       clocks.forEach((c, i) => {
         if ((c[o.origin] ?? 0) < o.seq) {
           if (missing++ < 10)
@@ -128,6 +176,15 @@ export class Checker {
       });
     }
     if (missing > 10) this.fail(`... ${missing} acknowledged ops beyond some agent's clock in all`);
+    // Nothing of a reaped epoch beyond its cut is applied anywhere, ever (docs/agent.md).
+    for (const r of this.reaps) {
+      clocks.forEach((c, i) => {
+        if ((c[r.epoch] ?? 0) > r.cut)
+          this.fail(
+            `a${i}'s clock holds reaped epoch ${r.epoch} up to ${c[r.epoch]}, beyond its agreed cut ${r.cut}`,
+          );
+      });
+    }
   }
 
   /** The value is the sum of the acknowledged deltas plus the sum of some subset of the unknown ones. */

@@ -1,12 +1,33 @@
 // The nemesis: a seeded schedule of faults, one at a time, each healed before the next.
 // Kinds: SIGKILL + restart (one of them timed to hit a request in flight), SIGSTOP/SIGCONT,
 // isolating one agent (its link down), splitting the cluster (a minority on another bridge),
-// and store loss (SIGKILL, delete smac.db*, keep identity.key, restart). Every kind runs at
+// store loss (SIGKILL, delete smac.db*, keep identity.key, restart), and force-leave (an agent
+// isolated while its client writes, force-left by the majority until the reap's cut is
+// agreed, then healed or killed and restarted, so that it rebases and re-runs its writes
+// beyond the cut). Every kind runs at
 // least once (the schedule starts with each kind in a seeded order); choices come only from
 // the PRNG, so a seed replays the same faults on the same agents with the same hold times.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { waitUntil } from './agents.js';
 
-export const FAULT_KINDS = ['kill', 'kill-mid-write', 'pause', 'isolate', 'split', 'store-loss'];
+export const FAULT_KINDS = [
+  'kill',
+  'kill-mid-write',
+  'pause',
+  'isolate',
+  'split',
+  'store-loss',
+  'force-leave',
+];
+
+/**
+ * How long the force-leave fault waits for the agreed cut, for the member's rebase to start,
+ * and then for its re-run: one write after another, each durable (about 10 a second here).
+ */
+const REAP_WAIT_MS = 15_000;
+const REBASE_WAIT_MS = 30_000;
+const RERUN_WAIT_MS = (n) => Math.min(60_000, 15_000 + 250 * n);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,7 +84,10 @@ export class Nemesis {
   async fault(kind) {
     const n = this.agents.length;
     const target = this.rng.int(0, n - 1);
-    const hold = kind === 'isolate' || kind === 'split' ? this.rng.int(3500, 6000) : this.rng.int(1500, 3500);
+    const hold =
+      kind === 'isolate' || kind === 'split' || kind === 'force-leave'
+        ? this.rng.int(3500, 6000)
+        : this.rng.int(1500, 3500);
     const f = { kind, targets: [target], start: Date.now(), end: 0, hold };
     this.log(`fault ${this.faults.length + 1}: ${kind} a${target} for ${hold} ms`);
     const before = await this.compactions();
@@ -109,6 +133,9 @@ export class Nemesis {
         this.net.healAll();
         break;
       }
+      case 'force-leave':
+        await this.forceLeave(f, target, before);
+        break;
       case 'store-loss':
         f.midWrite = this.clients[target].inFlight > 0;
         await this.agents[target].kill();
@@ -127,6 +154,149 @@ export class Nemesis {
     if (a.state === 'dead') await a.start();
     this.faults.push(f);
     this.log(`  healed after ${f.end - f.start} ms; compactions during it: ${f.compactions}`);
+  }
+
+  /**
+   * Isolates `target` while its client keeps writing (so it holds writes nobody else has), has a
+   * survivor force-leave it (POST /v1/members/<id>/force-leave) and waits, bounded, until every
+   * survivor's /v1/status shows the reap of its epoch with a cut. Then it heals the link, or (a
+   * seeded choice) kills the member, heals and restarts it, and waits, bounded, until the member
+   * logged its rebase and, if it held writes beyond the cut, their re-run. The window from the
+   * force-leave to the rebase counts as a store loss of the member for the checker: a write it
+   * made after the rebase did not see what its reads saw before (its state may be a peer's).
+   */
+  async forceLeave(f, target, before) {
+    const n = this.agents.length;
+    const a = this.agents[target];
+    const survivors = [...Array(n).keys()].filter((x) => x !== target);
+    const by = survivors[this.rng.int(0, survivors.length - 1)];
+    const restart = this.rng.chance(0.5);
+    const peer = a.peerId;
+    const logFrom = this.logSize(a);
+    this.net.isolate(target);
+    const sideOf = {};
+    for (let i = 0; i < n; i++) sideOf[i] = i === target ? `alone${i}` : 'br0';
+    const cut = { start: Date.now(), end: 0, side: sideOf };
+    f.start = cut.start;
+    f.by = by;
+    f.restart = restart;
+    const doneBefore = new Set(
+      (await this.reapsAt(by)).filter((r) => r.cut !== undefined).map((r) => r.epoch),
+    );
+    // Let the member write beyond what the others hold before it is removed.
+    await sleep(Math.floor(f.hold / 2));
+    const leftAt = Date.now();
+    const r = await this.apis[by].request('POST', `/v1/members/${encodeURIComponent(peer)}/force-leave`);
+    f.forceLeave = { status: r.status, body: r.body };
+    if (r.outcome !== 'ok')
+      this.log(`  force-leave of a${target} at a${by} answered ${r.status} ${JSON.stringify(r.body)}`);
+    // Wait until every survivor computed the cut of a new reap of the member's epoch.
+    const reap = await waitUntil(
+      async () => {
+        const per = await Promise.all(survivors.map((i) => this.reapsAt(i)));
+        const fresh = per.map((rs) =>
+          rs.find((x) => x.epoch.split('~')[0] === peer && x.cut !== undefined && !doneBefore.has(x.epoch)),
+        );
+        return fresh.every((x) => x !== undefined && x.epoch === fresh[0].epoch && x.cut === fresh[0].cut)
+          ? fresh[0]
+          : undefined;
+      },
+      'the agreed cut',
+      REAP_WAIT_MS,
+      100,
+    ).catch(() => undefined);
+    f.reap = reap && { epoch: reap.epoch, cut: reap.cut, afterMs: Date.now() - leftAt };
+    if (!reap) {
+      // Evidence: what each survivor shows of the member's reaps (who is still missing).
+      for (const i of survivors) {
+        const st = await this.apis[i].get('/v1/status');
+        const rs = (st?.compaction?.reaps ?? []).filter((x) => x.epoch.split('~')[0] === peer);
+        const mine = Object.entries(st?.clock ?? {}).filter(([o]) => o.split('~')[0] === peer);
+        const compacted = Object.entries(st?.log?.compacted ?? {}).filter(([o]) => o.split('~')[0] === peer);
+        this.log(
+          `  a${i} (${st?.peerId}) shows reaps of a${target}: ${JSON.stringify(rs)}; its clock of a${target}: ${JSON.stringify(mine)}, compacted: ${JSON.stringify(compacted)}, buffered ${st?.buffered}, peers ${JSON.stringify(st?.peers)}`,
+        );
+      }
+    }
+    this.log(
+      reap
+        ? `  a${by} force-left a${target}: ${reap.epoch.slice(-16)} cut at ${reap.cut} after ${f.reap.afterMs} ms`
+        : `  a${by} force-left a${target}: no agreed cut within ${REAP_WAIT_MS} ms`,
+    );
+    // The rest of the hold: the member keeps writing beyond the cut.
+    await sleep(Math.max(0, f.hold - (Date.now() - f.start)));
+    f.compactions = this.delta(before, await this.compactions());
+    if (restart) await a.kill();
+    cut.end = Date.now();
+    f.end = cut.end;
+    this.cuts.push(cut);
+    this.net.healAll();
+    if (restart) await a.start();
+    if (!reap) return;
+    // The member's own words: the rebase line (with how many batches it keeps to re-run) and,
+    // when there were some, the line saying they were re-run.
+    const started = () =>
+      this.logLines(a, logFrom).find(
+        (l) => l.reaped === reap.epoch && typeof l.rerun === 'number' && 'cut' in l,
+      );
+    const start = await waitUntil(started, 'the rebase', REBASE_WAIT_MS, 200).catch(() => undefined);
+    const rebase =
+      start &&
+      (await waitUntil(
+        () => {
+          if (start.rerun === 0) return { ...start, done: start.time };
+          const done = this.logLines(a, logFrom).find(
+            (l) => l.time >= start.time && typeof l.rerun === 'number' && !('cut' in l),
+          );
+          return done ? { ...start, done: done.time } : undefined;
+        },
+        'the re-run',
+        RERUN_WAIT_MS(start.rerun),
+        200,
+      ).catch(() => undefined));
+    if (start && !rebase) f.rerunUnfinished = { ...start };
+    f.rebase = rebase && { cut: rebase.cut, held: rebase.held, origin: rebase.origin, rerun: rebase.rerun };
+    a.storeLosses.push([leftAt, rebase ? Math.max(rebase.done, Date.now()) : Infinity]);
+    this.log(
+      rebase
+        ? `  a${target} rebased onto ${rebase.origin.slice(-16)}: held ${rebase.held}, cut ${rebase.cut}, re-ran ${rebase.rerun} writes in ${rebase.done - rebase.time} ms`
+        : start
+          ? `  a${target} started its rebase (held ${start.held}, cut ${start.cut}, ${start.rerun} writes to re-run) but logged no end of the re-run within ${RERUN_WAIT_MS(start.rerun)} ms`
+          : `  a${target} logged no rebase within ${REBASE_WAIT_MS} ms`,
+    );
+  }
+
+  async reapsAt(i) {
+    const s = await this.apis[i].get('/v1/status');
+    return s?.compaction?.reaps ?? [];
+  }
+
+  logSize(a) {
+    try {
+      return readFileSync(join(a.dir, 'agent.log')).length;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** The agent's JSON log lines written since byte `from`. */
+  logLines(a, from) {
+    let text;
+    try {
+      text = readFileSync(join(a.dir, 'agent.log')).subarray(from).toString('utf8');
+    } catch {
+      return [];
+    }
+    const out = [];
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        out.push(JSON.parse(line));
+      } catch {
+        // a line being written
+      }
+    }
+    return out;
   }
 
   /** Compactions by agents that were up (same process) at both ends of the window. */

@@ -166,7 +166,9 @@ async function main() {
     } else log(`converged after ${conv.waitedMs} ms`);
     // Check against the first agent's state (all are equal when converged) and every clock.
     const live = conv.views.filter((v) => v !== undefined);
-    const checker = new Checker({ history, cuts: nemesis.cuts, agents });
+    // Every agreed reap (the converged replicas agree on them): ops beyond a cut were re-run.
+    const reaps = live[0]?.status?.compaction?.reaps ?? [];
+    const checker = new Checker({ history, cuts: nemesis.cuts, agents, reaps });
     const result =
       live.length > 0
         ? checker.run(
@@ -180,11 +182,40 @@ async function main() {
       if ((opts.storeLoss || k !== 'store-loss') && !kinds.has(k))
         failures.push(`fault kind ${k} never happened`);
     }
+    const leaves = nemesis.faults.filter((f) => f.kind === 'force-leave');
+    if (leaves.length > 0 && !leaves.some((f) => f.reap)) failures.push('no force-leave completed a reap');
+    for (const f of leaves) {
+      if (!f.reap) continue;
+      const who = `a${f.targets[0]}`;
+      if (!f.rebase) {
+        failures.push(
+          f.rerunUnfinished
+            ? `${who} was reaped at ${f.reap.cut} and started its rebase (held ${f.rerunUnfinished.held}, ${f.rerunUnfinished.rerun} writes to re-run) but never logged the end of the re-run`
+            : `${who} was reaped at ${f.reap.cut} but logged no rebase`,
+        );
+        continue;
+      }
+      // Exactly once, batch by batch: the member re-ran every write it acknowledged beyond the
+      // cut and none twice; an unknown one (a kill mid-write) may be among them or not.
+      const beyond = history.ops.filter(
+        (o) => o.agent === f.targets[0] && o.origin === f.reap.epoch && o.seq > f.reap.cut,
+      ).length;
+      const maybe = history.ops.filter(
+        (o) => o.agent === f.targets[0] && o.outcome === 'unknown' && o.start < f.end,
+      ).length;
+      if (f.rebase.rerun < beyond || f.rebase.rerun > beyond + maybe)
+        failures.push(
+          `${who} re-ran ${f.rebase.rerun} writes beyond the cut ${f.reap.cut}, but acknowledged ${beyond} there (and ${maybe} unknown)`,
+        );
+    }
     if (!nemesis.faults.some((f) => f.kind.startsWith('kill') && f.midWrite))
       failures.push('no kill hit a request in flight');
     const compactedInFault = nemesis.faults.filter((f) => f.compactions > 0).map((f) => f.kind);
     if (compactedInFault.length === 0) failures.push('no compaction ran during any fault');
     log(`faults: ${nemesis.faults.map((f) => `${f.kind}(a${f.targets.join('+a')})`).join(' ')}`);
+    log(
+      `reaps: ${leaves.map((f) => (f.reap ? `a${f.targets[0]} cut ${f.reap.cut}, re-ran ${f.rebase?.rerun ?? '?'}${f.restart ? ' (restarted)' : ''}` : `a${f.targets[0]} none`)).join('; ') || 'none'}; re-run writes the checker counted: ${result.rerun ?? 0}`,
+    );
     log(
       `compaction ran during: ${compactedInFault.join(' ') || 'none'}; decided by the checker: ${JSON.stringify(result.decided)}`,
     );

@@ -68,7 +68,13 @@ export class Rebaser {
 
   constructor(private readonly deps: RebaseDeps) {}
 
-  /** Called every heartbeat step: starts a rebase if our own epoch was reaped. */
+  /**
+   * Called every heartbeat step, from maintain(), inside the owner's drain: starts a rebase if
+   * our own epoch was reaped, after the drain. Events the drain prepared before maintain() are
+   * committed only when it ends; emptying the store here would get them appended to the
+   * emptied store (the reaped epoch beyond the cut again, and others' events with no snapshot
+   * below them), and leave them out of the re-run.
+   */
   check(): void {
     if (this.running) return;
     const r = this.deps.replica();
@@ -84,7 +90,13 @@ export class Rebaser {
     }
     const cut = r.reapOf(r.id)?.cut;
     if (cut === undefined) return;
-    this.run(() => this.rebase(r.id, cut));
+    const own = r.id;
+    this.running = true; // no second start before this one runs
+    setTimeout(() => {
+      this.running = false;
+      if (own !== this.deps.replica().id) return;
+      this.run(() => this.rebase(own, cut));
+    }, 0);
   }
 
   /**

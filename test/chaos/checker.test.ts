@@ -32,16 +32,20 @@ function op(
 function check(
   ops: ChaosOp[],
   values: Record<string, unknown>,
-  opts: { reads?: ChaosRead[]; cuts?: ChaosCut[] } = {},
+  opts: { reads?: ChaosRead[]; cuts?: ChaosCut[]; reaps?: { epoch: string; cut: number }[] } = {},
 ) {
   const clock: Record<string, number> = {};
   for (const o of ops) if (o.origin && o.seq) clock[o.origin] = Math.max(clock[o.origin] ?? 0, o.seq);
+  // A reaped epoch's events beyond its cut are applied nowhere.
+  for (const r of opts.reaps ?? []) clock[r.epoch] = Math.min(clock[r.epoch] ?? 0, r.cut);
   const v = Object.fromEntries(Object.entries(values).map(([k, x]) => [k, JSON.stringify(x)]));
   const agents = [0, 1, 2].map(() => ({ storeLosses: [] }));
-  return new Checker({ history: { ops, reads: opts.reads ?? [] }, cuts: opts.cuts ?? [], agents }).run(v, [
-    clock,
-    clock,
-  ]);
+  return new Checker({
+    history: { ops, reads: opts.reads ?? [] },
+    cuts: opts.cuts ?? [],
+    agents,
+    reaps: opts.reaps ?? [],
+  }).run(v, [clock, clock]);
 }
 
 const inc = (by: number) => ({ kind: 'increment', by });
@@ -111,5 +115,86 @@ describe('chaos checker', () => {
       /must be absent/,
     );
     expect(check([add, remove], { 'aw-set s': [] }, { reads: [read] }).failures).toEqual([]);
+  });
+
+  describe('a reaped member re-runs its writes beyond the cut (docs/semantics.md "Reaping")', () => {
+    // a0's epoch p0 was reaped at the cut: its ops up to the cut stay, the later ones were re-run.
+    const before = () => op(0, 'pn-counter', 'c', inc(2), 10);
+    const reapAt = (o: ChaosOp) => [{ epoch: 'p0', cut: o.seq! }];
+
+    it('counts a re-run increment exactly once: not lost, not doubled', () => {
+      const a = before();
+      const b = op(0, 'pn-counter', 'c', inc(3), 20); // beyond the cut: re-run under a new epoch
+      const c = op(1, 'pn-counter', 'c', inc(5), 30);
+      const reaps = reapAt(a);
+      const ok = check([a, b, c], { 'pn-counter c': 10 }, { reaps });
+      expect(ok.failures).toEqual([]);
+      expect(ok.rerun).toBe(1);
+      expect(check([a, b, c], { 'pn-counter c': 7 }, { reaps }).failures.join()).toMatch(/lost or doubled/);
+      expect(check([a, b, c], { 'pn-counter c': 13 }, { reaps }).failures.join()).toMatch(/lost or doubled/);
+      // Without the reap, b's (origin, seq) beyond every clock is a lost op.
+      const clock = { p0: a.seq!, p1: c.seq! };
+      const r = new Checker({
+        history: { ops: [a, b, c], reads: [] },
+        cuts: [],
+        agents: [{ storeLosses: [] }],
+      }).run({ 'pn-counter c': '10' }, [clock]);
+      expect(r.failures.join()).toMatch(/beyond a0's clock/);
+    });
+
+    it('catches a replica that applied the reaped epoch beyond its cut', () => {
+      const a = before();
+      const b = op(0, 'pn-counter', 'c', inc(3), 20);
+      const clock = { p0: b.seq! };
+      const r = new Checker({
+        history: { ops: [a, b], reads: [] },
+        cuts: [],
+        agents: [{ storeLosses: [] }],
+        reaps: reapAt(a),
+      }).run({ 'pn-counter c': '5' }, [clock]);
+      expect(r.failures.join()).toMatch(/beyond its agreed cut/);
+    });
+
+    it('a re-run remove is causally later: it may remove an add it never saw the first time', () => {
+      const a = before();
+      const remove = op(0, 'aw-set', 's', { kind: 'remove', value: 'x' }, 20); // re-run later
+      const add = op(1, 'aw-set', 's', { kind: 'add', value: 'x' }, 30); // the remove could not see it
+      // Without the reap, add wins: x must be present.
+      expect(check([a, remove, add], { 'aw-set s': [], 'pn-counter c': 2 }).failures.join()).toMatch(
+        /must be present/,
+      );
+      // With it, the re-run remove may have seen the add: absent is allowed, and so is present.
+      const reaps = reapAt(a);
+      expect(check([a, remove, add], { 'aw-set s': [], 'pn-counter c': 2 }, { reaps }).failures).toEqual([]);
+      expect(check([a, remove, add], { 'aw-set s': ['x'], 'pn-counter c': 2 }, { reaps }).failures).toEqual(
+        [],
+      );
+    });
+
+    it('a write after the rebase did not see what a read before it saw (the rebase window)', () => {
+      const add = op(1, 'aw-set', 's', { kind: 'add', value: 'x' }, 10);
+      const read: ChaosRead = {
+        agent: 0,
+        type: 'aw-set',
+        key: 's',
+        start: 20,
+        end: 21,
+        clock: { p1: add.seq! },
+        value: ['x'],
+      };
+      const remove = op(0, 'aw-set', 's', { kind: 'remove', value: 'x' }, 50);
+      const v = Object.fromEntries(
+        Object.entries({ 'aw-set s': ['x'] }).map(([k, x]) => [k, JSON.stringify(x)]),
+      );
+      const clock = { p0: remove.seq!, p1: add.seq! };
+      const run = (losses: (number | [number, number])[]) =>
+        new Checker({
+          history: { ops: [add, remove], reads: [read] },
+          cuts: [],
+          agents: [{ storeLosses: losses }, { storeLosses: [] }],
+        }).run(v, [clock]).failures;
+      expect(run([]).join()).toMatch(/must be absent/);
+      expect(run([[15, 60]])).toEqual([]);
+    });
   });
 });
