@@ -32,7 +32,8 @@ const RERUN_WAIT_MS = (n) => Math.min(60_000, 15_000 + 250 * n);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Nemesis {
-  constructor({ rng, agents, apis, clients, net, history, storeLoss, log }) {
+  constructor({ rng, agents, apis, clients, net, history, storeLoss, forceLeaveRestart = true, log }) {
+    this.forceLeaveRestart = forceLeaveRestart;
     this.rng = rng;
     this.agents = agents;
     this.apis = apis;
@@ -170,7 +171,8 @@ export class Nemesis {
     const a = this.agents[target];
     const survivors = [...Array(n).keys()].filter((x) => x !== target);
     const by = survivors[this.rng.int(0, survivors.length - 1)];
-    const restart = this.rng.chance(0.5);
+    // The coin is always drawn, so a seed makes the same other choices in either mode.
+    const restart = this.rng.chance(0.5) && this.forceLeaveRestart;
     const peer = a.peerId;
     const logFrom = this.logSize(a);
     this.net.isolate(target);

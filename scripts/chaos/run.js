@@ -27,6 +27,11 @@ function parseDuration(s) {
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] ?? 's'];
 }
 
+function forceLeaveMode(v) {
+  if (v !== 'any' && v !== 'heal-only') throw new Error('--force-leave must be any or heal-only');
+  return v;
+}
+
 function options() {
   const { values } = parseArgs({
     options: {
@@ -34,6 +39,9 @@ function options() {
       duration: { type: 'string', default: '120s' },
       agents: { type: 'string', default: '5' },
       'no-store-loss': { type: 'boolean', default: false },
+      // heal-only: a force-left member is only healed, never killed and restarted (the restart
+      // variant fails today: docs/chaos.md, open bug 1).
+      'force-leave': { type: 'string', default: 'any' },
       'snapshot-every': { type: 'string', default: '25' },
       'converge-timeout': { type: 'string', default: '60s' },
       'log-level': { type: 'string', default: 'warn' },
@@ -47,6 +55,7 @@ function options() {
     durationMs: parseDuration(values.duration),
     agents,
     storeLoss: !values['no-store-loss'],
+    forceLeave: forceLeaveMode(values['force-leave']),
     snapshotEvery: Number(values['snapshot-every']),
     convergeMs: parseDuration(values['converge-timeout']),
     logLevel: values['log-level'],
@@ -65,7 +74,7 @@ async function main() {
     return 2;
   }
   log(
-    `seed ${opts.seed} (replay: node scripts/chaos/run.js --seed ${opts.seed} --duration ${opts.durationMs}ms --agents ${opts.agents}${opts.storeLoss ? '' : ' --no-store-loss'})`,
+    `seed ${opts.seed} (replay: node scripts/chaos/run.js --seed ${opts.seed} --duration ${opts.durationMs}ms --agents ${opts.agents}${opts.storeLoss ? '' : ' --no-store-loss'} --force-leave ${opts.forceLeave})`,
   );
   const why = netnsAvailable();
   if (why) {
@@ -145,6 +154,7 @@ async function main() {
       net,
       history,
       storeLoss: opts.storeLoss,
+      forceLeaveRestart: opts.forceLeave === 'any',
       log,
     });
     await nemesis.run(Date.now() + opts.durationMs);

@@ -33,7 +33,21 @@ describe.skipIf(why !== undefined)(
     it(
       `seed ${SEED}: every acknowledged op survives, replicas converge, semantics hold`,
       async () => {
-        const args = [RUN, '--seed', SEED, '--duration', '30s', '--agents', '3', '--converge-timeout', '45s'];
+        // A force-left member is only healed here: killed and restarted, it never rebases today
+        // (open bug 1 in docs/chaos.md); `npm run test:chaos` runs both variants.
+        const args = [
+          RUN,
+          '--seed',
+          SEED,
+          '--duration',
+          '30s',
+          '--agents',
+          '3',
+          '--converge-timeout',
+          '45s',
+          '--force-leave',
+          'heal-only',
+        ];
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
         child.stdout.on('data', (c: Buffer) => (out += c.toString()));
