@@ -257,7 +257,15 @@ export class Nemesis {
         200,
       ).catch(() => undefined));
     if (start && !rebase) f.rerunUnfinished = { ...start };
-    f.rebase = rebase && { cut: rebase.cut, held: rebase.held, origin: rebase.origin, rerun: rebase.rerun };
+    f.rebase = rebase && {
+      cut: rebase.cut,
+      held: rebase.held,
+      origin: rebase.origin,
+      rerun: rebase.rerun,
+      // Rebased from an older epoch after an unclean restart: the epoch written under since
+      // then is re-run too (src/agent/rebase.ts), and never applied anywhere.
+      abandoned: rebase.abandoned,
+    };
     a.storeLosses.push([leftAt, rebase ? Math.max(rebase.done, Date.now()) : Infinity]);
     this.log(
       rebase

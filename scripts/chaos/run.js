@@ -177,7 +177,12 @@ async function main() {
     // Check against the first agent's state (all are equal when converged) and every clock.
     const live = conv.views.filter((v) => v !== undefined);
     // Every agreed reap (the converged replicas agree on them): ops beyond a cut were re-run.
-    const reaps = live[0]?.status?.compaction?.reaps ?? [];
+    // An epoch a rebase abandoned (written under after an unclean restart, before the member
+    // learned its older epoch was reaped) is re-run whole: like a reap at cut 0.
+    const abandoned = nemesis.faults
+      .filter((f) => typeof f.rebase?.abandoned === 'string')
+      .map((f) => ({ epoch: f.rebase.abandoned, cut: 0 }));
+    const reaps = [...(live[0]?.status?.compaction?.reaps ?? []), ...abandoned];
     const checker = new Checker({ history, cuts: nemesis.cuts, agents, reaps });
     const result =
       live.length > 0
@@ -208,7 +213,10 @@ async function main() {
       // Exactly once, batch by batch: the member re-ran every write it acknowledged beyond the
       // cut and none twice; an unknown one (a kill mid-write) may be among them or not.
       const beyond = history.ops.filter(
-        (o) => o.agent === f.targets[0] && o.origin === f.reap.epoch && o.seq > f.reap.cut,
+        (o) =>
+          o.agent === f.targets[0] &&
+          ((o.origin === f.reap.epoch && o.seq > f.reap.cut) ||
+            (f.rebase.abandoned !== undefined && o.origin === f.rebase.abandoned)),
       ).length;
       const maybe = history.ops.filter(
         (o) => o.agent === f.targets[0] && o.outcome === 'unknown' && o.start < f.end,

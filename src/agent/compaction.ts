@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { type ReadonlyVectorClock, vcToRecord } from '../core/clock/vector-clock.js';
 import { encodeSnapshot } from '../core/codec/index.js';
 import type { Replica } from '../core/replica.js';
+import { peerOfOrigin } from '../core/origin.js';
 import type { Store } from '../store/store.js';
 import { Reaper, type ReapStatus } from './reaper.js';
 import { type Blocker, type RetireReason, type Retirement, StabilityView } from './stability-view.js';
@@ -140,7 +141,11 @@ export class Compactor {
     const upTo = first.done ? stats.lastPos : first.value.pos - 1;
     const dropped = upTo > 0 ? this.deps.store.compact(upTo) : 0;
     // Our own writes every member holds can never be beyond a reap's cut: no re-run needed.
-    this.deps.store.pruneOwnOps(replica.id, stable.get(replica.id) ?? 0);
+    // Every epoch of ours, the older ones too: an unclean restart takes a new epoch while the
+    // old one may still be reaped below what we wrote under it (rebase.ts re-runs those).
+    const self = peerOfOrigin(replica.id);
+    for (const origin of replica.clock().keys())
+      if (peerOfOrigin(origin) === self) this.deps.store.pruneOwnOps(origin, stable.get(origin) ?? 0);
     this.deps.counters.compactions++;
     this.deps.log.debug({ dropped, upTo, stable: vcToRecord(stable) }, 'snapshot taken, log compacted');
   }

@@ -32,6 +32,7 @@ import { vcGet } from '../core/clock/vector-clock.js';
 import { Replica, type ReplicaConfig } from '../core/replica.js';
 import type { Store } from '../store/store.js';
 import { takeNewEpoch } from './epoch.js';
+import { peerOfOrigin } from '../core/origin.js';
 
 const PENDING_KEY = 'rebase-pending';
 
@@ -79,7 +80,16 @@ export class Rebaser {
     if (this.running) return;
     const r = this.deps.replica();
     for (const p of r.pastCut()) {
-      if (p.epoch === r.id || this.warned.has(p.epoch)) continue;
+      if (p.epoch === r.id) continue;
+      if (peerOfOrigin(p.epoch) === this.deps.peerId) {
+        // An older epoch of our own, reaped while we were down: an unclean restart took a new
+        // epoch before we heard of the cut. Our current epoch's events depend on the old one's
+        // beyond the cut, so no replica will ever apply them either: rebase from the old epoch
+        // and re-run the client writes of both (rebase()).
+        this.start(p.epoch, p.cut);
+        return;
+      }
+      if (this.warned.has(p.epoch)) continue;
       // A member no marker named that heard from the reaped member directly (not automated:
       // docs/agent.md "Reaping"). Our state holds effects no other replica applies.
       this.warned.add(p.epoch);
@@ -90,11 +100,16 @@ export class Rebaser {
     }
     const cut = r.reapOf(r.id)?.cut;
     if (cut === undefined) return;
-    const own = r.id;
+    this.start(r.id, cut);
+  }
+
+  /** Starts a rebase from our epoch `own` after the owner's drain (see check()). */
+  private start(own: string, cut: number): void {
+    const current = this.deps.replica().id;
     this.running = true; // no second start before this one runs
     setTimeout(() => {
       this.running = false;
-      if (own !== this.deps.replica().id) return;
+      if (current !== this.deps.replica().id) return;
       this.run(() => this.rebase(own, cut));
     }, 0);
   }
@@ -106,7 +121,7 @@ export class Rebaser {
   ownEpochCut(epoch: string, cut: number): void {
     // Called from inside the owner's drain: rebase after it, not in the middle of it.
     setTimeout(() => {
-      if (this.running || epoch !== this.deps.replica().id) return;
+      if (this.running || peerOfOrigin(epoch) !== this.deps.peerId) return;
       this.run(() => this.rebase(epoch, cut));
     }, 0);
   }
@@ -133,6 +148,9 @@ export class Rebaser {
     const old = this.deps.replica();
     const held = vcGet(old.clock(), own);
     const ops = held > cut ? store.ownOpsSince(own, cut).map((o) => o.ops) : [];
+    // Rebasing from an older epoch of ours (check()): what we wrote under the current one
+    // depends on the old epoch's events beyond the cut, so it is re-run too, after them.
+    if (own !== old.id && held > cut) ops.push(...store.ownOpsSince(old.id, 0).map((o) => o.ops));
     const pending: Pending = { from: own, cut, ops };
     store.setMetaSynced(PENDING_KEY, JSON.stringify(pending));
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
@@ -145,7 +163,8 @@ export class Rebaser {
     }
     this.count++;
     log.error(
-      { reaped: own, cut, held, origin, rerun: ops.length },
+      // `abandoned`: the epoch we wrote under since an unclean restart, re-run along with `own`.
+      { reaped: own, cut, held, origin, rerun: ops.length, ...(own !== old.id ? { abandoned: old.id } : {}) },
       held > cut
         ? 'our epoch was reaped below what we wrote: taking a peer’s state and re-running our writes beyond the cut under a new epoch'
         : 'our epoch was reaped: writing under a new epoch',

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
 import { encodeSnapshot } from '../core/codec/index.js';
 import { Replica } from '../core/replica.js';
+import { peerOfOrigin } from '../core/origin.js';
 import {
   headsFor,
   openPeerSnapshot,
@@ -106,18 +107,25 @@ export function installPeerSnapshot(
  */
 function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot): boolean {
   if (!d.ownEpochCut) return false;
-  const own = d.replica.id;
-  const held = d.replica.clock().get(own) ?? 0;
-  if (held <= (snap.vc.get(own) ?? 0)) return false;
-  let cut: number | undefined;
+  const self = peerOfOrigin(d.replica.id);
+  // Our current epoch, or an older one of ours reaped while we were down (rebase.ts).
+  const ours = [...d.replica.clock()].filter(
+    ([origin, held]) => peerOfOrigin(origin) === self && held > (snap.vc.get(origin) ?? 0),
+  );
+  if (ours.length === 0) return false;
+  let probe: Replica;
   try {
-    cut = Replica.fromSnapshot({ id: `${own}-probe` }, snap).reapOf(own)?.cut;
+    probe = Replica.fromSnapshot({ id: `${d.replica.id}-probe` }, snap);
   } catch {
     return false; // a state that does not validate is refused below when installed, never used
   }
-  if (cut === undefined || held <= cut) return false;
-  d.ownEpochCut(own, cut);
-  return true;
+  for (const [own, held] of ours) {
+    const cut = probe.reapOf(own)?.cut;
+    if (cut === undefined || held <= cut) continue;
+    d.ownEpochCut(own, cut);
+    return true;
+  }
+  return false;
 }
 
 /**

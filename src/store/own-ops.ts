@@ -27,7 +27,6 @@ export class OwnOpsTable {
   private readonly insert: StatementSync;
   private readonly after: StatementSync;
   private readonly pruneUpTo: StatementSync;
-  private readonly pruneOther: StatementSync;
   private readonly clearAll: StatementSync;
 
   constructor(
@@ -43,7 +42,6 @@ export class OwnOpsTable {
     this.insert = db.prepare('INSERT OR IGNORE INTO own_ops (origin, seq, ops) VALUES (?, ?, ?)');
     this.after = db.prepare('SELECT seq, ops FROM own_ops WHERE origin = ? AND seq > ? ORDER BY seq');
     this.pruneUpTo = db.prepare('DELETE FROM own_ops WHERE origin = ? AND seq <= ?');
-    this.pruneOther = db.prepare('DELETE FROM own_ops WHERE origin <> ?');
     this.clearAll = db.prepare('DELETE FROM own_ops');
   }
 
@@ -60,10 +58,12 @@ export class OwnOpsTable {
     }));
   }
 
-  /** Drops the batches of `origin` up to `seq`, and every batch of another origin. */
+  /**
+   * Drops the batches of `origin` up to `seq`. Batches of our older epochs stay until they are
+   * stable too: an older epoch may yet be reaped below them (rebase.ts re-runs them then).
+   */
   prune(origin: string, seq: number): void {
     this.pruneUpTo.run(origin, seq);
-    this.pruneOther.run(origin);
   }
 
   clear(): void {

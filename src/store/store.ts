@@ -667,7 +667,7 @@ export class Store {
     return this.query('read own ops', () => this.ownOps.since(origin, seq));
   }
 
-  /** Drops the client batches of `origin` up to `seq` (stable) and those of older epochs. */
+  /** Drops the client batches of `origin` up to `seq` (stable). */
   pruneOwnOps(origin: string, seq: number): void {
     this.ensureOpen();
     this.query('prune own ops', () => {
