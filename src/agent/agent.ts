@@ -35,7 +35,7 @@ import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
 import { Heartbeats } from './heartbeats.js';
 import { type AgentCounters, type AgentStatus, buildStatus, newCounters } from './status.js';
-import type { ProtocolRange } from '../core/wire-version.js';
+import { PRUNED_CLOCKS_WIRE_VERSION, type ProtocolRange } from '../core/wire-version.js';
 import type { OwnerQueue } from './owner-queue.js';
 import { type ChangeNotice, Owner, type OwnerInput, type WriteResult } from './owner.js';
 import { securePrivateDir, warnIfOpenCluster } from './data-dir.js';
@@ -260,6 +260,8 @@ export class Agent {
       log: this.log,
       now: this.now,
       clock: () => this.replica.clock(),
+      sentClock: () => this.wireClock(),
+      expand: (vc) => this.replica.expandClock(vc),
       buffered: () => this.replica.stats().buffered,
       isolated: () => this.isolation.isolated,
       view: this.compactor.view,
@@ -278,12 +280,15 @@ export class Agent {
         snapshot: (peer) =>
           servedSnapshot(this.snapshotDeps(), {
             proven: !this.heartbeats.versions.isLegacy(peer.toString()),
+            pruned:
+              this.prunes() && this.heartbeats.versions.mayRead(peer.toString(), PRUNED_CLOCKS_WIRE_VERSION),
           }),
         envelopesSince: (vc) => this.antiEntropy.envelopesSince(vc),
       },
       onPush: (envelopes) => this.antiEntropy.receiveRaw(envelopes),
       // A peer that pulls from us exists and holds at least its request's clock: stability
       // waits for it (a joiner we would otherwise know nothing of yet; stability-view.ts).
+      readClock: (vc) => this.replica.expandClock(vc),
       onRequest: (vc, from) => {
         this.compactor.view.pulled(from.toString(), vc, this.replica.clock(), this.now());
       },
@@ -346,6 +351,7 @@ export class Agent {
       },
       now: this.now,
       clock: () => this.replica.clock(),
+      requestClock: () => this.wireClock(),
       connectedPeers: () => this.node.getConnections().map((c) => c.remotePeer),
       peerClock: (id) => this.heartbeats.heardFrom().get(id)?.vc,
       receive: (items) => this.receive(items),
@@ -610,6 +616,16 @@ export class Agent {
   }
 
   /** A member by what the replica holds (its signed record or events), not left or reaped. */
+  /** Whether clocks we send leave out retired epochs: once every member reads that (v4). */
+  private prunes(): boolean {
+    return this.replica.eventWireVersion >= PRUNED_CLOCKS_WIRE_VERSION;
+  }
+
+  /** The clock our heartbeats and sync requests carry (src/core/retired-epochs.ts). */
+  private wireClock(): VectorClock {
+    return this.prunes() ? this.replica.shownClock() : this.replica.clock();
+  }
+
   private isMember(peer: string): boolean {
     if (this.compactor.view.isRetired(peer)) return false;
     for (const origin of this.replica.clock().keys()) if (peerOfOrigin(origin) === peer) return true;

@@ -53,6 +53,8 @@ export interface AntiEntropyDeps {
   readonly now: () => number;
   /** Our delivered clock (read only). */
   readonly clock: () => VectorClock;
+  /** The clock our sync requests carry (default `clock`): retired epochs pruned when allowed. */
+  readonly requestClock?: () => ReadonlyVectorClock;
   readonly connectedPeers: () => PeerId[];
   /** The clock of a peer's last heartbeat, if any. */
   readonly peerClock: (id: string) => ReadonlyVectorClock | undefined;
@@ -299,7 +301,8 @@ export class AntiEntropy {
     dog: ReturnType<typeof watchdog>,
     keepNewer: boolean,
   ): Promise<Outcome> {
-    const frames = this.deps.sync.pull(peer, this.deps.clock(), { signal, onFrame: dog.poke });
+    const vc = (this.deps.requestClock ?? this.deps.clock)();
+    const frames = this.deps.sync.pull(peer, vc, { signal, onFrame: dog.poke });
     let peerVc: ReadonlyVectorClock = new Map();
     try {
       for (;;) {
