@@ -29,6 +29,9 @@ const REAP_WAIT_MS = 15_000;
 const REBASE_WAIT_MS = 30_000;
 const RERUN_WAIT_MS = (n) => Math.min(60_000, 15_000 + 250 * n);
 
+/** How long the store-loss fault waits for each other agent's status (each try up to 15 s). */
+const STATUS_WAIT_MS = 60_000;
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Nemesis {
@@ -328,8 +331,17 @@ export class Nemesis {
     const held = {};
     for (let i = 0; i < this.agents.length; i++) {
       if (i === target) continue;
-      const s = await this.apis[i].get('/v1/status');
-      if (!s) throw new Error(`a${i} did not answer while a${target}'s store was being deleted`);
+      // A busy agent (catching up after a rebase, on a loaded machine) may miss one request.
+      const s = await waitUntil(
+        () => this.apis[i].get('/v1/status'),
+        `a${i}'s status`,
+        STATUS_WAIT_MS,
+        500,
+      ).catch(() => undefined);
+      if (!s)
+        throw new Error(
+          `a${i} did not answer /v1/status within ${STATUS_WAIT_MS} ms while a${target}'s store was being deleted: ${this.agents[i].describe()}`,
+        );
       for (const [o, v] of Object.entries(s.clock)) held[o] = Math.max(held[o] ?? 0, v);
     }
     let n = 0;

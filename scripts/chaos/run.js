@@ -226,6 +226,12 @@ async function main() {
           `${who} re-ran ${f.rebase.rerun} writes beyond the cut ${f.reap.cut}, but acknowledged ${beyond} there (and ${maybe} unknown)`,
         );
     }
+    // An agent that exited without being killed crashed: name it, with the end of its log.
+    for (const a of agents)
+      for (const c of a.crashes)
+        failures.push(
+          `${a.name} exited on its own at ${new Date(c.at).toISOString().slice(11, 23)} (code ${c.code}, signal ${c.signal}); the end of its log:\n      ${c.tail.replaceAll('\n', '\n  ')}`,
+        );
     if (!nemesis.faults.some((f) => f.kind.startsWith('kill') && f.midWrite))
       failures.push('no kill hit a request in flight');
     const compactedInFault = nemesis.faults.filter((f) => f.compactions > 0).map((f) => f.kind);
