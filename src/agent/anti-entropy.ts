@@ -222,18 +222,28 @@ export class AntiEntropy {
 
   /**
    * A connected peer to pull from, not pulled from now and not avoided: one whose last
-   * heartbeat shows events we lack if there is one, else any (random).
+   * heartbeat shows events we lack if there is one, else any (random). Avoiding steers pulls to
+   * other peers; when every connected peer is avoided, the one avoided the shortest is pulled
+   * from all the same (`orAvoided`): avoiding the only peer left, whose pull stalled
+   * while a network cut lasted, would leave us without repair long after the cut healed.
    */
-  private choosePeer(): PeerId | undefined {
+  private choosePeer(orAvoided = true): PeerId | undefined {
     if (this.active.size >= this.deps.config.maxConcurrentPulls) return undefined;
     const seen = new Set<string>();
     const free: PeerId[] = [];
+    let soonest: { peer: PeerId; until: number } | undefined;
+    let unavoided = false; // a peer we may pull from, maybe being pulled from now
     for (const p of this.deps.connectedPeers()) {
       const id = p.toString();
-      if (seen.has(id) || this.active.has(id) || this.avoided(id)) continue;
+      if (seen.has(id)) continue;
       seen.add(id);
-      free.push(p);
+      const until = this.avoided(id) ? (this.avoid.get(id) ?? 0) : undefined;
+      if (until === undefined) unavoided = true;
+      if (this.active.has(id)) continue;
+      if (until === undefined) free.push(p);
+      else if (until < (soonest?.until ?? Infinity)) soonest = { peer: p, until };
     }
+    if (free.length === 0) return orAvoided && !unavoided ? soonest?.peer : undefined;
     const mine = this.deps.clock();
     const ahead = free.filter((p) => {
       const vc = this.deps.peerClock(p.toString());
@@ -288,7 +298,10 @@ export class AntiEntropy {
     } finally {
       this.active.delete(key);
     }
-    if (stalled && !this.deps.halted()) this.round(); // another peer, now
+    if (stalled && !this.deps.halted()) {
+      const other = this.choosePeer(false); // another peer, now (the stalled one next round)
+      if (other) void this.pull(other);
+    }
   }
 
   /**

@@ -31,6 +31,10 @@ import { createLibp2p, type Libp2pOptions, type ServiceFactoryMap } from 'libp2p
 import { parseClusterKey } from './cluster-key.js';
 import { NetErrorCode, netFail } from './errors.js';
 import { GOSSIP_MAX_RPC_BYTES, gossipMessageId, SMAC_TOPICS } from './gossip-wire.js';
+import { patchPnetCipher } from './pnet-cipher.js';
+
+// pnet's cipher grows its shared memory until the process dies without it (pnet-cipher.ts).
+patchPnetCipher();
 
 export { GOSSIP_MAX_MESSAGE_BYTES, GOSSIP_MAX_RPC_BYTES } from './gossip-wire.js';
 
