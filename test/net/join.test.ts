@@ -96,15 +96,25 @@ describe('joiner', () => {
   });
 });
 
-/** A node whose dials fail at once (an address that refuses), with its events under test control. */
-async function refusingNode() {
+/**
+ * A node whose dials fail at once (an address that refuses) or, `blackHoled`, hang until aborted
+ * (SYNs dropped), with its events under test control.
+ */
+async function refusingNode(blackHoled = false) {
   const events = new EventTarget();
   const node = {
     peerId: peerIdFromString(idOf(await newKey())),
     dials: 0,
-    dial: () => {
+    signals: [] as AbortSignal[],
+    dial: (_ma: unknown, opts: { signal: AbortSignal }) => {
       node.dials++;
-      return Promise.reject(new Error('connection refused'));
+      node.signals.push(opts.signal);
+      if (!blackHoled) return Promise.reject(new Error('connection refused'));
+      return new Promise((_, reject) => {
+        opts.signal.addEventListener('abort', () => {
+          reject(new Error('aborted'));
+        });
+      });
     },
     getConnections: () => [],
     addEventListener: events.addEventListener.bind(events),
@@ -162,5 +172,26 @@ describe('joiner after a long outage', () => {
     node.connect(other);
     await vi.advanceTimersByTimeAsync(0);
     expect(node.dials).toBe(2);
+  });
+
+  it('gives up a dial stuck in a black hole and dials again when another connection comes up', async () => {
+    const { node, asJoinNode } = await refusingNode(true);
+    joiner = new Joiner(asJoinNode, { addresses: [await downAddress()], dialTimeoutMs: 60_000 });
+    vi.useFakeTimers();
+    joiner.start();
+    // The cut heals while the dial's SYNs are still being dropped; another peer reaches us.
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(joiner.status()[0]).toMatchObject({ state: 'dialing' });
+    node.connect(idOf(await newKey()));
+    await vi.advanceTimersByTimeAsync(10);
+    // The stuck dial would wait out its timeout; a fresh one goes out now.
+    expect(node.signals[0]!.aborted).toBe(true);
+    expect(node.dials).toBe(2);
+    expect(joiner.status()[0]).toMatchObject({ state: 'dialing', failures: 0 });
+    // A dial just started is left alone: it may be handshaking over a slow link.
+    node.connect(idOf(await newKey()));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(node.dials).toBe(2);
+    expect(node.signals[1]!.aborted).toBe(false);
   });
 });
