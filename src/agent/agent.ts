@@ -301,8 +301,9 @@ export class Agent {
     this.startJoiner();
     this.node.addEventListener('peer:connect', (evt) => {
       const peer = evt.detail;
-      // A new connection is a chance to repair whatever was missed while apart.
-      setTimeout(() => void this.antiEntropy.trigger(peer), 50).unref();
+      // A new connection is a chance to repair whatever was missed while apart (even from a
+      // peer whose pull failed across the partition: anti-entropy.ts `connected`).
+      setTimeout(() => void this.antiEntropy.connected(peer), 50).unref();
     });
     this.membership = new Membership({
       node: this.node,
