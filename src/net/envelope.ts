@@ -39,6 +39,7 @@ import {
   signWithDomain,
   verifyingKey,
   verifyWithDomain,
+  verifyWithDomainOffLoop,
 } from './signing.js';
 
 export { ED25519_SIGNATURE_BYTES } from './signing.js';
@@ -110,6 +111,44 @@ export function openEnvelope(
   bytes: Uint8Array,
   limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
 ): OpenedEnvelope {
+  const { opened, key, signature } = prepare(bytes, limits);
+  if (!verifyWithDomain(key, DOMAIN_BYTES, opened.eventBytes, signature)) badSignature(opened.event);
+  return opened;
+}
+
+/** One envelope's outcome in openEnvelopes: opened, or the error openEnvelope would throw. */
+export type EnvelopeOutcome =
+  { readonly ok: true; readonly opened: OpenedEnvelope } | { readonly ok: false; readonly error: unknown };
+
+/**
+ * openEnvelope for many envelopes at once, with the same checks and errors, per envelope. The
+ * framing is decoded here; the signatures are checked on libuv's thread pool, all of them in
+ * parallel, so the event loop spends a few µs per envelope instead of the whole verification
+ * (about 60-130 µs each) and stays free for other work meanwhile. Outcomes are in input order.
+ */
+export async function openEnvelopes(
+  list: readonly Uint8Array[],
+  limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
+): Promise<EnvelopeOutcome[]> {
+  return Promise.all(
+    list.map(async (bytes): Promise<EnvelopeOutcome> => {
+      try {
+        const { opened, key, signature } = prepare(bytes, limits);
+        if (!(await verifyWithDomainOffLoop(key, DOMAIN_BYTES, opened.eventBytes, signature)))
+          badSignature(opened.event);
+        return { ok: true, opened };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    }),
+  );
+}
+
+/** Everything openEnvelope checks before the signature itself. */
+function prepare(
+  bytes: Uint8Array,
+  limits: EventCodecLimits,
+): { opened: OpenedEnvelope; key: KeyObject; signature: Uint8Array } {
   const { eventBytes, signature } = readFraming(bytes, limits);
   const event = decodeEvent(eventBytes, limits);
   if (signature.length !== ED25519_SIGNATURE_BYTES) {
@@ -118,14 +157,15 @@ export function openEnvelope(
       `The signature of event ${event.origin}:${event.seq} is ${signature.length} bytes; Ed25519 signatures are ${ED25519_SIGNATURE_BYTES}.`,
     );
   }
-  if (!verifyWithDomain(originKey(event.origin), DOMAIN_BYTES, eventBytes, signature)) {
-    netFail(
-      NetErrorCode.BadSignature,
-      `The signature of event ${event.origin}:${event.seq} does not verify against its origin's key.`,
-      { details: { origin: event.origin, seq: event.seq } },
-    );
-  }
-  return { event, eventBytes, envelope: bytes };
+  return { opened: { event, eventBytes, envelope: bytes }, key: originKey(event.origin), signature };
+}
+
+function badSignature(event: Event): never {
+  netFail(
+    NetErrorCode.BadSignature,
+    `The signature of event ${event.origin}:${event.seq} does not verify against its origin's key.`,
+    { details: { origin: event.origin, seq: event.seq } },
+  );
 }
 
 /**

@@ -14,7 +14,8 @@
  * a fresh nonce, which changes the id but not the envelopes, and sends that.
  *
  * Messages carry no gossipsub signature (gossip-wire.ts): each envelope is signed by its
- * origin, so the validator's openEnvelope is the one signature check per event. The `from`
+ * origin, so the validator's check (openEnvelopes, off the event loop) is the one signature
+ * check per event. The `from`
  * handed to onEvents is the peer that delivered the batch, not necessarily its author.
  *
  * HeartbeatGossip (heartbeat-gossip.ts) carries signed heartbeat frames on /smac/heartbeat/2.
@@ -25,7 +26,7 @@ import type { PeerId } from '@libp2p/interface';
 import { DEFAULT_EVENT_CODEC_LIMITS, type EventCodecLimits } from '../core/codec/index.js';
 import { ErrorCode, isSmacError } from '../core/errors.js';
 import type { Event } from '../core/event.js';
-import { openEnvelope } from './envelope.js';
+import { openEnvelopes } from './envelope.js';
 import { isNetError, NetErrorCode } from './errors.js';
 import {
   batchEntryBytes,
@@ -186,13 +187,16 @@ export class EventGossip {
     return { groups, skipped };
   }
 
-  private readonly validate = (from: PeerId, msg: Message): TopicValidatorResult => {
+  private readonly validate = async (from: PeerId, msg: Message): Promise<TopicValidatorResult> => {
     try {
       const batch = decodeEventBatch(msg.data, this.batchLimits);
-      const items = batch.envelopes.map((bytes) => {
-        const { event, envelope } = openEnvelope(bytes, this.eventLimits);
-        return { event, envelope };
-      });
+      // Signatures are checked off the event loop, in parallel (openEnvelopes).
+      const outcomes = await openEnvelopes(batch.envelopes, this.eventLimits);
+      const items: VerifiedEvent[] = [];
+      for (const o of outcomes) {
+        if (!o.ok) throw o.error;
+        items.push({ event: o.opened.event, envelope: o.opened.envelope });
+      }
       this.verified.set(msg, { items, from });
       return TopicValidatorResult.Accept;
     } catch (e) {

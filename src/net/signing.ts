@@ -69,6 +69,25 @@ export function verifyWithDomain(
   );
 }
 
+/**
+ * verifyWithDomain on libuv's thread pool (node:crypto's callback form): the event loop only
+ * queues the check and takes the answer, and several checks run in parallel on other cores.
+ */
+export function verifyWithDomainOffLoop(
+  key: KeyObject,
+  domain: Uint8Array,
+  bytes: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  if (signature.length !== ED25519_SIGNATURE_BYTES) return Promise.resolve(false);
+  return new Promise((resolve, reject) => {
+    verify(null, prefixed(domain, bytes), key, signature, (err, ok) => {
+      if (err) reject(err);
+      else resolve(ok);
+    });
+  });
+}
+
 /** Public keys by peer id. Bounded: a cluster is small, but a hostile peer can name many. */
 const VERIFYING_KEY_CACHE_SIZE = 4096;
 const verifyingKeys = new Map<string, KeyObject>();
