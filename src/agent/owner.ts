@@ -188,8 +188,11 @@ export class Owner {
       this.d.failStop();
       return;
     }
-    if (publish.length > 0) this.d.publish(publish);
     for (const ack of acks) ack();
+    // Broadcast after the acknowledgements are out: gossipsub frames, hashes and writes to every
+    // peer's stream synchronously, which delayed the replies (shared/notes/write-path-profile).
+    // Gossip is best effort; the events are durable and sync carries them whatever happens.
+    if (publish.length > 0) setImmediate(() => this.d.publish(publish));
     if (notices.length > 0) this.d.notify(notices);
     if (wants.repair) this.d.repair();
   }
