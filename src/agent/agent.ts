@@ -253,8 +253,15 @@ export class Agent {
       node: this.node,
       gossip: new HeartbeatGossip({
         pubsub,
+        privateKey: this.privateKey,
         onHeartbeat: (bytes, from) => {
           this.heartbeats.receive(bytes, from);
+        },
+        onLegacyPeer: (peer) => {
+          this.log.warn(
+            { peer: peer.toString() },
+            'peer runs an older build whose gossip does not reach this one; sync still carries events between us until it is upgraded (docs/networking.md, "Rolling upgrades")',
+          );
         },
       }),
       log: this.log,

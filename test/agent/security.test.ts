@@ -79,9 +79,9 @@ describe('forged events', () => {
     await sync.push(peerIdFromString(victim.peerId), [forged]).catch(() => 0);
     await waitFor(() => victim.status().counters.rejectedEvents >= 1, 'the forged push to be rejected');
     const before = victim.status().counters.rejectedEvents;
-    const { encodeEventBatch } = await import('../../src/net/gossip-wire.js');
+    const { encodeEventBatch, EVENTS_TOPIC } = await import('../../src/net/gossip-wire.js');
     await relay.node.services.pubsub
-      .publish('/smac/events/1', encodeEventBatch([forged], 7))
+      .publish(EVENTS_TOPIC, encodeEventBatch([forged], 7))
       .catch(() => undefined);
     await waitFor(
       () => victim.status().counters.rejectedEvents > before,
