@@ -1,36 +1,41 @@
 // The WAN benchmark's plots (run.js): vega-lite specs built from the results (pure, tested by
 // test/bench/wan-report.test.ts), compiled to vega and rendered to SVG in Node.
 
-/** Local write latency: p50 and p99 per region and role, SMAC beside etcd, one panel per c. */
+/**
+ * Local write latency per region, SMAC beside etcd (whose role in the region is in the label):
+ * a bar to p99 with a tick at p50 and one at max, log scale; one panel per concurrency.
+ */
 export function latencySpec(cells) {
-  const values = cells.flatMap((c) =>
-    ['p50', 'p99'].map((stat) => ({
-      system: c.system,
-      where: `${c.region} (${c.role})`,
-      concurrency: `c=${c.concurrency}`,
-      stat,
-      ms: Math.max(c[stat] ?? 0, 0.01),
-    })),
-  );
+  const values = cells.map((c) => ({
+    system: c.system === 'etcd' ? `etcd (${c.role})` : 'smac',
+    sys: c.system,
+    region: c.region,
+    concurrency: `c=${c.concurrency}`,
+    p50: Math.max(c.p50 ?? 0, 0.01),
+    p99: Math.max(c.p99 ?? 0, 0.01),
+    max: Math.max(c.max ?? 0, 0.01),
+  }));
+  const x = { field: 'region', type: 'nominal', title: null };
+  const y = { type: 'quantitative', scale: { type: 'log', domainMin: 0.1 }, title: 'ms (log scale)' };
+  const color = { field: 'system', type: 'nominal', title: null };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'Local write latency, all regions loaded at once (ms, log scale)',
+    title: 'Local write latency, all regions loaded at once: bar to p99, ticks at p50 (black) and max (grey)',
     data: { values },
     facet: { column: { field: 'concurrency', type: 'nominal', title: null } },
     spec: {
-      width: 260,
-      height: 220,
-      mark: { type: 'bar' },
-      encoding: {
-        x: { field: 'where', type: 'nominal', title: null, axis: { labelAngle: -30 } },
-        xOffset: { field: 'system' },
-        y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'ms' },
-        color: { field: 'system', type: 'nominal' },
-        opacity: { field: 'stat', type: 'ordinal', sort: ['p50', 'p99'], scale: { range: [1, 0.45] } },
-        tooltip: [{ field: 'stat' }, { field: 'ms' }],
-      },
+      width: 240,
+      height: 240,
+      encoding: { x, xOffset: { field: 'sys' } },
+      layer: [
+        {
+          mark: { type: 'bar', opacity: 0.8 },
+          encoding: { y: { ...y, field: 'p99' }, y2: { datum: 0.1 }, color },
+        },
+        { mark: { type: 'tick', color: 'black', thickness: 2 }, encoding: { y: { ...y, field: 'p50' } } },
+        { mark: { type: 'tick', color: 'grey', thickness: 2 }, encoding: { y: { ...y, field: 'max' } } },
+      ],
     },
-    resolve: { scale: { x: 'independent' } },
   };
 }
 
