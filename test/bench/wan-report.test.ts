@@ -48,6 +48,7 @@ function fixture(): WanResult {
   });
   return {
     errors: [],
+    loadByPhase: { latency: [4.9, 12.1] },
     links: [{ from: 'sgp', to: 'fra', configuredMs: 157, minMs: 159.2, medianMs: 159.9, maxMs: 162.2 }],
     idle: {
       seconds: 30,
@@ -180,6 +181,7 @@ describe('WAN benchmark report', () => {
     expect(md).toContain('Command: `npm run bench:wan`');
     expect(md).toContain('load average 4.9 at the start, 11.7 at most');
     expect(md).toContain('other work ran on the machine');
+    expect(md).toContain('each phase: latency 4.9 → 12.1');
     expect(md).toContain('| sgp → fra | 157 | 159.2 | 159.9 | 162.2 |');
     expect(md).toContain('not within 120 s');
     expect(md).not.toContain('not for quoting');

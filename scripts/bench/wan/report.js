@@ -161,6 +161,14 @@ export function markdownReport(result) {
     '',
     `Command: \`${m.command}\`. Run ${m.startedAt} to ${m.endedAt} (${m.durationS} s)${m.quick ? ', **--quick: for checking the script, not for quoting**' : ''}.`,
     `Machine: ${m.cpus} vCPUs shared by SMAC, etcd, the clients and the proxies; 1-minute load average ${m.loadAverage.start} at the start, ${m.loadAverage.max} at most, ${m.loadAverage.end} at the end${m.loadAverage.max > m.cpus ? ' (other work ran on the machine: treat tails as indicative)' : ''}. ${m.node}, etcd ${m.etcdVersion} (${m.etcdTuning.join(' ')}).`,
+    ...(result.loadByPhase && Object.keys(result.loadByPhase).length > 0
+      ? [
+          '',
+          `Load average at the start and end of each phase: ${Object.entries(result.loadByPhase)
+            .map(([p, [a, b]]) => `${p} ${a} → ${b}`)
+            .join(', ')}.`,
+        ]
+      : []),
     '',
     '## Summary',
     '',

@@ -106,13 +106,15 @@ async function main() {
   for (const sig of ['SIGINT', 'SIGTERM'])
     process.once(sig, () => void tearDown().then(() => process.exit(130)));
 
-  const result = { errors: [] };
+  const result = { errors: [], loadByPhase: {} };
   const tag = startedAt.getTime().toString(36);
   const phase = async (name, fn) => {
     if (!phases.has(name)) return;
     const t0 = Date.now();
+    const load0 = loadAverage();
     try {
       result[name] = await fn();
+      result.loadByPhase[name] = [load0, loadAverage()];
       log(`${name}: done in ${Math.round((Date.now() - t0) / 1000)} s`);
     } catch (e) {
       result.errors.push(`${name}: ${e.message.split('\n')[0]}`);
