@@ -89,6 +89,7 @@ export async function detectionPhase(cluster, { soakSeconds, victim = 2, log }) 
     loadWritesPerSecPerRegion: 1000 / LOAD_INTERVAL_MS,
     soakAcked: acked,
     soakFailed: failed,
+    soakFailures: load.flatMap((r) => r.failed.map((f) => `${Math.round(f.ms)} ms: ${f.error}`)).slice(0, 5),
     suspicions,
     victim: cluster.regions[victim],
     detection,

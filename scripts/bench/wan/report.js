@@ -294,7 +294,7 @@ export function markdownReport(result) {
     const d = result.detection;
     parts.push('', `## Failure detection (SMAC, default settings)`, '');
     parts.push(
-      `Soak of ${d.soakSeconds} s with ${d.loadWritesPerSecPerRegion} writes/s in every region (${d.soakAcked} acked, ${d.soakFailed} failed): **${d.suspicions.length} suspicions of live members**${
+      `Soak of ${d.soakSeconds} s with ${d.loadWritesPerSecPerRegion} writes/s in every region (${d.soakAcked} acked, ${d.soakFailed} failed${d.soakFailures?.length > 0 ? `: ${d.soakFailures.join('; ')}` : ''}): **${d.suspicions.length} suspicions of live members**${
         d.suspicions.length > 0
           ? ` (${d.suspicions
               .map((s) => `${s.at} → ${s.about} ${s.to}`)

@@ -18,6 +18,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { format, resolveConfig } from 'prettier';
 import { netnsAvailable } from '../../lib/netns.js';
 import { formatReport } from '../../wan/emulator.js';
 import { findEtcd } from '../etcd.js';
@@ -160,8 +161,11 @@ async function main() {
     smacConvergedMs: cluster.smacConvergedMs,
   };
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'wan.json'), `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(join(outDir, 'wan.md'), markdownReport(result));
+  // Formatted as the repository's `prettier --check` wants them (docs/bench is checked in).
+  const pretty = async (file, text) =>
+    writeFileSync(file, await format(text, { ...(await resolveConfig(file)), filepath: file }));
+  await pretty(join(outDir, 'wan.json'), JSON.stringify(result, null, 2));
+  await pretty(join(outDir, 'wan.md'), markdownReport(result));
   for (const [name, spec] of Object.entries(plotSpecs(result))) {
     try {
       writeFileSync(join(outDir, `${name}.svg`), await renderSvg(spec));
