@@ -6,6 +6,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
+import { DEFAULT_DNS_ADDRESS, formatDnsAddress, parseDnsAddress } from '../dns/listen-address.js';
 
 export interface AgentConfig {
   /** Where the store, identity key and socket live. Created with mode 0700. */
@@ -113,6 +114,15 @@ export interface AgentConfig {
   readonly membership: Readonly<Record<string, number>>;
   /** Free-form labels of this member (e.g. {"rack": "r1"}), shown in the member list. */
   readonly tags: Readonly<Record<string, string>>;
+  /** Serve DNS (docs/dns.md). Off by default; giving dnsAddress turns it on. */
+  readonly dns: boolean;
+  /** DNS listen address, host:port, UDP and TCP. 127.0.0.1:8600 (Consul's port) by default. */
+  readonly dnsAddress: string;
+  /**
+   * TTL of DNS answers and of negative answers. Short, since endpoints come and go with checks
+   * and node deaths: longer spares the agent queries, and keeps a dead endpoint in caches longer.
+   */
+  readonly dnsTtlSeconds: number;
 }
 
 export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
@@ -149,6 +159,9 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   apiAllowedHosts: [],
   membership: {},
   tags: {},
+  dns: false,
+  dnsAddress: DEFAULT_DNS_ADDRESS,
+  dnsTtlSeconds: 5,
 });
 
 export class ConfigError extends Error {
@@ -239,6 +252,9 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
   // Naming a host or port asks for TCP; "" as the host (the old way to turn TCP off) keeps it off.
   const apiTcpImplied = (input.apiHost !== undefined && input.apiHost !== '') || input.apiPort !== undefined;
   const apiTcp = apiHost !== '' && (input.apiTcp === undefined ? apiTcpImplied : bool('apiTcp', d.apiTcp));
+  const dnsAddress = input.dnsAddress ?? d.dnsAddress;
+  const dnsParsed = parseDnsAddress(dnsAddress);
+  if (typeof dnsParsed === 'string') problems.push(dnsParsed);
   const config: AgentConfig = {
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
     listen,
@@ -273,6 +289,9 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     apiAllowedHosts: list('apiAllowedHosts', d.apiAllowedHosts).map((h) => h.toLowerCase()),
     membership: parseNumbers(input.membership ?? d.membership, 'membership', problems),
     tags,
+    dns: input.dns === undefined ? input.dnsAddress !== undefined : bool('dns', d.dns),
+    dnsAddress: typeof dnsParsed === 'string' ? d.dnsAddress : formatDnsAddress(dnsParsed),
+    dnsTtlSeconds: int('dnsTtlSeconds', d.dnsTtlSeconds, 0, 86_400),
   };
   for (const k of Object.keys(input)) {
     if (!(k in d)) problems.push(`unknown setting ${JSON.stringify(k)}`);

@@ -10,10 +10,14 @@ import { servicesRouteModule } from '../api/routes/services.js';
 import { loadRouteModule } from '../api/routes/load.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
+import { startDns } from '../dns/start.js';
+import type { DnsServer } from '../dns/server.js';
 
 export interface RunningAgent {
   readonly agent: Agent;
   readonly api: ApiServers;
+  /** The DNS listener, when `config.dns` is on (docs/dns.md). */
+  readonly dns: DnsServer | undefined;
   stop(): Promise<void>;
 }
 
@@ -37,12 +41,22 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
     await agent.stop();
     throw e;
   }
+  let dns: DnsServer | undefined;
+  try {
+    dns = await startDns(agent, config, options.logger);
+  } catch (e) {
+    await api.close().catch(() => undefined);
+    await agent.stop();
+    throw e;
+  }
   let stopping: Promise<void> | undefined;
   return {
     agent,
     api,
+    dns,
     stop: () =>
       (stopping ??= (async () => {
+        await dns?.close().catch(() => undefined);
         await api.close().catch(() => undefined);
         await agent.stop();
       })()),

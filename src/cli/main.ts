@@ -109,6 +109,12 @@ export function buildProgram(): Command {
       'host names TCP requests may use besides localhost and IPs',
       collect,
     )
+    .option(
+      '--dns',
+      'serve DNS (NAME.service.smac, ID.node.smac) on 127.0.0.1:8600 unless --dns-address says',
+    )
+    .option('--dns-address <host:port>', 'DNS listen address, UDP and TCP; implies --dns')
+    .option('--dns-ttl-seconds <s>', 'TTL of DNS answers (default 5)')
     .action(async (flags: Record<string, unknown>) => {
       const config = loadAgentConfig(
         {
@@ -139,6 +145,9 @@ export function buildProgram(): Command {
           apiPort: flags.apiPort,
           apiTokenFile: flags.apiTokenFile,
           apiAllowedHosts: Array.isArray(flags.apiAllowedHosts) ? flags.apiAllowedHosts.join(',') : undefined,
+          dns: flags.dns,
+          dnsAddress: flags.dnsAddress,
+          dnsTtlSeconds: flags.dnsTtlSeconds,
         },
         process.env,
         flags.config as string | undefined,
@@ -148,7 +157,7 @@ export function buildProgram(): Command {
       const running = await runAgent(config).catch((e: unknown) => {
         throw startError(e);
       });
-      const { agent, api } = running;
+      const { agent, api, dns } = running;
       // One line on stdout that scripts can wait for.
       process.stdout.write(
         JSON.stringify({
@@ -156,6 +165,7 @@ export function buildProgram(): Command {
           peerId: agent.peerId,
           addresses: agent.addresses(),
           api: { socket: api.socketPath, url: api.tcp?.url, tokenFile: api.tokenFile },
+          dns: dns?.url,
         }) + '\n',
       );
       const stop = (signal: string): void => {
