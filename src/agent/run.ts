@@ -8,18 +8,23 @@ import { defaultTokenFile } from '../api/token.js';
 import { membersRouteModule } from '../api/routes/members.js';
 import { servicesRouteModule } from '../api/routes/services.js';
 import { loadRouteModule } from '../api/routes/load.js';
+import { startConsulFor } from '../consul/start.js';
+import type { ConsulServer } from '../consul/server.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
 
 export interface RunningAgent {
   readonly agent: Agent;
   readonly api: ApiServers;
+  /** The Consul-compatible listener (docs/consul.md), when configured. */
+  readonly consul: ConsulServer | undefined;
   stop(): Promise<void>;
 }
 
 export async function runAgent(config: AgentConfig, options: AgentOptions = {}): Promise<RunningAgent> {
   const agent = await Agent.start(config, options);
   let api: ApiServers;
+  let consul: ConsulServer | undefined;
   try {
     api = await startApiServers({
       agent,
@@ -33,6 +38,10 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
       // Added to the plugin's default routes (objects, batch, watch, status).
       routes: [membersRouteModule(agent), servicesRouteModule(agent.services), loadRouteModule(agent.load)],
     });
+    consul = await startConsulFor(agent, config).catch(async (e: unknown) => {
+      await api.close();
+      throw e;
+    });
   } catch (e) {
     await agent.stop();
     throw e;
@@ -41,8 +50,10 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
   return {
     agent,
     api,
+    consul,
     stop: () =>
       (stopping ??= (async () => {
+        await consul?.close().catch(() => undefined);
         await api.close().catch(() => undefined);
         await agent.stop();
       })()),

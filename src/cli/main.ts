@@ -14,6 +14,7 @@ import { addHealthCommand } from './health-command.js';
 import { SmacApiError } from '../client/client.js';
 import { ConfigError } from '../agent/config.js';
 import { loadAgentConfig } from './config-sources.js';
+import { DEFAULT_CONSUL_ADDR } from '../consul/addr.js';
 
 /** The package's version (package.json, two levels above dist/cli/). */
 function version(): string {
@@ -109,6 +110,8 @@ export function buildProgram(): Command {
       'host names TCP requests may use besides localhost and IPs',
       collect,
     )
+    .option('--consul', 'serve a Consul-compatible HTTP subset on 127.0.0.1:8500 (docs/consul.md)')
+    .option('--consul-addr <host:port>', 'address of the Consul-compatible listener; implies --consul')
     .action(async (flags: Record<string, unknown>) => {
       const config = loadAgentConfig(
         {
@@ -139,6 +142,7 @@ export function buildProgram(): Command {
           apiPort: flags.apiPort,
           apiTokenFile: flags.apiTokenFile,
           apiAllowedHosts: Array.isArray(flags.apiAllowedHosts) ? flags.apiAllowedHosts.join(',') : undefined,
+          consulAddr: flags.consulAddr ?? (flags.consul === true ? DEFAULT_CONSUL_ADDR : undefined),
         },
         process.env,
         flags.config as string | undefined,
@@ -156,6 +160,7 @@ export function buildProgram(): Command {
           peerId: agent.peerId,
           addresses: agent.addresses(),
           api: { socket: api.socketPath, url: api.tcp?.url, tokenFile: api.tokenFile },
+          ...(running.consul ? { consul: running.consul.url } : {}),
         }) + '\n',
       );
       const stop = (signal: string): void => {
