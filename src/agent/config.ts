@@ -7,6 +7,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_DNS_ADDRESS, formatDnsAddress, parseDnsAddress } from '../dns/listen-address.js';
+import { DEFAULT_CONSUL_ADDR, parseConsulAddr } from '../consul/addr.js';
 
 export interface AgentConfig {
   /** Where the store, identity key and socket live. Created with mode 0700. */
@@ -108,6 +109,11 @@ export interface AgentConfig {
    */
   readonly apiAllowedHosts: readonly string[];
   /**
+   * `host:port` of the Consul-compatible listener (docs/consul.md); undefined: none. Off
+   * loopback it requires the API token, as the TCP API does.
+   */
+  readonly consulAddr: string | undefined;
+  /**
    * Overrides of the failure-detector profile's fields (docs/membership.md), e.g.
    * {"probeIntervalMs": 500}. Validated when the agent starts.
    */
@@ -157,6 +163,7 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   apiPort: 7947,
   apiTokenFile: undefined,
   apiAllowedHosts: [],
+  consulAddr: undefined,
   membership: {},
   tags: {},
   dns: false,
@@ -287,6 +294,7 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     apiPort: int('apiPort', d.apiPort, 0, 65_535),
     apiTokenFile: optionalPath(input.apiTokenFile, 'apiTokenFile', problems),
     apiAllowedHosts: list('apiAllowedHosts', d.apiAllowedHosts).map((h) => h.toLowerCase()),
+    consulAddr: optionalConsulAddr(input.consulAddr, problems),
     membership: parseNumbers(input.membership ?? d.membership, 'membership', problems),
     tags,
     dns: input.dns === undefined ? input.dnsAddress !== undefined : bool('dns', d.dns),
@@ -298,6 +306,13 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
   }
   if (problems.length > 0) throw new ConfigError(`Invalid agent configuration: ${problems.join('; ')}.`);
   return config;
+}
+
+function optionalConsulAddr(v: unknown, problems: string[]): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === 'string' && parseConsulAddr(v) !== undefined) return v;
+  problems.push(`consulAddr must be host:port, e.g. ${DEFAULT_CONSUL_ADDR} (got ${JSON.stringify(v)})`);
+  return undefined;
 }
 
 /** Whether a libp2p multiaddr listens on loopback only: /ip4/127.x, /ip6/::1 or /dns4/localhost. */

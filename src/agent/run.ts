@@ -8,6 +8,8 @@ import { defaultTokenFile } from '../api/token.js';
 import { membersRouteModule } from '../api/routes/members.js';
 import { servicesRouteModule } from '../api/routes/services.js';
 import { loadRouteModule } from '../api/routes/load.js';
+import { startConsulFor } from '../consul/start.js';
+import type { ConsulServer } from '../consul/server.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
 import { startDns } from '../dns/start.js';
@@ -18,12 +20,15 @@ export interface RunningAgent {
   readonly api: ApiServers;
   /** The DNS listener, when `config.dns` is on (docs/dns.md). */
   readonly dns: DnsServer | undefined;
+  /** The Consul-compatible listener (docs/consul.md), when configured. */
+  readonly consul: ConsulServer | undefined;
   stop(): Promise<void>;
 }
 
 export async function runAgent(config: AgentConfig, options: AgentOptions = {}): Promise<RunningAgent> {
   const agent = await Agent.start(config, options);
   let api: ApiServers;
+  let consul: ConsulServer | undefined;
   try {
     api = await startApiServers({
       agent,
@@ -37,6 +42,10 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
       // Added to the plugin's default routes (objects, batch, watch, status).
       routes: [membersRouteModule(agent), servicesRouteModule(agent.services), loadRouteModule(agent.load)],
     });
+    consul = await startConsulFor(agent, config).catch(async (e: unknown) => {
+      await api.close();
+      throw e;
+    });
   } catch (e) {
     await agent.stop();
     throw e;
@@ -45,6 +54,7 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
   try {
     dns = await startDns(agent, config, options.logger);
   } catch (e) {
+    await consul?.close().catch(() => undefined);
     await api.close().catch(() => undefined);
     await agent.stop();
     throw e;
@@ -54,9 +64,11 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
     agent,
     api,
     dns,
+    consul,
     stop: () =>
       (stopping ??= (async () => {
         await dns?.close().catch(() => undefined);
+        await consul?.close().catch(() => undefined);
         await api.close().catch(() => undefined);
         await agent.stop();
       })()),

@@ -14,6 +14,7 @@ import { addHealthCommand } from './health-command.js';
 import { SmacApiError } from '../client/client.js';
 import { ConfigError } from '../agent/config.js';
 import { loadAgentConfig } from './config-sources.js';
+import { DEFAULT_CONSUL_ADDR } from '../consul/addr.js';
 
 /** The package's version (package.json, two levels above dist/cli/). */
 function version(): string {
@@ -115,6 +116,8 @@ export function buildProgram(): Command {
     )
     .option('--dns-address <host:port>', 'DNS listen address, UDP and TCP; implies --dns')
     .option('--dns-ttl-seconds <s>', 'TTL of DNS answers (default 5)')
+    .option('--consul', 'serve a Consul-compatible HTTP subset on 127.0.0.1:8500 (docs/consul.md)')
+    .option('--consul-addr <host:port>', 'address of the Consul-compatible listener; implies --consul')
     .action(async (flags: Record<string, unknown>) => {
       const config = loadAgentConfig(
         {
@@ -148,6 +151,7 @@ export function buildProgram(): Command {
           dns: flags.dns,
           dnsAddress: flags.dnsAddress,
           dnsTtlSeconds: flags.dnsTtlSeconds,
+          consulAddr: flags.consulAddr ?? (flags.consul === true ? DEFAULT_CONSUL_ADDR : undefined),
         },
         process.env,
         flags.config as string | undefined,
@@ -166,6 +170,7 @@ export function buildProgram(): Command {
           addresses: agent.addresses(),
           api: { socket: api.socketPath, url: api.tcp?.url, tokenFile: api.tokenFile },
           dns: dns?.url,
+          ...(running.consul ? { consul: running.consul.url } : {}),
         }) + '\n',
       );
       const stop = (signal: string): void => {
