@@ -107,6 +107,11 @@ export interface AgentConfig {
    */
   readonly apiAllowedHosts: readonly string[];
   /**
+   * Whether the agent serves the web dashboard at /ui (docs/ui.md). Off by default. A browser
+   * reaches it on the TCP listener only (apiTcp), after a login through `smac ui`.
+   */
+  readonly ui: boolean;
+  /**
    * Overrides of the failure-detector profile's fields (docs/membership.md), e.g.
    * {"probeIntervalMs": 500}. Validated when the agent starts.
    */
@@ -147,6 +152,7 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   apiPort: 7947,
   apiTokenFile: undefined,
   apiAllowedHosts: [],
+  ui: false,
   membership: {},
   tags: {},
 });
@@ -271,9 +277,13 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     apiPort: int('apiPort', d.apiPort, 0, 65_535),
     apiTokenFile: optionalPath(input.apiTokenFile, 'apiTokenFile', problems),
     apiAllowedHosts: list('apiAllowedHosts', d.apiAllowedHosts).map((h) => h.toLowerCase()),
+    ui: bool('ui', d.ui),
     membership: parseNumbers(input.membership ?? d.membership, 'membership', problems),
     tags,
   };
+  if (config.ui && !config.apiTcp) {
+    problems.push('ui needs the TCP API (--api-tcp): a browser cannot reach the Unix socket');
+  }
   for (const k of Object.keys(input)) {
     if (!(k in d)) problems.push(`unknown setting ${JSON.stringify(k)}`);
   }

@@ -8,6 +8,7 @@ import { defaultTokenFile } from '../api/token.js';
 import { membersRouteModule } from '../api/routes/members.js';
 import { servicesRouteModule } from '../api/routes/services.js';
 import { loadRouteModule } from '../api/routes/load.js';
+import { UiSessions } from '../api/ui-sessions.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
 
@@ -32,6 +33,8 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
       allowedHosts: config.apiAllowedHosts,
       // Added to the plugin's default routes (objects, batch, watch, status).
       routes: [membersRouteModule(agent), servicesRouteModule(agent.services), loadRouteModule(agent.load)],
+      // The dashboard (docs/ui.md), off unless --ui.
+      ui: config.ui ? new UiSessions() : undefined,
     });
   } catch (e) {
     await agent.stop();

@@ -109,6 +109,7 @@ export function buildProgram(): Command {
       'host names TCP requests may use besides localhost and IPs',
       collect,
     )
+    .option('--ui', 'serve the web dashboard at /ui on the TCP API (docs/ui.md; log in with `smac ui`)')
     .action(async (flags: Record<string, unknown>) => {
       const config = loadAgentConfig(
         {
@@ -139,6 +140,7 @@ export function buildProgram(): Command {
           apiPort: flags.apiPort,
           apiTokenFile: flags.apiTokenFile,
           apiAllowedHosts: Array.isArray(flags.apiAllowedHosts) ? flags.apiAllowedHosts.join(',') : undefined,
+          ui: flags.ui,
         },
         process.env,
         flags.config as string | undefined,
