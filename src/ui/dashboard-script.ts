@@ -101,7 +101,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
   function render(status, members, serviceList, services, loads) {
     byId('error').hidden = true;
     byId('agent').textContent = short(status.peerId) + ' · region ' + status.region + ' · ' + status.objects + ' objects';
-    renderMembers(members.members);
+    renderMembers(members.members, status.peerId);
     renderServices(serviceList, services);
     renderLoad(loads);
     renderPeers(status.peers);
@@ -111,12 +111,13 @@ export const DASHBOARD_JS = String.raw`'use strict';
     document.body.setAttribute('data-updated', String(Date.now()));
   }
 
-  function renderMembers(members) {
+  function renderMembers(members, self) {
     var alive = members.filter(function (m) { return m.status === 'alive'; }).length;
     byId('members-count').textContent = alive + ' of ' + members.length + ' alive';
     fill(byId('members').tBodies[0], members.map(function (m) {
       return el('tr', { 'data-member': m.id, 'data-status': m.status }, [
-        idCell(m.id), statusCell(m.status), el('td', {}, [m.region || '–']), num(m.incarnation),
+        m.id === self ? el('td', { class: 'id', title: m.id }, [short(m.id), el('span', { class: 'self' }, ['this agent'])]) : idCell(m.id),
+        statusCell(m.status), el('td', {}, [m.region || '–']), num(m.incarnation),
         num(m.rtt ? m.rtt.srttMs + ' ms' : undefined),
       ]);
     }));
@@ -153,7 +154,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
     var regions = Object.keys(f.regions).sort().map(function (r) { return r + ' ' + f.regions[r]; }).join(' · ');
     return [
       el('div', {}, [title + ': sum ' + f.sum + ' over ' + f.count + ' live node(s)' + (regions ? ' · by region: ' + regions : '')]),
-      el('table', {}, [el('tbody', {}, rows)]),
+      el('table', {}, [el('thead', {}, [el('tr', {}, ['node', 'region', 'node status', 'value'].map(function (h) { return el('th', {}, [h]); }))]), el('tbody', {}, rows)]),
     ];
   }
 

@@ -26,6 +26,10 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Members <span id="members-count" class="muted"></span></h2>
     <table id="members"><thead><tr><th>member</th><th>status</th><th>region</th><th>incarnation</th><th>rtt</th></tr></thead><tbody></tbody></table>
   </section>
+  <section id="replication-section">
+    <h2>Replication</h2>
+    <table id="peers"><thead><tr><th>peer</th><th>region</th><th>connected</th><th>last heartbeat</th><th>lag (events)</th></tr></thead><tbody></tbody></table>
+  </section>
   <section id="services-section">
     <h2>Services <span id="services-count" class="muted"></span></h2>
     <div id="services"></div>
@@ -33,10 +37,6 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section id="load-section">
     <h2>Load</h2>
     <div id="load"></div>
-  </section>
-  <section id="replication-section">
-    <h2>Replication</h2>
-    <table id="peers"><thead><tr><th>peer</th><th>region</th><th>connected</th><th>last heartbeat</th><th>lag (events)</th></tr></thead><tbody></tbody></table>
   </section>
   <section id="store-section">
     <h2>Buffer and log</h2>
@@ -61,7 +61,8 @@ body { margin: 0; background: var(--bg); color: var(--fg); }
 header { display: flex; align-items: center; gap: 1rem; padding: 0.6rem 1.2rem; background: #20232a; color: #fff; }
 header h1 { font-size: 1.1rem; margin: 0; letter-spacing: 0.08em; }
 header .muted { color: #c9ccd1; }
-main { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1rem; padding: 1rem 1.2rem; }
+main { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1rem; padding: 1rem 1.2rem; }
+#services-section, #compaction-section { grid-column: 1 / -1; }
 section { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 0.6rem 0.9rem 0.9rem; overflow-x: auto; }
 h2 { font-size: 0.95rem; margin: 0.2rem 0 0.6rem; }
 h3 { font-size: 0.85rem; margin: 0.8rem 0 0.3rem; }
@@ -79,6 +80,7 @@ code, .id { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-si
 .status-suspect, .status-warning { color: var(--warn); }
 .status-dead, .status-critical, .status-false { color: var(--bad); }
 .status-left { color: var(--off); }
+.self { color: var(--muted); font-weight: normal; margin-left: 0.4rem; }
 .error { margin: 1rem 1.2rem 0; padding: 0.5rem 0.8rem; border: 1px solid var(--bad); color: var(--bad); background: #fff5f5; border-radius: 6px; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; margin: 0; }
 dt { color: var(--muted); }
