@@ -11,18 +11,14 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SmacClient } from '../../src/client/client.js';
+import { FAST_MEMBERSHIP } from '../agent/helpers.js';
 import { type AgentProcess, BIN, ROOT, startAgentProcess } from '../support/agent-process.js';
 import { describeWith, ensureExternal } from '../support/external.js';
 
 const browserBinary = ensureExternal('chromium', ['chromium']);
 const CHROMIUM = '/usr/bin/chromium';
-const MEMBERSHIP = {
-  probeIntervalMs: 200,
-  probeTimeoutMs: 100,
-  suspicionMult: 6,
-  suspicionMaxTimeoutMult: 3,
-  gossipIntervalMs: 50,
-};
+/** Fast detection as test/agent's, with more patience before a suspicion turns into death. */
+const MEMBERSHIP = { ...FAST_MEMBERSHIP, suspicionMult: 6, suspicionMaxTimeoutMult: 3 };
 /** Generous bounds for a loaded 2-core machine; the conditions usually hold within seconds. */
 const APPEAR_MS = 60_000;
 
@@ -38,16 +34,6 @@ function agentArgs(region: string, join: string[]): string[] {
     JSON.stringify(MEMBERSHIP),
     ...join.flatMap((a) => ['--join', a]),
   ];
-}
-
-async function waitFor<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + APPEAR_MS;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined && ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${APPEAR_MS} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describeWith([browserBinary], 'the dashboard in headless Chromium', () => {
@@ -69,13 +55,6 @@ describeWith([browserBinary], 'the dashboard in headless Chromium', () => {
     agents.push(await startAgentProcess(agentArgs('eu-central', a.ready.addresses)));
     agents.push(await startAgentProcess(agentArgs('us-west', a.ready.addresses)));
     for (const p of agents) clients.push(new SmacClient({ socketPath: p.socket }));
-    for (const c of clients) {
-      await waitFor(
-        () => c.members(),
-        (m) => m.members.filter((x) => x.status === 'alive').length === 3,
-        'three alive members',
-      );
-    }
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -97,6 +76,15 @@ describeWith([browserBinary], 'the dashboard in headless Chromium', () => {
   });
 
   it('logs in with the URL `smac ui` prints and lists three members', async () => {
+    // Every agent sees the three first (the page shows agent a's view).
+    for (const c of clients) {
+      await expect
+        .poll(async () => (await c.members()).members.filter((x) => x.status === 'alive').length, {
+          timeout: APPEAR_MS,
+          interval: 100,
+        })
+        .toBe(3);
+    }
     const [a] = agents;
     if (a === undefined) throw new Error('no agent');
     const cli = spawnSync(process.execPath, [BIN, '--socket', a.socket, '--json', 'ui'], {
