@@ -128,6 +128,27 @@ describeWith([browserBinary], 'the dashboard in headless Chromium', () => {
     expect(await page.evaluate('window.notReloaded')).toBe(true);
   }, 120_000);
 
+  it('refreshes far less often than the cluster writes (no polling storm)', async () => {
+    const [a] = clients;
+    if (a === undefined) throw new Error('no agent');
+    const before = requests.get('/v1/status') ?? 0;
+    const WRITES = 100;
+    const started = Date.now();
+    await Promise.all(Array.from({ length: WRITES }, () => a.loadAdd('burst', 1)));
+    await page
+      .locator('[data-metric="burst"]', { hasText: `sum ${WRITES} ` })
+      .waitFor({ timeout: APPEAR_MS });
+    const elapsedMs = Date.now() - started;
+    const refreshes = (requests.get('/v1/status') ?? 0) - before;
+    console.log(
+      `${WRITES} writes, each a change event on the page's watch, cost ${refreshes} refreshes in ${elapsedMs} ms`,
+    );
+    // One refresh per event would be WRITES. The page starts at most one refresh a second
+    // (MIN_REFRESH_GAP_MS), however many events arrive: a bound that load only lowers.
+    expect(refreshes).toBeLessThan(WRITES);
+    expect(refreshes).toBeLessThanOrEqual(Math.ceil(elapsedMs / 1000) + 2);
+  }, 120_000);
+
   it('turns a SIGKILLed member dead on the page without a reload', async () => {
     const victim = agents[2];
     if (victim === undefined) throw new Error('no agent');
