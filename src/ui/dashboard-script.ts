@@ -10,8 +10,12 @@
  * ages, a suspicion) are refreshed every SLOW_REFRESH_MS.
  *
  * Everything shown is set through textContent: values from the cluster never become markup.
- * Written without template literals and backslashes, so that it can sit in this String.raw.
+ * Written without template literals and backslashes, so that it can sit in this String.raw
+ * (whose one substitution is the watch prefix).
  */
+
+/** What the page watches: members, services, checks and load are objects under it. */
+export const DASHBOARD_WATCH_PREFIX = '_sys/';
 
 export const DASHBOARD_JS = String.raw`'use strict';
 (function () {
@@ -235,7 +239,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
   }
 
   function watch() {
-    var source = new EventSource('/v1/watch?prefix=_sys/');
+    var source = new EventSource('/v1/watch?prefix=${DASHBOARD_WATCH_PREFIX}');
     var changed = function () { schedule(REFRESH_DEBOUNCE_MS); };
     source.addEventListener('snapshot', changed);
     source.addEventListener('change', changed);

@@ -3,6 +3,7 @@
  * SameSite=Strict session cookie; the code works once and expires; the cookie authorizes the
  * page and the read-only routes it uses, nothing else; the Host check still comes first.
  */
+import http from 'node:http';
 import { Script } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../../src/agent/config.js';
@@ -162,6 +163,9 @@ describe('dashboard routes behind the token', () => {
       { method: 'POST', url: '/v1/objects/pn-counter/hits', payload: { kind: 'increment', by: 1 } },
       { method: 'POST', url: '/v1/batch', payload: { ops: [] } },
       { method: 'POST', url: '/v1/ui/login-codes' },
+      { method: 'GET', url: '/v1/watch' },
+      { method: 'GET', url: '/v1/watch?prefix=app/' },
+      { method: 'GET', url: '/v1/watch?prefix=_sy' },
       { method: 'GET', url: '/metrics' },
       { method: 'GET', url: '/openapi.json' },
     ] as const;
@@ -169,6 +173,29 @@ describe('dashboard routes behind the token', () => {
       const res = await a.inject({ ...r, headers: { cookie } });
       expect(res.statusCode, `${r.method} ${r.url}`).toBe(401);
     }
+  });
+
+  it('lets the cookie watch the system objects, as the page does', async () => {
+    const a = await start(withTcp());
+    const cookie = await login(a);
+    await a.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = a.server.address() as { port: number };
+    const status = await new Promise<{ code: number | undefined; type: string | undefined }>(
+      (resolve, reject) => {
+        const req = http.get({
+          host: '127.0.0.1',
+          port,
+          path: '/v1/watch?prefix=_sys/',
+          headers: { cookie },
+        });
+        req.once('response', (res) => {
+          resolve({ code: res.statusCode, type: res.headers['content-type'] });
+          req.destroy();
+        });
+        req.once('error', reject);
+      },
+    );
+    expect(status).toEqual({ code: 200, type: 'text/event-stream; charset=utf-8' });
   });
 
   it('checks the Host header before the cookie', async () => {

@@ -96,6 +96,16 @@ describeWith([browserBinary], 'the dashboard in headless Chromium', () => {
     const { url } = JSON.parse(cli.stdout) as { url: string };
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/ui\/login\?code=/);
 
+    // An agent without --ui says how to get one.
+    const other = agents[1];
+    if (other === undefined) throw new Error('no agent');
+    const refused = spawnSync(process.execPath, [BIN, '--socket', other.socket, 'ui'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/does not serve the dashboard; start it with --ui --api-tcp/);
+
     const res = await page.goto(url);
     expect(res?.status()).toBe(200);
     expect(new URL(page.url()).pathname).toBe('/ui');

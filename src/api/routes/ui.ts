@@ -5,14 +5,14 @@
  *
  * On TCP every route needs the bearer token (app.ts). A browser cannot send it, so a session
  * cookie (ui-sessions.ts) is accepted instead, but only on the read-only routes the page
- * itself uses (UI_COOKIE_ROUTES, GET and HEAD): the cookie can never write, force-leave a
- * member or mint another code. It is HttpOnly (no script reads it) and SameSite=Strict (no
+ * itself uses (UI_COOKIE_ROUTES, GET and HEAD; watches of `_sys/` only): the cookie can never
+ * write, read user objects, force-leave a member or mint another code. It is HttpOnly (no script reads it) and SameSite=Strict (no
  * other site's page sends it).
  */
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { DASHBOARD_HTML, DASHBOARD_CSS } from '../../ui/page.js';
-import { DASHBOARD_JS } from '../../ui/dashboard-script.js';
+import { DASHBOARD_JS, DASHBOARD_WATCH_PREFIX } from '../../ui/dashboard-script.js';
 import type { RouteModule } from '../app.js';
 import { ApiError, ApiErrorCode } from '../errors.js';
 import { ErrorBody } from '../schemas.js';
@@ -42,7 +42,14 @@ export function uiAuthorizes(request: FastifyRequest, sessions: UiSessions): boo
   if (route === undefined || (method !== 'GET' && method !== 'HEAD')) return false;
   if (route === UI_LOGIN_ROUTE) return true;
   if (!UI_COOKIE_ROUTES.has(route)) return false;
+  // The page watches the system objects only; a watch of any other prefix would read user objects.
+  if (route === '/v1/watch' && !watchesSystemObjects(request.query)) return false;
   return uiCookieValues(request.headers.cookie).some((v) => sessions.valid(v));
+}
+
+function watchesSystemObjects(query: unknown): boolean {
+  const prefix = (query as { prefix?: unknown } | undefined)?.prefix;
+  return typeof prefix === 'string' && prefix.startsWith(DASHBOARD_WATCH_PREFIX);
 }
 
 /** What every page response carries: nothing loads from elsewhere, nothing frames it, no referrer. */
