@@ -89,15 +89,23 @@ export const DASHBOARD_JS = String.raw`'use strict';
     });
   }
 
+  // A service or metric that went away between the list and its query is left out, not an error.
+  function optional(p) {
+    return p.catch(function (e) {
+      if (String(e && e.message) === 'not logged in') throw e;
+      return null;
+    });
+  }
+
   function refresh() {
     return Promise.all([get('/v1/status'), get('/v1/members'), get('/v1/services'), get('/v1/load')]).then(function (top) {
       var services = top[2].services.slice(0, MAX_SERVICES);
       var metrics = top[3].metrics.slice(0, MAX_METRICS);
       return Promise.all([
-        Promise.all(services.map(function (s) { return get('/v1/services/' + encodeURIComponent(s.name) + '?all=true'); })),
-        Promise.all(metrics.map(function (m) { return get('/v1/load/' + encodeURIComponent(m.name)); })),
+        Promise.all(services.map(function (s) { return optional(get('/v1/services/' + encodeURIComponent(s.name) + '?all=true')); })),
+        Promise.all(metrics.map(function (m) { return optional(get('/v1/load/' + encodeURIComponent(m.name))); })),
       ]).then(function (more) {
-        render(top[0], top[1], top[2].services, more[0], more[1]);
+        render(top[0], top[1], top[2].services, more[0].filter(Boolean), more[1].filter(Boolean));
       });
     });
   }

@@ -132,6 +132,17 @@ describe('dashboard routes behind the token', () => {
     expect(again.headers['set-cookie']).toBeUndefined();
   });
 
+  it('does not spend a code on a HEAD request', async () => {
+    const a = await start(withTcp());
+    const { code } = (await a.inject({ method: 'POST', url: '/v1/ui/login-codes', headers: auth })).json<{
+      code: string;
+    }>();
+    const head = await a.inject({ method: 'HEAD', url: `/ui/login?code=${code}` });
+    expect(head.statusCode).toBe(401);
+    expect(head.headers['set-cookie']).toBeUndefined();
+    expect((await a.inject({ method: 'GET', url: `/ui/login?code=${code}` })).statusCode).toBe(303);
+  });
+
   it('refuses a wrong code with 401 and an expired one too', async () => {
     let now = 0;
     const a = await start(withTcp({ now: () => now, codeTtlMs: 60_000 }));

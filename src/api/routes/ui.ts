@@ -40,7 +40,7 @@ export function uiAuthorizes(request: FastifyRequest, sessions: UiSessions): boo
   const route = request.routeOptions.url;
   const method = request.method;
   if (route === undefined || (method !== 'GET' && method !== 'HEAD')) return false;
-  if (route === UI_LOGIN_ROUTE) return true;
+  if (route === UI_LOGIN_ROUTE) return method === 'GET';
   if (!UI_COOKIE_ROUTES.has(route)) return false;
   // The page watches the system objects only; a watch of any other prefix would read user objects.
   if (route === '/v1/watch' && !watchesSystemObjects(request.query)) return false;
@@ -84,6 +84,8 @@ export function uiRouteModule(sessions: UiSessions): RouteModule {
       app.get(
         UI_LOGIN_ROUTE,
         {
+          // A HEAD (a link preview, a prefetch) must not spend the code.
+          exposeHeadRoute: false,
           schema: {
             summary: 'Trade a one-time code from `smac ui` for a dashboard session cookie',
             tags: ['ui'],
