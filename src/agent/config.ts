@@ -114,6 +114,11 @@ export interface AgentConfig {
    */
   readonly consulAddr: string | undefined;
   /**
+   * Whether the agent serves the web dashboard at /ui (docs/ui.md). Off by default. A browser
+   * reaches it on the TCP listener only (apiTcp), after a login through `smac ui`.
+   */
+  readonly ui: boolean;
+  /**
    * Overrides of the failure-detector profile's fields (docs/membership.md), e.g.
    * {"probeIntervalMs": 500}. Validated when the agent starts.
    */
@@ -164,6 +169,7 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   apiTokenFile: undefined,
   apiAllowedHosts: [],
   consulAddr: undefined,
+  ui: false,
   membership: {},
   tags: {},
   dns: false,
@@ -295,12 +301,16 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     apiTokenFile: optionalPath(input.apiTokenFile, 'apiTokenFile', problems),
     apiAllowedHosts: list('apiAllowedHosts', d.apiAllowedHosts).map((h) => h.toLowerCase()),
     consulAddr: optionalConsulAddr(input.consulAddr, problems),
+    ui: bool('ui', d.ui),
     membership: parseNumbers(input.membership ?? d.membership, 'membership', problems),
     tags,
     dns: input.dns === undefined ? input.dnsAddress !== undefined : bool('dns', d.dns),
     dnsAddress: typeof dnsParsed === 'string' ? d.dnsAddress : formatDnsAddress(dnsParsed),
     dnsTtlSeconds: int('dnsTtlSeconds', d.dnsTtlSeconds, 0, 86_400),
   };
+  if (config.ui && !config.apiTcp) {
+    problems.push('ui needs the TCP API (--api-tcp): a browser cannot reach the Unix socket');
+  }
   for (const k of Object.keys(input)) {
     if (!(k in d)) problems.push(`unknown setting ${JSON.stringify(k)}`);
   }

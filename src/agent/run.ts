@@ -10,6 +10,7 @@ import { servicesRouteModule } from '../api/routes/services.js';
 import { loadRouteModule } from '../api/routes/load.js';
 import { startConsulFor } from '../consul/start.js';
 import type { ConsulServer } from '../consul/server.js';
+import { UiSessions } from '../api/ui-sessions.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
 import { startDns } from '../dns/start.js';
@@ -41,6 +42,8 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
       allowedHosts: config.apiAllowedHosts,
       // Added to the plugin's default routes (objects, batch, watch, status).
       routes: [membersRouteModule(agent), servicesRouteModule(agent.services), loadRouteModule(agent.load)],
+      // The dashboard (docs/ui.md), off unless --ui.
+      ui: config.ui ? new UiSessions() : undefined,
     });
     consul = await startConsulFor(agent, config).catch(async (e: unknown) => {
       await api.close();

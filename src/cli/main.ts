@@ -118,6 +118,7 @@ export function buildProgram(): Command {
     .option('--dns-ttl-seconds <s>', 'TTL of DNS answers (default 5)')
     .option('--consul', 'serve a Consul-compatible HTTP subset on 127.0.0.1:8500 (docs/consul.md)')
     .option('--consul-addr <host:port>', 'address of the Consul-compatible listener; implies --consul')
+    .option('--ui', 'serve the web dashboard at /ui on the TCP API (docs/ui.md; log in with `smac ui`)')
     .action(async (flags: Record<string, unknown>) => {
       const config = loadAgentConfig(
         {
@@ -152,6 +153,7 @@ export function buildProgram(): Command {
           dnsAddress: flags.dnsAddress,
           dnsTtlSeconds: flags.dnsTtlSeconds,
           consulAddr: flags.consulAddr ?? (flags.consul === true ? DEFAULT_CONSUL_ADDR : undefined),
+          ui: flags.ui,
         },
         process.env,
         flags.config as string | undefined,
