@@ -11,6 +11,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { addClientCommands, CliError, EXIT, UsageError } from './client-commands.js';
 import { cliErrorOf } from './cli-support.js';
 import { addHealthCommand } from './health-command.js';
+import { addTemplateCommand } from './template-command.js';
 import { SmacApiError } from '../client/client.js';
 import { ConfigError } from '../agent/config.js';
 import { loadAgentConfig } from './config-sources.js';
@@ -204,6 +205,7 @@ export function buildProgram(): Command {
 
   addClientCommands(program);
   addHealthCommand(program);
+  addTemplateCommand(program);
   return program;
 }
 

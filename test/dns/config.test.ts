@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { Agent } from '../../src/agent/agent.js';
 import { ConfigError, resolveAgentConfig } from '../../src/agent/config.js';
+import { startDns } from '../../src/dns/start.js';
 
 describe('DNS settings', () => {
   it('are off by default, on with dns or with an address', () => {
@@ -18,5 +20,28 @@ describe('DNS settings', () => {
     expect(() => resolveAgentConfig({ dnsTtlSeconds: -1 })).toThrow(
       /dnsTtlSeconds must be an integer from 0 to 86400/,
     );
+  });
+});
+
+describe('starting the DNS listener', () => {
+  it('is skipped when off, and an address in use is a configuration error', async () => {
+    const agent = {
+      services: { healthy: () => [], services: () => [] },
+      members: () => ({ members: [] }),
+    } as unknown as Agent;
+    expect(await startDns(agent, resolveAgentConfig({}))).toBeUndefined();
+    const first = await startDns(
+      agent,
+      resolveAgentConfig({ dnsAddress: '127.0.0.1:0', logLevel: 'silent' }),
+    );
+    expect(first).toBeDefined();
+    try {
+      const taken = resolveAgentConfig({ dnsAddress: first?.url ?? '', logLevel: 'silent' });
+      await expect(startDns(agent, taken)).rejects.toThrow(
+        /The DNS address 127\.0\.0\.1:\d+ cannot be used \(EADDRINUSE\)/,
+      );
+    } finally {
+      await first?.close();
+    }
   });
 });
