@@ -153,6 +153,9 @@ export class Agent {
       },
       write: (ops) => this.write(ops),
       stopping: () => this.stopping,
+      handOver: async (self, upTo) => {
+        await this.handOver(self, new Map([...this.replica.clock(), [self, upTo]]));
+      },
     });
     this.queue = new Owner({
       now,
@@ -568,16 +571,11 @@ export class Agent {
     return this.stopping;
   }
 
-  private async shutdown(): Promise<void> {
-    this.stopping = true;
-    for (const t of this.timers) clearInterval(t);
-    await this.discovery.stop().catch(() => undefined);
-    await this.membership.leave(2 * this.membership.config.probeIntervalMs).catch(() => undefined);
-    await this.membership.stop();
-    this.queue.close();
+  /** Pushes our events of origin `self` up to `clock`'s entry to every connected peer (hand-over.ts). */
+  private async handOver(self: string, clock: VectorClock): Promise<void> {
     await handOver({
-      self: this.replica.id,
-      clock: this.replica.clock(),
+      self,
+      clock,
       peers: [...new Set(this.node.getConnections().map((c) => c.remotePeer))],
       peerClock: (id) => this.heartbeats.heardFrom().get(id)?.vc,
       store: this.store,
@@ -585,6 +583,16 @@ export class Agent {
       timeoutMs: HAND_OVER_TIMEOUT_MS,
       log: this.log,
     });
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.discovery.stop().catch(() => undefined);
+    await this.membership.leave(2 * this.membership.config.probeIntervalMs).catch(() => undefined);
+    await this.membership.stop();
+    this.queue.close();
+    await this.handOver(this.replica.id, this.replica.clock());
     try {
       this.heartbeats.send(true);
     } catch {
