@@ -28,6 +28,7 @@ export interface ProxyStats {
   held: number;
   accepted: number;
   bytes: number;
+  bytesByPort: Record<string, number>;
 }
 
 export declare class WanEmulator {

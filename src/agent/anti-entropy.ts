@@ -7,7 +7,8 @@
  * - A progress watchdog: a pull whose peer sends no frame for `stallMs` (waiting for it only,
  *   not while we apply what it sent) is abandoned, counted (`syncsStalled`), and another peer
  *   is tried. `timeoutMs` caps a whole pull (or push) however steadily it trickles.
- * - A peer whose pull stalled or failed is avoided by automatic pulls for a while.
+ * - A peer whose pull stalled or failed is avoided by automatic pulls for a while, unless it
+ *   reconnects: a new connection (a healed partition) gets a pull at once.
  * - Gap repairs (the replica's 'repair' effects) are coalesced: one repair pull at a time, and
  *   one more after it if more were asked for meanwhile. The replica backs its own requests off.
  * - The peer is chosen among the connected ones, preferring a peer whose last heartbeat shows
@@ -53,6 +54,8 @@ export interface AntiEntropyDeps {
   readonly now: () => number;
   /** Our delivered clock (read only). */
   readonly clock: () => VectorClock;
+  /** The clock our sync requests carry (default `clock`): retired epochs pruned when allowed. */
+  readonly requestClock?: () => ReadonlyVectorClock;
   readonly connectedPeers: () => PeerId[];
   /** The clock of a peer's last heartbeat, if any. */
   readonly peerClock: (id: string) => ReadonlyVectorClock | undefined;
@@ -105,6 +108,8 @@ export class AntiEntropy {
   private readonly active = new Map<string, AbortController>();
   /** Peers automatic pulls avoid until the given time (their pull stalled or failed). */
   private readonly avoid = new Map<string, number>();
+  /** Per peer pulled from now, settles when that pull ends (however it ends). */
+  private readonly settled = new Map<string, Promise<void>>();
   private repairing = false;
   private repairAgain = false;
   /**
@@ -149,6 +154,18 @@ export class AntiEntropy {
   /** A pull from `peer` on an event about it (a new connection, a heartbeat ahead of us). */
   trigger(peer: PeerId): Promise<void> {
     if (this.avoided(peer.toString())) return Promise.resolve();
+    return this.pull(peer);
+  }
+
+  /**
+   * A new connection to `peer` (after a partition, say): whatever made us avoid it happened on
+   * the old one, so pull from it now. A pull still running on the old connection ends first
+   * (it fails once that connection is gone); then this one runs.
+   */
+  async connected(peer: PeerId): Promise<void> {
+    const key = peer.toString();
+    await this.settled.get(key);
+    this.avoid.delete(key);
     return this.pull(peer);
   }
 
@@ -266,6 +283,13 @@ export class AntiEntropy {
     if (this.deps.halted() || this.active.has(key) || this.active.size >= config.maxConcurrentPulls) return;
     const ctl = new AbortController();
     this.active.set(key, ctl);
+    let settle = (): void => undefined;
+    this.settled.set(
+      key,
+      new Promise<void>((resolve) => {
+        settle = resolve;
+      }),
+    );
     counters.syncsStarted++;
     const signal = AbortSignal.any([ctl.signal, AbortSignal.timeout(config.timeoutMs)]);
     const dog = watchdog(ctl, config.stallMs);
@@ -295,6 +319,8 @@ export class AntiEntropy {
       log.debug({ peer: key, err: e, stalled }, 'sync failed');
     } finally {
       this.active.delete(key);
+      this.settled.delete(key);
+      settle();
     }
     if (stalled && !this.deps.halted()) {
       const other = this.choosePeer(false); // another peer, now (the stalled one next round)
@@ -312,7 +338,8 @@ export class AntiEntropy {
     dog: ReturnType<typeof watchdog>,
     keepNewer: boolean,
   ): Promise<Outcome> {
-    const frames = this.deps.sync.pull(peer, this.deps.clock(), { signal, onFrame: dog.poke });
+    const vc = (this.deps.requestClock ?? this.deps.clock)();
+    const frames = this.deps.sync.pull(peer, vc, { signal, onFrame: dog.poke });
     let peerVc: ReadonlyVectorClock = new Map();
     try {
       for (;;) {

@@ -8,18 +8,28 @@ import { defaultTokenFile } from '../api/token.js';
 import { membersRouteModule } from '../api/routes/members.js';
 import { servicesRouteModule } from '../api/routes/services.js';
 import { loadRouteModule } from '../api/routes/load.js';
+import { startConsulFor } from '../consul/start.js';
+import type { ConsulServer } from '../consul/server.js';
+import { UiSessions } from '../api/ui-sessions.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
+import { startDns } from '../dns/start.js';
+import type { DnsServer } from '../dns/server.js';
 
 export interface RunningAgent {
   readonly agent: Agent;
   readonly api: ApiServers;
+  /** The DNS listener, when `config.dns` is on (docs/dns.md). */
+  readonly dns: DnsServer | undefined;
+  /** The Consul-compatible listener (docs/consul.md), when configured. */
+  readonly consul: ConsulServer | undefined;
   stop(): Promise<void>;
 }
 
 export async function runAgent(config: AgentConfig, options: AgentOptions = {}): Promise<RunningAgent> {
   const agent = await Agent.start(config, options);
   let api: ApiServers;
+  let consul: ConsulServer | undefined;
   try {
     api = await startApiServers({
       agent,
@@ -32,8 +42,23 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
       allowedHosts: config.apiAllowedHosts,
       // Added to the plugin's default routes (objects, batch, watch, status).
       routes: [membersRouteModule(agent), servicesRouteModule(agent.services), loadRouteModule(agent.load)],
+      // The dashboard (docs/ui.md), off unless --ui.
+      ui: config.ui ? new UiSessions() : undefined,
+    });
+    consul = await startConsulFor(agent, config).catch(async (e: unknown) => {
+      await api.close();
+      throw e;
     });
   } catch (e) {
+    await agent.stop();
+    throw e;
+  }
+  let dns: DnsServer | undefined;
+  try {
+    dns = await startDns(agent, config, options.logger);
+  } catch (e) {
+    await consul?.close().catch(() => undefined);
+    await api.close().catch(() => undefined);
     await agent.stop();
     throw e;
   }
@@ -41,8 +66,12 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
   return {
     agent,
     api,
+    dns,
+    consul,
     stop: () =>
       (stopping ??= (async () => {
+        await dns?.close().catch(() => undefined);
+        await consul?.close().catch(() => undefined);
         await api.close().catch(() => undefined);
         await agent.stop();
       })()),

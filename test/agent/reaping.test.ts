@@ -5,7 +5,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import type { ReapStatus } from '../../src/agent/reaper.js';
-import { FAST_MEMBERSHIP, quiet, startFastCluster, stopAll, waitConnected, waitFor } from './helpers.js';
+import {
+  FAST_MEMBERSHIP,
+  quiet,
+  startFastCluster,
+  stopAll,
+  testConfig,
+  waitConnected,
+  waitFor,
+} from './helpers.js';
 
 let agents: Agent[] = [];
 afterEach(async () => {
@@ -110,6 +118,41 @@ describe('agreed reaping', () => {
     }
     await waitFor(() => state(a) === state(b), 'a and b identical');
     expect(counter(a)).toBe(15);
+  }, 90_000);
+
+  it('once retired, the epoch leaves the clocks agents show and send; a new joiner installs the cut from a snapshot', async () => {
+    const { a, b, c, epoch } = await cluster();
+    await c.isolate(true);
+    expect(a.forceLeave(c.peerId)).toBe(true);
+    await waitFor(() => [a, b].every((x) => retired(x, c.peerId) !== undefined), 'c reaped', 30_000);
+    const cut = reapOf(a, epoch)?.cut ?? 0;
+    expect(cut).toBeGreaterThanOrEqual(5);
+    for (const x of [a, b]) {
+      expect(x.clock().get(epoch)).toBe(cut); // still covered up to the cut
+      expect(x.status().clock[epoch]).toBeUndefined(); // but no longer shown nor sent
+    }
+    // Heartbeats and sync requests now carry clocks without c: each reads the other's as
+    // holding c up to the cut (no lag, nothing to repair).
+    await waitFor(
+      () => [a, b].every((x) => x.status().peers.every((p) => p.peerId === c.peerId || p.lag === 0)),
+      'no lag between a and b',
+    );
+    // Enough writes for both to compact, then a joiner whose first snapshot is pruned.
+    for (let i = 0; i < 30; i++) await inc(a);
+    await waitFor(() => counter(b) === 35, 'a’s writes at b');
+    const d = await Agent.start(testConfig({ ...OPTS, join: a.addresses() }), {
+      logger: quiet,
+      membership: FAST_MEMBERSHIP,
+    });
+    agents.push(d);
+    await waitFor(() => counter(d) === 35 && state(d) === state(a), 'd caught up', 30_000);
+    expect(d.status().counters.snapshotsInstalled).toBeGreaterThan(0);
+    expect(d.clock().get(epoch)).toBe(cut);
+    expect(d.status().clock[epoch]).toBeUndefined();
+    expect(d.status().retired[epoch]).toBe(cut);
+    await inc(d, 100);
+    await waitFor(() => [a, b, d].every((x) => counter(x) === 135), 'd’s write everywhere', 30_000);
+    for (const x of [a, b, d]) expect(x.status().clock[epoch]).toBeUndefined();
   }, 90_000);
 
   it('the retired cut survives a restart; the member’s write beyond it arrives only as a re-run', async () => {

@@ -1,0 +1,225 @@
+// SMAC's Consul-compatible listener driven by a Consul client that is not part of this project:
+// Debian's python3-consul (python-consul 0.7), installed by scripts/install-python-consul.sh.
+// (Debian's prometheus cannot be that client: bookworm's 2.42 is built without Consul service
+// discovery, docs/consul.md.) Against three agent processes: services registered on any agent
+// appear through one agent's listener; a blocking query returns when its service changes; an
+// endpoint leaves `?passing` once its node is SIGKILLed.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { SmacClient } from '../../src/client/client.js';
+import { type AgentProcess, BIN, ROOT, startAgentProcess } from '../support/agent-process.js';
+import { describeWith, type External } from '../support/external.js';
+
+const PYTHON = '/usr/bin/python3';
+const CLIENT = join(import.meta.dirname, 'python-consul-client.py');
+/** Fast failure detection, as in test/e2e/cluster.test.ts. */
+const MEMBERSHIP = {
+  probeIntervalMs: 200,
+  probeTimeoutMs: 100,
+  suspicionMult: 6,
+  suspicionMaxTimeoutMult: 3,
+};
+
+/** python3-consul, installed by the project's script on first use (ensureExternal's contract). */
+function pythonConsul(): External {
+  const present = (): boolean => {
+    try {
+      execFileSync(PYTHON, ['-c', 'import consul'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (present()) return { command: 'python3-consul', missing: undefined };
+  try {
+    execFileSync(join(ROOT, 'scripts', 'install-python-consul.sh'), [], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 600_000,
+    });
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim() ?? '';
+    return {
+      command: 'python3-consul',
+      missing: `python3-consul could not be installed: ${stderr || String(err)}`,
+    };
+  }
+  return present()
+    ? { command: 'python3-consul', missing: undefined }
+    : { command: 'python3-consul', missing: `${PYTHON} cannot import consul after the install` };
+}
+
+interface Agent {
+  readonly proc: AgentProcess;
+  readonly client: SmacClient;
+  readonly peerId: string;
+}
+
+/** Probes until `ok` holds, within `timeoutMs`; the error shows the last answer. */
+async function eventually<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  const timeoutMs = 30_000;
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  do {
+    last = await probe().catch(() => undefined);
+    if (last !== undefined && ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  } while (Date.now() <= deadline);
+  throw new Error(`no ${what} within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+}
+
+/** Runs the Python client to the end; resolves with its JSON lines and exit code. */
+function runClient(args: string[]): {
+  lines: AsyncIterableIterator<string>;
+  child: ChildProcess;
+  exit: Promise<number | null>;
+} {
+  const child = spawn(PYTHON, [CLIENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      if (code !== 0 && stderr) console.warn(`python-consul client: ${stderr}`);
+      resolve(code);
+    });
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  return { lines, child, exit };
+}
+
+async function snapshot(port: number): Promise<Snapshot> {
+  const { lines, exit } = runClient(['127.0.0.1', String(port), 'snapshot', 'web', 'cfg/']);
+  const first = await lines.next();
+  expect(await exit).toBe(0);
+  return JSON.parse(first.value as string) as Snapshot;
+}
+
+interface Snapshot {
+  services: Record<string, string[]>;
+  passing: string[];
+  healthNodes: string[];
+  checks: string[];
+  catalog: [string, string, string, number, string[]][];
+  nodes: string[];
+  kv: Record<string, string>;
+  datacenter: string;
+  nodeName: string;
+  leader: string;
+  servicesIndex: string;
+}
+
+interface WatchLine {
+  index: string;
+  ids: string[];
+  blocking: boolean;
+}
+
+describeWith([pythonConsul()], 'a third-party Consul client (python3-consul) against three agents', () => {
+  let a: Agent, b: Agent, c: Agent;
+  let port: number;
+  const started: AgentProcess[] = [];
+  const children: ChildProcess[] = [];
+
+  async function start(join_: string[], extra: string[] = []): Promise<Agent> {
+    const proc = await startAgentProcess([
+      '--region',
+      'eu',
+      '--sync-interval-ms',
+      '300',
+      '--heartbeat-interval-ms',
+      '200',
+      '--membership',
+      JSON.stringify(MEMBERSHIP),
+      ...join_.flatMap((j) => ['--join', j]),
+      ...extra,
+    ]);
+    started.push(proc);
+    return { proc, client: new SmacClient({ socketPath: proc.socket }), peerId: proc.ready.peerId };
+  }
+
+  beforeAll(async () => {
+    expect(existsSync(BIN), 'dist/ is missing: run `npm run build`').toBe(true);
+    a = await start([], ['--consul-addr', '127.0.0.1:0']);
+    const consulUrl = (a.proc.ready as unknown as { consul?: string }).consul;
+    expect(consulUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    port = Number(new URL(consulUrl!).port);
+    b = await start(a.proc.ready.addresses);
+    c = await start(a.proc.ready.addresses);
+    for (const x of [a, b, c])
+      await eventually(
+        'three alive members',
+        () => x.client.members(),
+        (m) => m.members.filter((y) => y.status === 'alive').length === 3,
+      );
+    await a.client.register('web', 'web-a', { address: '127.0.0.1', port: 9101, tags: ['v1'] });
+    await b.client.register('web', 'web-b', { address: '127.0.0.2', port: 9102, tags: ['v2'] });
+    await b.client.batch([
+      { type: 'lww-register', key: 'cfg/greeting', op: { kind: 'set', value: 'héllo' } },
+    ]);
+  }, 120_000);
+
+  afterAll(() => {
+    for (const ch of children) ch.kill('SIGKILL');
+    for (const x of [a, b, c] as (Agent | undefined)[]) x?.client.close();
+    for (const p of started) p.kill();
+  });
+
+  it('sees the services registered on any agent, the nodes, the keys, the datacenter and no leader', async () => {
+    const s = await eventually(
+      'both endpoints and the key through the Consul listener',
+      () => snapshot(port),
+      (x) => x.passing.length === 2 && x.kv['cfg/greeting'] !== undefined,
+    );
+    expect(s.services).toEqual({ web: ['v1', 'v2'] });
+    expect(s.passing).toEqual(['web-a', 'web-b']);
+    expect(s.healthNodes).toEqual([a.peerId, b.peerId].sort());
+    expect(s.checks).toEqual(['serfHealth', 'serfHealth']);
+    expect(s.catalog).toEqual([
+      ['web-a', a.peerId, '127.0.0.1', 9101, ['v1']],
+      ['web-b', b.peerId, '127.0.0.2', 9102, ['v2']],
+    ]);
+    expect(s.nodes).toEqual([a.peerId, b.peerId, c.peerId].sort());
+    expect(s.kv).toEqual({ 'cfg/greeting': 'héllo' });
+    expect(s.datacenter).toBe('eu');
+    expect(s.nodeName).toBe(a.peerId);
+    expect(s.leader).toBe('');
+    expect(Number(s.servicesIndex)).toBeGreaterThan(0);
+  });
+
+  it('returns a blocking query when its service changes (an endpoint registered on another agent)', async () => {
+    const w = runClient(['127.0.0.1', String(port), 'watch', 'web', 'present', 'web-c', '60']);
+    children.push(w.child);
+    const first = JSON.parse((await w.lines.next()).value as string) as WatchLine;
+    expect(first.ids).toEqual(['web-a', 'web-b']);
+    await c.client.register('web', 'web-c', { address: '127.0.0.3', port: 9103 });
+    const rest: WatchLine[] = [];
+    for await (const line of w.lines) rest.push(JSON.parse(line) as WatchLine);
+    expect(await w.exit).toBe(0);
+    const last = rest[rest.length - 1];
+    expect(last?.ids).toEqual(['web-a', 'web-b', 'web-c']);
+    expect(Number(last?.index)).toBeGreaterThan(Number(first.index));
+    // Indexes never go back; every answer before the change is the first answer again.
+    const indexes = [first, ...rest].map((l) => Number(l.index));
+    expect(indexes).toEqual([...indexes].sort((x, y) => x - y));
+    for (const l of rest.slice(0, -1)) expect(l.ids).toEqual(first.ids);
+  });
+
+  it('drops an endpoint from ?passing once its node is SIGKILLed, and keeps the others', async () => {
+    const w = runClient(['127.0.0.1', String(port), 'watch', 'web', 'absent', 'web-b', '90']);
+    children.push(w.child);
+    const first = JSON.parse((await w.lines.next()).value as string) as WatchLine;
+    expect(first.ids).toEqual(['web-a', 'web-b', 'web-c']);
+    b.proc.process.kill('SIGKILL');
+    const rest: WatchLine[] = [];
+    for await (const line of w.lines) rest.push(JSON.parse(line) as WatchLine);
+    expect(await w.exit).toBe(0);
+    expect(rest[rest.length - 1]?.ids).toEqual(['web-a', 'web-c']);
+    // While b was only suspected, its endpoint stayed (a blocking query kept waiting or timed out).
+    for (const l of rest.slice(0, -1)) expect(l.ids).toEqual(first.ids);
+    const after = await snapshot(port);
+    expect(after.passing).toEqual(['web-a', 'web-c']);
+    expect(after.nodes).toContain(b.peerId); // a failed node stays in the catalog, as in Consul
+  });
+});
