@@ -349,6 +349,7 @@ export class Agent {
       clock: () => this.replica.clock(),
       connectedPeers: () => this.node.getConnections().map((c) => c.remotePeer),
       peerClock: (id) => this.heartbeats.heardFrom().get(id)?.vc,
+      peerHeardAt: (id) => this.heartbeats.heardFrom().get(id)?.at,
       receive: (items) => this.receive(items),
       install: (bytes, keepNewer, from) =>
         new Promise<boolean>((resolve) => {
