@@ -365,6 +365,7 @@ export class Agent {
       requestClock: () => this.wireClock(),
       connectedPeers: () => this.node.getConnections().map((c) => c.remotePeer),
       peerClock: (id) => this.heartbeats.heardFrom().get(id)?.vc,
+      peerHeardAt: (id) => this.heartbeats.heardFrom().get(id)?.at,
       receive: (items) => this.receive(items),
       install: (bytes, keepNewer, from) =>
         new Promise<boolean>((resolve) => {

@@ -8,7 +8,10 @@
  *   not while we apply what it sent) is abandoned, counted (`syncsStalled`), and another peer
  *   is tried. `timeoutMs` caps a whole pull (or push) however steadily it trickles.
  * - A peer whose pull stalled or failed is avoided by automatic pulls for a while, unless it
- *   reconnects: a new connection (a healed partition) gets a pull at once.
+ *   reconnects (a new connection after a partition gets a pull at once), or the pull failed
+ *   while the peer was silent and it has been heard from since (the link was cut and is back,
+ *   the connection having survived). A peer that stalls while its heartbeats keep coming is
+ *   slow or hostile, and stays avoided.
  * - Gap repairs (the replica's 'repair' effects) are coalesced: one repair pull at a time, and
  *   one more after it if more were asked for meanwhile. The replica backs its own requests off.
  * - The peer is chosen among the connected ones, preferring a peer whose last heartbeat shows
@@ -59,6 +62,8 @@ export interface AntiEntropyDeps {
   readonly connectedPeers: () => PeerId[];
   /** The clock of a peer's last heartbeat, if any. */
   readonly peerClock: (id: string) => ReadonlyVectorClock | undefined;
+  /** When a peer's last heartbeat arrived (same clock as `now`), if any. */
+  readonly peerHeardAt?: (id: string) => number | undefined;
   /** Queues verified events for the owner; resolves once they are applied and durable. */
   readonly receive: (items: readonly VerifiedEvent[]) => Promise<void>;
   /**
@@ -106,8 +111,11 @@ type Outcome =
 
 export class AntiEntropy {
   private readonly active = new Map<string, AbortController>();
-  /** Peers automatic pulls avoid until the given time (their pull stalled or failed). */
-  private readonly avoid = new Map<string, number>();
+  /**
+   * Peers automatic pulls avoid until `until` (their pull stalled or failed at `at`); `silent`:
+   * we had not heard from the peer for stallMs then (a cut link rather than a slow peer).
+   */
+  private readonly avoid = new Map<string, { until: number; at: number; silent: boolean }>();
   /** Per peer pulled from now, settles when that pull ends (however it ends). */
   private readonly settled = new Map<string, Promise<void>>();
   private repairing = false;
@@ -128,7 +136,7 @@ export class AntiEntropy {
   /** A periodic round: one pull from the best peer, if a slot is free. */
   round(): void {
     const now = this.deps.now();
-    for (const [id, until] of this.avoid) if (now >= until) this.avoid.delete(id); // gone peers too
+    for (const [id, a] of this.avoid) if (now >= a.until) this.avoid.delete(id); // gone peers too
     const peer = this.choosePeer();
     if (peer) void this.pull(peer);
   }
@@ -269,9 +277,11 @@ export class AntiEntropy {
   }
 
   private avoided(id: string): boolean {
-    const until = this.avoid.get(id);
-    if (until === undefined) return false;
-    if (this.deps.now() < until) return true;
+    const a = this.avoid.get(id);
+    if (a === undefined) return false;
+    const heardAt = this.deps.peerHeardAt?.(id);
+    const back = a.silent && heardAt !== undefined && heardAt > a.at;
+    if (this.deps.now() < a.until && !back) return true;
     this.avoid.delete(id);
     return false;
   }
@@ -315,7 +325,13 @@ export class AntiEntropy {
       counters.syncsFailed++;
       if (stalled) counters.syncsStalled++;
       // Automatic pulls leave this peer alone for a while: longer when it stalled.
-      this.avoid.set(key, this.deps.now() + (stalled ? 6 : 1) * config.stallMs);
+      const now = this.deps.now();
+      const heardAt = this.deps.peerHeardAt?.(key);
+      this.avoid.set(key, {
+        until: now + (stalled ? 6 : 1) * config.stallMs,
+        at: now,
+        silent: heardAt === undefined || now - heardAt >= config.stallMs,
+      });
       log.debug({ peer: key, err: e, stalled }, 'sync failed');
     } finally {
       this.active.delete(key);

@@ -53,6 +53,9 @@ afterEach(() => {
   client = undefined;
 });
 
+/** When each peer's last heartbeat arrived (ms, Date.now). */
+const heard = new Map<string, number>();
+
 async function partitioned(stallMs: number): Promise<{ ae: AntiEntropy; sync: CuttableSync; peer: PeerId }> {
   const peer = peerIdFromString(idOf(await newKey()));
   const sync = new CuttableSync();
@@ -72,6 +75,7 @@ async function partitioned(stallMs: number): Promise<{ ae: AntiEntropy; sync: Cu
     counters: { syncsStarted: 0, syncsFailed: 0, syncsStalled: 0, rejectedEvents: 0 },
     config: { maxConcurrentPulls: 3, stallMs, timeoutMs: 60_000 },
     now: Date.now,
+    peerHeardAt: (id) => heard.get(id),
     clock: () => new Map(),
     connectedPeers: () => [peer],
   });
@@ -103,5 +107,28 @@ describe('anti-entropy after a partition heals', () => {
     await reconnected;
     expect(sync.pulls).toHaveLength(2);
     expect(sync.finished).toEqual([peer.toString()]);
+  });
+
+  it('pulls again from a peer heard from after its pull failed while it was silent (the connection survived)', async () => {
+    const { ae, sync, peer } = await partitioned(200);
+    heard.set(peer.toString(), Date.now() - 10_000); // silent since the cut began
+    await ae.trigger(peer); // stalls: the link is down, not the peer slow
+    sync.cut.clear();
+    await ae.trigger(peer); // nothing heard yet: still avoided
+    expect(sync.pulls).toHaveLength(1);
+    heard.set(peer.toString(), Date.now() + 1); // a heartbeat over the healed link, after the failure
+    await ae.trigger(peer);
+    expect(sync.pulls).toHaveLength(2);
+    expect(sync.finished).toEqual([peer.toString()]);
+  });
+
+  it('keeps avoiding a peer that stalled a pull while it kept sending heartbeats (slow or hostile)', async () => {
+    const { ae, sync, peer } = await partitioned(200);
+    heard.set(peer.toString(), Date.now());
+    await ae.trigger(peer);
+    heard.set(peer.toString(), Date.now());
+    await ae.trigger(peer);
+    ae.round();
+    expect(sync.pulls).toHaveLength(1);
   });
 });
