@@ -21,8 +21,9 @@ export const ETCD_TUNING = ['--heartbeat-interval=200', '--election-timeout=2000
 const CLIENT = join(import.meta.dirname, 'client-child.js');
 
 export class WanCluster {
-  constructor({ dir, etcdBin, log }) {
+  constructor({ dir, etcdBin, log, agentArgs = [] }) {
     this.dir = dir;
+    this.agentArgs = agentArgs;
     this.etcdBin = etcdBin;
     this.log = log;
     this.wan = new WanEmulator({ ports: [AGENT_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT] });
@@ -50,6 +51,7 @@ export class WanCluster {
         clusterKey,
         logLevel: 'warn',
         tuning: false,
+        extraArgs: this.agentArgs,
       });
       this.agents.push(agent);
       this.apis.push(new SocketApi(agent));
