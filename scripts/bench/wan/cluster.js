@@ -32,6 +32,7 @@ export class WanCluster {
     this.etcd = [];
     this.clients = [];
     this.hostsDirs = [];
+    this.onExit = () => this.removeHostsFiles();
   }
 
   get regions() {
@@ -82,6 +83,7 @@ export class WanCluster {
   }
 
   writeHostsFiles() {
+    process.once('exit', this.onExit);
     for (let i = 0; i < this.regions.length; i++) {
       const d = join('/etc/netns', this.wan.ns(i));
       mkdirSync(d, { recursive: true });
@@ -160,8 +162,14 @@ export class WanCluster {
     await Promise.all(this.agents.map((a) => a.destroy()));
     for (const m of this.etcd) if (m.proc.exitCode === null) m.proc.kill('SIGKILL');
     await this.wan.down();
-    for (const d of this.hostsDirs) rmSync(d, { recursive: true, force: true });
+    this.removeHostsFiles();
     return this.wan.remaining();
+  }
+
+  removeHostsFiles() {
+    for (const d of this.hostsDirs) rmSync(d, { recursive: true, force: true });
+    this.hostsDirs = [];
+    process.off('exit', this.onExit);
   }
 }
 
