@@ -59,6 +59,15 @@ const PLAN = {
   },
 };
 
+/** The npm command that repeats this run (its options, as given). */
+function commandLine(values, agentArgs) {
+  const extra = [];
+  if (values.quick) extra.push('--quick');
+  if (values.phases !== PHASES.join(',')) extra.push(`--phases ${values.phases}`);
+  if (agentArgs.length > 0) extra.push(`--agent-args '${JSON.stringify(agentArgs)}'`);
+  return `npm run bench:wan${extra.length > 0 ? ` -- ${extra.join(' ')}` : ''}`;
+}
+
 const log = (msg) => process.stdout.write(`[bench:wan ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 async function main() {
@@ -150,7 +159,7 @@ async function main() {
   loads.push(loadAverage());
   const endedAt = new Date();
   result.meta = {
-    command: `npm run bench:wan${values.quick || agentArgs.length > 0 ? ' --' : ''}${values.quick ? ' --quick' : ''}${agentArgs.length > 0 ? ` --agent-args '${values['agent-args']}'` : ''}`,
+    command: commandLine(values, agentArgs),
     agentArgs,
     quick: values.quick,
     plan,
