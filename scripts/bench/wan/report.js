@@ -47,6 +47,36 @@ export function visibilityRows(samples) {
   });
 }
 
+/**
+ * Bytes each region sent and received on the WAN links, per system, from the delay proxies'
+ * counters (`ports`: system -> the ports its traffic uses). Proxy `a>b` carries the connections
+ * region a opened to b: its forward bytes were sent by a, the rest by b.
+ */
+export function linkBytes(proxyStats, regions, ports) {
+  const out = {};
+  for (const [system, list] of Object.entries(ports)) {
+    const sum = (rec) => list.reduce((s, port) => s + (rec?.[port] ?? 0), 0);
+    out[system] = regions.map((r) => {
+      let sent = 0;
+      let received = 0;
+      for (const p of proxyStats) {
+        const [from, to] = p.name.split('>');
+        const fwd = sum(p.forwardBytesByPort);
+        const back = sum(p.bytesByPort) - fwd;
+        if (from === r) {
+          sent += fwd;
+          received += back;
+        } else if (to === r) {
+          sent += back;
+          received += fwd;
+        }
+      }
+      return { sent, received };
+    });
+  }
+  return out;
+}
+
 /** The lowest and highest of some numbers, as "a–b" (or "a" when equal, "—" when none). */
 export function span(values, digits = 1) {
   const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x));
@@ -144,10 +174,25 @@ export function summaryRows(result) {
   const idle = result.idle?.rows ?? [];
   if (idle.length > 0) {
     const i = (s, f, d = 0) => span(idle.filter((x) => x.system === s).map(f), d);
+    const w = (s) => {
+      const rows = idle.filter((x) => x.system === s);
+      return rows.some((x) => x.wanSentPerSec !== undefined)
+        ? `${span(
+            rows.map((x) => x.wanSentPerSec),
+            0,
+          )} / ${span(
+            rows.map((x) => x.wanReceivedPerSec),
+            0,
+          )}`
+        : `${span(
+            rows.map((x) => x.wanBytesPerSec),
+            0,
+          )} (both ways)`;
+    };
     out.push([
-      'idle per agent / member: RSS MB / CPU % / WAN B/s',
-      `${i('smac', (x) => x.rssMb)} / ${i('smac', (x) => x.cpuPct, 1)} / ${i('smac', (x) => x.wanBytesPerSec)}`,
-      `${i('etcd', (x) => x.rssMb)} / ${i('etcd', (x) => x.cpuPct, 1)} / ${i('etcd', (x) => x.wanBytesPerSec)}`,
+      'idle per agent / member: RSS MB / CPU % / WAN B/s sent / received',
+      `${i('smac', (x) => x.rssMb)} / ${i('smac', (x) => x.cpuPct, 1)} / ${w('smac')}`,
+      `${i('etcd', (x) => x.rssMb)} / ${i('etcd', (x) => x.cpuPct, 1)} / ${w('etcd')}`,
     ]);
   }
   return out;
@@ -315,8 +360,15 @@ export function markdownReport(result) {
     parts.push('', `## Idle (${result.idle.seconds} s after start-up)`, '');
     parts.push(
       table(
-        ['system', 'region', 'RSS MB', 'CPU %', 'WAN bytes/s'],
-        result.idle.rows.map((r) => [r.system, r.region, r.rssMb, r.cpuPct, r.wanBytesPerSec]),
+        ['system', 'region', 'RSS MB', 'CPU %', 'WAN sent B/s', 'WAN received B/s'],
+        result.idle.rows.map((r) => [
+          r.system,
+          r.region,
+          r.rssMb,
+          r.cpuPct,
+          r.wanSentPerSec ?? `${r.wanBytesPerSec} both ways`,
+          r.wanReceivedPerSec,
+        ]),
       ),
     );
     if (result.rssAfterLoad)
