@@ -14,6 +14,7 @@ import { ConsulIndexes } from './indexes.js';
 import { agentRoutes } from './routes-agent.js';
 import { catalogRoutes } from './routes-catalog.js';
 import { kvRoutes } from './routes-kv.js';
+import { nodeRoutes } from './routes-node.js';
 import type { ConsulSource } from './source.js';
 
 export const DEFAULT_CONSUL_HOST = '127.0.0.1';
@@ -96,6 +97,7 @@ export async function createConsulApp(options: ConsulAppOptions): Promise<Fastif
     done();
   });
   catalogRoutes(app, ctx);
+  nodeRoutes(app, ctx);
   kvRoutes(app, ctx);
   agentRoutes(app, ctx);
   await app.ready();
