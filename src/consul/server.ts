@@ -4,7 +4,12 @@
  * /v1/health), serving the subset of Consul's HTTP API that discovery tools read.
  */
 import { isIPv6 } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import { ConfigError, isLoopbackHost } from '../agent/config.js';
 import type { ConsulContext } from './context.js';
 import { ConsulHttpError } from './errors.js';
@@ -42,6 +47,13 @@ export async function createConsulApp(options: ConsulAppOptions): Promise<Fastif
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     logController: new LogController({ disableRequestLogging: true }),
+    // Errors before any route runs (a URL that is not valid UTF-8): plain text too.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as FastifyReply)
+        .status(400)
+        .type('text/plain; charset=utf-8')
+        .send(`Bad request: ${error.message}`);
+    },
   });
   const closing = new AbortController();
   const feed = new ConsulFeed(options.source, options.livenessPollMs ?? DEFAULT_LIVENESS_POLL_MS);
