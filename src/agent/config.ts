@@ -107,11 +107,10 @@ export interface AgentConfig {
    * name; anything else is refused, against DNS rebinding.
    */
   readonly apiAllowedHosts: readonly string[];
-  /**
-   * `host:port` of the Consul-compatible listener (docs/consul.md); undefined: none. Off
-   * loopback it requires the API token, as the TCP API does.
-   */
-  readonly consulAddr: string | undefined;
+  /** Whether to serve the Consul-compatible HTTP subset (docs/consul.md); giving consulAddr turns it on. */
+  readonly consul: boolean;
+  /** `host:port` of that listener. Off loopback it requires the API token, as the TCP API does. */
+  readonly consulAddr: string;
   /**
    * Overrides of the failure-detector profile's fields (docs/membership.md), e.g.
    * {"probeIntervalMs": 500}. Validated when the agent starts.
@@ -153,7 +152,8 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   apiPort: 7947,
   apiTokenFile: undefined,
   apiAllowedHosts: [],
-  consulAddr: undefined,
+  consul: false,
+  consulAddr: DEFAULT_CONSUL_ADDR,
   membership: {},
   tags: {},
 });
@@ -278,7 +278,9 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     apiPort: int('apiPort', d.apiPort, 0, 65_535),
     apiTokenFile: optionalPath(input.apiTokenFile, 'apiTokenFile', problems),
     apiAllowedHosts: list('apiAllowedHosts', d.apiAllowedHosts).map((h) => h.toLowerCase()),
-    consulAddr: optionalConsulAddr(input.consulAddr, problems),
+    // Naming an address asks for the listener, as naming apiHost asks for TCP.
+    consul: input.consul === undefined ? input.consulAddr !== undefined : bool('consul', d.consul),
+    consulAddr: consulAddr(input.consulAddr ?? d.consulAddr, problems),
     membership: parseNumbers(input.membership ?? d.membership, 'membership', problems),
     tags,
   };
@@ -289,11 +291,10 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
   return config;
 }
 
-function optionalConsulAddr(v: unknown, problems: string[]): string | undefined {
-  if (v === undefined) return undefined;
+function consulAddr(v: unknown, problems: string[]): string {
   if (typeof v === 'string' && parseConsulAddr(v) !== undefined) return v;
   problems.push(`consulAddr must be host:port, e.g. ${DEFAULT_CONSUL_ADDR} (got ${JSON.stringify(v)})`);
-  return undefined;
+  return DEFAULT_CONSUL_ADDR;
 }
 
 /** Whether a libp2p multiaddr listens on loopback only: /ip4/127.x, /ip6/::1 or /dns4/localhost. */

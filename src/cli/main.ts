@@ -14,7 +14,6 @@ import { addHealthCommand } from './health-command.js';
 import { SmacApiError } from '../client/client.js';
 import { ConfigError } from '../agent/config.js';
 import { loadAgentConfig } from './config-sources.js';
-import { DEFAULT_CONSUL_ADDR } from '../consul/addr.js';
 
 /** The package's version (package.json, two levels above dist/cli/). */
 function version(): string {
@@ -110,7 +109,7 @@ export function buildProgram(): Command {
       'host names TCP requests may use besides localhost and IPs',
       collect,
     )
-    .option('--consul', 'serve a Consul-compatible HTTP subset on 127.0.0.1:8500 (docs/consul.md)')
+    .option('--consul', 'serve a Consul-compatible HTTP subset (127.0.0.1:8500 unless --consul-addr says)')
     .option('--consul-addr <host:port>', 'address of the Consul-compatible listener; implies --consul')
     .action(async (flags: Record<string, unknown>) => {
       const config = loadAgentConfig(
@@ -142,7 +141,8 @@ export function buildProgram(): Command {
           apiPort: flags.apiPort,
           apiTokenFile: flags.apiTokenFile,
           apiAllowedHosts: Array.isArray(flags.apiAllowedHosts) ? flags.apiAllowedHosts.join(',') : undefined,
-          consulAddr: flags.consulAddr ?? (flags.consul === true ? DEFAULT_CONSUL_ADDR : undefined),
+          consul: flags.consul,
+          consulAddr: flags.consulAddr,
         },
         process.env,
         flags.config as string | undefined,
