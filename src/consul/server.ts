@@ -102,6 +102,22 @@ export async function createConsulApp(options: ConsulAppOptions): Promise<Fastif
         `SMAC serves a subset of Consul's HTTP API; ${request.method} ${request.url.split('?')[0] ?? ''} is not in it (docs/consul.md)`,
       ),
   );
+  // `?pretty`, which people add when they read Consul with curl: indented JSON.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const query = request.query as Record<string, unknown> | undefined;
+    const json = String(reply.getHeader('content-type') ?? '').startsWith('application/json');
+    if (query?.pretty === undefined || !json || typeof payload !== 'string') {
+      done(null, payload);
+      return;
+    }
+    let pretty = payload;
+    try {
+      pretty = JSON.stringify(JSON.parse(payload), null, 4) + '\n';
+    } catch {
+      // not JSON after all: as it is
+    }
+    done(null, pretty);
+  });
   // Waiting queries would hold close() for minutes: answer them now.
   app.addHook('preClose', (done) => {
     closing.abort();
