@@ -260,7 +260,7 @@ export class AntiEntropy {
       const id = p.toString();
       if (seen.has(id)) continue;
       seen.add(id);
-      const until = this.avoided(id) ? (this.avoid.get(id) ?? 0) : undefined;
+      const until = this.avoided(id) ? (this.avoid.get(id)?.until ?? 0) : undefined;
       if (until === undefined) unavoided = true;
       if (this.active.has(id)) continue;
       if (until === undefined) free.push(p);
