@@ -2,7 +2,7 @@
 // benchmark (replication.js) and its child processes (agent-child.js, etcd-child.js).
 // A child serves named commands; the parent calls them and awaits the result. Every call has a
 // time limit, so a stuck child fails the run instead of hanging it.
-import { fork } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 
 /** Wall-clock time in ms with sub-ms resolution; comparable across processes on one machine. */
@@ -47,14 +47,21 @@ export function serve(handlers, onDisconnect = async () => {}) {
   });
 }
 
-/** Parent side: one forked child and its pending calls. */
+/**
+ * Parent side: one forked child and its pending calls. With `netns`, the child runs inside that
+ * network namespace (`ip netns exec` execs Node, which keeps the IPC channel).
+ */
 export class ChildProcess {
-  constructor(script, name, execArgv = ['--disable-warning=ExperimentalWarning']) {
+  constructor(script, name, execArgv = ['--disable-warning=ExperimentalWarning'], { netns } = {}) {
     this.name = name;
     this.pending = new Map();
     this.nextId = 1;
     this.exited = false;
-    this.proc = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+    const stdio = ['ignore', 'inherit', 'inherit', 'ipc'];
+    this.proc =
+      netns === undefined
+        ? fork(script, [], { stdio, execArgv })
+        : spawn('ip', ['netns', 'exec', netns, process.execPath, ...execArgv, script], { stdio });
     this.pid = this.proc.pid;
     this.proc.on('message', ({ id, ok, result, error }) => {
       const p = this.pending.get(id);

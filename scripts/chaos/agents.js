@@ -21,6 +21,9 @@ export async function waitUntil(probe, what, timeoutMs, everyMs = 100) {
   }
 }
 
+/** How long a start may take to report ready: generous, the machine is shared and loaded. */
+const START_WAIT_MS = 90_000;
+
 export class ChaosAgent {
   /**
    * `net` is a ChaosNet or a WanEmulator (scripts/wan): with `addrFrom`, joins go through the
@@ -47,6 +50,8 @@ export class ChaosAgent {
     this.diedAt = 0;
     /** When the latest SIGKILL was sent: a request broken after it broke because the agent died. */
     this.killSentAt = 0;
+    /** Exits nobody asked for (a crash): { at, code, signal, tail }. The run fails on any. */
+    this.crashes = [];
     this.peerId = undefined;
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
   }
@@ -100,6 +105,7 @@ export class ChaosAgent {
     if (this.destroyed) throw new Error(`${this.name} was torn down`);
     if (this.state !== 'dead') throw new Error(`${this.name} is already running`);
     this.starts++;
+    const startedAt = Date.now();
     const log = createWriteStream(join(this.dir, `agent.log`), { flags: 'a' });
     log.write(`--- start ${this.starts} at ${new Date().toISOString()}\n`);
     const child = spawn('ip', ['netns', 'exec', this.net.ns(this.index), process.execPath, ...this.args()], {
@@ -111,6 +117,8 @@ export class ChaosAgent {
     const exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         log.write(`--- exit code=${code} signal=${signal}\n`);
+        if (this.child === child && this.killSentAt < startedAt && !this.destroyed)
+          this.crashes.push({ at: Date.now(), code, signal, tail: this.logTail(8) });
         if (this.child === child) {
           this.state = 'dead';
           this.diedAt = Date.now();
@@ -128,29 +136,34 @@ export class ChaosAgent {
       }),
       exited.then(({ code, signal }) => {
         // The run directory goes at teardown (unless --keep): say why here.
-        let tail = '';
-        try {
-          tail = readFileSync(join(this.dir, 'agent.log'), 'utf8')
-            .trimEnd()
-            .split('\n')
-            .slice(-3)
-            .join('\n    ');
-        } catch {
-          // no log
-        }
         throw new Error(
-          `${this.name} exited at start (code ${code}, signal ${signal}); the end of ${this.dir}/agent.log:\n    ${tail}`,
+          `${this.name} exited at start (code ${code}, signal ${signal}); the end of ${this.dir}/agent.log:\n    ${this.logTail(3)}`,
         );
       }),
       new Promise((_, reject) =>
         setTimeout(() => {
-          reject(new Error(`${this.name} did not report ready within 30 s`));
-        }, 30_000).unref(),
+          reject(new Error(`${this.name} did not report ready within ${START_WAIT_MS} ms`));
+        }, START_WAIT_MS).unref(),
       ),
     ]);
     const info = JSON.parse(String(ready));
     this.peerId = info.peerId;
     return info;
+  }
+
+  /** The last `n` lines of the agent's log (stderr), for error messages. */
+  logTail(n) {
+    try {
+      return readFileSync(join(this.dir, 'agent.log'), 'utf8').trimEnd().split('\n').slice(-n).join('\n    ');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** What the agent is doing now, for an error message: state, pid, crashes, log tail. */
+  describe() {
+    const crash = this.crashes.at(-1);
+    return `${this.name} is ${this.state}${this.child ? ` (pid ${this.child.pid})` : ''}${crash ? `; it exited on its own (code ${crash.code}, signal ${crash.signal})` : ''}; the end of ${this.dir}/agent.log:\n    ${this.logTail(5)}`;
   }
 
   /** SIGKILL, and wait for the exit (bounded). */

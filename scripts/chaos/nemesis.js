@@ -25,14 +25,33 @@ export const FAULT_KINDS = [
  * How long the force-leave fault waits for the agreed cut, for the member's rebase to start,
  * and then for its re-run: one write after another, each durable (about 10 a second here).
  */
-const REAP_WAIT_MS = 15_000;
+const REAP_WAIT_MS = 30_000;
+/**
+ * A timer-driven reap comes reapAfterMs after the member was last heard, once it is also
+ * declared dead: on a machine at load 25, a killed agent was suspected only after 41 s.
+ */
+const TIMER_REAP_WAIT_MS = 90_000;
 const REBASE_WAIT_MS = 30_000;
 const RERUN_WAIT_MS = (n) => Math.min(60_000, 15_000 + 250 * n);
+
+/** How long the store-loss fault waits for each other agent's status (each try up to 15 s). */
+const STATUS_WAIT_MS = 60_000;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Nemesis {
-  constructor({ rng, agents, apis, clients, net, history, storeLoss, forceLeaveRestart = true, log }) {
+  constructor({
+    rng,
+    agents,
+    apis,
+    clients,
+    net,
+    history,
+    storeLoss,
+    forceLeaveRestart = true,
+    reapAfterMs,
+    log,
+  }) {
     this.forceLeaveRestart = forceLeaveRestart;
     this.rng = rng;
     this.agents = agents;
@@ -41,6 +60,9 @@ export class Nemesis {
     this.net = net;
     this.history = history;
     this.kinds = FAULT_KINDS.filter((k) => storeLoss || k !== 'store-loss');
+    // Opt-in, and last, so that a seed's plan without it does not change.
+    this.reapAfterMs = reapAfterMs;
+    if (reapAfterMs !== undefined) this.kinds.push('reap-timer');
     this.log = log;
     /** Every fault: { kind, targets, start, end, midWrite?, sides?, compactions }. */
     this.faults = [];
@@ -86,9 +108,11 @@ export class Nemesis {
     const n = this.agents.length;
     const target = this.rng.int(0, n - 1);
     const hold =
-      kind === 'isolate' || kind === 'split' || kind === 'force-leave'
-        ? this.rng.int(3500, 6000)
-        : this.rng.int(1500, 3500);
+      kind === 'reap-timer'
+        ? this.reapAfterMs + this.rng.int(3000, 6000) // silent past reapAfterMs, then some
+        : kind === 'isolate' || kind === 'split' || kind === 'force-leave'
+          ? this.rng.int(3500, 6000)
+          : this.rng.int(1500, 3500);
     const f = { kind, targets: [target], start: Date.now(), end: 0, hold };
     this.log(`fault ${this.faults.length + 1}: ${kind} a${target} for ${hold} ms`);
     const before = await this.compactions();
@@ -135,6 +159,7 @@ export class Nemesis {
         break;
       }
       case 'force-leave':
+      case 'reap-timer':
         await this.forceLeave(f, target, before);
         break;
       case 'store-loss':
@@ -172,7 +197,10 @@ export class Nemesis {
     const survivors = [...Array(n).keys()].filter((x) => x !== target);
     const by = survivors[this.rng.int(0, survivors.length - 1)];
     // The coin is always drawn, so a seed makes the same other choices in either mode.
-    const restart = this.rng.chance(0.5) && this.forceLeaveRestart;
+    const timer = f.kind === 'reap-timer';
+    // A timer-driven reap always kills the member (below): alive and cut off for reapAfterMs,
+    // it would reap every survivor on its own timer too (docs/chaos.md).
+    const restart = (this.rng.chance(0.5) && this.forceLeaveRestart) || timer;
     const peer = a.peerId;
     const logFrom = this.logSize(a);
     this.net.isolate(target);
@@ -185,13 +213,21 @@ export class Nemesis {
     const doneBefore = new Set(
       (await this.reapsAt(by)).filter((r) => r.cut !== undefined).map((r) => r.epoch),
     );
-    // Let the member write beyond what the others hold before it is removed.
-    await sleep(Math.floor(f.hold / 2));
-    const leftAt = Date.now();
-    const r = await this.apis[by].request('POST', `/v1/members/${encodeURIComponent(peer)}/force-leave`);
-    f.forceLeave = { status: r.status, body: r.body };
-    if (r.outcome !== 'ok')
-      this.log(`  force-leave of a${target} at a${by} answered ${r.status} ${JSON.stringify(r.body)}`);
+    // Let the member write beyond what the others hold before it is removed. A timer-driven
+    // reap needs no request: the member writes for a while (well under reapAfterMs), is
+    // killed, and each survivor reaps it once it was silent and not alive for reapAfterMs.
+    // The window for the checker starts with the isolation.
+    if (timer) {
+      await sleep(Math.min(Math.floor(f.hold / 2), Math.floor(this.reapAfterMs / 3)));
+      await a.kill();
+    } else await sleep(Math.floor(f.hold / 2));
+    const leftAt = timer ? f.start : Date.now();
+    if (!timer) {
+      const r = await this.apis[by].request('POST', `/v1/members/${encodeURIComponent(peer)}/force-leave`);
+      f.forceLeave = { status: r.status, body: r.body };
+      if (r.outcome !== 'ok')
+        this.log(`  force-leave of a${target} at a${by} answered ${r.status} ${JSON.stringify(r.body)}`);
+    }
     // Wait until every survivor computed the cut of a new reap of the member's epoch.
     const reap = await waitUntil(
       async () => {
@@ -204,7 +240,7 @@ export class Nemesis {
           : undefined;
       },
       'the agreed cut',
-      REAP_WAIT_MS,
+      timer ? this.reapAfterMs + TIMER_REAP_WAIT_MS : REAP_WAIT_MS,
       100,
     ).catch(() => undefined);
     f.reap = reap && { epoch: reap.epoch, cut: reap.cut, afterMs: Date.now() - leftAt };
@@ -220,15 +256,16 @@ export class Nemesis {
         );
       }
     }
+    const who = timer ? `the survivors' timers (reapAfterMs ${this.reapAfterMs})` : `a${by}`;
     this.log(
       reap
-        ? `  a${by} force-left a${target}: ${reap.epoch.slice(-16)} cut at ${reap.cut} after ${f.reap.afterMs} ms`
-        : `  a${by} force-left a${target}: no agreed cut within ${REAP_WAIT_MS} ms`,
+        ? `  ${who} reaped a${target}: ${reap.epoch.slice(-16)} cut at ${reap.cut} after ${f.reap.afterMs} ms`
+        : `  ${who} reaped a${target}: no agreed cut within ${timer ? this.reapAfterMs + TIMER_REAP_WAIT_MS : REAP_WAIT_MS} ms`,
     );
     // The rest of the hold: the member keeps writing beyond the cut.
     await sleep(Math.max(0, f.hold - (Date.now() - f.start)));
     f.compactions = this.delta(before, await this.compactions());
-    if (restart) await a.kill();
+    if (restart && !timer) await a.kill();
     cut.end = Date.now();
     f.end = cut.end;
     this.cuts.push(cut);
@@ -242,38 +279,122 @@ export class Nemesis {
         (l) => l.reaped === reap.epoch && typeof l.rerun === 'number' && 'cut' in l,
       );
     const start = await waitUntil(started, 'the rebase', REBASE_WAIT_MS, 200).catch(() => undefined);
-    const rebase =
-      start &&
-      (await waitUntil(
-        () => {
-          if (start.rerun === 0) return { ...start, done: start.time };
-          const done = this.logLines(a, logFrom).find(
-            (l) => l.time >= start.time && typeof l.rerun === 'number' && !('cut' in l),
-          );
-          return done ? { ...start, done: done.time } : undefined;
-        },
-        'the re-run',
-        RERUN_WAIT_MS(start.rerun),
-        200,
-      ).catch(() => undefined));
-    if (start && !rebase) f.rerunUnfinished = { ...start };
-    f.rebase = rebase && {
-      cut: rebase.cut,
-      held: rebase.held,
-      origin: rebase.origin,
-      rerun: rebase.rerun,
+    // The window from the removal to the end of the re-run counts as a store loss of the member;
+    // open-ended until the end is seen (settleRebases may close it later).
+    const window = [leftAt, Infinity];
+    a.storeLosses.push(window);
+    if (!start) {
+      this.log(`  a${target} logged no rebase within ${REBASE_WAIT_MS} ms`);
+      return;
+    }
+    f.rerunUnfinished = { ...start, logFrom, window };
+    if (await this.settleRebase(f, RERUN_WAIT_MS(start.rerun))) {
+      const r = f.rebase;
+      this.log(
+        `  a${target} rebased onto ${r.origin.slice(-16)}: held ${r.held}, cut ${r.cut}, re-ran ${r.rerun} writes in ${r.done - r.time} ms`,
+      );
+    } else
+      this.log(
+        `  a${target} started its rebase (held ${start.held}, cut ${start.cut}, ${start.rerun} writes to re-run) but logged no end of the re-run within ${RERUN_WAIT_MS(start.rerun)} ms; looked for again before the check`,
+      );
+  }
+
+  /**
+   * Waits (bounded) for the end of a started re-run: the member's log line after its rebase
+   * line. On a loaded machine a re-run of a hundred writes can take a minute; the fault goes on
+   * meanwhile, and the run looks again before its check (settleRebases).
+   */
+  async settleRebase(f, timeoutMs) {
+    const start = f.rerunUnfinished;
+    const a = this.agents[f.targets[0]];
+    const done = await waitUntil(
+      () =>
+        start.rerun === 0
+          ? { time: start.time }
+          : this.logLines(a, start.logFrom).find(
+              (l) => l.time >= start.time && typeof l.rerun === 'number' && !('cut' in l),
+            ),
+      'the re-run',
+      timeoutMs,
+      200,
+    ).catch(() => undefined);
+    if (!done) return false;
+    f.rebase = {
+      cut: start.cut,
+      held: start.held,
+      origin: start.origin,
+      rerun: start.rerun,
       // Rebased from an older epoch after an unclean restart: the epoch written under since
       // then is re-run too (src/agent/rebase.ts), and never applied anywhere.
-      abandoned: rebase.abandoned,
+      abandoned: start.abandoned,
+      time: start.time,
+      done: done.time,
     };
-    a.storeLosses.push([leftAt, rebase ? Math.max(rebase.done, Date.now()) : Infinity]);
-    this.log(
-      rebase
-        ? `  a${target} rebased onto ${rebase.origin.slice(-16)}: held ${rebase.held}, cut ${rebase.cut}, re-ran ${rebase.rerun} writes in ${rebase.done - rebase.time} ms`
-        : start
-          ? `  a${target} started its rebase (held ${start.held}, cut ${start.cut}, ${start.rerun} writes to re-run) but logged no end of the re-run within ${RERUN_WAIT_MS(start.rerun)} ms`
-          : `  a${target} logged no rebase within ${REBASE_WAIT_MS} ms`,
-    );
+    start.window[1] = Math.max(done.time, Date.now());
+    delete f.rerunUnfinished;
+    return true;
+  }
+
+  /** Before the check: waits (bounded, in all) for every re-run not seen to end yet. */
+  async settleRebases(timeoutMs) {
+    const deadline = Date.now() + timeoutMs;
+    for (const f of this.faults.filter((x) => x.rerunUnfinished)) {
+      const ok = await this.settleRebase(f, Math.max(0, deadline - Date.now()));
+      this.log(
+        ok
+          ? `  a${f.targets[0]}'s re-run of ${f.rebase.rerun} writes ended ${f.rebase.done - f.rebase.time} ms after its rebase`
+          : `  a${f.targets[0]}'s re-run still not ended`,
+      );
+    }
+  }
+
+  /**
+   * Agreed reaps that no force-leave or reap-timer fault asked for, as records shaped like
+   * those faults' (`unplanned: true`): the member's rebase and re-run from its log, and their
+   * window as a store loss of the member (from the rebase line, where its state was reset).
+   */
+  unplannedReaps(reaps) {
+    const planned = new Set(this.faults.filter((f) => f.reap).map((f) => f.reap.epoch));
+    const out = [];
+    for (const r of reaps) {
+      if (r.cut === undefined || planned.has(r.epoch)) continue;
+      const target = this.agents.findIndex((a) => a.peerId === r.epoch.split('~')[0]);
+      if (target < 0) continue;
+      const a = this.agents[target];
+      const lines = this.logLines(a, 0);
+      const start = lines.find((l) => l.reaped === r.epoch && typeof l.rerun === 'number' && 'cut' in l);
+      const f = {
+        kind: 'unplanned-reap',
+        unplanned: true,
+        targets: [target],
+        reap: { epoch: r.epoch, cut: r.cut },
+        beyond: this.history.ops.filter(
+          (o) => o.agent === target && o.outcome === 'ok' && o.origin === r.epoch && o.seq > r.cut,
+        ).length,
+        end: start ? start.time : Infinity,
+      };
+      if (start) {
+        const done =
+          start.rerun === 0
+            ? start
+            : lines.find((l) => l.time >= start.time && typeof l.rerun === 'number' && !('cut' in l));
+        const window = [start.time, done ? done.time : Infinity];
+        a.storeLosses.push(window);
+        if (done)
+          f.rebase = {
+            cut: start.cut,
+            held: start.held,
+            origin: start.origin,
+            rerun: start.rerun,
+            abandoned: start.abandoned,
+            time: start.time,
+            done: done.time,
+          };
+        else f.rerunUnfinished = { ...start, window };
+      }
+      out.push(f);
+    }
+    return out;
   }
 
   async reapsAt(i) {
@@ -328,8 +449,17 @@ export class Nemesis {
     const held = {};
     for (let i = 0; i < this.agents.length; i++) {
       if (i === target) continue;
-      const s = await this.apis[i].get('/v1/status');
-      if (!s) throw new Error(`a${i} did not answer while a${target}'s store was being deleted`);
+      // A busy agent (catching up after a rebase, on a loaded machine) may miss one request.
+      const s = await waitUntil(
+        () => this.apis[i].get('/v1/status'),
+        `a${i}'s status`,
+        STATUS_WAIT_MS,
+        500,
+      ).catch(() => undefined);
+      if (!s)
+        throw new Error(
+          `a${i} did not answer /v1/status within ${STATUS_WAIT_MS} ms while a${target}'s store was being deleted: ${this.agents[i].describe()}`,
+        );
       for (const [o, v] of Object.entries(s.clock)) held[o] = Math.max(held[o] ?? 0, v);
     }
     let n = 0;

@@ -17,7 +17,7 @@ const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
 /** One direction of one connection: src's bytes reach dst delayMs later. */
 class DelayLine {
-  constructor(src, dst, delayMs, link) {
+  constructor(src, dst, delayMs, link, port, forward) {
     this.src = src;
     this.dst = dst;
     this.delayMs = delayMs;
@@ -31,6 +31,8 @@ class DelayLine {
       this.queue.push({ chunk, due: performance.now() + this.delayMs });
       this.bytes += chunk.length;
       link.bytes += chunk.length;
+      link.bytesByPort[port] = (link.bytesByPort[port] ?? 0) + chunk.length;
+      if (forward) link.forwardBytesByPort[port] = (link.forwardBytesByPort[port] ?? 0) + chunk.length;
       if (this.bytes + dst.writableLength > HIGH_WATER_BYTES) this.pause();
       this.schedule();
     });
@@ -113,6 +115,10 @@ export class DelayProxy {
     this.held = [];
     this.isCut = false;
     this.bytes = 0;
+    /** Bytes forwarded (both directions) by the port they came in on: which service's traffic. */
+    this.bytesByPort = {};
+    /** Of those, the bytes from the connecting side (the proxy's source region) to the target. */
+    this.forwardBytesByPort = {};
     this.accepted = 0;
   }
 
@@ -156,8 +162,8 @@ export class DelayProxy {
       client,
       upstream,
       lines: [
-        new DelayLine(client, upstream, this.opts.delayMs, this),
-        new DelayLine(upstream, client, this.opts.delayMs, this),
+        new DelayLine(client, upstream, this.opts.delayMs, this, port, true),
+        new DelayLine(upstream, client, this.opts.delayMs, this, port, false),
       ],
     };
     this.conns.add(conn);
@@ -214,6 +220,8 @@ export class DelayProxy {
       held: this.held.length,
       accepted: this.accepted,
       bytes: this.bytes,
+      bytesByPort: { ...this.bytesByPort },
+      forwardBytesByPort: { ...this.forwardBytesByPort },
     };
   }
 

@@ -28,6 +28,8 @@ export interface ProxyStats {
   held: number;
   accepted: number;
   bytes: number;
+  bytesByPort: Record<string, number>;
+  forwardBytesByPort: Record<string, number>;
 }
 
 export declare class WanEmulator {

@@ -35,7 +35,7 @@ import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
 import { Heartbeats } from './heartbeats.js';
 import { type AgentCounters, type AgentStatus, buildStatus, newCounters } from './status.js';
-import type { ProtocolRange } from '../core/wire-version.js';
+import { PRUNED_CLOCKS_WIRE_VERSION, type ProtocolRange } from '../core/wire-version.js';
 import type { OwnerQueue } from './owner-queue.js';
 import { type ChangeNotice, Owner, type OwnerInput, type WriteResult } from './owner.js';
 import { securePrivateDir, warnIfOpenCluster } from './data-dir.js';
@@ -153,6 +153,9 @@ export class Agent {
       },
       write: (ops) => this.write(ops),
       stopping: () => this.stopping,
+      handOver: async (self, upTo) => {
+        await this.handOver(self, new Map([...this.replica.clock(), [self, upTo]]));
+      },
     });
     this.queue = new Owner({
       now,
@@ -253,13 +256,22 @@ export class Agent {
       node: this.node,
       gossip: new HeartbeatGossip({
         pubsub,
+        privateKey: this.privateKey,
         onHeartbeat: (bytes, from) => {
           this.heartbeats.receive(bytes, from);
+        },
+        onLegacyPeer: (peer) => {
+          this.log.warn(
+            { peer: peer.toString() },
+            'peer runs an older build whose gossip does not reach this one; sync still carries events between us until it is upgraded (docs/networking.md, "Rolling upgrades")',
+          );
         },
       }),
       log: this.log,
       now: this.now,
       clock: () => this.replica.clock(),
+      sentClock: () => this.wireClock(),
+      expand: (vc) => this.replica.expandClock(vc),
       buffered: () => this.replica.stats().buffered,
       isolated: () => this.isolation.isolated,
       view: this.compactor.view,
@@ -278,12 +290,15 @@ export class Agent {
         snapshot: (peer) =>
           servedSnapshot(this.snapshotDeps(), {
             proven: !this.heartbeats.versions.isLegacy(peer.toString()),
+            pruned:
+              this.prunes() && this.heartbeats.versions.mayRead(peer.toString(), PRUNED_CLOCKS_WIRE_VERSION),
           }),
         envelopesSince: (vc) => this.antiEntropy.envelopesSince(vc),
       },
       onPush: (envelopes) => this.antiEntropy.receiveRaw(envelopes),
       // A peer that pulls from us exists and holds at least its request's clock: stability
       // waits for it (a joiner we would otherwise know nothing of yet; stability-view.ts).
+      readClock: (vc) => this.replica.expandClock(vc),
       onRequest: (vc, from) => {
         this.compactor.view.pulled(from.toString(), vc, this.replica.clock(), this.now());
       },
@@ -296,8 +311,9 @@ export class Agent {
     this.startJoiner();
     this.node.addEventListener('peer:connect', (evt) => {
       const peer = evt.detail;
-      // A new connection is a chance to repair whatever was missed while apart.
-      setTimeout(() => void this.antiEntropy.trigger(peer), 50).unref();
+      // A new connection is a chance to repair whatever was missed while apart (even from a
+      // peer whose pull failed across the partition: anti-entropy.ts `connected`).
+      setTimeout(() => void this.antiEntropy.connected(peer), 50).unref();
     });
     this.membership = new Membership({
       node: this.node,
@@ -346,8 +362,10 @@ export class Agent {
       },
       now: this.now,
       clock: () => this.replica.clock(),
+      requestClock: () => this.wireClock(),
       connectedPeers: () => this.node.getConnections().map((c) => c.remotePeer),
       peerClock: (id) => this.heartbeats.heardFrom().get(id)?.vc,
+      peerHeardAt: (id) => this.heartbeats.heardFrom().get(id)?.at,
       receive: (items) => this.receive(items),
       install: (bytes, keepNewer, from) =>
         new Promise<boolean>((resolve) => {
@@ -554,16 +572,11 @@ export class Agent {
     return this.stopping;
   }
 
-  private async shutdown(): Promise<void> {
-    this.stopping = true;
-    for (const t of this.timers) clearInterval(t);
-    await this.discovery.stop().catch(() => undefined);
-    await this.membership.leave(2 * this.membership.config.probeIntervalMs).catch(() => undefined);
-    await this.membership.stop();
-    this.queue.close();
+  /** Pushes our events of origin `self` up to `clock`'s entry to every connected peer (hand-over.ts). */
+  private async handOver(self: string, clock: VectorClock): Promise<void> {
     await handOver({
-      self: this.replica.id,
-      clock: this.replica.clock(),
+      self,
+      clock,
       peers: [...new Set(this.node.getConnections().map((c) => c.remotePeer))],
       peerClock: (id) => this.heartbeats.heardFrom().get(id)?.vc,
       store: this.store,
@@ -571,6 +584,16 @@ export class Agent {
       timeoutMs: HAND_OVER_TIMEOUT_MS,
       log: this.log,
     });
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.discovery.stop().catch(() => undefined);
+    await this.membership.leave(2 * this.membership.config.probeIntervalMs).catch(() => undefined);
+    await this.membership.stop();
+    this.queue.close();
+    await this.handOver(this.replica.id, this.replica.clock());
     try {
       this.heartbeats.send(true);
     } catch {
@@ -610,6 +633,16 @@ export class Agent {
   }
 
   /** A member by what the replica holds (its signed record or events), not left or reaped. */
+  /** Whether clocks we send leave out retired epochs: once every member reads that (v4). */
+  private prunes(): boolean {
+    return this.replica.eventWireVersion >= PRUNED_CLOCKS_WIRE_VERSION;
+  }
+
+  /** The clock our heartbeats and sync requests carry (src/core/retired-epochs.ts). */
+  private wireClock(): VectorClock {
+    return this.prunes() ? this.replica.shownClock() : this.replica.clock();
+  }
+
   private isMember(peer: string): boolean {
     if (this.compactor.view.isRetired(peer)) return false;
     for (const origin of this.replica.clock().keys()) if (peerOfOrigin(origin) === peer) return true;

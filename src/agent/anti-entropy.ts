@@ -7,7 +7,11 @@
  * - A progress watchdog: a pull whose peer sends no frame for `stallMs` (waiting for it only,
  *   not while we apply what it sent) is abandoned, counted (`syncsStalled`), and another peer
  *   is tried. `timeoutMs` caps a whole pull (or push) however steadily it trickles.
- * - A peer whose pull stalled or failed is avoided by automatic pulls for a while.
+ * - A peer whose pull stalled or failed is avoided by automatic pulls for a while, unless it
+ *   reconnects (a new connection after a partition gets a pull at once), or the pull failed
+ *   while the peer was silent and it has been heard from since (the link was cut and is back,
+ *   the connection having survived). A peer that stalls while its heartbeats keep coming is
+ *   slow or hostile, and stays avoided.
  * - Gap repairs (the replica's 'repair' effects) are coalesced: one repair pull at a time, and
  *   one more after it if more were asked for meanwhile. The replica backs its own requests off.
  * - The peer is chosen among the connected ones, preferring a peer whose last heartbeat shows
@@ -53,9 +57,13 @@ export interface AntiEntropyDeps {
   readonly now: () => number;
   /** Our delivered clock (read only). */
   readonly clock: () => VectorClock;
+  /** The clock our sync requests carry (default `clock`): retired epochs pruned when allowed. */
+  readonly requestClock?: () => ReadonlyVectorClock;
   readonly connectedPeers: () => PeerId[];
   /** The clock of a peer's last heartbeat, if any. */
   readonly peerClock: (id: string) => ReadonlyVectorClock | undefined;
+  /** When a peer's last heartbeat arrived (same clock as `now`), if any. */
+  readonly peerHeardAt?: (id: string) => number | undefined;
   /** Queues verified events for the owner; resolves once they are applied and durable. */
   readonly receive: (items: readonly VerifiedEvent[]) => Promise<void>;
   /**
@@ -103,8 +111,13 @@ type Outcome =
 
 export class AntiEntropy {
   private readonly active = new Map<string, AbortController>();
-  /** Peers automatic pulls avoid until the given time (their pull stalled or failed). */
-  private readonly avoid = new Map<string, number>();
+  /**
+   * Peers automatic pulls avoid until `until` (their pull stalled or failed at `at`); `silent`:
+   * we had not heard from the peer for stallMs then (a cut link rather than a slow peer).
+   */
+  private readonly avoid = new Map<string, { until: number; at: number; silent: boolean }>();
+  /** Per peer pulled from now, settles when that pull ends (however it ends). */
+  private readonly settled = new Map<string, Promise<void>>();
   private repairing = false;
   private repairAgain = false;
   /**
@@ -123,7 +136,7 @@ export class AntiEntropy {
   /** A periodic round: one pull from the best peer, if a slot is free. */
   round(): void {
     const now = this.deps.now();
-    for (const [id, until] of this.avoid) if (now >= until) this.avoid.delete(id); // gone peers too
+    for (const [id, a] of this.avoid) if (now >= a.until) this.avoid.delete(id); // gone peers too
     const peer = this.choosePeer();
     if (peer) void this.pull(peer);
   }
@@ -149,6 +162,18 @@ export class AntiEntropy {
   /** A pull from `peer` on an event about it (a new connection, a heartbeat ahead of us). */
   trigger(peer: PeerId): Promise<void> {
     if (this.avoided(peer.toString())) return Promise.resolve();
+    return this.pull(peer);
+  }
+
+  /**
+   * A new connection to `peer` (after a partition, say): whatever made us avoid it happened on
+   * the old one, so pull from it now. A pull still running on the old connection ends first
+   * (it fails once that connection is gone); then this one runs.
+   */
+  async connected(peer: PeerId): Promise<void> {
+    const key = peer.toString();
+    await this.settled.get(key);
+    this.avoid.delete(key);
     return this.pull(peer);
   }
 
@@ -220,18 +245,28 @@ export class AntiEntropy {
 
   /**
    * A connected peer to pull from, not pulled from now and not avoided: one whose last
-   * heartbeat shows events we lack if there is one, else any (random).
+   * heartbeat shows events we lack if there is one, else any (random). Avoiding steers pulls to
+   * other peers; when every connected peer is avoided, the one avoided the shortest is pulled
+   * from all the same (`orAvoided`): avoiding the only peer left, whose pull stalled
+   * while a network cut lasted, would leave us without repair long after the cut healed.
    */
-  private choosePeer(): PeerId | undefined {
+  private choosePeer(orAvoided = true): PeerId | undefined {
     if (this.active.size >= this.deps.config.maxConcurrentPulls) return undefined;
     const seen = new Set<string>();
     const free: PeerId[] = [];
+    let soonest: { peer: PeerId; until: number } | undefined;
+    let unavoided = false; // a peer we may pull from, maybe being pulled from now
     for (const p of this.deps.connectedPeers()) {
       const id = p.toString();
-      if (seen.has(id) || this.active.has(id) || this.avoided(id)) continue;
+      if (seen.has(id)) continue;
       seen.add(id);
-      free.push(p);
+      const until = this.avoided(id) ? (this.avoid.get(id)?.until ?? 0) : undefined;
+      if (until === undefined) unavoided = true;
+      if (this.active.has(id)) continue;
+      if (until === undefined) free.push(p);
+      else if (until < (soonest?.until ?? Infinity)) soonest = { peer: p, until };
     }
+    if (free.length === 0) return orAvoided && !unavoided ? soonest?.peer : undefined;
     const mine = this.deps.clock();
     const ahead = free.filter((p) => {
       const vc = this.deps.peerClock(p.toString());
@@ -242,9 +277,11 @@ export class AntiEntropy {
   }
 
   private avoided(id: string): boolean {
-    const until = this.avoid.get(id);
-    if (until === undefined) return false;
-    if (this.deps.now() < until) return true;
+    const a = this.avoid.get(id);
+    if (a === undefined) return false;
+    const heardAt = this.deps.peerHeardAt?.(id);
+    const back = a.silent && heardAt !== undefined && heardAt > a.at;
+    if (this.deps.now() < a.until && !back) return true;
     this.avoid.delete(id);
     return false;
   }
@@ -256,6 +293,13 @@ export class AntiEntropy {
     if (this.deps.halted() || this.active.has(key) || this.active.size >= config.maxConcurrentPulls) return;
     const ctl = new AbortController();
     this.active.set(key, ctl);
+    let settle = (): void => undefined;
+    this.settled.set(
+      key,
+      new Promise<void>((resolve) => {
+        settle = resolve;
+      }),
+    );
     counters.syncsStarted++;
     const signal = AbortSignal.any([ctl.signal, AbortSignal.timeout(config.timeoutMs)]);
     const dog = watchdog(ctl, config.stallMs);
@@ -281,12 +325,23 @@ export class AntiEntropy {
       counters.syncsFailed++;
       if (stalled) counters.syncsStalled++;
       // Automatic pulls leave this peer alone for a while: longer when it stalled.
-      this.avoid.set(key, this.deps.now() + (stalled ? 6 : 1) * config.stallMs);
+      const now = this.deps.now();
+      const heardAt = this.deps.peerHeardAt?.(key);
+      this.avoid.set(key, {
+        until: now + (stalled ? 6 : 1) * config.stallMs,
+        at: now,
+        silent: heardAt === undefined || now - heardAt >= config.stallMs,
+      });
       log.debug({ peer: key, err: e, stalled }, 'sync failed');
     } finally {
       this.active.delete(key);
+      this.settled.delete(key);
+      settle();
     }
-    if (stalled && !this.deps.halted()) this.round(); // another peer, now
+    if (stalled && !this.deps.halted()) {
+      const other = this.choosePeer(false); // another peer, now (the stalled one next round)
+      if (other) void this.pull(other);
+    }
   }
 
   /**
@@ -299,7 +354,8 @@ export class AntiEntropy {
     dog: ReturnType<typeof watchdog>,
     keepNewer: boolean,
   ): Promise<Outcome> {
-    const frames = this.deps.sync.pull(peer, this.deps.clock(), { signal, onFrame: dog.poke });
+    const vc = (this.deps.requestClock ?? this.deps.clock)();
+    const frames = this.deps.sync.pull(peer, vc, { signal, onFrame: dog.poke });
     let peerVc: ReadonlyVectorClock = new Map();
     try {
       for (;;) {

@@ -6,6 +6,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
+import { DEFAULT_DNS_ADDRESS, formatDnsAddress, parseDnsAddress } from '../dns/listen-address.js';
 import { DEFAULT_CONSUL_ADDR, parseConsulAddr } from '../consul/addr.js';
 
 export interface AgentConfig {
@@ -112,12 +113,26 @@ export interface AgentConfig {
   /** `host:port` of that listener. Off loopback it requires the API token, as the TCP API does. */
   readonly consulAddr: string;
   /**
+   * Whether the agent serves the web dashboard at /ui (docs/ui.md). Off by default. A browser
+   * reaches it on the TCP listener only (apiTcp), after a login through `smac ui`.
+   */
+  readonly ui: boolean;
+  /**
    * Overrides of the failure-detector profile's fields (docs/membership.md), e.g.
    * {"probeIntervalMs": 500}. Validated when the agent starts.
    */
   readonly membership: Readonly<Record<string, number>>;
   /** Free-form labels of this member (e.g. {"rack": "r1"}), shown in the member list. */
   readonly tags: Readonly<Record<string, string>>;
+  /** Serve DNS (docs/dns.md). Off by default; giving dnsAddress turns it on. */
+  readonly dns: boolean;
+  /** DNS listen address, host:port, UDP and TCP. 127.0.0.1:8600 (Consul's port) by default. */
+  readonly dnsAddress: string;
+  /**
+   * TTL of DNS answers and of negative answers. Short, since endpoints come and go with checks
+   * and node deaths: longer spares the agent queries, and keeps a dead endpoint in caches longer.
+   */
+  readonly dnsTtlSeconds: number;
 }
 
 export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
@@ -154,8 +169,12 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   apiAllowedHosts: [],
   consul: false,
   consulAddr: DEFAULT_CONSUL_ADDR,
+  ui: false,
   membership: {},
   tags: {},
+  dns: false,
+  dnsAddress: DEFAULT_DNS_ADDRESS,
+  dnsTtlSeconds: 5,
 });
 
 export class ConfigError extends Error {
@@ -246,6 +265,9 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
   // Naming a host or port asks for TCP; "" as the host (the old way to turn TCP off) keeps it off.
   const apiTcpImplied = (input.apiHost !== undefined && input.apiHost !== '') || input.apiPort !== undefined;
   const apiTcp = apiHost !== '' && (input.apiTcp === undefined ? apiTcpImplied : bool('apiTcp', d.apiTcp));
+  const dnsAddress = input.dnsAddress ?? d.dnsAddress;
+  const dnsParsed = parseDnsAddress(dnsAddress);
+  if (typeof dnsParsed === 'string') problems.push(dnsParsed);
   const config: AgentConfig = {
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(dataDir),
     listen,
@@ -281,9 +303,16 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     // Naming an address asks for the listener, as naming apiHost asks for TCP.
     consul: input.consul === undefined ? input.consulAddr !== undefined : bool('consul', d.consul),
     consulAddr: consulAddr(input.consulAddr ?? d.consulAddr, problems),
+    ui: bool('ui', d.ui),
     membership: parseNumbers(input.membership ?? d.membership, 'membership', problems),
     tags,
+    dns: input.dns === undefined ? input.dnsAddress !== undefined : bool('dns', d.dns),
+    dnsAddress: typeof dnsParsed === 'string' ? d.dnsAddress : formatDnsAddress(dnsParsed),
+    dnsTtlSeconds: int('dnsTtlSeconds', d.dnsTtlSeconds, 0, 86_400),
   };
+  if (config.ui && !config.apiTcp) {
+    problems.push('ui needs the TCP API (--api-tcp): a browser cannot reach the Unix socket');
+  }
   for (const k of Object.keys(input)) {
     if (!(k in d)) problems.push(`unknown setting ${JSON.stringify(k)}`);
   }

@@ -38,6 +38,13 @@ export interface HeartbeatsDeps {
   readonly now: () => number;
   /** Our delivered clock (read, never changed). */
   readonly clock: () => ReadonlyVectorClock;
+  /**
+   * The clock our heartbeats carry (default `clock`): without retired epochs once every member
+   * reads that (src/core/retired-epochs.ts).
+   */
+  readonly sentClock?: () => ReadonlyVectorClock;
+  /** A received clock with the retired epochs its sender pruned counted at their cut. */
+  readonly expand?: (vc: VectorClock) => VectorClock;
   /** Events waiting in the causal buffer. */
   readonly buffered: () => number;
   readonly isolated: () => boolean;
@@ -85,7 +92,7 @@ export class Heartbeats {
 
   /** Publishes our heartbeat (best effort: a lost one is followed by the next). */
   send(leaving: boolean): void {
-    const vc = this.d.clock();
+    const vc = (this.d.sentClock ?? this.d.clock)();
     const members = this.d.members();
     void this.knownPeers()
       .then((peers) => {
@@ -117,9 +124,10 @@ export class Heartbeats {
     this.d.counters.heartbeatsReceived++;
     const now = this.d.now();
     const previous = this.heard.get(id);
-    this.heard.set(id, { at: now, region: hb.region, vc: hb.vc, leaving: hb.leaving });
+    const vc = this.d.expand ? this.d.expand(hb.vc) : hb.vc;
+    this.heard.set(id, { at: now, region: hb.region, vc, leaving: hb.leaving });
     const mine = this.d.clock();
-    this.d.view.heartbeat(id, hb.vc, hb.leaving, mine, now, hb.members);
+    this.d.view.heartbeat(id, vc, hb.leaving, mine, now, hb.members);
     if (hb.leaving) {
       this.versions.forget(id);
       return;

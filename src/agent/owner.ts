@@ -92,6 +92,7 @@ export interface OwnerDeps {
 export class Owner {
   readonly queue: OwnerQueue<OwnerInput>;
   private readonly envelopes = new WeakMap<Event, Uint8Array>();
+  private pendingBroadcast: Uint8Array[] = [];
 
   constructor(private readonly d: OwnerDeps) {
     this.queue = new OwnerQueue(
@@ -104,6 +105,26 @@ export class Owner {
         },
       },
     );
+  }
+
+  /**
+   * Broadcasts after the acknowledgements are out, and coalesced: gossipsub frames, hashes and
+   * writes to every peer's stream synchronously, which delayed the replies
+   * (shared/notes/write-path-profile.md), and under load many small drains each cost one
+   * message, one encryption and one socket write per peer. So the envelopes of every drain
+   * until the next turn of the event loop go out together, in drain order, as one publish
+   * (split by the gossip layer only when too big). Gossip is best effort: the events are
+   * durable, and sync carries them whatever happens.
+   */
+  private broadcast(envelopes: readonly Uint8Array[]): void {
+    const first = this.pendingBroadcast.length === 0;
+    for (const e of envelopes) this.pendingBroadcast.push(e);
+    if (!first) return;
+    setImmediate(() => {
+      const batch = this.pendingBroadcast;
+      this.pendingBroadcast = [];
+      this.d.publish(batch);
+    });
   }
 
   private drain(items: OwnerInput[]): void {
@@ -188,8 +209,8 @@ export class Owner {
       this.d.failStop();
       return;
     }
-    if (publish.length > 0) this.d.publish(publish);
     for (const ack of acks) ack();
+    if (publish.length > 0) this.broadcast(publish);
     if (notices.length > 0) this.d.notify(notices);
     if (wants.repair) this.d.repair();
   }

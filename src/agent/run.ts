@@ -10,12 +10,17 @@ import { servicesRouteModule } from '../api/routes/services.js';
 import { loadRouteModule } from '../api/routes/load.js';
 import { startConsulFor } from '../consul/start.js';
 import type { ConsulServer } from '../consul/server.js';
+import { UiSessions } from '../api/ui-sessions.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
+import { startDns } from '../dns/start.js';
+import type { DnsServer } from '../dns/server.js';
 
 export interface RunningAgent {
   readonly agent: Agent;
   readonly api: ApiServers;
+  /** The DNS listener, when `config.dns` is on (docs/dns.md). */
+  readonly dns: DnsServer | undefined;
   /** The Consul-compatible listener (docs/consul.md), when configured. */
   readonly consul: ConsulServer | undefined;
   stop(): Promise<void>;
@@ -37,6 +42,8 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
       allowedHosts: config.apiAllowedHosts,
       // Added to the plugin's default routes (objects, batch, watch, status).
       routes: [membersRouteModule(agent), servicesRouteModule(agent.services), loadRouteModule(agent.load)],
+      // The dashboard (docs/ui.md), off unless --ui.
+      ui: config.ui ? new UiSessions() : undefined,
     });
     consul = await startConsulFor(agent, config).catch(async (e: unknown) => {
       await api.close();
@@ -46,13 +53,24 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
     await agent.stop();
     throw e;
   }
+  let dns: DnsServer | undefined;
+  try {
+    dns = await startDns(agent, config, options.logger);
+  } catch (e) {
+    await consul?.close().catch(() => undefined);
+    await api.close().catch(() => undefined);
+    await agent.stop();
+    throw e;
+  }
   let stopping: Promise<void> | undefined;
   return {
     agent,
     api,
+    dns,
     consul,
     stop: () =>
       (stopping ??= (async () => {
+        await dns?.close().catch(() => undefined);
         await consul?.close().catch(() => undefined);
         await api.close().catch(() => undefined);
         await agent.stop();

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
 import { encodeSnapshot } from '../core/codec/index.js';
 import { Replica } from '../core/replica.js';
+import { prunedSnapshot, withRetiredCuts } from '../core/retired-epochs.js';
 import { peerOfOrigin } from '../core/origin.js';
 import {
   headsFor,
@@ -58,19 +59,23 @@ export function installPeerSnapshot(
   opts: { keepNewer?: boolean; nowMs?: number } = {},
 ): boolean {
   let snap: ProvenSnapshot;
+  let vc: VectorClock;
   let keep: StoredEvent[] = [];
   try {
     snap = openPeerSnapshot(bytes);
+    // The clock it covers: the proven one, plus the retired epochs up to their cuts (format 3;
+    // the replica checks them against the snapshot's own reap reports when it installs it).
+    vc = withRetiredCuts(snap.vc, snap.retired ?? new Map());
     const mine = d.replica.clock();
     // Our own epoch was reaped below what we hold: never keep those events; rebase instead.
-    if (!vcLeq(mine, snap.vc) && noticeOwnCut(d, snap)) return false;
-    if (vcLeq(snap.vc, mine)) return true; // nothing new in it
-    if (!vcLeq(mine, snap.vc)) {
+    if (!vcLeq(mine, vc) && noticeOwnCut(d, snap, vc)) return false;
+    if (vcLeq(vc, mine)) return true; // nothing new in it
+    if (!vcLeq(mine, vc)) {
       if (opts.keepNewer !== true) return false;
-      keep = [...d.store.eventsSince(snap.vc)];
+      keep = [...d.store.eventsSince(vc)];
       // Every event the snapshot lacks must still be in our log (not compacted away).
       let lacking = 0;
-      for (const [origin, seq] of mine) lacking += Math.max(0, seq - vcGet(snap.vc, origin));
+      for (const [origin, seq] of mine) lacking += Math.max(0, seq - vcGet(vc, origin));
       if (keep.length !== lacking) return false;
       const events = keep.map((e) => readTrustedEnvelope(e.bytes).event);
       d.replica.installKeeping(snap, events, opts.nowMs ?? Date.now()); // validates before changing
@@ -90,7 +95,7 @@ export function installPeerSnapshot(
     throw refused;
   }
   try {
-    d.store.installSnapshot({ vc: snap.vc, bytes, heads: snap.proof, keep });
+    d.store.installSnapshot({ vc, bytes, heads: snap.proof, keep });
   } catch (e) {
     throw new StoreFailStop('the store failed to install a snapshot; stopping the agent', e);
   }
@@ -105,12 +110,12 @@ export function installPeerSnapshot(
  * the cut only from a peer's snapshot, which it cannot install while it holds events beyond the
  * cut: read the cut from the snapshot's state and hand it to the rebase. True when it did.
  */
-function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot): boolean {
+function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorClock): boolean {
   if (!d.ownEpochCut) return false;
   const self = peerOfOrigin(d.replica.id);
   // Our current epoch, or an older one of ours reaped while we were down (rebase.ts).
   const ours = [...d.replica.clock()].filter(
-    ([origin, held]) => peerOfOrigin(origin) === self && held > (snap.vc.get(origin) ?? 0),
+    ([origin, held]) => peerOfOrigin(origin) === self && held > (vc.get(origin) ?? 0),
   );
   if (ours.length === 0) return false;
   let probe: Replica;
@@ -132,17 +137,20 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot): boolean {
  * The snapshot sync serves: our state and clock, with the signed head of every clock entry
  * (format v2). `proven: false` serves format v1, without heads, for a member of a release that
  * reads only v1 (it installs it as it always did; releases that read v2 refuse a v1 snapshot
- * that claims a clock).
+ * that claims a clock). `pruned` (for a peer that reads wire version 4) serves format 3: the
+ * clock without the retired epochs we hold up to their cut, which are listed with their cuts
+ * instead and need no head. `vc` is always the whole clock the snapshot covers.
  */
 export function servedSnapshot(
   d: Pick<SnapshotExchangeDeps, 'replica' | 'store' | 'log'>,
-  opts: { proven: boolean } = { proven: true },
+  opts: { proven: boolean; pruned?: boolean } = { proven: true },
 ): {
   bytes: Uint8Array;
   vc: VectorClock;
 } {
-  const snap = d.replica.snapshot();
-  if (!opts.proven) return { bytes: encodeSnapshot(snap), vc: snap.vc };
+  const full = d.replica.snapshot();
+  if (!opts.proven) return { bytes: encodeSnapshot(full), vc: full.vc };
+  const snap = opts.pruned === true ? prunedSnapshot(full, d.replica.shownClock()) : full;
   const { heads, missing } = headsFor(snap.vc, (origin) => d.store.head(origin));
   if (missing.length > 0) {
     d.log.warn(
@@ -150,5 +158,5 @@ export function servedSnapshot(
       'serving a snapshot without the signed heads of some origins (compacted before this release); peers will refuse it',
     );
   }
-  return { bytes: encodeSnapshot({ ...snap, heads }), vc: snap.vc };
+  return { bytes: encodeSnapshot({ ...snap, heads }), vc: full.vc };
 }

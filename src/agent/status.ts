@@ -5,7 +5,7 @@
  * built from the agent's parts at the moment it is asked.
  */
 import type { JoinAddressStatus } from '../net/join.js';
-import { vcToRecord } from '../core/clock/vector-clock.js';
+import { type ReadonlyVectorClock, type VectorClock, vcToRecord } from '../core/clock/vector-clock.js';
 import type { Replica } from '../core/replica.js';
 import type { ProtocolRange } from '../core/wire-version.js';
 import type { Store } from '../store/store.js';
@@ -29,7 +29,10 @@ export interface AgentStatus {
   readonly region: string;
   readonly addresses: string[];
   readonly peers: PeerStatus[];
+  /** The delivered clock, without the retired epochs held up to their cut (`retired`). */
   readonly clock: Record<string, number>;
+  /** Retired (reaped) epochs and their cuts: covered up to the cut, refused beyond it. */
+  readonly retired: Record<string, number>;
   readonly buffered: number;
   readonly log: { events: number; bytes: number; lastPos: number; compacted: Record<string, number> };
   readonly objects: number;
@@ -107,6 +110,7 @@ export function buildStatus(p: StatusParts): AgentStatus {
   const heard = p.heartbeats.heardFrom();
   const ids = new Set([...connected, ...heard.keys()]);
   const stats = p.replica.stats();
+  const retired = p.replica.retiredCuts();
   return {
     peerId: p.peerId,
     origin: p.replica.id,
@@ -122,13 +126,20 @@ export function buildStatus(p: StatusParts): AgentStatus {
         lag: p.heartbeats.lag(id),
       };
     }),
-    clock: vcToRecord(p.replica.clock()),
+    clock: vcToRecord(p.replica.shownClock()),
+    retired: vcToRecord(retired),
     buffered: stats.buffered,
-    log: { ...p.store.logStats(), compacted: vcToRecord(p.store.compactedClock()) },
+    log: { ...p.store.logStats(), compacted: vcToRecord(withoutRetired(p.store.compactedClock(), retired)) },
     objects: stats.objects,
     counters: { ...p.counters },
     join: p.join,
     compaction: p.compaction,
     protocol: { ...p.heartbeats.versions.local, emitting: p.replica.eventWireVersion },
   };
+}
+
+/** `vc` without the retired epochs it counts at most up to their cut. */
+function withoutRetired(vc: VectorClock, retired: ReadonlyVectorClock): VectorClock {
+  for (const [epoch, cut] of retired) if ((vc.get(epoch) ?? cut) <= cut) vc.delete(epoch);
+  return vc;
 }

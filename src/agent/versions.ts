@@ -45,6 +45,17 @@ export class WireVersions {
     return this.ranges.has(peer) && this.ranges.get(peer) === undefined;
   }
 
+  /**
+   * Whether `peer` reads wire version `version`: false for one heard advertising less (or
+   * nothing: a release from before negotiation); true for one not heard from yet, which the
+   * caller has already checked against every member's range (a joiner of an older release
+   * refuses what it cannot read, and gets the older form once its heartbeat is heard).
+   */
+  mayRead(peer: string, version: number): boolean {
+    if (!this.ranges.has(peer)) return true;
+    return (this.ranges.get(peer)?.maxEvent ?? 1) >= version;
+  }
+
   /** True for a peer refused for its protocol (the connection gater may drop it). */
   isRefused(peer: string): boolean {
     return this.refused.has(peer);

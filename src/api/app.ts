@@ -37,6 +37,8 @@ import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
 import { statusRoutes } from './routes/status.js';
 import { watchRoutes } from './routes/watch.js';
+import { uiAuthorizes, uiRouteModule } from './routes/ui.js';
+import type { UiSessions } from './ui-sessions.js';
 import { checkJsonText, checkUtf8Body, invalidUtf8InUrl, urlBytesAreUtf8 } from './unicode.js';
 import { WatchGate } from './watch-gate.js';
 
@@ -74,6 +76,12 @@ export interface SmacApiOptions {
    * resumes from its last cursor). Bounds memory per watch.
    */
   readonly watchBufferBytes?: number;
+  /**
+   * The dashboard (routes/ui.ts), when the agent runs with --ui: its login sessions, shared by
+   * the listeners. On a listener with a token, a session cookie then authorizes the page and
+   * the read-only routes it uses.
+   */
+  readonly ui?: UiSessions | undefined;
   /** Extra route groups, registered after the built-in ones. */
   readonly routes?: readonly RouteModule[];
   /** Version reported in the OpenAPI document. */
@@ -160,11 +168,20 @@ const plugin: FastifyPluginAsync<SmacApiOptions> = async (fastify, opts) => {
   }
 
   const token = opts.token;
+  const ui = opts.ui;
   if (token !== undefined) {
     const expected = sha256(token);
     fastify.addHook('onRequest', (request, _reply, done) => {
       if (bearerMatches(request, expected)) done();
-      else {
+      else if (ui !== undefined && uiAuthorizes(request, ui)) done();
+      else if (ui !== undefined && request.url.startsWith('/ui')) {
+        done(
+          new ApiError(
+            ApiErrorCode.Unauthorized,
+            'The dashboard needs a login: run `smac ui` on the agent host and open the URL it prints.',
+          ),
+        );
+      } else {
         done(
           new ApiError(
             ApiErrorCode.Unauthorized,
@@ -234,7 +251,8 @@ const plugin: FastifyPluginAsync<SmacApiOptions> = async (fastify, opts) => {
     },
   });
 
-  for (const route of [...DEFAULT_ROUTES, ...(opts.routes ?? [])]) {
+  const uiRoutes = ui === undefined ? [] : [uiRouteModule(ui)];
+  for (const route of [...DEFAULT_ROUTES, ...uiRoutes, ...(opts.routes ?? [])]) {
     await fastify.register(async (child) => {
       await route.register(child.withTypeProvider<TypeBoxTypeProvider>(), ctx);
     });

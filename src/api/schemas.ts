@@ -184,6 +184,11 @@ export const StatusReply = Type.Object(
     addresses: Type.Array(Type.String()),
     peers: Type.Array(PeerStatus),
     clock: Clock,
+    retired: Type.Optional(
+      Type.Record(Type.String(), Type.Integer({ minimum: 0 }), {
+        description: 'Retired (reaped) epochs and their cuts, left out of `clock` once held up to the cut.',
+      }),
+    ),
     buffered: Type.Integer({ description: 'Events waiting in the causal buffer.' }),
     log: Type.Object(
       {

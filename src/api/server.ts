@@ -185,6 +185,8 @@ export async function startApiServers(options: ApiServerOptions): Promise<ApiSer
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : (tcp.port ?? DEFAULT_API_PORT);
       tcpAddress = { host, port, url: `http://${isIPv6(host) ? `[${host}]` : host}:${port}` };
+      // The dashboard's login URLs point here, the only listener a browser can reach.
+      if (appOptions.ui !== undefined) appOptions.ui.tcpUrl = tcpAddress.url;
     }
     return {
       socketPath: socket,

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { SHARED_SOCKET } from './cli-support.js';
 import { addClusterCommands } from './cluster-commands.js';
 import { addObjectCommands } from './object-commands.js';
+import { addUiCommand } from './ui-command.js';
 import { addWatchCommand } from './watch-command.js';
 
 export { CliError, EXIT, run, UsageError } from './cli-support.js';
@@ -29,4 +30,5 @@ export function addClientCommands(program: Command): void {
   addClusterCommands(program);
   addObjectCommands(program);
   addWatchCommand(program);
+  addUiCommand(program);
 }

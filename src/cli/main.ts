@@ -11,6 +11,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { addClientCommands, CliError, EXIT, UsageError } from './client-commands.js';
 import { cliErrorOf } from './cli-support.js';
 import { addHealthCommand } from './health-command.js';
+import { addTemplateCommand } from './template-command.js';
 import { SmacApiError } from '../client/client.js';
 import { ConfigError } from '../agent/config.js';
 import { loadAgentConfig } from './config-sources.js';
@@ -109,8 +110,15 @@ export function buildProgram(): Command {
       'host names TCP requests may use besides localhost and IPs',
       collect,
     )
+    .option(
+      '--dns',
+      'serve DNS (NAME.service.smac, ID.node.smac) on 127.0.0.1:8600 unless --dns-address says',
+    )
+    .option('--dns-address <host:port>', 'DNS listen address, UDP and TCP; implies --dns')
+    .option('--dns-ttl-seconds <s>', 'TTL of DNS answers (default 5)')
     .option('--consul', 'serve a Consul-compatible HTTP subset (127.0.0.1:8500 unless --consul-addr says)')
     .option('--consul-addr <host:port>', 'address of the Consul-compatible listener; implies --consul')
+    .option('--ui', 'serve the web dashboard at /ui on the TCP API (docs/ui.md; log in with `smac ui`)')
     .action(async (flags: Record<string, unknown>) => {
       const config = loadAgentConfig(
         {
@@ -141,8 +149,12 @@ export function buildProgram(): Command {
           apiPort: flags.apiPort,
           apiTokenFile: flags.apiTokenFile,
           apiAllowedHosts: Array.isArray(flags.apiAllowedHosts) ? flags.apiAllowedHosts.join(',') : undefined,
+          dns: flags.dns,
+          dnsAddress: flags.dnsAddress,
+          dnsTtlSeconds: flags.dnsTtlSeconds,
           consul: flags.consul,
           consulAddr: flags.consulAddr,
+          ui: flags.ui,
         },
         process.env,
         flags.config as string | undefined,
@@ -152,7 +164,7 @@ export function buildProgram(): Command {
       const running = await runAgent(config).catch((e: unknown) => {
         throw startError(e);
       });
-      const { agent, api } = running;
+      const { agent, api, dns } = running;
       // One line on stdout that scripts can wait for.
       process.stdout.write(
         JSON.stringify({
@@ -160,6 +172,7 @@ export function buildProgram(): Command {
           peerId: agent.peerId,
           addresses: agent.addresses(),
           api: { socket: api.socketPath, url: api.tcp?.url, tokenFile: api.tokenFile },
+          dns: dns?.url,
           ...(running.consul ? { consul: running.consul.url } : {}),
         }) + '\n',
       );
@@ -192,6 +205,7 @@ export function buildProgram(): Command {
 
   addClientCommands(program);
   addHealthCommand(program);
+  addTemplateCommand(program);
   return program;
 }
 

@@ -234,6 +234,11 @@ export class SmacClient {
     return this.json('POST', `/v1/members/${encodeURIComponent(id)}/force-leave`);
   }
 
+  /** A one-time dashboard login URL (docs/ui.md); the agent must run with --ui and --api-tcp. */
+  uiLoginCode(): Promise<{ code: string; url: string; expiresInMs: number }> {
+    return this.json('POST', '/v1/ui/login-codes');
+  }
+
   /** Names of the registered services. */
   services(): Promise<unknown> {
     return this.json('GET', '/v1/services');

@@ -15,6 +15,10 @@
  *   does not own the record it touches is a no-op, reported so the agent can count it.
  * - Version 3: as 2, plus ownership of the reap reports `_sys/reaps/<epoch>` (reaping.ts):
  *   only `node` writes its own report.
+ * - Version 4: the rules of 3, unchanged. What it adds is outside the events: a member at
+ *   version 4 prunes retired epochs from the clocks it sends (retired-epochs.ts), which a
+ *   member of an older release would read as "holds nothing of that epoch" (wire-version.ts
+ *   PRUNED_CLOCKS_WIRE_VERSION).
  *
  * An event that does not validate as a whole (malformed ops, too many) is delivered as a no-op
  * (replica.ts); within a valid event, ops refused by ownership are skipped one by one.
@@ -54,6 +58,7 @@ const RULES: ReadonlyMap<number, RemoteRules> = new Map<number, RemoteRules>([
   [1, Object.freeze({ version: 1, limits: V1_LIMITS, ownership: false, owned: { reaps: false } })],
   [2, Object.freeze({ version: 2, limits: V1_LIMITS, ownership: true, owned: { reaps: false } })],
   [3, Object.freeze({ version: 3, limits: V1_LIMITS, ownership: true, owned: { reaps: true } })],
+  [4, Object.freeze({ version: 4, limits: V1_LIMITS, ownership: true, owned: { reaps: true } })],
 ]);
 
 /** The rules of wire version `version`, or undefined for a version this build does not know. */

@@ -70,6 +70,9 @@ import {
   SYS_REAPS_PREFIX,
 } from './reaping.js';
 import { validateRemoteEvent } from './remote-validation.js';
+import { RetiredEpochs, withRetiredCuts } from './retired-epochs.js';
+import { entryId } from './crdt/or-map.js';
+import type { AwSetState } from './crdt/aw-set.js';
 
 export interface ReplicaConfig {
   /** This replica's id (the agent's peer id). */
@@ -191,6 +194,11 @@ export interface ReplicaSnapshot {
   readonly vc: VectorClock;
   readonly hlc: Hlc;
   readonly keyspace: Json;
+  /**
+   * Retired epochs pruned from `vc`, with their cuts (retired-epochs.ts): the snapshot covers
+   * each up to its cut. Installing checks them against the snapshot's own reap reports.
+   */
+  readonly retired?: ReadonlyMap<ReplicaId, number>;
 }
 
 export interface ReplicaStats {
@@ -244,6 +252,8 @@ export class Replica {
    * `reportsIn`): it raises the limit so that the events it depends on can be accepted.
    */
   private pendingReports = new Map<ReplicaId, number>();
+  /** Reaps with a cut, and their witnesses (retired-epochs.ts): pruned from the clocks shown. */
+  private retired = RetiredEpochs.EMPTY;
   private wireVersion: number = EVENT_CODEC_VERSION;
 
   constructor(config: ReplicaConfig) {
@@ -477,6 +487,10 @@ export class Replica {
       if (epoch !== undefined) sets.set(epoch, o.value);
     }
     this.reapStates = reapStatesOf(sets);
+    this.retired = RetiredEpochs.of(this.reapStates.values(), (epoch) => {
+      const e = this.keyspace.get(entryId('aw-set', SYS_REAPS_PREFIX + epoch));
+      return e ? (e.state as AwSetState).values() : [];
+    });
   }
 
   private deliver(e: Event, nowMs: number, effects: Effect[]): void {
@@ -578,6 +592,27 @@ export class Replica {
     return vcClone(this.vc);
   }
 
+  /**
+   * The clock this replica shows and sends (status, heartbeats, sync requests): the delivered
+   * clock without the retired epochs it holds exactly up to their cut (retired-epochs.ts).
+   */
+  shownClock(): VectorClock {
+    return this.retired.prune(this.vc);
+  }
+
+  /** Retired epochs (reaped, cut agreed) -> their cuts, whether or not they are pruned here. */
+  retiredCuts(): VectorClock {
+    return this.retired.cuts();
+  }
+
+  /**
+   * A peer's clock (a heartbeat's, a sync request's) with the retired epochs it pruned counted
+   * at their cut, where it proves it holds them (retired-epochs.ts); others read as zero.
+   */
+  expandClock(vc: ReadonlyVectorClock): VectorClock {
+    return this.retired.expand(vc);
+  }
+
   hybridClock(): Hlc {
     return this.hlc;
   }
@@ -627,13 +662,37 @@ export class Replica {
    * compacted log). Refuses one that would lose our events: push those first.
    */
   install(snap: ReplicaSnapshot): void {
-    if (!vcLeq(this.vc, snap.vc)) {
+    const vc = withRetiredCuts(snap.vc, snap.retired ?? new Map());
+    if (!vcLeq(this.vc, vc)) {
       fail(
         ErrorCode.InvalidArgument,
         "The snapshot does not cover this replica's clock; installing it would lose events.",
       );
     }
-    this.installState(snap, decodeKeyspace(snap.keyspace, this.limits)); // decode throws before any change
+    this.installState(snap, this.decodeSnapshotState(snap)); // throws before any change
+  }
+
+  /**
+   * Decodes a snapshot's keyspace, and checks that every retired epoch it claims is retired at
+   * that cut by its own reap reports (a snapshot must not pass off a live epoch as pruned).
+   */
+  private decodeSnapshotState(snap: ReplicaSnapshot): KeyspaceState {
+    const ks = decodeKeyspace(snap.keyspace, this.limits);
+    if (!snap.retired || snap.retired.size === 0) return ks;
+    const sets = new Map<ReplicaId, unknown>();
+    for (const o of listObjects(ks, SYS_REAPS_PREFIX)) {
+      const epoch = o.type === 'aw-set' ? epochOfReapKey(o.key) : undefined;
+      if (epoch !== undefined) sets.set(epoch, o.value);
+    }
+    const states = reapStatesOf(sets);
+    for (const [epoch, cut] of snap.retired) {
+      if (states.get(epoch)?.cut !== cut)
+        fail(
+          ErrorCode.InvalidArgument,
+          `The snapshot claims epoch ${epoch} retired at ${cut}, which its own reap reports do not show.`,
+        );
+    }
+    return ks;
   }
 
   /**
@@ -645,28 +704,29 @@ export class Replica {
    * exactly what the snapshot lacks of our clock, per origin in seq order.
    */
   installKeeping(snap: ReplicaSnapshot, kept: readonly Event[], nowMs: number): void {
+    const snapVc = withRetiredCuts(snap.vc, snap.retired ?? new Map());
     const next = new Map<ReplicaId, number>();
     for (const e of kept) {
-      const n = next.get(e.origin) ?? vcGet(snap.vc, e.origin) + 1;
+      const n = next.get(e.origin) ?? vcGet(snapVc, e.origin) + 1;
       if (e.seq !== n)
         fail(ErrorCode.InvalidArgument, `A kept event of ${e.origin} must have seq ${n}, not ${e.seq}.`);
       next.set(e.origin, n + 1);
     }
     const covers = (o: ReplicaId, seq: number): boolean =>
-      Math.max(vcGet(snap.vc, o), (next.get(o) ?? 0) - 1) === Math.max(seq, vcGet(snap.vc, o));
+      Math.max(vcGet(snapVc, o), (next.get(o) ?? 0) - 1) === Math.max(seq, vcGet(snapVc, o));
     if (![...this.vc].every(([o, seq]) => covers(o, seq)) || ![...next.keys()].every((o) => this.vc.has(o))) {
       fail(
         ErrorCode.InvalidArgument,
         "The snapshot and the kept events are not exactly this replica's clock; installing them would lose events.",
       );
     }
-    this.installState(snap, decodeKeyspace(snap.keyspace, this.limits));
+    this.installState(snap, this.decodeSnapshotState(snap));
     for (const e of kept) this.restore(e, nowMs);
   }
 
   private installState(snap: ReplicaSnapshot, ks: KeyspaceState): void {
     this.keyspace = ks;
-    this.vc = vcClone(snap.vc);
+    this.vc = withRetiredCuts(snap.vc, snap.retired ?? new Map());
     if (
       snap.hlc.wall > this.hlc.wall ||
       (snap.hlc.wall === this.hlc.wall && snap.hlc.logical > this.hlc.logical)

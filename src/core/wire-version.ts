@@ -20,6 +20,14 @@ export interface ProtocolRange {
 
 export const PROTOCOL_MAJOR = 1;
 
+/**
+ * From this version on, clocks on the wire (heartbeats, sync requests, snapshots) leave out
+ * retired epochs (retired-epochs.ts). An older release would read a missing entry as "holds
+ * nothing of that epoch", resend it and never count it stable, and would refuse the snapshot
+ * format that lists the retired cuts: so an agent prunes only once every member reads it.
+ */
+export const PRUNED_CLOCKS_WIRE_VERSION = 4;
+
 /** This build's range. */
 export const LOCAL_PROTOCOL: ProtocolRange = Object.freeze({
   major: PROTOCOL_MAJOR,

@@ -19,9 +19,8 @@
  * a key object from JWK on every call, which costs more than the signature itself.
  */
 import { isWellFormedOrigin, peerOfOrigin } from '../core/origin.js';
-import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { PrivateKey } from '@libp2p/interface';
-import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import {
   decodeEvent,
   DEFAULT_EVENT_CODEC_LIMITS,
@@ -34,10 +33,18 @@ import {
 import { ErrorCode, fail } from '../core/errors.js';
 import type { Event } from '../core/event.js';
 import { NetErrorCode, netFail } from './errors.js';
+import {
+  ED25519_SIGNATURE_BYTES,
+  signingKey,
+  signWithDomain,
+  verifyingKey,
+  verifyWithDomain,
+  verifyWithDomainOffLoop,
+} from './signing.js';
 
+export { ED25519_SIGNATURE_BYTES } from './signing.js';
 export const ENVELOPE_VERSION = 1;
 export const ENVELOPE_SIGNING_DOMAIN = 'smac-event-v1';
-export const ED25519_SIGNATURE_BYTES = 64;
 
 const DOMAIN_BYTES = utf8Encode(ENVELOPE_SIGNING_DOMAIN);
 
@@ -60,49 +67,14 @@ export interface OpenedEnvelope {
   readonly envelope: Uint8Array;
 }
 
-interface SigningKey {
-  readonly key: KeyObject;
-  readonly origin: string;
-}
-
-const signingKeys = new WeakMap<PrivateKey, SigningKey>();
-
-function signingKey(privateKey: PrivateKey): SigningKey {
-  const cached = signingKeys.get(privateKey);
-  if (cached) return cached;
-  if (privateKey.type !== 'Ed25519') {
-    fail(ErrorCode.InvalidArgument, `Events are signed with Ed25519 keys; this key is ${privateKey.type}.`);
-  }
-  // libp2p keeps Ed25519 private keys as seed (32 bytes) || public key (32 bytes).
-  const seed = privateKey.raw.subarray(0, 32);
-  const key = createPrivateKey({
-    format: 'jwk',
-    key: {
-      kty: 'OKP',
-      crv: 'Ed25519',
-      d: Buffer.from(seed).toString('base64url'),
-      x: Buffer.from(privateKey.publicKey.raw).toString('base64url'),
-    },
-  });
-  const entry = { key, origin: peerIdFromPrivateKey(privateKey).toString() };
-  signingKeys.set(privateKey, entry);
-  return entry;
-}
-
-function signedPayload(eventBytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(DOMAIN_BYTES.length + eventBytes.length);
-  out.set(DOMAIN_BYTES, 0);
-  out.set(eventBytes, DOMAIN_BYTES.length);
-  return out;
-}
-
 /**
  * Signs encoded event bytes into an envelope. The event's origin must be the peer id of
  * `privateKey` (SmacError INVALID_ARGUMENT otherwise): an envelope signed by anyone else is
  * one every peer would reject.
  */
 export function sealEvent(privateKey: PrivateKey, eventBytes: Uint8Array): Uint8Array {
-  const { key, origin } = signingKey(privateKey);
+  const key = signingKey(privateKey);
+  const origin = key.peerId;
   const claimed = readOrigin(eventBytes);
   // An origin is (peer id, store epoch): the peer id part is the key's (src/core/origin.ts).
   if (peerOfOrigin(claimed) !== origin || !isWellFormedOrigin(claimed)) {
@@ -111,7 +83,7 @@ export function sealEvent(privateKey: PrivateKey, eventBytes: Uint8Array): Uint8
       `The event's origin is ${claimed}, but this key belongs to ${origin}; an agent signs only its own events.`,
     );
   }
-  const signature = sign(null, signedPayload(eventBytes), key);
+  const signature = signWithDomain(key, DOMAIN_BYTES, eventBytes);
   return new Writer(eventBytes.length + ENVELOPE_OVERHEAD_BYTES)
     .u8(ENVELOPE_VERSION)
     .lenBytes(eventBytes)
@@ -139,6 +111,44 @@ export function openEnvelope(
   bytes: Uint8Array,
   limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
 ): OpenedEnvelope {
+  const { opened, key, signature } = prepare(bytes, limits);
+  if (!verifyWithDomain(key, DOMAIN_BYTES, opened.eventBytes, signature)) badSignature(opened.event);
+  return opened;
+}
+
+/** One envelope's outcome in openEnvelopes: opened, or the error openEnvelope would throw. */
+export type EnvelopeOutcome =
+  { readonly ok: true; readonly opened: OpenedEnvelope } | { readonly ok: false; readonly error: unknown };
+
+/**
+ * openEnvelope for many envelopes at once, with the same checks and errors, per envelope. The
+ * framing is decoded here; the signatures are checked on libuv's thread pool, all of them in
+ * parallel, so the event loop spends a few µs per envelope instead of the whole verification
+ * (about 60-130 µs each) and stays free for other work meanwhile. Outcomes are in input order.
+ */
+export async function openEnvelopes(
+  list: readonly Uint8Array[],
+  limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
+): Promise<EnvelopeOutcome[]> {
+  return Promise.all(
+    list.map(async (bytes): Promise<EnvelopeOutcome> => {
+      try {
+        const { opened, key, signature } = prepare(bytes, limits);
+        if (!(await verifyWithDomainOffLoop(key, DOMAIN_BYTES, opened.eventBytes, signature)))
+          badSignature(opened.event);
+        return { ok: true, opened };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    }),
+  );
+}
+
+/** Everything openEnvelope checks before the signature itself. */
+function prepare(
+  bytes: Uint8Array,
+  limits: EventCodecLimits,
+): { opened: OpenedEnvelope; key: KeyObject; signature: Uint8Array } {
   const { eventBytes, signature } = readFraming(bytes, limits);
   const event = decodeEvent(eventBytes, limits);
   if (signature.length !== ED25519_SIGNATURE_BYTES) {
@@ -147,14 +157,15 @@ export function openEnvelope(
       `The signature of event ${event.origin}:${event.seq} is ${signature.length} bytes; Ed25519 signatures are ${ED25519_SIGNATURE_BYTES}.`,
     );
   }
-  if (!verify(null, signedPayload(eventBytes), verifyingKey(event.origin), signature)) {
-    netFail(
-      NetErrorCode.BadSignature,
-      `The signature of event ${event.origin}:${event.seq} does not verify against its origin's key.`,
-      { details: { origin: event.origin, seq: event.seq } },
-    );
-  }
-  return { event, eventBytes, envelope: bytes };
+  return { opened: { event, eventBytes, envelope: bytes }, key: originKey(event.origin), signature };
+}
+
+function badSignature(event: Event): never {
+  netFail(
+    NetErrorCode.BadSignature,
+    `The signature of event ${event.origin}:${event.seq} does not verify against its origin's key.`,
+    { details: { origin: event.origin, seq: event.seq } },
+  );
 }
 
 /**
@@ -191,38 +202,14 @@ function readFraming(
   return { eventBytes, signature };
 }
 
-/** Public keys by origin. Bounded: an origin set is the cluster, but a hostile peer can name many. */
-const VERIFYING_KEY_CACHE_SIZE = 4096;
-const verifyingKeys = new Map<string, KeyObject>();
-
-function verifyingKey(origin: string): KeyObject {
-  const cached = verifyingKeys.get(origin);
-  if (cached) return cached;
-  let raw: Uint8Array | undefined;
-  try {
-    const peer = peerOfOrigin(origin);
-    const peerId = peerIdFromString(peer);
-    // A non-canonical spelling (a CID form, say) would make one key two replica ids.
-    if (isWellFormedOrigin(origin) && peerId.type === 'Ed25519' && peerId.toString() === peer)
-      raw = peerId.publicKey.raw;
-  } catch {
-    raw = undefined;
-  }
-  if (raw === undefined) {
+/** The key that must have signed an origin's events: its peer id's (NetError BAD_ORIGIN if none). */
+function originKey(origin: string): KeyObject {
+  if (!isWellFormedOrigin(origin)) {
     netFail(
       NetErrorCode.BadOrigin,
       `The event origin ${JSON.stringify(origin.slice(0, 80))} is not a canonical Ed25519 libp2p peer id (with an optional ~epoch), so its signature cannot be checked.`,
       { details: { origin } },
     );
   }
-  const key = createPublicKey({
-    format: 'jwk',
-    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') },
-  });
-  if (verifyingKeys.size >= VERIFYING_KEY_CACHE_SIZE) {
-    const oldest = verifyingKeys.keys().next();
-    if (oldest.done !== true) verifyingKeys.delete(oldest.value);
-  }
-  verifyingKeys.set(origin, key);
-  return key;
+  return verifyingKey(peerOfOrigin(origin), 'event origin');
 }

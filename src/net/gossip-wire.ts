@@ -3,7 +3,13 @@
  * every node applies, the event batch format, and how message ids are derived. Every node must
  * agree on all of these; changing any of them means new topic names.
  *
- * Event batch v1, the data of one message on /smac/events/1 (varint = unsigned LEB128):
+ * Messages carry no gossipsub signature (StrictNoSign): event envelopes are signed by their
+ * origins and heartbeat frames by their publishers (heartbeat-frame.ts), so a second signature
+ * per message bought nothing but CPU. Builds that signed every message used the /1 topics; the
+ * /2 topics are the unsigned wire. A node tracks the old topics' subscriptions only to notice
+ * peers of an older build (LEGACY_TOPICS).
+ *
+ * Event batch v1, the data of one message on /smac/events/2 (varint = unsigned LEB128):
  *
  *   u8 version (= 1)
  *   varint nonce          (0, unless the publisher re-sends identical envelopes; see gossip.ts)
@@ -16,10 +22,17 @@ import { Reader, varintSize, Writer } from '../core/codec/index.js';
 import { ErrorCode, fail } from '../core/errors.js';
 import { maxEnvelopeBytes } from './envelope.js';
 
-export const EVENTS_TOPIC = '/smac/events/1';
-export const HEARTBEAT_TOPIC = '/smac/heartbeat/1';
-/** The only topics a node tracks for its peers (gossipsub `allowedTopics`). */
+export const EVENTS_TOPIC = '/smac/events/2';
+export const HEARTBEAT_TOPIC = '/smac/heartbeat/2';
+/** The topics this build publishes and subscribes to. */
 export const SMAC_TOPICS: readonly string[] = Object.freeze([EVENTS_TOPIC, HEARTBEAT_TOPIC]);
+/**
+ * The topics of builds whose gossipsub signed every message (StrictSign). Never subscribed to:
+ * a peer that subscribes to one runs such a build, and its gossip and ours do not mix.
+ */
+export const LEGACY_TOPICS: readonly string[] = Object.freeze(['/smac/events/1', '/smac/heartbeat/1']);
+/** The only topics a node tracks for its peers (gossipsub `allowedTopics`). */
+export const TRACKED_TOPICS: readonly string[] = Object.freeze([...SMAC_TOPICS, ...LEGACY_TOPICS]);
 
 /**
  * Largest gossipsub RPC a node accepts (gossipsub `maxInboundDataLength`), the same on every
@@ -47,7 +60,10 @@ export const GOSSIP_MAX_MESSAGE_BYTES = GOSSIP_MAX_RPC_BYTES - GOSSIP_RPC_HEADRO
  */
 export const GOSSIP_MAX_ENVELOPES_PER_BATCH = 1024;
 
-/** Largest heartbeat. It carries a vector clock (about 60 bytes per member) and load figures. */
+/**
+ * Largest heartbeat payload (the frame adds its signature and publisher). It carries a vector
+ * clock (about 60 bytes per member) and load figures.
+ */
 export const HEARTBEAT_MAX_BYTES = 256 * 1024;
 
 export const EVENT_BATCH_VERSION = 1;
@@ -142,21 +158,16 @@ export function decodeEventBatch(
 }
 
 /**
- * Gossipsub message ids. Event batches are named by a hash of their content, so:
- * - a batch that reaches a node by several paths, or from several publishers, is handled once;
- * - a forged batch can never shadow a genuine one. Gossipsub marks an id as seen before the
- *   validator runs, so an id built from claimed (origin, seq) would let anyone who sends a
- *   bogus batch first under those numbers suppress the real one for the seen-cache lifetime.
- * Heartbeats are named by (publisher, seqno), as StrictSign does by default: two identical
- * heartbeats from an idle member are two different beats, not a duplicate.
+ * Gossipsub message ids: a hash of topic and content, for every message. So:
+ * - a batch that reaches a node by several paths, or from several publishers, is handled once,
+ *   and a duplicate is dropped before the validator spends a signature check on it;
+ * - a forged message can never shadow a genuine one. Gossipsub marks an id as seen before the
+ *   validator runs, so an id built from claimed fields (an event's origin and seq, a publisher
+ *   and seqno) would let anyone who sends a bogus message first under those numbers suppress
+ *   the real one for the seen-cache lifetime.
+ * Two heartbeats of one member differ in their seqno (heartbeat-frame.ts), so identical beats
+ * of an idle member are not mistaken for duplicates.
  */
 export function gossipMessageId(msg: Message): Uint8Array {
-  if (msg.topic === EVENTS_TOPIC || msg.type !== 'signed') {
-    return createHash('sha256').update(msg.topic).update('\0').update(msg.data).digest();
-  }
-  const from = msg.from.toMultihash().bytes;
-  const out = new Uint8Array(from.length + 8);
-  out.set(from, 0);
-  new DataView(out.buffer).setBigUint64(from.length, BigInt.asUintN(64, msg.sequenceNumber));
-  return out;
+  return createHash('sha256').update(msg.topic).update('\0').update(msg.data).digest();
 }

@@ -1,7 +1,7 @@
 /**
  * Gossip transport (DESIGN.md "Dissemination"; membership "Heartbeats are ephemeral gossip").
  *
- * EventGossip carries signed events on /smac/events/1, one message per group commit. Its
+ * EventGossip carries signed events on /smac/events/2, one message per group commit. Its
  * topic validator runs before gossipsub delivers or forwards anything: a batch that is
  * malformed, oversized, or holds a single envelope that fails openEnvelope is rejected whole
  * (gossipsub then lowers the score of the peer that sent it) and counted, and nothing in it
@@ -13,16 +13,20 @@
  * would throw PublishError.Duplicate and send nothing; publish() then re-frames the batch with
  * a fresh nonce, which changes the id but not the envelopes, and sends that.
  *
- * HeartbeatGossip carries opaque heartbeats on /smac/heartbeat/1, bounded in size, never CRDT
- * ops. Their ids are (publisher, seqno), so identical beats are not mistaken for duplicates.
+ * Messages carry no gossipsub signature (gossip-wire.ts): each envelope is signed by its
+ * origin, so the validator's check (openEnvelopes, off the event loop) is the one signature
+ * check per event. The `from`
+ * handed to onEvents is the peer that delivered the batch, not necessarily its author.
+ *
+ * HeartbeatGossip (heartbeat-gossip.ts) carries signed heartbeat frames on /smac/heartbeat/2.
  */
 import { randomInt } from 'node:crypto';
 import { type GossipSub, type Message, TopicValidatorResult } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
 import { DEFAULT_EVENT_CODEC_LIMITS, type EventCodecLimits } from '../core/codec/index.js';
-import { ErrorCode, fail, isSmacError } from '../core/errors.js';
+import { ErrorCode, isSmacError } from '../core/errors.js';
 import type { Event } from '../core/event.js';
-import { openEnvelope } from './envelope.js';
+import { openEnvelopes } from './envelope.js';
 import { isNetError, NetErrorCode } from './errors.js';
 import {
   batchEntryBytes,
@@ -32,8 +36,6 @@ import {
   EVENTS_TOPIC,
   type EventBatchLimits,
   eventBatchBytes,
-  HEARTBEAT_MAX_BYTES,
-  HEARTBEAT_TOPIC,
 } from './gossip-wire.js';
 
 export interface VerifiedEvent {
@@ -72,7 +74,7 @@ export interface PublishReport {
 
 export interface EventGossipOptions {
   readonly pubsub: GossipSub;
-  /** Verified events of one accepted batch, in batch order, and the batch's publisher. */
+  /** Verified events of one accepted batch, in batch order, and the peer that delivered it. */
   readonly onEvents: (items: VerifiedEvent[], from: PeerId) => void;
   /** Called for every refused batch, for logs. */
   readonly onReject?: (reason: BatchRejectReason, from: PeerId, error: unknown) => void;
@@ -82,7 +84,7 @@ export interface EventGossipOptions {
 }
 
 export class EventGossip {
-  private readonly verified = new WeakMap<Message, VerifiedEvent[]>();
+  private readonly verified = new WeakMap<Message, { items: VerifiedEvent[]; from: PeerId }>();
   private readonly batchLimits: EventBatchLimits;
   private readonly eventLimits: EventCodecLimits;
   private readonly stats: EventGossipCounters = {
@@ -185,14 +187,17 @@ export class EventGossip {
     return { groups, skipped };
   }
 
-  private readonly validate = (from: PeerId, msg: Message): TopicValidatorResult => {
+  private readonly validate = async (from: PeerId, msg: Message): Promise<TopicValidatorResult> => {
     try {
       const batch = decodeEventBatch(msg.data, this.batchLimits);
-      const items = batch.envelopes.map((bytes) => {
-        const { event, envelope } = openEnvelope(bytes, this.eventLimits);
-        return { event, envelope };
-      });
-      this.verified.set(msg, items);
+      // Signatures are checked off the event loop, in parallel (openEnvelopes).
+      const outcomes = await openEnvelopes(batch.envelopes, this.eventLimits);
+      const items: VerifiedEvent[] = [];
+      for (const o of outcomes) {
+        if (!o.ok) throw o.error;
+        items.push({ event: o.opened.event, envelope: o.opened.envelope });
+      }
+      this.verified.set(msg, { items, from });
       return TopicValidatorResult.Accept;
     } catch (e) {
       const reason = classify(e);
@@ -205,15 +210,16 @@ export class EventGossip {
 
   private readonly onMessage = (evt: CustomEvent<Message>): void => {
     const msg = evt.detail;
-    if (msg.topic !== EVENTS_TOPIC || msg.type !== 'signed') return;
-    const items = this.verified.get(msg);
+    if (msg.topic !== EVENTS_TOPIC) return;
+    const accepted = this.verified.get(msg);
     // Only messages our validator accepted reach this point; anything else is not delivered.
-    if (items === undefined) return;
+    if (accepted === undefined) return;
     this.verified.delete(msg);
+    const { items, from } = accepted;
     this.stats.acceptedMessages++;
     this.stats.deliveredEvents += items.length;
     try {
-      this.opts.onEvents(items, msg.from);
+      this.opts.onEvents(items, from);
     } catch (e) {
       // A throwing EventTarget listener becomes an uncaught exception; never let it.
       this.stats.callbackErrors++;
@@ -239,90 +245,8 @@ function classify(e: unknown): BatchRejectReason {
   return 'malformed';
 }
 
-export interface HeartbeatGossipCounters {
-  published: number;
-  received: number;
-  rejectedOversized: number;
-  callbackErrors: number;
-}
-
-export interface HeartbeatGossipOptions {
-  readonly pubsub: GossipSub;
-  readonly onHeartbeat: (bytes: Uint8Array, from: PeerId) => void;
-  readonly onCallbackError?: (error: unknown) => void;
-  /** Largest heartbeat sent or accepted (default HEARTBEAT_MAX_BYTES). Equal on every node. */
-  readonly maxBytes?: number;
-}
-
-export class HeartbeatGossip {
-  private readonly maxBytes: number;
-  private readonly stats: HeartbeatGossipCounters = {
-    published: 0,
-    received: 0,
-    rejectedOversized: 0,
-    callbackErrors: 0,
-  };
-  private started = false;
-
-  constructor(private readonly opts: HeartbeatGossipOptions) {
-    this.maxBytes = opts.maxBytes ?? HEARTBEAT_MAX_BYTES;
-  }
-
-  start(): void {
-    if (this.started) return;
-    this.started = true;
-    this.opts.pubsub.topicValidators.set(HEARTBEAT_TOPIC, this.validate);
-    this.opts.pubsub.addEventListener('message', this.onMessage);
-    this.opts.pubsub.subscribe(HEARTBEAT_TOPIC);
-  }
-
-  stop(): void {
-    if (!this.started) return;
-    this.started = false;
-    this.opts.pubsub.unsubscribe(HEARTBEAT_TOPIC);
-    this.opts.pubsub.removeEventListener('message', this.onMessage);
-    this.opts.pubsub.topicValidators.delete(HEARTBEAT_TOPIC);
-  }
-
-  counters(): HeartbeatGossipCounters {
-    return { ...this.stats };
-  }
-
-  subscribers(): PeerId[] {
-    return this.opts.pubsub.getSubscribers(HEARTBEAT_TOPIC);
-  }
-
-  /** Publishes one heartbeat; resolves to the number of peers it was queued for. */
-  async publish(bytes: Uint8Array): Promise<number> {
-    if (bytes.length === 0 || bytes.length > this.maxBytes) {
-      fail(
-        ErrorCode.TooLarge,
-        `A heartbeat must be 1 to ${this.maxBytes} bytes; this one is ${bytes.length}.`,
-        { bytes: bytes.length, limit: this.maxBytes },
-      );
-    }
-    const result = await this.opts.pubsub.publish(HEARTBEAT_TOPIC, bytes);
-    this.stats.published++;
-    return result.recipients.length;
-  }
-
-  private readonly validate = (_from: PeerId, msg: Message): TopicValidatorResult => {
-    if (msg.data.length === 0 || msg.data.length > this.maxBytes) {
-      this.stats.rejectedOversized++;
-      return TopicValidatorResult.Reject;
-    }
-    return TopicValidatorResult.Accept;
-  };
-
-  private readonly onMessage = (evt: CustomEvent<Message>): void => {
-    const msg = evt.detail;
-    if (msg.topic !== HEARTBEAT_TOPIC || msg.type !== 'signed') return;
-    this.stats.received++;
-    try {
-      this.opts.onHeartbeat(msg.data, msg.from);
-    } catch (e) {
-      this.stats.callbackErrors++;
-      this.opts.onCallbackError?.(e);
-    }
-  };
-}
+export {
+  HeartbeatGossip,
+  type HeartbeatGossipCounters,
+  type HeartbeatGossipOptions,
+} from './heartbeat-gossip.js';

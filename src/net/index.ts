@@ -44,8 +44,16 @@ export {
   GOSSIP_MAX_RPC_BYTES,
   HEARTBEAT_MAX_BYTES,
   HEARTBEAT_TOPIC,
+  LEGACY_TOPICS,
   SMAC_TOPICS,
 } from './gossip-wire.js';
+export {
+  HEARTBEAT_FRAME_VERSION,
+  HEARTBEAT_SIGNING_DOMAIN,
+  type HeartbeatFrame,
+  openHeartbeat,
+  sealHeartbeat,
+} from './heartbeat-frame.js';
 export { IDENTITY_FILE_NAME, loadOrCreateIdentity } from './identity.js';
 export {
   backoffDelayMs,

@@ -6,6 +6,13 @@
  * forever instead, with exponential backoff and jitter (so that a cluster restarting together
  * does not dial in lockstep), stops while it is connected to an address, and resumes when
  * that connection drops.
+ *
+ * After a partition heals, the join should come back within a second or so, not after the
+ * long waits an outage builds up: the backoff is capped at one second (a refused dial costs
+ * a couple of packets), and any new connection, which says the network works again, redials
+ * every waiting address at once, and replaces a dial that has hung for a second or more (its
+ * SYNs were dropped by the cut: the kernel would retry only 1 and 3 s after it started, and
+ * then nothing until the dial times out).
  */
 import type { Libp2p, PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -15,10 +22,10 @@ import { NetErrorCode, netFail } from './errors.js';
 export interface JoinerOptions {
   /** Multiaddrs to stay connected to, ideally ending in /p2p/<peer id>. */
   addresses: readonly string[];
-  /** Wait before the first retry (default 500). */
+  /** Wait before the first retry (default 250). */
   initialBackoffMs?: number;
   /**
-   * Longest wait between tries (default 30000). Longer costs less against a peer that is gone
+   * Longest wait between tries (default 1000). Longer costs less against a peer that is gone
    * for good; shorter reconnects sooner after a long outage.
    */
   maxBackoffMs?: number;
@@ -57,9 +64,23 @@ interface Target {
   state: JoinState;
   failures: number;
   timer: NodeJS.Timeout | undefined;
+  /** When the latest dial started (ms, Date.now), to keep tries apart. */
+  triedAt: number;
+  /** Aborts the dial in flight, to replace it with a fresh one. */
+  dial: AbortController | undefined;
+  /** The dial in flight replaces one: it is not replaced in turn (a slow link must get through). */
+  replacement: boolean;
 }
 
-const DEFAULTS = { initialBackoffMs: 500, maxBackoffMs: 30_000, backoffFactor: 2, dialTimeoutMs: 5_000 };
+const DEFAULTS = { initialBackoffMs: 250, maxBackoffMs: 1_000, backoffFactor: 2, dialTimeoutMs: 5_000 };
+
+/** A new connection redials a waiting address only if its latest try is at least this old. */
+const MIN_REDIAL_GAP_MS = 200;
+/** ...and replaces a dial in flight only if it is at least this old (a WAN handshake is not). */
+const STUCK_DIAL_MS = 1_000;
+
+/** The abort reason of a dial replaced by a fresh one. */
+const REPLACED = new Error('replaced by a fresh dial: the network is back');
 
 /**
  * The wait before try number `failures + 1`: exponential, capped, with "equal jitter" (half
@@ -114,7 +135,18 @@ export class Joiner {
           { cause: e },
         );
       }
-      return { address, ma, peerId: undefined, state: 'idle', failures: 0, timer: undefined };
+      const t: Target = {
+        address,
+        ma,
+        peerId: undefined,
+        state: 'idle',
+        failures: 0,
+        timer: undefined,
+        triedAt: 0,
+        dial: undefined,
+        replacement: false,
+      };
+      return t;
     });
   }
 
@@ -123,6 +155,7 @@ export class Joiner {
     this.running = true;
     this.abort = new AbortController();
     this.node.addEventListener('peer:disconnect', this.onDisconnect);
+    this.node.addEventListener('peer:connect', this.onConnect);
     for (const t of this.targets) this.attempt(t);
   }
 
@@ -130,6 +163,7 @@ export class Joiner {
     if (!this.running) return;
     this.running = false;
     this.node.removeEventListener('peer:disconnect', this.onDisconnect);
+    this.node.removeEventListener('peer:connect', this.onConnect);
     this.abort.abort();
     for (const t of this.targets) {
       if (t.timer) clearTimeout(t.timer);
@@ -157,6 +191,24 @@ export class Joiner {
     }
   };
 
+  /**
+   * A connection came up (inbound or outbound, any peer): the network works again, so every
+   * address waiting out its backoff is tried now, unless it was tried a moment ago, and a dial
+   * hanging for a while is replaced by a fresh one.
+   */
+  private readonly onConnect = (): void => {
+    const now = Date.now();
+    for (const t of this.targets) {
+      if (t.state === 'dialing' && !t.replacement && now - t.triedAt >= STUCK_DIAL_MS) {
+        t.replacement = true;
+        t.dial?.abort(REPLACED);
+      }
+      if (t.state !== 'waiting' || now - t.triedAt < MIN_REDIAL_GAP_MS) continue;
+      if (t.timer) clearTimeout(t.timer);
+      this.attempt(t);
+    }
+  };
+
   private attempt(t: Target): void {
     if (!this.running || t.state === 'self' || t.state === 'dialing') return;
     t.timer = undefined;
@@ -171,11 +223,19 @@ export class Joiner {
       return;
     }
     t.state = 'dialing';
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.opts.dialTimeoutMs)]);
+    t.triedAt = Date.now();
+    const replace = new AbortController();
+    t.dial = replace;
+    const signal = AbortSignal.any([
+      this.abort.signal,
+      replace.signal,
+      AbortSignal.timeout(this.opts.dialTimeoutMs),
+    ]);
     this.node.dial(t.ma, { signal }).then(
       (connection) => {
         if (!this.running) return;
         t.failures = 0;
+        t.replacement = false;
         t.peerId = connection.remotePeer;
         if (t.peerId.equals(this.node.peerId)) {
           t.state = 'self';
@@ -188,7 +248,13 @@ export class Joiner {
       },
       (error: unknown) => {
         if (!this.running) return;
+        if (replace.signal.aborted) {
+          // Not a failure: a fresh dial, once libp2p has dropped this one (a macrotask later).
+          this.schedule(t, 0);
+          return;
+        }
         t.failures++;
+        t.replacement = false;
         this.options.onDialError?.(t.address, error);
         if (isSelfDial(error)) {
           t.state = 'self';

@@ -11,7 +11,7 @@
  */
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import { gossipsub, type GossipSub, type GossipsubOpts, StrictSign } from '@libp2p/gossipsub';
+import { gossipsub, type GossipSub, type GossipsubOpts, StrictNoSign } from '@libp2p/gossipsub';
 import { identify, type Identify } from '@libp2p/identify';
 import {
   type ConnectionGater,
@@ -30,7 +30,11 @@ import { tcp } from '@libp2p/tcp';
 import { createLibp2p, type Libp2pOptions, type ServiceFactoryMap } from 'libp2p';
 import { parseClusterKey } from './cluster-key.js';
 import { NetErrorCode, netFail } from './errors.js';
-import { GOSSIP_MAX_RPC_BYTES, gossipMessageId, SMAC_TOPICS } from './gossip-wire.js';
+import { GOSSIP_MAX_RPC_BYTES, gossipMessageId, TRACKED_TOPICS } from './gossip-wire.js';
+import { patchPnetCipher } from './pnet-cipher.js';
+
+// pnet's cipher grows its shared memory until the process dies without it (pnet-cipher.ts).
+patchPnetCipher();
 
 export { GOSSIP_MAX_MESSAGE_BYTES, GOSSIP_MAX_RPC_BYTES } from './gossip-wire.js';
 
@@ -165,9 +169,10 @@ export async function createSmacNode(opts: SmacNodeOptions): Promise<SmacNode> {
 
 function gossipsubOptions(overrides: Partial<GossipsubOpts> | undefined): Partial<GossipsubOpts> {
   return {
-    // Publisher signatures: gossipsub checks them and reports the authenticated publisher.
-    // Every node must use the same policy; a mix fails silently.
-    globalSignaturePolicy: StrictSign,
+    // No gossipsub signatures: event envelopes and heartbeat frames carry their own, and a
+    // second signature per message doubled the Ed25519 work (docs/performance.md). Every node
+    // must use the same policy; a mix fails silently, which is why the topics changed with it.
+    globalSignaturePolicy: StrictNoSign,
     msgIdFn: gossipMessageId,
     // One limit on every node: a bigger RPC would make the receiver drop the sender's session.
     maxInboundDataLength: GOSSIP_MAX_RPC_BYTES,
@@ -176,8 +181,8 @@ function gossipsubOptions(overrides: Partial<GossipsubOpts> | undefined): Partia
     // Every agent of a region may share one IP (one host, one NAT); the default penalty
     // graylists them and empties the mesh.
     scoreParams: { IPColocationFactorWeight: 0 },
-    // Peers cannot make us track topics SMAC does not use.
-    allowedTopics: [...SMAC_TOPICS],
+    // Peers cannot make us track topics SMAC does not use; the legacy ones reveal old builds.
+    allowedTopics: [...TRACKED_TOPICS],
     fallbackToFloodsub: false,
     emitSelf: false,
     ...overrides,

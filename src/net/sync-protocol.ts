@@ -135,6 +135,12 @@ export interface SyncServiceOptions {
    * exists and has delivered at least that clock (the agent's stability view counts it).
    */
   readonly onRequest?: (vc: ReadonlyVectorClock, from: PeerId) => void;
+  /**
+   * Reads a request's clock before anything uses it: the agent counts the retired epochs the
+   * requester pruned at their cut (src/core/retired-epochs.ts), so they are neither resent nor
+   * the reason for a snapshot.
+   */
+  readonly readClock?: (vc: VectorClock) => ReadonlyVectorClock;
   /** Called when a stream fails, for logs. */
   readonly onError?: (protocol: string, peer: PeerId, error: unknown) => void;
 }
@@ -375,11 +381,12 @@ export class SyncService {
         'request',
         'a sync request',
       );
-      this.opts.onRequest?.(request.vc, connection.remotePeer);
+      const requested = this.opts.readClock ? this.opts.readClock(request.vc) : request.vc;
+      this.opts.onRequest?.(requested, connection.remotePeer);
       const header = await source.header();
-      let since: ReadonlyVectorClock = request.vc;
+      let since: ReadonlyVectorClock = requested;
       let snapshot: SyncSnapshot | undefined;
-      if (!vcLeq(header.compacted, request.vc)) {
+      if (!vcLeq(header.compacted, requested)) {
         snapshot = await source.snapshot(connection.remotePeer);
         if (!snapshot || snapshot.bytes.length === 0) {
           throw new Error('the requester needs a snapshot, but the sync source has none');

@@ -119,6 +119,24 @@ describe('the anti-entropy client', () => {
     expect(sync.pulls.slice(before).every((id) => id === honest.toString())).toBe(true);
   });
 
+  it('still pulls from a stalled peer when it is the only one connected (seed 2 of the nemesis)', async () => {
+    // A pull that ran into a network cut stalls; once the cut heals, the peer is the only one
+    // this node can repair from. Avoiding it (30 s at the agent's stallMs) left the node
+    // without repair for that long: the reap cut never came (docs/chaos.md, seed 2).
+    const [only] = (await peers(1)) as [PeerId];
+    const { ae, sync, counters } = setup([only], [only], { stallMs: 1_000 });
+    await ae.trigger(only);
+    expect(counters.syncsStalled).toBe(1);
+    await waitFor(() => sync.open.size === 0, 'the stalled pull closed');
+    (sync as unknown as { silent: Set<string> }).silent.delete(only.toString()); // the cut heals
+    const before = sync.pulls.length;
+    ae.round();
+    ae.repair();
+    expect(ae.pulling()).toEqual([only.toString()]);
+    await waitFor(() => sync.open.size === 0 && sync.pulls.length > before, 'a pull from it again');
+    expect(counters.syncsFailed).toBe(1);
+  });
+
   it('coalesces repair requests: one repair pull at a time', async () => {
     const all = await peers(3);
     const { ae, sync } = setup(all, all, { stallMs: 10_000 });

@@ -79,10 +79,16 @@ describe('forged events', () => {
     await sync.push(peerIdFromString(victim.peerId), [forged]).catch(() => 0);
     await waitFor(() => victim.status().counters.rejectedEvents >= 1, 'the forged push to be rejected');
     const before = victim.status().counters.rejectedEvents;
-    const { encodeEventBatch } = await import('../../src/net/gossip-wire.js');
-    await relay.node.services.pubsub
-      .publish('/smac/events/1', encodeEventBatch([forged], 7))
-      .catch(() => undefined);
+    const { encodeEventBatch, EVENTS_TOPIC } = await import('../../src/net/gossip-wire.js');
+    // Publish once the relay knows the victim subscribes to events (the subscription exchange
+    // can trail the connection): a publish to nobody tests nothing.
+    const pubsub = relay.node.services.pubsub;
+    await waitFor(
+      () => pubsub.getSubscribers(EVENTS_TOPIC).some((p) => p.toString() === victim.peerId),
+      'the victim subscribed to events, as the relay sees it',
+    );
+    const sent = await pubsub.publish(EVENTS_TOPIC, encodeEventBatch([forged], 7));
+    expect(sent.recipients.map(String)).toContain(victim.peerId);
     await waitFor(
       () => victim.status().counters.rejectedEvents > before,
       'the forged gossip batch to be rejected',

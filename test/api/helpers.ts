@@ -128,6 +128,7 @@ export class ReplicaAgent implements ApiAgent {
       addresses: [],
       peers: [{ peerId: 'peer-z', region: undefined, connected: true, lastHeartbeatAgoMs: 12, lag: 3 }],
       clock: vcToRecord(this.replica.clock()),
+      retired: {},
       buffered: stats.buffered,
       log: { events: 7, bytes: 700, lastPos: 7, compacted: {} },
       objects: stats.objects,

@@ -35,7 +35,8 @@ describe('validation by wire version', () => {
     expect(validateRemoteEvent(v3).skipped.map((s) => s.index)).toEqual([0]);
     expect(remoteRulesFor(3)?.owned.reaps).toBe(true);
     expect(remoteRulesFor(2)?.owned.reaps).toBe(false);
-    expect(remoteRulesFor(4)).toBeUndefined();
+    expect(remoteRulesFor(4)).toEqual({ ...remoteRulesFor(3), version: 4 });
+    expect(remoteRulesFor(5)).toBeUndefined();
   });
 
   it('an unknown version is refused by the codec, never guessed at', () => {
@@ -43,18 +44,18 @@ describe('validation by wire version', () => {
       { kind: 'local', ops: [{ type: 'pn-counter', key: 'x', op: { kind: 'increment', by: 1 } }] },
       NOW,
     ).event!;
-    expect(() => encodeEvent(e, undefined, 4)).toThrow(/wire version 4/);
+    expect(() => encodeEvent(e, undefined, 5)).toThrow(/wire version 5/);
   });
 });
 
 describe('which version to emit', () => {
   const v2 = { major: 1, minEvent: 1, maxEvent: 2 };
   it('the highest every known member supports; unheard or old members count as v1', () => {
-    expect(emitVersion(LOCAL_PROTOCOL, [])).toBe(3);
+    expect(emitVersion(LOCAL_PROTOCOL, [])).toBe(4);
     expect(emitVersion(LOCAL_PROTOCOL, [v2, v2])).toBe(2);
     expect(emitVersion(LOCAL_PROTOCOL, [v2, undefined])).toBe(1);
     expect(emitVersion(LOCAL_PROTOCOL, [v2, LEGACY_PROTOCOL])).toBe(1);
-    expect(emitVersion(LOCAL_PROTOCOL, [{ major: 1, minEvent: 1, maxEvent: 9 }])).toBe(3);
+    expect(emitVersion(LOCAL_PROTOCOL, [{ major: 1, minEvent: 1, maxEvent: 9 }])).toBe(4);
   });
 
   it('a peer of another major is refused, logged once and counted, and not waited for', () => {

@@ -10,6 +10,7 @@ import {
   ENVELOPE_SIGNING_DOMAIN,
   maxEnvelopeBytes,
   openEnvelope,
+  openEnvelopes,
   sealEvent,
 } from '../../src/net/envelope.js';
 import { codeOf, idOf, newKey, signedEvent } from './helpers.js';
@@ -154,5 +155,41 @@ describe('envelope', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it('openEnvelopes (signatures checked off the event loop) decides every envelope as openEnvelope does, in order', async () => {
+    const good = sealEvent(alice, eventBytes(idOf(alice), 1));
+    const forged = forge(eventBytes(idOf(alice), 2), bob);
+    const tampered = sealEvent(alice, eventBytes(idOf(alice), 3));
+    tampered[tampered.length - 1]! ^= 0x01;
+    const short = new Writer()
+      .u8(1)
+      .lenBytes(eventBytes(idOf(alice)))
+      .lenBytes(new Uint8Array(63))
+      .finish();
+    const badOrigin = forge(eventBytes('not-a-peer-id'), alice);
+    const wrongVersion = good.slice();
+    wrongVersion[0] = 2;
+    const other = sealEvent(bob, eventBytes(idOf(bob), 9));
+    const list = [good, forged, tampered, short, badOrigin, wrongVersion, new Uint8Array(), other];
+    const outcomes = await openEnvelopes(list);
+    const expected = await Promise.all(list.map((e) => codeOf(() => openEnvelope(e))));
+    expect(expected).toEqual([
+      undefined,
+      'BAD_SIGNATURE',
+      'BAD_SIGNATURE',
+      'BAD_SIGNATURE',
+      'BAD_ORIGIN',
+      'UNSUPPORTED_VERSION',
+      'DECODE_ERROR',
+      undefined,
+    ]);
+    expect(outcomes.map((o) => (o.ok ? undefined : (o.error as { code: string }).code))).toEqual(expected);
+    const opened = outcomes.flatMap((o) => (o.ok ? [o.opened] : []));
+    expect(opened.map((o) => [o.event.origin, o.event.seq])).toEqual([
+      [idOf(alice), 1],
+      [idOf(bob), 9],
+    ]);
+    expect(opened[1]!.envelope).toBe(other);
   });
 });

@@ -11,7 +11,9 @@ import {
   EVENTS_TOPIC,
   eventBatchBytes,
   gossipMessageId,
+  HEARTBEAT_TOPIC,
 } from '../../src/net/gossip-wire.js';
+import { sealHeartbeat } from '../../src/net/heartbeat-frame.js';
 import type { SmacNode } from '../../src/net/node.js';
 import { codeOf, idOf, loopbackNode, newKey, signedEvent, stopAll, waitFor } from './helpers.js';
 
@@ -56,22 +58,23 @@ describe('event batch format', () => {
     expect(await codeOf(() => encodeEventBatch([]))).toBe('INVALID_ARGUMENT');
   });
 
-  it('names event batches by content and heartbeats by publisher and seqno', async () => {
-    const from = (await import('@libp2p/peer-id')).peerIdFromPrivateKey(await newKey());
-    const base = { type: 'signed' as const, from, signature: new Uint8Array(), key: from.publicKey! };
+  it('names every message by a hash of topic and content, whatever the envelope fields say', () => {
+    const base = { type: 'unsigned' as const };
     const data = new Uint8Array([1, 2, 3]);
-    const e1 = gossipMessageId({ ...base, topic: EVENTS_TOPIC, data, sequenceNumber: 1n });
-    const e2 = gossipMessageId({ ...base, topic: EVENTS_TOPIC, data, sequenceNumber: 2n });
-    expect(e1).toEqual(e2);
-    const h1 = gossipMessageId({ ...base, topic: '/smac/heartbeat/1', data, sequenceNumber: 1n });
-    const h2 = gossipMessageId({ ...base, topic: '/smac/heartbeat/1', data, sequenceNumber: 2n });
-    expect(h1).not.toEqual(h2);
+    const e1 = gossipMessageId({ ...base, topic: EVENTS_TOPIC, data });
+    expect(gossipMessageId({ ...base, topic: EVENTS_TOPIC, data: new Uint8Array([1, 2, 3]) })).toEqual(e1);
+    expect(gossipMessageId({ ...base, topic: EVENTS_TOPIC, data: new Uint8Array([1, 2, 4]) })).not.toEqual(
+      e1,
+    );
+    expect(gossipMessageId({ ...base, topic: HEARTBEAT_TOPIC, data })).not.toEqual(e1);
   });
 });
 
 describe('gossip between loopback nodes', () => {
   let a: SmacNode, b: SmacNode, c: SmacNode;
   let keyA: PrivateKey, keyB: PrivateKey;
+  const keys = new Map<string, PrivateKey>();
+  const beatsFrom = new Map<string, string[]>();
   const got = new Map<string, { items: VerifiedEvent[]; from: PeerId }[]>();
   const beats = new Map<string, Uint8Array[]>();
   const gossip = new Map<string, EventGossip>();
@@ -80,9 +83,13 @@ describe('gossip between loopback nodes', () => {
   beforeAll(async () => {
     keyA = await newKey();
     keyB = await newKey();
+    keys
+      .set('a', keyA)
+      .set('b', keyB)
+      .set('c', await newKey());
     a = await loopbackNode({ privateKey: keyA });
     b = await loopbackNode({ privateKey: keyB });
-    c = await loopbackNode();
+    c = await loopbackNode({ privateKey: keys.get('c')! });
     for (const [name, node] of [
       ['a', a],
       ['b', b],
@@ -90,13 +97,18 @@ describe('gossip between loopback nodes', () => {
     ] as const) {
       got.set(name, []);
       beats.set(name, []);
+      beatsFrom.set(name, []);
       const g = new EventGossip({
         pubsub: node.services.pubsub,
         onEvents: (items, from) => got.get(name)!.push({ items, from }),
       });
       const h = new HeartbeatGossip({
         pubsub: node.services.pubsub,
-        onHeartbeat: (bytes) => beats.get(name)!.push(bytes),
+        privateKey: keys.get(name)!,
+        onHeartbeat: (bytes, from) => {
+          beats.get(name)!.push(bytes);
+          beatsFrom.get(name)!.push(from.toString());
+        },
         maxBytes: 1024,
       });
       g.start();
@@ -153,7 +165,7 @@ describe('gossip between loopback nodes', () => {
     );
   });
 
-  it('carries heartbeats, identical ones included, and bounds their size', async () => {
+  it('carries heartbeats, identical ones included, signed by and attributed to their publisher', async () => {
     const beat = new Uint8Array([7, 7, 7]);
     await heartbeats.get('a')!.publish(beat);
     await heartbeats.get('a')!.publish(beat);
@@ -162,14 +174,39 @@ describe('gossip between loopback nodes', () => {
       [7, 7, 7],
       [7, 7, 7],
     ]);
+    expect(beatsFrom.get('c')).toEqual([idOf(keyA), idOf(keyA)]);
     expect(await codeOf(() => heartbeats.get('a')!.publish(new Uint8Array(1025)))).toBe('TOO_LARGE');
-    // A peer that skips the check is refused by the receivers.
-    await a.services.pubsub.publish('/smac/heartbeat/1', new Uint8Array(2000));
-    await waitFor(
-      () => heartbeats.get('b')!.counters().rejectedOversized === 1,
-      'B to refuse the big heartbeat',
-    );
-    expect(beats.get('b')).toHaveLength(2);
+  });
+
+  it('refuses oversized, unsigned, forged and replayed heartbeats without delivering them', async () => {
+    const before = beats.get('b')!.length;
+    const pubsub = a.services.pubsub;
+    // A peer that skips the size check.
+    await pubsub.publish(HEARTBEAT_TOPIC, sealHeartbeat(keyA, 10 ** 15, new Uint8Array(2000)));
+    // Raw bytes with no frame, as a build that relied on gossipsub signatures would send.
+    await pubsub.publish(HEARTBEAT_TOPIC, new Uint8Array([7, 7, 7]));
+    // A frame naming A as publisher, signed by B: A's payload swapped in after signing.
+    const forged = sealHeartbeat(keyB, 10 ** 15 + 1, new Uint8Array([1, 2, 3]));
+    const aFrame = sealHeartbeat(keyA, 10 ** 15 + 1, new Uint8Array([1, 2, 3]));
+    const spliced = new Uint8Array(aFrame);
+    spliced.set(forged.subarray(forged.length - 64), aFrame.length - 64);
+    await pubsub.publish(HEARTBEAT_TOPIC, spliced);
+    await waitFor(() => {
+      const r = heartbeats.get('b')!.counters();
+      return r.rejectedOversized === 1 && r.rejectedInvalid === 2;
+    }, 'B to refuse all three');
+    // A genuine beat, then the same publisher's older seqno in a different frame: a replay.
+    // Above every seqno A's own HeartbeatGossip has used (it counts from the clock in µs).
+    const ahead = Date.now() * 1000 + 10 ** 12;
+    await pubsub.publish(HEARTBEAT_TOPIC, sealHeartbeat(keyA, ahead, new Uint8Array([5])));
+    await pubsub.publish(HEARTBEAT_TOPIC, sealHeartbeat(keyA, ahead - 1, new Uint8Array([6])));
+    await waitFor(() => heartbeats.get('b')!.counters().replayed === 1, 'B to drop the replay');
+    expect(
+      beats
+        .get('b')!
+        .slice(before)
+        .map((x) => [...x]),
+    ).toEqual([[5]]);
   });
 
   // Last: rejections lower A's score at B and C, which could slow later deliveries.

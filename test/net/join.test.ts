@@ -1,7 +1,8 @@
 // The Joiner: retries a join address until its node is up, pauses while connected, resumes on drop.
 import { createServer } from 'node:net';
 import type { PrivateKey } from '@libp2p/interface';
-import { afterEach, describe, expect, it } from 'vitest';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { backoffDelayMs, Joiner } from '../../src/net/join.js';
 import type { SmacNode } from '../../src/net/node.js';
 import { codeOf, idOf, loopbackNode, newKey, stopAll, waitFor } from './helpers.js';
@@ -92,5 +93,112 @@ describe('joiner', () => {
     expect(await codeOf(() => new Joiner(a, { addresses: ['10.0.0.1:7946'] }))).toBe('INVALID_ARGUMENT');
     expect(await codeOf(() => new Joiner(a, { addresses: [], maxBackoffMs: 0 }))).toBe('INVALID_ARGUMENT');
     expect(await codeOf(() => new Joiner(a, { addresses: [], backoffFactor: 0.5 }))).toBe('INVALID_ARGUMENT');
+  });
+});
+
+/**
+ * A node whose dials fail at once (an address that refuses) or, `blackHoled`, hang until aborted
+ * (SYNs dropped), with its events under test control.
+ */
+async function refusingNode(blackHoled = false) {
+  const events = new EventTarget();
+  const node = {
+    peerId: peerIdFromString(idOf(await newKey())),
+    dials: 0,
+    signals: [] as AbortSignal[],
+    dial: (_ma: unknown, opts: { signal: AbortSignal }) => {
+      node.dials++;
+      node.signals.push(opts.signal);
+      if (!blackHoled) return Promise.reject(new Error('connection refused'));
+      return new Promise((_, reject) => {
+        opts.signal.addEventListener('abort', () => {
+          reject(new Error('aborted'));
+        });
+      });
+    },
+    getConnections: () => [],
+    addEventListener: events.addEventListener.bind(events),
+    removeEventListener: events.removeEventListener.bind(events),
+    connect: (peer: string) => {
+      events.dispatchEvent(new CustomEvent('peer:connect', { detail: peerIdFromString(peer) }));
+    },
+  };
+  return { node, asJoinNode: node as unknown as ConstructorParameters<typeof Joiner>[0] };
+}
+
+const downAddress = async (): Promise<string> => `/ip4/10.0.0.9/tcp/7946/p2p/${idOf(await newKey())}`;
+
+describe('joiner after a long outage', () => {
+  let joiner: Joiner | undefined;
+  afterEach(() => {
+    joiner?.stop();
+    vi.useRealTimers();
+  });
+
+  it('keeps the wait between tries short with the default options, however long the address is down', async () => {
+    const { node, asJoinNode } = await refusingNode();
+    joiner = new Joiner(asJoinNode, { addresses: [await downAddress()], random: () => 0.999 });
+    vi.useFakeTimers();
+    joiner.start();
+    // Ten minutes down: the backoff has grown as far as it will.
+    for (let i = 0; i < 600; i++) await vi.advanceTimersByTimeAsync(1000);
+    const before = node.dials;
+    expect(joiner.status()[0]).toMatchObject({ state: 'waiting' });
+    await vi.advanceTimersByTimeAsync(1000);
+    // Were the link back now, the next try would come within a second, not after 15-30 s.
+    expect(node.dials).toBeGreaterThan(before);
+  });
+
+  it('redials a waiting address at once when any connection comes up', async () => {
+    const { node, asJoinNode } = await refusingNode();
+    const other = idOf(await newKey());
+    joiner = new Joiner(asJoinNode, {
+      addresses: [await downAddress()],
+      initialBackoffMs: 60_000,
+      maxBackoffMs: 60_000,
+      random: () => 0.5,
+    });
+    vi.useFakeTimers();
+    joiner.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(node.dials).toBe(1);
+    expect(joiner.status()[0]).toMatchObject({ state: 'waiting', failures: 1 });
+    // Another peer reached us: the network is back, so the join address is worth a try now.
+    node.connect(other);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(node.dials).toBe(2);
+    expect(joiner.status()[0]).toMatchObject({ state: 'waiting', failures: 2 });
+    // A connection right after a try does not make a hot loop: tries stay apart.
+    node.connect(other);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(node.dials).toBe(2);
+  });
+
+  it('gives up a dial stuck in a black hole and dials again when another connection comes up', async () => {
+    const { node, asJoinNode } = await refusingNode(true);
+    joiner = new Joiner(asJoinNode, { addresses: [await downAddress()], dialTimeoutMs: 60_000 });
+    vi.useFakeTimers();
+    joiner.start();
+    // The cut heals while the dial's SYNs are still being dropped; another peer reaches us.
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(joiner.status()[0]).toMatchObject({ state: 'dialing' });
+    node.connect(idOf(await newKey()));
+    await vi.advanceTimersByTimeAsync(10);
+    // The stuck dial would wait out its timeout; a fresh one goes out now.
+    expect(node.signals[0]!.aborted).toBe(true);
+    expect(node.dials).toBe(2);
+    expect(joiner.status()[0]).toMatchObject({ state: 'dialing', failures: 0 });
+    // A dial just started is left alone: it may be handshaking over a slow link.
+    node.connect(idOf(await newKey()));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(node.dials).toBe(2);
+    expect(node.signals[1]!.aborted).toBe(false);
+    // Nor is the replacement replaced in turn, however old: a slow handshake in a cluster where
+    // connections keep coming up must not be restarted forever.
+    await vi.advanceTimersByTimeAsync(3000);
+    node.connect(idOf(await newKey()));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(node.dials).toBe(2);
+    expect(node.signals[1]!.aborted).toBe(false);
   });
 });

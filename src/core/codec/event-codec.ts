@@ -42,7 +42,7 @@ import { compareBytes, isWellFormedText, Reader, utf8Decode, utf8Encode, Writer 
 export const EVENT_CODEC_VERSION = 1;
 /** Oldest and newest event wire versions this build reads and writes. */
 export const MIN_EVENT_WIRE_VERSION = 1;
-export const MAX_EVENT_WIRE_VERSION = 3;
+export const MAX_EVENT_WIRE_VERSION = 4;
 
 /**
  * An event as decoded: with the wire version its origin wrote it in. `version` is absent for

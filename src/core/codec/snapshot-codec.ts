@@ -20,6 +20,15 @@
  *   h x (varint length, bytes)         (each a signed envelope, opaque here; see net/snapshot-proof.ts)
  *   UTF-8 JSON keyspace
  *
+ * Version 3 (a snapshot whose clock is pruned of retired epochs, src/core/retired-epochs.ts) adds
+ * the retired epochs with their cuts after the heads, as a clock that shares no origin with the
+ * first (the snapshot covers each retired epoch up to its cut; no head is needed for them):
+ *
+ *   u8 version (= 3)
+ *   ... as in v2, up to and including the heads
+ *   varint r, r x (str epoch, varint cut)
+ *   UTF-8 JSON keyspace
+ *
  * A head is the origin's signed envelope of the last event the clock covers, so a receiver can
  * check every clock entry against a signature (a proof of the clock, not of the state). The
  * encoder writes v2 exactly when heads are given, v1 otherwise (snapshots kept in the local
@@ -30,7 +39,7 @@
  * count, duplicate origin) are DECODE_ERROR here, and INVALID_ARGUMENT when encoding.
  */
 import type { Hlc } from '../clock/hlc.js';
-import { isCount, type VectorClock } from '../clock/vector-clock.js';
+import { isCount, type ReadonlyVectorClock, type VectorClock } from '../clock/vector-clock.js';
 import { ErrorCode, fail } from '../errors.js';
 import { canonicalJson, isRecord, type Json } from '../json.js';
 import { Reader, utf8Encode, Writer } from './binary.js';
@@ -46,6 +55,8 @@ import {
 export const SNAPSHOT_CODEC_VERSION = 1;
 /** The version that carries signed heads. */
 export const PROVEN_SNAPSHOT_CODEC_VERSION = 2;
+/** The version whose clock is pruned of retired epochs, listed with their cuts. */
+export const PRUNED_SNAPSHOT_CODEC_VERSION = 3;
 
 export interface Snapshot {
   /** The events whose effects the keyspace holds: exactly those this clock covers. */
@@ -56,6 +67,8 @@ export interface Snapshot {
   readonly keyspace: Json;
   /** Signed heads (v2): per covered origin, the envelope of its last covered event. Opaque here. */
   readonly heads?: readonly Uint8Array[];
+  /** Retired epochs pruned from `vc`, with their cuts (v3; the heads are then required). */
+  readonly retired?: ReadonlyVectorClock;
 }
 
 export interface SnapshotCodecLimits extends Pick<EventCodecLimits, 'maxOriginBytes'> {
@@ -88,11 +101,27 @@ export function encodeSnapshot(
       "The snapshot's HLC must be { wall, logical } of non-negative safe integers.",
     );
   }
-  const heads = checkHeads(v.heads, vc.length);
+  let heads = checkHeads(v.heads, vc.length);
+  const retired =
+    v.retired === undefined
+      ? undefined
+      : prepareClockEntries(v.retired, {
+          what: "snapshot's retired epochs",
+          code: ErrorCode.InvalidArgument,
+          maxOriginBytes: limits.maxOriginBytes,
+        });
+  if (retired !== undefined) {
+    heads ??= [];
+    checkDisjoint(v.vc as VectorClock, v.retired as ReadonlyVectorClock, ErrorCode.InvalidArgument);
+  }
   const keyspace = utf8Encode(canonicalJson(v.keyspace, Number.MAX_SAFE_INTEGER, 'snapshot keyspace'));
   const headBytes = (heads ?? []).reduce((n, h) => n + h.length + 5, 0);
   const w = new Writer(keyspace.length + headBytes + 64).u8(
-    heads === undefined ? SNAPSHOT_CODEC_VERSION : PROVEN_SNAPSHOT_CODEC_VERSION,
+    retired !== undefined
+      ? PRUNED_SNAPSHOT_CODEC_VERSION
+      : heads === undefined
+        ? SNAPSHOT_CODEC_VERSION
+        : PROVEN_SNAPSHOT_CODEC_VERSION,
   );
   writeClockEntries(w, vc);
   w.varint(hlc.wall).varint(hlc.logical);
@@ -100,7 +129,13 @@ export function encodeSnapshot(
     w.varint(heads.length);
     for (const h of heads) w.lenBytes(h);
   }
+  if (retired !== undefined) writeClockEntries(w, retired);
   return w.bytes(keyspace).finish();
+}
+
+function checkDisjoint(vc: ReadonlyVectorClock, retired: ReadonlyVectorClock, code: ErrorCode): void {
+  for (const e of retired.keys())
+    if (vc.has(e)) fail(code, `The snapshot lists ${e} both in its clock and among its retired epochs.`);
 }
 
 function checkHeads(heads: unknown, max: number): readonly Uint8Array[] | undefined {
@@ -127,11 +162,14 @@ export function decodeSnapshot(
 ): Snapshot {
   const r = new Reader(bytes);
   const version = r.u8('snapshot version');
-  if (version !== SNAPSHOT_CODEC_VERSION && version !== PROVEN_SNAPSHOT_CODEC_VERSION) {
+  if (version < SNAPSHOT_CODEC_VERSION || version > PRUNED_SNAPSHOT_CODEC_VERSION) {
     fail(
       ErrorCode.UnsupportedVersion,
-      `The snapshot has encoding version ${version}; this build reads versions 1 and 2.`,
-      { version, supported: [SNAPSHOT_CODEC_VERSION, PROVEN_SNAPSHOT_CODEC_VERSION] },
+      `The snapshot has encoding version ${version}; this build reads versions 1 to 3.`,
+      {
+        version,
+        supported: [SNAPSHOT_CODEC_VERSION, PROVEN_SNAPSHOT_CODEC_VERSION, PRUNED_SNAPSHOT_CODEC_VERSION],
+      },
     );
   }
   const vc = readClockEntries(r, {
@@ -159,5 +197,13 @@ export function decodeSnapshot(
     if (h.length === 0) fail(ErrorCode.DecodeError, 'The snapshot carries an empty head.');
     heads.push(new Uint8Array(h)); // a copy: a kept head must not pin the whole snapshot
   }
-  return { vc, hlc, keyspace: parseJson(r.rest(), 'snapshot keyspace'), heads };
+  if (version === PROVEN_SNAPSHOT_CODEC_VERSION)
+    return { vc, hlc, keyspace: parseJson(r.rest(), 'snapshot keyspace'), heads };
+  const retired = readClockEntries(r, {
+    what: "snapshot's retired epochs",
+    code: ErrorCode.DecodeError,
+    maxOriginBytes: limits.maxOriginBytes,
+  });
+  checkDisjoint(vc, retired, ErrorCode.DecodeError);
+  return { vc, hlc, keyspace: parseJson(r.rest(), 'snapshot keyspace'), heads, retired };
 }

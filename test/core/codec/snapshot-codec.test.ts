@@ -123,6 +123,30 @@ describe('encodeSnapshot / decodeSnapshot round trip', () => {
   });
 });
 
+describe('format 3: a clock pruned of retired epochs, listed with their cuts', () => {
+  const pruned: Snapshot = {
+    vc: new Map([['a', 2]]),
+    hlc: { wall: 5, logical: 1 },
+    keyspace: { x: 1 },
+    heads: [],
+    retired: new Map([['p~1', 7]]),
+  };
+
+  it('writes version 3 with the retired cuts after the heads, and reads them back', () => {
+    const bytes = encodeSnapshot(pruned);
+    expect(bytes[0]).toBe(3);
+    expect(decodeSnapshot(bytes)).toEqual(pruned);
+  });
+
+  it('an epoch both in the clock and among the retired is refused on both sides', () => {
+    const both = { ...pruned, retired: new Map([['a', 2]]) };
+    expect(codeOf(() => encodeSnapshot(both))).toBe('INVALID_ARGUMENT');
+    const w = new Writer().u8(3).varint(1).str('a').varint(2).varint(0).varint(0).varint(0);
+    w.varint(1).str('a').varint(2).bytes(utf8Encode('{}'));
+    expect(codeOf(() => decodeSnapshot(w.finish()))).toBe('DECODE_ERROR');
+  });
+});
+
 describe('decodeSnapshot validation', () => {
   it('accepts the hand-built baseline', () => {
     expect(decodeSnapshot(raw({ vc: [['a', 1]] }))).toEqual({
@@ -132,7 +156,7 @@ describe('decodeSnapshot validation', () => {
     });
   });
 
-  it.each([0, 3, 255])('version %d is UNSUPPORTED_VERSION', (version) => {
+  it.each([0, 4, 255])('version %d is UNSUPPORTED_VERSION', (version) => {
     expect(codeOf(() => decodeSnapshot(raw({ version })))).toBe('UNSUPPORTED_VERSION');
   });
 

@@ -1,0 +1,41 @@
+// Types of nemesis.js for the TypeScript tests (test/chaos/reaps.test.ts): only what they use.
+import type { ChaosOp } from './checker.js';
+
+export const FAULT_KINDS: string[];
+
+export interface ReapRecord {
+  kind: string;
+  unplanned?: boolean;
+  targets: number[];
+  reap: { epoch: string; cut: number };
+  beyond?: number;
+  end: number;
+  rebase?: {
+    cut: number;
+    held: number;
+    origin: string;
+    rerun: number;
+    abandoned?: string;
+    time: number;
+    done: number;
+  };
+  rerunUnfinished?: Record<string, unknown>;
+}
+
+export class Nemesis {
+  constructor(opts: {
+    rng: unknown;
+    agents: { peerId?: string; dir: string; storeLosses: (number | number[])[] }[];
+    apis: unknown[];
+    clients: unknown[];
+    net: unknown;
+    history: { ops: ChaosOp[] };
+    storeLoss: boolean;
+    forceLeaveRestart?: boolean;
+    reapAfterMs?: number | undefined;
+    log: (msg: string) => void;
+  });
+  kinds: string[];
+  faults: ReapRecord[];
+  unplannedReaps(reaps: { epoch: string; cut?: number }[]): ReapRecord[];
+}

@@ -1,0 +1,319 @@
+#!/usr/bin/env node
+// Convergence after a partition heals, on the emulated WAN (issue 8; docs/networking.md): three
+// agents, one per region, joined through the delay proxies, default settings. Each repetition
+// cuts one region, writes on both sides of the cut, heals, and times from the heal until every
+// replica holds equal clocks and an equal state digest, with a timeline of what happened first
+// (connections back, first heartbeat across the cut, first pull, equal clocks, equal digests).
+//
+//   node scripts/wan/heal.js [--reps 3] [--cut 30s] [--victim 2] [--rate 20] [--mode link]
+//                            [--agent-args '<json array>'] [--timeout 60s] [--keep] [--trace]
+//
+// --mode link takes the region's link down (nothing gets through, TCP retransmits);
+// --mode proxy stops the region's proxies (connections are held, as a stalled link).
+// --rate N: counter increments per second at every agent during the cut.
+// --trace prints, per repetition, each change of which clock entries the agents disagree on.
+//
+// Prints a line per repetition, then p50/max, and a last line `RESULT <json>`. Exit status:
+// 0 ran (the caller judges the figures), 1 failed to run, 77 cannot run here (not root, no
+// `ip netns`). Needs dist/ built.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BIN, ChaosAgent, waitUntil } from '../chaos/agents.js';
+import { objectPath, SocketApi } from '../chaos/api.js';
+import { canonical } from '../chaos/converge.js';
+import { netnsAvailable } from '../lib/netns.js';
+import { formatReport, WanEmulator } from './emulator.js';
+
+const PREFIX = 'heal/';
+const POLL_MS = 50;
+const log = (msg) => process.stdout.write(`[heal ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function parseDuration(s) {
+  const m = /^(\d+)(ms|s|m)?$/.exec(s);
+  if (!m) throw new Error(`bad duration ${s}: write 90s, 2m or 5000ms`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] ?? 's'];
+}
+
+function sameRecord(a, b) {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+}
+
+/** sha256 of every object under PREFIX (type, key, value; canonical JSON). */
+async function digestOf(api) {
+  const objects = await api.listAll(PREFIX);
+  if (!objects) return undefined;
+  const h = createHash('sha256');
+  for (const o of [...objects].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)))
+    h.update(`${o.type} ${o.key} ${canonical(o.value)}\n`);
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Writes `rate` increments per second at this agent until `until()`; counts acknowledged ones. */
+async function writer(api, region, rate, until) {
+  let acked = 0;
+  let failed = 0;
+  for (let n = 0; !until() && n < 1_000_000; n++) {
+    const started = Date.now();
+    const r = await api.request('POST', objectPath('pn-counter', `${PREFIX}${region}/${n % 10}`), {
+      kind: 'increment',
+      by: 1,
+    });
+    if (r.outcome === 'ok') acked++;
+    else failed++;
+    await sleep(Math.max(0, 1000 / rate - (Date.now() - started)));
+  }
+  return { acked, failed };
+}
+
+/** Which origins the agents' clocks disagree on: `origin a:seq b:seq c:seq`, by region. */
+function clockDiff(st, regions) {
+  const origins = new Set(st.flatMap((s) => Object.keys(s.clock)));
+  const out = [];
+  for (const o of [...origins].sort()) {
+    const seqs = st.map((s) => s.clock[o] ?? 0);
+    if (new Set(seqs).size > 1)
+      out.push(`${o.slice(-6)} ${seqs.map((q, i) => `${regions[i]}:${q}`).join(' ')}`);
+  }
+  return out.join('; ');
+}
+
+/**
+ * Polls every agent after the heal and records when things first happened, as ms since the
+ * heal: every victim↔other pair connected, a heartbeat heard across the cut both ways, the
+ * first pull started on each side, clocks equal, and clocks and digests equal.
+ */
+async function timeline(apis, agents, regions, victim, healedAt, timeoutMs) {
+  const t = {};
+  const mark = (k) => {
+    t[k] ??= Date.now() - healedAt;
+  };
+  const syncs0 = [];
+  const statuses = await Promise.all(apis.map((a) => a.get('/v1/status')));
+  for (const s of statuses) syncs0.push(s?.counters.syncsStarted ?? 0);
+  // What the heal found: which connections survived the cut, and how the joins were dialing.
+  t.atHeal = statuses.map((s, i) => ({
+    region: regions[i],
+    connected: (s?.peers ?? []).filter((p) => p.connected).length,
+    join: (s?.join ?? []).map((j) => `${j.state}/${j.failures}`),
+  }));
+  const others = agents.map((_, i) => i).filter((i) => i !== victim);
+  const trace = [];
+  let lastDiff;
+  for (let i = 0; Date.now() - healedAt < timeoutMs && i < 100_000; i++) {
+    const now = Date.now();
+    const st = await Promise.all(apis.map((a) => a.get('/v1/status')));
+    if (st.every((s) => s !== undefined)) {
+      const peer = (a, b) => st[a].peers.find((p) => p.peerId === agents[b].peerId);
+      const pairs = others.flatMap((o) => [
+        [victim, o],
+        [o, victim],
+      ]);
+      const name = ([a, b]) => `${regions[a]}>${regions[b]}`;
+      for (const p of pairs) {
+        if (peer(...p)?.connected) mark(`connected ${name(p)}`);
+        // A heartbeat heard after the heal: its age is less than the time since the heal.
+        if ((peer(...p)?.lastHeartbeatAgoMs ?? Infinity) < now - healedAt) mark(`heartbeat ${name(p)}`);
+      }
+      if (pairs.every((p) => t[`connected ${name(p)}`] !== undefined)) mark('connected');
+      if (pairs.every((p) => t[`heartbeat ${name(p)}`] !== undefined)) mark('heartbeat');
+      if (st[victim].counters.syncsStarted > syncs0[victim]) mark('victimPull');
+      if (others.some((o) => st[o].counters.syncsStarted > syncs0[o])) mark('otherPull');
+      const diff = clockDiff(st, regions);
+      if (diff !== lastDiff && trace.length < 100) trace.push(`${now - healedAt} ms: ${diff || 'equal'}`);
+      lastDiff = diff;
+      if (st.every((s) => sameRecord(s.clock, st[0].clock))) {
+        mark('clocks');
+        const d = await Promise.all(apis.map((a) => digestOf(a)));
+        if (d[0] !== undefined && d.every((x) => x === d[0])) {
+          mark('identical');
+          return { ...t, digest: d[0], syncsFailed: st.map((s) => s.counters.syncsFailed), trace };
+        }
+      }
+    }
+    await sleep(Math.max(0, POLL_MS - (Date.now() - now)));
+  }
+  return { ...t, identical: undefined, trace };
+}
+
+/** The emulator, one agent per region and their API clients; `close()` undoes it all, once. */
+class Cluster {
+  constructor({ logLevel, agentArgs, keep, mode, victim }) {
+    this.opts = { logLevel, agentArgs, keep, mode, victim };
+    this.wan = new WanEmulator();
+    this.dir = mkdtempSync(join(tmpdir(), 'smac-wan-heal-'));
+    this.agents = [];
+    this.apis = [];
+    this.isCut = false;
+    this.closing = undefined;
+  }
+
+  async open() {
+    await this.wan.up();
+    log(`round trips through the proxies:\n${formatReport(await this.wan.measureAll())}`);
+    const clusterKey = join(this.dir, 'cluster.key');
+    execFileSync(process.execPath, [BIN, 'keygen', '--out', clusterKey], { stdio: 'ignore' });
+    this.agents = this.wan.regions.map(
+      (_, index) =>
+        new ChaosAgent({
+          index,
+          net: this.wan,
+          dir: join(this.dir, `a${index}`),
+          clusterKey,
+          logLevel: this.opts.logLevel,
+          tuning: false,
+          extraArgs: this.opts.agentArgs,
+        }),
+    );
+    this.apis = this.agents.map((a) => new SocketApi(a));
+    await Promise.all(this.agents.map((a) => a.start()));
+  }
+
+  /** The links between the victim and every other region: down, or back up. */
+  async setCut(on) {
+    const { wan } = this;
+    const v = this.opts.victim;
+    this.isCut = on;
+    if (this.opts.mode === 'link') {
+      if (on) wan.cutRegion(v);
+      else wan.healRegion(v);
+      return;
+    }
+    for (let j = 0; j < wan.regions.length; j++) {
+      if (j === v) continue;
+      if (on) await wan.cutPair(v, j);
+      else await wan.healPair(v, j);
+    }
+  }
+
+  close() {
+    this.closing ??= (async () => {
+      for (const api of this.apis) api.close();
+      await Promise.all(this.agents.map((a) => a.destroy()));
+      await this.wan.down();
+      if (this.opts.keep) log(`agent logs kept in ${this.dir}`);
+      else rmSync(this.dir, { recursive: true, force: true });
+    })();
+    return this.closing;
+  }
+}
+
+/** Waits until every agent is connected to every other and all clocks are equal. */
+async function settled(cluster) {
+  await waitUntil(
+    async () => {
+      const st = await Promise.all(cluster.apis.map((a) => a.get('/v1/status')));
+      return st.every(
+        (s) =>
+          s !== undefined &&
+          s.peers.filter((p) => p.connected).length >= cluster.agents.length - 1 &&
+          sameRecord(s.clock, st[0].clock),
+      );
+    },
+    'every agent connected to every other, clocks equal',
+    120_000,
+    200,
+  );
+}
+
+/** One repetition: cut, write on both sides for cutMs, heal, and time the convergence. */
+async function repetition(cluster, r, { cutMs, timeoutMs, rate, trace }) {
+  const { wan, apis, agents } = cluster;
+  const victim = cluster.opts.victim;
+  await settled(cluster);
+  await cluster.setCut(true);
+  const stopAt = Date.now() + cutMs;
+  log(`rep ${r}: ${wan.regions[victim]} cut (${cluster.opts.mode}) for ${cutMs} ms, writing on both sides`);
+  const counts = await Promise.all(
+    apis.map((api, i) => writer(api, wan.regions[i], rate, () => Date.now() >= stopAt)),
+  );
+  await sleep(Math.max(0, stopAt - Date.now()));
+  await cluster.setCut(false);
+  const t = await timeline(apis, agents, wan.regions, victim, Date.now(), timeoutMs);
+  const acked = counts.map((c) => c.acked);
+  // The machine's load matters: every figure here is wall-clock time on shared cores.
+  t.load = Number(loadavg()[0].toFixed(1));
+  log(
+    `rep ${r}: acked ${JSON.stringify(acked)}; after heal (ms): connected ${t.connected}, heartbeat ${t.heartbeat}, ` +
+      `victim pull ${t.victimPull}, other pull ${t.otherPull}, clocks equal ${t.clocks}, identical ${t.identical ?? `not within ${timeoutMs}`} (load ${t.load})`,
+  );
+  if (trace) for (const line of t.trace) log(`  ${line}`);
+  return { ...t, acked };
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      reps: { type: 'string', default: '3' },
+      cut: { type: 'string', default: '30s' },
+      victim: { type: 'string', default: '2' },
+      rate: { type: 'string', default: '20' },
+      mode: { type: 'string', default: 'link' },
+      timeout: { type: 'string', default: '60s' },
+      'agent-args': { type: 'string', default: '[]' },
+      'log-level': { type: 'string', default: 'warn' },
+      keep: { type: 'boolean', default: false },
+      trace: { type: 'boolean', default: false },
+    },
+  });
+  if (!['link', 'proxy'].includes(values.mode)) throw new Error('--mode is link or proxy');
+  const why = netnsAvailable();
+  if (why !== undefined) {
+    console.error(`cannot run here: ${why} (needs root and ip netns)`);
+    process.exit(77);
+  }
+  const cluster = new Cluster({
+    logLevel: values['log-level'],
+    agentArgs: JSON.parse(values['agent-args']),
+    keep: values.keep,
+    mode: values.mode,
+    victim: Number(values.victim),
+  });
+  process.once('SIGINT', () => void cluster.close().then(() => process.exit(130)));
+  process.once('SIGTERM', () => void cluster.close().then(() => process.exit(143)));
+  const cutMs = parseDuration(values.cut);
+  const timeoutMs = parseDuration(values.timeout);
+  try {
+    await cluster.open();
+    const reps = [];
+    for (let r = 1; r <= Number(values.reps); r++) {
+      const opts = { cutMs, timeoutMs, rate: Number(values.rate), trace: values.trace };
+      reps.push(await repetition(cluster, r, opts));
+      if (reps.at(-1).identical === undefined) break;
+    }
+    const done = reps.map((x) => x.identical).filter((x) => x !== undefined);
+    const summary = {
+      mode: values.mode,
+      cutMs,
+      reps: reps.length,
+      converged: done.length,
+      p50: done.length ? quantile(done, 0.5) : undefined,
+      max: done.length ? Math.max(...done) : undefined,
+    };
+    log(
+      `identical after heal: p50 ${summary.p50} ms, max ${summary.max} ms (${done.length}/${reps.length} converged)`,
+    );
+    console.log(`RESULT ${JSON.stringify({ ...summary, runs: reps })}`);
+    if (cluster.isCut) await cluster.setCut(false);
+  } finally {
+    await cluster.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e.stack ?? String(e));
+    process.exit(1);
+  },
+);

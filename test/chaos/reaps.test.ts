@@ -1,0 +1,93 @@
+// The nemesis harness's view of reaps (scripts/chaos/nemesis.js): which kinds a run plans, and
+// how a reap that no fault asked for (a reapAfterMs timer firing during a slow restart) is
+// checked from the member's own log lines, its rebase window counted as a store loss.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ChaosOp } from '../../scripts/chaos/checker.js';
+import { FAULT_KINDS, Nemesis } from '../../scripts/chaos/nemesis.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function agent(
+  peerId: string,
+  lines: object[],
+): { peerId: string; dir: string; storeLosses: (number | number[])[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'smac-chaos-reaps-'));
+  dirs.push(dir);
+  const text = ['--- start 1', ...lines.map((l) => JSON.stringify(l)), '--- exit code=null signal=SIGKILL'];
+  writeFileSync(join(dir, 'agent.log'), `${text.join('\n')}\n`);
+  return { peerId, dir, storeLosses: [] };
+}
+
+function nemesis(agents: ReturnType<typeof agent>[], ops: ChaosOp[], reapAfterMs?: number): Nemesis {
+  return new Nemesis({
+    rng: undefined,
+    agents,
+    apis: [],
+    clients: [],
+    net: undefined,
+    history: { ops },
+    storeLoss: true,
+    reapAfterMs,
+    log: () => undefined,
+  });
+}
+
+function ok(agentIndex: number, origin: string, seq: number): ChaosOp {
+  return {
+    id: seq,
+    agent: agentIndex,
+    type: 'pn-counter',
+    key: 'k',
+    op: {},
+    start: seq,
+    end: seq + 1,
+    outcome: 'ok',
+    origin,
+    seq,
+  };
+}
+
+describe('the nemesis and reaps', () => {
+  it('plans reap-timer only with --reap-after, and last (a seed without it keeps its plan)', () => {
+    expect(nemesis([], []).kinds).toEqual(FAULT_KINDS);
+    expect(nemesis([], [], 30_000).kinds).toEqual([...FAULT_KINDS, 'reap-timer']);
+  });
+
+  it('checks an unplanned reap from the member log: rebase, re-run, and its window as a store loss', () => {
+    const a0 = agent('P0', []);
+    const a1 = agent('P1', [
+      { time: 1_000, reaped: 'P1~old', cut: 5, held: 8, origin: 'P1~new', rerun: 3, abandoned: 'P1~mid' },
+      { time: 4_000, rerun: 3 },
+    ]);
+    const n = nemesis(
+      [a0, a1],
+      [ok(1, 'P1~old', 5), ok(1, 'P1~old', 6), ok(1, 'P1~old', 7), ok(1, 'P1~old', 8)],
+    );
+    const [r, ...rest] = n.unplannedReaps([{ epoch: 'P1~old', cut: 5 }, { epoch: 'P0~x' }]);
+    expect(rest).toEqual([]); // no cut yet: not a reap
+    expect(r?.targets).toEqual([1]);
+    expect(r?.beyond).toBe(3);
+    expect(r?.rebase).toMatchObject({ cut: 5, rerun: 3, abandoned: 'P1~mid', time: 1_000, done: 4_000 });
+    expect(a1.storeLosses).toEqual([[1_000, 4_000]]);
+  });
+
+  it('leaves planned reaps alone; an unplanned one with no rebase logged keeps its count beyond the cut', () => {
+    const a0 = agent('P0', []);
+    const n = nemesis([a0], [ok(0, 'P0~e', 9)]);
+    n.faults.push({ kind: 'force-leave', targets: [0], reap: { epoch: 'P0~planned', cut: 1 }, end: 0 });
+    const out = n.unplannedReaps([
+      { epoch: 'P0~planned', cut: 1 },
+      { epoch: 'P0~e', cut: 4 },
+    ]);
+    expect(out.map((r) => r.reap.epoch)).toEqual(['P0~e']);
+    expect(out[0]?.rebase).toBeUndefined();
+    expect(out[0]?.beyond).toBe(1); // the run fails it: acknowledged beyond the cut, never re-run
+    expect(a0.storeLosses).toEqual([]);
+  });
+});
