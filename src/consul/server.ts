@@ -11,6 +11,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { ConfigError, isLoopbackHost } from '../agent/config.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, slowClientOptions } from '../api/server.js';
 import type { ConsulContext } from './context.js';
 import { ConsulHttpError } from './errors.js';
 import { ConsulFeed, DEFAULT_LIVENESS_POLL_MS } from './feed.js';
@@ -40,12 +41,19 @@ export interface ConsulAppOptions {
   readonly now?: () => number;
   /** Random in [0, 1) for the wait jitter (tests). */
   readonly random?: () => number;
+  /** A client must send its whole request within this time (default 30 s, as the REST API). */
+  readonly requestTimeoutMs?: number;
 }
 
 /** The app, ready but not listening (tests use inject()). */
 export async function createConsulApp(options: ConsulAppOptions): Promise<FastifyInstance> {
+  // The REST API's slow-client guard (docs/api.md "Limits"): a request must arrive within 30 s.
+  // Answers are not limited by it: a blocking query may take its whole wait.
+  const slow = slowClientOptions(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    requestTimeout: slow.requestTimeout,
+    http: slow,
     logController: new LogController({ disableRequestLogging: true }),
     // Errors before any route runs (a URL that is not valid UTF-8): plain text too.
     frameworkErrors: (error, _request, reply) => {

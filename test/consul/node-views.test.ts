@@ -89,6 +89,39 @@ describe('per-node and per-check reads', () => {
     expect((await get('/v1/health/state/bad')).status).toBe(400);
   });
 
+  it('/v1/agent/members, /v1/agent/services and /v1/agent/checks describe this agent and its members', async () => {
+    source.memberList.push({ id: 'node-d', status: 'left', incarnation: 2, region: 'eu', meta: {} });
+    source.setStatus('node-b', 'dead');
+    const members = (await get('/v1/agent/members')).body as {
+      Name: string;
+      Status: number;
+      Tags: { dc: string };
+    }[];
+    expect(members.map((m) => [m.Name, m.Status, m.Tags.dc])).toEqual([
+      ['node-a', 1, 'eu'],
+      ['node-b', 4, 'eu'],
+      ['node-c', 1, 'us'],
+      ['node-d', 3, 'eu'],
+    ]);
+    source.register('cache', {
+      id: 'cache-1',
+      node: 'node-a',
+      check: { type: 'ttl', status: 'warning', output: 'slow', updatedAt: 1 },
+    });
+    expect((await get('/v1/agent/services')).body).toMatchObject({
+      'cache-1': { ID: 'cache-1', Service: 'cache', Datacenter: 'eu' },
+      'web-1': { ID: 'web-1', Service: 'web', Tags: ['v1'], Datacenter: 'eu' },
+    });
+    expect(Object.keys((await get('/v1/agent/services')).body as object)).toHaveLength(2);
+    expect((await get('/v1/agent/checks')).body).toEqual({
+      'service:cache-1': expect.objectContaining({
+        Status: 'warning',
+        Output: 'slow',
+        ServiceID: 'cache-1',
+      }) as unknown,
+    });
+  });
+
   it('refuses a ?filter expression instead of answering more than was asked', async () => {
     const r = await get('/v1/health/service/web?filter=Service.Port%20==%208080');
     expect(r.status).toBe(400);
