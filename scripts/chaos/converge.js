@@ -14,6 +14,14 @@ export function canonical(v) {
   return JSON.stringify(v);
 }
 
+/**
+ * The clock a status shows, with the retired epochs it leaves out put back at their cuts
+ * (docs/agent.md "Reaping": a retired epoch held up to its cut is pruned from `clock`).
+ */
+export function statusClock(status) {
+  return { ...(status.retired ?? {}), ...status.clock };
+}
+
 /** One agent's view: values by `type key`, its clock, and its status counters. */
 async function snapshotOf(api) {
   const status = await api.get('/v1/status');
@@ -21,7 +29,7 @@ async function snapshotOf(api) {
   if (!status || !objects) return undefined;
   const values = {};
   for (const o of objects) values[`${o.type} ${o.key}`] = canonical(o.value);
-  return { values, clock: status.clock, status };
+  return { values, clock: statusClock(status), status };
 }
 
 function sameRecord(a, b) {

@@ -284,7 +284,8 @@ export class Agent {
     this.heartbeats.start();
     this.sync = new SyncService(this.node, {
       source: {
-        header: () => ({ vc: this.replica.clock(), compacted: this.store.compactedClock() }),
+        // The compacted clock keeps retired epochs: the snapshot decision reads it as it is.
+        header: () => ({ vc: this.wireClock(), compacted: this.store.compactedClock() }),
         // A member heard advertising no wire versions runs a release from before signed heads:
         // it gets a snapshot it can read (v1; the heads are what it could not parse).
         snapshot: (peer) =>
@@ -363,6 +364,7 @@ export class Agent {
       now: this.now,
       clock: () => this.replica.clock(),
       requestClock: () => this.wireClock(),
+      expand: (vc) => this.replica.expandClock(vc),
       connectedPeers: () => this.node.getConnections().map((c) => c.remotePeer),
       peerClock: (id) => this.heartbeats.heardFrom().get(id)?.vc,
       peerHeardAt: (id) => this.heartbeats.heardFrom().get(id)?.at,

@@ -59,6 +59,8 @@ export interface AntiEntropyDeps {
   readonly clock: () => VectorClock;
   /** The clock our sync requests carry (default `clock`): retired epochs pruned when allowed. */
   readonly requestClock?: () => ReadonlyVectorClock;
+  /** A responder's clock with the retired epochs it pruned counted at their cut. */
+  readonly expand?: (vc: VectorClock) => VectorClock;
   readonly connectedPeers: () => PeerId[];
   /** The clock of a peer's last heartbeat, if any. */
   readonly peerClock: (id: string) => ReadonlyVectorClock | undefined;
@@ -368,7 +370,7 @@ export class AntiEntropy {
         }
         if (next.done || this.deps.halted()) return { kind: 'done' };
         const frame = next.value;
-        if (frame.type === 'header') peerVc = frame.vc;
+        if (frame.type === 'header') peerVc = this.deps.expand ? this.deps.expand(frame.vc) : frame.vc;
         else if (frame.type === 'snapshot') {
           if (!(await this.deps.install(frame.bytes, keepNewer, peer.toString())))
             return { kind: 'push-first', peerVc };
