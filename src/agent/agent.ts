@@ -129,6 +129,7 @@ export class Agent {
       snapshotEveryEvents: config.snapshotEveryEvents,
       reapAfterMs: config.reapAfterMs,
       maxLogEvents: config.maxLogEvents,
+      joining: config.join.length > 0,
       candidates: () => this.memberCandidates(),
       isAlive: (id) => (this.membership as Membership | undefined)?.isAlive(id) ?? false,
       write: (ops) => this.write(ops, { system: true }),

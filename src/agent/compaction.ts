@@ -54,6 +54,8 @@ export interface CompactorDeps {
   readonly maxLogEvents: number;
   /** Every peer id that shows a member: member records, heartbeat senders, clock origins. */
   readonly candidates: () => Iterable<string>;
+  /** Join addresses are configured: until it reached a member, the agent does not compact. */
+  readonly joining?: boolean;
   /** Alive or suspect in our failure detector (a member that is up is never reaped). */
   readonly isAlive: (peer: string) => boolean;
   /** A system write through the owner queue (reap markers and reports). */
@@ -120,8 +122,9 @@ export class Compactor {
     this.reapSilent(members, now);
     this.retireAgreed(now);
     this.view.tick(now);
-    const stats = this.deps.store.logStats();
     const replica = this.deps.replica();
+    if (this.deps.joining === true && members.length === 0 && onlyOwn(replica)) return;
+    const stats = this.deps.store.logStats();
     const stable = this.view.stable(replica.clock(), this.stabilityMembers());
     // Snapshot once the log grew by snapshotEveryEvents, or, with that much in the log, once
     // stability advanced by half as many events since the last compaction (the peers' reports
@@ -246,6 +249,17 @@ export class Compactor {
       this.deps.log.error({ member: peer, reason }, 'reaped at the cut every member agreed on');
     }
   }
+}
+
+/**
+ * Whether the replica holds events of no other member: with join addresses configured and no
+ * member known, it has reached nobody yet, and nothing it wrote is known to be stable (compacting
+ * would leave its writes only in its snapshot, which its peers cannot install over their own).
+ */
+function onlyOwn(replica: Replica): boolean {
+  const self = peerOfOrigin(replica.id);
+  for (const origin of replica.clock().keys()) if (peerOfOrigin(origin) !== self) return false;
+  return true;
 }
 
 /** Events `to` covers beyond `from`. */
