@@ -357,6 +357,8 @@ export class Agent {
         maxConcurrentPulls: this.config.maxConcurrentPulls,
         stallMs: this.config.syncStallMs,
         timeoutMs: this.config.syncTimeoutMs,
+        // Heartbeats show which peer has what we lack; in sync, a pull every sixth round.
+        inSyncRoundMs: 6 * this.config.syncIntervalMs,
       },
       now: this.now,
       clock: () => this.replica.clock(),
