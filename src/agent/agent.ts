@@ -33,7 +33,7 @@ import { snapshotSourceRefusal } from './snapshot-source.js';
 import { installPeerSnapshot, servedSnapshot, type SnapshotExchangeDeps } from './snapshot-exchange.js';
 import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
-import { Heartbeats } from './heartbeats.js';
+import { heartbeatRefreshMs, Heartbeats } from './heartbeats.js';
 import { type AgentCounters, type AgentStatus, buildStatus, newCounters } from './status.js';
 import { PRUNED_CLOCKS_WIRE_VERSION, type ProtocolRange } from '../core/wire-version.js';
 import type { OwnerQueue } from './owner-queue.js';
@@ -242,7 +242,7 @@ export class Agent {
       this.gossip = new EventGossip({
         pubsub,
         onEvents: (items) => {
-          void this.receive(items);
+          this.receive(items).catch(() => undefined); // rejects only when the agent stops
         },
         onReject: (reason, from) => {
           this.counters.rejectedEvents++;
@@ -280,6 +280,7 @@ export class Agent {
       counters: this.counters,
       onBehind: (peer) => void this.syncWith(peer),
       ...(this.protocol ? { protocol: this.protocol } : {}),
+      refreshMs: heartbeatRefreshMs(this.config.heartbeatIntervalMs, this.config.reapAfterMs),
     });
     this.isolation.refused = (id) => this.heartbeats.isRefused(id);
     this.heartbeats.start();
@@ -361,6 +362,8 @@ export class Agent {
         maxConcurrentPulls: this.config.maxConcurrentPulls,
         stallMs: this.config.syncStallMs,
         timeoutMs: this.config.syncTimeoutMs,
+        // Heartbeats show which peer has what we lack; in sync, a pull every sixth round.
+        inSyncRoundMs: 6 * this.config.syncIntervalMs,
       },
       now: this.now,
       clock: () => this.replica.clock(),
@@ -672,7 +675,11 @@ export class Agent {
 
   private receive(items: readonly VerifiedEvent[]): Promise<void> {
     let last: Promise<void> = Promise.resolve();
-    for (const { event, envelope } of items) last = this.queue.push({ kind: 'remote', event, envelope });
+    for (const { event, envelope } of items) {
+      last = this.queue.push({ kind: 'remote', event, envelope });
+      // Only the last push is returned: the others, if the agent stops, must not reject unhandled.
+      last.catch(() => undefined);
+    }
     return last;
   }
 

@@ -38,6 +38,13 @@ export interface AntiEntropyConfig {
   readonly stallMs: number;
   /** Longest a whole pull, or a push, may last. */
   readonly timeoutMs: number;
+  /**
+   * While every connected peer's last heartbeat shows nothing we lack, periodic rounds pull
+   * only this often (default 0: every round). Heartbeats reveal what a peer has; a pull when
+   * nothing is missing only re-sends clocks (issue 8). A peer never heard from still gets its
+   * pull every round.
+   */
+  readonly inSyncRoundMs?: number;
 }
 
 export interface AntiEntropyCounters {
@@ -121,6 +128,8 @@ export class AntiEntropy {
   /** Per peer pulled from now, settles when that pull ends (however it ends). */
   private readonly settled = new Map<string, Promise<void>>();
   private repairing = false;
+  /** When a periodic round last pulled although no heartbeat showed a peer ahead. */
+  private lastInSyncPullAt = -Infinity;
   private repairAgain = false;
   /**
    * Per origin, the highest seq that sync queued for the owner and the owner has not applied
@@ -135,12 +144,18 @@ export class AntiEntropy {
     return [...this.active.keys()];
   }
 
-  /** A periodic round: one pull from the best peer, if a slot is free. */
+  /**
+   * A periodic round: one pull from the best peer, if a slot is free; when every peer's
+   * heartbeat shows we lack nothing, only every `inSyncRoundMs`.
+   */
   round(): void {
     const now = this.deps.now();
     for (const [id, a] of this.avoid) if (now >= a.until) this.avoid.delete(id); // gone peers too
-    const peer = this.choosePeer();
-    if (peer) void this.pull(peer);
+    const inSyncDue = now - this.lastInSyncPullAt >= (this.deps.config.inSyncRoundMs ?? 0);
+    const chosen = this.choosePeer(true, inSyncDue);
+    if (!chosen) return;
+    if (chosen.inSync) this.lastInSyncPullAt = now;
+    void this.pull(chosen.peer);
   }
 
   /** A gap or overflow asks for repair: one repair pull at a time, coalesced. */
@@ -149,7 +164,7 @@ export class AntiEntropy {
       this.repairAgain = true;
       return;
     }
-    const peer = this.choosePeer();
+    const peer = this.choosePeer()?.peer;
     if (!peer) return;
     this.repairing = true;
     void this.pull(peer).finally(() => {
@@ -251,8 +266,10 @@ export class AntiEntropy {
    * other peers; when every connected peer is avoided, the one avoided the shortest is pulled
    * from all the same (`orAvoided`): avoiding the only peer left, whose pull stalled
    * while a network cut lasted, would leave us without repair long after the cut healed.
+   * Without `inSyncOk`, a peer is returned only if it may be ahead (its heartbeat shows events
+   * we lack, or we never heard one); `inSync` says the chosen peer showed nothing we lack.
    */
-  private choosePeer(orAvoided = true): PeerId | undefined {
+  private choosePeer(orAvoided = true, inSyncOk = true): { peer: PeerId; inSync: boolean } | undefined {
     if (this.active.size >= this.deps.config.maxConcurrentPulls) return undefined;
     const seen = new Set<string>();
     const free: PeerId[] = [];
@@ -268,14 +285,22 @@ export class AntiEntropy {
       if (until === undefined) free.push(p);
       else if (until < (soonest?.until ?? Infinity)) soonest = { peer: p, until };
     }
-    if (free.length === 0) return orAvoided && !unavoided ? soonest?.peer : undefined;
+    if (free.length === 0) {
+      const peer = orAvoided && !unavoided ? soonest?.peer : undefined;
+      return peer ? { peer, inSync: false } : undefined;
+    }
     const mine = this.deps.clock();
-    const ahead = free.filter((p) => {
+    const ahead: PeerId[] = [];
+    let unheard = 0;
+    for (const p of free) {
       const vc = this.deps.peerClock(p.toString());
-      return vc !== undefined && !vcLeq(vc, mine);
-    });
+      if (vc === undefined) unheard++;
+      else if (!vcLeq(vc, mine)) ahead.push(p);
+    }
+    if (ahead.length === 0 && unheard === 0 && !inSyncOk) return undefined;
     const from = ahead.length > 0 ? ahead : free;
-    return from[Math.floor(Math.random() * from.length)];
+    const peer = from[Math.floor(Math.random() * from.length)];
+    return peer ? { peer, inSync: ahead.length === 0 && unheard === 0 } : undefined;
   }
 
   private avoided(id: string): boolean {
@@ -341,7 +366,7 @@ export class AntiEntropy {
       settle();
     }
     if (stalled && !this.deps.halted()) {
-      const other = this.choosePeer(false); // another peer, now (the stalled one next round)
+      const other = this.choosePeer(false)?.peer; // another peer, now (the stalled one next round)
       if (other) void this.pull(other);
     }
   }
