@@ -121,6 +121,7 @@ export class Compactor {
     for (const id of members) this.view.noticed(id, now);
     this.reapSilent(members, now);
     this.retireAgreed(now);
+    this.reapLeftParticipants();
     this.view.tick(now);
     const replica = this.deps.replica();
     if (this.deps.joining === true && members.length === 0 && onlyOwn(replica)) return;
@@ -225,6 +226,18 @@ export class Compactor {
       { member: peer, reason, pinned },
       `${why}; reaping it once every member agrees on the cut`,
     );
+  }
+
+  /**
+   * A participant of a reap that left gracefully before it reported would hold the reap open
+   * for good (reaping.ts excuses only a participant an epoch of which is retired): reap its
+   * epochs too, so that it is excused the way every replica computes alike. (Should it come back
+   * with the same store, it rebases, as a force-left member does.)
+   */
+  private reapLeftParticipants(): void {
+    const retired = this.view.retirements();
+    for (const s of this.deps.replica().reaps())
+      for (const p of s.missing) if (retired[p]?.reason === 'left') this.reaper.initiate(p);
   }
 
   /** Peers whose every epoch is retired at an agreed cut: stability stops waiting for them. */

@@ -136,8 +136,12 @@ export class LifecycleCluster extends LifecycleNetwork {
       }
     }
     for (const s of ups) {
-      for (const peer of this.reaper(s).step().keys())
-        if (!this.node(s).view.isRetired(peer)) this.retireAt(s, peer);
+      // A participant that left before it reported: its epochs are reaped too (compaction.ts).
+      const n = this.node(s);
+      const retired = n.view.retirements();
+      for (const st of n.replica.reaps())
+        for (const p of st.missing) if (retired[p]?.reason === 'left') this.reaper(s).initiate(p);
+      for (const peer of this.reaper(s).step().keys()) if (!n.view.isRetired(peer)) this.retireAt(s, peer);
     }
   }
 
