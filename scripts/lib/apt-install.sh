@@ -17,6 +17,12 @@ shift
 if command -v "$cmd" >/dev/null 2>&1; then
   exit 0
 fi
+# Test files install in parallel: one apt run at a time (apt-get update's list lock is not
+# covered by DPkg::Lock::Timeout everywhere). Re-run under the lock, so the check above sees
+# what the previous holder installed.
+if [ -z "${SMAC_APT_LOCKED:-}" ] && command -v flock >/dev/null 2>&1; then
+  SMAC_APT_LOCKED=1 exec flock -w 1200 /tmp/.smac-apt.lock "$0" "$cmd" "$@"
+fi
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "apt-install: apt-get not found; install $* by hand so that '$cmd' is on PATH" >&2
   exit 1
