@@ -14,6 +14,15 @@ export function canonical(v) {
   return JSON.stringify(v);
 }
 
+/**
+ * The delivered clock of a /v1/status answer. Agents that prune retired (reaped) epochs show
+ * them apart, in `retired` (epoch -> cut), and leave them out of `clock` when held up to the
+ * cut: they count here at their cut, as before pruning.
+ */
+export function fullClock(status) {
+  return { ...(status?.retired ?? {}), ...(status?.clock ?? {}) };
+}
+
 /** One agent's view: values by `type key`, its clock, and its status counters. */
 async function snapshotOf(api) {
   const status = await api.get('/v1/status');
@@ -21,7 +30,7 @@ async function snapshotOf(api) {
   if (!status || !objects) return undefined;
   const values = {};
   for (const o of objects) values[`${o.type} ${o.key}`] = canonical(o.value);
-  return { values, clock: status.clock, status };
+  return { values, clock: fullClock(status), status };
 }
 
 function sameRecord(a, b) {
