@@ -146,6 +146,14 @@ serve(
     clock: () => clockRecord(),
     status: () => agent.status(),
     connectedPeers: () => agent.connectedPeers(),
+    /** Members this agent's failure detector holds alive (itself included), and the others. */
+    alive() {
+      const members = agent.members().members;
+      const alive = members.filter((m) => m.status === 'alive').map((m) => m.id);
+      return { alive, count: alive.length, total: members.length };
+    },
+    /** Status of one member in this agent's view (undefined if unknown). */
+    memberStatus: ({ id }) => agent.members().members.find((m) => m.id === id)?.status,
     /**
      * Where received events came from: gossip or sync (anti-entropy), duplicates included.
      * The agent has no public accessor for these yet, so this reads its private services; a

@@ -16,8 +16,10 @@
 //      same run: c=1 latency and c=16 puts/s.
 // Options: --quick (small counts), --json (machine-readable stdout), --no-etcd, --no-install,
 // --cpu-prof <dir> (CPU profiles of every agent, written when it stops), --only <a,b,...>
-// (phases: standalone, cluster, receive, verify, etcd).
+// (phases: standalone, cluster, receive, verify, etcd), --report <file.json> (print the text
+// report of an earlier --json run).
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg, availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { ChildProcess, sleep, summarize, wallNow } from './ipc.js';
@@ -37,6 +39,16 @@ const COUNTS = quick
   ? { c1: 500, warmup: 200, loadMs: 2000, receive: 10_000, verify: 5_000 }
   : { c1: 3000, warmup: 500, loadMs: 8000, receive: 40_000, verify: 20_000 };
 const HIGH_C = 16;
+
+/** Share of the last 60 s in which some runnable task waited for a CPU (Linux PSI), in %. */
+function cpuPressure() {
+  try {
+    const m = /some avg10=[\d.]+ avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const note = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 const reg = new Registry(note);
@@ -279,11 +291,21 @@ const loopOf = (r) =>
     ? `loop p99 ${r.loopMs.p99} max ${r.loopMs.max} ms, gc max ${r.gc.maxMs} ms, cpu ${r.cpuPct}%, rss ${r.rssMb} MB`
     : '-';
 
+/**
+ * CPU time a process spent per operation while the cell ran (µs): less sensitive than latency
+ * to what else the machine runs, since waiting for a core costs no CPU time.
+ */
+const cpuPer = (l, n) => (l && n ? Math.round((l.cpuPct * l.wallMs * 10) / n) : '-');
+
 function report(r) {
   const lines = [];
   const say = (s) => lines.push(s);
   say(`write-path benchmark ${r.at} (${r.quick ? 'quick' : 'full'}), Node ${process.version}, ${r.machine}`);
   say(`load average before: ${r.loadBefore.join(' ')}, after: ${r.loadAfter.join(' ')}`);
+  if (r.cpuPressureBefore !== undefined)
+    say(
+      `CPU pressure (PSI some avg60: time a runnable task waited for a CPU): ${r.cpuPressureBefore}% before, ${r.cpuPressureAfter}% after`,
+    );
   for (const [name, ph] of [
     ['standalone', r.standalone],
     ['3-agent cluster, writes at A', r.cluster],
@@ -293,7 +315,8 @@ function report(r) {
     for (const k of ['c1', `c${HIGH_C}`]) {
       const c = ph[k];
       say(`  ${k.padEnd(4)} ${lat(c).padEnd(28)} ${String(c.perSec).padStart(6)}/s`);
-      for (const [a, l] of Object.entries(c.agents)) say(`       ${a}: ${loopOf(l)}`);
+      for (const [a, l] of Object.entries(c.agents))
+        say(`       ${a}: ${loopOf(l)}, ${cpuPer(l, c.n)} µs CPU/write`);
       if (c.drain)
         say(
           `       drain: ${Object.entries(c.drain)
@@ -307,7 +330,7 @@ function report(r) {
     for (const b of ['batch1', 'batch100']) {
       const x = r.receive[b];
       say(
-        `  ${b.padEnd(9)} ${x.events} events in ${x.elapsedMs} ms: ${x.eventsPerSec}/s (${x.messages} msgs); R ${loopOf(x.receiver)}`,
+        `  ${b.padEnd(9)} ${x.events} events in ${x.elapsedMs} ms: ${x.eventsPerSec}/s (${x.messages} msgs); R ${loopOf(x.receiver)}, ${cpuPer(x.receiver, x.events)} µs CPU/event`,
       );
     }
   }
@@ -326,11 +349,18 @@ function report(r) {
 }
 
 async function main() {
+  const from = option('--report');
+  if (from) {
+    // Re-print the text report of an earlier --json run.
+    process.stdout.write(report(JSON.parse(readFileSync(from, 'utf8'))) + '\n');
+    return;
+  }
   const r = {
     at: new Date().toISOString(),
     quick,
     machine: `${availableParallelism()} CPUs (${cpus()[0]?.model ?? '?'})`,
     loadBefore: loadavg().map((x) => round1(x)),
+    cpuPressureBefore: cpuPressure(),
   };
   if (want('verify')) r.verify = await verify();
   if (want('standalone')) r.standalone = await standalone();
@@ -338,6 +368,7 @@ async function main() {
   if (want('receive')) r.receive = await receive();
   if (want('etcd')) r.etcd = await etcd();
   r.loadAfter = loadavg().map((x) => round1(x));
+  r.cpuPressureAfter = cpuPressure();
   if (cpuProfDir) r.cpuProfDir = cpuProfDir;
   process.stdout.write(asJson ? JSON.stringify(r, null, 2) + '\n' : report(r) + '\n');
 }

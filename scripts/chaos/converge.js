@@ -15,12 +15,11 @@ export function canonical(v) {
 }
 
 /**
- * The delivered clock of a /v1/status answer. Agents that prune retired (reaped) epochs show
- * them apart, in `retired` (epoch -> cut), and leave them out of `clock` when held up to the
- * cut: they count here at their cut, as before pruning.
+ * The clock a status shows, with the retired epochs it leaves out put back at their cuts
+ * (docs/agent.md "Reaping": a retired epoch held up to its cut is pruned from `clock`).
  */
-export function fullClock(status) {
-  return { ...(status?.retired ?? {}), ...(status?.clock ?? {}) };
+export function statusClock(status) {
+  return { ...(status.retired ?? {}), ...status.clock };
 }
 
 /** One agent's view: values by `type key`, its clock, and its status counters. */
@@ -30,7 +29,7 @@ async function snapshotOf(api) {
   if (!status || !objects) return undefined;
   const values = {};
   for (const o of objects) values[`${o.type} ${o.key}`] = canonical(o.value);
-  return { values, clock: fullClock(status), status };
+  return { values, clock: statusClock(status), status };
 }
 
 function sameRecord(a, b) {

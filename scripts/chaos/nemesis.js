@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitUntil } from './agents.js';
-import { fullClock } from './converge.js';
+import { statusClock } from './converge.js';
 
 export const FAULT_KINDS = [
   'kill',
@@ -250,7 +250,7 @@ export class Nemesis {
       for (const i of survivors) {
         const st = await this.apis[i].get('/v1/status');
         const rs = (st?.compaction?.reaps ?? []).filter((x) => x.epoch.split('~')[0] === peer);
-        const mine = Object.entries(fullClock(st)).filter(([o]) => o.split('~')[0] === peer);
+        const mine = Object.entries(st ? statusClock(st) : {}).filter(([o]) => o.split('~')[0] === peer);
         const compacted = Object.entries(st?.log?.compacted ?? {}).filter(([o]) => o.split('~')[0] === peer);
         this.log(
           `  a${i} (${st?.peerId}) shows reaps of a${target}: ${JSON.stringify(rs)}; its clock of a${target}: ${JSON.stringify(mine)}, compacted: ${JSON.stringify(compacted)}, buffered ${st?.buffered}, peers ${JSON.stringify(st?.peers)}`,
@@ -461,7 +461,7 @@ export class Nemesis {
         throw new Error(
           `a${i} did not answer /v1/status within ${STATUS_WAIT_MS} ms while a${target}'s store was being deleted: ${this.agents[i].describe()}`,
         );
-      for (const [o, v] of Object.entries(fullClock(s))) held[o] = Math.max(held[o] ?? 0, v);
+      for (const [o, v] of Object.entries(statusClock(s))) held[o] = Math.max(held[o] ?? 0, v);
     }
     let n = 0;
     for (const op of this.history.ops) {

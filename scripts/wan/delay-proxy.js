@@ -17,7 +17,7 @@ const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
 /** One direction of one connection: src's bytes reach dst delayMs later. */
 class DelayLine {
-  constructor(src, dst, delayMs, link, port) {
+  constructor(src, dst, delayMs, link, port, forward) {
     this.src = src;
     this.dst = dst;
     this.delayMs = delayMs;
@@ -32,6 +32,7 @@ class DelayLine {
       this.bytes += chunk.length;
       link.bytes += chunk.length;
       link.bytesByPort[port] = (link.bytesByPort[port] ?? 0) + chunk.length;
+      if (forward) link.forwardBytesByPort[port] = (link.forwardBytesByPort[port] ?? 0) + chunk.length;
       if (this.bytes + dst.writableLength > HIGH_WATER_BYTES) this.pause();
       this.schedule();
     });
@@ -116,6 +117,8 @@ export class DelayProxy {
     this.bytes = 0;
     /** Bytes forwarded (both directions) by the port they came in on: which service's traffic. */
     this.bytesByPort = {};
+    /** Of those, the bytes from the connecting side (the proxy's source region) to the target. */
+    this.forwardBytesByPort = {};
     this.accepted = 0;
   }
 
@@ -159,8 +162,8 @@ export class DelayProxy {
       client,
       upstream,
       lines: [
-        new DelayLine(client, upstream, this.opts.delayMs, this, port),
-        new DelayLine(upstream, client, this.opts.delayMs, this, port),
+        new DelayLine(client, upstream, this.opts.delayMs, this, port, true),
+        new DelayLine(upstream, client, this.opts.delayMs, this, port, false),
       ],
     };
     this.conns.add(conn);
@@ -218,6 +221,7 @@ export class DelayProxy {
       accepted: this.accepted,
       bytes: this.bytes,
       bytesByPort: { ...this.bytesByPort },
+      forwardBytesByPort: { ...this.forwardBytesByPort },
     };
   }
 

@@ -29,6 +29,7 @@ export interface ProxyStats {
   accepted: number;
   bytes: number;
   bytesByPort: Record<string, number>;
+  forwardBytesByPort: Record<string, number>;
 }
 
 export declare class WanEmulator {

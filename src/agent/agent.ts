@@ -33,7 +33,7 @@ import { snapshotSourceRefusal } from './snapshot-source.js';
 import { installPeerSnapshot, servedSnapshot, type SnapshotExchangeDeps } from './snapshot-exchange.js';
 import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
-import { Heartbeats } from './heartbeats.js';
+import { heartbeatRefreshMs, Heartbeats } from './heartbeats.js';
 import { type AgentCounters, type AgentStatus, buildStatus, newCounters } from './status.js';
 import { PRUNED_CLOCKS_WIRE_VERSION, type ProtocolRange } from '../core/wire-version.js';
 import type { OwnerQueue } from './owner-queue.js';
@@ -154,6 +154,9 @@ export class Agent {
       },
       write: (ops) => this.write(ops),
       stopping: () => this.stopping,
+      handOver: async (self, upTo) => {
+        await this.handOver(self, new Map([...this.replica.clock(), [self, upTo]]));
+      },
     });
     this.queue = new Owner({
       now,
@@ -239,7 +242,7 @@ export class Agent {
       this.gossip = new EventGossip({
         pubsub,
         onEvents: (items) => {
-          void this.receive(items);
+          this.receive(items).catch(() => undefined); // rejects only when the agent stops
         },
         onReject: (reason, from) => {
           this.counters.rejectedEvents++;
@@ -277,12 +280,14 @@ export class Agent {
       counters: this.counters,
       onBehind: (peer) => void this.syncWith(peer),
       ...(this.protocol ? { protocol: this.protocol } : {}),
+      refreshMs: heartbeatRefreshMs(this.config.heartbeatIntervalMs, this.config.reapAfterMs),
     });
     this.isolation.refused = (id) => this.heartbeats.isRefused(id);
     this.heartbeats.start();
     this.sync = new SyncService(this.node, {
       source: {
-        header: () => ({ vc: this.replica.clock(), compacted: this.store.compactedClock() }),
+        // The compacted clock keeps retired epochs: the snapshot decision reads it as it is.
+        header: () => ({ vc: this.wireClock(), compacted: this.store.compactedClock() }),
         // A member heard advertising no wire versions runs a release from before signed heads:
         // it gets a snapshot it can read (v1; the heads are what it could not parse).
         snapshot: (peer) =>
@@ -357,12 +362,16 @@ export class Agent {
         maxConcurrentPulls: this.config.maxConcurrentPulls,
         stallMs: this.config.syncStallMs,
         timeoutMs: this.config.syncTimeoutMs,
+        // Heartbeats show which peer has what we lack; in sync, a pull every sixth round.
+        inSyncRoundMs: 6 * this.config.syncIntervalMs,
       },
       now: this.now,
       clock: () => this.replica.clock(),
       requestClock: () => this.wireClock(),
+      expand: (vc) => this.replica.expandClock(vc),
       connectedPeers: () => this.node.getConnections().map((c) => c.remotePeer),
       peerClock: (id) => this.heartbeats.heardFrom().get(id)?.vc,
+      peerHeardAt: (id) => this.heartbeats.heardFrom().get(id)?.at,
       receive: (items) => this.receive(items),
       install: (bytes, keepNewer, from) =>
         new Promise<boolean>((resolve) => {
@@ -569,16 +578,11 @@ export class Agent {
     return this.stopping;
   }
 
-  private async shutdown(): Promise<void> {
-    this.stopping = true;
-    for (const t of this.timers) clearInterval(t);
-    await this.discovery.stop().catch(() => undefined);
-    await this.membership.leave(2 * this.membership.config.probeIntervalMs).catch(() => undefined);
-    await this.membership.stop();
-    this.queue.close();
+  /** Pushes our events of origin `self` up to `clock`'s entry to every connected peer (hand-over.ts). */
+  private async handOver(self: string, clock: VectorClock): Promise<void> {
     await handOver({
-      self: this.replica.id,
-      clock: this.replica.clock(),
+      self,
+      clock,
       peers: [...new Set(this.node.getConnections().map((c) => c.remotePeer))],
       peerClock: (id) => this.heartbeats.heardFrom().get(id)?.vc,
       store: this.store,
@@ -586,6 +590,16 @@ export class Agent {
       timeoutMs: HAND_OVER_TIMEOUT_MS,
       log: this.log,
     });
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.discovery.stop().catch(() => undefined);
+    await this.membership.leave(2 * this.membership.config.probeIntervalMs).catch(() => undefined);
+    await this.membership.stop();
+    this.queue.close();
+    await this.handOver(this.replica.id, this.replica.clock());
     try {
       this.heartbeats.send(true);
     } catch {
@@ -661,7 +675,11 @@ export class Agent {
 
   private receive(items: readonly VerifiedEvent[]): Promise<void> {
     let last: Promise<void> = Promise.resolve();
-    for (const { event, envelope } of items) last = this.queue.push({ kind: 'remote', event, envelope });
+    for (const { event, envelope } of items) {
+      last = this.queue.push({ kind: 'remote', event, envelope });
+      // Only the last push is returned: the others, if the agent stops, must not reject unhandled.
+      last.catch(() => undefined);
+    }
     return last;
   }
 

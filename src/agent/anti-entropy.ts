@@ -8,7 +8,10 @@
  *   not while we apply what it sent) is abandoned, counted (`syncsStalled`), and another peer
  *   is tried. `timeoutMs` caps a whole pull (or push) however steadily it trickles.
  * - A peer whose pull stalled or failed is avoided by automatic pulls for a while, unless it
- *   reconnects: a new connection (a healed partition) gets a pull at once.
+ *   reconnects (a new connection after a partition gets a pull at once), or the pull failed
+ *   while the peer was silent and it has been heard from since (the link was cut and is back,
+ *   the connection having survived). A peer that stalls while its heartbeats keep coming is
+ *   slow or hostile, and stays avoided.
  * - Gap repairs (the replica's 'repair' effects) are coalesced: one repair pull at a time, and
  *   one more after it if more were asked for meanwhile. The replica backs its own requests off.
  * - The peer is chosen among the connected ones, preferring a peer whose last heartbeat shows
@@ -35,6 +38,13 @@ export interface AntiEntropyConfig {
   readonly stallMs: number;
   /** Longest a whole pull, or a push, may last. */
   readonly timeoutMs: number;
+  /**
+   * While every connected peer's last heartbeat shows nothing we lack, periodic rounds pull
+   * only this often (default 0: every round). Heartbeats reveal what a peer has; a pull when
+   * nothing is missing only re-sends clocks (issue 8). A peer never heard from still gets its
+   * pull every round.
+   */
+  readonly inSyncRoundMs?: number;
 }
 
 export interface AntiEntropyCounters {
@@ -56,9 +66,13 @@ export interface AntiEntropyDeps {
   readonly clock: () => VectorClock;
   /** The clock our sync requests carry (default `clock`): retired epochs pruned when allowed. */
   readonly requestClock?: () => ReadonlyVectorClock;
+  /** A responder's clock with the retired epochs it pruned counted at their cut. */
+  readonly expand?: (vc: VectorClock) => VectorClock;
   readonly connectedPeers: () => PeerId[];
   /** The clock of a peer's last heartbeat, if any. */
   readonly peerClock: (id: string) => ReadonlyVectorClock | undefined;
+  /** When a peer's last heartbeat arrived (same clock as `now`), if any. */
+  readonly peerHeardAt?: (id: string) => number | undefined;
   /** Queues verified events for the owner; resolves once they are applied and durable. */
   readonly receive: (items: readonly VerifiedEvent[]) => Promise<void>;
   /**
@@ -106,11 +120,16 @@ type Outcome =
 
 export class AntiEntropy {
   private readonly active = new Map<string, AbortController>();
-  /** Peers automatic pulls avoid until the given time (their pull stalled or failed). */
-  private readonly avoid = new Map<string, number>();
+  /**
+   * Peers automatic pulls avoid until `until` (their pull stalled or failed at `at`); `silent`:
+   * we had not heard from the peer for stallMs then (a cut link rather than a slow peer).
+   */
+  private readonly avoid = new Map<string, { until: number; at: number; silent: boolean }>();
   /** Per peer pulled from now, settles when that pull ends (however it ends). */
   private readonly settled = new Map<string, Promise<void>>();
   private repairing = false;
+  /** When a periodic round last pulled although no heartbeat showed a peer ahead. */
+  private lastInSyncPullAt = -Infinity;
   private repairAgain = false;
   /**
    * Per origin, the highest seq that sync queued for the owner and the owner has not applied
@@ -125,12 +144,18 @@ export class AntiEntropy {
     return [...this.active.keys()];
   }
 
-  /** A periodic round: one pull from the best peer, if a slot is free. */
+  /**
+   * A periodic round: one pull from the best peer, if a slot is free; when every peer's
+   * heartbeat shows we lack nothing, only every `inSyncRoundMs`.
+   */
   round(): void {
     const now = this.deps.now();
-    for (const [id, until] of this.avoid) if (now >= until) this.avoid.delete(id); // gone peers too
-    const peer = this.choosePeer();
-    if (peer) void this.pull(peer);
+    for (const [id, a] of this.avoid) if (now >= a.until) this.avoid.delete(id); // gone peers too
+    const inSyncDue = now - this.lastInSyncPullAt >= (this.deps.config.inSyncRoundMs ?? 0);
+    const chosen = this.choosePeer(true, inSyncDue);
+    if (!chosen) return;
+    if (chosen.inSync) this.lastInSyncPullAt = now;
+    void this.pull(chosen.peer);
   }
 
   /** A gap or overflow asks for repair: one repair pull at a time, coalesced. */
@@ -139,7 +164,7 @@ export class AntiEntropy {
       this.repairAgain = true;
       return;
     }
-    const peer = this.choosePeer();
+    const peer = this.choosePeer()?.peer;
     if (!peer) return;
     this.repairing = true;
     void this.pull(peer).finally(() => {
@@ -241,8 +266,10 @@ export class AntiEntropy {
    * other peers; when every connected peer is avoided, the one avoided the shortest is pulled
    * from all the same (`orAvoided`): avoiding the only peer left, whose pull stalled
    * while a network cut lasted, would leave us without repair long after the cut healed.
+   * Without `inSyncOk`, a peer is returned only if it may be ahead (its heartbeat shows events
+   * we lack, or we never heard one); `inSync` says the chosen peer showed nothing we lack.
    */
-  private choosePeer(orAvoided = true): PeerId | undefined {
+  private choosePeer(orAvoided = true, inSyncOk = true): { peer: PeerId; inSync: boolean } | undefined {
     if (this.active.size >= this.deps.config.maxConcurrentPulls) return undefined;
     const seen = new Set<string>();
     const free: PeerId[] = [];
@@ -252,26 +279,36 @@ export class AntiEntropy {
       const id = p.toString();
       if (seen.has(id)) continue;
       seen.add(id);
-      const until = this.avoided(id) ? (this.avoid.get(id) ?? 0) : undefined;
+      const until = this.avoided(id) ? (this.avoid.get(id)?.until ?? 0) : undefined;
       if (until === undefined) unavoided = true;
       if (this.active.has(id)) continue;
       if (until === undefined) free.push(p);
       else if (until < (soonest?.until ?? Infinity)) soonest = { peer: p, until };
     }
-    if (free.length === 0) return orAvoided && !unavoided ? soonest?.peer : undefined;
+    if (free.length === 0) {
+      const peer = orAvoided && !unavoided ? soonest?.peer : undefined;
+      return peer ? { peer, inSync: false } : undefined;
+    }
     const mine = this.deps.clock();
-    const ahead = free.filter((p) => {
+    const ahead: PeerId[] = [];
+    let unheard = 0;
+    for (const p of free) {
       const vc = this.deps.peerClock(p.toString());
-      return vc !== undefined && !vcLeq(vc, mine);
-    });
+      if (vc === undefined) unheard++;
+      else if (!vcLeq(vc, mine)) ahead.push(p);
+    }
+    if (ahead.length === 0 && unheard === 0 && !inSyncOk) return undefined;
     const from = ahead.length > 0 ? ahead : free;
-    return from[Math.floor(Math.random() * from.length)];
+    const peer = from[Math.floor(Math.random() * from.length)];
+    return peer ? { peer, inSync: ahead.length === 0 && unheard === 0 } : undefined;
   }
 
   private avoided(id: string): boolean {
-    const until = this.avoid.get(id);
-    if (until === undefined) return false;
-    if (this.deps.now() < until) return true;
+    const a = this.avoid.get(id);
+    if (a === undefined) return false;
+    const heardAt = this.deps.peerHeardAt?.(id);
+    const back = a.silent && heardAt !== undefined && heardAt > a.at;
+    if (this.deps.now() < a.until && !back) return true;
     this.avoid.delete(id);
     return false;
   }
@@ -315,7 +352,13 @@ export class AntiEntropy {
       counters.syncsFailed++;
       if (stalled) counters.syncsStalled++;
       // Automatic pulls leave this peer alone for a while: longer when it stalled.
-      this.avoid.set(key, this.deps.now() + (stalled ? 6 : 1) * config.stallMs);
+      const now = this.deps.now();
+      const heardAt = this.deps.peerHeardAt?.(key);
+      this.avoid.set(key, {
+        until: now + (stalled ? 6 : 1) * config.stallMs,
+        at: now,
+        silent: heardAt === undefined || now - heardAt >= config.stallMs,
+      });
       log.debug({ peer: key, err: e, stalled }, 'sync failed');
     } finally {
       this.active.delete(key);
@@ -323,7 +366,7 @@ export class AntiEntropy {
       settle();
     }
     if (stalled && !this.deps.halted()) {
-      const other = this.choosePeer(false); // another peer, now (the stalled one next round)
+      const other = this.choosePeer(false)?.peer; // another peer, now (the stalled one next round)
       if (other) void this.pull(other);
     }
   }
@@ -352,7 +395,7 @@ export class AntiEntropy {
         }
         if (next.done || this.deps.halted()) return { kind: 'done' };
         const frame = next.value;
-        if (frame.type === 'header') peerVc = frame.vc;
+        if (frame.type === 'header') peerVc = this.deps.expand ? this.deps.expand(frame.vc) : frame.vc;
         else if (frame.type === 'snapshot') {
           if (!(await this.deps.install(frame.bytes, keepNewer, peer.toString())))
             return { kind: 'push-first', peerVc };

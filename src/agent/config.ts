@@ -108,11 +108,10 @@ export interface AgentConfig {
    * name; anything else is refused, against DNS rebinding.
    */
   readonly apiAllowedHosts: readonly string[];
-  /**
-   * `host:port` of the Consul-compatible listener (docs/consul.md); undefined: none. Off
-   * loopback it requires the API token, as the TCP API does.
-   */
-  readonly consulAddr: string | undefined;
+  /** Whether to serve the Consul-compatible HTTP subset (docs/consul.md); giving consulAddr turns it on. */
+  readonly consul: boolean;
+  /** `host:port` of that listener. Off loopback it requires the API token, as the TCP API does. */
+  readonly consulAddr: string;
   /**
    * Whether the agent serves the web dashboard at /ui (docs/ui.md). Off by default. A browser
    * reaches it on the TCP listener only (apiTcp), after a login through `smac ui`.
@@ -168,7 +167,8 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   apiPort: 7947,
   apiTokenFile: undefined,
   apiAllowedHosts: [],
-  consulAddr: undefined,
+  consul: false,
+  consulAddr: DEFAULT_CONSUL_ADDR,
   ui: false,
   membership: {},
   tags: {},
@@ -300,7 +300,9 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     apiPort: int('apiPort', d.apiPort, 0, 65_535),
     apiTokenFile: optionalPath(input.apiTokenFile, 'apiTokenFile', problems),
     apiAllowedHosts: list('apiAllowedHosts', d.apiAllowedHosts).map((h) => h.toLowerCase()),
-    consulAddr: optionalConsulAddr(input.consulAddr, problems),
+    // Naming an address asks for the listener, as naming apiHost asks for TCP.
+    consul: input.consul === undefined ? input.consulAddr !== undefined : bool('consul', d.consul),
+    consulAddr: consulAddr(input.consulAddr ?? d.consulAddr, problems),
     ui: bool('ui', d.ui),
     membership: parseNumbers(input.membership ?? d.membership, 'membership', problems),
     tags,
@@ -318,11 +320,10 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
   return config;
 }
 
-function optionalConsulAddr(v: unknown, problems: string[]): string | undefined {
-  if (v === undefined) return undefined;
+function consulAddr(v: unknown, problems: string[]): string {
   if (typeof v === 'string' && parseConsulAddr(v) !== undefined) return v;
   problems.push(`consulAddr must be host:port, e.g. ${DEFAULT_CONSUL_ADDR} (got ${JSON.stringify(v)})`);
-  return undefined;
+  return DEFAULT_CONSUL_ADDR;
 }
 
 /** Whether a libp2p multiaddr listens on loopback only: /ip4/127.x, /ip6/::1 or /dns4/localhost. */

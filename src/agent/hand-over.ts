@@ -36,7 +36,7 @@ export async function handOver(d: HandOverDeps): Promise<number> {
       const since = new Map(d.clock);
       since.set(d.self, theirs);
       const envelopes = (function* () {
-        for (const e of d.store.eventsSince(since)) if (e.origin === d.self) yield e.bytes;
+        for (const e of d.store.eventsSince(since)) if (e.origin === d.self && e.seq <= ours) yield e.bytes;
       })();
       try {
         return await d.push(peer, envelopes, AbortSignal.timeout(d.timeoutMs));

@@ -56,6 +56,20 @@ export interface HeartbeatsDeps {
   readonly onBehind: (peer: PeerId) => void;
   /** The range this build advertises (tests pose as other releases). */
   readonly protocol?: ProtocolRange;
+  /**
+   * Longest time between two beats while nothing changes (default 0: every `send` publishes).
+   * A beat whose content and subscribers equal the last one's is skipped until then, except
+   * the one right after a change (see `send`).
+   */
+  readonly refreshMs?: number;
+}
+
+/**
+ * How long an unchanged heartbeat may be skipped: ten intervals (10 s by default), and well
+ * within `reapAfterMs`, so that a silent but live member never looks gone for long.
+ */
+export function heartbeatRefreshMs(intervalMs: number, reapAfterMs: number): number {
+  return Math.max(intervalMs, Math.min(10 * intervalMs, Math.floor(reapAfterMs / 4)));
 }
 
 /** Peer exchange dials one peer at most this often. */
@@ -66,6 +80,9 @@ export class Heartbeats {
   private readonly heard = new Map<string, HeardFrom>();
   private readonly lastMeet = new Map<string, number>();
   private readonly protocol: ProtocolRange;
+  /** What the last beat published said and whom it could reach, to skip unchanged beats. */
+  private last: { key: string; at: number; echoed: boolean } | undefined;
+  private sendCounters = { published: 0, skipped: 0 };
 
   constructor(private readonly d: HeartbeatsDeps) {
     this.protocol = d.protocol ?? LOCAL_PROTOCOL;
@@ -90,7 +107,19 @@ export class Heartbeats {
     return this.versions.isRefused(peer);
   }
 
-  /** Publishes our heartbeat (best effort: a lost one is followed by the next). */
+  /** Beats published and beats skipped because nothing had changed. */
+  sendStats(): { published: number; skipped: number } {
+    return { ...this.sendCounters };
+  }
+
+  /**
+   * Publishes our heartbeat (best effort: a lost one is followed by the next), unless it would
+   * say what the last one said to the same subscribers and `refreshMs` has not passed. An idle
+   * cluster then beats once per `refreshMs` instead of once per interval (issue 8): each beat
+   * carries a whole clock and member list, and every member receives every member's beats.
+   * The beat after a change goes out even if unchanged: a receiver that lacks events the
+   * changed beat showed learns from it that gossip lost them and pulls (see `receive`).
+   */
   send(leaving: boolean): void {
     const vc = (this.d.sentClock ?? this.d.clock)();
     const members = this.d.members();
@@ -104,7 +133,23 @@ export class Heartbeats {
           protocol: this.protocol,
           members,
         });
-        return this.d.gossip.publish(bytes);
+        const now = this.d.now();
+        const subscribers = this.d.gossip
+          .subscribers()
+          .map((p) => p.toString())
+          .sort()
+          .join(',');
+        const key = `${subscribers}\n${new TextDecoder().decode(bytes)}`;
+        const last = this.last;
+        const same = last?.key === key;
+        if (!leaving && same && last.echoed && now - last.at < (this.d.refreshMs ?? 0)) {
+          this.sendCounters.skipped++;
+          return;
+        }
+        return this.d.gossip.publish(bytes).then(() => {
+          this.last = { key, at: now, echoed: same };
+          this.sendCounters.published++;
+        });
       })
       .catch(() => undefined);
   }
@@ -159,10 +204,12 @@ export class Heartbeats {
 
   /** Connected peers and the listen addresses identify told us: what we offer for peer exchange. */
   private async knownPeers(): Promise<KnownPeer[]> {
-    const ids = [...new Set(this.d.node.getConnections().map((c) => c.remotePeer))].slice(
-      0,
-      MAX_EXCHANGED_PEERS,
-    );
+    // Sorted, so that the same peers give the same beat (an unchanged beat may be skipped).
+    const byId = new Map(this.d.node.getConnections().map((c) => [c.remotePeer.toString(), c.remotePeer]));
+    const ids = [...byId]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .slice(0, MAX_EXCHANGED_PEERS)
+      .map(([, id]) => id);
     const out: KnownPeer[] = [];
     for (const id of ids) {
       try {

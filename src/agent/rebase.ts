@@ -23,6 +23,14 @@
  * counters and adds are unaffected. Replaying the stored downstream ops instead would be wrong:
  * their observed contexts name dots of the state before the snapshot.
  *
+ * A member no marker named (it joined while the reap ran, unknown to the member that started
+ * it) may have delivered the reaped epoch's events beyond the cut straight from the reaped
+ * member before it saw any marker. Its state then holds effects no other replica applies, and
+ * every event it wrote since depends on them, so no other replica will ever deliver those
+ * either. It rebases the same way, from that foreign epoch: it hands its own events from before
+ * that point over to its connected peers (only it may hold them), takes a new epoch and a peer's
+ * state, and re-runs its client writes made after it delivered the first event beyond the cut.
+ *
  * A crash between 1 and 4 leaves the pending record: the next start resumes at 3's wait and 4.
  * The record shrinks after each re-run batch, so only the batch in flight at a crash may run
  * twice (the re-run is at-least-once per batch).
@@ -59,11 +67,15 @@ export interface RebaseDeps {
   /** A client write (not a system one), acknowledged once durable. */
   readonly write: (ops: readonly unknown[]) => Promise<unknown>;
   readonly stopping: () => boolean;
+  /**
+   * Pushes our own events (origin `self`) up to `upTo` to the connected peers, before the store
+   * is emptied (a rebase from a foreign epoch: they may be held nowhere else).
+   */
+  readonly handOver?: (self: string, upTo: number) => Promise<void>;
 }
 
 export class Rebaser {
   private running = false;
-  private readonly warned = new Set<string>();
   /** Rebases done since start (status and tests). */
   count = 0;
 
@@ -89,14 +101,14 @@ export class Rebaser {
         this.start(p.epoch, p.cut);
         return;
       }
-      if (this.warned.has(p.epoch)) continue;
-      // A member no marker named that heard from the reaped member directly (not automated:
-      // docs/agent.md "Reaping"). Our state holds effects no other replica applies.
-      this.warned.add(p.epoch);
+      // A member no marker named that heard from the reaped member directly: our state holds
+      // effects no other replica applies. Rebase from that epoch (rebaseFromForeign()).
       this.deps.log.error(
         p,
-        'this agent delivered events of a reaped epoch beyond its agreed cut; its state differs from the cluster: restart it with an empty data directory',
+        'this agent delivered events of a reaped epoch beyond its agreed cut; taking a peer’s state under a new epoch',
       );
+      this.start(p.epoch, p.cut);
+      return;
     }
     const cut = r.reapOf(r.id)?.cut;
     if (cut === undefined) return;
@@ -110,7 +122,9 @@ export class Rebaser {
     setTimeout(() => {
       this.running = false;
       if (current !== this.deps.replica().id) return;
-      this.run(() => this.rebase(own, cut));
+      this.run(() =>
+        peerOfOrigin(own) === this.deps.peerId ? this.rebase(own, cut) : this.rebaseFromForeign(own, cut),
+      );
     }, 0);
   }
 
@@ -170,6 +184,54 @@ export class Rebaser {
         : 'our epoch was reaped: writing under a new epoch',
     );
     await this.finish();
+  }
+
+  /**
+   * Rebases from a foreign epoch `epoch` that we hold beyond its cut (see the module comment).
+   * Our own events from before we delivered its first event beyond the cut are handed over
+   * first; the client writes we made after it are re-run.
+   */
+  private async rebaseFromForeign(epoch: string, cut: number): Promise<void> {
+    const { store, log } = this.deps;
+    const self = this.deps.replica().id;
+    const first = this.firstOwnBeyond(epoch, cut);
+    const safe = first === undefined ? vcGet(this.deps.replica().clock(), self) : first - 1;
+    await this.deps.handOver?.(self, safe);
+    if (this.deps.stopping() || this.deps.replica().id !== self) return;
+    // From here on synchronous (as rebase()): no write of ours may slip in between.
+    const old = this.deps.replica();
+    const held = vcGet(old.clock(), epoch);
+    const ops = first === undefined ? [] : store.ownOpsSince(self, first - 1).map((o) => o.ops);
+    const pending: Pending = { from: epoch, cut, ops };
+    store.setMetaSynced(PENDING_KEY, JSON.stringify(pending));
+    const { origin } = takeNewEpoch(store, this.deps.peerId, log);
+    store.resetForRebase();
+    this.deps.setReplica(new Replica({ ...this.deps.config, id: origin }));
+    this.deps.installed();
+    this.count++;
+    log.error(
+      { reaped: epoch, cut, held, origin, abandoned: self, handedOver: safe, rerun: ops.length },
+      'we delivered a reaped epoch beyond its cut: took a new epoch and a peer’s state, re-running our writes made since',
+    );
+    await this.finish();
+  }
+
+  /**
+   * The seq of our first event that followed our delivery of `epoch`'s events beyond `cut` (in
+   * log order, a causal order), or undefined when we wrote none since. Neither is compacted:
+   * nobody else ever delivers them, so they never become stable.
+   */
+  private firstOwnBeyond(epoch: string, cut: number): number | undefined {
+    const r = this.deps.replica();
+    const since = r.clock();
+    since.set(epoch, cut);
+    since.delete(r.id);
+    let beyond = false;
+    for (const e of this.deps.store.eventsSince(since)) {
+      if (e.origin === epoch) beyond = true;
+      else if (beyond && e.origin === r.id) return e.seq;
+    }
+    return undefined;
   }
 
   /** Waits until the state holds the reaped epoch up to the cut, then re-runs the batches. */

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector-clock.js';
 import { encodeSnapshot } from '../core/codec/index.js';
 import { Replica } from '../core/replica.js';
-import { withRetiredCuts } from '../core/retired-epochs.js';
+import { prunedSnapshot, withRetiredCuts } from '../core/retired-epochs.js';
 import { peerOfOrigin } from '../core/origin.js';
 import {
   headsFor,
@@ -150,9 +150,7 @@ export function servedSnapshot(
 } {
   const full = d.replica.snapshot();
   if (!opts.proven) return { bytes: encodeSnapshot(full), vc: full.vc };
-  const shown = opts.pruned === true ? d.replica.shownClock() : full.vc;
-  const retired = new Map([...full.vc].filter(([o]) => !shown.has(o)));
-  const snap = opts.pruned === true ? { ...full, vc: shown, retired } : full;
+  const snap = opts.pruned === true ? prunedSnapshot(full, d.replica.shownClock()) : full;
   const { heads, missing } = headsFor(snap.vc, (origin) => d.store.head(origin));
   if (missing.length > 0) {
     d.log.warn(

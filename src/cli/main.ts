@@ -15,7 +15,6 @@ import { addTemplateCommand } from './template-command.js';
 import { SmacApiError } from '../client/client.js';
 import { ConfigError } from '../agent/config.js';
 import { loadAgentConfig } from './config-sources.js';
-import { DEFAULT_CONSUL_ADDR } from '../consul/addr.js';
 
 /** The package's version (package.json, two levels above dist/cli/). */
 function version(): string {
@@ -117,7 +116,7 @@ export function buildProgram(): Command {
     )
     .option('--dns-address <host:port>', 'DNS listen address, UDP and TCP; implies --dns')
     .option('--dns-ttl-seconds <s>', 'TTL of DNS answers (default 5)')
-    .option('--consul', 'serve a Consul-compatible HTTP subset on 127.0.0.1:8500 (docs/consul.md)')
+    .option('--consul', 'serve a Consul-compatible HTTP subset (127.0.0.1:8500 unless --consul-addr says)')
     .option('--consul-addr <host:port>', 'address of the Consul-compatible listener; implies --consul')
     .option('--ui', 'serve the web dashboard at /ui on the TCP API (docs/ui.md; log in with `smac ui`)')
     .action(async (flags: Record<string, unknown>) => {
@@ -153,7 +152,8 @@ export function buildProgram(): Command {
           dns: flags.dns,
           dnsAddress: flags.dnsAddress,
           dnsTtlSeconds: flags.dnsTtlSeconds,
-          consulAddr: flags.consulAddr ?? (flags.consul === true ? DEFAULT_CONSUL_ADDR : undefined),
+          consul: flags.consul,
+          consulAddr: flags.consulAddr,
           ui: flags.ui,
         },
         process.env,

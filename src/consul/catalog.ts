@@ -29,8 +29,12 @@ export interface Entry {
 const WEIGHTS = { Passing: 1, Warning: 1 };
 
 /** The endpoints of `name` in the filter's datacenter, with their nodes, in a stable order. */
-export function entriesOf(source: ConsulSource, name: string, filter: EntryFilter): Entry[] {
-  const nodes = nodeMap(source);
+export function entriesOf(
+  source: ConsulSource,
+  name: string,
+  filter: EntryFilter,
+  nodes: ReadonlyMap<string, NodeInfo> = nodeMap(source),
+): Entry[] {
   const out: Entry[] = [];
   for (const e of source.endpoints(name)) {
     const region = e.region ?? source.region;
@@ -46,8 +50,9 @@ export function entriesOf(source: ConsulSource, name: string, filter: EntryFilte
 /** Services of the datacenter with the union of their tags: `/v1/catalog/services`. */
 export function catalogServices(source: ConsulSource, filter: EntryFilter): Record<string, string[]> {
   const out: Record<string, string[]> = {};
+  const nodes = nodeMap(source);
   for (const name of [...source.serviceNames()].sort(cmp)) {
-    const entries = entriesOf(source, name, filter);
+    const entries = entriesOf(source, name, filter, nodes);
     if (entries.length === 0) continue;
     out[name] = [...new Set(entries.flatMap((e) => e.endpoint.tags))].sort(cmp);
   }
@@ -65,7 +70,7 @@ function serviceStamp(indexes: ConsulIndexes, e: EndpointView): { create: number
   ]);
 }
 
-function nodeStamp(indexes: ConsulIndexes, n: NodeInfo): { create: number; modify: number } {
+export function nodeStamp(indexes: ConsulIndexes, n: NodeInfo): { create: number; modify: number } {
   return indexes.stamp(`node\u0000${n.name}`, [n.address, n.datacenter, n.meta]);
 }
 
@@ -102,56 +107,63 @@ export function entryStatuses({ node, endpoint: e }: Entry): string[] {
   return e.check === null ? [serf] : [serf, e.check.status];
 }
 
+/** The node's own check: passing while the member is alive or suspect. */
+export function serfCheck(indexes: ConsulIndexes, node: NodeInfo): object {
+  return checkJson(indexes, node.name, {
+    CheckID: 'serfHealth',
+    Name: 'Serf Health Status',
+    Status: node.alive ? 'passing' : 'critical',
+    Output: node.alive ? 'Agent alive and reachable' : 'Agent not live or unreachable',
+    ServiceID: '',
+    ServiceName: '',
+    ServiceTags: [],
+    Type: '',
+  });
+}
+
+/** The endpoint's own check, if it has one. */
+export function serviceCheck(indexes: ConsulIndexes, { node, endpoint: e }: Entry): object | undefined {
+  if (e.check === null) return undefined;
+  return checkJson(indexes, node.name, {
+    CheckID: `service:${e.id}`,
+    Name: `Service '${e.service}' check`,
+    Status: e.check.status,
+    Output: e.check.output,
+    ServiceID: e.id,
+    ServiceName: e.service,
+    ServiceTags: e.tags,
+    Type: e.check.type,
+  });
+}
+
+/** An endpoint as a node's service (`Service` in health answers, the values of catalog/node's `Services`). */
+export function agentServiceJson(indexes: ConsulIndexes, e: EndpointView): object {
+  const svc = serviceStamp(indexes, e);
+  return {
+    Kind: '',
+    ID: e.id,
+    Service: e.service,
+    Tags: e.tags,
+    Address: e.address,
+    TaggedAddresses: {},
+    Meta: e.meta,
+    Port: e.port,
+    Weights: WEIGHTS,
+    EnableTagOverride: false,
+    Proxy: {},
+    Connect: {},
+    CreateIndex: svc.create,
+    ModifyIndex: svc.modify,
+  };
+}
+
 /** One entry of `/v1/health/service/<name>`. */
 export function healthServiceJson(indexes: ConsulIndexes, entry: Entry): object {
-  const { node, endpoint: e } = entry;
-  const svc = serviceStamp(indexes, e);
-  const serfStatus = node.alive ? 'passing' : 'critical';
-  const checks: object[] = [
-    checkJson(indexes, node.name, {
-      CheckID: 'serfHealth',
-      Name: 'Serf Health Status',
-      Status: serfStatus,
-      Output: node.alive ? 'Agent alive and reachable' : 'Agent not live or unreachable',
-      ServiceID: '',
-      ServiceName: '',
-      ServiceTags: [],
-      Type: '',
-    }),
-  ];
-  if (e.check !== null) {
-    checks.push(
-      checkJson(indexes, node.name, {
-        CheckID: `service:${e.id}`,
-        Name: `Service '${e.service}' check`,
-        Status: e.check.status,
-        Output: e.check.output,
-        ServiceID: e.id,
-        ServiceName: e.service,
-        ServiceTags: e.tags,
-        Type: e.check.type,
-      }),
-    );
-  }
+  const own = serviceCheck(indexes, entry);
   return {
-    Node: nodeJson(node, nodeStamp(indexes, node)),
-    Service: {
-      Kind: '',
-      ID: e.id,
-      Service: e.service,
-      Tags: e.tags,
-      Address: e.address,
-      TaggedAddresses: {},
-      Meta: e.meta,
-      Port: e.port,
-      Weights: WEIGHTS,
-      EnableTagOverride: false,
-      Proxy: {},
-      Connect: {},
-      CreateIndex: svc.create,
-      ModifyIndex: svc.modify,
-    },
-    Checks: checks,
+    Node: nodeJson(entry.node, nodeStamp(indexes, entry.node)),
+    Service: agentServiceJson(indexes, entry.endpoint),
+    Checks: own === undefined ? [serfCheck(indexes, entry.node)] : [serfCheck(indexes, entry.node), own],
   };
 }
 

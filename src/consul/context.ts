@@ -63,6 +63,12 @@ export async function answer(
   send: (reply: FastifyReply, body: unknown) => unknown = (r, b) => r.send(b),
 ): Promise<unknown> {
   const params: BlockingParams = parseBlocking(request.query as Query);
+  // Ignoring a filter would answer more than was asked, silently: refuse it instead.
+  if ((first((request.query as Query).filter) ?? '') !== '')
+    throw new ConsulHttpError(
+      400,
+      'Filter expressions (?filter=) are not supported by SMAC (docs/consul.md)',
+    );
   const computeAnswer = (): Answer<unknown> => {
     const body = compute();
     return { index: ctx.indexes.view(view, body), body };

@@ -13,7 +13,10 @@
  */
 import { createHash } from 'node:crypto';
 
-export const DEFAULT_MAX_TRACKED = 16_384;
+/** Entries (nodes, endpoints, checks, keys) whose indexes are kept: past it, the least recently seen go. */
+export const DEFAULT_MAX_TRACKED = 65_536;
+/** Answers (a path with its parameters) whose indexes are kept. */
+export const DEFAULT_MAX_VIEWS = 4_096;
 
 interface Tracked {
   digest: string;
@@ -28,13 +31,17 @@ export interface IndexStamp {
 
 export class ConsulIndexes {
   private last: number;
-  private readonly tracked = new Map<string, Tracked>();
+  private readonly entries: Bounded;
+  private readonly views: Bounded;
 
   constructor(
     private readonly now: () => number = Date.now,
-    private readonly maxTracked = DEFAULT_MAX_TRACKED,
+    maxTracked = DEFAULT_MAX_TRACKED,
+    maxViews = DEFAULT_MAX_VIEWS,
   ) {
     this.last = Math.max(1, Math.floor(now()));
+    this.entries = new Bounded(maxTracked, () => this.next());
+    this.views = new Bounded(maxViews, () => this.next());
   }
 
   /** The highest index handed out so far. */
@@ -42,9 +49,36 @@ export class ConsulIndexes {
     return this.last;
   }
 
-  /** The create and modify indexes of `id` whose content is now `content` (any JSON value). */
+  /** The create and modify indexes of entry `id` whose content is now `content` (any JSON value). */
   stamp(id: string, content: unknown): IndexStamp {
-    const digest = digestOf(content);
+    return this.entries.stamp(id, digestOf(content));
+  }
+
+  /**
+   * The index of a whole answer. Its digest leaves out the entries' own indexes: an entry
+   * dropped from the bounded map and stamped afresh must not make an unchanged answer look new
+   * (every blocking query on it would return at once, again and again).
+   */
+  view(id: string, content: unknown): number {
+    return this.views.stamp(id, digestOf(content, withoutIndexes)).modify;
+  }
+
+  private next(): number {
+    this.last = Math.max(this.last + 1, Math.floor(this.now()));
+    return this.last;
+  }
+}
+
+/** A map of digests and indexes that keeps the `max` most recently seen ids. */
+class Bounded {
+  private readonly tracked = new Map<string, Tracked>();
+
+  constructor(
+    private readonly max: number,
+    private readonly next: () => number,
+  ) {}
+
+  stamp(id: string, digest: string): IndexStamp {
     const t = this.tracked.get(id);
     if (t !== undefined) {
       // Refresh its place in the bounded map (least recently seen goes first).
@@ -58,29 +92,20 @@ export class ConsulIndexes {
     }
     const index = this.next();
     this.tracked.set(id, { digest, create: index, modify: index });
-    if (this.tracked.size > this.maxTracked) {
+    if (this.tracked.size > this.max) {
       const oldest = this.tracked.keys().next().value;
       if (oldest !== undefined) this.tracked.delete(oldest);
     }
     return { create: index, modify: index };
   }
-
-  /** The index of a whole answer (its modify index). */
-  view(id: string, content: unknown): number {
-    return this.stamp('view\u0000' + id, content).modify;
-  }
-
-  private next(): number {
-    this.last = Math.max(this.last + 1, Math.floor(this.now()));
-    return this.last;
-  }
 }
 
-function digestOf(content: unknown): string {
-  return (
-    createHash('sha256')
-      // Wrapped: JSON.stringify(undefined) is no string, [undefined] is.
-      .update(JSON.stringify([content]))
-      .digest('base64')
-  );
+function withoutIndexes(key: string, value: unknown): unknown {
+  return key === 'CreateIndex' || key === 'ModifyIndex' ? undefined : value;
+}
+
+function digestOf(content: unknown, replacer?: (key: string, value: unknown) => unknown): string {
+  // Wrapped: JSON.stringify(undefined) is no string, [undefined] is.
+  const text = JSON.stringify([content], replacer);
+  return createHash('sha256').update(text).digest('base64');
 }

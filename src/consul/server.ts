@@ -4,8 +4,14 @@
  * /v1/health), serving the subset of Consul's HTTP API that discovery tools read.
  */
 import { isIPv6 } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import { ConfigError, isLoopbackHost } from '../agent/config.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, slowClientOptions } from '../api/server.js';
 import type { ConsulContext } from './context.js';
 import { ConsulHttpError } from './errors.js';
 import { ConsulFeed, DEFAULT_LIVENESS_POLL_MS } from './feed.js';
@@ -14,6 +20,7 @@ import { ConsulIndexes } from './indexes.js';
 import { agentRoutes } from './routes-agent.js';
 import { catalogRoutes } from './routes-catalog.js';
 import { kvRoutes } from './routes-kv.js';
+import { nodeRoutes } from './routes-node.js';
 import type { ConsulSource } from './source.js';
 
 export const DEFAULT_CONSUL_HOST = '127.0.0.1';
@@ -34,13 +41,27 @@ export interface ConsulAppOptions {
   readonly now?: () => number;
   /** Random in [0, 1) for the wait jitter (tests). */
   readonly random?: () => number;
+  /** A client must send its whole request within this time (default 30 s, as the REST API). */
+  readonly requestTimeoutMs?: number;
 }
 
 /** The app, ready but not listening (tests use inject()). */
 export async function createConsulApp(options: ConsulAppOptions): Promise<FastifyInstance> {
+  // The REST API's slow-client guard (docs/api.md "Limits"): a request must arrive within 30 s.
+  // Answers are not limited by it: a blocking query may take its whole wait.
+  const slow = slowClientOptions(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    requestTimeout: slow.requestTimeout,
+    http: slow,
     logController: new LogController({ disableRequestLogging: true }),
+    // Errors before any route runs (a URL that is not valid UTF-8): plain text too.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as FastifyReply)
+        .status(400)
+        .type('text/plain; charset=utf-8')
+        .send(`Bad request: ${error.message}`);
+    },
   });
   const closing = new AbortController();
   const feed = new ConsulFeed(options.source, options.livenessPollMs ?? DEFAULT_LIVENESS_POLL_MS);
@@ -89,6 +110,22 @@ export async function createConsulApp(options: ConsulAppOptions): Promise<Fastif
         `SMAC serves a subset of Consul's HTTP API; ${request.method} ${request.url.split('?')[0] ?? ''} is not in it (docs/consul.md)`,
       ),
   );
+  // `?pretty`, which people add when they read Consul with curl: indented JSON.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const query = request.query as Record<string, unknown> | undefined;
+    const json = String(reply.getHeader('content-type') ?? '').startsWith('application/json');
+    if (query?.pretty === undefined || !json || typeof payload !== 'string') {
+      done(null, payload);
+      return;
+    }
+    let pretty = payload;
+    try {
+      pretty = JSON.stringify(JSON.parse(payload), null, 4) + '\n';
+    } catch {
+      // not JSON after all: as it is
+    }
+    done(null, pretty);
+  });
   // Waiting queries would hold close() for minutes: answer them now.
   app.addHook('preClose', (done) => {
     closing.abort();
@@ -96,6 +133,7 @@ export async function createConsulApp(options: ConsulAppOptions): Promise<Fastif
     done();
   });
   catalogRoutes(app, ctx);
+  nodeRoutes(app, ctx);
   kvRoutes(app, ctx);
   agentRoutes(app, ctx);
   await app.ready();

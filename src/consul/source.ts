@@ -4,6 +4,7 @@
  * tests pass a fake.
  */
 import type { ObjectView } from '../core/keyspace.js';
+import { isSafeName } from '../services/bounds.js';
 import type { EndpointView } from '../services/discovery.js';
 
 /** A member as the failure detector sees it, with what it announced about itself. */
@@ -58,7 +59,8 @@ export function agentConsulSource(agent: ConsulAgentLike): ConsulSource {
     region: agent.config.region,
     members: () => agent.members().members,
     serviceNames: () => agent.services.services().map((s) => s.name),
-    endpoints: (name) => agent.services.healthy(name, { all: true }),
+    // A name SMAC cannot register has no endpoints (Consul answers [] for an unknown service).
+    endpoints: (name) => (isSafeName(name) ? agent.services.healthy(name, { all: true }) : []),
     list: (prefix) => agent.list(prefix),
     onChange: (fn) => agent.onChange(fn),
   };

@@ -16,7 +16,7 @@ export async function startConsulFor(
   config: AgentConfig,
   logger?: FastifyBaseLogger,
 ): Promise<ConsulServer | undefined> {
-  if (config.consulAddr === undefined) return undefined;
+  if (!config.consul) return undefined;
   const addr = parseConsulAddr(config.consulAddr);
   if (addr === undefined) return undefined; // config.ts refused it already
   const token = isLoopbackHost(addr.host)

@@ -481,12 +481,7 @@ export class Replica {
   }
 
   private refreshAllReaps(): void {
-    const sets = new Map<ReplicaId, unknown>();
-    for (const o of this.list(SYS_REAPS_PREFIX)) {
-      const epoch = o.type === 'aw-set' ? epochOfReapKey(o.key) : undefined;
-      if (epoch !== undefined) sets.set(epoch, o.value);
-    }
-    this.reapStates = reapStatesOf(sets);
+    this.reapStates = reapStatesIn(this.keyspace);
     this.retired = RetiredEpochs.of(this.reapStates.values(), (epoch) => {
       const e = this.keyspace.get(entryId('aw-set', SYS_REAPS_PREFIX + epoch));
       return e ? (e.state as AwSetState).values() : [];
@@ -679,12 +674,7 @@ export class Replica {
   private decodeSnapshotState(snap: ReplicaSnapshot): KeyspaceState {
     const ks = decodeKeyspace(snap.keyspace, this.limits);
     if (!snap.retired || snap.retired.size === 0) return ks;
-    const sets = new Map<ReplicaId, unknown>();
-    for (const o of listObjects(ks, SYS_REAPS_PREFIX)) {
-      const epoch = o.type === 'aw-set' ? epochOfReapKey(o.key) : undefined;
-      if (epoch !== undefined) sets.set(epoch, o.value);
-    }
-    const states = reapStatesOf(sets);
+    const states = reapStatesIn(ks);
     for (const [epoch, cut] of snap.retired) {
       if (states.get(epoch)?.cut !== cut)
         fail(
@@ -758,6 +748,16 @@ export class Replica {
   compact(stable: ReadonlyVectorClock): void {
     compactKeyspace(this.keyspace, stable);
   }
+}
+
+/** The reap states of the report sets `_sys/reaps/<epoch>` in `ks` (reaping.ts). */
+function reapStatesIn(ks: KeyspaceState): Map<ReplicaId, ReapState> {
+  const sets = new Map<ReplicaId, unknown>();
+  for (const o of listObjects(ks, SYS_REAPS_PREFIX)) {
+    const epoch = o.type === 'aw-set' ? epochOfReapKey(o.key) : undefined;
+    if (epoch !== undefined) sets.set(epoch, o.value);
+  }
+  return reapStatesOf(sets);
 }
 
 function isReapsOp(o: unknown): boolean {

@@ -123,3 +123,16 @@ export function withRetiredCuts(vc: ReadonlyVectorClock, retired: ReadonlyVector
   for (const [e, cut] of retired) out.set(e, Math.max(cut, vcGet(vc, e)));
   return out;
 }
+
+/**
+ * `snap` (a replica's snapshot, whole clock) in the pruned form peers that read wire version 4
+ * take (snapshot-codec.ts format 3): the clock as `shown` (Replica.shownClock) and the epochs
+ * left out of it with their cuts.
+ */
+export function prunedSnapshot<S extends { readonly vc: ReadonlyVectorClock }>(
+  snap: S,
+  shown: VectorClock,
+): S & { vc: VectorClock; retired: VectorClock } {
+  const retired = new Map([...snap.vc].filter(([o]) => !shown.has(o)));
+  return { ...snap, vc: shown, retired };
+}

@@ -7,7 +7,7 @@
  *
  *   u8 version (= 1)
  *   varint length, publisher peer id   (UTF-8, canonical Ed25519 peer id)
- *   varint seqno                       (grows with every beat of one publisher, across restarts)
+ *   varint seqno                       (the wall clock in µs, above the publisher's previous beat)
  *   varint length, payload             (opaque bytes: membership's heartbeat encoding)
  *   varint length, signature           (64 bytes: Ed25519 over "smac-heartbeat-v1" || all above)
  */

@@ -3,7 +3,7 @@
  * payloads, never CRDT ops, on /smac/heartbeat/2, each in a frame its publisher signs
  * (heartbeat-frame.ts). The validator checks the signature before gossipsub delivers or
  * forwards a beat, and drops a beat whose seqno is not above the newest one accepted from its
- * publisher (a replay). The publisher handed to onHeartbeat is the one the frame proves, not
+ * publisher within the last minute (a replay). The publisher handed to onHeartbeat is the one the frame proves, not
  * the peer that relayed it.
  *
  * It also watches for peers of builds that signed every gossip message (the /1 topics,
@@ -52,18 +52,28 @@ export interface HeartbeatGossipOptions {
   readonly onLegacyPeer?: (peer: PeerId) => void;
   /** Largest heartbeat payload sent or accepted (default HEARTBEAT_MAX_BYTES). Equal on every node. */
   readonly maxBytes?: number;
-  /** First seqno (default: the wall clock in µs, so a restarted node starts above its last beat). */
-  readonly firstSeqno?: number;
+  /** Clock (ms) for seqnos and for forgetting publishers (default Date.now). */
+  readonly now?: () => number;
+  /**
+   * A publisher whose newest beat is older than this (default 60 s) is forgotten, so its next
+   * beat is accepted whatever its seqno: a member restarted with a clock set back is heard
+   * again after at most this long instead of never.
+   */
+  readonly forgetAfterMs?: number;
 }
 
 /** Publishers whose newest seqno is remembered; the oldest entry goes first beyond this. */
 const NEWEST_SEQNO_ENTRIES = 4096;
+const DEFAULT_FORGET_AFTER_MS = 60_000;
 
 export class HeartbeatGossip {
   private readonly maxBytes: number;
   private readonly self: string;
-  private seqno: number;
-  private readonly newest = new Map<string, number>();
+  private seqno = 0;
+  private readonly now: () => number;
+  private readonly forgetAfterMs: number;
+  /** Per publisher: the newest seqno accepted, and when. */
+  private readonly newest = new Map<string, { seqno: number; at: number }>();
   private readonly verified = new WeakMap<Message, HeartbeatFrame>();
   private readonly legacy = new Set<string>();
   private readonly stats: HeartbeatGossipCounters = {
@@ -80,7 +90,8 @@ export class HeartbeatGossip {
   constructor(private readonly opts: HeartbeatGossipOptions) {
     this.maxBytes = opts.maxBytes ?? HEARTBEAT_MAX_BYTES;
     this.self = signingKey(opts.privateKey).peerId;
-    this.seqno = opts.firstSeqno ?? Date.now() * 1000;
+    this.now = opts.now ?? Date.now;
+    this.forgetAfterMs = opts.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS;
   }
 
   start(): void {
@@ -120,7 +131,10 @@ export class HeartbeatGossip {
         { bytes: bytes.length, limit: this.maxBytes },
       );
     }
-    const frame = sealHeartbeat(this.opts.privateKey, ++this.seqno, bytes);
+    // The wall clock in µs, and never below the previous beat's: a restarted node starts above
+    // its last beat unless its clock was set back (then forgetAfterMs bounds the silence).
+    this.seqno = Math.max(this.seqno + 1, Math.floor(this.now() * 1000));
+    const frame = sealHeartbeat(this.opts.privateKey, this.seqno, bytes);
     const result = await this.opts.pubsub.publish(HEARTBEAT_TOPIC, frame);
     this.stats.published++;
     return result.recipients.length;
@@ -144,14 +158,15 @@ export class HeartbeatGossip {
       return TopicValidatorResult.Reject;
     }
     if (frame.publisher === this.self) return TopicValidatorResult.Ignore;
+    const now = this.now();
     const newest = this.newest.get(frame.publisher);
-    if (newest !== undefined && frame.seqno <= newest) {
+    if (newest !== undefined && frame.seqno <= newest.seqno && now - newest.at < this.forgetAfterMs) {
       // A replay, or beats reordered on the way: not forwarded, not delivered, not penalized.
       this.stats.replayed++;
       return TopicValidatorResult.Ignore;
     }
     this.newest.delete(frame.publisher);
-    this.newest.set(frame.publisher, frame.seqno);
+    this.newest.set(frame.publisher, { seqno: frame.seqno, at: now });
     if (this.newest.size > NEWEST_SEQNO_ENTRIES) {
       const oldest = this.newest.keys().next();
       if (oldest.done !== true) this.newest.delete(oldest.value);

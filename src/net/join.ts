@@ -68,6 +68,8 @@ interface Target {
   triedAt: number;
   /** Aborts the dial in flight, to replace it with a fresh one. */
   dial: AbortController | undefined;
+  /** The dial in flight replaces one: it is not replaced in turn (a slow link must get through). */
+  replacement: boolean;
 }
 
 const DEFAULTS = { initialBackoffMs: 250, maxBackoffMs: 1_000, backoffFactor: 2, dialTimeoutMs: 5_000 };
@@ -142,6 +144,7 @@ export class Joiner {
         timer: undefined,
         triedAt: 0,
         dial: undefined,
+        replacement: false,
       };
       return t;
     });
@@ -196,7 +199,10 @@ export class Joiner {
   private readonly onConnect = (): void => {
     const now = Date.now();
     for (const t of this.targets) {
-      if (t.state === 'dialing' && now - t.triedAt >= STUCK_DIAL_MS) t.dial?.abort(REPLACED);
+      if (t.state === 'dialing' && !t.replacement && now - t.triedAt >= STUCK_DIAL_MS) {
+        t.replacement = true;
+        t.dial?.abort(REPLACED);
+      }
       if (t.state !== 'waiting' || now - t.triedAt < MIN_REDIAL_GAP_MS) continue;
       if (t.timer) clearTimeout(t.timer);
       this.attempt(t);
@@ -229,6 +235,7 @@ export class Joiner {
       (connection) => {
         if (!this.running) return;
         t.failures = 0;
+        t.replacement = false;
         t.peerId = connection.remotePeer;
         if (t.peerId.equals(this.node.peerId)) {
           t.state = 'self';
@@ -247,6 +254,7 @@ export class Joiner {
           return;
         }
         t.failures++;
+        t.replacement = false;
         this.options.onDialError?.(t.address, error);
         if (isSelfDial(error)) {
           t.state = 'self';

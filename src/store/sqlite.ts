@@ -9,6 +9,9 @@ import { StoreError, StoreErrorCode } from './store-errors.js';
 
 export type Row = Record<string, SQLOutputValue>;
 
+/** Runs one statement, turning SQLite failures into StoreErrors that name the file (Store's `query`). */
+export type Query = <T>(doing: string, fn: () => T) => T;
+
 /**
  * Runs `fn` inside BEGIN IMMEDIATE ... COMMIT. Any throw (from `fn` or from COMMIT) rolls the
  * whole transaction back, so a batch is written entirely or not at all.

@@ -53,7 +53,13 @@ afterEach(() => {
   client = undefined;
 });
 
-async function partitioned(stallMs: number): Promise<{ ae: AntiEntropy; sync: CuttableSync; peer: PeerId }> {
+/** When each peer's last heartbeat arrived (ms, Date.now). */
+const heard = new Map<string, number>();
+
+async function partitioned(
+  stallMs: number,
+  others: PeerId[] = [],
+): Promise<{ ae: AntiEntropy; sync: CuttableSync; peer: PeerId }> {
   const peer = peerIdFromString(idOf(await newKey()));
   const sync = new CuttableSync();
   sync.cut.add(peer.toString());
@@ -72,8 +78,9 @@ async function partitioned(stallMs: number): Promise<{ ae: AntiEntropy; sync: Cu
     counters: { syncsStarted: 0, syncsFailed: 0, syncsStalled: 0, rejectedEvents: 0 },
     config: { maxConcurrentPulls: 3, stallMs, timeoutMs: 60_000 },
     now: Date.now,
+    peerHeardAt: (id) => heard.get(id),
     clock: () => new Map(),
-    connectedPeers: () => [peer],
+    connectedPeers: () => [peer, ...others],
   });
   client = ae;
   return { ae, sync, peer };
@@ -103,5 +110,38 @@ describe('anti-entropy after a partition heals', () => {
     await reconnected;
     expect(sync.pulls).toHaveLength(2);
     expect(sync.finished).toEqual([peer.toString()]);
+  });
+
+  it('pulls again from a peer heard from after its pull failed while it was silent (the connection survived)', async () => {
+    const { ae, sync, peer } = await partitioned(200);
+    heard.set(peer.toString(), Date.now() - 10_000); // silent since the cut began
+    await ae.trigger(peer); // stalls: the link is down, not the peer slow
+    sync.cut.clear();
+    await ae.trigger(peer); // nothing heard yet: still avoided
+    expect(sync.pulls).toHaveLength(1);
+    heard.set(peer.toString(), Date.now() + 1); // a heartbeat over the healed link, after the failure
+    await ae.trigger(peer);
+    expect(sync.pulls).toHaveLength(2);
+    expect(sync.finished).toEqual([peer.toString()]);
+  });
+
+  it('keeps avoiding a peer that stalled a pull while it kept sending heartbeats (slow or hostile)', async () => {
+    // Another peer can serve: rounds go to it. (With no other peer connected, the avoided one
+    // is pulled from all the same rather than going without repair: anti-entropy.test.ts.)
+    const other = peerIdFromString(idOf(await newKey()));
+    const { ae, sync, peer } = await partitioned(200, [other]);
+    // Its heartbeats keep coming all along (every 20 ms, well within the 200 ms stall time).
+    const beat = (): void => void heard.set(peer.toString(), Date.now());
+    beat();
+    const beats = setInterval(beat, 20);
+    try {
+      await ae.trigger(peer);
+      await ae.trigger(peer);
+      ae.round();
+      await waitFor(() => sync.finished.includes(other.toString()), 'a pull from the other peer');
+      expect(sync.pulls.filter((p) => p === peer.toString())).toHaveLength(1);
+    } finally {
+      clearInterval(beats);
+    }
   });
 });

@@ -67,6 +67,8 @@ function setup(
     clocks?: Map<string, VectorClock>;
     stallMs?: number;
     receive?: (items: readonly VerifiedEvent[]) => Promise<void>;
+    inSyncRoundMs?: number;
+    now?: () => number;
   } = {},
 ): { ae: AntiEntropy; sync: FakeSync; counters: AntiEntropyDeps['counters'] } {
   const sync = new FakeSync(new Set(silent.map(String)));
@@ -76,8 +78,13 @@ function setup(
     store: undefined as unknown as Store, // not read: nothing is served or pushed here
     log: quiet,
     counters,
-    config: { maxConcurrentPulls: 3, stallMs: opts.stallMs ?? 200, timeoutMs: 60_000 },
-    now: Date.now,
+    config: {
+      maxConcurrentPulls: 3,
+      stallMs: opts.stallMs ?? 200,
+      timeoutMs: 60_000,
+      ...(opts.inSyncRoundMs === undefined ? {} : { inSyncRoundMs: opts.inSyncRoundMs }),
+    },
+    now: opts.now ?? Date.now,
     clock: () => new Map(),
     connectedPeers: () => connected,
     peerClock: (id) => opts.clocks?.get(id),
@@ -155,6 +162,35 @@ describe('the anti-entropy client', () => {
       await waitFor(() => sync.open.size === 0, 'the pull done');
     }
     expect(sync.pulls.every((id) => id === ahead.toString())).toBe(true);
+  });
+
+  it('pulls in periodic rounds only every inSyncRoundMs while heartbeats show nothing we lack (issue 8)', async () => {
+    // Before, every round pulled: 'expected [ …(12) ] to have a length of 2 but got 12' for twelve 5 s rounds over a minute.
+    const all = await peers(3);
+    const clocks = new Map(all.map((p) => [p.toString(), new Map<string, number>()]));
+    let now = 0;
+    const { ae, sync } = setup(all, [], { clocks, inSyncRoundMs: 30_000, now: () => now });
+    for (let i = 0; i < 12; i++) {
+      now += 5_000;
+      ae.round();
+      await waitFor(() => sync.open.size === 0, 'the pull done');
+    }
+    expect(sync.pulls).toHaveLength(2);
+    // A peer whose heartbeat shows events we lack is pulled from at the next round.
+    const ahead = all[1]!.toString();
+    clocks.set(ahead, new Map([['x', 1]]));
+    now += 5_000;
+    ae.round();
+    await waitFor(() => sync.open.size === 0, 'the pull done');
+    expect(sync.pulls.at(-1)).toBe(ahead);
+    // So is a peer never heard from.
+    clocks.set(ahead, new Map());
+    const unheard = all[2]!.toString();
+    clocks.delete(unheard);
+    now += 5_000;
+    ae.round();
+    await waitFor(() => sync.open.size === 0, 'the pull done');
+    expect(sync.pulls).toHaveLength(4);
   });
 
   it('verifies and queues an event once when concurrent pulls bring it twice', async () => {

@@ -27,6 +27,7 @@ const inc = (a: Agent, by = 1) =>
 // (Read as possibly absent: the same test ran, failing, against the agent before agreed reaping.)
 const reapOf = (a: Agent, epoch: string) =>
   (a.status().compaction.reaps as ReapStatus[] | undefined)?.find((r) => r.epoch === epoch);
+const cutOf = (a: Agent, epoch: string) => reapOf(a, epoch)?.cut;
 const retired = (a: Agent, peer: string) => a.status().compaction.retired[peer];
 const state = (a: Agent) => JSON.stringify(a.list().filter((o) => !o.key.startsWith('_sys/')));
 
@@ -263,4 +264,47 @@ describe('agreed reaping', () => {
         : `race not covered this run: c's last old write ${lastOld} is within the cut ${cut}`,
     );
   }, 90_000);
+
+  it('a member that joined mid-reap and got c’s events beyond the cut from c rebases: its writes before count once, those after are re-run', async () => {
+    const { a, b, c, epoch } = await cluster();
+    // a and b go quiet; j joins through c (a's address is down for now), unknown to a and b.
+    await a.isolate(true);
+    await b.isolate(true);
+    await waitFor(() => c.connectedPeers().length === 0, 'c alone');
+    const j = await Agent.start(testConfig({ ...OPTS, join: [...c.addresses(), ...a.addresses()] }), {
+      logger: quiet,
+      membership: FAST_MEMBERSHIP,
+    });
+    agents.push(j);
+    await waitFor(() => counter(j) === 5, 'j took c’s state', 30_000);
+    const before = 1000;
+    await inc(j, before); // depends on nothing beyond the cut: must count once
+    await inc(c, 10); // reaches j only: beyond the cut a and b will agree on
+    await waitFor(() => counter(j) === 1015, 'c’s last write at j');
+    const after = 100;
+    await inc(j, after); // depends on it: must be re-run
+    const jOrigin = j.status().origin;
+    // j goes quiet, c dies; a and b reap c without j (a's marker names a and b only).
+    await j.isolate(true);
+    await c.isolate(true);
+    await a.isolate(false);
+    await b.isolate(false);
+    await waitConnected([a, b], 1);
+    expect(a.forceLeave(c.peerId)).toBe(true);
+    await waitFor(() => [a, b].every((x) => cutOf(x, epoch) !== undefined), 'the cut', 30_000);
+    const cut = cutOf(a, epoch) ?? 0;
+    expect(cut).toBe(a.clock().get(epoch));
+    expect(j.clock().get(epoch) ?? 0).toBeGreaterThan(cut);
+    // j comes back: it learns the cut below what it delivered.
+    await j.isolate(false);
+    await waitFor(() => j.status().origin !== jOrigin, 'j to rebase under a new epoch', 30_000);
+    const acked = 5 + before + after;
+    await waitFor(
+      () => [a, b, j].every((x) => counter(x) === acked) && state(a) === state(j) && state(b) === state(j),
+      'a, b and j identical, with every acknowledged write of j once and c’s write beyond the cut nowhere',
+      45_000,
+    );
+    expect(j.clock().get(epoch)).toBe(cut);
+    expect(j.status().clock[epoch]).toBeUndefined(); // retired, and pruned from its clock too
+  }, 120_000);
 });

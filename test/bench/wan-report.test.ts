@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { latencySpec, plotSpecs, renderSvg } from '../../scripts/bench/wan/plots.js';
 import {
   markdownReport,
+  linkBytes,
   percentile,
   span,
   stats,
@@ -53,8 +54,15 @@ function fixture(): WanResult {
     idle: {
       seconds: 30,
       rows: [
-        { system: 'smac', region: 'sgp', rssMb: 170, cpuPct: 2.6, wanBytesPerSec: 10447 },
-        { system: 'etcd', region: 'sgp', rssMb: 28, cpuPct: 0.6, wanBytesPerSec: 1209 },
+        {
+          system: 'smac',
+          region: 'sgp',
+          rssMb: 170,
+          cpuPct: 2.6,
+          wanSentPerSec: 5100,
+          wanReceivedPerSec: 5347,
+        },
+        { system: 'etcd', region: 'sgp', rssMb: 28, cpuPct: 0.6, wanSentPerSec: 900, wanReceivedPerSec: 309 },
       ],
     },
     latency: {
@@ -151,6 +159,23 @@ describe('WAN benchmark statistics', () => {
     expect(sf).toMatchObject({ n: 2, missed: 1, p50: 88, p99: 120, ratioP50: 1.1, ratioP99: 1.5 });
   });
 
+  it("splits each proxy's bytes into what each region sent and received, per system", () => {
+    // sgp>fra: connections sgp opened to fra; fra>sgp: the other way; sgp>sfo touches sfo only.
+    const proxies = [
+      { name: 'sgp>fra', bytesByPort: { 7946: 100, 2380: 40 }, forwardBytesByPort: { 7946: 70, 2380: 10 } },
+      { name: 'fra>sgp', bytesByPort: { 7946: 50 }, forwardBytesByPort: { 7946: 20 } },
+      { name: 'sgp>sfo', bytesByPort: { 7946: 8 }, forwardBytesByPort: { 7946: 8 } },
+    ];
+    const out = linkBytes(proxies, ['sgp', 'fra', 'sfo'], { smac: [7946], etcd: [2379, 2380] });
+    expect(out.smac).toEqual([
+      { sent: 70 + 30 + 8, received: 30 + 20 },
+      { sent: 30 + 20, received: 70 + 30 },
+      { sent: 0, received: 8 },
+    ]);
+    expect(out.etcd?.[0]).toEqual({ sent: 10, received: 30 });
+    expect(out.etcd?.[1]).toEqual({ sent: 30, received: 10 });
+  });
+
   it('writes ranges compactly', () => {
     expect(span([4.44, 9.91, undefined])).toBe('4.4–9.9');
     expect(span([7, 7])).toBe('7');
@@ -173,7 +198,7 @@ describe('WAN benchmark report', () => {
     expect(find('acknowledged writes lost')?.slice(1)).toEqual(['0', '0']);
     expect(find('SIGKILL')?.[1]).toBe('6617 (some never)');
     expect(find('false suspicions')?.[1]).toBe('1');
-    expect(find('idle')?.slice(1)).toEqual(['170 / 2.6 / 10447', '28 / 0.6 / 1209']);
+    expect(find('idle')?.slice(1)).toEqual(['170 / 2.6 / 5100 / 5347', '28 / 0.6 / 900 / 309']);
   });
 
   it('renders the markdown with the command, the load and the measured round trips', () => {

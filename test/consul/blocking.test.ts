@@ -34,7 +34,7 @@ describe('parsing', () => {
 describe('indexes', () => {
   it('change only with the content, only grow, and start above an earlier run', () => {
     let now = 1_000;
-    const idx = new ConsulIndexes(() => now, 2);
+    const idx = new ConsulIndexes(() => now, 2, 2);
     const a1 = idx.view('a', [1]);
     expect(a1).toBeGreaterThanOrEqual(1_000);
     expect(idx.view('a', [1])).toBe(a1);
@@ -50,6 +50,22 @@ describe('indexes', () => {
     // A restart a moment later starts above everything handed out (fewer than 1 per ms).
     now = 2_000;
     expect(new ConsulIndexes(() => now).view('a', [3])).toBeGreaterThan(idx.current);
+  });
+
+  it("keep an answer's index when only its entries' indexes changed (an entry forgotten and seen again)", () => {
+    const idx = new ConsulIndexes(() => 1, 1, 8);
+    const answer = (): number => {
+      const x = idx.stamp('x', 'same');
+      const y = idx.stamp('y', 'same');
+      return idx.view('both', [
+        { Key: 'x', ModifyIndex: x.modify },
+        { Key: 'y', ModifyIndex: y.modify },
+      ]);
+    };
+    const first = answer();
+    // With room for one entry, x and y push each other out: fresh entry indexes every time.
+    expect(answer()).toBe(first);
+    expect(idx.view('both', [{ Key: 'x', ModifyIndex: 0 }])).toBeGreaterThan(first);
   });
 });
 

@@ -59,11 +59,19 @@ describe('the Consul listener guard', () => {
   });
 });
 
-describe('consulAddr', () => {
-  it('is host:port, and off by default', () => {
-    expect(resolveAgentConfig({}).consulAddr).toBeUndefined();
-    expect(resolveAgentConfig({ consulAddr: '127.0.0.1:8500' }).consulAddr).toBe('127.0.0.1:8500');
-    expect(resolveAgentConfig({ consulAddr: '[::1]:8500' }).consulAddr).toBe('[::1]:8500');
+describe('consul and consulAddr', () => {
+  it('are off by default; an address turns the listener on; it is host:port', () => {
+    expect(resolveAgentConfig({})).toMatchObject({ consul: false, consulAddr: '127.0.0.1:8500' });
+    expect(resolveAgentConfig({ consul: true })).toMatchObject({
+      consul: true,
+      consulAddr: '127.0.0.1:8500',
+    });
+    expect(resolveAgentConfig({ consul: 'true' }).consul).toBe(true);
+    expect(resolveAgentConfig({ consulAddr: '[::1]:8500' })).toMatchObject({
+      consul: true,
+      consulAddr: '[::1]:8500',
+    });
+    expect(resolveAgentConfig({ consul: false, consulAddr: '127.0.0.1:1' }).consul).toBe(false);
     for (const bad of ['8500', '127.0.0.1', '127.0.0.1:99999', 'a b:1'])
       expect(() => resolveAgentConfig({ consulAddr: bad }), bad).toThrow(/consulAddr must be host:port/);
   });

@@ -221,6 +221,12 @@ describe('agent and status', () => {
     expect((await get('/v1/status/peers')).body).toEqual([]);
   });
 
+  it('indents JSON with ?pretty, as Consul does', async () => {
+    const r = await get('/v1/agent/self?pretty');
+    expect(r.raw).toMatch(/^\{\n {4}"Config": \{\n {8}"Datacenter": "eu",/);
+    expect((await get('/v1/status/leader?pretty')).raw).toBe('""\n');
+  });
+
   it('answers what it does not serve with 404 and a pointer to the docs', async () => {
     const r = await get('/v1/acl/tokens');
     expect(r.status).toBe(404);

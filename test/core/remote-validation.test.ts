@@ -58,6 +58,20 @@ describe('which version to emit', () => {
     expect(emitVersion(LOCAL_PROTOCOL, [{ major: 1, minEvent: 1, maxEvent: 9 }])).toBe(4);
   });
 
+  it('mayRead: a peer heard advertising less (or nothing) does not; one not heard from yet may', () => {
+    const w = new WireVersions({ error: () => undefined } as never);
+    w.heard('b', v2);
+    w.heard('old', undefined);
+    w.heard('new', LOCAL_PROTOCOL);
+    expect([w.mayRead('b', 4), w.mayRead('b', 2), w.mayRead('old', 2), w.mayRead('new', 4)]).toEqual([
+      false,
+      true,
+      false,
+      true,
+    ]);
+    expect(w.mayRead('unheard', 4)).toBe(true);
+  });
+
   it('a peer of another major is refused, logged once and counted, and not waited for', () => {
     const lines: unknown[] = [];
     const w = new WireVersions({ error: (...a: unknown[]) => void lines.push(a) } as never);

@@ -218,7 +218,9 @@ describe('smac, as etcdctl and consul users expect', () => {
   it('watches with one line per change, resumes across an agent restart, and gives up with a message', async () => {
     const human = spawn(
       process.execPath,
-      [BIN, '--socket', join(dir, 'smac.sock'), 'watch', 'w/', '--retry-for', '3'],
+      // Long enough for an agent restart on a loaded machine (3 s was not: the watch gave up
+      // while the agent was still starting, and never saw w/b).
+      [BIN, '--socket', join(dir, 'smac.sock'), 'watch', 'w/', '--retry-for', '20'],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: cleanEnv(),
@@ -255,7 +257,7 @@ describe('smac, as etcdctl and consul users expect', () => {
       await new Promise((r) => setTimeout(r, 500));
       await startAgent();
       smac('set', 'lww-register', 'w/b', '2');
-      await until(() => out.includes('w/b'));
+      await until(() => out.includes('w/b'), 40_000);
       expect(out.split('\n').filter((l) => l.includes('w/a'))).toHaveLength(1);
       expect(out).toMatch(/\s+lww-register\s+w\/b\s+2\n/);
       expect(err).toMatch(/reconnect/i);
@@ -268,7 +270,7 @@ describe('smac, as etcdctl and consul users expect', () => {
         new Promise((r) => {
           setTimeout(() => {
             r('still running');
-          }, 15_000);
+          }, 45_000);
         }),
       ]);
       expect(code).toBe(3);
@@ -279,5 +281,5 @@ describe('smac, as etcdctl and consul users expect', () => {
       raw.kill('SIGKILL');
       if (!isRunning(agent)) await startAgent();
     }
-  }, 60_000);
+  }, 150_000);
 });

@@ -196,8 +196,10 @@ describe('gossip between loopback nodes', () => {
       return r.rejectedOversized === 1 && r.rejectedInvalid === 2;
     }, 'B to refuse all three');
     // A genuine beat, then the same publisher's older seqno in a different frame: a replay.
-    await pubsub.publish(HEARTBEAT_TOPIC, sealHeartbeat(keyA, 2 * 10 ** 15, new Uint8Array([5])));
-    await pubsub.publish(HEARTBEAT_TOPIC, sealHeartbeat(keyA, 2 * 10 ** 15 - 1, new Uint8Array([6])));
+    // Above every seqno A's own HeartbeatGossip has used (it counts from the clock in µs).
+    const ahead = Date.now() * 1000 + 10 ** 12;
+    await pubsub.publish(HEARTBEAT_TOPIC, sealHeartbeat(keyA, ahead, new Uint8Array([5])));
+    await pubsub.publish(HEARTBEAT_TOPIC, sealHeartbeat(keyA, ahead - 1, new Uint8Array([6])));
     await waitFor(() => heartbeats.get('b')!.counters().replayed === 1, 'B to drop the replay');
     expect(
       beats

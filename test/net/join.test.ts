@@ -193,5 +193,12 @@ describe('joiner after a long outage', () => {
     await vi.advanceTimersByTimeAsync(10);
     expect(node.dials).toBe(2);
     expect(node.signals[1]!.aborted).toBe(false);
+    // Nor is the replacement replaced in turn, however old: a slow handshake in a cluster where
+    // connections keep coming up must not be restarted forever.
+    await vi.advanceTimersByTimeAsync(3000);
+    node.connect(idOf(await newKey()));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(node.dials).toBe(2);
+    expect(node.signals[1]!.aborted).toBe(false);
   });
 });

@@ -183,6 +183,32 @@ describe('sync and push between loopback nodes', () => {
     source = new ArraySource(log);
   });
 
+  it('reads a request’s clock through readClock first: a pruned entry is neither resent nor a reason for a snapshot', async () => {
+    const compacted = new Map([[idOf(keyA), 100]]);
+    const remaining = log.filter((e) => !(e.origin === idOf(keyA) && e.seq <= 100));
+    const served = new ArraySource(remaining, compacted, { bytes: new Uint8Array([1]), vc: compacted });
+    const seen: ReadonlyVectorClock[] = [];
+    const node = await loopbackNode();
+    // The agent's readClock (Replica.expandClock): keyA's epoch, retired at 100, pruned by the puller.
+    const server = new SyncService(node, {
+      source: served,
+      readClock: (vc) => (vc.has(idOf(keyA)) ? vc : new Map([...vc, [idOf(keyA), 100]])),
+      onRequest: (vc) => seen.push(vc),
+    });
+    await server.start();
+    try {
+      await b.dial(node.getMultiaddrs()[0]!);
+      const pulled = await collect(syncB.pull(node.peerId, new Map([[idOf(keyX), 1]])));
+      expect(pulled.frames[0]).toMatchObject({ type: 'header', snapshot: false });
+      expect(pulled.envelopes).toEqual(
+        remaining.filter((e) => e.origin === idOf(keyA) || e.seq > 1).map((e) => e.envelope),
+      );
+      expect(seen.at(-1)?.get(idOf(keyA))).toBe(100);
+    } finally {
+      await stopAll([node]);
+    }
+  });
+
   it('pushes envelopes and resolves once the receiver has taken them all', async () => {
     const mine = log.slice(0, 3000).map((e) => e.envelope);
     expect(await syncB.push(a.peerId, mine)).toBe(3000);

@@ -21,8 +21,9 @@ export const ETCD_TUNING = ['--heartbeat-interval=200', '--election-timeout=2000
 const CLIENT = join(import.meta.dirname, 'client-child.js');
 
 export class WanCluster {
-  constructor({ dir, etcdBin, log }) {
+  constructor({ dir, etcdBin, log, agentArgs = [] }) {
     this.dir = dir;
+    this.agentArgs = agentArgs;
     this.etcdBin = etcdBin;
     this.log = log;
     this.wan = new WanEmulator({ ports: [AGENT_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT] });
@@ -31,6 +32,7 @@ export class WanCluster {
     this.etcd = [];
     this.clients = [];
     this.hostsDirs = [];
+    this.onExit = () => this.removeHostsFiles();
   }
 
   get regions() {
@@ -50,6 +52,7 @@ export class WanCluster {
         clusterKey,
         logLevel: 'warn',
         tuning: false,
+        extraArgs: this.agentArgs,
       });
       this.agents.push(agent);
       this.apis.push(new SocketApi(agent));
@@ -80,6 +83,7 @@ export class WanCluster {
   }
 
   writeHostsFiles() {
+    process.once('exit', this.onExit);
     for (let i = 0; i < this.regions.length; i++) {
       const d = join('/etc/netns', this.wan.ns(i));
       mkdirSync(d, { recursive: true });
@@ -158,8 +162,14 @@ export class WanCluster {
     await Promise.all(this.agents.map((a) => a.destroy()));
     for (const m of this.etcd) if (m.proc.exitCode === null) m.proc.kill('SIGKILL');
     await this.wan.down();
-    for (const d of this.hostsDirs) rmSync(d, { recursive: true, force: true });
+    this.removeHostsFiles();
     return this.wan.remaining();
+  }
+
+  removeHostsFiles() {
+    for (const d of this.hostsDirs) rmSync(d, { recursive: true, force: true });
+    this.hostsDirs = [];
+    process.off('exit', this.onExit);
   }
 }
 

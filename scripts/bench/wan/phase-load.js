@@ -3,40 +3,26 @@
 import { sleep } from '../ipc.js';
 import { AGENT_PORT } from '../../wan/emulator.js';
 import { ETCD_CLIENT_PORT, ETCD_PEER_PORT, procSample } from './cluster.js';
-import { stats } from './report.js';
+import { linkBytes, stats } from './report.js';
 
 export const SYSTEMS = ['smac', 'etcd'];
 const PORTS = { smac: [AGENT_PORT], etcd: [ETCD_CLIENT_PORT, ETCD_PEER_PORT] };
 const TICKS_PER_SEC = 100;
 
-/** Bytes on the WAN links touching each region, per system, from the proxies' counters. */
-function linkBytes(proxyStats, regions) {
-  const out = {};
-  for (const system of Object.keys(PORTS)) {
-    out[system] = regions.map((r) =>
-      proxyStats
-        .filter((p) => p.name.split('>').includes(r))
-        .reduce((sum, p) => sum + PORTS[system].reduce((s, port) => s + (p.bytesByPort?.[port] ?? 0), 0), 0),
-    );
-  }
-  return out;
-}
-
 /**
  * Nothing but the systems' own background work for `seconds`: RSS at the end, CPU over the
- * window (% of one core), and bytes per second on the WAN links touching each region (both
- * directions of every link from or to it).
+ * window (% of one core), and bytes per second each region sent and received on the WAN links.
  */
 export async function idlePhase(cluster, { seconds, log }) {
   const regions = cluster.regions;
   const pids = cluster.pids();
   const before = Object.fromEntries(SYSTEMS.map((s) => [s, pids[s].map(procSample)]));
-  const bytesBefore = linkBytes(await cluster.wan.proxyStats(), regions);
+  const bytesBefore = linkBytes(await cluster.wan.proxyStats(), regions, PORTS);
   const t0 = performance.now();
   await sleep(seconds * 1000);
   const elapsedS = (performance.now() - t0) / 1000;
   const after = Object.fromEntries(SYSTEMS.map((s) => [s, pids[s].map(procSample)]));
-  const bytesAfter = linkBytes(await cluster.wan.proxyStats(), regions);
+  const bytesAfter = linkBytes(await cluster.wan.proxyStats(), regions, PORTS);
   const rows = [];
   for (const system of SYSTEMS) {
     regions.forEach((region, i) => {
@@ -47,12 +33,17 @@ export async function idlePhase(cluster, { seconds, log }) {
         region,
         rssMb: b ? Math.round(b.rssBytes / 2 ** 20) : undefined,
         cpuPct: a && b ? Math.round(((b.ticks - a.ticks) / TICKS_PER_SEC / elapsedS) * 1000) / 10 : undefined,
-        wanBytesPerSec: Math.round((bytesAfter[system][i] - bytesBefore[system][i]) / elapsedS),
+        wanSentPerSec: Math.round((bytesAfter[system][i].sent - bytesBefore[system][i].sent) / elapsedS),
+        wanReceivedPerSec: Math.round(
+          (bytesAfter[system][i].received - bytesBefore[system][i].received) / elapsedS,
+        ),
       });
     });
   }
   for (const r of rows)
-    log(`idle ${r.system} ${r.region}: RSS ${r.rssMb} MB, CPU ${r.cpuPct} %, WAN ${r.wanBytesPerSec} B/s`);
+    log(
+      `idle ${r.system} ${r.region}: RSS ${r.rssMb} MB, CPU ${r.cpuPct} %, WAN sent ${r.wanSentPerSec} B/s, received ${r.wanReceivedPerSec} B/s`,
+    );
   return { seconds: Math.round(elapsedS), rows };
 }
 

@@ -82,6 +82,12 @@ export function partitionSpec(rows) {
       outcome: 'acked in the cut',
       count: r.ackedDuringCut,
     },
+    {
+      system: r.system,
+      where: `${r.region} (${r.side})`,
+      outcome: 'acked after the heal',
+      count: r.ackedAfterHeal,
+    },
     { system: r.system, where: `${r.region} (${r.side})`, outcome: 'failed', count: r.failed },
   ]);
   return {
@@ -96,7 +102,11 @@ export function partitionSpec(rows) {
       encoding: {
         x: { field: 'where', type: 'nominal', title: null, axis: { labelAngle: -30 } },
         y: { field: 'count', type: 'quantitative', title: 'writes', stack: true },
-        color: { field: 'outcome', type: 'nominal' },
+        color: {
+          field: 'outcome',
+          type: 'nominal',
+          sort: ['acked in the cut', 'acked after the heal', 'failed'],
+        },
       },
     },
   };

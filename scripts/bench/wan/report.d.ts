@@ -40,6 +40,16 @@ export interface WanResult {
 export declare function percentile(sorted: number[], p: number): number | undefined;
 export declare function stats(values: (number | undefined)[]): Stats;
 export declare function visibilityRows(samples: VisibilitySample[]): VisibilityRow[];
+export interface ProxyCounters {
+  name: string;
+  bytesByPort: Record<string, number>;
+  forwardBytesByPort: Record<string, number>;
+}
+export declare function linkBytes(
+  proxyStats: ProxyCounters[],
+  regions: string[],
+  ports: Record<string, number[]>,
+): Record<string, { sent: number; received: number }[]>;
 export declare function span(values: (number | undefined)[], digits?: number): string;
 export declare function summaryRows(result: WanResult): string[][];
 export declare function markdownReport(result: WanResult): string;

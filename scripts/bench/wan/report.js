@@ -47,6 +47,36 @@ export function visibilityRows(samples) {
   });
 }
 
+/**
+ * Bytes each region sent and received on the WAN links, per system, from the delay proxies'
+ * counters (`ports`: system -> the ports its traffic uses). Proxy `a>b` carries the connections
+ * region a opened to b: its forward bytes were sent by a, the rest by b.
+ */
+export function linkBytes(proxyStats, regions, ports) {
+  const out = {};
+  for (const [system, list] of Object.entries(ports)) {
+    const sum = (rec) => list.reduce((s, port) => s + (rec?.[port] ?? 0), 0);
+    out[system] = regions.map((r) => {
+      let sent = 0;
+      let received = 0;
+      for (const p of proxyStats) {
+        const [from, to] = p.name.split('>');
+        const fwd = sum(p.forwardBytesByPort);
+        const back = sum(p.bytesByPort) - fwd;
+        if (from === r) {
+          sent += fwd;
+          received += back;
+        } else if (to === r) {
+          sent += back;
+          received += fwd;
+        }
+      }
+      return { sent, received };
+    });
+  }
+  return out;
+}
+
 /** The lowest and highest of some numbers, as "a–b" (or "a" when equal, "—" when none). */
 export function span(values, digits = 1) {
   const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x));
@@ -56,6 +86,8 @@ export function span(values, digits = 1) {
   return lo === hi ? `${lo}` : `${lo}–${hi}`;
 }
 
+const pairOf = (r) => `${r.from} → ${r.to}`;
+
 function table(header, rows) {
   const fmt = (x) => (x === undefined || x === null ? '—' : String(x));
   return [
@@ -63,6 +95,18 @@ function table(header, rows) {
     `|${header.map(() => '---').join('|')}|`,
     ...rows.map((r) => `| ${r.map(fmt).join(' | ')} |`),
   ].join('\n');
+}
+
+/**
+ * A table of `rows` with one column per entry of `columns`: header -> the row's field of that
+ * name, or a function of the row.
+ */
+function tableOf(rows, columns) {
+  const cols = Object.entries(columns);
+  return table(
+    cols.map(([h]) => h),
+    rows.map((r) => cols.map(([, f]) => (typeof f === 'function' ? f(r) : r[f]))),
+  );
 }
 
 /** The headline comparison: one line per measure, SMAC against etcd. */
@@ -144,10 +188,25 @@ export function summaryRows(result) {
   const idle = result.idle?.rows ?? [];
   if (idle.length > 0) {
     const i = (s, f, d = 0) => span(idle.filter((x) => x.system === s).map(f), d);
+    const w = (s) => {
+      const rows = idle.filter((x) => x.system === s);
+      return rows.some((x) => x.wanSentPerSec !== undefined)
+        ? `${span(
+            rows.map((x) => x.wanSentPerSec),
+            0,
+          )} / ${span(
+            rows.map((x) => x.wanReceivedPerSec),
+            0,
+          )}`
+        : `${span(
+            rows.map((x) => x.wanBytesPerSec),
+            0,
+          )} (both ways)`;
+    };
     out.push([
-      'idle per agent / member: RSS MB / CPU % / WAN B/s',
-      `${i('smac', (x) => x.rssMb)} / ${i('smac', (x) => x.cpuPct, 1)} / ${i('smac', (x) => x.wanBytesPerSec)}`,
-      `${i('etcd', (x) => x.rssMb)} / ${i('etcd', (x) => x.cpuPct, 1)} / ${i('etcd', (x) => x.wanBytesPerSec)}`,
+      'idle per agent / member: RSS MB / CPU % / WAN B/s sent / received',
+      `${i('smac', (x) => x.rssMb)} / ${i('smac', (x) => x.cpuPct, 1)} / ${w('smac')}`,
+      `${i('etcd', (x) => x.rssMb)} / ${i('etcd', (x) => x.cpuPct, 1)} / ${w('etcd')}`,
     ]);
   }
   return out;
@@ -188,21 +247,18 @@ export function markdownReport(result) {
       '',
     );
     parts.push(
-      table(
-        ['system', 'c', 'region', 'role', 'n', 'p50 ms', 'p99 ms', 'max ms', 'writes/s', 'errors'],
-        result.latency.cells.map((c) => [
-          c.system,
-          c.concurrency,
-          c.region,
-          c.role,
-          c.n,
-          c.p50,
-          c.p99,
-          c.max,
-          c.writesPerSec,
-          c.errors,
-        ]),
-      ),
+      tableOf(result.latency.cells, {
+        system: 'system',
+        c: 'concurrency',
+        region: 'region',
+        role: 'role',
+        n: 'n',
+        'p50 ms': 'p50',
+        'p99 ms': 'p99',
+        'max ms': 'max',
+        'writes/s': 'writesPerSec',
+        errors: 'errors',
+      }),
     );
   }
   if (result.visibility) {
@@ -212,46 +268,32 @@ export function markdownReport(result) {
       '',
     );
     parts.push(
-      table(
-        ['system', 'from → to', 'one-way ms', 'n', 'p50 ms', 'p99 ms', 'max ms', 'p50 ×', 'p99 ×', 'missed'],
-        result.visibility.rows.map((r) => [
-          r.system,
-          `${r.from} → ${r.to}`,
-          r.oneWayMs,
-          r.n,
-          r.p50,
-          r.p99,
-          r.max,
-          r.ratioP50,
-          r.ratioP99,
-          r.missed,
-        ]),
-      ),
+      tableOf(result.visibility.rows, {
+        system: 'system',
+        'from → to': pairOf,
+        'one-way ms': 'oneWayMs',
+        n: 'n',
+        'p50 ms': 'p50',
+        'p99 ms': 'p99',
+        'max ms': 'max',
+        'p50 ×': 'ratioP50',
+        'p99 ×': 'ratioP99',
+        missed: 'missed',
+      }),
     );
   }
   if (result.burst) {
     parts.push('', '## Burst', '');
     parts.push(
-      table(
-        [
-          'system',
-          'from → to',
-          'acked',
-          'acked in ms',
-          'writes/s',
-          'all visible after ms',
-          'after last ack ms',
-        ],
-        result.burst.rows.map((b) => [
-          b.system,
-          `${b.from} → ${b.to}`,
-          `${b.acked}/${b.writes}`,
-          b.ackedInMs,
-          b.writesPerSec,
-          b.allVisibleMs,
-          b.afterLastAckMs,
-        ]),
-      ),
+      tableOf(result.burst.rows, {
+        system: 'system',
+        'from → to': pairOf,
+        acked: (b) => `${b.acked}/${b.writes}`,
+        'acked in ms': 'ackedInMs',
+        'writes/s': 'writesPerSec',
+        'all visible after ms': 'allVisibleMs',
+        'after last ack ms': 'afterLastAckMs',
+      }),
     );
   }
   if (result.partition) {
@@ -262,32 +304,18 @@ export function markdownReport(result) {
       '',
     );
     parts.push(
-      table(
-        [
-          'system',
-          'region',
-          'side',
-          'attempted',
-          'acked in the cut',
-          'acked after heal',
-          'failed',
-          'first failure after ms',
-          'identical after heal ms',
-          'lost',
-        ],
-        p.rows.map((r) => [
-          r.system,
-          r.region,
-          r.side,
-          r.attempted,
-          r.ackedDuringCut,
-          r.ackedAfterHeal,
-          r.failed,
-          r.failedAfterMs,
-          r.identicalAfterHealMs,
-          r.lost,
-        ]),
-      ),
+      tableOf(p.rows, {
+        system: 'system',
+        region: 'region',
+        side: 'side',
+        attempted: 'attempted',
+        'acked in the cut': 'ackedDuringCut',
+        'acked after heal': 'ackedAfterHeal',
+        failed: 'failed',
+        'first failure after ms': 'failedAfterMs',
+        'identical after heal ms': 'identicalAfterHealMs',
+        lost: 'lost',
+      }),
     );
   }
   if (result.detection) {
@@ -315,8 +343,15 @@ export function markdownReport(result) {
     parts.push('', `## Idle (${result.idle.seconds} s after start-up)`, '');
     parts.push(
       table(
-        ['system', 'region', 'RSS MB', 'CPU %', 'WAN bytes/s'],
-        result.idle.rows.map((r) => [r.system, r.region, r.rssMb, r.cpuPct, r.wanBytesPerSec]),
+        ['system', 'region', 'RSS MB', 'CPU %', 'WAN sent B/s', 'WAN received B/s'],
+        result.idle.rows.map((r) => [
+          r.system,
+          r.region,
+          r.rssMb,
+          r.cpuPct,
+          r.wanSentPerSec ?? `${r.wanBytesPerSec} both ways`,
+          r.wanReceivedPerSec,
+        ]),
       ),
     );
     if (result.rssAfterLoad)

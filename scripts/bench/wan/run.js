@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // SMAC against etcd in three emulated regions, side by side in one run (issue 8;
-// docs/benchmarks.md "WAN"): `npm run bench:wan [-- --quick] [--out DIR] [--phases a,b]`.
+// docs/benchmarks.md): `npm run bench:wan [-- --quick] [--out DIR] [--phases a,b]
+// [--agent-args '["--membership-profile","wan"]']` (extra agent flags; the default is none).
 //
 // The WAN emulator (scripts/wan) makes three regions (Singapore, Frankfurt, N. California) as
 // network namespaces joined by userspace delay proxies; each region runs one SMAC agent (default
@@ -58,6 +59,15 @@ const PLAN = {
   },
 };
 
+/** The npm command that repeats this run (its options, as given). */
+function commandLine(values, agentArgs) {
+  const extra = [];
+  if (values.quick) extra.push('--quick');
+  if (values.phases !== PHASES.join(',')) extra.push(`--phases ${values.phases}`);
+  if (agentArgs.length > 0) extra.push(`--agent-args '${JSON.stringify(agentArgs)}'`);
+  return `npm run bench:wan${extra.length > 0 ? ` -- ${extra.join(' ')}` : ''}`;
+}
+
 const log = (msg) => process.stdout.write(`[bench:wan ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 async function main() {
@@ -67,6 +77,7 @@ async function main() {
       out: { type: 'string' },
       phases: { type: 'string', default: PHASES.join(',') },
       keep: { type: 'boolean', default: false },
+      'agent-args': { type: 'string', default: '[]' },
     },
   });
   const plan = values.quick ? PLAN.quick : PLAN.full;
@@ -93,7 +104,8 @@ async function main() {
   const loads = [loadAverage()];
   const loadTimer = setInterval(() => loads.push(loadAverage()), 5_000);
   const dir = mkdtempSync(join(tmpdir(), 'smac-bench-wan-'));
-  const cluster = new WanCluster({ dir, etcdBin: etcd.bin, log });
+  const agentArgs = JSON.parse(values['agent-args']);
+  const cluster = new WanCluster({ dir, etcdBin: etcd.bin, log, agentArgs });
   let tornDown = false;
   const tearDown = async () => {
     if (tornDown) return;
@@ -147,7 +159,8 @@ async function main() {
   loads.push(loadAverage());
   const endedAt = new Date();
   result.meta = {
-    command: `npm run bench:wan${values.quick ? ' -- --quick' : ''}`,
+    command: commandLine(values, agentArgs),
+    agentArgs,
     quick: values.quick,
     plan,
     startedAt: startedAt.toISOString().slice(0, 19) + 'Z',

@@ -24,7 +24,8 @@ export class LifeNode {
 
   constructor(
     readonly peer: string,
-    readonly wireVersion: number,
+    /** The wire version it emits (an upgrade raises it: `LifecycleNetwork.upgrade`). */
+    public wireVersion: number,
     private readonly seedMembers: readonly string[],
   ) {
     this.fresh();
@@ -42,6 +43,12 @@ export class LifeNode {
       persist: () => undefined,
     });
     this.lastHeard = new Map();
+  }
+
+  /** An upgrade to this build: from now on it emits `version`. */
+  upgrade(version: number): void {
+    this.wireVersion = version;
+    this.replica.setWireVersion(version);
   }
 
   /** Every peer id that shows a member: the seed list, clock origins, heartbeat senders. */

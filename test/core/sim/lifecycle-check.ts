@@ -80,6 +80,25 @@ export function checkConverged(c: LifecycleCluster): string[] {
         `pn-counter ${ACKED_KEY} = ${JSON.stringify(counter)} at ${n.peer}, but the delivered acknowledged increments sum to ${acked}`,
       );
   }
+  // Retired epochs: the same everywhere, and pruned from every clock a node shows and sends.
+  const retired = JSON.stringify(vcToRecord(first.replica.retiredCuts()));
+  for (const i of ups) {
+    const n = c.node(i);
+    const mine = n.replica.retiredCuts();
+    if (JSON.stringify(vcToRecord(mine)) !== retired)
+      problems.push(`${n.peer} retired ${JSON.stringify(vcToRecord(mine))}, ${first.peer} ${retired}`);
+    const sent = c.sentClock(i);
+    for (const epoch of mine.keys())
+      if (sent.has(epoch)) problems.push(`${n.peer} still sends retired epoch ${epoch} in its clock`);
+    // Pruned, a retired epoch still counts as held up to its cut by every member: it must not
+    // hold its dots out of stability (a pruned entry read as zero would).
+    const stable = n.view.stable(n.replica.clock(), n.view.stabilityMembers(n.candidates(), c.nowMs));
+    for (const [epoch, cut] of mine)
+      if (vcGet(stable, epoch) < cut)
+        problems.push(
+          `${n.peer}'s stable frontier holds retired ${epoch} at ${vcGet(stable, epoch)}, below its cut ${cut}`,
+        );
+  }
   if (c.stats.rejected > 0) problems.push(`${c.stats.rejected} events or ops were rejected (see trace)`);
   return problems;
 }

@@ -110,11 +110,14 @@ export class LifecycleCluster extends LifecycleNetwork {
   }
 
   /**
-   * Reaping, modelled as an agreed cut: once a stopped member was silent for reapAfterMs and
-   * every survivor reaches every other, each survivor that still counts it first fetches its
-   * events up to the highest seq any survivor holds, then retires it. (The agent reaps by a
-   * local timer, src/agent/compaction.ts `reapSilent`, with no such agreement: `reap: 'local'`.)
-   * `force`: every stopped member now, as an operator's force-leave on every node.
+   * Reaping by the agreed cut, as the agent does it (src/agent/reaper.ts, src/core/reaping.ts):
+   * once a stopped member was silent for reapAfterMs, every up node that still counts it
+   * starts the reap of its epochs (a marker with its report); every node a marker names reports
+   * what it holds; once all have, every replica computes the same cut, refuses the rest, and
+   * prunes the epoch from the clocks it sends (src/core/retired-epochs.ts); each node retires
+   * the member once it holds the epoch up to the cut. `reap: 'local'` is the rule of old: each
+   * node alone, fetching nothing. `force`: every stopped member now, as an operator's
+   * force-leave on every node.
    */
   reapDue(force = false): void {
     if (this.opts.reap === 'local') {
@@ -122,19 +125,26 @@ export class LifecycleCluster extends LifecycleNetwork {
       return;
     }
     const ups = this.upNodes();
-    const allConnected = ups.every((a) => ups.every((b) => a === b || this.connected(a, b)));
-    if (!allConnected) return;
-    for (const [d, dead] of this.nodes.entries()) {
+    for (const dead of this.nodes) {
       if (dead.status !== 'dead' && dead.status !== 'left') continue;
       if (!force && this.nowMs - dead.at < this.opts.reapAfterMs) continue;
-      const behind = ups.filter((s) => !this.node(s).view.isRetired(dead.peer));
-      if (behind.length === 0) continue;
-      const seqOf = (s: number) => vcGet(this.node(s).replica.clock(), dead.origin);
-      for (const s of behind) for (const h of ups) if (seqOf(h) > seqOf(s)) this.pull(s, h);
-      for (const s of behind) this.node(s).view.retire(dead.peer, 'reaped', this.nowMs);
-      this.stats.reaps++;
-      this.note(`n${d} reaped by ${behind.map((s) => `n${s}`).join(',')}`);
+      for (const s of ups) {
+        const n = this.node(s);
+        if (n.view.isRetired(dead.peer)) continue;
+        // A member of which no event is known has no epoch to cut: retired at once (compaction.ts).
+        if (!this.reaper(s).initiate(dead.peer)) this.retireAt(s, dead.peer);
+      }
     }
+    for (const s of ups) {
+      for (const peer of this.reaper(s).step().keys())
+        if (!this.node(s).view.isRetired(peer)) this.retireAt(s, peer);
+    }
+  }
+
+  private retireAt(s: number, peer: string): void {
+    this.node(s).view.retire(peer, 'reaped', this.nowMs);
+    this.stats.reaps++;
+    this.note(`${peer} reaped by n${s}`);
   }
 
   /** Each node retires the members it has not heard from for reapAfterMs, fetching nothing. */

@@ -5,10 +5,15 @@
  * heartbeats that carry clocks through the simulated network (so partitions silence them),
  * and periodic compaction by the injected stability rule.
  */
-import { vcGet, vcLeq } from '../../../src/core/clock/vector-clock.js';
+import type { Logger } from 'pino';
+import { Reaper } from '../../../src/agent/reaper.js';
+import { type VectorClock, vcGet, vcLeq } from '../../../src/core/clock/vector-clock.js';
 import { decodeEvent, type WireEvent } from '../../../src/core/codec/event-codec.js';
 import { decodeSnapshot, encodeSnapshot } from '../../../src/core/codec/snapshot-codec.js';
+import { REAPED } from '../../../src/core/reaping.js';
 import type { Effect } from '../../../src/core/replica.js';
+import { prunedSnapshot, withRetiredCuts } from '../../../src/core/retired-epochs.js';
+import { PRUNED_CLOCKS_WIRE_VERSION } from '../../../src/core/wire-version.js';
 import type { Prng } from '../../support/prng.js';
 import { LifeNode } from './life-node.js';
 import { type InFlight, type NetworkFaults, SIM_START_MS } from './network.js';
@@ -25,7 +30,10 @@ export interface LifecycleOptions {
   readonly reapAfterMs: number;
   /** How a stopped member is reaped: by an agreed cut, or by each node alone as the agent does. */
   readonly reap: 'agreed-cut' | 'local';
-  /** Wire version each node emits (the mixed-version pair: 1 for an older release, 2 for newer). */
+  /**
+   * Wire version each node emits at start (the mixed-version pair: 1 for an older release, this
+   * build's newest for the others; the older one may be upgraded during the run).
+   */
   readonly wireVersion: (i: number) => number;
   /** The peers node `i` knows of at start (its join addresses); every node by default. */
   readonly seeds?: (i: number) => readonly string[];
@@ -48,6 +56,8 @@ export class LifecycleNetwork {
   readonly created = new Map<string, number>();
   readonly stats = {
     rejected: 0,
+    /** Events of a reaped epoch refused beyond its limit or cut (expected, not a problem). */
+    refusedReaped: 0,
     installed: 0,
     refused: 0,
     compactions: 0,
@@ -60,6 +70,8 @@ export class LifecycleNetwork {
     joins: 0,
   };
   readonly trace: string[] = [];
+  /** Each node's reaper (src/agent/reaper.ts), for the replica it runs now. */
+  private readonly reapers = new Map<LifeNode, { replica: unknown; reaper: Reaper }>();
 
   constructor(
     readonly rng: Prng,
@@ -74,6 +86,47 @@ export class LifecycleNetwork {
     const n = this.nodes[i];
     if (!n) throw new Error(`no node ${i}`);
     return n;
+  }
+
+  /** Node `i`'s reaper, as the agent runs it: its writes are system writes of node `i`. */
+  reaper(i: number): Reaper {
+    const n = this.node(i);
+    const had = this.reapers.get(n);
+    if (had?.replica === n.replica) return had.reaper;
+    const reaper = new Reaper({
+      self: n.peer,
+      replica: () => n.replica,
+      write: (ops) => {
+        this.write(i, [...ops], 0, true);
+        return Promise.resolve();
+      },
+      members: () => n.view.members(n.candidates()),
+      log: SILENT,
+    });
+    this.reapers.set(n, { replica: n.replica, reaper });
+    return reaper;
+  }
+
+  /**
+   * Whether clocks on the wire leave out retired epochs: once every node that may still talk
+   * reads that (the agent's negotiation, src/core/wire-version.ts).
+   */
+  pruning(): boolean {
+    return this.nodes.every(
+      (n) => n.status === 'dead' || n.status === 'left' || n.wireVersion >= PRUNED_CLOCKS_WIRE_VERSION,
+    );
+  }
+
+  /** The clock node `i` sends in heartbeats and sync requests. */
+  sentClock(i: number): VectorClock {
+    const r = this.node(i).replica;
+    return this.pruning() ? r.shownClock() : r.clock();
+  }
+
+  /** An upgrade of node `i` to this build's newest wire version. */
+  upgrade(i: number, version: number): void {
+    this.node(i).upgrade(version);
+    this.note(`n${i} upgraded to wire version ${version}`);
   }
 
   up(i: number): boolean {
@@ -184,6 +237,7 @@ export class LifecycleNetwork {
     for (const fx of effects) {
       // The persisted event is the received one, with the wire version it was made in.
       if (fx.kind === 'persist') this.node(i).log.append(fx.event);
+      else if (fx.kind === 'rejected' && fx.code === REAPED) this.stats.refusedReaped++;
       else if (fx.kind === 'rejected') {
         this.stats.rejected++;
         this.note(`n${i} rejected ${fx.origin}:${fx.seq} ${fx.code} ${fx.message}`);
@@ -201,25 +255,31 @@ export class LifecycleNetwork {
     if (!this.connected(to, from)) return;
     const a = this.node(to);
     const b = this.node(from);
+    // The request's clock, as the server reads it (retired epochs the puller pruned at their cut).
+    const seen = b.replica.expandClock(this.sentClock(to));
     // The server learns of the puller and of the clock it holds (src/agent/agent.ts).
-    b.view.pulled(a.peer, a.replica.clock(), b.replica.clock(), this.nowMs);
-    if (!b.log.servable(a.replica.clock())) {
-      const snap = decodeSnapshot(encodeSnapshot(b.replica.snapshot()));
-      if (!vcLeq(a.replica.clock(), snap.vc)) {
+    b.view.pulled(a.peer, seen, b.replica.clock(), this.nowMs);
+    if (!b.log.servable(seen)) {
+      const whole = b.replica.snapshot();
+      const served = this.pruning() ? prunedSnapshot({ ...whole, heads: [] }, b.replica.shownClock()) : whole;
+      const snap = decodeSnapshot(encodeSnapshot(served));
+      const snapVc = withRetiredCuts(snap.vc, snap.retired ?? new Map());
+      if (!vcLeq(a.replica.clock(), snapVc)) {
         this.stats.refused++;
         if (!retry) return;
         for (const e of a.log.since(b.replica.clock())) this.receive(from, e);
         this.pull(to, from, false);
         return;
       }
-      if (!vcLeq(snap.vc, a.replica.clock())) {
+      if (!vcLeq(snapVc, a.replica.clock())) {
         a.replica.install(snap);
-        a.log.installed(snap.vc);
+        a.log.installed(snapVc);
         this.stats.installed++;
       }
     }
     const upTo = b.replica.clock();
-    for (const e of b.log.since(a.replica.clock())) if (e.seq <= vcGet(upTo, e.origin)) this.receive(to, e);
+    const have = b.replica.expandClock(this.sentClock(to));
+    for (const e of b.log.since(have)) if (e.seq <= vcGet(upTo, e.origin)) this.receive(to, e);
   }
 
   pullFromRandomPeer(i: number): void {
@@ -237,7 +297,9 @@ export class LifecycleNetwork {
         if (!this.connected(i, j) || this.rng.chance(this.opts.faults.drop)) continue;
         this.heartbeat(i, j, false);
         // A heartbeat that shows events we lack starts a pull (docs/agent.md).
-        if (!vcLeq(n.replica.clock(), this.node(j).replica.clock()) && this.rng.chance(0.3)) this.pull(j, i);
+        const theirs = this.node(j).replica;
+        if (!vcLeq(theirs.expandClock(this.sentClock(i)), theirs.clock()) && this.rng.chance(0.3))
+          this.pull(j, i);
       }
       this.handle(i, n.replica.step({ kind: 'tick' }, this.nowMs).effects);
       n.heartbeats++;
@@ -251,7 +313,8 @@ export class LifecycleNetwork {
     receiver.lastHeard.set(sender.peer, this.nowMs);
     const local = receiver.replica.clock();
     const members = sender.view.firstHandMembers(sender.candidates(), this.nowMs);
-    receiver.view.heartbeat(sender.peer, sender.replica.clock(), leaving, local, this.nowMs, members);
+    const vc = receiver.replica.expandClock(this.sentClock(from));
+    receiver.view.heartbeat(sender.peer, vc, leaving, local, this.nowMs, members);
   }
 
   compact(i: number): void {
@@ -269,3 +332,5 @@ export class LifecycleNetwork {
     this.stats.compactions++;
   }
 }
+
+const SILENT = { info: () => undefined, warn: () => undefined } as unknown as Logger;

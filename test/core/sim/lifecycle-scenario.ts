@@ -5,10 +5,13 @@
  * membership changes drawn from the seed: graceful leave, death (then reaping), restart with a
  * lost store. A node's last event before it leaves or crashes may reach one peer only, which may
  * then be cut off too. Half the runs reap by an agreed cut, half as the agent does (each node on
- * its own timer). One node runs an older release that emits wire version 1, the rest version 2.
+ * its own timer). One node runs an older release that emits wire version 1, the rest this
+ * build's newest; the older one is upgraded at a time drawn from the seed (on its own stream, so
+ * the rest of the run draws as before). Clocks on the wire leave out retired epochs only once
+ * every node that may still talk reads that (src/core/retired-epochs.ts).
  */
 import { vcGet } from '../../../src/core/clock/vector-clock.js';
-import { wireVersionOf } from '../../../src/core/codec/event-codec.js';
+import { MAX_EVENT_WIRE_VERSION, wireVersionOf } from '../../../src/core/codec/event-codec.js';
 import { Prng } from '../../support/prng.js';
 import { checkConverged, ACKED_KEY } from './lifecycle-check.js';
 import { LifecycleCluster } from './lifecycle-cluster.js';
@@ -61,8 +64,9 @@ export function runLifecycle(
     compactEvery: 5,
     reapAfterMs: 150 * HEARTBEAT_MS,
     reap: rng.chance(0.5) ? 'agreed-cut' : 'local',
-    wireVersion: (i) => (i === olderRelease ? 1 : 2),
+    wireVersion: (i) => (i === olderRelease ? 1 : MAX_EVENT_WIRE_VERSION),
   });
+  const upgradeAt = new Prng(seed ^ 0x5eed).int(100, 380) * HEARTBEAT_MS;
   const start = c.nowMs;
   for (let i = 0; i < n; i++) c.announce(i);
   if (variant.joiner) c.notYet(n);
@@ -86,6 +90,8 @@ export function runLifecycle(
   while (c.nowMs - start < duration) {
     c.advance(rng.int(1, 30));
     const t = c.nowMs - start;
+    if (t >= upgradeAt && c.node(olderRelease).wireVersion < MAX_EVENT_WIRE_VERSION)
+      c.upgrade(olderRelease, MAX_EVENT_WIRE_VERSION);
     const long = isolations[0];
     if (joinLead >= 0 && long && c.nowMs >= long.until - joinLead * HEARTBEAT_MS) {
       joinLead = -1;
@@ -119,7 +125,8 @@ export function runLifecycle(
   const summary =
     `${n} nodes (n${olderRelease} on wire version 1), ${c.archive.length} events, ` +
     `${s.compactions} compactions dropping ${s.dropped} log entries, ${s.installed} snapshots installed, ` +
-    `${s.refused} refused, ${s.reaps} reaps, settled in ${settleRounds} rounds; ${c.trace.join('; ')}`;
+    `${s.refused} refused, ${s.reaps} reaps, ${c.node(c.upNodes()[0] ?? 0).replica.retiredCuts().size} retired epochs, ` +
+    `settled in ${settleRounds} rounds; ${c.trace.join('; ')}`;
   const versions: Record<number, number> = {};
   const final = c.node(c.upNodes()[0] ?? 0).replica.clock();
   for (const { event } of c.archive) {
