@@ -72,6 +72,9 @@ export function heartbeatRefreshMs(intervalMs: number, reapAfterMs: number): num
   return Math.max(intervalMs, Math.min(10 * intervalMs, Math.floor(reapAfterMs / 4)));
 }
 
+/** A heartbeat that only refreshes names the sender's peers at most this often. */
+const PEERS_REFRESH_MS = 60_000;
+
 /** Peer exchange dials one peer at most this often. */
 const MEET_SPACING_MS = 5_000;
 
@@ -83,6 +86,7 @@ export class Heartbeats {
   /** What the last beat published said and whom it could reach, to skip unchanged beats. */
   private last: { key: string; at: number; echoed: boolean } | undefined;
   private sendCounters = { published: 0, skipped: 0 };
+  private peersSentAt = -Infinity;
 
   constructor(private readonly d: HeartbeatsDeps) {
     this.protocol = d.protocol ?? LOCAL_PROTOCOL;
@@ -125,14 +129,15 @@ export class Heartbeats {
     const members = this.d.members();
     void this.knownPeers()
       .then((peers) => {
-        const bytes = encodeHeartbeat({
+        const hb = {
           vc: new Map(vc),
           region: this.d.region,
           leaving,
           peers,
           protocol: this.protocol,
           members,
-        });
+        };
+        const bytes = encodeHeartbeat(hb);
         const now = this.d.now();
         const subscribers = this.d.gossip
           .subscribers()
@@ -142,12 +147,18 @@ export class Heartbeats {
         const key = `${subscribers}\n${new TextDecoder().decode(bytes)}`;
         const last = this.last;
         const same = last?.key === key;
-        if (!leaving && same && last.echoed && now - last.at < (this.d.refreshMs ?? 0)) {
+        const refresh = !leaving && same && last.echoed;
+        if (refresh && now - last.at < (this.d.refreshMs ?? 0)) {
           this.sendCounters.skipped++;
           return;
         }
-        return this.d.gossip.publish(bytes).then(() => {
+        // A refresh names our peers only now and then: they are for meeting peers, and every
+        // change of them goes out in a beat of its own (and its echo).
+        const withPeers = !refresh || now - this.peersSentAt >= PEERS_REFRESH_MS;
+        const sent = withPeers ? bytes : encodeHeartbeat({ ...hb, peers: [] });
+        return this.d.gossip.publish(sent).then(() => {
           this.last = { key, at: now, echoed: same };
+          if (withPeers) this.peersSentAt = now;
           this.sendCounters.published++;
         });
       })

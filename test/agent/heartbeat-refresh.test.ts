@@ -66,6 +66,13 @@ describe('heartbeats skip unchanged beats (issue 8)', () => {
     await beat();
     expect(published).toHaveLength(3);
     expect(decodeHeartbeat(published[2]!)?.vc.get('self~e')).toBe(1);
+    // A refresh leaves the peers out (they went out with the change and its echo)...
+    expect(decodeHeartbeat(published[1]!)?.peers.map((p) => p.id)).toEqual(['p1', 'p2']);
+    expect(decodeHeartbeat(published[2]!)?.peers).toEqual([]);
+    // ...but names them again a minute after they last went out.
+    for (let i = 0; i < 60; i++) await beat();
+    const withPeers = published.slice(3).map((b) => decodeHeartbeat(b)?.peers.length);
+    expect(withPeers).toEqual([0, 0, 0, 0, 2, 0]);
   });
 
   it('sends at once when the clock changes, and once more after it', async () => {
