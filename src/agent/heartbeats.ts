@@ -57,19 +57,23 @@ export interface HeartbeatsDeps {
   /** The range this build advertises (tests pose as other releases). */
   readonly protocol?: ProtocolRange;
   /**
-   * Longest time between two beats while nothing changes (default 0: every `send` publishes).
-   * A beat whose content and subscribers equal the last one's is skipped until then, except
-   * the one right after a change (see `send`).
+   * Longest time between two beats while nothing changes, given the members we know (default:
+   * 0, every `send` publishes). A beat whose content and subscribers equal the last one's is
+   * skipped until then, except the one right after a change (see `send`).
    */
-  readonly refreshMs?: number;
+  readonly refreshMs?: (members: number) => number;
 }
 
 /**
- * How long an unchanged heartbeat may be skipped: ten intervals (10 s by default), and well
- * within `reapAfterMs`, so that a silent but live member never looks gone for long.
+ * How long an unchanged heartbeat may be skipped in a cluster of `members`: ten intervals
+ * (10 s by default), or one interval per member in a larger cluster, so that the whole
+ * cluster refreshes about once an interval however large it is (each agent receives every
+ * beat); and always within `reapAfterMs` / 4, so that a silent but live member never looks
+ * gone for long.
  */
-export function heartbeatRefreshMs(intervalMs: number, reapAfterMs: number): number {
-  return Math.max(intervalMs, Math.min(10 * intervalMs, Math.floor(reapAfterMs / 4)));
+export function heartbeatRefreshMs(intervalMs: number, reapAfterMs: number, members = 1): number {
+  const beats = Math.max(10, members);
+  return Math.max(intervalMs, Math.min(beats * intervalMs, Math.floor(reapAfterMs / 4)));
 }
 
 /** A heartbeat that only refreshes names the sender's peers at most this often. */
@@ -139,16 +143,14 @@ export class Heartbeats {
         };
         const bytes = encodeHeartbeat(hb);
         const now = this.d.now();
-        const subscribers = this.d.gossip
-          .subscribers()
-          .map((p) => p.toString())
-          .sort()
-          .join(',');
+        const subscriberIds = this.d.gossip.subscribers().map((p) => p.toString());
+        const subscribers = subscriberIds.sort().join(',');
         const key = `${subscribers}\n${new TextDecoder().decode(bytes)}`;
         const last = this.last;
         const same = last?.key === key;
         const refresh = !leaving && same && last.echoed;
-        if (refresh && now - last.at < (this.d.refreshMs ?? 0)) {
+        const refreshMs = this.d.refreshMs?.(Math.max(members.length, subscriberIds.length) + 1) ?? 0;
+        if (refresh && now - last.at < refreshMs) {
           this.sendCounters.skipped++;
           return;
         }
