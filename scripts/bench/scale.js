@@ -142,12 +142,15 @@ const join_ = join;
 /** Polls until every agent holds `n` alive; resolves to the wall time it first held. */
 async function allAlive(agents, n) {
   const deadline = wallNow() + WAIT_LIMIT_MS;
+  let counts = [];
   while (wallNow() < deadline) {
-    const counts = await Promise.all(agents.map((a) => a.call('alive').then((r) => r.count)));
+    counts = await Promise.all(agents.map((a) => a.call('alive').then((r) => r.count)));
     if (counts.every((c) => c >= n)) return wallNow();
     await sleep(100);
   }
-  throw new Error(`not every agent saw ${n} alive within ${WAIT_LIMIT_MS} ms`);
+  throw new Error(
+    `not every agent saw ${n} alive within ${WAIT_LIMIT_MS} ms (alive counts: ${counts.join(',')})`,
+  );
 }
 
 async function allHoldDead(agents, id) {
