@@ -168,6 +168,12 @@ serve(
         gossipDelivered: gossip?.deliveredEvents,
         syncPulled: sync?.pulledEvents,
         syncServed: sync?.servedEvents,
+        // Idle-cost figures (scale.js --diag); undefined where a build lacks them.
+        beatsPublished: agent.heartbeats?.sendStats?.().published,
+        beatsSkipped: agent.heartbeats?.sendStats?.().skipped,
+        heartbeatsReceived: agent.status().counters.heartbeatsReceived,
+        events: Object.values(clockRecord()).reduce((a, b) => a + b, 0),
+        transitions: agent.members().transitions.length,
       };
     },
     mem() {

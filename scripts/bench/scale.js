@@ -15,6 +15,7 @@
 // removed on exit, on error and on SIGINT/SIGTERM.
 // Options: --sizes 3,10 --runs 3 --idle 30 --settle 10 --events 1000 --json
 //          --cpu-prof DIR (profile every agent of the last run of each size)
+//          --diag (print what the agents did in the idle window: beats, syncs, events)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -43,6 +44,7 @@ const IDLE_S = num('idle', 30, 2, 600);
 const SETTLE_S = num('settle', 10, 0, 600);
 const EVENTS = num('events', 1000, 1, 100_000);
 const CPU_PROF = opt('cpu-prof', undefined);
+const DIAG = argv.includes('--diag');
 const asJson = argv.includes('--json');
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 const WAIT_LIMIT_MS = 240_000;
@@ -140,12 +142,15 @@ const join_ = join;
 /** Polls until every agent holds `n` alive; resolves to the wall time it first held. */
 async function allAlive(agents, n) {
   const deadline = wallNow() + WAIT_LIMIT_MS;
+  let counts = [];
   while (wallNow() < deadline) {
-    const counts = await Promise.all(agents.map((a) => a.call('alive').then((r) => r.count)));
+    counts = await Promise.all(agents.map((a) => a.call('alive').then((r) => r.count)));
     if (counts.every((c) => c >= n)) return wallNow();
     await sleep(100);
   }
-  throw new Error(`not every agent saw ${n} alive within ${WAIT_LIMIT_MS} ms`);
+  throw new Error(
+    `not every agent saw ${n} alive within ${WAIT_LIMIT_MS} ms (alive counts: ${counts.join(',')})`,
+  );
 }
 
 async function allHoldDead(agents, id) {
@@ -188,9 +193,19 @@ async function runOnce(n, prof) {
     note(`  N=${n}: all ${n} alive ${((tAlive - tLaunch) / 1000).toFixed(1)} s after launch`);
     await sleep(SETTLE_S * 1000);
 
+    const d0 = DIAG ? await Promise.all(agents.map((a) => a.call('diag'))) : undefined;
     const s0 = sample(agents);
     await sleep(IDLE_S * 1000);
     const s1 = sample(agents);
+    if (d0) {
+      // What the agents did in the window (counter deltas, summed over agents).
+      const d1 = await Promise.all(agents.map((a) => a.call('diag')));
+      const delta = {};
+      for (const [i, d] of d1.entries())
+        for (const [k, v] of Object.entries(d))
+          if (typeof v === 'number') delta[k] = (delta[k] ?? 0) + v - (d0[i][k] ?? 0);
+      note(`  N=${n} idle window, summed over agents: ${JSON.stringify(delta)}`);
+    }
     const secs = (s1.t - s0.t) / 1000;
     const per = agents.map((a, i) => ({
       rssMb: procRssMb(a.pid),

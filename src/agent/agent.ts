@@ -280,7 +280,8 @@ export class Agent {
       counters: this.counters,
       onBehind: (peer) => void this.syncWith(peer),
       ...(this.protocol ? { protocol: this.protocol } : {}),
-      refreshMs: heartbeatRefreshMs(this.config.heartbeatIntervalMs, this.config.reapAfterMs),
+      refreshMs: (members) =>
+        heartbeatRefreshMs(this.config.heartbeatIntervalMs, this.config.reapAfterMs, members),
     });
     this.isolation.refused = (id) => this.heartbeats.isRefused(id);
     this.heartbeats.start();

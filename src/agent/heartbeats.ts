@@ -57,20 +57,27 @@ export interface HeartbeatsDeps {
   /** The range this build advertises (tests pose as other releases). */
   readonly protocol?: ProtocolRange;
   /**
-   * Longest time between two beats while nothing changes (default 0: every `send` publishes).
-   * A beat whose content and subscribers equal the last one's is skipped until then, except
-   * the one right after a change (see `send`).
+   * Longest time between two beats while nothing changes, given the members we know (default:
+   * 0, every `send` publishes). A beat whose content and subscribers equal the last one's is
+   * skipped until then, except the one right after a change (see `send`).
    */
-  readonly refreshMs?: number;
+  readonly refreshMs?: (members: number) => number;
 }
 
 /**
- * How long an unchanged heartbeat may be skipped: ten intervals (10 s by default), and well
- * within `reapAfterMs`, so that a silent but live member never looks gone for long.
+ * How long an unchanged heartbeat may be skipped in a cluster of `members`: ten intervals
+ * (10 s by default), or one interval per member in a larger cluster, so that the whole
+ * cluster refreshes about once an interval however large it is (each agent receives every
+ * beat); and always within `reapAfterMs` / 4, so that a silent but live member never looks
+ * gone for long.
  */
-export function heartbeatRefreshMs(intervalMs: number, reapAfterMs: number): number {
-  return Math.max(intervalMs, Math.min(10 * intervalMs, Math.floor(reapAfterMs / 4)));
+export function heartbeatRefreshMs(intervalMs: number, reapAfterMs: number, members = 1): number {
+  const beats = Math.max(10, members);
+  return Math.max(intervalMs, Math.min(beats * intervalMs, Math.floor(reapAfterMs / 4)));
 }
+
+/** A heartbeat that only refreshes names the sender's peers at most this often. */
+const PEERS_REFRESH_MS = 60_000;
 
 /** Peer exchange dials one peer at most this often. */
 const MEET_SPACING_MS = 5_000;
@@ -83,6 +90,7 @@ export class Heartbeats {
   /** What the last beat published said and whom it could reach, to skip unchanged beats. */
   private last: { key: string; at: number; echoed: boolean } | undefined;
   private sendCounters = { published: 0, skipped: 0 };
+  private peersSentAt = -Infinity;
 
   constructor(private readonly d: HeartbeatsDeps) {
     this.protocol = d.protocol ?? LOCAL_PROTOCOL;
@@ -125,29 +133,34 @@ export class Heartbeats {
     const members = this.d.members();
     void this.knownPeers()
       .then((peers) => {
-        const bytes = encodeHeartbeat({
+        const hb = {
           vc: new Map(vc),
           region: this.d.region,
           leaving,
           peers,
           protocol: this.protocol,
           members,
-        });
+        };
+        const bytes = encodeHeartbeat(hb);
         const now = this.d.now();
-        const subscribers = this.d.gossip
-          .subscribers()
-          .map((p) => p.toString())
-          .sort()
-          .join(',');
+        const subscriberIds = this.d.gossip.subscribers().map((p) => p.toString());
+        const subscribers = subscriberIds.sort().join(',');
         const key = `${subscribers}\n${new TextDecoder().decode(bytes)}`;
         const last = this.last;
         const same = last?.key === key;
-        if (!leaving && same && last.echoed && now - last.at < (this.d.refreshMs ?? 0)) {
+        const refresh = !leaving && same && last.echoed;
+        const refreshMs = this.d.refreshMs?.(Math.max(members.length, subscriberIds.length) + 1) ?? 0;
+        if (refresh && now - last.at < refreshMs) {
           this.sendCounters.skipped++;
           return;
         }
-        return this.d.gossip.publish(bytes).then(() => {
+        // A refresh names our peers only now and then: they are for meeting peers, and every
+        // change of them goes out in a beat of its own (and its echo).
+        const withPeers = !refresh || now - this.peersSentAt >= PEERS_REFRESH_MS;
+        const sent = withPeers ? bytes : encodeHeartbeat({ ...hb, peers: [] });
+        return this.d.gossip.publish(sent).then(() => {
           this.last = { key, at: now, echoed: same };
+          if (withPeers) this.peersSentAt = now;
           this.sendCounters.published++;
         });
       })

@@ -40,7 +40,7 @@ function rig(refreshMs = 10_000) {
     members: () => [],
     counters: { heartbeatsReceived: 0, badHeartbeats: 0, refusedPeers: 0 },
     onBehind: () => undefined,
-    refreshMs,
+    refreshMs: () => refreshMs,
   });
   /** One interval: advance the clock, send, and let the send's promises settle. */
   const beat = async (leaving = false): Promise<void> => {
@@ -66,6 +66,13 @@ describe('heartbeats skip unchanged beats (issue 8)', () => {
     await beat();
     expect(published).toHaveLength(3);
     expect(decodeHeartbeat(published[2]!)?.vc.get('self~e')).toBe(1);
+    // A refresh leaves the peers out (they went out with the change and its echo)...
+    expect(decodeHeartbeat(published[1]!)?.peers.map((p) => p.id)).toEqual(['p1', 'p2']);
+    expect(decodeHeartbeat(published[2]!)?.peers).toEqual([]);
+    // ...but names them again a minute after they last went out.
+    for (let i = 0; i < 60; i++) await beat();
+    const withPeers = published.slice(3).map((b) => decodeHeartbeat(b)?.peers.length);
+    expect(withPeers).toEqual([0, 0, 0, 0, 2, 0]);
   });
 
   it('sends at once when the clock changes, and once more after it', async () => {
@@ -98,9 +105,13 @@ describe('heartbeats skip unchanged beats (issue 8)', () => {
     expect(decodeHeartbeat(published[6]!)?.leaving).toBe(true);
   });
 
-  it('refreshes within a quarter of reapAfterMs, never faster than the interval', () => {
+  it('refreshes every 10 intervals or one per member, within a quarter of reapAfterMs', () => {
     expect(heartbeatRefreshMs(1_000, 72 * 3_600_000)).toBe(10_000);
     expect(heartbeatRefreshMs(100, 1_000)).toBe(250);
     expect(heartbeatRefreshMs(1_000, 1_000)).toBe(1_000);
+    // A larger cluster refreshes one interval per member: about one beat an interval in all.
+    expect(heartbeatRefreshMs(1_000, 72 * 3_600_000, 10)).toBe(10_000);
+    expect(heartbeatRefreshMs(1_000, 72 * 3_600_000, 30)).toBe(30_000);
+    expect(heartbeatRefreshMs(1_000, 40_000, 30)).toBe(10_000);
   });
 });
