@@ -64,6 +64,17 @@ describe('the DNS listener', () => {
     expect(decode(await udpAsk(server.address.port, query('web.service.smac'))).answers?.length).toBe(1);
   });
 
+  it('answers FORMERR, with no question, to a name with an empty label, so the answer decodes', async () => {
+    // "web.service.smac" with the last byte of "service" turned into a dot: dns-packet decodes it
+    // as "web.servic..smac", which cannot be encoded back (found by the property below).
+    const bad = query('web.service.smac', 'SRV');
+    bad[23] = 0x2e;
+    const r = decode(await udpAsk(server.address.port, bad));
+    expect([r.id, r.rcode, r.questions]).toEqual([bad.readUInt16BE(0), 'FORMERR', []]);
+    expect(server.counters.malformed).toBe(1);
+    expect(server.counters.rcodes).toEqual({ FORMERR: 1 });
+  });
+
   it('never throws on arbitrary bytes, and on mutated queries (property)', () => {
     const valid = query('web.service.smac', 'SRV');
     fc.assert(
