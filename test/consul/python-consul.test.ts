@@ -1,8 +1,8 @@
 // SMAC's Consul-compatible listener driven by a Consul client that is not part of this project:
 // Debian's python3-consul (python-consul 0.7), installed by scripts/install-python-consul.sh,
 // given the agent's API token (consul.Consul(token=...)), which the listener requires.
-// (Debian's prometheus cannot be that client: bookworm's 2.42 is built without Consul service
-// discovery, docs/consul.md.) Against three agent processes: services registered on any agent
+// (Debian's prometheus cannot be that client: bookworm's 2.42 and trixie's 2.53 are built without
+// Consul service discovery, docs/consul.md.) Against three agent processes: services registered on any agent
 // appear through one agent's listener; a blocking query returns when its service changes; an
 // endpoint leaves `?passing` once its node is SIGKILLed.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
