@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ChaosOp } from '../../scripts/chaos/checker.js';
 import { FAULT_KINDS, Nemesis, type ReapRecord } from '../../scripts/chaos/nemesis.js';
+import { agreedReaps } from '../../scripts/chaos/reap-cuts.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -153,5 +154,57 @@ describe('the force-leave fault and a member with an older epoch', () => {
     // Both epochs are this fault's: neither counts as a reap no fault asked for.
     n.faults.push(f);
     expect(n.unplannedReaps(reaps)).toEqual([]);
+  });
+});
+
+describe('agreedReaps', () => {
+  const old = { epoch: 'P1~a', cut: 2 };
+  const cur = { epoch: 'P1~b', cut: 40 };
+  it('waits until every survivor shows the same new reaps of the member, each with its cut', () => {
+    expect(agreedReaps([[old, cur], [cur]], 'P1', new Set())).toBeUndefined();
+    expect(
+      agreedReaps(
+        [
+          [old, cur],
+          [old, { ...cur, cut: 41 }],
+        ],
+        'P1',
+        new Set(),
+      ),
+    ).toBeUndefined();
+    expect(
+      agreedReaps(
+        [
+          [old, { epoch: 'P1~b' }],
+          [old, cur],
+        ],
+        'P1',
+        new Set(),
+      ),
+    ).toBeUndefined();
+    expect(agreedReaps([[], []], 'P1', new Set())).toBeUndefined();
+    expect(
+      agreedReaps(
+        [
+          [cur, old, { epoch: 'P0~x', cut: 3 }],
+          [old, cur],
+        ],
+        'P1',
+        new Set(),
+      ),
+    ).toEqual([old, cur]);
+  });
+
+  it('leaves out the reaps done before the fault', () => {
+    expect(
+      agreedReaps(
+        [
+          [old, cur],
+          [old, cur],
+        ],
+        'P1',
+        new Set(['P1~a']),
+      ),
+    ).toEqual([cur]);
   });
 });
