@@ -81,6 +81,7 @@ export class Compactor {
       persist: (state) => {
         deps.store.setMeta(META_KEY, JSON.stringify(state));
       },
+      startedAt: deps.now(),
     });
     this.reaper = new Reaper({
       self: deps.self,
@@ -181,7 +182,8 @@ export class Compactor {
   private reapSilent(members: readonly string[], now: number): void {
     for (const id of members) {
       if (this.reaping.has(id)) continue;
-      const silent = this.view.silentFor(id, now);
+      // Silence since we last heard it or since we started, whichever is later (never our downtime).
+      const silent = this.view.silentSince(id, now);
       if (silent === undefined || silent < this.deps.reapAfterMs || this.deps.isAlive(id)) continue;
       this.retire(id, 'reaped', `the member was silent and not alive for ${String(silent)} ms (reapAfterMs)`);
     }
