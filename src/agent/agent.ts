@@ -157,6 +157,7 @@ export class Agent {
       handOver: async (self, upTo) => {
         await this.handOver(self, new Map([...this.replica.clock(), [self, upTo]]));
       },
+      members: () => this.memberCandidates().filter((p) => p !== this.peerId && this.isMember(p)),
     });
     this.queue = new Owner({
       now,
@@ -639,7 +640,6 @@ export class Agent {
     return installPeerSnapshot(this.snapshotDeps(), bytes, { keepNewer, nowMs: this.now() });
   }
 
-  /** A member by what the replica holds (its signed record or events), not left or reaped. */
   /** Whether clocks we send leave out retired epochs: once every member reads that (v4). */
   private prunes(): boolean {
     return this.replica.eventWireVersion >= PRUNED_CLOCKS_WIRE_VERSION;
@@ -650,8 +650,11 @@ export class Agent {
     return this.prunes() ? this.replica.shownClock() : this.replica.clock();
   }
 
+  /** A member by what the replica holds (its signed record or events), not left or reaped. */
   private isMember(peer: string): boolean {
     if (this.compactor.view.isRetired(peer)) return false;
+    // A rebase emptied the store: the members we knew before it (rebase.ts).
+    if (this.rebaser.formerMembers().has(peer)) return true;
     for (const origin of this.replica.clock().keys()) if (peerOfOrigin(origin) === peer) return true;
     const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
     return Array.isArray(value) && value.some((r) => (r as { id?: unknown }).id === peer);
@@ -689,6 +692,7 @@ export class Agent {
   /** Every peer id that shows a member: member records, heartbeat senders, clock origins. */
   private memberCandidates(): string[] {
     const ids = new Set<string>(this.heartbeats.heardFrom().keys());
+    for (const id of this.rebaser.formerMembers()) ids.add(id);
     for (const origin of this.replica.clock().keys()) ids.add(peerOfOrigin(origin));
     const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
     if (Array.isArray(value))
