@@ -436,6 +436,16 @@ export class Agent {
     return this.replica.clock();
   }
 
+  /** `vc` as the API shows it: without retired epochs it provably holds at their cut. */
+  pruneClock(vc: ReadonlyVectorClock): VectorClock {
+    return this.replica.pruneClock(vc);
+  }
+
+  /** A clock a client sent back (a cursor), with the retired epochs it proves to hold restored. */
+  expandClock(vc: ReadonlyVectorClock): VectorClock {
+    return this.replica.expandClock(vc);
+  }
+
   /**
    * What changed since `cursor` (a clock a watcher saw): the objects touched by every logged
    * event the cursor does not cover. `snapshotNeeded` when the log was compacted past the
