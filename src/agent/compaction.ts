@@ -117,6 +117,7 @@ export class Compactor {
   /** Called every heartbeat interval by the owner: reap what is due, then maybe compact. */
   step(): void {
     const now = this.deps.now();
+    this.forceNewEpochs();
     this.noticeReturns(now);
     const members = this.members();
     for (const id of members) this.view.noticed(id, now);
@@ -239,6 +240,16 @@ export class Compactor {
     const retired = this.view.retirements();
     for (const s of this.deps.replica().reaps())
       for (const p of s.missing) if (retired[p]?.reason === 'left') this.reaper.initiate(p);
+  }
+
+  /**
+   * An operator's force-leave covers the member whatever epoch it is in: one of its epochs that
+   * reaches us while that reap is pending (it rebased where we could not see it, or restarted
+   * under a new epoch) is reaped too. Reaps started by our own timers do not extend so: a member
+   * that writes under a new epoch is up, and a member that is up is never reaped.
+   */
+  private forceNewEpochs(): void {
+    for (const [peer, reason] of this.reaping) if (reason === 'force-left') this.reaper.initiate(peer);
   }
 
   /**

@@ -19,6 +19,7 @@ afterEach(async () => {
 
 const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
 const retired = (a: Agent, peer: string) => a.status().compaction.retired[peer];
+const cutOf = (a: Agent, epoch: string) => a.status().compaction.reaps.find((r) => r.epoch === epoch)?.cut;
 
 /** Drops `from`'s heartbeats at `at` (the gossipsub stall seen in docs/chaos.md), events still flow. */
 function dropHeartbeats(at: Agent, from: Agent): void {
@@ -39,19 +40,31 @@ function offerSnapshot(to: Agent, from: Agent): Promise<boolean> {
   });
 }
 
+/**
+ * a, b and c, all members; c wrote 5 events everyone has (`acked`), then was cut off and
+ * force-left at a, and a and b retired it. `cutOff` runs just before c is cut off.
+ */
+async function reapedC(cutOff: (c: Agent) => void = () => undefined) {
+  agents = await startFastCluster(3, OPTS);
+  await waitMembersKnown(agents);
+  const [a, b, c] = agents as [Agent, Agent, Agent];
+  let acked = 0;
+  for (let i = 0; i < 5; i++) acked += await incHits(c, 1);
+  await waitFor(() => agents.every((x) => hits(x) === acked), 'c’s writes everywhere');
+  const epoch = c.status().origin;
+  cutOff(c);
+  await c.isolate(true);
+  expect(a.forceLeave(c.peerId)).toBe(true);
+  await waitFor(() => [a, b].every((x) => retired(x, c.peerId) !== undefined), 'c reaped', 30_000);
+  return { a, b, c, epoch, acked };
+}
+
 describe('a rebased member', () => {
   it('is a member again once its new epoch shows, even where its heartbeats do not arrive', async () => {
-    agents = await startFastCluster(3, OPTS);
-    await waitMembersKnown(agents);
-    const [a, b, c] = agents as [Agent, Agent, Agent];
-    let acked = 0;
-    for (let i = 0; i < 5; i++) acked += await incHits(c, 1);
-    await waitFor(() => agents.every((x) => hits(x) === acked), 'c’s writes everywhere');
-    const epoch = c.status().origin;
-    dropHeartbeats(a, c);
-    await c.isolate(true);
-    expect(a.forceLeave(c.peerId)).toBe(true);
-    await waitFor(() => [a, b].every((x) => retired(x, c.peerId) !== undefined), 'c reaped', 30_000);
+    const { a, c, epoch, ...r } = await reapedC((c) => {
+      dropHeartbeats(agents[0]!, c);
+    });
+    let acked = r.acked;
     await c.isolate(false);
     await waitFor(() => c.status().origin !== epoch, 'c to rebase under a new epoch', 30_000);
     acked += await incHits(c, 100); // under the new epoch
@@ -104,5 +117,27 @@ describe('a rebased member', () => {
       30_000,
     );
     expect(c.status().counters.snapshotsInstalled).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('is removed by a force-leave given where its new epoch had not arrived yet, once it does', async () => {
+    const { a, b, c, epoch, ...r } = await reapedC();
+    let acked = r.acked;
+    // a is cut off while c comes back and rebases: a knows only c's reaped epoch.
+    await a.isolate(true);
+    await waitFor(() => a.connectedPeers().length === 0, 'a cut off');
+    await c.isolate(false);
+    await waitFor(() => c.status().origin !== epoch, 'c to rebase under a new epoch', 30_000);
+    const renewed = c.status().origin;
+    acked += await incHits(c, 100);
+    await waitFor(() => hits(b) === acked, 'c’s new write at b');
+    // The operator removes c at a, which has not heard of the new epoch: it is what gets reaped.
+    expect(a.forceLeave(c.peerId)).toBe(true);
+    await a.isolate(false);
+    await waitFor(
+      () => [a, b].every((x) => cutOf(x, renewed) !== undefined),
+      'the agreed cut of c’s new epoch',
+      30_000,
+    );
+    await waitFor(() => ![epoch, renewed].includes(c.status().origin), 'c to rebase again', 30_000);
   }, 90_000);
 });
