@@ -30,7 +30,12 @@ import { createSmacNode, type SmacNode } from '../net/node.js';
 import { SyncService } from '../net/sync-protocol.js';
 import { SnapshotRefusal, SnapshotRefused } from '../net/snapshot-proof.js';
 import { snapshotSourceRefusal } from './snapshot-source.js';
-import { installPeerSnapshot, servedSnapshot, type SnapshotExchangeDeps } from './snapshot-exchange.js';
+import {
+  installPeerSnapshot,
+  provenClock,
+  servedSnapshot,
+  type SnapshotExchangeDeps,
+} from './snapshot-exchange.js';
 import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
 import { heartbeatRefreshMs, Heartbeats } from './heartbeats.js';
@@ -641,6 +646,9 @@ export class Agent {
       joins: this.config.join.length > 0,
       joinPeers: this.joinPeers,
       isMember: (id) => this.isMember(id),
+      reaped: (id) => (this.compactor.view.retirements()[id]?.reason ?? 'left') !== 'left',
+      claims: () => provenClock(bytes),
+      reapOf: (epoch) => this.replica.reapOf(epoch),
     });
     if (why !== undefined) {
       this.counters.rejectedSnapshots++;

@@ -140,4 +140,20 @@ describe('a rebased member', () => {
     );
     await waitFor(() => ![epoch, renewed].includes(c.status().origin), 'c to rebase again', 30_000);
   }, 90_000);
+
+  it('serves its snapshot to a peer that holds it reaped and has not seen its new epoch', async () => {
+    const { a, c, epoch, ...r } = await reapedC((c) => {
+      dropHeartbeats(agents[0]!, c);
+    });
+    let acked = r.acked;
+    await a.isolate(true); // a hears nothing of c's new epoch
+    await waitFor(() => a.connectedPeers().length === 0, 'a cut off');
+    await c.isolate(false);
+    await waitFor(() => c.status().origin !== epoch, 'c to rebase under a new epoch', 30_000);
+    acked += await incHits(c, 100);
+    expect(retired(a, c.peerId)).toBeDefined();
+    // The snapshot proves (signed head) an epoch of c that no reap names: c rebased, a member.
+    await expect(offerSnapshot(a, c)).resolves.toBe(true);
+    expect(hits(a)).toBe(acked);
+  }, 90_000);
 });
