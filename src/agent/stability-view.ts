@@ -202,6 +202,21 @@ export class StabilityView {
     this.save(now, true);
   }
 
+  /**
+   * A peer retired by a reap came back under a new epoch (it rebased: our state holds an epoch
+   * of it that no reap names), whether or not its heartbeats reach us: it holds compaction back
+   * again, and its silence is measured from now. A member that left gracefully comes back only
+   * by a heartbeat (its epoch was never reaped, so its events show nothing new).
+   */
+  returned(peer: string, now: number): boolean {
+    const r = this.retired.get(peer);
+    if (!r || r.reason === 'left') return false;
+    this.retired.delete(peer);
+    this.lastSeen.set(peer, now);
+    this.save(now, true);
+    return true;
+  }
+
   isRetired(peer: string): boolean {
     return this.retired.has(peer);
   }

@@ -595,6 +595,15 @@ export class Replica {
     return this.retired.prune(this.vc);
   }
 
+  /**
+   * `vc` (this replica's clock, or one it handed out) in the form the API shows: without the
+   * retired epochs it provably holds at their cut, so that `expandClock` restores it exactly
+   * when a client sends it back (a watch cursor; retired-epochs.ts).
+   */
+  pruneClock(vc: ReadonlyVectorClock): VectorClock {
+    return this.retired.pruneRecoverable(vc);
+  }
+
   /** Retired epochs (reaped, cut agreed) -> their cuts, whether or not they are pruned here. */
   retiredCuts(): VectorClock {
     return this.retired.cuts();
