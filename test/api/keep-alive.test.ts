@@ -18,15 +18,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ApiApp } from '../../src/api/app.js';
 import { createApiApp } from '../../src/api/server.js';
 import { listenOnSocket } from '../../src/api/socket.js';
+import { connections, stallLoop, untilConnections } from '../support/keep-alive.js';
 import { ReplicaAgent } from './helpers.js';
 
 /** Node clients reuse a connection only when the server's Keep-Alive hint is at least 2 s. */
 const KEEP_ALIVE_MS = 2_000;
-
-/** Blocks the event loop, as a GC pause or a long task in the agent would. */
-function stallLoop(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 interface Outcome {
   readonly status?: number;
@@ -69,24 +65,6 @@ function send(
   });
 }
 
-function connections(app: ApiApp): Promise<number> {
-  return new Promise((resolve, reject) => {
-    app.server.getConnections((err, n) => {
-      if (err) reject(err);
-      else resolve(n);
-    });
-  });
-}
-
-async function until(cond: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000 && Date.now() < end; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 describe('keep-alive connections of the API', () => {
   let dir: string;
   let agent: ReplicaAgent;
@@ -123,11 +101,7 @@ describe('keep-alive connections of the API', () => {
 
   it('still closes a connection that stays idle past the keep-alive timeout', async () => {
     expect(await send(pool, socketPath, 'GET', '/v1/status')).toMatchObject({ status: 200 });
-    expect(await connections(app)).toBe(1);
-    await until(
-      async () => (await connections(app)) === 0,
-      'the server to close the idle connection',
-      15_000,
-    );
+    expect(await connections(app.server)).toBe(1);
+    await untilConnections(app.server, 0, 'the server to close the idle connection', 15_000);
   });
 });
