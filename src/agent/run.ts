@@ -14,6 +14,7 @@ import { UiSessions } from '../api/ui-sessions.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
 import { startDns } from '../dns/start.js';
+import { dnsMetricSource } from '../dns/metrics.js';
 import type { DnsServer } from '../dns/server.js';
 
 export interface RunningAgent {
@@ -30,6 +31,7 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
   const agent = await Agent.start(config, options);
   let api: ApiServers;
   let consul: ConsulServer | undefined;
+  let dns: DnsServer | undefined;
   try {
     api = await startApiServers({
       agent,
@@ -44,6 +46,8 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
       routes: [membersRouteModule(agent), servicesRouteModule(agent.services), loadRouteModule(agent.load)],
       // The dashboard (docs/ui.md), off unless --ui.
       ui: config.ui ? new UiSessions() : undefined,
+      // The DNS listener's counters on /metrics, read from it once it runs (started below).
+      metricSources: config.dns ? [dnsMetricSource(() => dns?.counters)] : [],
     });
     consul = await startConsulFor(agent, config).catch(async (e: unknown) => {
       await api.close();
@@ -53,7 +57,6 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
     await agent.stop();
     throw e;
   }
-  let dns: DnsServer | undefined;
   try {
     dns = await startDns(agent, config, options.logger);
   } catch (e) {

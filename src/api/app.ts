@@ -31,7 +31,7 @@ import { Value } from 'typebox/value';
 import { DEFAULT_LIMITS, type Limits } from '../core/limits.js';
 import type { ApiAgent } from './agent-port.js';
 import { ApiError, ApiErrorCode, mapError } from './errors.js';
-import { ApiMetrics } from './metrics.js';
+import { ApiMetrics, type MetricSource } from './metrics.js';
 import { batchRoutes } from './routes/batch.js';
 import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
@@ -65,6 +65,8 @@ export interface SmacApiOptions {
    * literals always pass. Undefined: no check (the Unix socket, which no web page can reach).
    */
   readonly allowedHosts?: readonly string[] | undefined;
+  /** Metrics kept elsewhere in the agent, shown on /metrics too (the DNS listener's). */
+  readonly metricSources?: readonly MetricSource[];
   /** Most concurrent watches; a watch past it gets 429 TOO_MANY_WATCHES. */
   readonly maxWatches?: number;
   /** Share one bound between several app instances (server.ts: socket + TCP). Overrides maxWatches. */
@@ -127,7 +129,7 @@ const plugin: FastifyPluginAsync<SmacApiOptions> = async (fastify, opts) => {
   const ctx: ApiContext = {
     agent: opts.agent,
     limits: opts.limits ?? DEFAULT_LIMITS,
-    metrics: new ApiMetrics(),
+    metrics: new ApiMetrics(opts.metricSources),
     watches: opts.watchGate ?? new WatchGate(opts.maxWatches ?? DEFAULT_API_OPTIONS.maxWatches),
     watchHeartbeatMs: opts.watchHeartbeatMs ?? DEFAULT_API_OPTIONS.watchHeartbeatMs,
     watchBufferBytes: opts.watchBufferBytes ?? DEFAULT_API_OPTIONS.watchBufferBytes,

@@ -51,6 +51,14 @@ const MIRRORED: readonly (readonly [keyof AgentStatus['counters'], string, strin
   ],
 ];
 
+/**
+ * Metrics kept by another part of the agent (the DNS listener's counters), registered on each
+ * API instance's registry; they read their values at scrape time (prom-client's collect()).
+ */
+export interface MetricSource {
+  register(registry: Registry): void;
+}
+
 export class ApiMetrics {
   readonly registry = new Registry();
   private readonly mirrored: { field: keyof AgentStatus['counters']; counter: Counter; last: number }[];
@@ -66,7 +74,7 @@ export class ApiMetrics {
   private readonly requests: Counter<'method' | 'route' | 'status'>;
   private readonly latency: Histogram<'method' | 'route'>;
 
-  constructor() {
+  constructor(sources: readonly MetricSource[] = []) {
     const registers = [this.registry];
     this.mirrored = MIRRORED.map(([field, name, help]) => ({
       field,
@@ -121,6 +129,7 @@ export class ApiMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
+    for (const source of sources) source.register(this.registry);
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {

@@ -1,10 +1,10 @@
 /**
- * Who may use the Consul listener. On loopback, anyone on the host, as with a Consul agent's
- * default (Consul clients carry no SMAC token). Anywhere else, only requests with the agent's
- * API token (the TCP API's, src/api/token.ts), sent as Consul clients send an ACL token:
- * `X-Consul-Token`, `Authorization: Bearer`, or `?token=`. And, on every address, only
- * requests whose Host names this agent, so that a web page cannot read the catalog through a
- * DNS name rebound to 127.0.0.1 (as the REST API, src/api/app.ts).
+ * Who may use the Consul listener: on every address, loopback included (any local user can
+ * reach a loopback port, DESIGN.md "Security"), only requests with the agent's API token (the
+ * TCP API's, src/api/token.ts), sent as Consul clients send an ACL token: `X-Consul-Token`,
+ * `Authorization: Bearer`, or `?token=`. And only requests whose Host names this agent, so that
+ * a web page cannot read the catalog through a DNS name rebound to 127.0.0.1 (as the REST API,
+ * src/api/app.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -35,8 +35,9 @@ export function tokenGuard(token: string): (request: FastifyRequest) => void {
     if (got === undefined || !timingSafeEqual(sha256(got), expected))
       throw new ConsulHttpError(
         403,
-        "ACL not found: off loopback, SMAC's Consul listener needs the agent's API token " +
-          '(X-Consul-Token, or the token option of the Consul client; docs/consul.md)',
+        "ACL not found: SMAC's Consul listener needs the agent's API token, <data dir>/api.token " +
+          'or --api-token-file (send it as X-Consul-Token, CONSUL_HTTP_TOKEN, or the token option ' +
+          'of the Consul client; docs/consul.md)',
       );
   };
 }

@@ -10,7 +10,7 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from 'fastify';
-import { ConfigError, isLoopbackHost } from '../agent/config.js';
+import { ConfigError } from '../agent/config.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, slowClientOptions } from '../api/server.js';
 import { closeIdleOnlyAfterReading } from '../api/keep-alive.js';
 import type { ConsulContext } from './context.js';
@@ -31,7 +31,7 @@ export const DEFAULT_MAX_BLOCKING = 512;
 
 export interface ConsulAppOptions {
   readonly source: ConsulSource;
-  /** Required of every request (off loopback); undefined: none. */
+  /** Required of every request; undefined: none (in-process tests only: a listener has one). */
   readonly token?: string | undefined;
   /** Host names a request's Host may name besides localhost and IP literals. */
   readonly allowedHosts?: readonly string[];
@@ -146,7 +146,7 @@ export async function createConsulApp(options: ConsulAppOptions): Promise<Fastif
 export interface ConsulListenOptions extends Omit<ConsulAppOptions, 'token'> {
   readonly host: string;
   readonly port: number;
-  /** The API token: required when `host` is not loopback. */
+  /** The API token, required of every request, loopback included (DESIGN.md "Security"). */
   readonly token: string | undefined;
 }
 
@@ -158,14 +158,14 @@ export interface ConsulServer {
 /** Starts the listener; throws ConfigError with an actionable sentence when misconfigured. */
 export async function startConsulServer(options: ConsulListenOptions): Promise<ConsulServer> {
   const { host, port, token, ...rest } = options;
-  const loopback = isLoopbackHost(host);
-  if (!loopback && token === undefined)
+  // Any local user can reach a loopback port: the token is required there too.
+  if (token === undefined)
     throw new ConfigError(
-      `The Consul listener on ${host} is off loopback and needs the API token: give --api-token-file, or a data directory to generate one in.`,
+      `The Consul listener on ${host} needs the API token: give --api-token-file, or a data directory to generate one in.`,
     );
   const app = await createConsulApp({
     ...rest,
-    ...(loopback ? {} : { token }),
+    token,
     allowedHosts: [host, ...(rest.allowedHosts ?? [])],
   });
   try {

@@ -1,11 +1,10 @@
 /**
  * Starts the Consul-compatible listener for an agent, as configured (`consulAddr`): the hook
- * run.ts calls. Off loopback it takes the agent's API token (the operator's token file, or
- * the one generated in the data directory).
+ * run.ts calls. On every address, loopback included, it requires the agent's API token (the
+ * operator's token file, or the one generated in the data directory), as the TCP API does.
  */
 import type { AgentConfig } from '../agent/config.js';
 import { defaultTokenFile, resolveApiToken } from '../api/token.js';
-import { isLoopbackHost } from '../agent/config.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { parseConsulAddr } from './addr.js';
 import { type ConsulServer, startConsulServer } from './server.js';
@@ -19,14 +18,12 @@ export async function startConsulFor(
   if (!config.consul) return undefined;
   const addr = parseConsulAddr(config.consulAddr);
   if (addr === undefined) return undefined; // config.ts refused it already
-  const token = isLoopbackHost(addr.host)
-    ? undefined
-    : (
-        await resolveApiToken({
-          tokenFile: config.apiTokenFile,
-          generateAt: config.apiTokenFile === undefined ? defaultTokenFile(config.dataDir) : undefined,
-        })
-      )?.token;
+  const token = (
+    await resolveApiToken({
+      tokenFile: config.apiTokenFile,
+      generateAt: config.apiTokenFile === undefined ? defaultTokenFile(config.dataDir) : undefined,
+    })
+  )?.token;
   return startConsulServer({
     source: agentConsulSource(agent),
     host: addr.host,

@@ -163,6 +163,17 @@ export class DnsServer {
         undefined,
       );
     }
+    // A label holding a dot decodes as part of two labels; an empty one cannot be encoded back
+    // into the echoed question (the answer would not decode): FORMERR, without the question.
+    if ((query.questions ?? []).some((q) => q.name.includes('..'))) {
+      this.malformed(buf, 'an empty label in a question name');
+      return this.encode(
+        errorResponse({ id: query.id, flags: query.flags }, 'FORMERR'),
+        'FORMERR',
+        transport,
+        undefined,
+      );
+    }
     let packet: Packet;
     let rcode: Rcode;
     try {

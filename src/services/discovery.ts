@@ -67,6 +67,7 @@ export {
   CHECKS_PREFIX,
   type CheckState,
   type EndpointRecord,
+  endpointFields,
   MAX_RECORD_BYTES,
   parseRecord,
   PENDING_OUTPUT,

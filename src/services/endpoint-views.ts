@@ -6,7 +6,13 @@
 import type { CheckDefinition, CheckStatus } from './checks.js';
 import type { KeyspaceHost, Liveness } from './host.js';
 import { isSafeName } from './bounds.js';
-import { checkStatuses, PENDING_OUTPUT, SERVICES_PREFIX, storedRecords } from './service-keyspace.js';
+import {
+  checkStatuses,
+  endpointFields,
+  PENDING_OUTPUT,
+  SERVICES_PREFIX,
+  storedRecords,
+} from './service-keyspace.js';
 
 export interface EndpointView {
   readonly service: string;
@@ -52,12 +58,7 @@ export function endpointViews(host: KeyspaceHost, liveness: Liveness, name: stri
     }
     return {
       service: name,
-      id: r.id,
-      node: r.node,
-      address: r.address,
-      port: r.port,
-      tags: [...r.tags],
-      meta: { ...r.meta },
+      ...endpointFields(r),
       region: liveness.region(r.node) ?? null,
       nodeStatus: alive ? 'alive' : 'dead',
       check,

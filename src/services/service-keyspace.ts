@@ -28,6 +28,18 @@ export interface EndpointRecord {
   readonly check?: CheckDefinition;
 }
 
+/** The endpoint fields of a record (all but its check), copied so that a caller may change them. */
+export function endpointFields(r: EndpointRecord): {
+  id: string;
+  node: string;
+  address: string;
+  port: number;
+  tags: string[];
+  meta: Record<string, string>;
+} {
+  return { id: r.id, node: r.node, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta } };
+}
+
 /** A check status as replicated in `_sys/checks/<name>`. */
 export interface CheckState {
   readonly status: CheckStatus;

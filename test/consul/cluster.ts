@@ -2,8 +2,10 @@
  * Three agent processes for the third-party-client tests: `a` serves the Consul-compatible
  * listener on a free loopback port, `b` and `c` join it; all in region `eu`, with fast failure
  * detection (as test/e2e/cluster.test.ts), so that a SIGKILLed agent is dead within seconds.
+ * The listener requires `a`'s API token (generated in its data directory) on loopback too.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import { SmacClient } from '../../src/client/client.js';
 import { type AgentProcess, BIN, startAgentProcess } from '../support/agent-process.js';
@@ -27,6 +29,8 @@ export interface ConsulCluster {
   readonly c: ClusterAgent;
   /** The port of a's Consul listener, on 127.0.0.1. */
   readonly port: number;
+  /** a's API token (`<data dir>/api.token`), which its Consul listener requires. */
+  readonly token: string;
   stop(): void;
 }
 
@@ -71,6 +75,11 @@ export async function startConsulCluster(): Promise<ConsulCluster> {
     const a = await start([], ['--consul-addr', '127.0.0.1:0']);
     const url = (a.proc.ready as unknown as { consul?: string }).consul ?? '';
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const token = readFileSync(join(a.proc.dir, 'api.token'), 'utf8').trim();
+    // On loopback too, a request without the token is refused.
+    const refused = await fetch(`${url}/v1/agent/self`);
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toMatch(/^ACL not found/);
     const b = await start(a.proc.ready.addresses);
     const c = await start(a.proc.ready.addresses);
     for (const x of [a, b, c])
@@ -79,7 +88,7 @@ export async function startConsulCluster(): Promise<ConsulCluster> {
         () => x.client.members(),
         (m) => m.members.filter((y) => y.status === 'alive').length === 3,
       );
-    return { a, b, c, port: Number(new URL(url).port), stop };
+    return { a, b, c, port: Number(new URL(url).port), token, stop };
   } catch (e) {
     stop();
     throw e;

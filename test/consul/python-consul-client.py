@@ -5,11 +5,14 @@ against SMAC's Consul-compatible listener, for test/consul/python-consul.test.ts
     python-consul-client.py HOST PORT snapshot SERVICE KV_PREFIX
     python-consul-client.py HOST PORT watch SERVICE present|absent ENDPOINT_ID DEADLINE_S
 
-Prints one JSON object per line. `watch` first reads the passing endpoints of SERVICE at once,
+The agent's API token comes in the environment variable SMAC_TEST_CONSUL_TOKEN and is given to
+the client as consul.Consul(token=...) (CONSUL_HTTP_TOKEN, which python-consul would read
+itself, is kept out of the environment by the test). Prints one JSON object per line. `watch` first reads the passing endpoints of SERVICE at once,
 then follows them with blocking queries (index= and wait=, as Consul clients do) until
 ENDPOINT_ID is present (or absent), and exits 0; it exits 1 at the deadline.
 """
 import json
+import os
 import sys
 import time
 
@@ -20,13 +23,23 @@ def ids(entries):
     return sorted(e["Service"]["ID"] for e in entries or [])
 
 
+def unsent_token(c, call):
+    """python-consul 0.7 sends no token (its ?token=) on agent.self() and status.leader(), which
+    SMAC's listener requires as every other path: those calls send it as X-Consul-Token."""
+    c.http.session.headers["X-Consul-Token"] = c.token or ""
+    try:
+        return call()
+    finally:
+        del c.http.session.headers["X-Consul-Token"]
+
+
 def snapshot(c, service, prefix):
     services_index, services = c.catalog.services()
     health_index, health = c.health.service(service, passing=True)
     _, catalog = c.catalog.service(service)
     _, nodes = c.catalog.nodes()
     _, kv = c.kv.get(prefix, recurse=True)
-    me = c.agent.self()
+    me = unsent_token(c, c.agent.self)
     return {
         "servicesIndex": services_index,
         "services": services,
@@ -42,7 +55,7 @@ def snapshot(c, service, prefix):
         "kv": {e["Key"]: (e["Value"] or b"").decode("utf-8") for e in kv or []},
         "datacenter": me["Config"]["Datacenter"],
         "nodeName": me["Config"]["NodeName"],
-        "leader": c.status.leader(),
+        "leader": unsent_token(c, c.status.leader),
     }
 
 
@@ -60,7 +73,7 @@ def watch(c, service, want, endpoint, deadline_s):
 
 
 def main(argv):
-    c = consul.Consul(host=argv[1], port=int(argv[2]))
+    c = consul.Consul(host=argv[1], port=int(argv[2]), token=os.environ.get("SMAC_TEST_CONSUL_TOKEN"))
     if argv[3] == "snapshot":
         print(json.dumps(snapshot(c, argv[4], argv[5])), flush=True)
         return 0

@@ -1,7 +1,8 @@
 // SMAC's Consul-compatible listener driven by a Consul client that is not part of this project:
-// Debian's python3-consul (python-consul 0.7), installed by scripts/install-python-consul.sh.
-// (Debian's prometheus cannot be that client: bookworm's 2.42 is built without Consul service
-// discovery, docs/consul.md.) Against three agent processes: services registered on any agent
+// Debian's python3-consul (python-consul 0.7), installed by scripts/install-python-consul.sh,
+// given the agent's API token (consul.Consul(token=...)), which the listener requires.
+// (Debian's prometheus cannot be that client: bookworm's 2.42 and trixie's 2.53 are built without
+// Consul service discovery, docs/consul.md.) Against three agent processes: services registered on any agent
 // appear through one agent's listener; a blocking query returns when its service changes; an
 // endpoint leaves `?passing` once its node is SIGKILLed.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -42,27 +43,38 @@ function pythonConsul(): External {
     : { command: 'python3-consul', missing: `${PYTHON} cannot import consul after the install` };
 }
 
-/** Runs the Python client to the end; resolves with its JSON lines and exit code. */
-function runClient(args: string[]): {
+/**
+ * Runs the Python client, which passes `token` as consul.Consul(token=...); resolves with its
+ * JSON lines, its exit code and its stderr.
+ */
+function runClient(
+  token: string | undefined,
+  args: string[],
+): {
   lines: AsyncIterableIterator<string>;
   child: ChildProcess;
   exit: Promise<number | null>;
+  stderr: () => string;
 } {
-  const child = spawn(PYTHON, [CLIENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // python-consul reads CONSUL_HTTP_TOKEN itself, over the token= argument: keep it out.
+  const env: NodeJS.ProcessEnv = { ...process.env, SMAC_TEST_CONSUL_TOKEN: token };
+  delete env.CONSUL_HTTP_TOKEN;
+  if (token === undefined) delete env.SMAC_TEST_CONSUL_TOKEN;
+  const child = spawn(PYTHON, [CLIENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exit = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => {
-      if (code !== 0 && stderr) console.warn(`python-consul client: ${stderr}`);
+      if (code !== 0 && stderr && token !== undefined) console.warn(`python-consul client: ${stderr}`);
       resolve(code);
     });
   });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  return { lines, child, exit };
+  return { lines, child, exit, stderr: () => stderr };
 }
 
-async function snapshot(port: number): Promise<Snapshot> {
-  const { lines, exit } = runClient(['127.0.0.1', String(port), 'snapshot', 'web', 'cfg/']);
+async function snapshot(port: number, token: string): Promise<Snapshot> {
+  const { lines, exit } = runClient(token, ['127.0.0.1', String(port), 'snapshot', 'web', 'cfg/']);
   const first = await lines.next();
   expect(await exit).toBe(0);
   return JSON.parse(first.value as string) as Snapshot;
@@ -105,11 +117,12 @@ describeWith([pythonConsul()], 'a third-party Consul client (python3-consul) aga
   let cluster: ConsulCluster;
   let a: ClusterAgent, b: ClusterAgent, c: ClusterAgent;
   let port: number;
+  let token: string;
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
     cluster = await startConsulCluster();
-    ({ a, b, c, port } = cluster);
+    ({ a, b, c, port, token } = cluster);
     await a.client.register('web', 'web-a', { address: '127.0.0.1', port: 9101, tags: ['v1'] });
     await b.client.register('web', 'web-b', { address: '127.0.0.2', port: 9102, tags: ['v2'] });
     await b.client.batch([
@@ -122,10 +135,16 @@ describeWith([pythonConsul()], 'a third-party Consul client (python3-consul) aga
     (cluster as ConsulCluster | undefined)?.stop();
   });
 
+  it('is refused without the API token (ACLPermissionDenied), on loopback too', async () => {
+    const denied = runClient(undefined, ['127.0.0.1', String(port), 'snapshot', 'web', 'cfg/']);
+    expect(await denied.exit).not.toBe(0);
+    expect(denied.stderr()).toMatch(/consul\.base\.ACLPermissionDenied: ACL not found/);
+  });
+
   it('sees the services registered on any agent, the nodes, the keys, the datacenter and no leader', async () => {
     const s = await eventually(
       'both endpoints and the key through the Consul listener',
-      () => snapshot(port),
+      () => snapshot(port, token),
       (x) => x.passing.length === 2 && x.kv['cfg/greeting'] !== undefined,
     );
     expect(s.services).toEqual({ web: ['v1', 'v2'] });
@@ -145,7 +164,7 @@ describeWith([pythonConsul()], 'a third-party Consul client (python3-consul) aga
   });
 
   it('returns a blocking query when its service changes (an endpoint registered on another agent)', async () => {
-    const w = runClient(['127.0.0.1', String(port), 'watch', 'web', 'present', 'web-c', '60']);
+    const w = runClient(token, ['127.0.0.1', String(port), 'watch', 'web', 'present', 'web-c', '60']);
     children.push(w.child);
     const first = JSON.parse((await w.lines.next()).value as string) as WatchLine;
     expect(first.ids).toEqual(['web-a', 'web-b']);
@@ -160,7 +179,7 @@ describeWith([pythonConsul()], 'a third-party Consul client (python3-consul) aga
   });
 
   it('drops an endpoint from ?passing once its node is SIGKILLed, and keeps the others', async () => {
-    const w = runClient(['127.0.0.1', String(port), 'watch', 'web', 'absent', 'web-b', '90']);
+    const w = runClient(token, ['127.0.0.1', String(port), 'watch', 'web', 'absent', 'web-b', '90']);
     children.push(w.child);
     const first = JSON.parse((await w.lines.next()).value as string) as WatchLine;
     expect(first.ids).toEqual(['web-a', 'web-b', 'web-c']);
@@ -171,7 +190,7 @@ describeWith([pythonConsul()], 'a third-party Consul client (python3-consul) aga
     expect(rest[rest.length - 1]?.ids).toEqual(['web-a', 'web-c']);
     // While b was only suspected its endpoint stayed: no answer came back for it.
     expectOnlyRealChanges([first, ...rest]);
-    const after = await snapshot(port);
+    const after = await snapshot(port, token);
     expect(after.passing).toEqual(['web-a', 'web-c']);
     expect(after.nodes).toContain(b.peerId); // a failed node stays in the catalog, as in Consul
   });

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type ConsulServer, startConsulServer } from '../../src/consul/server.js';
 import { FakeSource } from './fake-source.js';
 
+const TOKEN = 'a'.repeat(32);
 let server: ConsulServer | undefined;
 
 afterEach(async () => {
@@ -20,14 +21,15 @@ describe('slow clients', () => {
       source,
       host: '127.0.0.1',
       port: 0,
-      token: undefined,
+      token: TOKEN,
       requestTimeoutMs: 200,
     });
     const url = `${server.url}/v1/health/service/web`;
-    const first = await fetch(url);
+    const headers = { 'x-consul-token': TOKEN };
+    const first = await fetch(url, { headers });
     const index = first.headers.get('x-consul-index');
     // Waits well past the request timeout, then answers with the same index.
-    const blocked = await fetch(`${url}?index=${index}&wait=1s`);
+    const blocked = await fetch(`${url}?index=${index}&wait=1s`, { headers });
     expect(blocked.status).toBe(200);
     expect(blocked.headers.get('x-consul-index')).toBe(index);
     expect(((await blocked.json()) as unknown[]).length).toBe(1);

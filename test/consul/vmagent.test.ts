@@ -1,7 +1,9 @@
 // Prometheus's `consul_sd_configs`, read by a real scraper that is not part of this project:
 // Debian's vmagent (VictoriaMetrics 1.79, package victoria-metrics), whose Consul discovery
 // reads /v1/agent/self, /v1/catalog/services and /v1/health/service/<name> with blocking
-// queries. (Debian's prometheus 2.42 is built without Consul discovery, docs/consul.md.)
+// queries. (Debian's prometheus, 2.42 in bookworm and 2.53 in trixie, is built without Consul
+// discovery, docs/consul.md.)
+// It sends the agent's API token (the `token:` of consul_sd_configs), which the listener requires.
 // Against three agent processes: the endpoints registered on two agents become scrape targets
 // through the third agent's listener, with the node and health labels; an endpoint whose node
 // is SIGKILLed stops being a target (the usual keep-passing relabeling).
@@ -60,6 +62,7 @@ describeWith(
           '    scrape_interval: 1s',
           '    consul_sd_configs:',
           `      - server: 127.0.0.1:${cluster.port}`,
+          `        token: ${cluster.token}`,
           '        services: [web]',
           '    relabel_configs:',
           '      - source_labels: [__meta_consul_health]',

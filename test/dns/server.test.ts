@@ -1,11 +1,10 @@
 // The DNS listener over real loopback sockets: UDP and TCP answer, malformed packets are
 // counted and never crash it, big answers are truncated over UDP and whole over TCP.
-import { createSocket } from 'node:dgram';
-import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DnsServer } from '../../src/dns/server.js';
 import { parseDnsAddress } from '../../src/dns/listen-address.js';
+import { tcpAsk, udpAsk } from './ask.js';
 import { decode, endpoint, fakeSource, query } from './fake-source.js';
 
 // 120 endpoints: their A records do not fit in 512 bytes.
@@ -22,93 +21,58 @@ afterEach(async () => {
   await server.close();
 });
 
-function udpAsk(buf: Buffer, timeoutMs = 5_000): Promise<Buffer | undefined> {
-  const sock = createSocket('udp4');
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      sock.close();
-      resolve(undefined);
-    }, timeoutMs);
-    sock.once('message', (msg) => {
-      clearTimeout(timer);
-      sock.close();
-      resolve(msg);
-    });
-    sock.send(buf, server.address.port, '127.0.0.1');
-  });
-}
-
-function tcpAsk(bufs: Buffer[]): Promise<Buffer[]> {
-  return new Promise((resolve, reject) => {
-    const out: Buffer[] = [];
-    let pending = Buffer.alloc(0);
-    const conn = connect(server.address.port, '127.0.0.1', () => {
-      for (const b of bufs) {
-        const len = Buffer.alloc(2);
-        len.writeUInt16BE(b.length);
-        conn.write(Buffer.concat([len, b]));
-      }
-    });
-    conn.setTimeout(10_000, () => {
-      conn.destroy();
-      reject(new Error('TCP answer timed out'));
-    });
-    conn.on('error', reject);
-    conn.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 2 && pending.length >= pending.readUInt16BE(0) + 2) {
-        out.push(pending.subarray(2, pending.readUInt16BE(0) + 2));
-        pending = pending.subarray(pending.readUInt16BE(0) + 2);
-      }
-      if (out.length === bufs.length) {
-        conn.end();
-        resolve(out);
-      }
-    });
-  });
-}
-
 describe('the DNS listener', () => {
   it('answers over UDP', async () => {
-    const r = decode(await udpAsk(query('web.service.smac')));
+    const r = decode(await udpAsk(server.address.port, query('web.service.smac')));
     expect(r.answers?.map((a) => a.type === 'A' && a.data)).toEqual(['10.0.0.1']);
     expect(server.counters.queriesUdp).toBe(1);
   });
 
   it('answers several queries on one TCP connection', async () => {
-    const [a, b] = await tcpAsk([query('web.service.smac'), query('nope.service.smac')]);
+    const [a, b] = await tcpAsk(server.address.port, [query('web.service.smac'), query('nope.service.smac')]);
     expect(decode(a).answers?.length).toBe(1);
     expect(decode(b).rcode).toBe('NXDOMAIN');
     expect(server.counters.queriesTcp).toBe(2);
   });
 
   it('truncates a big answer over UDP (TC set, under 512 bytes) and gives it whole over TCP', async () => {
-    const raw = await udpAsk(query('big.service.smac'));
+    const raw = await udpAsk(server.address.port, query('big.service.smac'));
     expect(raw?.length).toBeLessThanOrEqual(512);
     const udp = decode(raw);
     expect(udp.flag_tc).toBe(true);
     expect(udp.answers?.length).toBeLessThan(120);
     expect(server.counters.truncated).toBe(1);
-    const [whole] = await tcpAsk([query('big.service.smac')]);
+    const [whole] = await tcpAsk(server.address.port, [query('big.service.smac')]);
     const tcp = decode(whole);
     expect(tcp.flag_tc).toBe(false);
     expect(tcp.answers?.length).toBe(120);
   });
 
   it('counts malformed packets, answers FORMERR when the header is readable, and keeps serving', async () => {
-    expect(await udpAsk(Buffer.from([1, 2, 3]), 300)).toBeUndefined();
+    expect(await udpAsk(server.address.port, Buffer.from([1, 2, 3]), 300)).toBeUndefined();
     const garbage = Buffer.concat([
       Buffer.from([0xab, 0xcd, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0]),
       Buffer.from([0xc0, 0xff]),
     ]);
-    const formerr = decode(await udpAsk(garbage));
+    const formerr = decode(await udpAsk(server.address.port, garbage));
     expect([formerr.id, formerr.rcode]).toEqual([0xabcd, 'FORMERR']);
     // A response sent to us is dropped, not answered.
     const response = query('web.service.smac');
     response[2] = (response[2] ?? 0) | 0x80;
-    expect(await udpAsk(response, 300)).toBeUndefined();
+    expect(await udpAsk(server.address.port, response, 300)).toBeUndefined();
     expect(server.counters.malformed).toBe(3);
-    expect(decode(await udpAsk(query('web.service.smac'))).answers?.length).toBe(1);
+    expect(decode(await udpAsk(server.address.port, query('web.service.smac'))).answers?.length).toBe(1);
+  });
+
+  it('answers FORMERR, with no question, to a name with an empty label, so the answer decodes', async () => {
+    // "web.service.smac" with the last byte of "service" turned into a dot: dns-packet decodes it
+    // as "web.servic..smac", which cannot be encoded back (found by the property below).
+    const bad = query('web.service.smac', 'SRV');
+    bad[23] = 0x2e;
+    const r = decode(await udpAsk(server.address.port, bad));
+    expect([r.id, r.rcode, r.questions]).toEqual([bad.readUInt16BE(0), 'FORMERR', []]);
+    expect(server.counters.malformed).toBe(1);
+    expect(server.counters.rcodes).toEqual({ FORMERR: 1 });
   });
 
   it('never throws on arbitrary bytes, and on mutated queries (property)', () => {

@@ -31,7 +31,7 @@ import {
   TAG_PATTERN,
   URL_MAX_LENGTH,
 } from '../../services/bounds.js';
-import type { Discovery, EndpointRecord } from '../../services/discovery.js';
+import { type Discovery, type EndpointRecord, endpointFields } from '../../services/discovery.js';
 import type { RouteModule } from '../app.js';
 import { ErrorBody } from '../schemas.js';
 
@@ -277,13 +277,5 @@ export function servicesRouteModule(services: Discovery): RouteModule {
 }
 
 function recordReply(r: EndpointRecord): Static<typeof EndpointRecordReply> {
-  return {
-    id: r.id,
-    node: r.node,
-    address: r.address,
-    port: r.port,
-    tags: [...r.tags],
-    meta: { ...r.meta },
-    ...(r.check ? { check: { ...r.check } } : {}),
-  };
+  return { ...endpointFields(r), ...(r.check ? { check: { ...r.check } } : {}) };
 }
