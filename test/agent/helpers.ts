@@ -47,6 +47,8 @@ export const FAST_MEMBERSHIP = {
   probeTimeoutMs: 100,
   suspicionMult: 2,
   suspicionMaxTimeoutMult: 2,
+  /** memberlist's floor (suspicionMult periods), which these timings were set with. */
+  suspicionFloorMs: 400,
   gossipIntervalMs: 50,
 };
 

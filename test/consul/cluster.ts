@@ -13,6 +13,8 @@ const MEMBERSHIP = {
   probeTimeoutMs: 100,
   suspicionMult: 6,
   suspicionMaxTimeoutMult: 3,
+  /** memberlist's floor (suspicionMult periods), which these timings were set with. */
+  suspicionFloorMs: 1_200,
 };
 
 export interface ClusterAgent {
