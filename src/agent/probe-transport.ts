@@ -13,7 +13,7 @@
  * stream, a queue full behind a stalled one) is dropped, and the detector's timeouts cover it.
  * A stream that fails is discarded and the next packet opens a new one.
  */
-import type { Stream } from '@libp2p/interface';
+import type { PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
 import { FrameReader, writeFrame } from '../net/frame-stream.js';
@@ -36,6 +36,8 @@ export interface ProbeTransportDeps {
   readonly onPacket: (from: string, bytes: Uint8Array) => void;
   /** A frame that broke the framing (oversized, truncated): the stream is dropped. */
   readonly onBadStream: (from: string, err: unknown) => void;
+  /** The last connection to `peer` closed (a crashed process's peers see this first). */
+  readonly onPeerGone: (peer: string) => void;
 }
 
 interface PeerLink {
@@ -64,8 +66,13 @@ export class ProbeTransport {
 
   constructor(private readonly deps: ProbeTransportDeps) {}
 
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    if (this.running) this.deps.onPeerGone(evt.detail.toString());
+  };
+
   async start(): Promise<void> {
     this.running = true;
+    this.deps.node.addEventListener('peer:disconnect', this.onDisconnect);
     await this.deps.node.handle(
       PROBE_PROTOCOL,
       (stream, connection) => {
@@ -77,6 +84,7 @@ export class ProbeTransport {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.deps.node.removeEventListener('peer:disconnect', this.onDisconnect);
     await this.deps.node.unhandle(PROBE_PROTOCOL).catch(() => undefined);
     for (const link of this.links.values()) {
       link.queue.length = 0;

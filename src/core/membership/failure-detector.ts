@@ -182,6 +182,9 @@ export class FailureDetector {
       case 'leave':
         leave(this.s, fx);
         break;
+      case 'connection-lost':
+        this.onConnectionLost(input.id, fx);
+        break;
       case 'refute-needed':
         accusedOfIncarnation(this.s, input.incarnation, fx);
         break;
@@ -204,6 +207,7 @@ export class FailureDetector {
     let t = this.nextProbeAtMs;
     const p = this.probe;
     if (p) t = Math.min(t, p.indirectSent ? p.endMs : p.pingDeadlineMs);
+    else if (this.s.probeOrder.soonCount > 0) t = this.s.nowMs;
     for (const s of this.s.suspicions.values()) t = Math.min(t, s.deadlineMs);
     t = Math.min(t, this.relays.nextDeadlineMs());
     if (this.s.queue.size > 0 && this.config.gossipNodes > 0)
@@ -266,7 +270,8 @@ export class FailureDetector {
     }
     if (this.probe === undefined) {
       this.nextProbeAtMs ??= now + this.s.random.int(this.config.probeIntervalMs);
-      if (now >= this.nextProbeAtMs) this.startProbe(fx);
+      const soon = this.s.probeOrder.nextSoon(this.s.table, this.s.me);
+      if (soon !== undefined || now >= this.nextProbeAtMs) this.startProbe(fx, soon);
     }
     // After the probe step: its failure may have confirmed a suspicion past its deadline.
     for (const [id, s] of [...this.s.suspicions]) {
@@ -303,10 +308,12 @@ export class FailureDetector {
     }
   }
 
-  private startProbe(fx: MembershipEffect[]): void {
+  /** `soon`: a member probed out of turn (its connection was lost); else the next in turn. */
+  private startProbe(fx: MembershipEffect[], soon?: MemberId): void {
     const now = this.s.nowMs;
     const periodMs = this.s.awareness.scale(this.config.probeIntervalMs);
-    const target = this.s.probeOrder.next(this.s.table, this.s.me);
+    if (soon !== undefined) this.s.counters.probesOutOfTurn++;
+    const target = soon ?? this.s.probeOrder.next(this.s.table, this.s.me);
     if (target === undefined) {
       this.nextProbeAtMs = now + periodMs;
       return;
@@ -337,6 +344,15 @@ export class FailureDetector {
    */
   probeTimeoutFor(id: MemberId): number {
     return this.s.probeTimeoutFor(id);
+  }
+
+  /** The transport lost its connection to `id`: probe it out of turn, now if nothing runs. */
+  private onConnectionLost(id: MemberId, fx: MembershipEffect[]): void {
+    const m = this.s.table.get(id);
+    if (!m || m === this.s.me || this.s.leaving || this.probe?.target === id) return;
+    if (m.status !== 'alive' && m.status !== 'suspect') return;
+    if (!this.s.probeOrder.probeSoon(id, this.s.nowMs, this.config.probeIntervalMs)) return;
+    if (this.probe === undefined && this.nextProbeAtMs !== undefined) this.tick(fx);
   }
 
   private sendIndirect(p: Probe, fx: MembershipEffect[]): void {
