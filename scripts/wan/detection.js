@@ -152,7 +152,7 @@ async function main() {
     }
     for (const [region, p] of Object.entries(probes)) {
       log(
-        `  ${region}: ${p.probes} probes, ${p.pingTimeouts} ping timeouts, ${p.probeFailures} failed, ${p.staleAcks} late acks, ${p.transport?.streamsOpened ?? '?'} probe streams opened, ${p.transport?.packetsDropped ?? '?'} packets dropped`,
+        `  ${region}: ${p.probes} probes, ${p.pingTimeouts} ping timeouts, ${p.probeFailures} failed, ${p.staleAcks} late acks, ${p.probesOutOfTurn ?? 0} out of turn, ${p.transport?.streamsOpened ?? '?'} probe streams opened, ${p.transport?.packetsDropped ?? '?'} packets dropped`,
       );
     }
     const result = {

@@ -1,8 +1,12 @@
 // Health monitoring between real agents: a member that stops answering is suspected and then
 // declared dead everywhere, its record leaves `_sys/members`; once it is back it refutes with
-// a higher incarnation and is alive again; a graceful leave is "left", not "dead".
+// a higher incarnation and is alive again; a graceful leave is "left", not "dead"; a dropped
+// connection to a live member moves its probe forward and suspects nobody.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
+import { membersRouteModule } from '../../src/api/routes/members.js';
+import { createApiApp } from '../../src/api/server.js';
+import { realAgentPort } from '../api/helpers.js';
 import { startCluster, startFastCluster, stopAll, waitConnected, waitFor } from './helpers.js';
 
 let agents: Agent[] = [];
@@ -62,5 +66,26 @@ describe('health monitoring', () => {
         .transitions.filter((t) => t.id === c.peerId)
         .map((t) => t.to),
     ).not.toContain('dead');
+  });
+
+  it('probes a live member out of turn when its connection drops, and suspects nobody', async () => {
+    agents = await startCluster(3);
+    await waitConnected(agents, 2);
+    const [a, , c] = agents as [Agent, Agent, Agent];
+    await waitFor(() => statusOf(a, c.peerId) === 'alive', 'c alive at a');
+    expect(a.members().probes.probesOutOfTurn).toBe(0);
+    await Promise.all(a.node.getConnections(c.node.peerId).map((conn) => conn.close()));
+    await waitFor(() => a.members().probes.probesOutOfTurn >= 1, 'a probe of c out of turn');
+    // The next probe starts once that one has ended: acked (c redialled), or c is suspected.
+    const after = a.members().probes.probes + 1;
+    await waitFor(() => a.members().probes.probes >= after, 'the probe after it', 30_000);
+    expect(a.members().transitions.filter((t) => t.id === c.peerId && t.to !== 'alive')).toEqual([]);
+    const app = await createApiApp({ agent: realAgentPort(a), routes: [membersRouteModule(a)] });
+    try {
+      const r = await app.inject({ method: 'GET', url: '/v1/members' });
+      expect(r.json().probes.probesOutOfTurn).toBeGreaterThanOrEqual(1);
+    } finally {
+      await app.close();
+    }
   });
 });
