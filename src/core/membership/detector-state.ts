@@ -123,6 +123,11 @@ export class DetectorState {
     return this.roundTrips.probeTimeoutFor(id, this.config);
   }
 
+  /** The probe timeout for `id` after Lifeguard's scaling: what a ping to it waits for its ack. */
+  scaledProbeTimeoutFor(id: MemberId): number {
+    return this.awareness.scale(this.probeTimeoutFor(id));
+  }
+
   view(m: MemberState): MemberView {
     const s = this.suspicions.get(m.id);
     const rtt = this.roundTrips.view(m.id);

@@ -208,7 +208,7 @@ export class FailureDetector {
     const p = this.probe;
     if (p) t = Math.min(t, p.indirectSent ? p.endMs : p.pingDeadlineMs);
     else if (this.s.probeOrder.soonCount > 0) t = this.s.nowMs;
-    for (const s of this.s.suspicions.values()) t = Math.min(t, s.deadlineMs);
+    for (const [id, s] of this.s.suspicions) t = Math.min(t, s.dueMs(this.s.scaledProbeTimeoutFor(id)));
     t = Math.min(t, this.relays.nextDeadlineMs());
     if (this.s.queue.size > 0 && this.config.gossipNodes > 0)
       t = Math.min(t, Math.max(this.s.nowMs, this.nextGossipAtMs));
@@ -275,7 +275,8 @@ export class FailureDetector {
     }
     // After the probe step: its failure may have confirmed a suspicion past its deadline.
     for (const [id, s] of [...this.s.suspicions]) {
-      if (s.deadlineMs > now) continue;
+      const graceMs = this.s.scaledProbeTimeoutFor(id);
+      if (s.dueMs(graceMs) > now) continue;
       const m = this.s.table.get(id);
       // A departing member spreads its own news, not new accusations.
       if (m?.status !== 'suspect' || this.s.leaving) {
@@ -286,7 +287,7 @@ export class FailureDetector {
         // One last direct ping before the verdict. It carries the suspicion (buddy system), so a
         // live member that missed the gossip refutes in its ack; only silence makes it dead.
         const seq = this.s.nextSeq();
-        s.lastChanceSent(seq, now, this.s.awareness.scale(this.s.probeTimeoutFor(id)));
+        s.lastChanceSent(seq, now, graceMs);
         this.s.roundTrips.notePing(seq, id, this.s.nowMs);
         fx.push({ kind: 'send-ping', to: id, seq, piggyback: piggyback(this.s, id, 1) });
         continue;
@@ -318,7 +319,7 @@ export class FailureDetector {
       this.nextProbeAtMs = now + periodMs;
       return;
     }
-    const timeoutMs = this.s.awareness.scale(this.s.probeTimeoutFor(target));
+    const timeoutMs = this.s.scaledProbeTimeoutFor(target);
     // A member whose round trip needs more than half the period gets a longer one: the
     // indirect probe, two hops each way, needs about as long again as the direct one.
     const spanMs = Math.max(periodMs, 2 * timeoutMs);

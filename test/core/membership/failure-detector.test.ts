@@ -361,6 +361,16 @@ describe('suspicion timeout', () => {
     expect(only(end, 'broadcast').map((e) => e.message)).toContainEqual(dead('b', 0, 'a'));
   });
 
+  it('the last chance goes out a probe timeout before the end: dead when the suspicion ends', () => {
+    const fd = make();
+    fd.step(suspect('b', 0, 'c'), 1_000);
+    expect(fd.nextTickAtMs()).toBeLessThanOrEqual(24_500);
+    const fx = fd.step({ kind: 'tick' }, 24_500);
+    expect(only(fx, 'send-ping').filter((e) => e.to === 'b')).toHaveLength(1);
+    expect(fd.get('b')?.suspicion?.deadlineMs).toBe(25_000);
+    expect(transitions(fd.step({ kind: 'tick' }, 25_000))).toContain('b:suspect->dead');
+  });
+
   it('independent confirmations shrink it towards min', () => {
     const fd = make();
     fd.step(suspect('b', 0, 'c'), 1_000);
