@@ -22,7 +22,7 @@ const MEMBERSHIP = {
   ...FAST_MEMBERSHIP,
   suspicionMult: 6,
   suspicionMaxTimeoutMult: 3,
-  suspicionFloorMs: 1_200,
+  suspicionFloorMs: 1_300,
 };
 /** Generous bounds for a loaded 2-core machine; the conditions usually hold within seconds. */
 const APPEAR_MS = 60_000;
