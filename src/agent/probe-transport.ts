@@ -36,7 +36,12 @@ export interface ProbeTransportDeps {
   readonly onPacket: (from: string, bytes: Uint8Array) => void;
   /** A frame that broke the framing (oversized, truncated): the stream is dropped. */
   readonly onBadStream: (from: string, err: unknown) => void;
-  /** The last connection to `peer` closed (a crashed process's peers see this first). */
+  /**
+   * The last connection to `peer` closed and a new one could not be opened: a crashed
+   * process's peers see this within a round trip or so. A peer that is redialled is not reported
+   * (its dropped connection says nothing about it, and a probe racing the redial across a WAN
+   * would time out).
+   */
   readonly onPeerGone: (peer: string) => void;
 }
 
@@ -56,18 +61,34 @@ export interface ProbeTransportStats {
   readonly packetsReceived: number;
   /** Packets dropped: no stream could be opened, a write failed, or the queue overflowed. */
   readonly packetsDropped: number;
+  /** Peers redialled because their last connection closed. */
+  readonly redials: number;
 }
 
 export class ProbeTransport {
   private readonly links = new Map<string, PeerLink>();
   private readonly inbound = new Set<Stream>();
   private running = false;
-  private readonly counts = { streamsOpened: 0, packetsSent: 0, packetsReceived: 0, packetsDropped: 0 };
+  private readonly counts = {
+    streamsOpened: 0,
+    packetsSent: 0,
+    packetsReceived: 0,
+    packetsDropped: 0,
+    redials: 0,
+  };
 
   constructor(private readonly deps: ProbeTransportDeps) {}
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
-    if (this.running) this.deps.onPeerGone(evt.detail.toString());
+    const peer = evt.detail.toString();
+    const link = this.links.get(peer);
+    if (!this.running || !link) return;
+    // Redial at once (this also opens the probe stream ahead of the next packet).
+    this.counts.redials++;
+    this.open(peer, link).catch((e: unknown) => {
+      this.deps.log.debug({ peer, err: e }, 'a lost peer could not be redialled');
+      if (this.running && this.links.get(peer) === link) this.deps.onPeerGone(peer);
+    });
   };
 
   async start(): Promise<void> {

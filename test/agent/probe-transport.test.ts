@@ -1,7 +1,8 @@
 // The failure detector's probe transport (src/agent/probe-transport.ts) between two loopback
 // nodes: many packets in both directions over one stream per direction (no stream per packet),
 // a broken stream reopened by the next packet, an oversized frame refused, packets to an
-// unreachable peer dropped without throwing, and a peer whose last connection closed reported.
+// unreachable peer dropped without throwing, a dropped connection redialled, and a peer that
+// cannot be redialled reported.
 import { multiaddr } from '@multiformats/multiaddr';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -86,12 +87,24 @@ describe('probe transport', () => {
     await waitFor(() => got.b.includes('fine'), 'a packet after the bad one');
   });
 
-  it('reports a peer whose last connection closed (the detector probes it out of turn)', async () => {
-    const { b, gone } = await pair();
+  it('redials a peer whose connection dropped, and does not report it', async () => {
+    const { a, b, gone } = await pair();
     const bId = b.node.peerId.toString();
+    a.t.warm(bId);
+    await waitFor(() => a.t.stats().outboundStreams === 1, 'the stream opened ahead');
+    await Promise.all(a.node.getConnections(b.node.peerId).map((c) => c.close()));
+    await waitFor(() => a.t.stats().streamsOpened === 2, 'a new stream over a new connection');
+    expect(a.t.stats().redials).toBe(1);
     expect(gone.a).toEqual([]);
+  });
+
+  it('reports a peer that cannot be redialled (the detector probes it out of turn)', async () => {
+    const { a, b, gone } = await pair();
+    const bId = b.node.peerId.toString();
+    a.t.warm(bId);
+    await waitFor(() => a.t.stats().outboundStreams === 1, 'the stream opened ahead');
     await b.node.stop();
-    await waitFor(() => gone.a.includes(bId), 'the lost connection reported');
+    await waitFor(() => gone.a.includes(bId), 'the lost peer reported', { timeoutMs: 10_000 });
   });
 
   it('drops packets for a peer it cannot reach, without throwing', async () => {

@@ -61,9 +61,10 @@ export type MembershipInput =
   /** We leave gracefully: announce it, keep probing only to spread the news, then stop. */
   | { readonly kind: 'leave' }
   /**
-   * The transport lost its connection to `id` (a crashed process's peers see this within a
-   * one-way delay): probe it out of turn, as soon as no other probe runs, at most once per
-   * period. A hint, never evidence: a live member acks and nothing changes.
+   * The transport lost its connection to `id` and could not open a new one (a crashed
+   * process's peers see this within a round trip or so): probe it out of turn, as soon as no
+   * other probe runs, at most once per period. A hint, never evidence: a live member acks and
+   * nothing changes.
    */
   | { readonly kind: 'connection-lost'; readonly id: MemberId }
   /**
