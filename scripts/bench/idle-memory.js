@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// Where an idle agent's memory goes (issue 8, "Idle per agent: RSS ≤ 100 MB"). Run with
+// `npm run build && node scripts/bench/idle-memory.js` (options below). Starts --agents real
+// `smac agent` processes (dist/cli/main.js) on loopback, all joined to the first, with
+// mem-probe.js preloaded; waits until every agent's failure detector holds all of them alive,
+// then --settle s, then asks each agent for its breakdown (mem-probe.js: process.memoryUsage
+// before and after a full GC, V8 heap spaces, code statistics, RSS by mapping). Prints the
+// per-agent figures and the median over agents. Everything listens on 127.0.0.1; processes and
+// temp dirs are removed however the run ends; every wait is bounded.
+// Options: --agents 3 --settle 20 --node-flags "<flags for the agents' node>" --json
+//          --extra "<agent CLI flags>" --snapshot FILE (also a heap snapshot of agent 0, written to FILE)
+import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { Registry, startAgentProc, until } from './agent-procs.js';
+import { sleep } from './ipc.js';
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
+};
+const N = Number(opt('agents', 3));
+const SETTLE_S = Number(opt('settle', 20));
+if (!Number.isInteger(N) || N < 1 || N > 16) throw new Error('--agents: an integer 1..16');
+if (!Number.isFinite(SETTLE_S) || SETTLE_S < 0 || SETTLE_S > 600) throw new Error('--settle: 0..600 s');
+const nodeFlagsExtra = String(opt('node-flags', '')).split(' ').filter(Boolean);
+const extra = String(opt('extra', '')).split(' ').filter(Boolean);
+const SNAPSHOT = opt('snapshot', undefined);
+const asJson = argv.includes('--json');
+const note = (msg) => process.stderr.write(`[idle-memory] ${msg}\n`);
+const probe = join(import.meta.dirname, 'mem-probe.js');
+
+const reg = new Registry(note);
+
+/** Sends SIGUSR2 and waits up to 30 s for the probe's report (a new `seq`). */
+async function report(agent, file) {
+  const before = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')).seq : 0;
+  agent.proc.kill('SIGUSR2');
+  for (let i = 0; i < 600; i++) {
+    await sleep(50);
+    if (!existsSync(file)) continue;
+    const r = JSON.parse(readFileSync(file, 'utf8'));
+    if (r.seq > before) return r;
+  }
+  throw new Error(`agent ${agent.name}: no memory report within 30 s`);
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)];
+};
+
+async function main() {
+  const dir = reg.tempDir('smac-idle-mem-');
+  const agents = [];
+  const files = [];
+  const start = async (i, joinAddrs) => {
+    const dataDir = join(dir, `a${i}`);
+    const file = join(dir, `mem-a${i}.json`);
+    process.env.SMAC_BENCH_MEM_FILE = file;
+    process.env.SMAC_BENCH_MEM_SNAPSHOT = SNAPSHOT && i === 0 ? SNAPSHOT : '';
+    const a = await startAgentProc(reg, `a${i}`, {
+      dataDir,
+      join: joinAddrs,
+      extra,
+      nodeFlags: ['--import', probe, ...nodeFlagsExtra],
+    });
+    files[i] = file;
+    return a;
+  };
+  agents.push(await start(0, []));
+  const seed = agents[0].addresses.filter((a) => a.includes('127.0.0.1'));
+  for (let i = 1; i < N; i++) agents.push(await start(i, seed));
+  await until(
+    `all ${N} alive at every agent`,
+    async () => {
+      const counts = await Promise.all(
+        agents.map(async (a) => (await a.ctl.json('GET', '/v1/members?status=alive')).members.length),
+      );
+      return counts.every((c) => c >= N);
+    },
+    240_000,
+    200,
+  );
+  note(`all ${N} alive; settling ${SETTLE_S} s`);
+  await sleep(SETTLE_S * 1000);
+  const reports = [];
+  for (let i = 0; i < N; i++) reports.push(await report(agents[i], files[i]));
+  const load = loadavg().map((l) => l.toFixed(1));
+  if (asJson) {
+    process.stdout.write(
+      JSON.stringify({ agents: N, settleS: SETTLE_S, loadavg: load, reports }, null, 1) + '\n',
+    );
+  } else {
+    const r1 = (x) => (Math.round(x * 10) / 10).toFixed(1);
+    const rows = [
+      ['RSS', (r) => r.before.rss],
+      ['RSS after full GC', (r) => r.after.rss],
+      ['  RssAnon', (r) => r.after.rssAnon],
+      ['  RssFile', (r) => r.after.rssFile],
+      ['heapTotal', (r) => r.before.heapTotal],
+      ['heapUsed', (r) => r.before.heapUsed],
+      ['heapUsed after full GC', (r) => r.after.heapUsed],
+      ['heapTotal after full GC', (r) => r.after.heapTotal],
+      ['external', (r) => r.after.external],
+      ['arrayBuffers', (r) => r.after.arrayBuffers],
+      ['code + metadata', (r) => r.code.code],
+      ['bytecode + metadata', (r) => r.code.bytecode],
+      ['malloc arenas ([heap] + anon not V8)', (r) => r.after.rssAnon - r.after.heapTotal],
+    ];
+    for (const space of Object.keys(reports[0].spaces))
+      rows.push([`  space ${space} size/used`, (r) => r.spaces[space].size, (r) => r.spaces[space].used]);
+    process.stdout.write(
+      `agents ${N}, settle ${SETTLE_S} s, load average ${load.join(' ')}; MB, median (per agent)\n`,
+    );
+    for (const [name, f, g] of rows) {
+      const vals = reports.map(f);
+      const g2 = g ? ` / ${r1(median(reports.map(g)))}` : '';
+      process.stdout.write(
+        `${name.padEnd(40)} ${r1(median(vals)).padStart(7)}${g2}   (${vals.map(r1).join(', ')})\n`,
+      );
+    }
+    process.stdout.write(`RSS by mapping, agent a0 (MB):\n`);
+    for (const [name, mb] of reports[0].smaps) process.stdout.write(`  ${r1(mb).padStart(7)}  ${name}\n`);
+    process.stdout.write(`Module source loaded, agent a0 (package: modules, kB of source):\n`);
+    for (const [name, e] of reports[0].loaded)
+      process.stdout.write(
+        `  ${String(e.modules).padStart(4)} ${String(Math.round(e.chars / 1024)).padStart(6)}  ${name}\n`,
+      );
+    process.stdout.write(`threads: ${reports.map((r) => r.after.threads).join(', ')}\n`);
+    if (reports[0].snapshot) process.stdout.write(`heap snapshot of a0: ${reports[0].snapshot}\n`);
+  }
+  await Promise.all(agents.map((a) => a.ctl.close()));
+  reg.cleanup();
+}
+
+main().catch((e) => {
+  note(e instanceof Error ? (e.stack ?? e.message) : String(e));
+  reg.cleanup();
+  process.exit(1);
+});
