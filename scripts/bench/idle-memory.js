@@ -8,7 +8,8 @@
 // per-agent figures and the median over agents. Everything listens on 127.0.0.1; processes and
 // temp dirs are removed however the run ends; every wait is bounded.
 // Options: --agents 3 --settle 20 --node-flags "<flags for the agents' node>" --json
-//          --extra "<agent CLI flags>" --snapshot FILE (also a heap snapshot of agent 0, written to FILE)
+//          --modules (count the module source loaded per package: a load hook, which itself
+//          costs heap) --extra "<agent CLI flags>" --snapshot FILE (also a heap snapshot of agent 0, written to FILE)
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ const nodeFlagsExtra = String(opt('node-flags', '')).split(' ').filter(Boolean);
 const extra = String(opt('extra', '')).split(' ').filter(Boolean);
 const SNAPSHOT = opt('snapshot', undefined);
 const asJson = argv.includes('--json');
+const MODULES = argv.includes('--modules');
 const note = (msg) => process.stderr.write(`[idle-memory] ${msg}\n`);
 const probe = join(import.meta.dirname, 'mem-probe.js');
 
@@ -59,6 +61,7 @@ async function main() {
     const dataDir = join(dir, `a${i}`);
     const file = join(dir, `mem-a${i}.json`);
     process.env.SMAC_BENCH_MEM_FILE = file;
+    process.env.SMAC_BENCH_MEM_MODULES = MODULES ? '1' : '';
     process.env.SMAC_BENCH_MEM_SNAPSHOT = SNAPSHOT && i === 0 ? SNAPSHOT : '';
     const a = await startAgentProc(reg, `a${i}`, {
       dataDir,
@@ -123,8 +126,8 @@ async function main() {
     }
     process.stdout.write(`RSS by mapping, agent a0 (MB):\n`);
     for (const [name, mb] of reports[0].smaps) process.stdout.write(`  ${r1(mb).padStart(7)}  ${name}\n`);
-    process.stdout.write(`Module source loaded, agent a0 (package: modules, kB of source):\n`);
-    for (const [name, e] of reports[0].loaded)
+    if (MODULES) process.stdout.write(`Module source loaded, agent a0 (package: modules, kB of source):\n`);
+    for (const [name, e] of MODULES ? reports[0].loaded : [])
       process.stdout.write(
         `  ${String(e.modules).padStart(4)} ${String(Math.round(e.chars / 1024)).padStart(6)}  ${name}\n`,
       );

@@ -58,7 +58,7 @@ function packageOf(url) {
   return dist ? `smac dist/${dist[1]}` : url.startsWith('node:') ? 'node: builtins' : url;
 }
 
-if (file) {
+if (file && process.env.SMAC_BENCH_MEM_MODULES === '1') {
   registerHooks({
     load(url, context, nextLoad) {
       const r = nextLoad(url, context);
@@ -71,6 +71,9 @@ if (file) {
       return r;
     },
   });
+}
+
+if (file) {
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc');
   let seq = 0;
