@@ -2,8 +2,9 @@
 // Where an idle agent's memory goes (issue 8, "Idle per agent: RSS ≤ 100 MB"). Run with
 // `npm run build && node scripts/bench/idle-memory.js` (options below). Starts --agents real
 // `smac agent` processes (dist/cli/main.js) on loopback, all joined to the first, with
-// mem-probe.js preloaded; waits until every agent's failure detector holds all of them alive,
-// then --settle s, then asks each agent for its breakdown (mem-probe.js: process.memoryUsage
+// mem-probe.js preloaded (it does nothing until asked); waits until every agent's failure
+// detector holds all of them alive, reads each agent's RSS from /proc every 5 s for --settle s,
+// then asks each agent for its breakdown (mem-probe.js: process.memoryUsage
 // before and after a full GC, V8 heap spaces, code statistics, RSS by mapping). Prints the
 // per-agent figures and the median over agents. Everything listens on 127.0.0.1; processes and
 // temp dirs are removed however the run ends; every wait is bounded.
@@ -48,6 +49,11 @@ async function report(agent, file) {
   throw new Error(`agent ${agent.name}: no memory report within 30 s`);
 }
 
+function procRssMb(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor((s.length - 1) / 2)];
@@ -68,6 +74,7 @@ async function main() {
       join: joinAddrs,
       extra,
       nodeFlags: ['--import', probe, ...nodeFlagsExtra],
+      monitor: false,
     });
     files[i] = file;
     return a;
@@ -87,13 +94,26 @@ async function main() {
     200,
   );
   note(`all ${N} alive; settling ${SETTLE_S} s`);
-  await sleep(SETTLE_S * 1000);
+  // RSS as `ps` shows it, read from outside every 5 s of the settle time (the probe does
+  // nothing in the agent until the end).
+  const series = [];
+  const t0 = Date.now();
+  for (;;) {
+    const t = (Date.now() - t0) / 1000;
+    series.push({ t: Math.round(t), rss: agents.map((a) => procRssMb(a.pid)) });
+    if (t >= SETTLE_S) break;
+    await sleep(Math.min(5, SETTLE_S - t) * 1000);
+  }
   const reports = [];
   for (let i = 0; i < N; i++) reports.push(await report(agents[i], files[i]));
+  // V8 hands freed pages back on a background task: RSS again a little after the GCs.
+  await sleep(5000);
+  const rssLater = agents.map((a) => procRssMb(a.pid));
   const load = loadavg().map((l) => l.toFixed(1));
   if (asJson) {
     process.stdout.write(
-      JSON.stringify({ agents: N, settleS: SETTLE_S, loadavg: load, reports }, null, 1) + '\n',
+      JSON.stringify({ agents: N, settleS: SETTLE_S, loadavg: load, series, rssLater, reports }, null, 1) +
+        '\n',
     );
   } else {
     const r1 = (x) => (Math.round(x * 10) / 10).toFixed(1);
@@ -101,6 +121,9 @@ async function main() {
       ['RSS', (r) => r.before.rss],
       ['RSS after full GC', (r) => r.after.rss],
       ['  RssAnon', (r) => r.after.rssAnon],
+      ['RSS after collecting all garbage', (r) => r.afterAll.rss],
+      ['  RssAnon', (r) => r.afterAll.rssAnon],
+      ['RSS from /proc 5 s later', (r) => rssLater[reports.indexOf(r)]],
       ['  RssFile', (r) => r.after.rssFile],
       ['heapTotal', (r) => r.before.heapTotal],
       ['heapUsed', (r) => r.before.heapUsed],
@@ -110,13 +133,26 @@ async function main() {
       ['arrayBuffers', (r) => r.after.arrayBuffers],
       ['code + metadata', (r) => r.code.code],
       ['bytecode + metadata', (r) => r.code.bytecode],
-      ['malloc arenas ([heap] + anon not V8)', (r) => r.after.rssAnon - r.after.heapTotal],
+      ['RssAnon - heapTotal (malloc, pooled pages)', (r) => r.after.rssAnon - r.after.heapTotal],
     ];
-    for (const space of Object.keys(reports[0].spaces))
-      rows.push([`  space ${space} size/used`, (r) => r.spaces[space].size, (r) => r.spaces[space].used]);
+    for (const space of Object.keys(reports[0].spaces)) {
+      if (reports.every((r) => r.spacesBefore[space].size < 0.05 && r.spaces[space].size < 0.05)) continue;
+      rows.push([
+        `  ${space} size/used`,
+        (r) => r.spacesBefore[space].size,
+        (r) => r.spacesBefore[space].used,
+      ]);
+      rows.push([`  ${space} size/used after GC`, (r) => r.spaces[space].size, (r) => r.spaces[space].used]);
+    }
     process.stdout.write(
       `agents ${N}, settle ${SETTLE_S} s, load average ${load.join(' ')}; MB, median (per agent)\n`,
     );
+    process.stdout.write(`RSS from /proc, s after all alive: median (per agent)\n`);
+    for (const { t, rss } of series)
+      process.stdout.write(
+        `  ${String(t).padStart(4)} s ${r1(median(rss)).padStart(7)}   (${rss.map(r1).join(', ')})\n`,
+      );
+    process.stdout.write(`At the end, from the probe in each agent:\n`);
     for (const [name, f, g] of rows) {
       const vals = reports.map(f);
       const g2 = g ? ` / ${r1(median(reports.map(g)))}` : '';

@@ -6,6 +6,7 @@
 // also writes a heap snapshot there. Without the variable it does nothing.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { registerHooks } from 'node:module';
+import { Session } from 'node:inspector';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -73,19 +74,36 @@ if (file && process.env.SMAC_BENCH_MEM_MODULES === '1') {
   });
 }
 
+/** V8's heap spaces: name -> { size, used } in MB. */
+function spaceSizes() {
+  return Object.fromEntries(
+    v8
+      .getHeapSpaceStatistics()
+      .map((s) => [s.space_name, { size: s.space_size / MB, used: s.space_used_size / MB }]),
+  );
+}
+
 if (file) {
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc');
   let seq = 0;
+  let gc;
   process.on('SIGUSR2', () => {
+    // Only now, so that the probe changes nothing in the process until it is asked.
+    if (gc === undefined) {
+      v8.setFlagsFromString('--expose-gc');
+      gc = vm.runInNewContext('gc');
+    }
     const before = usage();
+    const spacesBefore = spaceSizes();
     gc();
     const after = usage();
-    const spaces = Object.fromEntries(
-      v8
-        .getHeapSpaceStatistics()
-        .map((s) => [s.space_name, { size: s.space_size / MB, used: s.space_used_size / MB }]),
-    );
+    const spaces = spaceSizes();
+    // What the inspector's collectGarbage (V8's CollectAllAvailableGarbage: repeated full GCs
+    // that also hand pooled pages back to the system) leaves.
+    const session = new Session();
+    session.connect();
+    session.post('HeapProfiler.collectGarbage');
+    session.disconnect();
+    const afterAll = usage();
     const c = v8.getHeapCodeStatistics();
     const snapshot = process.env.SMAC_BENCH_MEM_SNAPSHOT
       ? v8.writeHeapSnapshot(process.env.SMAC_BENCH_MEM_SNAPSHOT)
@@ -94,6 +112,8 @@ if (file) {
       seq: ++seq,
       before,
       after,
+      afterAll,
+      spacesBefore,
       spaces,
       code: { code: c.code_and_metadata_size / MB, bytecode: c.bytecode_and_metadata_size / MB },
       smaps: smapsByName(),
