@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+// Where the c=1 write tail comes from (issue 8, "Local writes in the three-region cluster as fast
+// as a standalone agent"), cheaply, on loopback: `npm run bench:write-tail` (builds first).
+//   1. a standalone agent S: c=1 writes from a client process, p50 / p99 / max;
+//   2. three agents (B and C join A): the same c=1 writes at A while B's and C's own clients
+//      write at c=`--bg` (default 1) the whole time, as bench:wan's latency phase loads every
+//      region at once. A runs under `--cpu-prof`; the writes at A that took `--slow-ms` or more
+//      are the windows in which the profile is read: which functions ran on A's thread while
+//      those requests waited (profile-window.js), plus A's event-loop delay and GC pauses
+//      (loop-monitor.js) over the cell.
+// The clients are the WAN benchmark's (wan/client-child.js: lww-register writes over the Unix
+// socket, keep-alive), one process per agent. Options: --writes N (timed writes at A, default
+// 3000), --bg C (concurrency of B's and C's writers, 0 for none), --slow-ms X (default 5),
+// --no-standalone, --keep-prof <dir> (keep A's profile), --json, --extra '<agent flags>'.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { ChildProcess, summarize } from './ipc.js';
+import { cpuPressure, Registry, root, runMain, startAgentProc, terminate, until } from './agent-procs.js';
+import { windowBreakdown } from './profile-window.js';
+
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(name);
+const option = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+const WRITES = Number(option('--writes', 3000));
+const BG = Number(option('--bg', 1));
+const SLOW_MS = Number(option('--slow-ms', 5));
+const EXTRA = option('--extra', '').split(' ').filter(Boolean);
+const note = (msg) => process.stderr.write(`[write-tail] ${msg}\n`);
+const reg = new Registry(note);
+const load = () => loadavg().map((x) => Math.round(x * 10) / 10);
+const clientJs = join(root, 'scripts', 'bench', 'wan', 'client-child.js');
+
+async function client(agent) {
+  const c = new ChildProcess(clientJs, `client-${agent.name}`);
+  reg.track(c.proc);
+  await c.call('init', { smacSocket: agent.socketPath }, 10_000);
+  return c;
+}
+
+const timed = (c, extra) =>
+  c.call(
+    'latency',
+    { system: 'smac', n: WRITES, concurrency: 1, warmup: 200, maxMs: 600_000, prefix: 'tail', ...extra },
+    720_000,
+  );
+
+async function standalone() {
+  const S = await startAgentProc(reg, 'S', { dataDir: join(reg.tempDir('smac-wt-'), 's'), extra: EXTRA });
+  const c = await client(S);
+  try {
+    await S.loop();
+    const r = await timed(c);
+    return { ...summarize(r.lat), errors: r.errors, S: await S.loop() };
+  } finally {
+    await c.call('stop', {}, 5000).catch(() => undefined);
+    await terminate(S.proc);
+  }
+}
+
+async function cluster() {
+  const dir = reg.tempDir('smac-wt-');
+  const profDir = option('--keep-prof') ?? join(dir, 'prof');
+  mkdirSync(profDir, { recursive: true });
+  const A = await startAgentProc(reg, 'A', { dataDir: join(dir, 'a'), cpuProfDir: profDir, extra: EXTRA });
+  const agents = [A];
+  const clients = [];
+  try {
+    for (const n of ['B', 'C'])
+      agents.push(await startAgentProc(reg, n, { dataDir: join(dir, n), join: A.addresses, extra: EXTRA }));
+    await until(
+      'A connected to B and C',
+      async () => (await A.status()).peers.filter((p) => p.connected).length >= 2,
+    );
+    for (const a of agents) clients.push(await client(a));
+    await new Promise((r) => setTimeout(r, 2000)); // gossipsub meshes form on its 1 s heartbeat
+    const background =
+      BG > 0
+        ? clients
+            .slice(1)
+            .map((c) =>
+              c.call(
+                'latency',
+                { system: 'smac', n: 10_000_000, concurrency: BG, warmup: 0, maxMs: 600_000, prefix: 'bg' },
+                720_000,
+              ),
+            )
+        : [];
+    await Promise.all(agents.map((a) => a.loop()));
+    const loadAt = load();
+    const r = await timed(clients[0], { slowMs: SLOW_MS });
+    const loops = await Promise.all(agents.map((a) => a.loop()));
+    await Promise.all(clients.slice(1).map((c) => c.call('halt', {}, 5000)));
+    const bg = (await Promise.all(background)).map((b) => ({
+      ...summarize(b.lat),
+      perSec: Math.round(b.writesPerSec),
+    }));
+    const counters = (await A.status()).counters;
+    await terminate(A.proc); // writes the profile
+    const prof = JSON.parse(readFileSync(join(profDir, 'agent-A.cpuprofile'), 'utf8'));
+    const windows = r.slow.map((s) => [s.t0Us, s.t0Us + s.ms * 1000]);
+    return {
+      loadAt,
+      ...summarize(r.lat),
+      errors: r.errors,
+      slow: { n: r.slow.length, ...windowBreakdown(prof, windows) },
+      loops: Object.fromEntries(agents.map((a, i) => [a.name, loops[i]])),
+      background: bg,
+      counters,
+    };
+  } finally {
+    for (const c of clients) await c.call('stop', {}, 5000).catch(() => undefined);
+    await Promise.all(agents.map((a) => terminate(a.proc)));
+  }
+}
+
+const loopLine = (l) =>
+  l
+    ? `loop p99 ${l.loopMs.p99} max ${l.loopMs.max} ms; gc ${l.gc.count}× total ${l.gc.totalMs} max ${l.gc.maxMs} ms; cpu ${l.cpuPct}%`
+    : '-';
+
+function report(r) {
+  const out = [];
+  const say = (s) => out.push(s);
+  say(
+    `write-tail ${r.at}, Node ${process.version}, ${r.cpus} CPUs; load ${r.loadBefore.join(' ')} -> ${r.loadAfter.join(' ')}; CPU pressure avg60 ${r.pressureBefore}% -> ${r.pressureAfter}%`,
+  );
+  if (r.standalone)
+    say(
+      `standalone c=1: p50 ${r.standalone.p50} p99 ${r.standalone.p99} max ${r.standalone.max} ms (n=${r.standalone.n}); S ${loopLine(r.standalone.S)}`,
+    );
+  const c = r.cluster;
+  say(
+    `cluster c=1 at A, B and C writing at c=${r.bg} (load ${c.loadAt.join(' ')}): p50 ${c.p50} p99 ${c.p99} max ${c.max} ms (n=${c.n}, errors ${c.errors})`,
+  );
+  for (const [name, l] of Object.entries(c.loops)) say(`  ${name}: ${loopLine(l)}`);
+  c.background.forEach((b, i) =>
+    say(`  background ${'BC'[i]}: ${b.n} writes, ${b.perSec}/s, p50 ${b.p50} p99 ${b.p99} max ${b.max} ms`),
+  );
+  const s = c.slow;
+  say(
+    `\nA's profile during the ${s.n} writes of >= ${r.slowMs} ms (${s.windows} windows, ${s.totalMs} ms): sampled ${s.sampledMs} ms (idle ${s.idleMs}), unsampled gaps ${s.unsampledMs} ms`,
+  );
+  say('  self time by area:');
+  for (const x of s.areas.slice(0, 12)) say(`    ${String(x.ms).padStart(8)} ms  ${x.name}`);
+  say('  self time by function:');
+  for (const x of s.self.slice(0, 20)) say(`    ${String(x.ms).padStart(8)} ms  ${x.name}`);
+  say('  inclusive (on the stack):');
+  for (const x of s.inclusive.slice(0, 30)) say(`    ${String(x.ms).padStart(8)} ms  ${x.name}`);
+  return out.join('\n');
+}
+
+async function main() {
+  const r = {
+    at: new Date().toISOString(),
+    cpus: availableParallelism(),
+    bg: BG,
+    slowMs: SLOW_MS,
+    loadBefore: load(),
+    pressureBefore: cpuPressure(),
+  };
+  if (!flag('--no-standalone')) {
+    note(`standalone: ${WRITES} writes at c=1`);
+    r.standalone = await standalone();
+  }
+  note(`cluster: ${WRITES} writes at c=1 at A, B and C writing at c=${BG}`);
+  r.cluster = await cluster();
+  r.loadAfter = load();
+  r.pressureAfter = cpuPressure();
+  process.stdout.write((flag('--json') ? JSON.stringify(r, null, 2) : report(r)) + '\n');
+}
+
+runMain(main, reg, note);
