@@ -12,7 +12,7 @@
 // socket, keep-alive), one process per agent. Options: --writes N (timed writes at A, default
 // 3000), --bg C (concurrency of B's and C's writers, 0 for none), --slow-ms X (default 5),
 // --no-standalone, --keep-prof <dir> (keep A's profile), --json, --extra '<agent flags>'.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { ChildProcess, summarize } from './ipc.js';
@@ -38,6 +38,48 @@ async function client(agent) {
   return c;
 }
 
+/**
+ * Scheduler figures of a process's threads (/proc/PID/task/TID/schedstat and status): ms on a
+ * CPU and runnable but waiting for one, and context switches (voluntary: it blocked;
+ * involuntary: it was preempted), for the main thread (TID = PID) and all threads together.
+ */
+function sched(pid) {
+  const one = (tid) => {
+    try {
+      const dir = `/proc/${pid}/task/${tid}`;
+      const [run, wait] = readFileSync(`${dir}/schedstat`, 'utf8').split(' ').map(Number);
+      const status = readFileSync(`${dir}/status`, 'utf8');
+      const ctx = (k) => Number(new RegExp(`^${k}_ctxt_switches:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+      return { run: run / 1e6, wait: wait / 1e6, vol: ctx('voluntary'), invol: ctx('nonvoluntary') };
+    } catch {
+      return { run: 0, wait: 0, vol: 0, invol: 0 };
+    }
+  };
+  const all = { run: 0, wait: 0, vol: 0, invol: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const t = one(tid);
+    for (const k of Object.keys(all)) all[k] += t[k];
+  }
+  return { main: one(pid), all };
+}
+
+/** What `sched` measured between two readings (ms rounded). */
+const schedDelta = (a, b) =>
+  Object.fromEntries(
+    ['main', 'all'].map((k) => [
+      k,
+      {
+        runMs: Math.round(b[k].run - a[k].run),
+        waitMs: Math.round(b[k].wait - a[k].wait),
+        voluntary: b[k].vol - a[k].vol,
+        preempted: b[k].invol - a[k].invol,
+      },
+    ]),
+  );
+
+const COUNTED = ['localEvents', 'remoteEvents', 'syncsStarted', 'heartbeatsReceived', 'rejectedEvents'];
+const countersDelta = (a, b) => Object.fromEntries(COUNTED.map((k) => [k, b[k] - a[k]]));
+
 const timed = (c, extra) =>
   c.call(
     'latency',
@@ -50,8 +92,9 @@ async function standalone() {
   const c = await client(S);
   try {
     await S.loop();
+    const s0 = sched(S.pid);
     const r = await timed(c);
-    return { ...summarize(r.lat), errors: r.errors, S: await S.loop() };
+    return { ...summarize(r.lat), errors: r.errors, S: await S.loop(), sched: schedDelta(s0, sched(S.pid)) };
   } finally {
     await c.call('stop', {}, 5000).catch(() => undefined);
     await terminate(S.proc);
@@ -88,14 +131,17 @@ async function cluster() {
         : [];
     await Promise.all(agents.map((a) => a.loop()));
     const loadAt = load();
+    const c0 = (await A.status()).counters;
+    const s0 = sched(A.pid);
     const r = await timed(clients[0], { slowMs: SLOW_MS });
+    const s1 = sched(A.pid);
     const loops = await Promise.all(agents.map((a) => a.loop()));
     await Promise.all(clients.slice(1).map((c) => c.call('halt', {}, 5000)));
     const bg = (await Promise.all(background)).map((b) => ({
       ...summarize(b.lat),
       perSec: Math.round(b.writesPerSec),
     }));
-    const counters = (await A.status()).counters;
+    const counters = countersDelta(c0, (await A.status()).counters);
     await terminate(A.proc); // writes the profile
     const prof = JSON.parse(readFileSync(join(profDir, 'agent-A.cpuprofile'), 'utf8'));
     const windows = r.slow.map((s) => [s.t0Us, s.t0Us + s.ms * 1000]);
@@ -107,6 +153,7 @@ async function cluster() {
       loops: Object.fromEntries(agents.map((a, i) => [a.name, loops[i]])),
       background: bg,
       counters,
+      sched: schedDelta(s0, s1),
     };
   } finally {
     for (const c of clients) await c.call('stop', {}, 5000).catch(() => undefined);
@@ -119,6 +166,9 @@ const loopLine = (l) =>
     ? `loop p99 ${l.loopMs.p99} max ${l.loopMs.max} ms; gc ${l.gc.count}× total ${l.gc.totalMs} max ${l.gc.maxMs} ms; cpu ${l.cpuPct}%`
     : '-';
 
+const schedLine = (x) =>
+  `main thread on CPU ${x.main.runMs} ms, runnable but waiting ${x.main.waitMs} ms, ${x.main.voluntary} blocked / ${x.main.preempted} preempted; all threads ${x.all.runMs} / ${x.all.waitMs} ms, ${x.all.voluntary} / ${x.all.preempted}`;
+
 function report(r) {
   const out = [];
   const say = (s) => out.push(s);
@@ -127,13 +177,15 @@ function report(r) {
   );
   if (r.standalone)
     say(
-      `standalone c=1: p50 ${r.standalone.p50} p99 ${r.standalone.p99} max ${r.standalone.max} ms (n=${r.standalone.n}); S ${loopLine(r.standalone.S)}`,
+      `standalone c=1: p50 ${r.standalone.p50} p99 ${r.standalone.p99} max ${r.standalone.max} ms (n=${r.standalone.n}); S ${loopLine(r.standalone.S)}; ${schedLine(r.standalone.sched)}`,
     );
   const c = r.cluster;
   say(
     `cluster c=1 at A, B and C writing at c=${r.bg} (load ${c.loadAt.join(' ')}): p50 ${c.p50} p99 ${c.p99} max ${c.max} ms (n=${c.n}, errors ${c.errors})`,
   );
   for (const [name, l] of Object.entries(c.loops)) say(`  ${name}: ${loopLine(l)}`);
+  say(`  A's threads: ${schedLine(c.sched)}`);
+  say(`  A's counters during the cell: ${JSON.stringify(c.counters)}`);
   c.background.forEach((b, i) =>
     say(`  background ${'BC'[i]}: ${b.n} writes, ${b.perSec}/s, p50 ${b.p50} p99 ${b.p99} max ${b.max} ms`),
   );
