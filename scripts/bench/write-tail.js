@@ -25,6 +25,7 @@ const option = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 
 const WRITES = Number(option('--writes', 3000));
 const BG = Number(option('--bg', 1));
 const SLOW_MS = Number(option('--slow-ms', 5));
+const CATCHUP = Number(option('--catchup', 0));
 const EXTRA = option('--extra', '').split(' ').filter(Boolean);
 const note = (msg) => process.stderr.write(`[write-tail] ${msg}\n`);
 const reg = new Registry(note);
@@ -179,9 +180,11 @@ function report(r) {
     say(
       `standalone c=1: p50 ${r.standalone.p50} p99 ${r.standalone.p99} max ${r.standalone.max} ms (n=${r.standalone.n}); S ${loopLine(r.standalone.S)}; ${schedLine(r.standalone.sched)}`,
     );
-  const c = r.cluster;
+  const c = r.cluster ?? r.catchup;
   say(
-    `cluster c=1 at A, B and C writing at c=${r.bg} (load ${c.loadAt.join(' ')}): p50 ${c.p50} p99 ${c.p99} max ${c.max} ms (n=${c.n}, errors ${c.errors})`,
+    r.cluster
+      ? `cluster c=1 at A, B and C writing at c=${r.bg} (load ${c.loadAt.join(' ')}): p50 ${c.p50} p99 ${c.p99} max ${c.max} ms (n=${c.n}, errors ${c.errors})`
+      : `catch-up: A pulled ${c.events} events from B in ${c.caughtUpMs} ms; c=1 at A meanwhile: p50 ${c.p50} p99 ${c.p99} max ${c.max} ms (n=${c.n}, errors ${c.errors})`,
   );
   for (const [name, l] of Object.entries(c.loops)) say(`  ${name}: ${loopLine(l)}`);
   say(`  A's threads: ${schedLine(c.sched)}`);
@@ -202,6 +205,71 @@ function report(r) {
   return out.join('\n');
 }
 
+/**
+ * Catch-up: B alone takes CATCHUP writes (c=16); then A starts, joins B and pulls them all by
+ * sync while A's client writes at c=1, until A's clock covers B's writes. The same figures as
+ * the cluster cell, for the writes made during the catch-up.
+ */
+async function catchup() {
+  const dir = reg.tempDir('smac-wt-');
+  const profDir = option('--keep-prof') ?? join(dir, 'prof');
+  mkdirSync(profDir, { recursive: true });
+  const B = await startAgentProc(reg, 'B', { dataDir: join(dir, 'b'), extra: EXTRA });
+  const agents = [B];
+  const clients = [await client(B)];
+  try {
+    await clients[0].call(
+      'latency',
+      { system: 'smac', n: CATCHUP, concurrency: 16, warmup: 0, maxMs: 600_000, prefix: 'pre' },
+      720_000,
+    );
+    const target = (await B.status()).clock;
+    const A = await startAgentProc(reg, 'A', {
+      dataDir: join(dir, 'a'),
+      join: B.addresses,
+      cpuProfDir: profDir,
+      extra: EXTRA,
+    });
+    agents.unshift(A);
+    clients.unshift(await client(A));
+    const s0 = sched(A.pid);
+    const t0 = performance.now();
+    const writes = timed(clients[0], { slowMs: SLOW_MS, warmup: 0, n: 1_000_000 });
+    await until(
+      'A caught up with B',
+      async () => {
+        const vc = (await A.status()).clock;
+        return Object.entries(target).every(([o, seq]) => (vc[o] ?? 0) >= seq);
+      },
+      600_000,
+      100,
+    );
+    const caughtUpMs = Math.round(performance.now() - t0);
+    await clients[0].call('halt', {}, 5000);
+    const r = await writes;
+    const s1 = sched(A.pid);
+    const loop = await A.loop();
+    const counters = (await A.status()).counters;
+    await terminate(A.proc);
+    const prof = JSON.parse(readFileSync(join(profDir, 'agent-A.cpuprofile'), 'utf8'));
+    const windows = r.slow.map((x) => [x.t0Us, x.t0Us + x.ms * 1000]);
+    return {
+      events: CATCHUP,
+      caughtUpMs,
+      ...summarize(r.lat),
+      errors: r.errors,
+      slow: { n: r.slow.length, ...windowBreakdown(prof, windows) },
+      loops: { A: loop },
+      background: [],
+      counters: countersDelta(Object.fromEntries(COUNTED.map((k) => [k, 0])), counters),
+      sched: schedDelta(s0, s1),
+    };
+  } finally {
+    for (const c of clients) await c.call('stop', {}, 5000).catch(() => undefined);
+    await Promise.all(agents.map((a) => terminate(a.proc)));
+  }
+}
+
 async function main() {
   const r = {
     at: new Date().toISOString(),
@@ -215,8 +283,13 @@ async function main() {
     note(`standalone: ${WRITES} writes at c=1`);
     r.standalone = await standalone();
   }
-  note(`cluster: ${WRITES} writes at c=1 at A, B and C writing at c=${BG}`);
-  r.cluster = await cluster();
+  if (CATCHUP > 0) {
+    note(`catch-up: B takes ${CATCHUP} writes alone, then A joins and writes at c=1 while it pulls them`);
+    r.catchup = await catchup();
+  } else {
+    note(`cluster: ${WRITES} writes at c=1 at A, B and C writing at c=${BG}`);
+    r.cluster = await cluster();
+  }
   r.loadAfter = load();
   r.pressureAfter = cpuPressure();
   process.stdout.write((flag('--json') ? JSON.stringify(r, null, 2) : report(r)) + '\n');
