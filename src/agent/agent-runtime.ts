@@ -24,7 +24,6 @@ import type { SyncService } from '../net/sync-protocol.js';
 import type { Discovery } from '../services/discovery.js';
 import type { LoadMonitor } from '../services/load.js';
 import type { Store } from '../store/store.js';
-import { createCompactor, createOwnerQueue, createRebaser } from './agent-wiring.js';
 import type { AntiEntropy } from './anti-entropy.js';
 import type { Compactor } from './compaction.js';
 import type { AgentConfig } from './config.js';
@@ -55,9 +54,10 @@ export class AgentStoppedError extends Error {
 
 export class AgentRuntime {
   readonly peerId: string;
-  readonly queue: OwnerQueue<OwnerInput>;
-  readonly compactor: Compactor;
-  readonly rebaser: Rebaser;
+  /** The owner's input queue, the compactor and the rebaser: built by the Agent's constructor. */
+  queue!: OwnerQueue<OwnerInput>;
+  compactor!: Compactor;
+  rebaser!: Rebaser;
   readonly listeners = new Set<(c: ChangeNotice) => void>();
   readonly timers: NodeJS.Timeout[] = [];
   readonly counters: AgentCounters = newCounters();
@@ -87,9 +87,6 @@ export class AgentRuntime {
     readonly isolation: PeerGate,
   ) {
     this.peerId = peerIdFromPrivateKey(privateKey).toString();
-    this.compactor = createCompactor(this);
-    this.rebaser = createRebaser(this);
-    this.queue = createOwnerQueue(this);
   }
 
   /** Applies a batch of ops as one atomic event; resolves once it is durable here. */

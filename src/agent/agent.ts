@@ -36,7 +36,13 @@ import type { Discovery } from '../services/discovery.js';
 import type { LoadMonitor } from '../services/load.js';
 import { Store } from '../store/store.js';
 import { AgentRuntime, type PeerGate } from './agent-runtime.js';
-import { startJoiner, startServices } from './agent-wiring.js';
+import {
+  createCompactor,
+  createOwnerQueue,
+  createRebaser,
+  startJoiner,
+  startServices,
+} from './agent-wiring.js';
 import type { AgentConfig } from './config.js';
 import { securePrivateDir, warnIfOpenCluster } from './data-dir.js';
 import { chooseEpoch } from './epoch.js';
@@ -79,6 +85,9 @@ export class Agent extends AgentRuntime {
     isolation: PeerGate,
   ) {
     super(config, log, now, privateKey, store, replica, node, isolation);
+    this.compactor = createCompactor(this);
+    this.rebaser = createRebaser(this);
+    this.queue = createOwnerQueue(this);
   }
 
   /** Opens the store, recovers state, starts the libp2p node and the background loops. */
