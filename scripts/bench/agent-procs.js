@@ -94,13 +94,14 @@ export function socketClient(socketPath, maxSockets) {
 
 /**
  * Starts an agent process and waits for its ready line. `opts`: { dataDir, join, region,
- * extra (CLI flags), cpuProfDir }. Returns { name, proc, pid, peerId, addresses, ctl, loop() }.
+ * extra (CLI flags), cpuProfDir, nodeFlags, monitor (false: without loop-monitor.js) }. Returns { name, proc, pid, peerId, addresses, ctl, loop() }.
  */
 export async function startAgentProc(reg, name, opts) {
   mkdirSync(opts.dataDir, { recursive: true });
   const loopFile = join(opts.dataDir, 'loop.json');
   const argv = [
-    ...nodeFlags(opts.cpuProfDir, `agent-${name}`),
+    ...(opts.monitor === false ? [] : nodeFlags(opts.cpuProfDir, `agent-${name}`)),
+    ...(opts.nodeFlags ?? []),
     mainJs,
     'agent',
     '--data-dir',
