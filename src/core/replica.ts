@@ -148,7 +148,7 @@ export class Replica {
    * when a client sends it back (a watch cursor; retired-epochs.ts).
    */
   pruneClock(vc: ReadonlyVectorClock): VectorClock {
-    return this.retired.pruneRecoverable(vc);
+    return this.s.retired.pruneRecoverable(vc);
   }
 
   /** Retired epochs (reaped, cut agreed) -> their cuts, whether or not they are pruned here. */
