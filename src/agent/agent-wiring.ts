@@ -34,7 +34,7 @@ export function createCompactor(rt: AgentRuntime): Compactor {
     snapshotEveryEvents: config.snapshotEveryEvents,
     reapAfterMs: config.reapAfterMs,
     maxLogEvents: config.maxLogEvents,
-    joining: config.join.length > 0,
+    expectsPeers: config.join.length > 0 || config.mdns,
     candidates: () => rt.memberCandidates(),
     isAlive: (id) => (rt.membership as Membership | undefined)?.isAlive(id) ?? false,
     write: (ops) => rt.write(ops, { system: true }),
