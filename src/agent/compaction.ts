@@ -342,9 +342,10 @@ export class Compactor {
 }
 
 /**
- * Whether the replica holds events of no other member: with join addresses configured and no
- * member known, it has reached nobody yet, and nothing it wrote is known to be stable (compacting
- * would leave its writes only in its snapshot, which its peers cannot install over their own).
+ * Whether the replica holds events of no other member: when the agent expects peers (join
+ * addresses or mDNS) and knows no member, it has reached nobody yet, and nothing it wrote is
+ * known to be stable (compacting would leave its writes only in its snapshot, which its peers
+ * cannot install over their own).
  */
 function onlyOwn(replica: Replica): boolean {
   const self = peerOfOrigin(replica.id);
