@@ -49,6 +49,25 @@ describe('SDK keep-alive connections', () => {
     await untilConnections(app.server, 0, 'the client to close its idle connection', 15_000);
   });
 
+  it('keeps a watch open while it is idle for longer than the idle-connection time', async () => {
+    const agent = new ReplicaAgent();
+    const app = await createApiApp({ agent, watchHeartbeatMs: 60_000 });
+    cleanup.push(() => app.close());
+    const socketPath = join(dir, 'smac.sock');
+    await listenOnSocket(app, socketPath);
+    const client = new SmacClient({ socketPath, keepAliveMs: 200 });
+    const watch = client.watch({ prefix: 'w/' });
+    cleanup.push(() => {
+      watch.close();
+      client.close();
+    });
+    const events = watch[Symbol.asyncIterator]();
+    expect((await events.next()).value).toMatchObject({ kind: 'snapshot' });
+    await new Promise((r) => setTimeout(r, 1_000)); // the stimulus: 5 idle-connection times, no event
+    await client.op('lww-register', 'w/a', { kind: 'set', value: 1 });
+    expect((await events.next()).value).toMatchObject({ kind: 'change', key: 'w/a', value: 1 });
+  });
+
   it('sends a read again on a new connection when the server closed the reused one under it, but not a write', async () => {
     const seen: string[] = [];
     const server = http.createServer((req, res) => {
