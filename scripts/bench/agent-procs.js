@@ -92,13 +92,14 @@ export function socketClient(socketPath, maxSockets) {
 
 /**
  * Starts an agent process and waits for its ready line. `opts`: { dataDir, join, region,
- * extra (CLI flags), cpuProfDir }. Returns { name, proc, pid, peerId, addresses, ctl, loop() }.
+ * extra (CLI flags), cpuProfDir, nodeFlags, monitor (false: without loop-monitor.js) }. Returns { name, proc, pid, peerId, addresses, ctl, loop() }.
  */
 export async function startAgentProc(reg, name, opts) {
   mkdirSync(opts.dataDir, { recursive: true });
   const loopFile = join(opts.dataDir, 'loop.json');
   const argv = [
-    ...nodeFlags(opts.cpuProfDir, `agent-${name}`),
+    ...(opts.monitor === false ? [] : nodeFlags(opts.cpuProfDir, `agent-${name}`)),
+    ...(opts.nodeFlags ?? []),
     mainJs,
     'agent',
     '--data-dir',
@@ -187,4 +188,29 @@ export async function until(what, cond, timeoutMs = 30_000, everyMs = 50) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** Share of the last 60 s in which some runnable task waited for a CPU (Linux PSI), in %. */
+export function cpuPressure() {
+  try {
+    const m = /some avg10=[\d.]+ avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs a benchmark's `main`, then removes what `reg` holds and exits (1 after an error). */
+export function runMain(main, reg, note) {
+  main().then(
+    () => {
+      reg.cleanup();
+      process.exit(0);
+    },
+    (e) => {
+      note(e instanceof Error ? e.stack : String(e));
+      reg.cleanup();
+      process.exit(1);
+    },
+  );
 }

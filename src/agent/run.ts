@@ -8,12 +8,10 @@ import { defaultTokenFile } from '../api/token.js';
 import { membersRouteModule } from '../api/routes/members.js';
 import { servicesRouteModule } from '../api/routes/services.js';
 import { loadRouteModule } from '../api/routes/load.js';
-import { startConsulFor } from '../consul/start.js';
 import type { ConsulServer } from '../consul/server.js';
 import { UiSessions } from '../api/ui-sessions.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { AgentConfig } from './config.js';
-import { startDns } from '../dns/start.js';
 import { dnsMetricSource } from '../dns/metrics.js';
 import type { DnsServer } from '../dns/server.js';
 
@@ -49,16 +47,24 @@ export async function runAgent(config: AgentConfig, options: AgentOptions = {}):
       // The DNS listener's counters on /metrics, read from it once it runs (started below).
       metricSources: config.dns ? [dnsMetricSource(() => dns?.counters)] : [],
     });
-    consul = await startConsulFor(agent, config).catch(async (e: unknown) => {
-      await api.close();
-      throw e;
-    });
+    // The Consul and DNS listeners' modules are loaded only when configured: an agent without
+    // them does not keep their code in memory (docs/benchmarks.md "Idle memory").
+    consul = !config.consul
+      ? undefined
+      : await import('../consul/start.js')
+          .then((m) => m.startConsulFor(agent, config))
+          .catch(async (e: unknown) => {
+            await api.close();
+            throw e;
+          });
   } catch (e) {
     await agent.stop();
     throw e;
   }
   try {
-    dns = await startDns(agent, config, options.logger);
+    dns = config.dns
+      ? await (await import('../dns/start.js')).startDns(agent, config, options.logger)
+      : undefined;
   } catch (e) {
     await consul?.close().catch(() => undefined);
     await api.close().catch(() => undefined);

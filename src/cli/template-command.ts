@@ -8,8 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError, EXIT, type GlobalOptions, run, UsageError } from './cli-support.js';
 import { SmacApiError } from '../client/client.js';
-import { TemplateError, TemplateRenderer } from '../template/renderer.js';
-import { TemplateRunner } from '../template/runner.js';
+import type { TemplateRunner } from '../template/runner.js';
 
 interface TemplateFlags extends GlobalOptions {
   template: string;
@@ -53,6 +52,12 @@ export function addTemplateCommand(program: Command): void {
         const waitMs = ms(flags.waitMs, '--wait-ms', 0);
         const pollMs = ms(flags.pollMs, '--poll-ms', 50);
         const execTimeoutMs = ms(flags.execTimeoutMs, '--exec-timeout-ms', 100);
+        // Loaded here, not at start: Handlebars is about 1 MB of source that `smac agent`,
+        // which shares this program, would otherwise keep in memory (docs/benchmarks.md).
+        const [{ TemplateError, TemplateRenderer }, { TemplateRunner }] = await Promise.all([
+          import('../template/renderer.js'),
+          import('../template/runner.js'),
+        ]);
         let runner: TemplateRunner;
         try {
           runner = new TemplateRunner({

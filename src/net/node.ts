@@ -22,7 +22,6 @@ import {
   type PeerInfo,
   type PrivateKey,
 } from '@libp2p/interface';
-import { mdns } from '@libp2p/mdns';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { ping, type Ping } from '@libp2p/ping';
 import { preSharedKey } from '@libp2p/pnet';
@@ -116,6 +115,9 @@ export async function createSmacNode(opts: SmacNodeOptions): Promise<SmacNode> {
     pubsub: gossipsub(gossipsubOptions(opts.gossipsub)),
   };
   if (opts.mdns === true) {
+    // Loaded only when asked for: with it come multicast-dns and dns-packet, which an agent
+    // without mDNS would keep in memory for nothing (docs/benchmarks.md "Idle memory").
+    const { mdns } = await import('@libp2p/mdns');
     services.mdns = mdns({
       interval: positive(opts.mdnsIntervalMs ?? DEFAULTS.mdnsIntervalMs, 'mdnsIntervalMs'),
       serviceTag: opts.mdnsServiceTag ?? DEFAULT_MDNS_SERVICE_TAG,
