@@ -189,3 +189,28 @@ export async function until(what, cond, timeoutMs = 30_000, everyMs = 50) {
     await sleep(everyMs);
   }
 }
+
+/** Share of the last 60 s in which some runnable task waited for a CPU (Linux PSI), in %. */
+export function cpuPressure() {
+  try {
+    const m = /some avg10=[\d.]+ avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs a benchmark's `main`, then removes what `reg` holds and exits (1 after an error). */
+export function runMain(main, reg, note) {
+  main().then(
+    () => {
+      reg.cleanup();
+      process.exit(0);
+    },
+    (e) => {
+      note(e instanceof Error ? e.stack : String(e));
+      reg.cleanup();
+      process.exit(1);
+    },
+  );
+}

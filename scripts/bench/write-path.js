@@ -24,7 +24,17 @@ import { loadavg, availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { ChildProcess, sleep, summarize, wallNow } from './ipc.js';
 import { findEtcd, startEtcdCluster } from './etcd.js';
-import { nodeFlags, Registry, root, socketClient, startAgentProc, terminate, until } from './agent-procs.js';
+import {
+  cpuPressure,
+  nodeFlags,
+  Registry,
+  root,
+  runMain,
+  socketClient,
+  startAgentProc,
+  terminate,
+  until,
+} from './agent-procs.js';
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);
@@ -39,16 +49,6 @@ const COUNTS = quick
   ? { c1: 500, warmup: 200, loadMs: 2000, receive: 10_000, verify: 5_000 }
   : { c1: 3000, warmup: 500, loadMs: 8000, receive: 40_000, verify: 20_000 };
 const HIGH_C = 16;
-
-/** Share of the last 60 s in which some runnable task waited for a CPU (Linux PSI), in %. */
-function cpuPressure() {
-  try {
-    const m = /some avg10=[\d.]+ avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 const note = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 const reg = new Registry(note);
@@ -373,14 +373,4 @@ async function main() {
   process.stdout.write(asJson ? JSON.stringify(r, null, 2) + '\n' : report(r) + '\n');
 }
 
-main().then(
-  () => {
-    reg.cleanup();
-    process.exit(0);
-  },
-  (e) => {
-    note(e instanceof Error ? e.stack : String(e));
-    reg.cleanup();
-    process.exit(1);
-  },
-);
+runMain(main, reg, note);

@@ -8,6 +8,8 @@ export interface ReapRecord {
   unplanned?: boolean;
   targets: number[];
   reap: { epoch: string; cut: number };
+  /** Every epoch of the member the fault's reap retired (a force-leave or reap-timer fault). */
+  reaps?: { epoch: string; cut: number }[];
   beyond?: number;
   end: number;
   rebase?: {
@@ -25,7 +27,13 @@ export interface ReapRecord {
 export class Nemesis {
   constructor(opts: {
     rng: unknown;
-    agents: { peerId?: string; dir: string; storeLosses: (number | number[])[] }[];
+    agents: {
+      peerId?: string;
+      dir: string;
+      storeLosses: (number | number[])[];
+      kill?: () => Promise<void>;
+      start?: () => Promise<void>;
+    }[];
     apis: unknown[];
     clients: unknown[];
     net: unknown;
@@ -38,4 +46,5 @@ export class Nemesis {
   kinds: string[];
   faults: ReapRecord[];
   unplannedReaps(reaps: { epoch: string; cut?: number }[]): ReapRecord[];
+  forceLeave(f: ReapRecord, target: number, before: Map<string, number>): Promise<void>;
 }

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitUntil } from './agents.js';
 import { statusClock } from './converge.js';
+import { agreedReaps } from './reap-cuts.js';
 
 export const FAULT_KINDS = [
   'kill',
@@ -229,22 +230,21 @@ export class Nemesis {
       if (r.outcome !== 'ok')
         this.log(`  force-leave of a${target} at a${by} answered ${r.status} ${JSON.stringify(r.body)}`);
     }
-    // Wait until every survivor computed the cut of a new reap of the member's epoch.
-    const reap = await waitUntil(
-      async () => {
-        const per = await Promise.all(survivors.map((i) => this.reapsAt(i)));
-        const fresh = per.map((rs) =>
-          rs.find((x) => x.epoch.split('~')[0] === peer && x.cut !== undefined && !doneBefore.has(x.epoch)),
-        );
-        return fresh.every((x) => x !== undefined && x.epoch === fresh[0].epoch && x.cut === fresh[0].cut)
-          ? fresh[0]
-          : undefined;
-      },
+    // Wait until every survivor computed the same cuts of the new reaps of the member's epochs:
+    // all of them, since a reap covers every epoch of the member the survivors know (after an
+    // unclean restart, its older epoch too; seed 6 reaped a2's at 2 and its current one).
+    const agreed = await waitUntil(
+      async () => agreedReaps(await Promise.all(survivors.map((i) => this.reapsAt(i))), peer, doneBefore),
       'the agreed cut',
       timer ? this.reapAfterMs + TIMER_REAP_WAIT_MS : REAP_WAIT_MS,
       100,
     ).catch(() => undefined);
-    f.reap = reap && { epoch: reap.epoch, cut: reap.cut, afterMs: Date.now() - leftAt };
+    const afterMs = Date.now() - leftAt;
+    // The fault's reap: the epoch the member rebases from (below); until its line is seen, the
+    // one it acknowledged writes beyond the cut of, else the last.
+    f.reaps = agreed?.map((r) => ({ epoch: r.epoch, cut: r.cut, afterMs }));
+    f.reap = f.reaps && (f.reaps.find((r) => this.beyondCut(target, r) > 0) ?? f.reaps.at(-1));
+    const reap = f.reap;
     if (!reap) {
       // Evidence: what each survivor shows of the member's reaps (who is still missing).
       for (const i of survivors) {
@@ -260,7 +260,7 @@ export class Nemesis {
     const who = timer ? `the survivors' timers (reapAfterMs ${this.reapAfterMs})` : `a${by}`;
     this.log(
       reap
-        ? `  ${who} reaped a${target}: ${reap.epoch.slice(-16)} cut at ${reap.cut} after ${f.reap.afterMs} ms`
+        ? `  ${who} reaped a${target}: ${f.reaps.map((r) => `${r.epoch.slice(-16)} cut at ${r.cut}`).join(', ')} after ${afterMs} ms`
         : `  ${who} reaped a${target}: no agreed cut within ${timer ? this.reapAfterMs + TIMER_REAP_WAIT_MS : REAP_WAIT_MS} ms`,
     );
     // The rest of the hold: the member keeps writing beyond the cut.
@@ -275,11 +275,13 @@ export class Nemesis {
     if (!reap) return;
     // The member's own words: the rebase line (with how many batches it keeps to re-run) and,
     // when there were some, the line saying they were re-run.
+    const epochs = new Set(f.reaps.map((r) => r.epoch));
     const started = () =>
       this.logLines(a, logFrom).find(
-        (l) => l.reaped === reap.epoch && typeof l.rerun === 'number' && 'cut' in l,
+        (l) => epochs.has(l.reaped) && typeof l.rerun === 'number' && 'cut' in l,
       );
     const start = await waitUntil(started, 'the rebase', REBASE_WAIT_MS, 200).catch(() => undefined);
+    if (start) f.reap = f.reaps.find((r) => r.epoch === start.reaped);
     // The window from the removal to the end of the re-run counts as a store loss of the member;
     // open-ended until the end is seen (settleRebases may close it later).
     const window = [leftAt, Infinity];
@@ -355,7 +357,9 @@ export class Nemesis {
    * window as a store loss of the member (from the rebase line, where its state was reset).
    */
   unplannedReaps(reaps) {
-    const planned = new Set(this.faults.filter((f) => f.reap).map((f) => f.reap.epoch));
+    const planned = new Set(
+      this.faults.flatMap((f) => (f.reaps ?? (f.reap ? [f.reap] : [])).map((r) => r.epoch)),
+    );
     const out = [];
     for (const r of reaps) {
       if (r.cut === undefined || planned.has(r.epoch)) continue;
@@ -369,9 +373,7 @@ export class Nemesis {
         unplanned: true,
         targets: [target],
         reap: { epoch: r.epoch, cut: r.cut },
-        beyond: this.history.ops.filter(
-          (o) => o.agent === target && o.outcome === 'ok' && o.origin === r.epoch && o.seq > r.cut,
-        ).length,
+        beyond: this.beyondCut(target, r),
         end: start ? start.time : Infinity,
       };
       if (start) {
@@ -396,6 +398,13 @@ export class Nemesis {
       out.push(f);
     }
     return out;
+  }
+
+  /** How many writes agent `target` acknowledged under `reap.epoch` beyond `reap.cut`. */
+  beyondCut(target, reap) {
+    return this.history.ops.filter(
+      (o) => o.agent === target && o.outcome === 'ok' && o.origin === reap.epoch && o.seq > reap.cut,
+    ).length;
   }
 
   async reapsAt(i) {

@@ -5,7 +5,10 @@
 // other region holds it dead.
 //
 //   node scripts/wan/detection.js [--soak 25s] [--load 4] [--kill] [--victim 2]
-//                                 [--agent-args '<json array>']
+//                                 [--trials 1] [--agent-args '<json array>']
+//
+// --trials N repeats the kill N times (restarting the victim in between) and prints, for each,
+// where the time went at every survivor (its probe timeout for the victim, suspect and dead).
 //
 // --load N keeps N counter increments in flight at every agent during the soak (replication
 // traffic and a busy event loop, as in the issue's soak under write load).
@@ -39,6 +42,7 @@ async function main() {
       'agent-args': { type: 'string', default: '[]' },
       'log-level': { type: 'string', default: 'warn' },
       'detect-timeout': { type: 'string', default: '60s' },
+      trials: { type: 'string', default: '1' },
       load: { type: 'string', default: '0' },
       keep: { type: 'boolean', default: false },
     },
@@ -89,19 +93,15 @@ async function main() {
     }
     await Promise.all(agents.map((a) => a.start()));
     const members = async (i) => (await apis[i].get('/v1/members')) ?? { members: [], transitions: [] };
+    const allAlive = async () => {
+      for (let i = 0; i < agents.length; i++) {
+        const m = await members(i);
+        if (m.members.filter((x) => x.status === 'alive').length < agents.length) return false;
+      }
+      return true;
+    };
     const t0 = Date.now();
-    await waitUntil(
-      async () => {
-        for (let i = 0; i < agents.length; i++) {
-          const m = await members(i);
-          if (m.members.filter((x) => x.status === 'alive').length < agents.length) return false;
-        }
-        return true;
-      },
-      'every agent sees every region alive',
-      60_000,
-      200,
-    );
+    await waitUntil(allAlive, 'every agent sees every region alive', 60_000, 200);
     const convergedMs = Date.now() - t0;
     log(`all ${agents.length} regions alive at every agent after ${convergedMs} ms; soaking ${values.soak}`);
     const soakStart = Date.now();
@@ -152,7 +152,7 @@ async function main() {
     }
     for (const [region, p] of Object.entries(probes)) {
       log(
-        `  ${region}: ${p.probes} probes, ${p.pingTimeouts} ping timeouts, ${p.probeFailures} failed, ${p.staleAcks} late acks, ${p.transport?.streamsOpened ?? '?'} probe streams opened, ${p.transport?.packetsDropped ?? '?'} packets dropped`,
+        `  ${region}: ${p.probes} probes, ${p.pingTimeouts} ping timeouts, ${p.probeFailures} failed, ${p.staleAcks} late acks, ${p.probesOutOfTurn ?? 0} out of turn, ${p.transport?.streamsOpened ?? '?'} probe streams opened, ${p.transport?.packetsDropped ?? '?'} packets dropped`,
       );
     }
     const result = {
@@ -166,33 +166,84 @@ async function main() {
     };
     if (values.kill) {
       const v = Number(values.victim);
-      const victimId = agents[v].peerId;
-      await agents[v].kill();
-      const killedAt = Date.now();
-      const detection = {};
-      await Promise.all(
-        agents.map(async (_, i) => {
-          if (i === v) return;
-          await waitUntil(
-            async () => {
-              const m = await members(i);
-              const x = m.members.find((y) => y.id === victimId);
-              return x === undefined || x.status === 'dead';
-            },
-            `${wan.regions[i]} declares ${wan.regions[v]} dead`,
-            parseDuration(values['detect-timeout']),
-            50,
-          );
-          detection[wan.regions[i]] = Date.now() - killedAt;
-        }),
-      );
-      log(`SIGKILL of ${wan.regions[v]} → dead at ${JSON.stringify(detection)} (ms)`);
-      result.detectionMs = detection;
+      const trials = [];
+      for (let t = 0; t < Number(values.trials); t++) {
+        if (t > 0) {
+          await agents[v].start();
+          await waitUntil(allAlive, `${wan.regions[v]} back alive at every region`, 60_000, 200);
+          // Long enough for every survivor to probe the victim again (round trips measured).
+          await new Promise((r) => setTimeout(r, 8_000));
+        }
+        trials.push(await killTrial(agents, wan, members, v, parseDuration(values['detect-timeout'])));
+      }
+      result.detectionMs = trials[0].detectionMs;
+      result.trials = trials;
     }
     console.log(`RESULT ${JSON.stringify(result)}`);
   } finally {
     await tearDown();
   }
+}
+
+/**
+ * SIGKILLs agent `v` and times until every other region holds it dead, with where the time
+ * went (from each survivor's own transitions and the probe timeout it held for the victim):
+ * kill → suspect (round-robin wait until the victim's turn, plus the probe's span: the direct
+ * timeout, the indirect probe, the rest of the period), suspect → dead (the suspicion timeout
+ * and the last-chance ping), and whether a survivor's verdict was its own or gossip (it came
+ * after another survivor's, by less than a round trip).
+ */
+async function killTrial(agents, wan, members, v, timeoutMs) {
+  const victimId = agents[v].peerId;
+  const before = {};
+  for (let i = 0; i < agents.length; i++) {
+    if (i === v) continue;
+    const m = await members(i);
+    const x = m.members.find((y) => y.id === victimId);
+    before[wan.regions[i]] = {
+      probeTimeoutMs: x?.rtt?.probeTimeoutMs,
+      srttMs: x?.rtt?.srttMs,
+      healthScore: m.probes?.healthScore,
+      aliveMembers: m.members.filter((y) => y.status === 'alive').length,
+    };
+  }
+  await agents[v].kill();
+  const killedAt = Date.now();
+  const detectionMs = {};
+  await Promise.all(
+    agents.map(async (_, i) => {
+      if (i === v) return;
+      await waitUntil(
+        async () => {
+          const m = await members(i);
+          const x = m.members.find((y) => y.id === victimId);
+          return x === undefined || x.status === 'dead';
+        },
+        `${wan.regions[i]} declares ${wan.regions[v]} dead`,
+        timeoutMs,
+        50,
+      );
+      detectionMs[wan.regions[i]] = Date.now() - killedAt;
+    }),
+  );
+  const breakdown = {};
+  for (let i = 0; i < agents.length; i++) {
+    if (i === v) continue;
+    const m = await members(i);
+    const about = m.transitions.filter((t) => t.id === victimId && Date.parse(t.at) >= killedAt - 5_000);
+    const at = (to) => {
+      const t = about.find((x) => x.to === to);
+      return t === undefined ? undefined : Date.parse(t.at) - killedAt;
+    };
+    breakdown[wan.regions[i]] = { ...before[wan.regions[i]], suspectMs: at('suspect'), deadMs: at('dead') };
+  }
+  log(`SIGKILL of ${wan.regions[v]} → dead at ${JSON.stringify(detectionMs)} (ms, polled)`);
+  for (const [region, b] of Object.entries(breakdown)) {
+    log(
+      `  ${region}: probe timeout for the victim ${b.probeTimeoutMs} ms (srtt ${b.srttMs?.toFixed(0)}), health ${b.healthScore}; suspect at ${b.suspectMs} ms, dead at ${b.deadMs} ms (suspect → dead ${b.deadMs - b.suspectMs} ms)`,
+    );
+  }
+  return { victim: wan.regions[v], detectionMs, breakdown };
 }
 
 function regionOf(agents, wan, id) {

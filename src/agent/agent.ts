@@ -30,7 +30,12 @@ import { createSmacNode, type SmacNode } from '../net/node.js';
 import { SyncService } from '../net/sync-protocol.js';
 import { SnapshotRefusal, SnapshotRefused } from '../net/snapshot-proof.js';
 import { snapshotSourceRefusal } from './snapshot-source.js';
-import { installPeerSnapshot, servedSnapshot, type SnapshotExchangeDeps } from './snapshot-exchange.js';
+import {
+  installPeerSnapshot,
+  provenClock,
+  servedSnapshot,
+  type SnapshotExchangeDeps,
+} from './snapshot-exchange.js';
 import { Store } from '../store/store.js';
 import type { AgentConfig } from './config.js';
 import { heartbeatRefreshMs, Heartbeats } from './heartbeats.js';
@@ -157,6 +162,7 @@ export class Agent {
       handOver: async (self, upTo) => {
         await this.handOver(self, new Map([...this.replica.clock(), [self, upTo]]));
       },
+      members: () => this.memberCandidates().filter((p) => p !== this.peerId && this.isMember(p)),
     });
     this.queue = new Owner({
       now,
@@ -435,6 +441,16 @@ export class Agent {
     return this.replica.clock();
   }
 
+  /** `vc` as the API shows it: without retired epochs it provably holds at their cut. */
+  pruneClock(vc: ReadonlyVectorClock): VectorClock {
+    return this.replica.pruneClock(vc);
+  }
+
+  /** A clock a client sent back (a cursor), with the retired epochs it proves to hold restored. */
+  expandClock(vc: ReadonlyVectorClock): VectorClock {
+    return this.replica.expandClock(vc);
+  }
+
   /**
    * What changed since `cursor` (a clock a watcher saw): the objects touched by every logged
    * event the cursor does not cover. `snapshotNeeded` when the log was compacted past the
@@ -630,6 +646,9 @@ export class Agent {
       joins: this.config.join.length > 0,
       joinPeers: this.joinPeers,
       isMember: (id) => this.isMember(id),
+      reaped: (id) => (this.compactor.view.retirements()[id]?.reason ?? 'left') !== 'left',
+      claims: () => provenClock(bytes),
+      reapOf: (epoch) => this.replica.reapOf(epoch),
     });
     if (why !== undefined) {
       this.counters.rejectedSnapshots++;
@@ -639,7 +658,6 @@ export class Agent {
     return installPeerSnapshot(this.snapshotDeps(), bytes, { keepNewer, nowMs: this.now() });
   }
 
-  /** A member by what the replica holds (its signed record or events), not left or reaped. */
   /** Whether clocks we send leave out retired epochs: once every member reads that (v4). */
   private prunes(): boolean {
     return this.replica.eventWireVersion >= PRUNED_CLOCKS_WIRE_VERSION;
@@ -650,8 +668,11 @@ export class Agent {
     return this.prunes() ? this.replica.shownClock() : this.replica.clock();
   }
 
+  /** A member by what the replica holds (its signed record or events), not left or reaped. */
   private isMember(peer: string): boolean {
     if (this.compactor.view.isRetired(peer)) return false;
+    // A rebase emptied the store: the members we knew before it (rebase.ts).
+    if (this.rebaser.formerMembers().has(peer)) return true;
     for (const origin of this.replica.clock().keys()) if (peerOfOrigin(origin) === peer) return true;
     const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
     return Array.isArray(value) && value.some((r) => (r as { id?: unknown }).id === peer);
@@ -689,6 +710,7 @@ export class Agent {
   /** Every peer id that shows a member: member records, heartbeat senders, clock origins. */
   private memberCandidates(): string[] {
     const ids = new Set<string>(this.heartbeats.heardFrom().keys());
+    for (const id of this.rebaser.formerMembers()) ids.add(id);
     for (const origin of this.replica.clock().keys()) ids.add(peerOfOrigin(origin));
     const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
     if (Array.isArray(value))

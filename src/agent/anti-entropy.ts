@@ -26,10 +26,10 @@
 import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { type ReadonlyVectorClock, type VectorClock, vcGet, vcLeq } from '../core/clock/vector-clock.js';
-import { openEnvelope, readTrustedEnvelope } from '../net/envelope.js';
 import type { VerifiedEvent } from '../net/gossip.js';
 import type { SyncFrame, SyncService } from '../net/sync-protocol.js';
 import type { Store } from '../store/store.js';
+import { SyncReceiver } from './sync-receiver.js';
 
 export interface AntiEntropyConfig {
   /** Pulls running at once, each from a different peer. */
@@ -131,13 +131,11 @@ export class AntiEntropy {
   /** When a periodic round last pulled although no heartbeat showed a peer ahead. */
   private lastInSyncPullAt = -Infinity;
   private repairAgain = false;
-  /**
-   * Per origin, the highest seq that sync queued for the owner and the owner has not applied
-   * yet: concurrent pulls bring the same events, and only the first copy is verified and queued.
-   */
-  private readonly queued = new Map<string, number>();
+  private readonly receiver: SyncReceiver;
 
-  constructor(private readonly deps: AntiEntropyDeps) {}
+  constructor(private readonly deps: AntiEntropyDeps) {
+    this.receiver = new SyncReceiver(deps);
+  }
 
   /** Ids of the peers being pulled from now. */
   pulling(): string[] {
@@ -226,38 +224,11 @@ export class AntiEntropy {
   }
 
   /**
-   * Envelopes from sync or push: verified here, then queued; resolves once applied and durable.
-   * Events we hold, or that another pull queued and the owner has not applied yet, are dropped
-   * before the (costly) signature check.
+   * Envelopes from sync or push: verified (off the event loop) and queued for the owner;
+   * resolves once applied and durable (sync-receiver.ts).
    */
-  async receiveRaw(envelopes: readonly Uint8Array[]): Promise<void> {
-    const ok: VerifiedEvent[] = [];
-    const have = this.deps.clock();
-    const marked = new Map<string, number>();
-    for (const bytes of envelopes) {
-      try {
-        const peek = readTrustedEnvelope(bytes).event;
-        const floor = Math.max(vcGet(have, peek.origin), this.queued.get(peek.origin) ?? 0);
-        if (peek.seq <= floor) continue;
-        const opened = openEnvelope(bytes);
-        ok.push({ event: opened.event, envelope: opened.envelope });
-        if (peek.seq === floor + 1) {
-          // Contiguous: the owner applies (or buffers) it; later copies need not be verified.
-          this.queued.set(peek.origin, peek.seq);
-          marked.set(peek.origin, peek.seq);
-        }
-      } catch (e) {
-        this.deps.counters.rejectedEvents++;
-        this.deps.log.warn({ err: e }, 'rejected an event received by sync');
-      }
-    }
-    try {
-      await this.deps.receive(ok);
-    } finally {
-      // Applied now (the clock covers them) or buffered: forget our marks, unless a later
-      // batch extended them (it forgets them itself).
-      for (const [origin, seq] of marked) if (this.queued.get(origin) === seq) this.queued.delete(origin);
-    }
+  receiveRaw(envelopes: readonly Uint8Array[]): Promise<void> {
+    return this.receiver.receive(envelopes);
   }
 
   /**

@@ -81,6 +81,7 @@ export class Compactor {
       persist: (state) => {
         deps.store.setMeta(META_KEY, JSON.stringify(state));
       },
+      startedAt: deps.now(),
     });
     this.reaper = new Reaper({
       self: deps.self,
@@ -117,6 +118,8 @@ export class Compactor {
   /** Called every heartbeat interval by the owner: reap what is due, then maybe compact. */
   step(): void {
     const now = this.deps.now();
+    this.forceNewEpochs();
+    this.noticeReturns(now);
     const members = this.members();
     for (const id of members) this.view.noticed(id, now);
     this.reapSilent(members, now);
@@ -181,7 +184,8 @@ export class Compactor {
   private reapSilent(members: readonly string[], now: number): void {
     for (const id of members) {
       if (this.reaping.has(id)) continue;
-      const silent = this.view.silentFor(id, now);
+      // Silence since we last heard it or since we started, whichever is later (never our downtime).
+      const silent = this.view.silentSince(id, now);
       if (silent === undefined || silent < this.deps.reapAfterMs || this.deps.isAlive(id)) continue;
       this.retire(id, 'reaped', `the member was silent and not alive for ${String(silent)} ms (reapAfterMs)`);
     }
@@ -238,6 +242,31 @@ export class Compactor {
     const retired = this.view.retirements();
     for (const s of this.deps.replica().reaps())
       for (const p of s.missing) if (retired[p]?.reason === 'left') this.reaper.initiate(p);
+  }
+
+  /**
+   * An operator's force-leave covers the member whatever epoch it is in: one of its epochs that
+   * reaches us while that reap is pending (it rebased where we could not see it, or restarted
+   * under a new epoch) is reaped too. Reaps started by our own timers do not extend so: a member
+   * that writes under a new epoch is up, and a member that is up is never reaped.
+   */
+  private forceNewEpochs(): void {
+    for (const [peer, reason] of this.reaping) if (reason === 'force-left') this.reaper.initiate(peer);
+  }
+
+  /**
+   * A reaped member that rebased writes under an epoch no reap names: once one of its events is
+   * here it is a member again (stability waits for it, force-leave finds it, its snapshots are
+   * taken), even if its heartbeats do not reach us (docs/chaos.md: they stalled for a minute).
+   */
+  private noticeReturns(now: number): void {
+    const replica = this.deps.replica();
+    for (const origin of replica.clock().keys()) {
+      const peer = peerOfOrigin(origin);
+      if (!this.view.isRetired(peer) || replica.reapOf(origin) || this.reaping.has(peer)) continue;
+      if (this.view.returned(peer, now))
+        this.deps.log.warn({ member: peer, epoch: origin }, 'a reaped member came back under a new epoch');
+    }
   }
 
   /** Peers whose every epoch is retired at an agreed cut: stability stops waiting for them. */

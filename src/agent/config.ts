@@ -61,6 +61,7 @@ export interface AgentConfig {
   readonly snapshotEveryEvents: number;
   /**
    * A member silent and not alive for this long is reaped: compaction stops waiting for it.
+   * Silence counts from the later of its last heartbeat and this agent's own (re)start.
    * Until then a down member pins the log (status shows it). 72 h by default, Consul's and
    * Serf's reconnect_timeout: long enough to ride out a weekend outage of a region, short
    * enough that the log of a busy cluster stays in the gigabytes, not more. Shorter frees the

@@ -96,6 +96,9 @@ export class Membership {
         this.rejectedPackets++;
         this.deps.log.debug({ from, err }, 'bad probe stream');
       },
+      onPeerGone: (peer) => {
+        if (this.running && !this.deps.isolated()) this.apply({ kind: 'connection-lost', id: peer });
+      },
     });
   }
 

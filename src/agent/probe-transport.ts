@@ -13,7 +13,7 @@
  * stream, a queue full behind a stalled one) is dropped, and the detector's timeouts cover it.
  * A stream that fails is discarded and the next packet opens a new one.
  */
-import type { Stream } from '@libp2p/interface';
+import type { PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
 import { FrameReader, writeFrame } from '../net/frame-stream.js';
@@ -36,6 +36,13 @@ export interface ProbeTransportDeps {
   readonly onPacket: (from: string, bytes: Uint8Array) => void;
   /** A frame that broke the framing (oversized, truncated): the stream is dropped. */
   readonly onBadStream: (from: string, err: unknown) => void;
+  /**
+   * The last connection to `peer` closed and a new one could not be opened: a crashed
+   * process's peers see this within a round trip or so. A peer that is redialled is not reported
+   * (its dropped connection says nothing about it, and a probe racing the redial across a WAN
+   * would time out).
+   */
+  readonly onPeerGone: (peer: string) => void;
 }
 
 interface PeerLink {
@@ -54,18 +61,39 @@ export interface ProbeTransportStats {
   readonly packetsReceived: number;
   /** Packets dropped: no stream could be opened, a write failed, or the queue overflowed. */
   readonly packetsDropped: number;
+  /** Peers redialled because their last connection closed. */
+  readonly redials: number;
 }
 
 export class ProbeTransport {
   private readonly links = new Map<string, PeerLink>();
   private readonly inbound = new Set<Stream>();
   private running = false;
-  private readonly counts = { streamsOpened: 0, packetsSent: 0, packetsReceived: 0, packetsDropped: 0 };
+  private readonly counts = {
+    streamsOpened: 0,
+    packetsSent: 0,
+    packetsReceived: 0,
+    packetsDropped: 0,
+    redials: 0,
+  };
 
   constructor(private readonly deps: ProbeTransportDeps) {}
 
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail.toString();
+    const link = this.links.get(peer);
+    if (!this.running || !link) return;
+    // Redial at once (this also opens the probe stream ahead of the next packet).
+    this.counts.redials++;
+    this.open(peer, link).catch((e: unknown) => {
+      this.deps.log.debug({ peer, err: e }, 'a lost peer could not be redialled');
+      if (this.running && this.links.get(peer) === link) this.deps.onPeerGone(peer);
+    });
+  };
+
   async start(): Promise<void> {
     this.running = true;
+    this.deps.node.addEventListener('peer:disconnect', this.onDisconnect);
     await this.deps.node.handle(
       PROBE_PROTOCOL,
       (stream, connection) => {
@@ -77,6 +105,7 @@ export class ProbeTransport {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.deps.node.removeEventListener('peer:disconnect', this.onDisconnect);
     await this.deps.node.unhandle(PROBE_PROTOCOL).catch(() => undefined);
     for (const link of this.links.values()) {
       link.queue.length = 0;

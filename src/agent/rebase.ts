@@ -50,6 +50,11 @@ interface Pending {
   readonly cut: number;
   /** Client batches to re-run, as JSON, in order. */
   readonly ops: readonly string[];
+  /**
+   * The members we knew when the store was emptied (absent when it was not): until the state
+   * is back, they are who we take a snapshot from (snapshot-source.ts), not only a join peer.
+   */
+  readonly members?: readonly string[];
 }
 
 export interface RebaseDeps {
@@ -72,12 +77,16 @@ export interface RebaseDeps {
    * is emptied (a rebase from a foreign epoch: they may be held nowhere else).
    */
   readonly handOver?: (self: string, upTo: number) => Promise<void>;
+  /** The members we know now (before the store is emptied: what we remember of them). */
+  readonly members?: () => readonly string[];
 }
 
 export class Rebaser {
   private running = false;
   /** Rebases done since start (status and tests). */
   count = 0;
+  /** `members` of the pending record (a cache: the record can be large). */
+  private former: ReadonlySet<string> | undefined;
 
   constructor(private readonly deps: RebaseDeps) {}
 
@@ -165,8 +174,8 @@ export class Rebaser {
     // Rebasing from an older epoch of ours (check()): what we wrote under the current one
     // depends on the old epoch's events beyond the cut, so it is re-run too, after them.
     if (own !== old.id && held > cut) ops.push(...store.ownOpsSince(old.id, 0).map((o) => o.ops));
-    const pending: Pending = { from: own, cut, ops };
-    store.setMetaSynced(PENDING_KEY, JSON.stringify(pending));
+    const pending: Pending = { from: own, cut, ops, ...(held > cut ? this.remembered() : {}) };
+    this.setPending(pending);
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
     if (held > cut) {
       store.resetForRebase();
@@ -202,8 +211,8 @@ export class Rebaser {
     const old = this.deps.replica();
     const held = vcGet(old.clock(), epoch);
     const ops = first === undefined ? [] : store.ownOpsSince(self, first - 1).map((o) => o.ops);
-    const pending: Pending = { from: epoch, cut, ops };
-    store.setMetaSynced(PENDING_KEY, JSON.stringify(pending));
+    const pending: Pending = { from: epoch, cut, ops, ...this.remembered() };
+    this.setPending(pending);
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
     store.resetForRebase();
     this.deps.setReplica(new Replica({ ...this.deps.config, id: origin }));
@@ -248,10 +257,29 @@ export class Rebaser {
       await this.deps.write(JSON.parse(p.ops[i] ?? '[]') as unknown[]);
       // What is left, so that a crash or a failed write re-runs only the batch in flight.
       const left: Pending = { ...p, ops: p.ops.slice(i + 1) };
-      this.deps.store.setMetaSynced(PENDING_KEY, JSON.stringify(left));
+      this.setPending(left);
     }
     this.deps.store.setMetaSynced(PENDING_KEY, '');
+    this.former = new Set();
     if (p.ops.length > 0) this.deps.log.warn({ rerun: p.ops.length }, 're-ran our writes beyond the cut');
+  }
+
+  /**
+   * While a rebase that emptied the store is under way (also after a restart), the members we
+   * knew before: the store no longer shows them, yet we are no new joiner.
+   */
+  formerMembers(): ReadonlySet<string> {
+    this.former ??= new Set(this.pending()?.members ?? []);
+    return this.former;
+  }
+
+  private remembered(): { members: readonly string[] } {
+    return { members: [...(this.deps.members?.() ?? [])].sort() };
+  }
+
+  private setPending(p: Pending): void {
+    this.deps.store.setMetaSynced(PENDING_KEY, JSON.stringify(p));
+    this.former = new Set(p.members ?? []);
   }
 
   private pending(): Pending | undefined {
@@ -260,7 +288,15 @@ export class Rebaser {
     try {
       const p = JSON.parse(raw) as Partial<Pending>;
       if (typeof p.from !== 'string' || typeof p.cut !== 'number' || !Array.isArray(p.ops)) return undefined;
-      return { from: p.from, cut: p.cut, ops: p.ops.filter((o): o is string => typeof o === 'string') };
+      const members = Array.isArray(p.members)
+        ? { members: p.members.filter((m): m is string => typeof m === 'string') }
+        : {};
+      return {
+        from: p.from,
+        cut: p.cut,
+        ops: p.ops.filter((o): o is string => typeof o === 'string'),
+        ...members,
+      };
     } catch {
       return undefined;
     }

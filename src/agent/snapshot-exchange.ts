@@ -106,6 +106,18 @@ export function installPeerSnapshot(
 }
 
 /**
+ * The clock a peer's snapshot proves by its signed heads, or undefined when it does not decode
+ * or does not prove it (snapshot-source.ts reads it to tell a reaped peer that rebased).
+ */
+export function provenClock(bytes: Uint8Array): VectorClock | undefined {
+  try {
+    return openPeerSnapshot(bytes).vc;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * A returning member whose epoch was reaped, and whose peers compacted the reports away, learns
  * the cut only from a peer's snapshot, which it cannot install while it holds events beyond the
  * cut: read the cut from the snapshot's state and hand it to the rebase. True when it did.

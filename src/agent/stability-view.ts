@@ -82,6 +82,11 @@ export interface StabilityViewDeps {
   }) => void;
   /** How long a peer known only from its pulls or from another member's word stays a member. */
   readonly hearsayTtlMs?: number;
+  /**
+   * When this agent (re)started, ms since the epoch: `silentSince` never counts time before it
+   * (this agent could not hear anyone while it was down). Default 0.
+   */
+  readonly startedAt?: number;
 }
 
 /** Default of `hearsayTtlMs`: two minutes, many heartbeat intervals. */
@@ -114,6 +119,7 @@ export class StabilityView {
   /** Peers we have had a heartbeat from since start (their pulls are no reports then). */
   private readonly beating = new Set<string>();
   private readonly hearsayTtlMs: number;
+  private readonly startedAt: number;
 
   constructor(private readonly deps: StabilityViewDeps) {
     this.tracker = new StabilityTracker(deps.self);
@@ -121,6 +127,7 @@ export class StabilityView {
     this.retired = new Map(Object.entries(loaded.retired));
     this.lastSeen = new Map(Object.entries(loaded.lastSeen));
     this.hearsayTtlMs = deps.hearsayTtlMs ?? DEFAULT_HEARSAY_TTL_MS;
+    this.startedAt = deps.startedAt ?? 0;
   }
 
   /**
@@ -193,6 +200,21 @@ export class StabilityView {
     this.told.delete(peer);
     this.tracker.forget(peer);
     this.save(now, true);
+  }
+
+  /**
+   * A peer retired by a reap came back under a new epoch (it rebased: our state holds an epoch
+   * of it that no reap names), whether or not its heartbeats reach us: it holds compaction back
+   * again, and its silence is measured from now. A member that left gracefully comes back only
+   * by a heartbeat (its epoch was never reaped, so its events show nothing new).
+   */
+  returned(peer: string, now: number): boolean {
+    const r = this.retired.get(peer);
+    if (!r || r.reason === 'left') return false;
+    this.retired.delete(peer);
+    this.lastSeen.set(peer, now);
+    this.save(now, true);
+    return true;
   }
 
   isRetired(peer: string): boolean {
@@ -271,10 +293,24 @@ export class StabilityView {
     return out.sort((a, b) => b.pinnedEvents - a.pinnedEvents || a.peerId.localeCompare(b.peerId));
   }
 
-  /** ms since `peer` was last heard from, or undefined if never (persisted across restarts). */
+  /**
+   * ms since `peer` was last heard from, or undefined if never (persisted across restarts, so it
+   * includes any time this agent was down: what status shows the operator).
+   */
   silentFor(peer: string, now: number): number | undefined {
     const seen = this.lastSeen.get(peer);
     return seen === undefined ? undefined : Math.max(0, now - seen);
+  }
+
+  /**
+   * ms this agent, running, has gone without hearing from `peer`: since the later of its last
+   * heartbeat and this agent's start (undefined if never noticed). What `reapAfterMs` is
+   * measured by: a restarted agent never reaps a member for the time it was down itself, when
+   * it could not have heard the member (issue 7).
+   */
+  silentSince(peer: string, now: number): number | undefined {
+    const seen = this.lastSeen.get(peer);
+    return seen === undefined ? undefined : Math.max(0, now - Math.max(seen, this.startedAt));
   }
 
   /** First sight of a member that never sent a heartbeat: its silence is measured from here. */

@@ -43,9 +43,21 @@ export interface ApiAgent {
   /** Objects whose key starts with `prefix`, ordered by key then type. */
   list(prefix?: string): ObjectView[];
   clock(): ReadonlyVectorClock;
+  /**
+   * A clock as replies and cursors show it: without the retired (reaped) epochs it provably
+   * holds at their cut (src/core/retired-epochs.ts). Absent: shown whole.
+   */
+  pruneClock?(vc: ReadonlyVectorClock): ReadonlyVectorClock;
+  /** A clock a client sent back (a watch cursor), with the pruned retired epochs restored. */
+  expandClock?(vc: ReadonlyVectorClock): ReadonlyVectorClock;
   status(): AgentStatus;
   /** Called synchronously after every applied event that changed objects; returns an unsubscribe. */
   onChange(fn: (notice: ApiChangeNotice) => void): () => void;
   /** What changed after `cursor` (a vector clock the agent handed out earlier). */
   changesSince(cursor: ReadonlyVectorClock): ChangesSince;
+}
+
+/** `vc` as the API shows it (ApiAgent.pruneClock). */
+export function shownClock(agent: ApiAgent, vc: ReadonlyVectorClock): ReadonlyVectorClock {
+  return agent.pruneClock ? agent.pruneClock(vc) : vc;
 }

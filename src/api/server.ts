@@ -19,6 +19,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyReply, LogController } fro
 import { ConfigError } from '../agent/config.js';
 import { type ApiApp, DEFAULT_API_OPTIONS, smacApi, type SmacApiOptions } from './app.js';
 import { mapError } from './errors.js';
+import { closeIdleOnlyAfterReading, DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './keep-alive.js';
 import { escapesAreWellFormed, invalidUtf8InUrl, urlBytesAreUtf8 } from './unicode.js';
 import { listenOnSocket, type SocketAccess } from './socket.js';
 import { resolveApiToken, type TokenSources } from './token.js';
@@ -26,6 +27,7 @@ import { WatchGate } from './watch-gate.js';
 
 export { isLoopbackHost } from '../agent/config.js';
 export { MIN_TOKEN_LENGTH } from './token.js';
+export { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './keep-alive.js';
 
 /** TCP port of the API: next to libp2p's default 7946 (memberlist's port), clear of Consul's 8500. */
 export const DEFAULT_API_PORT = 7947;
@@ -46,6 +48,11 @@ export interface ApiAppOptions extends SmacApiOptions {
    * time, or the connection is closed (408). Default 30 s (docs/api.md "Limits").
    */
   readonly requestTimeoutMs?: number;
+  /**
+   * How long an idle keep-alive connection stays open (announced in `Keep-Alive: timeout=`).
+   * Default 72 s (docs/api.md "Connections").
+   */
+  readonly keepAliveTimeoutMs?: number;
 }
 
 /** The slow-client guard's default (docs/api.md "Limits"). */
@@ -72,7 +79,7 @@ export function slowClientOptions(timeoutMs: number): {
 
 /** An app instance, ready but not listening (tests use `inject()` on it). */
 export async function createApiApp(options: ApiAppOptions): Promise<ApiApp> {
-  const { logger, bodyLimitBytes, requestTimeoutMs, ...apiOptions } = options;
+  const { logger, bodyLimitBytes, requestTimeoutMs, keepAliveTimeoutMs, ...apiOptions } = options;
   const slow = slowClientOptions(requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
@@ -83,6 +90,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiApp> {
     // watch streams are not limited by it.
     requestTimeout: slow.requestTimeout,
     http: slow,
+    keepAliveTimeout: keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
     // Errors Fastify answers before any route or plugin runs: the same `{ code, message }`.
     frameworkErrors: (error, request, reply) => {
       const url = request.raw.url ?? '';
@@ -95,6 +103,7 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiApp> {
     },
     clientErrorHandler: clientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  closeIdleOnlyAfterReading(app.server);
   await app.register(smacApi, apiOptions);
   await app.ready();
   return app;

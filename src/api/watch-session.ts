@@ -26,7 +26,7 @@ import {
   vcToRecord,
 } from '../core/clock/vector-clock.js';
 import { canonicalJson, type Json } from '../core/json.js';
-import type { ApiAgent, ApiChangeNotice, ApiObjectRef } from './agent-port.js';
+import { type ApiAgent, type ApiChangeNotice, type ApiObjectRef, shownClock } from './agent-port.js';
 import { encodeCursor } from './cursor.js';
 import type { ChangeData, SnapshotData } from './schemas.js';
 
@@ -65,7 +65,10 @@ export class WatchSession {
   ) {}
 
   /** Sends the initial snapshot (no cursor) or what changed after `cursor`, then follows changes. */
-  start(cursor: ReadonlyVectorClock | undefined): void {
+  start(sent: ReadonlyVectorClock | undefined): void {
+    // A cursor we handed out left out the retired epochs it held at their cut: count them again
+    // where it proves it holds them (src/core/retired-epochs.ts); others read as zero (safe).
+    const cursor = sent && this.agent.expandClock ? this.agent.expandClock(sent) : sent;
     // Subscribe first: nothing runs between here and the catch-up, so no change is missed.
     this.unsubscribe = this.agent.onChange((n) => {
       try {
@@ -92,7 +95,12 @@ export class WatchSession {
 
   /** The cursor of everything this session accounted for (a client may resume from it). */
   position(): string {
-    return encodeCursor(this.cursor);
+    return this.encode(this.cursor);
+  }
+
+  /** A cursor as clients get it: without retired epochs (ApiAgent.pruneClock). */
+  private encode(vc: ReadonlyVectorClock): string {
+    return encodeCursor(shownClock(this.agent, vc));
   }
 
   private onNotice(n: ApiChangeNotice): void {
@@ -103,9 +111,9 @@ export class WatchSession {
       this.resync(this.cursor);
       return;
     }
-    const before = encodeCursor(this.cursor);
+    const before = this.encode(this.cursor);
     this.cursor.set(origin, seq);
-    this.emit(this.pendingFor(n.objects, { origin, seq }), before, encodeCursor(this.cursor));
+    this.emit(this.pendingFor(n.objects, { origin, seq }), before, this.encode(this.cursor));
   }
 
   private resync(from: ReadonlyVectorClock): void {
@@ -120,9 +128,9 @@ export class WatchSession {
       this.sendSnapshot();
       return;
     }
-    const before = encodeCursor(from);
+    const before = this.encode(from);
     this.cursor = vcClone(now);
-    this.emit(this.pendingFor(changes.objects, undefined), before, encodeCursor(this.cursor));
+    this.emit(this.pendingFor(changes.objects, undefined), before, this.encode(this.cursor));
   }
 
   private sendSnapshot(): void {
@@ -131,9 +139,9 @@ export class WatchSession {
     this.sent.clear();
     for (const o of objects) this.sent.set(objectId(o), digest(o.value));
     this.complete = true;
-    this.sink.snapshot(encodeCursor(this.cursor), {
+    this.sink.snapshot(this.encode(this.cursor), {
       objects: objects.map((o) => ({ type: o.type, key: o.key, value: o.value })),
-      clock: vcToRecord(this.cursor),
+      clock: vcToRecord(shownClock(this.agent, this.cursor)),
     });
     this.sink.flush?.();
   }

@@ -6,6 +6,7 @@ import { type Command, Option } from 'commander';
 import type { MembersReply } from '../client/client.js';
 import { CliError, EXIT, out, parseJson, req, run, show, table, UsageError } from './cli-support.js';
 import { SmacApiError } from '../client/client.js';
+import { addRttCommand } from './rtt-command.js';
 
 interface ServicesView {
   services: { name: string; endpoints: number; healthy: number }[];
@@ -143,39 +144,7 @@ export function addClusterCommands(program: Command): void {
       }),
     );
 
-  program
-    .command('rtt [member]')
-    .description(
-      'round trips the failure detector measured from this agent: to every member, or one (peer id or region)',
-    )
-    .action(
-      run(async ({ client: c }, o, member) => {
-        const rows = (await c.members()).members.filter(
-          (x) => x.rtt !== undefined && (member === undefined || x.id === member || x.region === member),
-        );
-        if (member !== undefined && rows.length === 0)
-          throw new CliError(
-            `No round trip measured to ${member} yet: name a member this agent probes (peer id or region).`,
-            EXIT.failed,
-          );
-        out(o, rows, () =>
-          table(
-            ['ID', 'REGION', 'SRTT', 'RTTVAR', 'PROBE TIMEOUT', 'SAMPLES'],
-            rows.map((x) => {
-              const r = x.rtt;
-              return [
-                x.id,
-                x.region ?? '-',
-                `${String(r?.srttMs)} ms`,
-                `${String(r?.rttvarMs)} ms`,
-                `${String(r?.probeTimeoutMs)} ms`,
-                String(r?.samples),
-              ];
-            }),
-          ),
-        );
-      }),
-    );
+  addRttCommand(program);
 
   const services = program.command('services').description('service discovery');
   services

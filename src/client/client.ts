@@ -8,7 +8,6 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { TypeName } from '../core/crdt/crdt.js';
-import type { Json } from '../core/json.js';
 import type {
   BatchReply,
   ChangeData,
@@ -25,14 +24,19 @@ import type { HealthReply } from '../api/routes/health.js';
 import {
   ClientErrorCode,
   errorFromResponse,
+  MAX_ATTEMPTS,
+  mayResend,
   query,
   readAll,
+  ResendableError,
   SmacApiError,
   transportError,
 } from './transport.js';
+import type { BatchOp, ListOptions, MembersReply, ObjectOp } from './types.js';
 import { WatchStream, type WatchOptions } from './watch.js';
 
 export { ClientErrorCode, SmacApiError } from './transport.js';
+export type { BatchOp, ListOptions, MembersReply, ObjectOp, OpsByType } from './types.js';
 export { WatchStream, type RequestOpener, type WatchEvent, type WatchOptions } from './watch.js';
 
 export type {
@@ -51,63 +55,22 @@ export type ListedObject = ObjectView;
 /** A vector clock as JSON: events delivered per origin peer id. */
 export type ClockRecord = Clock;
 
-export interface MembersReply {
-  readonly members: readonly {
-    readonly id: string;
-    readonly status: 'alive' | 'suspect' | 'dead' | 'left';
-    readonly incarnation: number;
-    readonly region?: string;
-    readonly tags: Readonly<Record<string, string>>;
-    readonly addresses: readonly string[];
-    /** Round trips measured by this agent's failure detector (docs/membership.md). */
-    readonly rtt?: {
-      readonly srttMs: number;
-      readonly rttvarMs: number;
-      readonly lastMs: number;
-      readonly samples: number;
-      readonly probeTimeoutMs: number;
-    };
-  }[];
-  readonly transitions: readonly {
-    readonly id: string;
-    readonly from: string | null;
-    readonly to: string;
-    readonly incarnation: number;
-    readonly at: string;
-  }[];
-}
-
 export interface CommonClientOptions {
   /** Bearer token (TCP listeners that require one). */
   readonly token?: string;
   /** Per request, ms, for everything but watches. Default 30 s. */
   readonly timeoutMs?: number;
+  /**
+   * How long an idle connection is kept for the next request, ms. Default 4 s, far below the
+   * agent's 72 s (docs/api.md "Connections"); a shorter `Keep-Alive: timeout=` hint wins.
+   */
+  readonly keepAliveMs?: number;
 }
+
+/** Idle connections are kept this long by default (undici's default too). */
+export const DEFAULT_CLIENT_KEEP_ALIVE_MS = 4_000;
 export type SmacClientOptions =
   (CommonClientOptions & { readonly socketPath: string }) | (CommonClientOptions & { readonly url: string });
-
-/** The ops of each type (docs/semantics.md); `create` and `delete` apply to every object. */
-export interface OpsByType {
-  'pn-counter': { kind: 'increment' | 'decrement'; by?: number };
-  'lww-register': { kind: 'set'; value: Json };
-  'mv-register': { kind: 'set'; value: Json };
-  'aw-set': { kind: 'add' | 'remove'; value: Json } | { kind: 'clear' };
-  'rw-set': { kind: 'add' | 'remove'; value: Json } | { kind: 'clear' };
-  'ew-flag': { kind: 'enable' | 'disable' };
-  'or-map':
-    | { kind: 'update'; field: string; type: TypeName; op: unknown }
-    | { kind: 'create' | 'remove'; field: string; type: TypeName };
-}
-export type ObjectOp<T extends TypeName> = OpsByType[T] | { kind: 'create' } | { kind: 'delete' };
-export type BatchOp = { [T in TypeName]: { type: T; key: string; op: ObjectOp<T> } }[TypeName];
-
-export interface ListOptions {
-  readonly prefix?: string;
-  /** Keys after this one (the `next` of the previous page). */
-  readonly after?: string;
-  /** 1..1000, default 100. */
-  readonly limit?: number;
-}
 
 interface Target {
   readonly socketPath?: string;
@@ -126,9 +89,12 @@ export class SmacClient {
   constructor(options: SmacClientOptions) {
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    // `timeout` closes a connection idle this long; without it Node's agent keeps idle
+    // connections until the server closes them, and ignores the server's Keep-Alive hint.
+    const pool = { keepAlive: true, timeout: options.keepAliveMs ?? DEFAULT_CLIENT_KEEP_ALIVE_MS };
     if ('socketPath' in options) {
       this.target = { socketPath: options.socketPath, protocol: 'http:', basePath: '' };
-      this.agent = new http.Agent({ keepAlive: true });
+      this.agent = new http.Agent(pool);
     } else {
       const u = new URL(options.url);
       if (u.protocol !== 'http:' && u.protocol !== 'https:') {
@@ -140,8 +106,7 @@ export class SmacClient {
         port: u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port),
         basePath: u.pathname.replace(/\/+$/, ''),
       };
-      this.agent =
-        u.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+      this.agent = u.protocol === 'https:' ? new https.Agent(pool) : new http.Agent(pool);
     }
   }
 
@@ -325,14 +290,34 @@ export class SmacClient {
     }
   }
 
-  private send(
+  /**
+   * One request; sent again (at most twice) only when `mayResend` allows: an idempotent one
+   * that failed on a reused connection before any answer (transport.ts).
+   */
+  private async send(
     method: string,
     path: string,
     body: unknown,
     accept: string,
   ): Promise<{ status: number; text: string }> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.sendOnce(method, path, accept, payload, attempt < MAX_ATTEMPTS);
+      } catch (e) {
+        if (!(e instanceof ResendableError)) throw e;
+      }
+    }
+  }
+
+  private sendOnce(
+    method: string,
+    path: string,
+    accept: string,
+    payload: string | undefined,
+    resendable: boolean,
+  ): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
       const req = this.open(method, path, accept, payload);
       req.setTimeout(this.timeoutMs, () => {
         req.destroy(
@@ -344,7 +329,7 @@ export class SmacClient {
         );
       });
       req.once('error', (e) => {
-        reject(transportError(e));
+        reject(resendable && mayResend(method, req, e) ? new ResendableError() : transportError(e));
       });
       req.once('response', (res) => {
         readAll(res).then(

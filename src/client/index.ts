@@ -12,6 +12,7 @@ export {
   ClientErrorCode,
   WatchStream,
   objectPath,
+  DEFAULT_CLIENT_KEEP_ALIVE_MS,
   type CommonClientOptions,
   type SmacClientOptions,
   type WatchEvent,

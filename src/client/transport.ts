@@ -2,7 +2,7 @@
  * The SDK's transport pieces shared by requests and watches: its error type, how an HTTP
  * answer or a socket failure becomes one, and small request helpers.
  */
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 
 /** Codes the client itself reports (no HTTP answer): status 0. */
 export const ClientErrorCode = {
@@ -76,4 +76,29 @@ export function transportError(e: unknown): SmacApiError {
       cause: e,
     },
   );
+}
+
+/**
+ * Methods whose request may be sent again (RFC 9110 9.2.2): reads, and PUT and DELETE, whose
+ * effect is the same however often they apply (a DELETE sent again after the first one did
+ * apply answers NOT_FOUND). Never POST: ops and batches are not idempotent, and the API has no
+ * idempotency key.
+ */
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
+
+/** Sends of one request at most: the first, and two more on stale reused connections. */
+export const MAX_ATTEMPTS = 3;
+
+/** Marks a failed send that `send` may repeat (never leaves the client). */
+export class ResendableError extends Error {}
+
+/**
+ * Whether a request that failed with `e` may be sent again: it is idempotent, it went out on a
+ * reused keep-alive connection, and the connection was reset or closed before any answer (a
+ * `response` would have come first). That is how a connection the server closed as idle, just
+ * as the request went out, fails; a new connection is tried (the failed one is gone from the pool).
+ */
+export function mayResend(method: string, req: ClientRequest, e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return IDEMPOTENT_METHODS.has(method) && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
 }

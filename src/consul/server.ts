@@ -12,6 +12,7 @@ import Fastify, {
 } from 'fastify';
 import { ConfigError } from '../agent/config.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, slowClientOptions } from '../api/server.js';
+import { closeIdleOnlyAfterReading } from '../api/keep-alive.js';
 import type { ConsulContext } from './context.js';
 import { ConsulHttpError } from './errors.js';
 import { ConsulFeed, DEFAULT_LIVENESS_POLL_MS } from './feed.js';
@@ -63,6 +64,8 @@ export async function createConsulApp(options: ConsulAppOptions): Promise<Fastif
         .send(`Bad request: ${error.message}`);
     },
   });
+  // Idle connections are closed only once what arrived on them was read (src/api/keep-alive.ts).
+  closeIdleOnlyAfterReading(app.server);
   const closing = new AbortController();
   const feed = new ConsulFeed(options.source, options.livenessPollMs ?? DEFAULT_LIVENESS_POLL_MS);
   const ctx: ConsulContext = {

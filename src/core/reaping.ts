@@ -164,7 +164,7 @@ export function reapStatesOf(sets: ReadonlyMap<string, unknown>): Map<string, Re
  * raw ops before it is delivered: `[epoch, report]` pairs. A report causally follows the
  * epoch's events it reports, so a replica whose limit is lower must accept those events before
  * the report can be delivered; the signed report is the evidence that they are within the cut
- * (replica.ts keeps these as pending reports).
+ * (replica/delivery.ts keeps these as pending reports).
  */
 export function reportsIn(ops: readonly unknown[], writer: string): [string, ReapReport][] {
   const out: [string, ReapReport][] = [];

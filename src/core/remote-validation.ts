@@ -21,7 +21,7 @@
  *   PRUNED_CLOCKS_WIRE_VERSION).
  *
  * An event that does not validate as a whole (malformed ops, too many) is delivered as a no-op
- * (replica.ts); within a valid event, ops refused by ownership are skipped one by one.
+ * (replica/delivery.ts); within a valid event, ops refused by ownership are skipped one by one.
  */
 import { wireVersionOf } from './codec/event-codec.js';
 import type { ParseContext } from './crdt/crdt.js';

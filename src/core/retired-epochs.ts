@@ -97,6 +97,18 @@ export class RetiredEpochs {
   }
 
   /**
+   * `vc` without the retired epochs it holds exactly at their cut *and* can prove to hold (it
+   * covers the witness), so that `expand` gives back exactly `vc`: the form for a clock that may
+   * come back to us, such as an API cursor (an entry `expand` could not restore stays).
+   */
+  pruneRecoverable(vc: ReadonlyVectorClock): VectorClock {
+    const out = this.prune(vc);
+    const back = this.expand(out);
+    for (const [o, n] of vc) if (!out.has(o) && back.get(o) !== n) out.set(o, n);
+    return out;
+  }
+
+  /**
    * A received clock with the retired epochs it lacks counted at their cut, where it covers
    * their witness (see the module comment); others stay absent (zero).
    */

@@ -181,6 +181,21 @@ export function readTrustedEnvelope(
   return { event: decodeEvent(eventBytes, limits), eventBytes, envelope: bytes };
 }
 
+/**
+ * The origin and seq an envelope claims, read without decoding the rest of the event nor
+ * checking its signature: enough to drop a copy of an event we hold before paying for either.
+ * Throws what openEnvelope throws for a malformed frame or header.
+ */
+export function peekEnvelope(
+  bytes: Uint8Array,
+  limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
+): { readonly origin: string; readonly seq: number } {
+  const r = new Reader(readFraming(bytes, limits).eventBytes);
+  r.u8('event version');
+  const origin = r.str(limits.maxOriginBytes, "event's origin");
+  return { origin, seq: r.varint("event's seq") };
+}
+
 /** The envelope's framing: version, the signed event bytes and the signature (not yet checked). */
 function readFraming(
   bytes: Uint8Array,

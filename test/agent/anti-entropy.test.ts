@@ -6,6 +6,7 @@ import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AntiEntropy, type AntiEntropyDeps } from '../../src/agent/anti-entropy.js';
+import { VERIFY_CHUNK } from '../../src/agent/sync-receiver.js';
 import type { ReadonlyVectorClock, VectorClock } from '../../src/core/clock/vector-clock.js';
 import type { SyncFrame, SyncService } from '../../src/net/sync-protocol.js';
 import type { Store } from '../../src/store/store.js';
@@ -210,13 +211,39 @@ describe('the anti-entropy client', () => {
     });
     const first = ae.receiveRaw(batch);
     const second = ae.receiveRaw([...batch, signedEvent(key, 4, { ops })]);
+    // Signatures are checked off the event loop: the owner gets the events a moment later.
+    await waitFor(() => queued.length === 2, 'both pulls queued what they verified');
     apply();
     await Promise.all([first, second]);
     expect(queued).toEqual([[1, 2, 3], [4]]);
     // Once applied (or not), the marks are gone: a later copy is looked at again.
     const third = ae.receiveRaw(batch);
+    await waitFor(() => queued.length === 3, 'the later copy queued');
     apply();
     await third;
     expect(queued[2]).toEqual([1, 2, 3]);
+  });
+
+  it('hands a big sync frame to the owner in chunks, in order, and resolves once all are applied', async () => {
+    // One frame verified and applied in one go held the loop (and the agent's own writes) for
+    // seconds on a loaded machine (issue 8, docs/performance.md "Catching up").
+    const key = await newKey();
+    const frame = Array.from({ length: 3 * VERIFY_CHUNK + 5 }, (_, i) => signedEvent(key, i + 1));
+    const queued: number[][] = [];
+    const pending: (() => void)[] = [];
+    const { ae } = setup([], [], {
+      receive: (items) => {
+        queued.push(items.map((i) => i.event.seq));
+        return new Promise((r) => pending.push(r));
+      },
+    });
+    let settled = false;
+    const done = ae.receiveRaw(frame).then(() => (settled = true));
+    await waitFor(() => queued.flat().length === frame.length, 'every event queued');
+    expect(Math.max(...queued.map((q) => q.length))).toBeLessThanOrEqual(VERIFY_CHUNK);
+    expect(queued.flat()).toEqual(frame.map((_, i) => i + 1));
+    expect(settled).toBe(false); // nothing is applied yet
+    for (const r of pending.splice(0)) r();
+    await done;
   });
 });

@@ -47,6 +47,11 @@ export const FAST_MEMBERSHIP = {
   probeTimeoutMs: 100,
   suspicionMult: 2,
   suspicionMaxTimeoutMult: 2,
+  /**
+   * memberlist's floor (suspicionMult periods) plus the probe timeout that the last-chance ping
+   * used to add after it: the time to refute that these tests were tuned with.
+   */
+  suspicionFloorMs: 500,
   gossipIntervalMs: 50,
 };
 

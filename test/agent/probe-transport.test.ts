@@ -1,7 +1,8 @@
 // The failure detector's probe transport (src/agent/probe-transport.ts) between two loopback
 // nodes: many packets in both directions over one stream per direction (no stream per packet),
-// a broken stream reopened by the next packet, an oversized frame refused, and packets to an
-// unreachable peer dropped without throwing.
+// a broken stream reopened by the next packet, an oversized frame refused, packets to an
+// unreachable peer dropped without throwing, a dropped connection redialled, and a peer that
+// cannot be redialled reported.
 import { multiaddr } from '@multiformats/multiaddr';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,6 +21,7 @@ afterEach(async () => {
 async function pair() {
   const got: { a: string[]; b: string[] } = { a: [], b: [] };
   const bad: string[] = [];
+  const gone: { a: string[]; b: string[] } = { a: [], b: [] };
   const make = async (name: 'a' | 'b') => {
     const node = await loopbackNode();
     nodes.push(node);
@@ -30,6 +32,7 @@ async function pair() {
       writeTimeoutMs: () => 2_000,
       onPacket: (_from, bytes) => got[name].push(new TextDecoder().decode(bytes)),
       onBadStream: (from) => bad.push(from),
+      onPeerGone: (peer) => gone[name].push(peer),
     });
     await t.start();
     transports.push(t);
@@ -39,7 +42,7 @@ async function pair() {
   const b = await make('b');
   await a.node.dial(b.node.getMultiaddrs()[0] ?? multiaddr('/ip4/127.0.0.1/tcp/1'));
   await waitFor(() => b.node.getConnections().length > 0, 'the connection at both ends');
-  return { a, b, got, bad };
+  return { a, b, got, bad, gone };
 }
 
 describe('probe transport', () => {
@@ -82,6 +85,26 @@ describe('probe transport', () => {
     await waitFor(() => a.t.stats().outboundStreams === 0, 'the reset seen by the sender');
     a.t.send(bId, new TextEncoder().encode('fine'));
     await waitFor(() => got.b.includes('fine'), 'a packet after the bad one');
+  });
+
+  it('redials a peer whose connection dropped, and does not report it', async () => {
+    const { a, b, gone } = await pair();
+    const bId = b.node.peerId.toString();
+    a.t.warm(bId);
+    await waitFor(() => a.t.stats().outboundStreams === 1, 'the stream opened ahead');
+    await Promise.all(a.node.getConnections(b.node.peerId).map((c) => c.close()));
+    await waitFor(() => a.t.stats().streamsOpened === 2, 'a new stream over a new connection');
+    expect(a.t.stats().redials).toBe(1);
+    expect(gone.a).toEqual([]);
+  });
+
+  it('reports a peer that cannot be redialled (the detector probes it out of turn)', async () => {
+    const { a, b, gone } = await pair();
+    const bId = b.node.peerId.toString();
+    a.t.warm(bId);
+    await waitFor(() => a.t.stats().outboundStreams === 1, 'the stream opened ahead');
+    await b.node.stop();
+    await waitFor(() => gone.a.includes(bId), 'the lost peer reported', { timeoutMs: 10_000 });
   });
 
   it('drops packets for a peer it cannot reach, without throwing', async () => {

@@ -31,4 +31,40 @@ describe('snapshot sources', () => {
     expect(snapshotSourceRefusal('seed', established)).toMatch(/only from members/);
     expect(snapshotSourceRefusal('stranger', established)).toMatch(/only from members/);
   });
+
+  it('a reaped peer is taken once its snapshot proves an epoch of its own no reap names (it rebased)', () => {
+    const reaps = new Map([
+      ['old~1', { cut: 5 }],
+      ['old~2', { cut: undefined }], // being reaped, no cut yet
+    ]);
+    const reapedView = (claims: [string, number][]) =>
+      view({
+        origins: ['me~1', 'old~1'],
+        isMember: () => false,
+        reaped: (p) => p === 'old',
+        claims: () => new Map(claims),
+        reapOf: (e) => reaps.get(e),
+      });
+    expect(snapshotSourceRefusal('old', reapedView([['old~3', 2]]))).toBeUndefined();
+    // Only reaped epochs: not rebased.
+    expect(snapshotSourceRefusal('old', reapedView([['old~2', 9]]))).toMatch(/only from members/);
+    // Still holding a reaped epoch beyond its cut: effects no replica applies.
+    expect(
+      snapshotSourceRefusal(
+        'old',
+        reapedView([
+          ['old~1', 6],
+          ['old~3', 2],
+        ]),
+      ),
+    ).toMatch(/only from members/);
+    // Nothing proven: refused.
+    expect(snapshotSourceRefusal('old', { ...reapedView([]), claims: () => undefined })).toMatch(
+      /only from members/,
+    );
+    // A peer that left gracefully is no reaped peer.
+    expect(snapshotSourceRefusal('old', { ...reapedView([['old~3', 2]]), reaped: () => false })).toMatch(
+      /only from members/,
+    );
+  });
 });

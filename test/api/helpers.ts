@@ -106,6 +106,14 @@ export class ReplicaAgent implements ApiAgent {
     return this.replica.clock();
   }
 
+  pruneClock(vc: ReadonlyVectorClock): VectorClock {
+    return this.replica.pruneClock(vc);
+  }
+
+  expandClock(vc: ReadonlyVectorClock): VectorClock {
+    return this.replica.expandClock(vc);
+  }
+
   listenerCount(): number {
     return this.listeners.size;
   }
@@ -189,6 +197,8 @@ export function realAgentPort(agent: Agent): ApiAgent & { compact(): void } {
     read: (type, key) => agent.read(type, key),
     list: (prefix) => agent.list(prefix),
     clock: () => agent.clock(),
+    pruneClock: (vc) => agent.pruneClock(vc),
+    expandClock: (vc) => agent.expandClock(vc),
     status: () => agent.status(),
     onChange: (fn) => agent.onChange(fn),
     changesSince: (cursor) => changes.since(cursor),

@@ -1,12 +1,13 @@
 // The nemesis harness's view of reaps (scripts/chaos/nemesis.js): which kinds a run plans, and
 // how a reap that no fault asked for (a reapAfterMs timer firing during a slow restart) is
 // checked from the member's own log lines, its rebase window counted as a store loss.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ChaosOp } from '../../scripts/chaos/checker.js';
-import { FAULT_KINDS, Nemesis } from '../../scripts/chaos/nemesis.js';
+import { FAULT_KINDS, Nemesis, type ReapRecord } from '../../scripts/chaos/nemesis.js';
+import { agreedReaps } from '../../scripts/chaos/reap-cuts.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -89,5 +90,121 @@ describe('the nemesis and reaps', () => {
     expect(out[0]?.rebase).toBeUndefined();
     expect(out[0]?.beyond).toBe(1); // the run fails it: acknowledged beyond the cut, never re-run
     expect(a0.storeLosses).toEqual([]);
+  });
+});
+
+describe('the force-leave fault and a member with an older epoch', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  // Seed 6 (5 agents, 60 s) failed with "a2 was reaped at 2 but logged no rebase": a kill mid-write
+  // had given a2 a new epoch at restart, so the force-leave reaped both of its epochs, the old one
+  // at its last seq (2). The fault paired itself with the first reap it saw (the old epoch), and
+  // looked for a rebase line naming it; a2 rebased from the epoch it held beyond its cut, the
+  // current one, and logged that.
+  it('pairs itself with the reaped epoch the member rebased from, and waits for every cut', async () => {
+    vi.useFakeTimers();
+    const rebase = { time: 5, reaped: 'P1~cur', cut: 40, held: 45, origin: 'P1~new', rerun: 5 };
+    const a0 = agent('P0', []);
+    const a1 = agent('P1', []);
+    const a2 = agent('P2', []);
+    const agents = [a0, a1, a2].map((a) => ({
+      ...a,
+      state: 'running',
+      kill: () => Promise.resolve(),
+      start: () => Promise.resolve(),
+    }));
+    const reaps = [
+      { epoch: 'P1~aaa-old', cut: 2 }, // sorted before the current epoch, as in seed 6
+      { epoch: 'P1~cur', cut: 40 },
+    ];
+    let asked = false;
+    let polls = 0;
+    // The current epoch's cut comes a few polls after the old one's.
+    const shown = () => (!asked ? [] : ++polls < 10 ? [reaps[0], { epoch: 'P1~cur' }] : reaps);
+    const api = (i: number) => ({
+      get: () => Promise.resolve({ compaction: { reaps: shown() }, counters: { compactions: i } }),
+      request: () => {
+        asked = true;
+        appendFileSync(
+          join(a1.dir, 'agent.log'),
+          `${JSON.stringify(rebase)}\n${JSON.stringify({ time: 9, rerun: 5 })}\n`,
+        );
+        return Promise.resolve({ outcome: 'ok', status: 200, body: {} });
+      },
+    });
+    const ops = [1, 2, 41, 42, 43, 44, 45].map((s) => ok(1, s <= 2 ? 'P1~aaa-old' : 'P1~cur', s));
+    const n = new Nemesis({
+      rng: { int: (lo: number) => lo, chance: () => false, pick: <T>(xs: T[]) => xs[0] },
+      agents,
+      apis: [api(0), api(1), api(2)],
+      clients: [],
+      net: { isolate: () => undefined, healAll: () => undefined },
+      history: { ops },
+      storeLoss: true,
+      log: () => undefined,
+    });
+    const f = { kind: 'force-leave', targets: [1], start: 0, end: 0, hold: 100 } as unknown as ReapRecord;
+    const done = n.forceLeave(f, 1, new Map());
+    await vi.runAllTimersAsync();
+    await done;
+    expect(f.reap).toEqual(expect.objectContaining({ epoch: 'P1~cur', cut: 40 }));
+    expect(f.rebase).toMatchObject({ cut: 40, rerun: 5 });
+    // Both epochs are this fault's: neither counts as a reap no fault asked for.
+    n.faults.push(f);
+    expect(n.unplannedReaps(reaps)).toEqual([]);
+  });
+});
+
+describe('agreedReaps', () => {
+  const old = { epoch: 'P1~a', cut: 2 };
+  const cur = { epoch: 'P1~b', cut: 40 };
+  it('waits until every survivor shows the same new reaps of the member, each with its cut', () => {
+    expect(agreedReaps([[old, cur], [cur]], 'P1', new Set())).toBeUndefined();
+    expect(
+      agreedReaps(
+        [
+          [old, cur],
+          [old, { ...cur, cut: 41 }],
+        ],
+        'P1',
+        new Set(),
+      ),
+    ).toBeUndefined();
+    expect(
+      agreedReaps(
+        [
+          [old, { epoch: 'P1~b' }],
+          [old, cur],
+        ],
+        'P1',
+        new Set(),
+      ),
+    ).toBeUndefined();
+    expect(agreedReaps([[], []], 'P1', new Set())).toBeUndefined();
+    expect(
+      agreedReaps(
+        [
+          [cur, old, { epoch: 'P0~x', cut: 3 }],
+          [old, cur],
+        ],
+        'P1',
+        new Set(),
+      ),
+    ).toEqual([old, cur]);
+  });
+
+  it('leaves out the reaps done before the fault', () => {
+    expect(
+      agreedReaps(
+        [
+          [old, cur],
+          [old, cur],
+        ],
+        'P1',
+        new Set(['P1~a']),
+      ),
+    ).toEqual([cur]);
   });
 });

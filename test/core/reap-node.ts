@@ -1,7 +1,7 @@
 // A replica with its log, for the reaping tests (test/core/reaping.test.ts, retired-epochs.test.ts).
 import type { Event } from '../../src/core/event.js';
-import { REAPED } from '../../src/core/reaping.js';
-import type { Effect, Replica } from '../../src/core/replica.js';
+import { REAPED, reportOp } from '../../src/core/reaping.js';
+import { type Effect, Replica } from '../../src/core/replica.js';
 
 export const NOW = 1_700_000_000_000;
 
@@ -38,4 +38,27 @@ export class Node {
   refused(): number {
     return this.effects.filter((f) => f.kind === 'rejected' && f.code === REAPED).length;
   }
+}
+
+/**
+ * p (`p~1`) writes twice and dies; a and b (`a~1`, `b~1`) reap it at cut 2 (a marks, b
+ * reports). p and a increment the counter `key`.
+ */
+export function reapedTrio(key = 'c'): { a: Node; b: Node; p: Node } {
+  const node = (id: string): Node => new Node(new Replica({ id, wireVersion: 3 }));
+  const inc = (by: number) => ({ type: 'pn-counter', key, op: { kind: 'increment', by } });
+  const a = node('a~1');
+  const b = node('b~1');
+  const p = node('p~1');
+  p.write([inc(1)]);
+  p.write([inc(2)]);
+  a.pull(p);
+  b.pull(p);
+  a.write([inc(10)]);
+  b.pull(a);
+  a.write([reportOp('p~1', { node: 'a', seq: 2, members: ['a', 'b'] })], true);
+  b.pull(a);
+  b.write([reportOp('p~1', { node: 'b', seq: 2 })], true);
+  a.pull(b);
+  return { a, b, p };
 }

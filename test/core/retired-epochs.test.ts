@@ -4,34 +4,16 @@
 import { describe, expect, it } from 'vitest';
 import { vcToRecord } from '../../src/core/clock/vector-clock.js';
 import { decodeSnapshot, encodeSnapshot } from '../../src/core/codec/snapshot-codec.js';
-import { reportOp } from '../../src/core/reaping.js';
 import { Replica, type ReplicaSnapshot } from '../../src/core/replica.js';
-import { Node } from './reap-node.js';
+import { Node, reapedTrio } from './reap-node.js';
 
 const A = 'a~1';
 const B = 'b~1';
 const P = 'p~1';
 
-const node = (id: string): Node => new Node(new Replica({ id, wireVersion: 3 }));
 const inc = (by = 1) => ({ type: 'pn-counter', key: 'c', op: { kind: 'increment', by } });
 
-/** p writes twice and dies; a and b reap it at cut 2 (a marks, b reports). */
-function reaped(): { a: Node; b: Node; p: Node } {
-  const a = node(A);
-  const b = node(B);
-  const p = node(P);
-  p.write([inc()]);
-  p.write([inc(2)]);
-  a.pull(p);
-  b.pull(p);
-  a.write([inc(10)]);
-  b.pull(a);
-  a.write([reportOp(P, { node: 'a', seq: 2, members: ['a', 'b'] })], true);
-  b.pull(a);
-  b.write([reportOp(P, { node: 'b', seq: 2 })], true);
-  a.pull(b);
-  return { a, b, p };
-}
+const reaped = (): { a: Node; b: Node; p: Node } => reapedTrio();
 
 describe('retired epochs are pruned from the clocks a replica shows', () => {
   it('once the cut is agreed and held, the shown clock lacks the epoch; the delivered clock keeps it at the cut', () => {
@@ -65,6 +47,19 @@ describe('retired epochs are pruned from the clocks a replica shows', () => {
     const w = a.replica.expandClock(new Map([[A, 2]]));
     expect(w.get(P)).toBe(2);
     expect(a.replica.expandClock(new Map([[A, 1]])).get(P)).toBeUndefined();
+  });
+
+  it('the API form keeps an entry at the cut that the clock cannot prove, so that expanding restores it exactly', () => {
+    const { a } = reaped();
+    // a's own clock covers the witness: the epoch goes, and comes back at the cut.
+    expect(a.replica.pruneClock(a.replica.clock()).has(P)).toBe(false);
+    expect(a.replica.expandClock(a.replica.pruneClock(a.replica.clock())).get(P)).toBe(2);
+    // A clock at the cut without the witness keeps it: dropped, it would read as zero.
+    const unproven = new Map([
+      [P, 2],
+      [B, 1],
+    ]);
+    expect(vcToRecord(a.replica.pruneClock(unproven))).toEqual({ [P]: 2, [B]: 1 });
   });
 
   it('a snapshot carries the retired cuts: a new joiner installs them and refuses the epoch beyond its cut', () => {

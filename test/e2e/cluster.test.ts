@@ -17,6 +17,11 @@ const MEMBERSHIP = {
   probeTimeoutMs: 100,
   suspicionMult: 6,
   suspicionMaxTimeoutMult: 3,
+  /**
+   * memberlist's floor (suspicionMult periods) plus the probe timeout that the last-chance ping
+   * used to add after it: the time to refute that these tests were tuned with.
+   */
+  suspicionFloorMs: 1_300,
   gossipIntervalMs: 50,
 };
 

@@ -18,7 +18,12 @@ import { describeWith, ensureExternal } from '../support/external.js';
 const browserBinary = ensureExternal('chromium', ['chromium']);
 const CHROMIUM = '/usr/bin/chromium';
 /** Fast detection as test/agent's, with more patience before a suspicion turns into death. */
-const MEMBERSHIP = { ...FAST_MEMBERSHIP, suspicionMult: 6, suspicionMaxTimeoutMult: 3 };
+const MEMBERSHIP = {
+  ...FAST_MEMBERSHIP,
+  suspicionMult: 6,
+  suspicionMaxTimeoutMult: 3,
+  suspicionFloorMs: 1_300,
+};
 /** Generous bounds for a loaded 2-core machine; the conditions usually hold within seconds. */
 const APPEAR_MS = 60_000;
 

@@ -11,6 +11,7 @@ import {
   maxEnvelopeBytes,
   openEnvelope,
   openEnvelopes,
+  peekEnvelope,
   sealEvent,
 } from '../../src/net/envelope.js';
 import { codeOf, idOf, newKey, signedEvent } from './helpers.js';
@@ -134,6 +135,18 @@ describe('envelope', () => {
     expect(await codeOf(() => openEnvelope(new Uint8Array()))).toBe('DECODE_ERROR');
     const notAnEvent = forge(new Uint8Array([1, 0]), alice);
     expect(await codeOf(() => openEnvelope(notAnEvent))).toMatch(/^(DECODE_ERROR|INVALID_EVENT)$/);
+  });
+
+  it('peeks at the origin and seq without the signature, with the codec codes for bad framing', async () => {
+    const key = await newKey();
+    const envelope = signedEvent(key, 42);
+    expect(peekEnvelope(envelope)).toEqual({ origin: idOf(key), seq: 42 });
+    // A forged signature does not matter to a peek: openEnvelope is what checks it.
+    const forged = envelope.slice();
+    forged[forged.length - 1] = (forged[forged.length - 1] ?? 0) ^ 1;
+    expect(peekEnvelope(forged)).toEqual({ origin: idOf(key), seq: 42 });
+    expect(await codeOf(() => peekEnvelope(envelope.subarray(0, envelope.length - 1)))).toBe('DECODE_ERROR');
+    expect(await codeOf(() => peekEnvelope(new Uint8Array()))).toBe('DECODE_ERROR');
   });
 
   it('never accepts a mutated envelope, and fails only with typed errors', () => {

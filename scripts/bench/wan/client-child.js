@@ -9,6 +9,8 @@ import { HttpTarget } from './http.js';
 
 /** target name ('smac' | 'etcd') -> HttpTarget, set by `init`. */
 const targets = new Map();
+/** Set by `halt`: running latency loops stop after their write in flight. */
+let halted = false;
 
 function target(system) {
   const t = targets.get(system);
@@ -17,24 +19,31 @@ function target(system) {
 }
 
 /**
- * `concurrency` writers until `n` writes were acknowledged (or `maxMs` passed); latency (ms) of
- * each after `warmup` untimed writes, and the throughput of the timed part.
+ * `concurrency` writers until `n` writes were acknowledged (or `maxMs` passed, or `halt` was
+ * called); latency (ms) of each after `warmup` untimed writes, and the throughput of the timed
+ * part. With `slowMs`, also the writes that took at least that long: start (process.hrtime,
+ * µs, the clock of V8's CPU profiles) and duration, for scripts/bench/write-tail.js.
  */
-async function latency({ system, n, concurrency, warmup = 20, maxMs = 600_000, prefix = 'lat' }) {
+async function latency({ system, n, concurrency, warmup = 20, maxMs = 600_000, prefix = 'lat', slowMs }) {
   const t = target(system);
+  halted = false;
   for (let i = 0; i < warmup; i++) await t.write(`${prefix}/w${i % 16}`, { i });
   const lat = [];
+  const slow = [];
   let issued = 0;
   let errors = 0;
   const tStart = wallNow();
   let tEnd = tStart;
   const worker = async () => {
-    while (issued < n && wallNow() - tStart < maxMs) {
+    while (issued < n && wallNow() - tStart < maxMs && !halted) {
       const i = issued++;
       const s = performance.now();
+      const t0Us = slowMs === undefined ? 0 : Number(process.hrtime.bigint() / 1000n);
       try {
         await t.write(`${prefix}/k${i % 256}`, { i });
-        lat.push(performance.now() - s);
+        const ms = performance.now() - s;
+        lat.push(ms);
+        if (slowMs !== undefined && ms >= slowMs) slow.push({ t0Us, ms });
       } catch {
         errors++;
       }
@@ -43,7 +52,7 @@ async function latency({ system, n, concurrency, warmup = 20, maxMs = 600_000, p
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   const elapsedMs = tEnd - tStart;
-  return { lat, errors, elapsedMs, writesPerSec: lat.length / (elapsedMs / 1000) };
+  return { lat, slow, errors, elapsedMs, writesPerSec: lat.length / (elapsedMs / 1000) };
 }
 
 /** Polls `key` until it holds `value`; the wall time it was first seen (or undefined). */
@@ -142,6 +151,11 @@ serve(
     writeOnce,
     burst,
     paced,
+    /** Ends every running `latency` loop after its writes in flight. */
+    halt() {
+      halted = true;
+      return true;
+    },
     /** Keys under `prefix` (all of them, for the lost-write check). */
     keys: ({ system, prefix }) => target(system).keys(prefix),
     /** What the partition phase compares: SMAC's clock and values, etcd's revision and hash. */

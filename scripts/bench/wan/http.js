@@ -29,7 +29,10 @@ export class HttpTarget {
   constructor(system, where) {
     this.system = system;
     this.where = where;
-    this.pool = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    // Idle connections closed after 4 s, as the SDK does (docs/api.md "Connections"): without
+    // a timeout Node keeps them until the server closes them, and a write sent on one as it
+    // closes fails (ECONNRESET) with its outcome unknown.
+    this.pool = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 });
   }
 
   /** One request; resolves to { status, body } or rejects on a transport error or timeout. */

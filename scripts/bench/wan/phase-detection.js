@@ -54,6 +54,20 @@ export async function detectionPhase(cluster, { soakSeconds, victim = 2, log }) 
   const acked = load.reduce((s, r) => s + r.acked.length, 0);
   const failed = load.reduce((s, r) => s + r.failed.length, 0);
   log(`soak: ${acked} writes acked, ${failed} failed; ${suspicions.length} suspicions of live members`);
+  // Each agent's failure-detector counters after the soak, to tell what the suspicions came from
+  // (probes out of turn follow lost connections; refutations count suspicions of the agent).
+  const probes = {};
+  await Promise.all(
+    cluster.apis.map(async (api, i) => {
+      probes[cluster.regions[i]] = (await api.get('/v1/members'))?.probes;
+    }),
+  );
+  for (const [region, p] of Object.entries(probes)) {
+    if (p === undefined) continue;
+    log(
+      `  ${region}: ${p.probes} probes, ${p.probesOutOfTurn ?? '?'} out of turn, ${p.pingTimeouts} ping timeouts, ${p.probeFailures} failed, ${p.refutations} refutations, health ${p.healthScore}`,
+    );
+  }
 
   const victimId = cluster.agents[victim].peerId;
   await cluster.agents[victim].kill();
@@ -91,6 +105,7 @@ export async function detectionPhase(cluster, { soakSeconds, victim = 2, log }) 
     soakFailed: failed,
     soakFailures: load.flatMap((r) => r.failed.map((f) => `${Math.round(f.ms)} ms: ${f.error}`)).slice(0, 5),
     suspicions,
+    probes,
     victim: cluster.regions[victim],
     detection,
   };

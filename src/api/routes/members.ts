@@ -64,6 +64,7 @@ const Transition = Type.Object({
 const Probes = Type.Object(
   {
     probes: Type.Integer(),
+    probesOutOfTurn: Type.Integer({ description: 'probes moved forward because the connection was lost' }),
     pingTimeouts: Type.Integer({ description: 'direct pings not acked within their timeout' }),
     probeFailures: Type.Integer({ description: 'probes that ended without any ack' }),
     suspicionsRaised: Type.Integer(),

@@ -9,7 +9,7 @@ import { isTypeName, TYPE_NAMES } from '../../core/crdt/crdt.js';
 import { ErrorCode, fail } from '../../core/errors.js';
 import { checkKey } from '../../core/keyspace.js';
 import type { Limits } from '../../core/limits.js';
-import type { ApiObjectRef } from '../agent-port.js';
+import { type ApiObjectRef, shownClock } from '../agent-port.js';
 import type { RouteModule } from '../app.js';
 import { ApiError, ApiErrorCode } from '../errors.js';
 import {
@@ -49,7 +49,7 @@ export const objectRoutes: RouteModule = {
         const { type, key } = objectRef(request.params, ctx.limits);
         const view = agent.read(type, key);
         if (!view) throw notFound(type, key);
-        return { type, key, value: view.value, clock: vcToRecord(agent.clock()) };
+        return { type, key, value: view.value, clock: vcToRecord(shownClock(agent, agent.clock())) };
       },
     );
 
@@ -123,7 +123,7 @@ export const objectRoutes: RouteModule = {
       },
       (request) => {
         const { prefix = '', after, limit = DEFAULT_LIST_LIMIT } = request.query;
-        const clock = vcToRecord(agent.clock());
+        const clock = vcToRecord(shownClock(agent, agent.clock()));
         const all = agent.list(prefix);
         let start = 0;
         if (after !== undefined) {

@@ -49,12 +49,23 @@ export interface MembershipConfig {
   readonly indirectChecks: number;
   /**
    * Scales the suspicion timeout with cluster size:
-   * min = suspicionMult × max(1, log10(N)) × probeIntervalMs (memberlist's suspicionTimeout).
-   * Higher gives a suspected member more time to hear of it and refute (fewer false
-   * positives), and delays the declaration of a real failure by as much. It also sets how
-   * many independent confirmations drive the timeout down to min: k = suspicionMult − 2.
+   * min = max(suspicionFloorMs, suspicionMult × log10(N) × probeIntervalMs) (memberlist's
+   * suspicionTimeout, with our floor in place of its max(1, log10 N)). Higher gives a
+   * suspected member more time to hear of it and refute (fewer false positives), and delays
+   * the declaration of a real failure by as much. It also sets how many independent
+   * confirmations drive the timeout down to min: k = suspicionMult − 2.
    */
   readonly suspicionMult: number;
+  /**
+   * The least a suspicion lasts, however small the cluster. memberlist's max(1, log10 N) makes
+   * it suspicionMult periods for every N ≤ 10 (4 s on a LAN), two thirds of a SIGKILL's
+   * detection in a three-region cluster (docs/benchmarks.md). A suspected live member needs
+   * only a gossip round and a round trip to refute, and the last-chance ping carries the
+   * suspicion to it besides; so small clusters get log N scaling down to this floor. Lower
+   * detects sooner in small clusters and leaves a member stalled for longer than this (CPU
+   * starvation, a long pause) to be declared dead, to rejoin when it wakes (it refutes).
+   */
+  readonly suspicionFloorMs: number;
   /**
    * Lifeguard's dynamic suspicion: a suspicion starts at max = suspicionMaxTimeoutMult × min
    * and shrinks towards min as other members independently confirm it:
@@ -129,6 +140,12 @@ export const LAN_PROFILE: MembershipConfig = Object.freeze({
   indirectChecks: 3,
   /** N = 10: min 4 s, max 24 s; N = 100: min 8 s, max 48 s. */
   suspicionMult: 4,
+  /**
+   * N = 3: 2 s (log scaling gives 1.9 s) instead of memberlist's 4 s; N = 5: 2.8 s; N ≥ 10 as
+   * memberlist. Ten gossip rounds: a refutation crosses the widest WAN here (172 ms round
+   * trips) several times over.
+   */
+  suspicionFloorMs: 2_000,
   /** Six times min when nobody confirms; two confirmations (k = 2) bring it down to min. */
   suspicionMaxTimeoutMult: 6,
   /** 8 sends per relaying member up to N = 99: every member hears with high probability. */
@@ -165,6 +182,8 @@ export const WAN_PROFILE: MembershipConfig = Object.freeze({
   probeTimeoutMs: 3_000,
   /** N = 10: min 30 s, max 180 s. Refutation has to cross oceans and lossy links. */
   suspicionMult: 6,
+  /** memberlist's six periods for every N ≤ 10, as before the floor existed. */
+  suspicionFloorMs: 30_000,
   /** 60 s: slower gossip (5 s periods) may carry stale claims for longer. */
   deadRetentionMs: 60_000,
   /** Fewer, fuller packets across regions; still far faster than any WAN suspicion (≥ 30 s). */
@@ -199,6 +218,7 @@ const BOUNDS: Readonly<Record<keyof MembershipConfig, Bound>> = {
   maxProbeTimeoutMs: { min: 1, max: 600_000 },
   indirectChecks: { min: 0, max: 16 },
   suspicionMult: { min: 1, max: 100 },
+  suspicionFloorMs: { min: 0, max: 3_600_000 },
   suspicionMaxTimeoutMult: { min: 1, max: 100 },
   retransmitMult: { min: 1, max: 100 },
   awarenessMaxMultiplier: { min: 1, max: 64 },
@@ -256,14 +276,13 @@ export function resolveMembershipConfig(
 
 // ---- derived quantities ---------------------------------------------------------------
 
-/** memberlist's node scale: log10 of the cluster size, never below 1. */
-function nodeScale(n: number): number {
-  return Math.max(1, Math.log10(Math.max(1, n)));
-}
-
-/** The floor of a suspicion, for a cluster of `n` live members (self included). */
+/**
+ * The floor of a suspicion, for a cluster of `n` live members (self included): Lifeguard's
+ * log N scaling, down to suspicionFloorMs (memberlist stops it at log10 N = 1 instead).
+ */
 export function suspicionMinMs(config: MembershipConfig, n: number): number {
-  return Math.floor(config.suspicionMult * nodeScale(n) * config.probeIntervalMs);
+  const scaled = Math.floor(config.suspicionMult * Math.log10(Math.max(1, n)) * config.probeIntervalMs);
+  return Math.max(config.suspicionFloorMs, scaled);
 }
 
 /** The start of a suspicion nobody has confirmed yet. */

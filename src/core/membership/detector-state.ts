@@ -33,6 +33,8 @@ export interface MembershipStats {
   /** Remote inputs refused as malformed or over a bound. */
   readonly rejected: number;
   readonly probes: number;
+  /** Probes moved forward because the connection to their target was lost. */
+  readonly probesOutOfTurn: number;
   /** Direct pings not acked within their probe timeout (the indirect probe then ran). */
   readonly pingTimeouts: number;
   /** Probes that ended without any ack. */
@@ -73,6 +75,7 @@ export class DetectorState {
   readonly counters: Counters = {
     rejected: 0,
     probes: 0,
+    probesOutOfTurn: 0,
     pingTimeouts: 0,
     probeFailures: 0,
     suspicionsRaised: 0,
@@ -118,6 +121,11 @@ export class DetectorState {
    */
   probeTimeoutFor(id: MemberId): number {
     return this.roundTrips.probeTimeoutFor(id, this.config);
+  }
+
+  /** The probe timeout for `id` after Lifeguard's scaling: what a ping to it waits for its ack. */
+  scaledProbeTimeoutFor(id: MemberId): number {
+    return this.awareness.scale(this.probeTimeoutFor(id));
   }
 
   view(m: MemberState): MemberView {

@@ -182,6 +182,9 @@ export class FailureDetector {
       case 'leave':
         leave(this.s, fx);
         break;
+      case 'connection-lost':
+        this.onConnectionLost(input.id, fx);
+        break;
       case 'refute-needed':
         accusedOfIncarnation(this.s, input.incarnation, fx);
         break;
@@ -204,7 +207,8 @@ export class FailureDetector {
     let t = this.nextProbeAtMs;
     const p = this.probe;
     if (p) t = Math.min(t, p.indirectSent ? p.endMs : p.pingDeadlineMs);
-    for (const s of this.s.suspicions.values()) t = Math.min(t, s.deadlineMs);
+    else if (this.s.probeOrder.soonCount > 0) t = this.s.nowMs;
+    for (const [id, s] of this.s.suspicions) t = Math.min(t, s.dueMs(this.s.scaledProbeTimeoutFor(id)));
     t = Math.min(t, this.relays.nextDeadlineMs());
     if (this.s.queue.size > 0 && this.config.gossipNodes > 0)
       t = Math.min(t, Math.max(this.s.nowMs, this.nextGossipAtMs));
@@ -266,11 +270,13 @@ export class FailureDetector {
     }
     if (this.probe === undefined) {
       this.nextProbeAtMs ??= now + this.s.random.int(this.config.probeIntervalMs);
-      if (now >= this.nextProbeAtMs) this.startProbe(fx);
+      const soon = this.s.probeOrder.nextSoon(this.s.table, this.s.me);
+      if (soon !== undefined || now >= this.nextProbeAtMs) this.startProbe(fx, soon);
     }
     // After the probe step: its failure may have confirmed a suspicion past its deadline.
     for (const [id, s] of [...this.s.suspicions]) {
-      if (s.deadlineMs > now) continue;
+      const graceMs = this.s.scaledProbeTimeoutFor(id);
+      if (s.dueMs(graceMs) > now) continue;
       const m = this.s.table.get(id);
       // A departing member spreads its own news, not new accusations.
       if (m?.status !== 'suspect' || this.s.leaving) {
@@ -281,7 +287,7 @@ export class FailureDetector {
         // One last direct ping before the verdict. It carries the suspicion (buddy system), so a
         // live member that missed the gossip refutes in its ack; only silence makes it dead.
         const seq = this.s.nextSeq();
-        s.lastChanceSent(seq, now, this.s.awareness.scale(this.s.probeTimeoutFor(id)));
+        s.lastChanceSent(seq, now, graceMs);
         this.s.roundTrips.notePing(seq, id, this.s.nowMs);
         fx.push({ kind: 'send-ping', to: id, seq, piggyback: piggyback(this.s, id, 1) });
         continue;
@@ -303,15 +309,17 @@ export class FailureDetector {
     }
   }
 
-  private startProbe(fx: MembershipEffect[]): void {
+  /** `soon`: a member probed out of turn (its connection was lost); else the next in turn. */
+  private startProbe(fx: MembershipEffect[], soon?: MemberId): void {
     const now = this.s.nowMs;
     const periodMs = this.s.awareness.scale(this.config.probeIntervalMs);
-    const target = this.s.probeOrder.next(this.s.table, this.s.me);
+    if (soon !== undefined) this.s.counters.probesOutOfTurn++;
+    const target = soon ?? this.s.probeOrder.next(this.s.table, this.s.me);
     if (target === undefined) {
       this.nextProbeAtMs = now + periodMs;
       return;
     }
-    const timeoutMs = this.s.awareness.scale(this.s.probeTimeoutFor(target));
+    const timeoutMs = this.s.scaledProbeTimeoutFor(target);
     // A member whose round trip needs more than half the period gets a longer one: the
     // indirect probe, two hops each way, needs about as long again as the direct one.
     const spanMs = Math.max(periodMs, 2 * timeoutMs);
@@ -337,6 +345,15 @@ export class FailureDetector {
    */
   probeTimeoutFor(id: MemberId): number {
     return this.s.probeTimeoutFor(id);
+  }
+
+  /** The transport lost its connection to `id`: probe it out of turn, now if nothing runs. */
+  private onConnectionLost(id: MemberId, fx: MembershipEffect[]): void {
+    const m = this.s.table.get(id);
+    if (!m || m === this.s.me || this.s.leaving || this.probe?.target === id) return;
+    if (m.status !== 'alive' && m.status !== 'suspect') return;
+    if (!this.s.probeOrder.probeSoon(id, this.s.nowMs, this.config.probeIntervalMs)) return;
+    if (this.probe === undefined && this.nextProbeAtMs !== undefined) this.tick(fx);
   }
 
   private sendIndirect(p: Probe, fx: MembershipEffect[]): void {

@@ -61,6 +61,13 @@ export type MembershipInput =
   /** We leave gracefully: announce it, keep probing only to spread the news, then stop. */
   | { readonly kind: 'leave' }
   /**
+   * The transport lost its connection to `id` and could not open a new one (a crashed
+   * process's peers see this within a round trip or so): probe it out of turn, as soon as no
+   * other probe runs, at most once per period. A hint, never evidence: a live member acks and
+   * nothing changes.
+   */
+  | { readonly kind: 'connection-lost'; readonly id: MemberId }
+  /**
    * Someone holds us suspect or dead at `incarnation` outside the gossip (for example our
    * record was removed from `_sys/members`): raise our incarnation above it.
    */
@@ -196,6 +203,8 @@ export function checkInput(input: unknown, maxMetaBytes: number, maxMembers: num
       return id('id') ?? counter('incarnation') ?? id('from');
     case 'left':
       return id('id') ?? counter('incarnation');
+    case 'connection-lost':
+      return id('id');
     case 'refute-needed':
       return counter('incarnation');
     default:

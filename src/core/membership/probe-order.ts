@@ -10,6 +10,10 @@ import type { MemberState } from './detector-state.js';
 export class ProbeOrder {
   private order: MemberId[] = [];
   private index = 0;
+  /** Members to probe out of turn (their connection was lost), oldest first. */
+  private soon: MemberId[] = [];
+  /** When each member was last queued out of turn: at most once per period each. */
+  private readonly soonAt = new Map<MemberId, number>();
 
   constructor(private readonly random: RandomChoice) {}
 
@@ -27,6 +31,34 @@ export class ProbeOrder {
       }
       this.order = this.random.shuffle(ids);
       this.index = 0;
+    }
+    return undefined;
+  }
+
+  /**
+   * Queues `id` to be probed out of turn. False if it already was within the last `periodMs`
+   * (a flapping connection must not turn into a probe storm) or is queued.
+   */
+  probeSoon(id: MemberId, nowMs: number, periodMs: number): boolean {
+    const last = this.soonAt.get(id);
+    if ((last !== undefined && nowMs - last < periodMs) || this.soon.includes(id)) return false;
+    for (const [k, at] of this.soonAt) if (nowMs - at >= periodMs) this.soonAt.delete(k);
+    this.soonAt.set(id, nowMs);
+    this.soon.push(id);
+    return true;
+  }
+
+  /** Members queued out of turn (some may have died meanwhile; `nextSoon` skips them). */
+  get soonCount(): number {
+    return this.soon.length;
+  }
+
+  /** The oldest member queued out of turn that is still alive or suspect, taken off the queue. */
+  nextSoon(table: ReadonlyMap<MemberId, MemberState>, me: MemberState): MemberId | undefined {
+    while (this.soon.length > 0) {
+      const id = this.soon.shift();
+      const m = id === undefined ? undefined : table.get(id);
+      if (m && m !== me && (m.status === 'alive' || m.status === 'suspect')) return m.id;
     }
     return undefined;
   }

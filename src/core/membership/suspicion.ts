@@ -36,12 +36,21 @@ export class Suspicion {
   }
 
   /**
-   * Records the last-chance ping sent when the timeout ran out, and waits `graceMs` more for
-   * the refutation its ack may carry.
+   * When the next step is due. First the last-chance ping, `graceMs` (its probe timeout)
+   * before the deadline, so that its answer is due when the suspicion ends (never before the
+   * suspicion began); then, once it is out, the verdict at the deadline.
+   */
+  dueMs(graceMs: number): number {
+    return this.lastChance === undefined ? Math.max(this.startMs, this.deadline - graceMs) : this.deadline;
+  }
+
+  /**
+   * Records the last-chance ping, and gives its ack `graceMs` to bring a refutation: the
+   * verdict comes at the deadline, or `graceMs` from now if that is later.
    */
   lastChanceSent(seq: number, nowMs: number, graceMs: number): void {
     this.lastChance = seq;
-    this.deadline = nowMs + graceMs;
+    this.deadline = Math.max(this.deadline, nowMs + graceMs);
   }
 
   /** Independent confirmations so far (the first accuser is not one). */

@@ -40,6 +40,11 @@ describe('profiles', () => {
     });
   });
 
+  it('the suspicion floor is ours: 2 s on a LAN, 6 periods (30 s, as memberlist) across a WAN', () => {
+    expect(LAN_PROFILE.suspicionFloorMs).toBe(2_000);
+    expect(WAN_PROFILE.suspicionFloorMs).toBe(WAN_PROFILE.suspicionMult * WAN_PROFILE.probeIntervalMs);
+  });
+
   it('WAN starts from LAN and overrides only timing fields', () => {
     const changed = (Object.keys(LAN_PROFILE) as (keyof MembershipConfig)[]).filter(
       (k) => LAN_PROFILE[k] !== WAN_PROFILE[k],
@@ -51,6 +56,7 @@ describe('profiles', () => {
         'gossipNodes',
         'probeIntervalMs',
         'probeTimeoutMs',
+        'suspicionFloorMs',
         'suspicionMult',
       ].sort(),
     );
@@ -77,6 +83,7 @@ describe('resolveMembershipConfig', () => {
     [{ probeTimeoutMs: '500' }, 'probeTimeoutMs must be an integer from 1 to 600000 (got "500")'],
     [{ indirectChecks: -1 }, 'indirectChecks must be an integer from 0 to 16'],
     [{ suspicionMult: Number.NaN }, 'suspicionMult must be an integer'],
+    [{ suspicionFloorMs: -1 }, 'suspicionFloorMs must be an integer from 0 to 3600000'],
     [{ awarenessMaxMultiplier: 0 }, 'awarenessMaxMultiplier must be an integer from 1 to 64'],
     [{ maxMembers: 1 }, 'maxMembers must be an integer from 2'],
     [{ probeTimeoutMs: 1_000 }, 'probeTimeoutMs (1000) must be less than probeIntervalMs (1000)'],
@@ -102,17 +109,21 @@ describe('resolveMembershipConfig', () => {
 });
 
 describe('suspicion timeout formula', () => {
-  // Expected values computed independently from memberlist's formulas:
-  // min = mult × max(1, log10 N) × interval, max = maxMult × min,
+  // Expected values computed independently from memberlist's formulas, with our floor in place
+  // of memberlist's max(1, log10 N) (4 s for every N ≤ 10, which a 3-region cluster cannot
+  // afford across a WAN: docs/benchmarks.md):
+  // min = max(floor, mult × log10 N × interval), max = maxMult × min,
   // timeout(c) = max − (max − min)·log(c + 1)/log(k + 1), k = mult − 2 (0 if N − 2 < k).
   it.each([
     // profile, N, min, max, k, timeout for c = 0..3
-    ['LAN', 1, 4_000, 24_000, 0, [4_000, 4_000, 4_000, 4_000]],
-    ['LAN', 3, 4_000, 24_000, 0, [4_000, 4_000, 4_000, 4_000]],
-    ['LAN', 4, 4_000, 24_000, 2, [24_000, 11_381, 4_000, 4_000]],
+    ['LAN', 1, 2_000, 12_000, 0, [2_000, 2_000, 2_000, 2_000]],
+    ['LAN', 3, 2_000, 12_000, 0, [2_000, 2_000, 2_000, 2_000]],
+    ['LAN', 4, 2_408, 14_448, 2, [14_448, 6_851, 2_408, 2_408]],
+    ['LAN', 5, 2_795, 16_770, 2, [16_770, 7_952, 2_795, 2_795]],
     ['LAN', 10, 4_000, 24_000, 2, [24_000, 11_381, 4_000, 4_000]],
     ['LAN', 30, 5_908, 35_448, 2, [35_448, 16_810, 5_908, 5_908]],
     ['LAN', 100, 8_000, 48_000, 2, [48_000, 22_762, 8_000, 8_000]],
+    ['WAN', 3, 30_000, 180_000, 0, [30_000, 30_000, 30_000, 30_000]],
     ['WAN', 4, 30_000, 180_000, 0, [30_000, 30_000, 30_000, 30_000]],
     ['WAN', 10, 30_000, 180_000, 4, [180_000, 115_398, 77_609, 50_797]],
     ['WAN', 100, 60_000, 360_000, 4, [360_000, 230_797, 155_218, 101_594]],

@@ -18,10 +18,15 @@ import { ErrorCode, SmacError } from '../../../src/core/errors.js';
 import { Prng } from '../../support/prng.js';
 
 const META = { region: 'eu-west', addrs: ['/ip4/10.0.0.1/tcp/7946'] };
+/**
+ * The LAN profile with memberlist's suspicion floor (4 s for N ≤ 10), which the timings in
+ * these tests were worked out from; the floor itself is tested in config.test.ts.
+ */
+const MEMBERLIST_LAN: MembershipConfig = { ...LAN_PROFILE, suspicionFloorMs: 4_000 };
 
 function make(
   others = ['b', 'c', 'd', 'e'],
-  config: MembershipConfig = LAN_PROFILE,
+  config: MembershipConfig = MEMBERLIST_LAN,
   seed = 1,
 ): FailureDetector {
   const rng = new Prng(seed);
@@ -354,6 +359,16 @@ describe('suspicion timeout', () => {
     const end = fd.step({ kind: 'tick' }, 25_500);
     expect(transitions(end)).toContain('b:suspect->dead');
     expect(only(end, 'broadcast').map((e) => e.message)).toContainEqual(dead('b', 0, 'a'));
+  });
+
+  it('the last chance goes out a probe timeout before the end: dead when the suspicion ends', () => {
+    const fd = make();
+    fd.step(suspect('b', 0, 'c'), 1_000);
+    expect(fd.nextTickAtMs()).toBeLessThanOrEqual(24_500);
+    const fx = fd.step({ kind: 'tick' }, 24_500);
+    expect(only(fx, 'send-ping').filter((e) => e.to === 'b')).toHaveLength(1);
+    expect(fd.get('b')?.suspicion?.deadlineMs).toBe(25_000);
+    expect(transitions(fd.step({ kind: 'tick' }, 25_000))).toContain('b:suspect->dead');
   });
 
   it('independent confirmations shrink it towards min', () => {

@@ -38,6 +38,15 @@ describe('Suspicion', () => {
     expect(new Suspicion('a', 0, 4_000, 24_000, 10).deadlineMs).toBe(4_010);
   });
 
+  it('the last chance is due one grace before the deadline, never before the suspicion began', () => {
+    const s = new Suspicion('a', 0, 2_000, 12_000, 1_000);
+    expect(s.dueMs(500)).toBe(2_500);
+    expect(new Suspicion('a', 0, 2_000, 12_000, 1_000).dueMs(5_000)).toBe(1_000);
+    s.lastChanceSent(3, 2_500, 500);
+    expect(s.deadlineMs).toBe(3_000);
+    expect(s.dueMs(500)).toBe(3_000);
+  });
+
   it('the last chance sets the final deadline, and later confirmations do not move it', () => {
     const s = new Suspicion('a', 2, 4_000, 24_000, 0);
     s.lastChanceSent(7, 24_000, 500);

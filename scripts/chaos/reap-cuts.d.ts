@@ -1,0 +1,6 @@
+// Types of reap-cuts.js for the TypeScript tests (test/chaos/reaps.test.ts).
+export function agreedReaps(
+  perSurvivor: { epoch: string; cut?: number }[][],
+  peer: string,
+  doneBefore: Set<string>,
+): { epoch: string; cut: number }[] | undefined;

@@ -1,0 +1,151 @@
+/**
+ * The requesting side of sync and push: `pullFrames` sends a clock on /smac/sync/1 and yields
+ * the response (header, snapshot, envelope batches, end), checking every frame; `pushEnvelopes`
+ * hands envelopes to a peer on /smac/push/1 and waits for its acknowledgement.
+ */
+import type { PeerId } from '@libp2p/interface';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import type { ReadonlyVectorClock } from '../core/clock/vector-clock.js';
+import { NetErrorCode, netFail } from './errors.js';
+import { FrameReader, writeFrame } from './frame-stream.js';
+import {
+  countFailure,
+  expectFrame,
+  openStream,
+  readSignal,
+  type SyncContext,
+  writeEvents,
+} from './sync-stream-io.js';
+import type { SyncFrame } from './sync-types.js';
+import {
+  decodeFrame,
+  encodeEnd,
+  encodeRequest,
+  PUSH_PROTOCOL,
+  SYNC_PROTOCOL,
+  type WireFrame,
+} from './sync-wire.js';
+
+/** SyncService.pull (sync-protocol.ts documents it). */
+export async function* pullFrames(
+  ctx: SyncContext,
+  peer: PeerId | Multiaddr,
+  vc: ReadonlyVectorClock,
+  options: { signal?: AbortSignal; onFrame?: () => void },
+): AsyncGenerator<SyncFrame, void, undefined> {
+  const signal = options.signal;
+  const stream = await openStream(ctx, peer, SYNC_PROTOCOL, signal);
+  const reader = new FrameReader(stream, { maxFrameBytes: ctx.limits.maxFrameBytes, what: SYNC_PROTOCOL });
+  const next = async (): Promise<WireFrame | undefined> => {
+    const bytes = await reader.next(readSignal(ctx, signal));
+    options.onFrame?.();
+    return bytes === undefined ? undefined : decodeFrame(bytes, ctx.limits);
+  };
+  let done = false;
+  try {
+    await writeFrame(stream, encodeRequest(vc, ctx.limits), signal);
+    await stream.close(signal ? { signal } : {});
+    const first = await next();
+    const header = expectFrame(first, 'header', 'the first frame of a sync response');
+    yield {
+      type: 'header',
+      vc: header.vc,
+      compacted: header.compacted,
+      snapshot: header.snapshotBytes > 0,
+    };
+    if (header.snapshotBytes > 0) {
+      // Chunks arrive with backpressure (FrameReader pauses the stream) and are copied into
+      // one buffer of the announced size (bounded by maxSnapshotBytes), allocated once the
+      // first chunk shows the peer means it: at most one snapshot's bytes are held.
+      let whole: Uint8Array | undefined;
+      let received = 0;
+      while (received < header.snapshotBytes) {
+        const chunk = expectFrame(
+          await next(),
+          'snapshot-chunk',
+          'a sync response before its snapshot is complete',
+        );
+        if (received + chunk.bytes.length > header.snapshotBytes) {
+          netFail(
+            NetErrorCode.BadFrame,
+            `The peer sent more snapshot bytes than the ${header.snapshotBytes} it announced.`,
+          );
+        }
+        whole ??= new Uint8Array(header.snapshotBytes);
+        whole.set(chunk.bytes, received);
+        received += chunk.bytes.length;
+      }
+      ctx.stats.pulledSnapshots++;
+      yield { type: 'snapshot', bytes: whole ?? new Uint8Array(0) };
+    }
+    let events = 0;
+    for (;;) {
+      const frame = await next();
+      if (frame?.type === 'events') {
+        events += frame.envelopes.length;
+        yield { type: 'events', envelopes: frame.envelopes };
+        continue;
+      }
+      const end = expectFrame(frame, 'end', 'a sync response after its header');
+      if (end.count !== events) {
+        netFail(
+          NetErrorCode.BadFrame,
+          `The peer announced ${end.count} envelopes at the end but sent ${events}.`,
+        );
+      }
+      if ((await reader.next(readSignal(ctx, signal))) !== undefined) {
+        netFail(NetErrorCode.BadFrame, 'The peer sent frames after the end of its sync response.');
+      }
+      ctx.stats.pulled++;
+      ctx.stats.pulledEvents += events;
+      done = true;
+      yield { type: 'end', events };
+      return;
+    }
+  } catch (e) {
+    countFailure(ctx, e);
+    throw e;
+  } finally {
+    reader.release();
+    if (!done) stream.abort(new Error('sync pull ended before the response was complete'));
+  }
+}
+
+/** SyncService.push (sync-protocol.ts documents it). */
+export async function pushEnvelopes(
+  ctx: SyncContext,
+  peer: PeerId | Multiaddr,
+  envelopes: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  options: { signal?: AbortSignal; onFrame?: () => void },
+): Promise<number> {
+  const signal = options.signal;
+  const stream = await openStream(ctx, peer, PUSH_PROTOCOL, signal);
+  const reader = new FrameReader(stream, { maxFrameBytes: ctx.limits.maxFrameBytes, what: PUSH_PROTOCOL });
+  try {
+    const sent = await writeEvents(ctx, stream, envelopes, signal, options.onFrame);
+    await writeFrame(stream, encodeEnd(sent), signal);
+    await stream.close(signal ? { signal } : {});
+    const bytes = await reader.next(
+      AbortSignal.any([...(signal ? [signal] : []), AbortSignal.timeout(ctx.cfg.serveTimeoutMs)]),
+    );
+    const ack = expectFrame(
+      bytes === undefined ? undefined : decodeFrame(bytes, ctx.limits),
+      'ack',
+      'the answer to a push',
+    );
+    if (ack.count !== sent) {
+      netFail(
+        NetErrorCode.BadFrame,
+        `The peer acknowledged ${ack.count} pushed envelopes, not the ${sent} sent.`,
+      );
+    }
+    ctx.stats.pushesSent++;
+    return sent;
+  } catch (e) {
+    countFailure(ctx, e);
+    stream.abort(e instanceof Error ? e : new Error(String(e)));
+    throw e;
+  } finally {
+    reader.release();
+  }
+}
