@@ -30,13 +30,17 @@ function dropHeartbeats(at: Agent, from: Agent): void {
   };
 }
 
-/** Offers `from`'s snapshot to `to`'s owner, as a pull would: true once installed or nothing new. */
+/**
+ * Offers `from`'s snapshot to `to`'s owner, as a pull would after pushing (`keepNewer`: events
+ * `to` wrote meanwhile, such as its own membership records while cut off, are kept on top):
+ * true once installed or nothing new.
+ */
 function offerSnapshot(to: Agent, from: Agent): Promise<boolean> {
   const deps = (from as unknown as { snapshotDeps(): SnapshotExchangeDeps }).snapshotDeps();
   const { bytes } = servedSnapshot(deps, { proven: true, pruned: true });
   const queue = (to as unknown as { queue: OwnerQueue<OwnerInput> }).queue;
   return new Promise((resolve, reject) => {
-    queue.push({ kind: 'install', bytes, from: from.peerId, resolve, reject }).catch(reject);
+    queue.push({ kind: 'install', bytes, from: from.peerId, keepNewer: true, resolve, reject }).catch(reject);
   });
 }
 
