@@ -222,6 +222,10 @@ export async function startServices(
     isolated: () => rt.isolation.isolated,
   });
   await rt.membership.start();
+  const membership = rt.membership;
+  rt.node.addEventListener('peer:connect', (evt) => {
+    membership.connected(evt.detail.toString()); // a member we suspect or declared dead
+  });
   rt.discovery = new Discovery({ host: rt, liveness: rt.membership, logger: rt.log });
   if (rt.runChecks) rt.discovery.start();
   rt.loadMonitor = new LoadMonitor({ host: rt, liveness: rt.membership });
