@@ -182,15 +182,13 @@ export class Membership {
 
   /**
    * A new connection to `peer` (on peer:connect): a partition healing shows here first. A
-   * member we suspect is probed now, out of turn (the input a lost connection uses), so that it
-   * refutes within a round trip rather than at its turn. A member we declared dead most likely
-   * declared us dead too: we refute now, so that our new record travels with the catch-up
-   * instead of after it, once its removal of our record has reached us (issue 8).
+   * member we declared dead most likely declared us dead too: we refute now (at most once per
+   * REFUTE_ON_RETURN_EVERY_MS), so that our new record travels with the catch-up instead of
+   * after it, once its removal of our record has reached us (issue 8).
    */
   connected(peer: string): void {
     if (!this.running || this.deps.isolated() || peer === this.detector.id) return;
     const status = this.detector.get(peer)?.status ?? this.transitions.findLast((t) => t.id === peer)?.to;
-    if (status === 'suspect') this.apply({ kind: 'connection-lost', id: peer });
     const now = this.now();
     if (status !== 'dead' || now - this.refutedOnReturnAt < REFUTE_ON_RETURN_EVERY_MS) return;
     this.refutedOnReturnAt = now;
