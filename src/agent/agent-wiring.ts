@@ -224,7 +224,7 @@ export async function startServices(
   await rt.membership.start();
   const membership = rt.membership;
   rt.node.addEventListener('peer:connect', (evt) => {
-    membership.connected(evt.detail.toString()); // a member we suspect or declared dead
+    membership.connected(evt.detail.toString()); // a member we declared dead: refute now
   });
   rt.discovery = new Discovery({ host: rt, liveness: rt.membership, logger: rt.log });
   if (rt.runChecks) rt.discovery.start();
