@@ -63,7 +63,9 @@ export function nodeFlags(cpuProfDir, name) {
 
 /** Keep-alive HTTP over a Unix socket; resolves to the body text, rejects on non-2xx. */
 export function socketClient(socketPath, maxSockets) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets });
+  // Idle connections close after 4 s, before the agent's keep-alive timeout, as the SDK does:
+  // a client that never closes them races the server's close (docs/api.md "Connections").
+  const agent = new http.Agent({ keepAlive: true, maxSockets, timeout: 4_000 });
   const request = (method, path, body) =>
     new Promise((resolve, reject) => {
       const headers =

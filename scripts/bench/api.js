@@ -157,7 +157,9 @@ function machineCpuMs() {
 
 /** `{ socketPath }` or `{ host, port }`. Bodies are strings, sent as application/json. */
 function httpClient(target, maxSockets) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets });
+  // Idle connections close after 4 s, before the agent's keep-alive timeout, as the SDK does:
+  // a client that never closes them races the server's close (docs/api.md "Connections").
+  const agent = new http.Agent({ keepAlive: true, maxSockets, timeout: 4_000 });
   const base = target.socketPath
     ? { socketPath: target.socketPath }
     : { host: target.host, port: target.port };
