@@ -15,6 +15,13 @@ export {
 export { type AgentConfig, DEFAULT_AGENT_CONFIG, resolveAgentConfig, ConfigError } from './agent/config.js';
 export { runAgent, type RunningAgent } from './agent/run.js';
 export {
+  startHeapRelease,
+  DEFAULT_HEAP_RELEASE,
+  type HeapRelease,
+  type HeapReleaseOptions,
+  type HeapReleasePolicy,
+} from './agent/heap-release.js';
+export {
   startApiServers,
   createApiApp,
   defaultSocketPath,

@@ -6,6 +6,7 @@
 import { pino } from 'pino';
 import { Agent } from '../../dist/agent/agent.js';
 import { resolveAgentConfig } from '../../dist/agent/config.js';
+import { startHeapRelease } from '../../dist/agent/heap-release.js';
 import { serve, sleep, wallNow } from './ipc.js';
 
 let agent;
@@ -121,6 +122,8 @@ serve(
       });
       agent = await Agent.start(config, { logger: pino({ level: 'silent' }) });
       const tStarted = wallNow();
+      // As `smac agent` does (src/cli/main.ts): idle memory goes back to the system.
+      startHeapRelease();
       agent.onChange(onChange);
       // Catch-up is timed from process start: begin watching before anything else can run.
       startCovered = coverTarget ? waitCovers(coverTarget, 120_000) : undefined;

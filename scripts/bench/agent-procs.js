@@ -54,6 +54,8 @@ export class Registry {
 /** Node flags for a benchmarked process: the loop monitor, and a CPU profile when asked for. */
 export function nodeFlags(cpuProfDir, name) {
   const flags = ['--disable-warning=ExperimentalWarning', '--import', monitor];
+  // Extra Node/V8 flags for every agent (say `--single-threaded-gc`), to try runtime settings.
+  flags.push(...(process.env.SMAC_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
   if (cpuProfDir)
     flags.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${name}.cpuprofile`);
   return flags;

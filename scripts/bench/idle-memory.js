@@ -8,7 +8,9 @@
 // before and after a full GC, V8 heap spaces, code statistics, RSS by mapping). Prints the
 // per-agent figures and the median over agents. Everything listens on 127.0.0.1; processes and
 // temp dirs are removed however the run ends; every wait is bounded.
-// Options: --agents 3 --settle 20 --node-flags "<flags for the agents' node>" --json
+// With --load N, each agent then takes N pn-counter increments through its API (16 in flight),
+// and RSS is read every 5 s for --after s more before the breakdown.
+// Options: --agents 3 --settle 20 --load 0 --after 60 --node-flags "<flags for the agents' node>" --json
 //          --modules (count the module source loaded per package: a load hook, which itself
 //          costs heap) --extra "<agent CLI flags>" --snapshot FILE (also a heap snapshot of agent 0, written to FILE)
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,6 +31,10 @@ if (!Number.isFinite(SETTLE_S) || SETTLE_S < 0 || SETTLE_S > 600) throw new Erro
 const nodeFlagsExtra = String(opt('node-flags', '')).split(' ').filter(Boolean);
 const extra = String(opt('extra', '')).split(' ').filter(Boolean);
 const SNAPSHOT = opt('snapshot', undefined);
+const LOAD = Number(opt('load', 0));
+const AFTER_S = Number(opt('after', 60));
+if (!Number.isInteger(LOAD) || LOAD < 0 || LOAD > 1_000_000) throw new Error('--load: 0..1000000 writes');
+if (!Number.isFinite(AFTER_S) || AFTER_S < 0 || AFTER_S > 600) throw new Error('--after: 0..600 s');
 const asJson = argv.includes('--json');
 const MODULES = argv.includes('--modules');
 const note = (msg) => process.stderr.write(`[idle-memory] ${msg}\n`);
@@ -47,6 +53,31 @@ async function report(agent, file) {
     if (r.seq > before) return r;
   }
   throw new Error(`agent ${agent.name}: no memory report within 30 s`);
+}
+
+/** RSS as `ps` shows it, read from outside every 5 s for `seconds` (the probe does nothing meanwhile). */
+async function watch(agents, seconds) {
+  const out = [];
+  const t0 = Date.now();
+  for (;;) {
+    const t = (Date.now() - t0) / 1000;
+    out.push({ t: Math.round(t), rss: agents.map((a) => procRssMb(a.pid)) });
+    if (t >= seconds) return out;
+    await sleep(Math.min(5, seconds - t) * 1000);
+  }
+}
+
+/** `count` pn-counter increments through the agent's API socket, `inflight` at a time. */
+async function drive(ctl, count, inflight) {
+  const body = JSON.stringify({ kind: 'increment', by: 1 });
+  let issued = 0;
+  const worker = async () => {
+    while (issued < count) {
+      const i = issued++;
+      await ctl.request('POST', `/v1/objects/pn-counter/load/c${i % 1024}`, body);
+    }
+  };
+  await Promise.all(Array.from({ length: inflight }, worker));
 }
 
 function procRssMb(pid) {
@@ -94,15 +125,14 @@ async function main() {
     200,
   );
   note(`all ${N} alive; settling ${SETTLE_S} s`);
-  // RSS as `ps` shows it, read from outside every 5 s of the settle time (the probe does
-  // nothing in the agent until the end).
-  const series = [];
-  const t0 = Date.now();
-  for (;;) {
-    const t = (Date.now() - t0) / 1000;
-    series.push({ t: Math.round(t), rss: agents.map((a) => procRssMb(a.pid)) });
-    if (t >= SETTLE_S) break;
-    await sleep(Math.min(5, SETTLE_S - t) * 1000);
+  const series = await watch(agents, SETTLE_S);
+  let afterLoad;
+  if (LOAD > 0) {
+    note(`load: ${LOAD} increments per agent, 16 in flight each`);
+    const t = Date.now();
+    await Promise.all(agents.map((a) => drive(a.ctl, LOAD, 16)));
+    note(`load done in ${((Date.now() - t) / 1000).toFixed(1)} s; watching ${AFTER_S} s`);
+    afterLoad = await watch(agents, AFTER_S);
   }
   const reports = [];
   for (let i = 0; i < N; i++) reports.push(await report(agents[i], files[i]));
@@ -112,8 +142,11 @@ async function main() {
   const load = loadavg().map((l) => l.toFixed(1));
   if (asJson) {
     process.stdout.write(
-      JSON.stringify({ agents: N, settleS: SETTLE_S, loadavg: load, series, rssLater, reports }, null, 1) +
-        '\n',
+      JSON.stringify(
+        { agents: N, settleS: SETTLE_S, loadavg: load, series, afterLoad, rssLater, reports },
+        null,
+        1,
+      ) + '\n',
     );
   } else {
     const r1 = (x) => (Math.round(x * 10) / 10).toFixed(1);
@@ -152,6 +185,15 @@ async function main() {
       process.stdout.write(
         `  ${String(t).padStart(4)} s ${r1(median(rss)).padStart(7)}   (${rss.map(r1).join(', ')})\n`,
       );
+    if (afterLoad) {
+      process.stdout.write(
+        `RSS from /proc, s after the load (${LOAD} writes per agent) ended: median (per agent)\n`,
+      );
+      for (const { t, rss } of afterLoad)
+        process.stdout.write(
+          `  ${String(t).padStart(4)} s ${r1(median(rss)).padStart(7)}   (${rss.map(r1).join(', ')})\n`,
+        );
+    }
     process.stdout.write(`At the end, from the probe in each agent:\n`);
     for (const [name, f, g] of rows) {
       const vals = reports.map(f);

@@ -97,30 +97,34 @@ if (file) {
     gc();
     const after = usage();
     const spaces = spaceSizes();
-    // What the inspector's collectGarbage (V8's CollectAllAvailableGarbage: repeated full GCs
-    // that also hand pooled pages back to the system) leaves.
+    // Then what the inspector's collectGarbage (a low-memory notification: memory-reducing full
+    // GCs that also free the pages V8 pooled) leaves.
     const session = new Session();
     session.connect();
-    session.post('HeapProfiler.collectGarbage');
-    session.disconnect();
-    const afterAll = usage();
-    const c = v8.getHeapCodeStatistics();
-    const snapshot = process.env.SMAC_BENCH_MEM_SNAPSHOT
-      ? v8.writeHeapSnapshot(process.env.SMAC_BENCH_MEM_SNAPSHOT)
-      : undefined;
-    const report = {
-      seq: ++seq,
-      before,
-      after,
-      afterAll,
-      spacesBefore,
-      spaces,
-      code: { code: c.code_and_metadata_size / MB, bytecode: c.bytecode_and_metadata_size / MB },
-      smaps: smapsByName(),
-      loaded: [...loaded].sort((a, b) => b[1].chars - a[1].chars),
-      snapshot,
-    };
-    writeFileSync(`${file}.tmp`, JSON.stringify(report));
-    renameSync(`${file}.tmp`, file);
+    session.post('HeapProfiler.collectGarbage', () =>
+      // Not from inside the callback: node 24 then hangs in disconnect.
+      setImmediate(() => {
+        session.disconnect();
+        const afterAll = usage();
+        const c = v8.getHeapCodeStatistics();
+        const snapshot = process.env.SMAC_BENCH_MEM_SNAPSHOT
+          ? v8.writeHeapSnapshot(process.env.SMAC_BENCH_MEM_SNAPSHOT)
+          : undefined;
+        const report = {
+          seq: ++seq,
+          before,
+          after,
+          afterAll,
+          spacesBefore,
+          spaces,
+          code: { code: c.code_and_metadata_size / MB, bytecode: c.bytecode_and_metadata_size / MB },
+          smaps: smapsByName(),
+          loaded: [...loaded].sort((a, b) => b[1].chars - a[1].chars),
+          snapshot,
+        };
+        writeFileSync(`${file}.tmp`, JSON.stringify(report));
+        renameSync(`${file}.tmp`, file);
+      }),
+    );
   });
 }

@@ -93,3 +93,75 @@ export function windowBreakdown(profile, windows, { gapUs = 4000, top = 25 } = {
     inclusive: sorted(incl),
   };
 }
+
+/**
+ * The stretches in which the thread never went idle for `minMs` or more (event-loop stalls as
+ * the profile saw them), longest first: each with its start (profile clock, µs), length, the
+ * part of it between samples longer than `gapUs` (not scheduled), and its top self functions
+ * and stack roots below the event loop (what the stalled turn was doing).
+ */
+export function stalls(profile, { minMs = 50, gapUs = 4000, top = 5, count = 10 } = {}) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const out = [];
+  let cur;
+  let t = profile.startTime;
+  const close = () => {
+    if (cur && (t - cur.start) / 1000 >= minMs) out.push(cur);
+    cur = undefined;
+  };
+  for (let i = 0; i < profile.samples.length; i++) {
+    const delta = profile.timeDeltas[i] ?? 0;
+    const node = byId.get(profile.samples[i]);
+    if (node.callFrame.functionName === '(idle)') {
+      close();
+      t += delta;
+      continue;
+    }
+    cur ??= { start: t, unsampled: 0, self: new Map(), tasks: new Map() };
+    t += delta;
+    cur.end = t;
+    if (delta > gapUs) {
+      cur.unsampled += delta / 1000;
+      continue;
+    }
+    const add = (m, k) => m.set(k, (m.get(k) ?? 0) + delta / 1000);
+    add(cur.self, frameName(node.callFrame));
+    // The outermost JS frame of the sample: the task the event loop was running.
+    let task = node;
+    for (let id = node.id; id !== undefined; id = parent.get(id)) {
+      const f = byId.get(id).callFrame;
+      if (f.url) task = byId.get(id);
+    }
+    add(cur.tasks, frameName(task.callFrame));
+  }
+  close();
+  const topOf = (m) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, ms]) => `${Math.round(ms)} ms ${name}`);
+  return out
+    .sort((a, b) => b.end - b.start - (a.end - a.start))
+    .slice(0, count)
+    .map((s) => ({
+      startUs: s.start,
+      ms: Math.round((s.end - s.start) / 1000),
+      unsampledMs: Math.round(s.unsampled),
+      self: topOf(s.self),
+      tasks: topOf(s.tasks),
+    }));
+}
+
+// CLI: node scripts/bench/profile-window.js <file.cpuprofile> [--min-ms N]: the longest stalls.
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const { readFileSync } = await import('node:fs');
+  const [file] = process.argv.slice(2);
+  const i = process.argv.indexOf('--min-ms');
+  const minMs = i > 0 ? Number(process.argv[i + 1]) : 50;
+  for (const s of stalls(JSON.parse(readFileSync(file, 'utf8')), { minMs }))
+    process.stdout.write(
+      `${s.ms} ms (unsampled ${s.unsampledMs}) at ${s.startUs}\n  self: ${s.self.join('; ')}\n  tasks: ${s.tasks.join('; ')}\n`,
+    );
+}

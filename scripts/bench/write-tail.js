@@ -232,6 +232,7 @@ async function catchup() {
     });
     agents.unshift(A);
     clients.unshift(await client(A));
+    await A.loop(); // the loop monitor from here on, not A's start-up
     const s0 = sched(A.pid);
     const t0 = performance.now();
     const writes = timed(clients[0], { slowMs: SLOW_MS, warmup: 0, n: 1_000_000 });

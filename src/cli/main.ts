@@ -160,9 +160,27 @@ export function buildProgram(): Command {
         flags.config as string | undefined,
       );
       // Loaded here so that client commands do not load the agent (node:sqlite, libp2p).
-      const { runAgent } = await import('../agent/run.js');
-      const running = await runAgent(config).catch((e: unknown) => {
+      const [{ runAgent }, { startHeapRelease }, { createLogger }] = await Promise.all([
+        import('../agent/run.js'),
+        import('../agent/heap-release.js'),
+        import('../agent/logger.js'),
+      ]);
+      const logger = createLogger(config.logLevel);
+      const running = await runAgent(config, { logger }).catch((e: unknown) => {
         throw startError(e);
+      });
+      // Returns the memory V8 keeps after start-up and loads once the agent is idle (this process only).
+      const heapRelease = startHeapRelease({
+        onRelease: (r) => {
+          logger.debug(
+            {
+              rssBeforeMb: Math.round(r.rssBefore / 2 ** 20),
+              rssAfterMb: Math.round(r.rssAfter / 2 ** 20),
+              ms: Math.round(r.ms),
+            },
+            'idle: heap released',
+          );
+        },
       });
       const { agent, api, dns } = running;
       // One line on stdout that scripts can wait for.
@@ -178,6 +196,7 @@ export function buildProgram(): Command {
       );
       const stop = (signal: string): void => {
         process.stderr.write(`received ${signal}, leaving the cluster\n`);
+        heapRelease.stop();
         running.stop().then(
           () => process.exit(0),
           () => process.exit(1),
