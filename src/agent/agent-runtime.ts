@@ -17,6 +17,7 @@ import { peerOfOrigin } from '../core/origin.js';
 import type { Replica } from '../core/replica.js';
 import { PRUNED_CLOCKS_WIRE_VERSION, type ProtocolRange } from '../core/wire-version.js';
 import type { EventGossip, VerifiedEvent } from '../net/gossip.js';
+import type { GossipGap } from './gossip-gap.js';
 import type { Joiner } from '../net/join.js';
 import type { SmacNode } from '../net/node.js';
 import { SnapshotRefusal, SnapshotRefused } from '../net/snapshot-proof.js';
@@ -64,6 +65,8 @@ export class AgentRuntime {
   stopping = false;
   private stopped: Promise<void> | undefined;
   gossip: EventGossip | undefined;
+  /** Pushes new events to connected members gossip does not reach yet (gossip-gap.ts). */
+  gossipGap: GossipGap | undefined;
   membership!: Membership;
   discovery!: Discovery;
   loadMonitor!: LoadMonitor;

@@ -16,6 +16,7 @@ import { LoadMonitor } from '../services/load.js';
 import type { AgentRuntime } from './agent-runtime.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { Compactor } from './compaction.js';
+import { GossipGap } from './gossip-gap.js';
 import { heartbeatRefreshMs, Heartbeats } from './heartbeats.js';
 import { MEMBERS_KEY, Membership } from './membership.js';
 import type { OwnerQueue } from './owner-queue.js';
@@ -34,11 +35,25 @@ export function createCompactor(rt: AgentRuntime): Compactor {
     snapshotEveryEvents: config.snapshotEveryEvents,
     reapAfterMs: config.reapAfterMs,
     maxLogEvents: config.maxLogEvents,
-    joining: config.join.length > 0,
+    expectsPeers: config.join.length > 0 || config.mdns,
     candidates: () => rt.memberCandidates(),
     isAlive: (id) => (rt.membership as Membership | undefined)?.isAlive(id) ?? false,
     write: (ops) => rt.write(ops, { system: true }),
     counters: rt.counters,
+  });
+}
+
+/** Pushes new events to connected members gossip does not reach yet (gossip-gap.ts). */
+function createGossipGap(rt: AgentRuntime, gossip: EventGossip): GossipGap {
+  return new GossipGap({
+    connectedPeers: () => rt.node.getConnections().map((c) => c.remotePeer),
+    subscribers: () => gossip.subscribers(),
+    isMember: (id) => id !== rt.peerId && rt.isMember(id),
+    push: (peer, envelopes, signal) => rt.sync.push(peer, envelopes, { signal }),
+    halted: () => rt.stopping || rt.isolation.isolated,
+    timeoutMs: rt.config.syncStallMs,
+    maxPending: 1_000,
+    log: rt.log,
   });
 }
 
@@ -82,6 +97,7 @@ export function createOwnerQueue(rt: AgentRuntime): OwnerQueue<OwnerInput> {
       rt.gossip?.publish(envelopes).catch((e: unknown) => {
         rt.log.debug({ err: e }, 'gossip publish failed; anti-entropy will carry the events');
       });
+      rt.gossipGap?.published(envelopes);
     },
     notify: (notices) => {
       for (const n of notices) for (const fn of rt.listeners) fn(n);
@@ -120,6 +136,7 @@ export async function startServices(
       },
     });
     rt.gossip.start();
+    rt.gossipGap = createGossipGap(rt, rt.gossip);
   }
   rt.heartbeats = new Heartbeats({
     self: rt.peerId,
@@ -205,6 +222,10 @@ export async function startServices(
     isolated: () => rt.isolation.isolated,
   });
   await rt.membership.start();
+  const membership = rt.membership;
+  rt.node.addEventListener('peer:connect', (evt) => {
+    membership.connected(evt.detail.toString()); // a member we declared dead: refute now
+  });
   rt.discovery = new Discovery({ host: rt, liveness: rt.membership, logger: rt.log });
   if (rt.runChecks) rt.discovery.start();
   rt.loadMonitor = new LoadMonitor({ host: rt, liveness: rt.membership });

@@ -65,6 +65,11 @@ export interface AgentOptions {
   readonly now?: () => number;
   /** The wire versions this agent advertises and emits (tests pose as other releases). */
   readonly protocol?: ProtocolRange;
+  /**
+   * Whether the libp2p node runs mDNS (default `config.mdns`). Tests pose as an agent that
+   * finds its peers by mDNS (`config.mdns` on) without multicasting, and connect it by hand.
+   */
+  readonly mdns?: boolean;
 }
 
 export type { ChangeNotice, WriteResult } from './owner.js';
@@ -119,7 +124,7 @@ export class Agent extends AgentRuntime {
         privateKey,
         listen: config.listen,
         ...(clusterKey ? { clusterKey } : {}),
-        mdns: config.mdns,
+        mdns: options.mdns ?? config.mdns,
         allowPeers: config.allowPeers,
         denyPeer: (id) => isolation.isolated || isolation.refused(id),
       });

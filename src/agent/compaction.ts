@@ -28,6 +28,9 @@ import { type Blocker, type RetireReason, type Retirement, StabilityView } from 
 
 const META_KEY = 'stability-view';
 
+/** The `peerId` of the blocker `status()` shows while compaction waits for a first member. */
+export const NO_MEMBER_YET = '(none yet)';
+
 export interface CompactionStatus {
   /**
    * Members that stability waits for (not left, not reaped), self excluded: the view, the peers
@@ -54,8 +57,11 @@ export interface CompactorDeps {
   readonly maxLogEvents: number;
   /** Every peer id that shows a member: member records, heartbeat senders, clock origins. */
   readonly candidates: () => Iterable<string>;
-  /** Join addresses are configured: until it reached a member, the agent does not compact. */
-  readonly joining?: boolean;
+  /**
+   * The agent expects peers (join addresses configured, or mDNS on): until it reached a member,
+   * it does not compact (`waitsForFirstMember`).
+   */
+  readonly expectsPeers?: boolean;
   /** Alive or suspect in our failure detector (a member that is up is never reaped). */
   readonly isAlive: (peer: string) => boolean;
   /** A system write through the owner queue (reap markers and reports). */
@@ -72,6 +78,8 @@ export class Compactor {
   private readonly agreed = new Map<string, string>();
   private lastSnapshotPos: number;
   private lastStable: ReadonlyVectorClock = new Map();
+  /** The log passed `maxLogEvents` while waiting for a first member, and we said so. */
+  private warnedLone = false;
 
   constructor(private readonly deps: CompactorDeps) {
     this.lastSnapshotPos = deps.store.latestSnapshot()?.pos ?? 0;
@@ -127,7 +135,10 @@ export class Compactor {
     this.reapLeftParticipants();
     this.view.tick(now);
     const replica = this.deps.replica();
-    if (this.deps.joining === true && members.length === 0 && onlyOwn(replica)) return;
+    if (this.waitsForFirstMember(members)) {
+      this.warnLoneLog();
+      return;
+    }
     const stats = this.deps.store.logStats();
     const stable = this.view.stable(replica.clock(), this.stabilityMembers());
     // Snapshot once the log grew by snapshotEveryEvents, or, with that much in the log, once
@@ -166,19 +177,56 @@ export class Compactor {
     return true;
   }
 
+  /**
+   * Whether compaction waits for a first member: the agent expects peers (join addresses or
+   * mDNS), knows no member and holds no event of another. Everything would look stable to it
+   * (its view is empty), and its writes would then live only in a snapshot that no peer can
+   * install over its own state, nor it over theirs: two such agents would stay forked.
+   */
+  waitsForFirstMember(members: readonly string[] = this.members()): boolean {
+    return this.deps.expectsPeers === true && members.length === 0 && onlyOwn(this.deps.replica());
+  }
+
   status(): CompactionStatus {
     const now = this.deps.now();
     const members = this.stabilityMembers();
     const clock = this.deps.replica().clock();
+    const waiting = this.waitsForFirstMember();
+    const lone: Blocker[] = waiting
+      ? [
+          {
+            peerId: NO_MEMBER_YET,
+            reason: 'no-member-yet',
+            pinnedEvents: this.deps.store.logStats().events,
+            silentForMs: undefined,
+          },
+        ]
+      : [];
     return {
       members,
       stable: vcToRecord(this.view.stable(clock, members)),
-      blockedBy: this.view.blockers(clock, members, now),
+      blockedBy: [...lone, ...this.view.blockers(clock, members, now)],
       retired: this.view.retirements(),
       reaps: this.reaper.status(),
       reapAfterMs: this.deps.reapAfterMs,
       maxLogEvents: this.deps.maxLogEvents,
     };
+  }
+
+  /**
+   * While compaction waits for a first member nothing bounds the log (there is no member to
+   * reap): past `maxLogEvents` say so, once, and keep waiting (compacting alone would fork).
+   */
+  private warnLoneLog(): void {
+    const events = this.deps.store.logStats().events;
+    if (this.warnedLone || events <= this.deps.maxLogEvents) return;
+    this.warnedLone = true;
+    this.deps.log.error(
+      { events, maxLogEvents: this.deps.maxLogEvents },
+      'the log passed maxLogEvents while this agent has reached no member yet: it keeps its log ' +
+        'until one is known (compacting alone would fork it from its peers); for a single node, ' +
+        'restart it without join addresses and with mDNS off',
+    );
   }
 
   private reapSilent(members: readonly string[], now: number): void {
@@ -294,9 +342,10 @@ export class Compactor {
 }
 
 /**
- * Whether the replica holds events of no other member: with join addresses configured and no
- * member known, it has reached nobody yet, and nothing it wrote is known to be stable (compacting
- * would leave its writes only in its snapshot, which its peers cannot install over their own).
+ * Whether the replica holds events of no other member: when the agent expects peers (join
+ * addresses or mDNS) and knows no member, it has reached nobody yet, and nothing it wrote is
+ * known to be stable (compacting would leave its writes only in its snapshot, which its peers
+ * cannot install over their own).
  */
 function onlyOwn(replica: Replica): boolean {
   const self = peerOfOrigin(replica.id);

@@ -38,6 +38,8 @@ export { PROBE_PROTOCOL };
 export const MEMBERS_KEY = '_sys/members';
 const MAX_PACKET_BYTES = 64 * 1024;
 const TRANSITIONS_KEPT = 200;
+/** At most one refutation per this long on connections to members we declared dead. */
+const REFUTE_ON_RETURN_EVERY_MS = 5_000;
 /** Timer lateness tolerated before it counts as a stall of this process (see now()). */
 const STALL_GRACE_MS = 20;
 
@@ -79,6 +81,7 @@ export class Membership {
   private timer: NodeJS.Timeout | undefined;
   private leaveDone: (() => void) | undefined;
   private running = false;
+  private refutedOnReturnAt = -Infinity;
   private readonly transport: ProbeTransport;
   rejectedPackets = 0;
 
@@ -175,6 +178,21 @@ export class Membership {
       rejectedPackets: this.rejectedPackets,
       transport: this.transport.stats(),
     };
+  }
+
+  /**
+   * A new connection to `peer` (on peer:connect): a partition healing shows here first. A
+   * member we declared dead most likely declared us dead too: we refute now (at most once per
+   * REFUTE_ON_RETURN_EVERY_MS), so that our new record travels with the catch-up instead of
+   * after it, once its removal of our record has reached us (issue 8).
+   */
+  connected(peer: string): void {
+    if (!this.running || this.deps.isolated() || peer === this.detector.id) return;
+    const status = this.detector.get(peer)?.status ?? this.transitions.findLast((t) => t.id === peer)?.to;
+    const now = this.now();
+    if (status !== 'dead' || now - this.refutedOnReturnAt < REFUTE_ON_RETURN_EVERY_MS) return;
+    this.refutedOnReturnAt = now;
+    this.apply({ kind: 'refute-needed', incarnation: this.detector.incarnation });
   }
 
   /** Called by the agent whenever `_sys/members` changed (locally or by replication). */

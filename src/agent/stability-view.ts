@@ -64,8 +64,12 @@ export interface Retirement {
 
 export interface Blocker {
   readonly peerId: string;
-  /** `no-report`: no usable heartbeat clock yet; `behind`: its last report lacks our events. */
-  readonly reason: 'no-report' | 'behind';
+  /**
+   * `no-report`: no usable heartbeat clock yet; `behind`: its last report lacks our events;
+   * `no-member-yet`: the agent expects peers and has reached none (compaction.ts), `peerId` is
+   * then `(none yet)` and `pinnedEvents` the whole log.
+   */
+  readonly reason: 'no-report' | 'behind' | 'no-member-yet';
   /** Events in our clock that its last usable report does not cover (what it pins in the log). */
   readonly pinnedEvents: number;
   /** ms since we last heard from it (heartbeat), or undefined if never (since start). */

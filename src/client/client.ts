@@ -94,7 +94,7 @@ export class SmacClient {
     const pool = { keepAlive: true, timeout: options.keepAliveMs ?? DEFAULT_CLIENT_KEEP_ALIVE_MS };
     if ('socketPath' in options) {
       this.target = { socketPath: options.socketPath, protocol: 'http:', basePath: '' };
-      this.agent = new http.Agent(pool);
+      this.agent = idleOnly(new http.Agent(pool));
     } else {
       const u = new URL(options.url);
       if (u.protocol !== 'http:' && u.protocol !== 'https:') {
@@ -106,7 +106,7 @@ export class SmacClient {
         port: u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : Number(u.port),
         basePath: u.pathname.replace(/\/+$/, ''),
       };
-      this.agent = u.protocol === 'https:' ? new https.Agent(pool) : new http.Agent(pool);
+      this.agent = idleOnly(u.protocol === 'https:' ? new https.Agent(pool) : new http.Agent(pool));
     }
   }
 
@@ -365,6 +365,17 @@ export class SmacClient {
     };
     return t.protocol === 'https:' ? https.request(options) : http.request(options);
   }
+}
+
+/**
+ * Makes the agent's `timeout` apply to idle connections only. Node also gives it to each new
+ * connection, where it stands until the connection is made (the request's own timeout applies
+ * from then): a connect slower than the idle time would fail as the request's TIMEOUT.
+ */
+function idleOnly<A extends http.Agent>(agent: A): A {
+  const create = agent.createConnection.bind(agent);
+  agent.createConnection = (options, callback) => create({ ...options, timeout: undefined }, callback);
+  return agent;
 }
 
 /** `/v1/objects/<type>/<key>`, each key segment URL-encoded and its `/` kept. */

@@ -96,7 +96,7 @@ export class ResendableError extends Error {}
  * Whether a request that failed with `e` may be sent again: it is idempotent, it went out on a
  * reused keep-alive connection, and the connection was reset or closed before any answer (a
  * `response` would have come first). That is how a connection the server closed as idle, just
- * as the request went out, fails; a new connection is tried (the failed one is gone from the pool).
+ * as the request went out, fails; another connection is tried (the failed one left the pool).
  */
 export function mayResend(method: string, req: ClientRequest, e: unknown): boolean {
   const code = (e as { code?: unknown }).code;

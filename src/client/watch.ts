@@ -127,6 +127,9 @@ export class WatchStream implements AsyncIterable<WatchEvent> {
     return new Promise((resolve, reject) => {
       const q = query({ prefix: this.options.prefix, cursor: this.last });
       const req = this.client.open('GET', '/v1/watch' + q, 'text/event-stream');
+      // A watch may stay quiet for long: no idle timeout on its connection (the pool's applies
+      // to idle connections; Node's agent might one day close active ones on it too).
+      req.setTimeout(0);
       // close() destroys the request, which ends the response (and a pending connect).
       const onAbort = (): void => {
         req.destroy();

@@ -6,7 +6,8 @@
 // events the other had compacted away), and a2 stayed forked for good.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import { quiet, stopAll, testConfig, waitConverged } from './helpers.js';
+import { NO_MEMBER_YET } from '../../src/agent/compaction.js';
+import { quiet, stopAll, testConfig, waitConverged, waitFor } from './helpers.js';
 
 let agents: Agent[] = [];
 afterEach(async () => {
@@ -34,5 +35,47 @@ describe('a joiner that reached no member yet', () => {
     await a.isolate(false);
     await waitConverged([a, b], 'the joiner and the first agent to converge', 45_000);
     expect(a.read('pn-counter', 'hits')?.value).toBe(125);
+  }, 120_000);
+});
+
+// Agents that find their peers by mDNS alone (no join addresses) must not compact their own
+// writes before they reached a member either: two agents that start on a LAN and each write
+// past snapshotEveryEvents before multicast brings them together (slow multicast, a switch that
+// came up late) would each fold their writes alone, and neither could then install the other's
+// snapshot: forked for good. mDNS itself is stubbed (no multicast outside a private
+// namespace): the agents are configured with `mdns` on, their nodes run without it, and the
+// test connects them by hand once both wrote, as mDNS would.
+const mdnsOpts = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100, mdns: true };
+
+describe('agents that find their peers by mDNS alone', () => {
+  it('keep their writes in their logs until they met, and converge when mDNS brings them together', async () => {
+    const a = await Agent.start(testConfig(mdnsOpts), { logger: quiet, mdns: false });
+    agents.push(a);
+    const b = await Agent.start(testConfig(mdnsOpts), { logger: quiet, mdns: false });
+    agents.push(b);
+    await inc(a, 60); // well past snapshotEveryEvents, with no member known
+    await inc(b, 60);
+    for (const x of [a, b]) {
+      expect(x.status().counters.compactions).toBe(0);
+      // /v1/status says why: no member reached yet, and the whole log waits for one.
+      expect(x.status().compaction.blockedBy[0]).toMatchObject({
+        reason: 'no-member-yet',
+        peerId: NO_MEMBER_YET,
+      });
+      expect(x.status().compaction.blockedBy[0]?.pinnedEvents).toBeGreaterThanOrEqual(60);
+    }
+    await a.connect(b.addresses()[0] ?? '');
+    await waitConverged([a, b], 'the two mDNS agents to converge', 45_000);
+    expect(a.read('pn-counter', 'hits')?.value).toBe(120);
+    expect(b.read('pn-counter', 'hits')?.value).toBe(120);
+    // Once they met, the wait is over: each compacts by the other's reports as usual.
+    await inc(a, 30);
+    await waitFor(
+      () => a.status().counters.compactions > 0 && b.status().counters.compactions > 0,
+      'both agents to compact once they met',
+      45_000,
+    );
+    await waitConverged([a, b], 'the two mDNS agents to converge after compacting', 45_000);
+    expect(b.read('pn-counter', 'hits')?.value).toBe(150);
   }, 120_000);
 });

@@ -49,6 +49,48 @@ describe('SDK keep-alive connections', () => {
     await untilConnections(app.server, 0, 'the client to close its idle connection', 15_000);
   });
 
+  it('gives a new connection no idle timeout while it connects (only the request timeout)', async () => {
+    const app = await createApiApp({ agent: new ReplicaAgent() });
+    cleanup.push(() => app.close());
+    const socketPath = join(dir, 'smac.sock');
+    await listenOnSocket(app, socketPath);
+    const client = new SmacClient({ socketPath, keepAliveMs: 200 });
+    cleanup.push(() => {
+      client.close();
+    });
+    // A connection still connecting keeps the timeout it was created with until it connects:
+    // the idle one there would cut a slow connect with the request's TIMEOUT error.
+    const req = client.open('GET', '/v1/status', 'application/json');
+    const atCreation = await new Promise<number | undefined>((resolve) => {
+      req.once('socket', (s: { timeout?: number }) => {
+        resolve(s.timeout);
+      });
+      req.on('response', (res) => res.resume());
+      req.end();
+    });
+    await new Promise((r) => req.once('close', r));
+    expect(atCreation ?? 0).toBe(0);
+  });
+
+  it('keeps a watch open while it is idle for longer than the idle-connection time', async () => {
+    const agent = new ReplicaAgent();
+    const app = await createApiApp({ agent, watchHeartbeatMs: 60_000 });
+    cleanup.push(() => app.close());
+    const socketPath = join(dir, 'smac.sock');
+    await listenOnSocket(app, socketPath);
+    const client = new SmacClient({ socketPath, keepAliveMs: 200 });
+    const watch = client.watch({ prefix: 'w/' });
+    cleanup.push(() => {
+      watch.close();
+      client.close();
+    });
+    const events = watch[Symbol.asyncIterator]();
+    expect((await events.next()).value).toMatchObject({ kind: 'snapshot' });
+    await new Promise((r) => setTimeout(r, 1_000)); // the stimulus: 5 idle-connection times, no event
+    await client.op('lww-register', 'w/a', { kind: 'set', value: 1 });
+    expect((await events.next()).value).toMatchObject({ kind: 'change', key: 'w/a', value: 1 });
+  });
+
   it('sends a read again on a new connection when the server closed the reused one under it, but not a write', async () => {
     const seen: string[] = [];
     const server = http.createServer((req, res) => {

@@ -319,7 +319,9 @@ export class FailureDetector {
       this.nextProbeAtMs = now + periodMs;
       return;
     }
-    const timeoutMs = this.s.scaledProbeTimeoutFor(target);
+    // Out of turn, we could not reconnect to it: its ping cannot get through, so the helpers
+    // try at once, within one period (docs/membership.md, "Lost connections").
+    const timeoutMs = soon === undefined ? this.s.scaledProbeTimeoutFor(target) : 0;
     // A member whose round trip needs more than half the period gets a longer one: the
     // indirect probe, two hops each way, needs about as long again as the direct one.
     const spanMs = Math.max(periodMs, 2 * timeoutMs);
@@ -337,6 +339,7 @@ export class FailureDetector {
     this.s.counters.probes++;
     this.s.roundTrips.notePing(seq, target, this.s.nowMs);
     fx.push({ kind: 'send-ping', to: target, seq, piggyback: piggyback(this.s, target, 1) });
+    if (soon !== undefined) this.sendIndirect(this.probe, fx);
   }
 
   /**

@@ -63,6 +63,25 @@ describe('a lost connection', () => {
     expect(t).toBe(p.at + 10 + LAN_PROFILE.probeIntervalMs);
   });
 
+  it('asks the helpers at once and lasts one period, however slow the member was', () => {
+    const fd = detector(['b', 'c']);
+    const p = firstPing(fd);
+    fd.step({ kind: 'ack', from: p.to, seq: p.seq }, p.at + 900); // a slow round trip
+    expect(fd.probeTimeoutFor(p.to)).toBeGreaterThan(LAN_PROFILE.probeIntervalMs);
+    const fx = fd.step({ kind: 'connection-lost', id: p.to }, p.at + 901);
+    expect(pings(fx).map((x) => x.to)).toEqual([p.to]);
+    // Its direct ping cannot get through (we could not reconnect): the helpers try at once.
+    const reqs = fx.flatMap((e) => (e.kind === 'send-ping-req' ? [e.target] : []));
+    expect(reqs).toEqual([p.to]);
+    let t = p.at + 901;
+    for (let i = 0; i < 20 && fd.get(p.to)?.status === 'alive'; i++) {
+      t = fd.nextTickAtMs();
+      fd.step({ kind: 'tick' }, t);
+    }
+    expect(fd.get(p.to)?.status).toBe('suspect');
+    expect(t).toBe(p.at + 901 + LAN_PROFILE.probeIntervalMs);
+  });
+
   it('waits for a probe in flight, then probes the member first', () => {
     const fd = detector();
     const p = firstPing(fd);
