@@ -10,8 +10,9 @@
  * (`node --trace-memory-reducer`). Measured with `npm run bench:idle-memory` (docs/benchmarks.md
  * "Idle memory"): RSS of an idle agent 160-180 MB until then, about 120 MB after.
  *
- * What: every `intervalMs` it reads the event loop's utilization over the interval and the
- * process's RSS. When the loop was idle (utilization at most `maxUtilization`) and RSS has grown
+ * What: every `intervalMs` it reads how busy the process was over the interval (its CPU time, and
+ * the event loop's utilization) and its RSS. When it was idle (CPU at most `maxCpu` of a core and
+ * the loop busy at most `maxLoop` of the time) and RSS has grown
  * by `growthBytes` since the last release (or there was none yet), it asks V8 for a low-memory
  * collection (the inspector's HeapProfiler.collectGarbage: full, memory-reducing GCs that also
  * free the pooled pages), at most once per `minGapMs`. That pauses the event loop for the GC (about
@@ -20,10 +21,16 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
 export interface HeapReleasePolicy {
-  /** How often utilization and RSS are read. */
+  /** How often load and RSS are read. */
   readonly intervalMs: number;
-  /** Event-loop utilization (0..1) over the last interval at or below which the agent is idle. */
-  readonly maxUtilization: number;
+  /** CPU time over the last interval, as a fraction of one core, at or below which it is idle. */
+  readonly maxCpu: number;
+  /**
+   * Event-loop utilization (0..1) over the last interval at or below which it is idle. Loose:
+   * on a host with more runnable processes than cores, an idle agent's callbacks take longer in
+   * wall time and its utilization reads 10-20 %; a saturated loop reads near 100 %.
+   */
+  readonly maxLoop: number;
   /** RSS growth since the last release that is worth a release. */
   readonly growthBytes: number;
   /** At least this long between two releases. */
@@ -32,8 +39,9 @@ export interface HeapReleasePolicy {
 
 export const DEFAULT_HEAP_RELEASE: HeapReleasePolicy = {
   intervalMs: 10_000,
-  // An idle agent's loop is busy about 1-3 % of the time (heartbeats, probes); a loaded one far more.
-  maxUtilization: 0.1,
+  // An idle agent uses about 1-2 % of a core (heartbeats, probes); a loaded one far more.
+  maxCpu: 0.1,
+  maxLoop: 0.5,
   growthBytes: 32 * 2 ** 20,
   minGapMs: 60_000,
 };
@@ -44,15 +52,21 @@ export interface HeapReleaseState {
   readonly rssAfterRelease?: number;
 }
 
-/** Whether to release now, given the utilization of the last interval and the current RSS. */
+/** How busy the process was over the last interval: CPU (fraction of a core) and event loop (0..1). */
+export interface Busy {
+  readonly cpu: number;
+  readonly loop: number;
+}
+
+/** Whether to release now, given how busy the last interval was and the current RSS. */
 export function shouldRelease(
   now: number,
   rss: number,
-  utilization: number,
+  busy: Busy,
   state: HeapReleaseState,
   policy: HeapReleasePolicy,
 ): boolean {
-  if (utilization > policy.maxUtilization) return false;
+  if (busy.cpu > policy.maxCpu || busy.loop > policy.maxLoop) return false;
   if (state.lastReleaseAt !== undefined && now - state.lastReleaseAt < policy.minGapMs) return false;
   return state.rssAfterRelease === undefined || rss - state.rssAfterRelease >= policy.growthBytes;
 }
@@ -61,8 +75,8 @@ export function shouldRelease(
 export interface HeapReleaseHost {
   now(): number;
   rss(): number;
-  /** Utilization since the previous call (the first call: since start). */
-  utilization(): number;
+  /** How busy the process was since the previous call (the first call: since start). */
+  busy(): Busy;
   /** Runs the low-memory collection; resolves when it is done. */
   collect(): Promise<void>;
 }
@@ -95,10 +109,10 @@ export function startHeapRelease(options: HeapReleaseOptions = {}): HeapRelease 
   let running = false;
   const check = async (): Promise<boolean> => {
     if (running) return false;
-    const utilization = host.utilization();
+    const busy = host.busy();
     const rssBefore = host.rss();
     const start = host.now();
-    if (!shouldRelease(start, rssBefore, utilization, state, policy)) return false;
+    if (!shouldRelease(start, rssBefore, busy, state, policy)) return false;
     running = true;
     try {
       await host.collect();
@@ -122,15 +136,25 @@ export function startHeapRelease(options: HeapReleaseOptions = {}): HeapRelease 
 }
 
 function processHost(): HeapReleaseHost {
-  let last: EventLoopUtilization = performance.eventLoopUtilization();
+  let lastLoop: EventLoopUtilization = performance.eventLoopUtilization();
+  let lastCpu = process.cpuUsage();
+  let lastAt = performance.now();
   return {
     now: () => performance.now(),
     rss: () => process.memoryUsage.rss(),
-    utilization: () => {
-      const current = performance.eventLoopUtilization();
-      const delta = performance.eventLoopUtilization(current, last);
-      last = current;
-      return delta.utilization;
+    busy: () => {
+      const loop = performance.eventLoopUtilization();
+      const cpu = process.cpuUsage();
+      const at = performance.now();
+      const cpuUs = cpu.user - lastCpu.user + cpu.system - lastCpu.system;
+      const busy = {
+        cpu: at > lastAt ? cpuUs / 1000 / (at - lastAt) : 0,
+        loop: performance.eventLoopUtilization(loop, lastLoop).utilization,
+      };
+      lastLoop = loop;
+      lastCpu = cpu;
+      lastAt = at;
+      return busy;
     },
     collect: async () => {
       // A node built without the inspector has no node:inspector: then nothing is released.

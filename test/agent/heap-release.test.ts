@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type Busy,
   DEFAULT_HEAP_RELEASE,
   type HeapReleaseHost,
   shouldRelease,
@@ -8,44 +9,47 @@ import {
 
 const MB = 2 ** 20;
 const policy = { ...DEFAULT_HEAP_RELEASE, intervalMs: 3_600_000 };
+const idle = { cpu: 0.02, loop: 0.02 };
 
 describe('shouldRelease', () => {
   it('releases once at the first idle check, then only after RSS grew by growthBytes', () => {
-    expect(shouldRelease(0, 160 * MB, 0.02, {}, policy)).toBe(true);
+    expect(shouldRelease(0, 160 * MB, idle, {}, policy)).toBe(true);
     const after = { lastReleaseAt: 0, rssAfterRelease: 120 * MB };
-    expect(shouldRelease(120_000, 140 * MB, 0.02, after, policy)).toBe(false);
-    expect(shouldRelease(120_000, 152 * MB, 0.02, after, policy)).toBe(true);
+    expect(shouldRelease(120_000, 140 * MB, idle, after, policy)).toBe(false);
+    expect(shouldRelease(120_000, 152 * MB, idle, after, policy)).toBe(true);
   });
 
-  it('never while the event loop is busy', () => {
-    expect(shouldRelease(0, 400 * MB, 0.5, {}, policy)).toBe(false);
-    expect(shouldRelease(0, 400 * MB, policy.maxUtilization + 0.01, {}, policy)).toBe(false);
+  it('never while the process used CPU or its event loop was saturated', () => {
+    expect(shouldRelease(0, 400 * MB, { cpu: policy.maxCpu + 0.01, loop: 0.02 }, {}, policy)).toBe(false);
+    expect(shouldRelease(0, 400 * MB, { cpu: 0.02, loop: policy.maxLoop + 0.01 }, {}, policy)).toBe(false);
+    // An idle agent on an overloaded host: little CPU, its few callbacks stretched in wall time.
+    expect(shouldRelease(0, 400 * MB, { cpu: 0.02, loop: 0.2 }, {}, policy)).toBe(true);
   });
 
   it('not twice within minGapMs, however much RSS grew', () => {
     const after = { lastReleaseAt: 1_000, rssAfterRelease: 100 * MB };
-    expect(shouldRelease(1_000 + policy.minGapMs - 1, 900 * MB, 0, after, policy)).toBe(false);
-    expect(shouldRelease(1_000 + policy.minGapMs, 900 * MB, 0, after, policy)).toBe(true);
+    expect(shouldRelease(1_000 + policy.minGapMs - 1, 900 * MB, idle, after, policy)).toBe(false);
+    expect(shouldRelease(1_000 + policy.minGapMs, 900 * MB, idle, after, policy)).toBe(true);
   });
 });
 
-/** A host whose clock, RSS and utilization the test sets; collect() lowers RSS to `freedTo`. */
+/** A host whose clock, RSS and load the test sets; collect() lowers RSS to `freedTo`. */
 function fakeHost(): HeapReleaseHost & {
   t: number;
   rssNow: number;
-  util: number;
+  load: Busy;
   freedTo: number;
   collects: number;
 } {
   const h = {
     t: 0,
     rssNow: 160 * MB,
-    util: 0.02,
+    load: idle,
     freedTo: 120 * MB,
     collects: 0,
     now: () => h.t,
     rss: () => h.rssNow,
-    utilization: () => h.util,
+    busy: () => h.load,
     collect: () => {
       h.collects++;
       h.rssNow = h.freedTo;
@@ -64,11 +68,11 @@ describe('startHeapRelease', () => {
       expect(host.collects).toBe(1);
       // A load: busy, RSS grows; nothing happens while busy.
       host.t += policy.minGapMs;
-      host.util = 0.9;
+      host.load = { cpu: 0.9, loop: 0.9 };
       host.rssNow = 300 * MB;
       expect(await release.check()).toBe(false);
       // Idle again: one release, from the RSS measured after the first one (120 MB).
-      host.util = 0.01;
+      host.load = idle;
       expect(await release.check()).toBe(true);
       expect(host.collects).toBe(2);
       host.t += policy.minGapMs;
