@@ -31,11 +31,19 @@ import type { MemberView } from '../core/membership/failure-detector.js';
 import { isRecord, type Json } from '../core/json.js';
 import type { ObjectView } from '../core/keyspace.js';
 import type { SmacNode } from '../net/node.js';
-import { encodePacket, type Packet, parsePacket } from './probe-packets.js';
+import {
+  MEMBERS_KEY,
+  type MemberRecord,
+  memberRecords,
+  newestRecords,
+  publishOps,
+  removalOps,
+  trustedAlive,
+} from './member-records.js';
+import { effectPackets, encodePacket, type Packet, packetInput, parsePacket } from './probe-packets.js';
 import { PROBE_PROTOCOL, ProbeTransport, type ProbeTransportStats } from './probe-transport.js';
 
-export { PROBE_PROTOCOL };
-export const MEMBERS_KEY = '_sys/members';
+export { PROBE_PROTOCOL, MEMBERS_KEY, type MemberRecord, trustedAlive };
 const MAX_PACKET_BYTES = 64 * 1024;
 const TRANSITIONS_KEPT = 200;
 /** At most one refutation per this long on connections to members we declared dead. */
@@ -50,12 +58,6 @@ export interface Transition {
   readonly incarnation: number;
   /** Wall-clock time of the transition, ms since the epoch. */
   readonly at: number;
-}
-
-export interface MemberRecord {
-  readonly id: string;
-  readonly incarnation: number;
-  readonly meta: Json;
 }
 
 export interface MembershipDeps {
@@ -134,11 +136,7 @@ export class Membership {
 
   /** The detector's view, with each member's metadata as it announced it (trustedMeta). */
   members(): MemberView[] {
-    const announced = new Map<string, MemberRecord>();
-    for (const r of this.records()) {
-      const best = announced.get(r.id);
-      if (!best || r.incarnation > best.incarnation) announced.set(r.id, r);
-    }
+    const announced = newestRecords(this.records());
     return this.detector.members().map((m) => {
       const rec = announced.get(m.id);
       return rec ? { ...m, meta: rec.meta } : m;
@@ -216,8 +214,7 @@ export class Membership {
    * version 2 nobody else may add its record), else what the detector holds.
    */
   trustedMeta(id: string): Json | undefined {
-    let best: MemberRecord | undefined;
-    for (const r of this.records()) if (r.id === id && (!best || r.incarnation > best.incarnation)) best = r;
+    const best = newestRecords(this.records().filter((r) => r.id === id)).get(id);
     return best ? best.meta : this.detector.get(id)?.meta;
   }
 
@@ -230,9 +227,7 @@ export class Membership {
   }
 
   private records(): MemberRecord[] {
-    const value: unknown = this.deps.read()?.value;
-    if (!Array.isArray(value)) return [];
-    return (value as unknown[]).filter(isMemberRecord);
+    return memberRecords(this.deps.read()?.value);
   }
 
   /**
@@ -277,32 +272,8 @@ export class Membership {
   }
 
   private carryOut(fx: MembershipEffect): void {
+    for (const { to, packet } of effectPackets(fx)) this.send(to, packet);
     switch (fx.kind) {
-      case 'send-ping':
-        this.send(fx.to, { kind: 'ping', seq: fx.seq, piggyback: fx.piggyback });
-        break;
-      case 'send-ping-req':
-        for (const via of fx.via) {
-          this.send(via, {
-            kind: 'ping-req',
-            seq: fx.seq,
-            target: fx.target,
-            timeoutMs: fx.timeoutMs,
-            piggyback: fx.piggyback,
-          });
-        }
-        break;
-      case 'send-ack':
-        this.send(fx.to, { kind: 'ack', seq: fx.seq, piggyback: fx.piggyback });
-        break;
-      case 'send-nack':
-        this.send(fx.to, { kind: 'nack', seq: fx.seq, piggyback: fx.piggyback });
-        break;
-      case 'send-gossip':
-        this.send(fx.to, { kind: 'gossip', piggyback: fx.piggyback });
-        break;
-      case 'broadcast':
-        break; // piggyback and the gossip loop already carry it
       case 'status-changed':
         this.transitions.push({
           id: fx.id,
@@ -341,19 +312,13 @@ export class Membership {
   /** Adds our record at `incarnation` and removes older ones, in one atomic batch. */
   private async publishSelf(incarnation: number, old: readonly MemberRecord[]): Promise<void> {
     const record: MemberRecord = { id: this.detector.id, incarnation, meta: this.deps.self.meta };
-    const ops: unknown[] = old
-      .filter((r) => r.incarnation < incarnation)
-      .map((r) => ({ type: 'aw-set', key: MEMBERS_KEY, op: { kind: 'remove', value: r } }));
-    ops.push({ type: 'aw-set', key: MEMBERS_KEY, op: { kind: 'add', value: record } });
-    await this.deps.write(ops).catch((e: unknown) => {
+    await this.deps.write(publishOps(record, old)).catch((e: unknown) => {
       this.deps.log.warn({ err: e }, 'could not write our member record');
     });
   }
 
   private async removeRecords(id: string, incarnation: number): Promise<void> {
-    const ops = this.records()
-      .filter((r) => r.id === id && r.incarnation <= incarnation)
-      .map((r) => ({ type: 'aw-set', key: MEMBERS_KEY, op: { kind: 'remove', value: r } }));
+    const ops = removalOps(this.records(), id, incarnation);
     if (ops.length > 0) {
       await this.deps.write(ops).catch((e: unknown) => {
         this.deps.log.warn({ err: e }, 'could not remove a dead member record');
@@ -377,56 +342,7 @@ export class Membership {
     }
     // Gossip first, so that our reply already carries what it provoked (a refutation above all).
     this.onPiggyback(from, packet.piggyback);
-    switch (packet.kind) {
-      case 'ping':
-        this.apply({ kind: 'ping', from, seq: packet.seq ?? 0 });
-        break;
-      case 'ping-req':
-        this.apply({
-          kind: 'ping-req',
-          from,
-          seq: packet.seq ?? 0,
-          target: packet.target ?? '',
-          timeoutMs: packet.timeoutMs ?? 0,
-        });
-        break;
-      case 'ack':
-        this.apply({ kind: 'ack', from, seq: packet.seq ?? 0 });
-        break;
-      case 'nack':
-        this.apply({ kind: 'nack', from, seq: packet.seq ?? 0 });
-        break;
-      case 'gossip':
-        break;
-    }
+    const input = packetInput(from, packet);
+    if (input) this.apply(input);
   }
-}
-
-/**
- * A piggybacked message as this agent trusts it. An `alive` about a third member is relayed
- * gossip: it may carry news of liveness (a refutation's incarnation), never of metadata, which
- * only the member's own announcements set (a packet from the member itself, authenticated by
- * its connection, or its signed record). Its meta is replaced by what the member announced;
- * a relayed alive about a member we know nothing of is dropped (the set will bring it).
- */
-export function trustedAlive(
-  m: MembershipMessage,
-  from: string,
-  self: string,
-  trustedMeta: (id: string) => Json | undefined,
-): MembershipMessage | undefined {
-  if (m.kind !== 'alive' || m.id === from || m.id === self) return m;
-  const meta = trustedMeta(m.id);
-  return meta === undefined ? undefined : { ...m, meta };
-}
-
-function isMemberRecord(v: unknown): v is MemberRecord {
-  return (
-    isRecord(v) &&
-    typeof v.id === 'string' &&
-    typeof v.incarnation === 'number' &&
-    Number.isSafeInteger(v.incarnation) &&
-    v.incarnation >= 0 &&
-    'meta' in v
-  );
 }

@@ -5,7 +5,12 @@
  * drops what it cannot trust; the sender is the authenticated libp2p peer, never a field.
  */
 import { isRecord } from '../core/json.js';
-import { type MembershipMessage, parseMembershipMessage } from '../core/membership/messages.js';
+import {
+  type MembershipEffect,
+  type MembershipInput,
+  type MembershipMessage,
+  parseMembershipMessage,
+} from '../core/membership/messages.js';
 
 export interface Packet {
   readonly kind: 'ping' | 'ping-req' | 'ack' | 'nack' | 'gossip';
@@ -51,4 +56,53 @@ export function parsePacket(bytes: Uint8Array, maxMetaBytes: number): Packet | u
     ...(typeof raw.timeoutMs === 'number' ? { timeoutMs: raw.timeoutMs } : {}),
     piggyback,
   };
+}
+
+/** The packets that carry out a detector effect, with their destinations (none for others). */
+export function effectPackets(fx: MembershipEffect): { to: string; packet: Packet }[] {
+  switch (fx.kind) {
+    case 'send-ping':
+      return [{ to: fx.to, packet: { kind: 'ping', seq: fx.seq, piggyback: fx.piggyback } }];
+    case 'send-ping-req':
+      return fx.via.map((via) => ({
+        to: via,
+        packet: {
+          kind: 'ping-req',
+          seq: fx.seq,
+          target: fx.target,
+          timeoutMs: fx.timeoutMs,
+          piggyback: fx.piggyback,
+        },
+      }));
+    case 'send-ack':
+      return [{ to: fx.to, packet: { kind: 'ack', seq: fx.seq, piggyback: fx.piggyback } }];
+    case 'send-nack':
+      return [{ to: fx.to, packet: { kind: 'nack', seq: fx.seq, piggyback: fx.piggyback } }];
+    case 'send-gossip':
+      return [{ to: fx.to, packet: { kind: 'gossip', piggyback: fx.piggyback } }];
+    default:
+      return []; // a broadcast rides on piggybacks and the gossip loop
+  }
+}
+
+/** The detector input a packet from `from` makes (gossip makes none beyond its piggyback). */
+export function packetInput(from: string, packet: Packet): MembershipInput | undefined {
+  switch (packet.kind) {
+    case 'ping':
+      return { kind: 'ping', from, seq: packet.seq ?? 0 };
+    case 'ping-req':
+      return {
+        kind: 'ping-req',
+        from,
+        seq: packet.seq ?? 0,
+        target: packet.target ?? '',
+        timeoutMs: packet.timeoutMs ?? 0,
+      };
+    case 'ack':
+      return { kind: 'ack', from, seq: packet.seq ?? 0 };
+    case 'nack':
+      return { kind: 'nack', from, seq: packet.seq ?? 0 };
+    case 'gossip':
+      return undefined;
+  }
 }
