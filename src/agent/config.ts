@@ -4,10 +4,20 @@
  * on. Sources (flags, SMAC_* environment, config file) are merged by the CLI; this module only
  * knows the resolved shape.
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_DNS_ADDRESS, formatDnsAddress, parseDnsAddress } from '../dns/listen-address.js';
-import { DEFAULT_CONSUL_ADDR, parseConsulAddr } from '../consul/addr.js';
+import { DEFAULT_CONSUL_ADDR } from '../consul/addr.js';
+import {
+  consulAddr,
+  optionalGroup,
+  optionalPath,
+  parseMode,
+  parseNumbers,
+  parseTags,
+} from './config-fields.js';
+import { isLoopbackMultiaddr } from './loopback.js';
+
+export { isLoopbackHost, isLoopbackMultiaddr } from './loopback.js';
 
 export interface AgentConfig {
   /** Where the store, identity key and socket live. Created with mode 0700. */
@@ -294,7 +304,7 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     logLevel,
     membershipProfile: profile === 'wan' ? 'wan' : 'lan',
     apiSocket: optionalPath(input.apiSocket, 'apiSocket', problems),
-    apiSocketMode: parseMode(input.apiSocketMode ?? d.apiSocketMode, problems),
+    apiSocketMode: parseMode(input.apiSocketMode ?? d.apiSocketMode, d.apiSocketMode, problems),
     apiSocketGroup: optionalGroup(input.apiSocketGroup, problems),
     apiTcp,
     apiHost: apiHost === '' ? d.apiHost : apiHost,
@@ -319,109 +329,4 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
   }
   if (problems.length > 0) throw new ConfigError(`Invalid agent configuration: ${problems.join('; ')}.`);
   return config;
-}
-
-function consulAddr(v: unknown, problems: string[]): string {
-  if (typeof v === 'string' && parseConsulAddr(v) !== undefined) return v;
-  problems.push(`consulAddr must be host:port, e.g. ${DEFAULT_CONSUL_ADDR} (got ${JSON.stringify(v)})`);
-  return DEFAULT_CONSUL_ADDR;
-}
-
-/** Whether a libp2p multiaddr listens on loopback only: /ip4/127.x, /ip6/::1 or /dns4/localhost. */
-export function isLoopbackMultiaddr(addr: string): boolean {
-  const [, proto, host] = addr.split('/');
-  if (proto === 'ip4' || proto === 'ip6') return host !== undefined && isLoopbackHost(host);
-  return (proto === 'dns' || proto === 'dns4' || proto === 'dns6') && host === 'localhost';
-}
-
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIPv4(host)) return host.startsWith('127.');
-  if (isIPv6(host)) {
-    const h = host.toLowerCase();
-    return h === '::1' || h === '0:0:0:0:0:0:0:1' || h.startsWith('::ffff:127.');
-  }
-  return false;
-}
-
-/** A file mode: a number, or octal text ("0660", "660", "0o660"), at most 0777. */
-function parseMode(raw: unknown, problems: string[]): number {
-  const text = typeof raw === 'string' ? raw.replace(/^0o/i, '') : undefined;
-  const v = text !== undefined && /^[0-7]{3,4}$/.test(text) ? parseInt(text, 8) : raw;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0o777) {
-    problems.push(`apiSocketMode must be an octal file mode such as 0660 (got ${JSON.stringify(raw)})`);
-    return DEFAULT_AGENT_CONFIG.apiSocketMode;
-  }
-  return v;
-}
-
-function optionalGroup(raw: unknown, problems: string[]): string | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0) return String(raw);
-  if (typeof raw !== 'string' || !/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(raw)) {
-    problems.push(`apiSocketGroup must be a group name or a numeric gid (got ${JSON.stringify(raw)})`);
-    return undefined;
-  }
-  return raw;
-}
-
-/** Tags as an object, or `k=v,k2=v2` from a flag or the environment. */
-function parseTags(raw: unknown, problems: string[]): Record<string, string> {
-  let obj: unknown = raw;
-  if (typeof raw === 'string') {
-    obj = Object.fromEntries(
-      raw
-        .split(',')
-        .filter((s) => s.trim().length > 0)
-        .map((pair) => {
-          const i = pair.indexOf('=');
-          return i < 0 ? [pair.trim(), ''] : [pair.slice(0, i).trim(), pair.slice(i + 1).trim()];
-        }),
-    );
-  }
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-    problems.push('tags must be an object of strings or "key=value,key2=value2"');
-    return {};
-  }
-  const entries = Object.entries(obj);
-  if (
-    entries.length > 32 ||
-    !entries.every(([k, v]) => k.length > 0 && k.length <= 64 && typeof v === 'string' && v.length <= 256)
-  ) {
-    problems.push('tags are at most 32 pairs of a key (1-64 chars) and a string value (up to 256 chars)');
-    return {};
-  }
-  return Object.fromEntries(entries);
-}
-
-function optionalPath(raw: unknown, name: string, problems: string[]): string | undefined {
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'string') {
-    problems.push(`${name} must be a path`);
-    return undefined;
-  }
-  return raw === '' ? '' : resolve(raw);
-}
-
-/** An object of numbers, or the same as a JSON string (from a flag or the environment). */
-function parseNumbers(raw: unknown, name: string, problems: string[]): Record<string, number> {
-  let obj: unknown = raw;
-  if (typeof raw === 'string') {
-    try {
-      obj = JSON.parse(raw);
-    } catch {
-      problems.push(`${name} must be a JSON object of numbers, e.g. {"probeIntervalMs": 500}`);
-      return {};
-    }
-  }
-  if (
-    typeof obj !== 'object' ||
-    obj === null ||
-    Array.isArray(obj) ||
-    !Object.values(obj).every((v) => typeof v === 'number' && Number.isFinite(v))
-  ) {
-    problems.push(`${name} must be an object of numbers, e.g. {"probeIntervalMs": 500}`);
-    return {};
-  }
-  return obj as Record<string, number>;
 }
