@@ -29,6 +29,7 @@ import { type ReadonlyVectorClock, type VectorClock, vcGet, vcLeq } from '../cor
 import type { VerifiedEvent } from '../net/gossip.js';
 import type { SyncFrame, SyncService } from '../net/sync-protocol.js';
 import type { Store } from '../store/store.js';
+import { DivergenceLog, foldedBeyond } from './divergence.js';
 import { SyncReceiver } from './sync-receiver.js';
 
 export interface AntiEntropyConfig {
@@ -53,6 +54,8 @@ export interface AntiEntropyCounters {
   /** Pulls abandoned because the peer sent nothing for stallMs (counted in syncsFailed too). */
   syncsStalled: number;
   rejectedEvents: number;
+  /** Pulls that ended apart from the peer for good unless a third member helps (divergence.ts). */
+  divergedPulls: number;
 }
 
 export interface AntiEntropyDeps {
@@ -132,9 +135,12 @@ export class AntiEntropy {
   private lastInSyncPullAt = -Infinity;
   private repairAgain = false;
   private readonly receiver: SyncReceiver;
+  /** Peers this agent diverged from for good, unless a third member helps (divergence.ts). */
+  readonly divergence: DivergenceLog;
 
   constructor(private readonly deps: AntiEntropyDeps) {
     this.receiver = new SyncReceiver(deps);
+    this.divergence = new DivergenceLog(deps.log, deps.counters);
   }
 
   /** Ids of the peers being pulled from now. */
@@ -314,9 +320,12 @@ export class AntiEntropy {
           dog.disarm();
         }
         outcome = await this.pullOnce(peer, signal, dog, true);
-        if (outcome.kind === 'push-first')
-          log.debug({ peer: key }, "the peer's snapshot still lacks events we hold; next round");
-      }
+        if (outcome.kind === 'push-first') {
+          const folded = foldedBeyond(this.deps.clock(), outcome.peerVc, this.deps.store);
+          if (folded > 0) this.divergence.diverged(key, folded);
+          else log.debug({ peer: key }, "the peer's snapshot still lacks events we hold; next round");
+        } else this.divergence.clear(key);
+      } else this.divergence.clear(key);
       this.avoid.delete(key);
     } catch (e) {
       stalled = ctl.signal.reason instanceof PullStalled;

@@ -54,6 +54,11 @@ export interface AgentCounters {
   syncsFailed: number;
   /** Pulls abandoned because the peer sent no frame for syncStallMs (also in syncsFailed). */
   syncsStalled: number;
+  /**
+   * Pulls that ended apart from the peer: its snapshot lacks events this agent holds only in its
+   * own snapshot, and holds events this agent lacks (src/agent/divergence.ts).
+   */
+  divergedPulls: number;
   /** Buffered events evicted: older than bufferMaxAgeMs, or the oldest when the buffer was full. */
   bufferEvicted: number;
   /** Events refused for being more than bufferMaxSeqAhead ahead of what was delivered. */
@@ -79,6 +84,7 @@ export function newCounters(): AgentCounters {
     syncsStarted: 0,
     syncsFailed: 0,
     syncsStalled: 0,
+    divergedPulls: 0,
     bufferEvicted: 0,
     bufferFarAhead: 0,
     snapshotsInstalled: 0,

@@ -21,6 +21,11 @@ const MIRRORED: readonly (readonly [keyof AgentStatus['counters'], string, strin
     'Anti-entropy pulls abandoned because the peer sent nothing for syncStallMs.',
   ],
   [
+    'divergedPulls',
+    'smac_syncs_diverged_total',
+    'Pulls that ended apart from the peer: each holds events the other lacks that only its own snapshot holds.',
+  ],
+  [
     'bufferEvicted',
     'smac_causal_buffer_evicted_total',
     'Events evicted from the causal buffer: older than bufferMaxAgeMs, or the oldest when full.',

@@ -75,7 +75,7 @@ async function partitioned(
     ...inert,
     sync: sync as unknown as SyncService,
     log: quiet,
-    counters: { syncsStarted: 0, syncsFailed: 0, syncsStalled: 0, rejectedEvents: 0 },
+    counters: { syncsStarted: 0, syncsFailed: 0, syncsStalled: 0, rejectedEvents: 0, divergedPulls: 0 },
     config: { maxConcurrentPulls: 3, stallMs, timeoutMs: 60_000 },
     now: Date.now,
     peerHeardAt: (id) => heard.get(id),

@@ -73,7 +73,7 @@ function setup(
   } = {},
 ): { ae: AntiEntropy; sync: FakeSync; counters: AntiEntropyDeps['counters'] } {
   const sync = new FakeSync(new Set(silent.map(String)));
-  const counters = { syncsStarted: 0, syncsFailed: 0, syncsStalled: 0, rejectedEvents: 0 };
+  const counters = { syncsStarted: 0, syncsFailed: 0, syncsStalled: 0, rejectedEvents: 0, divergedPulls: 0 };
   const ae = new AntiEntropy({
     sync: sync as unknown as SyncService,
     store: undefined as unknown as Store, // not read: nothing is served or pushed here

@@ -148,6 +148,7 @@ export class ReplicaAgent implements ApiAgent {
         syncsStarted: 0,
         syncsFailed: 0,
         syncsStalled: 0,
+        divergedPulls: 0,
         bufferEvicted: 0,
         bufferFarAhead: 0,
         snapshotsInstalled: 0,
