@@ -322,17 +322,7 @@ export class Nemesis {
       200,
     ).catch(() => undefined);
     if (!done) return false;
-    f.rebase = {
-      cut: start.cut,
-      held: start.held,
-      origin: start.origin,
-      rerun: start.rerun,
-      // Rebased from an older epoch after an unclean restart: the epoch written under since
-      // then is re-run too (src/agent/rebase.ts), and never applied anywhere.
-      abandoned: start.abandoned,
-      time: start.time,
-      done: done.time,
-    };
+    f.rebase = rebaseRecord(start, done);
     start.window[1] = Math.max(done.time, Date.now());
     delete f.rerunUnfinished;
     return true;
@@ -383,16 +373,7 @@ export class Nemesis {
             : lines.find((l) => l.time >= start.time && typeof l.rerun === 'number' && !('cut' in l));
         const window = [start.time, done ? done.time : Infinity];
         a.storeLosses.push(window);
-        if (done)
-          f.rebase = {
-            cut: start.cut,
-            held: start.held,
-            origin: start.origin,
-            rerun: start.rerun,
-            abandoned: start.abandoned,
-            time: start.time,
-            done: done.time,
-          };
+        if (done) f.rebase = rebaseRecord(start, done);
         else f.rerunUnfinished = { ...start, window };
       }
       out.push(f);
@@ -487,4 +468,22 @@ export class Nemesis {
     }
     return n;
   }
+}
+
+/**
+ * A fault's rebase record from the member's rebase log line (`start`) and the line that ended
+ * its re-run (`done`).
+ */
+function rebaseRecord(start, done) {
+  return {
+    cut: start.cut,
+    held: start.held,
+    origin: start.origin,
+    rerun: start.rerun,
+    // Rebased from an older epoch after an unclean restart: the epoch written under since then
+    // is re-run too (src/agent/rebase.ts), and never applied anywhere.
+    abandoned: start.abandoned,
+    time: start.time,
+    done: done.time,
+  };
 }

@@ -10,20 +10,10 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SmacClient } from '../../src/client/client.js';
 import { detectionBoundMs, resolveMembershipConfig } from '../../src/core/membership/config.js';
+import { FAST_MEMBERSHIP } from '../support/three-agents.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
-const MEMBERSHIP = {
-  probeIntervalMs: 200,
-  probeTimeoutMs: 100,
-  suspicionMult: 6,
-  suspicionMaxTimeoutMult: 3,
-  /**
-   * memberlist's floor (suspicionMult periods) plus the probe timeout that the last-chance ping
-   * used to add after it: the time to refute that these tests were tuned with.
-   */
-  suspicionFloorMs: 1_300,
-  gossipIntervalMs: 50,
-};
+const MEMBERSHIP = FAST_MEMBERSHIP;
 
 interface Proc {
   child: ChildProcess;
