@@ -273,10 +273,17 @@ export class Agent extends AgentRuntime {
 
   /**
    * Removes a member that will not come back (an operator's decision, `smac members
-   * force-leave`): compaction stops waiting for it. False if no such member is known.
+   * force-leave`): compaction stops waiting for it once every member agrees on the cut. False if
+   * no such member is known; throws TooManyForceLeaves (TOO_MANY_FORCE_LEAVES) when
+   * MAX_PENDING_FORCE_LEAVES are pending (src/agent/force-leaves.ts).
    */
   forceLeave(peerId: string): boolean {
     return this.compactor.forceLeave(peerId);
+  }
+
+  /** Whether a force-leave of `peerId` waits for its reap to be agreed (kept across restarts). */
+  forceLeavePending(peerId: string): boolean {
+    return this.compactor.forceLeavePending(peerId);
   }
 }
 

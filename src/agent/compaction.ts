@@ -23,8 +23,15 @@ import { encodeSnapshot } from '../core/codec/index.js';
 import type { Replica } from '../core/replica.js';
 import { peerOfOrigin } from '../core/origin.js';
 import type { Store } from '../store/store.js';
+import { type ForceLeaveIntent, ForceLeaves } from './force-leaves.js';
 import { Reaper, type ReapStatus } from './reaper.js';
-import { type Blocker, type RetireReason, type Retirement, StabilityView } from './stability-view.js';
+import {
+  type Blocker,
+  parseViewState,
+  type RetireReason,
+  type Retirement,
+  StabilityView,
+} from './stability-view.js';
 
 const META_KEY = 'stability-view';
 
@@ -42,6 +49,11 @@ export interface CompactionStatus {
   readonly retired: Record<string, Retirement>;
   /** Agreed reaps under way or done (markers in the state), per epoch. */
   readonly reaps: ReapStatus[];
+  /**
+   * An operator's force-leaves whose reap is not agreed yet, oldest first (kept in the store:
+   * a restart resumes them; force-leaves.ts).
+   */
+  readonly forceLeaves: { peerId: string; at: number }[];
   readonly reapAfterMs: number;
   readonly maxLogEvents: number;
 }
@@ -72,6 +84,8 @@ export interface CompactorDeps {
 export class Compactor {
   readonly view: StabilityView;
   readonly reaper: Reaper;
+  /** The operator's pending force-leaves, kept in the store's meta. */
+  readonly forceLeaves: ForceLeaves;
   /** Reaps this agent started and why, until they are agreed (then the view records them). */
   private readonly reaping = new Map<string, RetireReason>();
   /** Peers retired by agreement, with the epochs they were retired for (since start). */
@@ -98,6 +112,12 @@ export class Compactor {
       members: () => this.members(),
       log: deps.log,
     });
+    this.forceLeaves = new ForceLeaves({ store: deps.store, log: deps.log });
+    // Resumed: the first step writes their markers again where missing and reaps new epochs.
+    for (const { peerId, at } of this.forceLeaves.list()) {
+      this.reaping.set(peerId, 'force-left');
+      deps.log.warn({ member: peerId, since: new Date(at).toISOString() }, 'resuming a pending force-leave');
+    }
   }
 
   /** After a peer's snapshot was installed: the next snapshot counts from here. */
@@ -168,13 +188,32 @@ export class Compactor {
     this.deps.log.debug({ dropped, upTo, stable: vcToRecord(stable) }, 'snapshot taken, log compacted');
   }
 
-  /** An operator's removal of a member that will not come back (`smac members force-leave`). */
+  /**
+   * An operator's removal of a member that will not come back (`smac members force-leave`).
+   * False if no such member is known. A member with an epoch to reap is pending until the reap is
+   * agreed: recorded durably before this returns (force-leaves.ts; throws TooManyForceLeaves,
+   * changing nothing, past the bound).
+   */
   forceLeave(peer: string): boolean {
     if (peer === this.deps.self) return false;
     const known = this.stabilityMembers().includes(peer) || this.view.isRetired(peer);
     if (!known) return false;
+    if (this.reaper.knows(peer)) {
+      const done = this.reaper.retiredEpochs(peer);
+      const intent: ForceLeaveIntent = {
+        peerId: peer,
+        at: this.deps.now(),
+        ...(done === undefined ? {} : { done }),
+      };
+      this.forceLeaves.add(intent);
+    }
     this.retire(peer, 'force-left', 'an operator removed the member: compaction no longer waits for it');
     return true;
+  }
+
+  /** Whether a force-leave of `peer` waits for its reap to be agreed. */
+  forceLeavePending(peer: string): boolean {
+    return this.forceLeaves.has(peer);
   }
 
   /**
@@ -208,6 +247,7 @@ export class Compactor {
       blockedBy: [...lone, ...this.view.blockers(clock, members, now)],
       retired: this.view.retirements(),
       reaps: this.reaper.status(),
+      forceLeaves: this.forceLeaves.list().map(({ peerId, at }) => ({ peerId, at })),
       reapAfterMs: this.deps.reapAfterMs,
       maxLogEvents: this.deps.maxLogEvents,
     };
@@ -299,7 +339,7 @@ export class Compactor {
    * that writes under a new epoch is up, and a member that is up is never reaped.
    */
   private forceNewEpochs(): void {
-    for (const [peer, reason] of this.reaping) if (reason === 'force-left') this.reaper.initiate(peer);
+    for (const { peerId } of this.forceLeaves.list()) this.reaper.initiate(peerId);
   }
 
   /**
@@ -323,6 +363,11 @@ export class Compactor {
       // Once per set of retired epochs: a reaped member that came back (heartbeats) is a member
       // again, and is retired again only if a later epoch of it is reaped too.
       const signature = epochs.join(' ');
+      const intent = this.forceLeaves.get(peer);
+      if (intent && intent.done !== signature) {
+        this.forceLeaves.clear(peer);
+        this.deps.log.warn({ member: peer, epochs }, 'force-leave done: every member agreed on the cut');
+      }
       if (this.agreed.get(peer) === signature) continue;
       this.agreed.set(peer, signature);
       // Once the cut is agreed, waiting for the member gains nothing: whatever it sends of the
@@ -332,7 +377,7 @@ export class Compactor {
         this.reaping.delete(peer);
         continue;
       }
-      const reason = this.reaping.get(peer) ?? 'reaped';
+      const reason = this.reaping.get(peer) ?? (intent ? 'force-left' : 'reaped');
       this.reaping.delete(peer);
       this.view.retire(peer, reason, now);
       this.deps.counters.reaps++;
@@ -358,29 +403,4 @@ function advance(from: ReadonlyVectorClock, to: ReadonlyVectorClock): number {
   let n = 0;
   for (const [id, seq] of to) n += Math.max(0, seq - (from.get(id) ?? 0));
   return n;
-}
-
-function parseViewState(raw: string | undefined): {
-  retired: Record<string, Retirement>;
-  lastSeen: Record<string, number>;
-} {
-  const empty = { retired: {}, lastSeen: {} };
-  if (raw === undefined) return empty;
-  try {
-    const v = JSON.parse(raw) as { retired?: unknown; lastSeen?: unknown };
-    const retired: Record<string, Retirement> = {};
-    const lastSeen: Record<string, number> = {};
-    if (typeof v.retired === 'object' && v.retired !== null)
-      for (const [k, r] of Object.entries(v.retired as Record<string, unknown>)) {
-        const rr = r as { reason?: unknown; at?: unknown };
-        if (typeof rr.at === 'number' && typeof rr.reason === 'string')
-          retired[k] = { reason: rr.reason as RetireReason, at: rr.at };
-      }
-    if (typeof v.lastSeen === 'object' && v.lastSeen !== null)
-      for (const [k, t] of Object.entries(v.lastSeen as Record<string, unknown>))
-        if (typeof t === 'number') lastSeen[k] = t;
-    return { retired, lastSeen };
-  } catch {
-    return empty;
-  }
 }

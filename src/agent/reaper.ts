@@ -126,6 +126,26 @@ export class Reaper {
       .sort((a, b) => a.epoch.localeCompare(b.epoch));
   }
 
+  /** Whether this replica knows an epoch of `peer` (a member that never wrote has none). */
+  knows(peer: string): boolean {
+    return this.epochsOf(peer).length > 0;
+  }
+
+  /**
+   * The epochs of `peer`, joined by spaces, when every one this replica knows is retired here
+   * (cut agreed, held up to the cut); undefined otherwise.
+   */
+  retiredEpochs(peer: string): string | undefined {
+    const replica = this.deps.replica();
+    const epochs = this.epochsOf(peer);
+    if (epochs.length === 0) return undefined;
+    for (const e of epochs) {
+      const cut = replica.reapOf(e)?.cut;
+      if (cut === undefined || vcGet(replica.clock(), e) < cut) return undefined;
+    }
+    return epochs.join(' ');
+  }
+
   private epochsOf(peer: string): string[] {
     return [...this.deps.replica().clock().keys()].filter((o) => peerOfOrigin(o) === peer).sort();
   }

@@ -26,6 +26,8 @@ export const ApiErrorCode = {
   InvalidCursor: 'INVALID_CURSOR',
   /** The listener already serves its maximum number of watches. */
   TooManyWatches: 'TOO_MANY_WATCHES',
+  /** An operator's force-leave while the most force-leaves allowed are pending (src/agent/force-leaves.ts). */
+  TooManyForceLeaves: 'TOO_MANY_FORCE_LEAVES',
   /** A dashboard login was asked of an agent without a TCP listener, the only one a browser reaches. */
   UiNeedsTcp: 'UI_NEEDS_TCP',
   /** The agent is stopping; retry against it once it is back. */
@@ -58,6 +60,7 @@ export const HTTP_STATUS: Readonly<Record<string, number>> = Object.freeze({
   [ApiErrorCode.InvalidCursor]: 400,
   [ApiErrorCode.InvalidUtf8]: 400,
   [ApiErrorCode.TooManyWatches]: 429,
+  [ApiErrorCode.TooManyForceLeaves]: 429,
   [ApiErrorCode.UiNeedsTcp]: 409,
   [ApiErrorCode.Unavailable]: 503,
   [ApiErrorCode.Internal]: 500,

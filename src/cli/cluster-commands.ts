@@ -86,6 +86,9 @@ export function addClusterCommands(program: Command): void {
             `log       ${s.log.events} events, ${s.log.bytes} bytes`,
             `buffered  ${s.buffered}`,
             `peers     ${s.peers.length}`,
+            ...forceLeavesPending(s).map(
+              (f) => `force-leave pending  ${f.peerId} (since ${new Date(f.at).toISOString()})`,
+            ),
             ...(s.peers.length === 0
               ? []
               : [
@@ -124,7 +127,7 @@ export function addClusterCommands(program: Command): void {
           if (action !== 'force-leave')
             throw new UsageError(`Unknown members action ${action}; use: smac members force-leave PEER_ID.`);
           const peer = req(id);
-          let r: { id: string; removed: boolean };
+          let r: { id: string; removed: boolean; pending?: boolean };
           try {
             r = await c.forceLeave(peer);
           } catch (e) {
@@ -135,7 +138,11 @@ export function addClusterCommands(program: Command): void {
               );
             throw e;
           }
-          out(o, r, () => `${r.id} removed: compaction no longer waits for it`);
+          out(o, r, () =>
+            r.pending === true
+              ? `${r.id} force-left: reaping it once every member agrees on the cut (pending, kept across restarts; see smac status)`
+              : `${r.id} removed: compaction no longer waits for it`,
+          );
           return;
         }
         const status = (o as { status?: 'alive' }).status;
@@ -263,4 +270,10 @@ export function addClusterCommands(program: Command): void {
         out(o, r, () => show(r.value));
       }),
     );
+}
+
+/** The force-leaves `smac status` names: those still waiting for their agreed cut. */
+function forceLeavesPending(s: object): { peerId: string; at: number }[] {
+  const list = (s as { compaction?: { forceLeaves?: unknown } }).compaction?.forceLeaves;
+  return Array.isArray(list) ? (list as { peerId: string; at: number }[]) : [];
 }

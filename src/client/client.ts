@@ -194,8 +194,11 @@ export class SmacClient {
     return this.json('GET', '/v1/members' + query(status === undefined ? {} : { status }));
   }
 
-  /** Removes a member that will not come back: compaction stops waiting for it. */
-  forceLeave(id: string): Promise<{ id: string; removed: boolean }> {
+  /**
+   * Removes a member that will not come back: compaction stops waiting for it once every member
+   * agrees on the cut (`pending` until then). 429 TOO_MANY_FORCE_LEAVES when too many are pending.
+   */
+  forceLeave(id: string): Promise<{ id: string; removed: boolean; pending?: boolean }> {
     return this.json('POST', `/v1/members/${encodeURIComponent(id)}/force-leave`);
   }
 

@@ -166,6 +166,7 @@ export class ReplicaAgent implements ApiAgent {
         blockedBy: [{ peerId: 'peer-z', reason: 'behind', pinnedEvents: 3, silentForMs: 12 }],
         retired: {},
         reaps: [],
+        forceLeaves: [],
         reapAfterMs: 259_200_000,
         maxLogEvents: 10_000_000,
       },

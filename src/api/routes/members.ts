@@ -23,8 +23,13 @@ export interface MembersSource {
     /** The failure detector's counters (docs/membership.md). */
     probes?: object;
   };
-  /** Removes a member for good: compaction stops waiting for it. False if it is unknown. */
+  /**
+   * Removes a member for good: compaction stops waiting for it once the cut is agreed. False if
+   * it is unknown; throws an error with `code` TOO_MANY_FORCE_LEAVES when too many are pending.
+   */
   forceLeave?(id: string): boolean;
+  /** Whether the force-leave of `id` still waits for its reap to be agreed. */
+  forceLeavePending?(id: string): boolean;
 }
 
 const Member = Type.Object({
@@ -158,17 +163,34 @@ export function membersRouteModule(source: MembersSource): RouteModule {
               'Removes a member that will not come back: compaction stops waiting for it (docs/agent.md, "Reaping")',
             tags: ['health'],
             params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }),
-            response: { 200: Type.Object({ id: Type.String(), removed: Type.Boolean() }) },
+            response: {
+              200: Type.Object({
+                id: Type.String(),
+                removed: Type.Boolean(),
+                pending: Type.Boolean({
+                  description:
+                    'true while the reap waits for every member to agree on the cut (kept across restarts; `compaction.forceLeaves` in GET /v1/status)',
+                }),
+              }),
+            },
           },
         },
         (request) => {
           const { id } = request.params;
-          if (!source.forceLeave?.(id))
+          let removed: boolean | undefined;
+          try {
+            removed = source.forceLeave?.(id);
+          } catch (e) {
+            if ((e as { code?: unknown }).code === ApiErrorCode.TooManyForceLeaves)
+              throw new ApiError(ApiErrorCode.TooManyForceLeaves, (e as Error).message);
+            throw e;
+          }
+          if (removed !== true)
             throw new ApiError(
               ApiErrorCode.NotFound,
               `No member ${id} holds compaction back here; see GET /v1/status.`,
             );
-          return { id, removed: true };
+          return { id, removed: true, pending: source.forceLeavePending?.(id) ?? false };
         },
       );
     },
