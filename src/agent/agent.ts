@@ -45,7 +45,7 @@ import {
 } from './agent-wiring.js';
 import type { AgentConfig } from './config.js';
 import { securePrivateDir, warnIfOpenCluster } from './data-dir.js';
-import { chooseEpoch } from './epoch.js';
+import { commitEpoch, planEpoch } from './epoch.js';
 import { createLogger } from './logger.js';
 import type { Membership, Transition } from './membership.js';
 import type { ChangeNotice } from './owner.js';
@@ -108,7 +108,10 @@ export class Agent extends AgentRuntime {
     let node: SmacNode | undefined;
     const isolation: PeerGate = { isolated: false, refused: () => false };
     try {
-      const { origin } = chooseEpoch(store, { peerId, storeSync: config.storeSync, identityExisted, log });
+      // Nothing is written to the store before its state is recovered: a store this build
+      // cannot read (a newer release's format) is refused exactly as it was found.
+      const epoch = planEpoch(store, { peerId, storeSync: config.storeSync, identityExisted });
+      const { origin } = epoch;
       const replica = recoverReplica(
         store,
         {
@@ -119,6 +122,7 @@ export class Agent extends AgentRuntime {
         },
         now(),
       );
+      commitEpoch(store, epoch, log);
       const clusterKey = config.clusterKeyFile ? await loadClusterKey(config.clusterKeyFile) : undefined;
       node = await createSmacNode({
         privateKey,

@@ -35,6 +35,20 @@ export function chooseEpoch(
   store: Store,
   opts: { peerId: string; storeSync: 'normal' | 'full'; identityExisted: boolean; log: Logger },
 ): EpochChoice {
+  const choice = planEpoch(store, opts);
+  commitEpoch(store, choice, opts.log);
+  return choice;
+}
+
+/**
+ * The epoch to write under, read from the store without writing anything: the agent recovers
+ * its state first (recovery.ts), so that a store it cannot read (a format of a newer release)
+ * is refused exactly as it was found, and records the choice (`commitEpoch`) only then.
+ */
+export function planEpoch(
+  store: Store,
+  opts: { peerId: string; storeSync: 'normal' | 'full'; identityExisted: boolean },
+): EpochChoice {
   const stored = store.getMeta(EPOCH_KEY);
   const runState = store.getMeta(RUN_STATE_KEY);
   const empty = store.logStats().lastPos === 0 && store.latestSnapshot() === undefined;
@@ -51,21 +65,25 @@ export function chooseEpoch(
     epoch = stored === undefined || stored === LEGACY ? undefined : stored;
     reason = 'recovered';
   }
-  store.setMetaSynced(EPOCH_KEY, epoch ?? LEGACY);
+  return { origin: originOf(opts.peerId, epoch), epoch, reason };
+}
+
+/** Records `choice` and the run state "running" with synced commits, before any event is made. */
+export function commitEpoch(store: Store, choice: EpochChoice, log: Logger): void {
+  store.setMetaSynced(EPOCH_KEY, choice.epoch ?? LEGACY);
   store.setMetaSynced(RUN_STATE_KEY, 'running');
-  const origin = originOf(opts.peerId, epoch);
+  const { origin, reason } = choice;
   if (reason === 'identity-without-store')
-    opts.log.warn(
+    log.warn(
       { origin },
       'found an identity key but no store: writing under a new epoch (what this agent wrote before lives on in its peers)',
     );
   else if (reason === 'unclean-shutdown')
-    opts.log.warn(
+    log.warn(
       { origin },
       'the last run did not stop cleanly and storeSync is normal: writing under a new epoch, in case a power loss rolled back published events',
     );
-  else opts.log.info({ origin, reason }, 'writing under epoch');
-  return { origin, epoch, reason };
+  else log.info({ origin, reason }, 'writing under epoch');
 }
 
 /**
