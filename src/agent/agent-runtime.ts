@@ -18,6 +18,7 @@ import type { Replica } from '../core/replica.js';
 import { PRUNED_CLOCKS_WIRE_VERSION, type ProtocolRange } from '../core/wire-version.js';
 import type { EventGossip, VerifiedEvent } from '../net/gossip.js';
 import type { GossipGap } from './gossip-gap.js';
+import type { GossipStreams } from '../net/gossip-streams.js';
 import type { Joiner } from '../net/join.js';
 import type { SmacNode } from '../net/node.js';
 import { SnapshotRefusal, SnapshotRefused } from '../net/snapshot-proof.js';
@@ -67,6 +68,8 @@ export class AgentRuntime {
   gossip: EventGossip | undefined;
   /** Pushes new events to connected members gossip does not reach yet (gossip-gap.ts). */
   gossipGap: GossipGap | undefined;
+  /** Re-opens gossip outbound streams that died while their connection lives. */
+  gossipStreams!: GossipStreams;
   membership!: Membership;
   discovery!: Discovery;
   loadMonitor!: LoadMonitor;

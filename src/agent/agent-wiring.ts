@@ -8,6 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { type MembershipConfig, membershipProfile } from '../core/membership/config.js';
 import { PRUNED_CLOCKS_WIRE_VERSION } from '../core/wire-version.js';
 import { EventGossip, HeartbeatGossip } from '../net/gossip.js';
+import { GossipStreams } from '../net/gossip-streams.js';
 import { Joiner } from '../net/join.js';
 import { SyncService } from '../net/sync-protocol.js';
 import { Discovery } from '../services/discovery.js';
@@ -170,6 +171,12 @@ export async function startServices(
     refreshMs: (members) => heartbeatRefreshMs(rt.config.heartbeatIntervalMs, rt.config.reapAfterMs, members),
   });
   rt.isolation.refused = (id) => rt.heartbeats.isRefused(id);
+  rt.gossipStreams = new GossipStreams({
+    pubsub,
+    connections: () => rt.node.getConnections(),
+    log: rt.log,
+    counters: rt.counters,
+  });
   rt.heartbeats.start();
   rt.sync = new SyncService(rt.node, {
     source: {
@@ -233,6 +240,8 @@ export async function startServices(
     rt.antiEntropy.round();
   });
   rt.every(rt.config.heartbeatIntervalMs, () => {
+    // A peer whose gossip stream came back missed our beats: the next one goes out unchanged too.
+    if (rt.gossipStreams.check().length > 0) rt.heartbeats.resend();
     rt.heartbeats.send(false);
     // Compaction and the wire version change replica state: the owner does both.
     rt.queue.push({ kind: 'maintain' }).catch(() => undefined);

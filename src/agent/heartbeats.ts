@@ -167,6 +167,14 @@ export class Heartbeats {
       .catch(() => undefined);
   }
 
+  /**
+   * The next beat goes out even if nothing changed (and so does the one after it): a peer that
+   * gossip could not reach for a while (its outbound stream was re-opened) missed the last ones.
+   */
+  resend(): void {
+    this.last = undefined;
+  }
+
   /** A heartbeat from `from`, as gossip delivered it: untrusted bytes. */
   receive(bytes: Uint8Array, from: PeerId): void {
     const hb = decodeHeartbeat(bytes);

@@ -73,6 +73,8 @@ export interface AgentCounters {
   badHeartbeats: number;
   /** Heartbeats refused from peers of an incompatible protocol (their connections are closed). */
   refusedPeers: number;
+  /** Gossip outbound streams re-opened: they died while their connection lived (src/net/gossip-streams.ts). */
+  gossipStreamsReopened: number;
 }
 
 export function newCounters(): AgentCounters {
@@ -94,6 +96,7 @@ export function newCounters(): AgentCounters {
     heartbeatsReceived: 0,
     badHeartbeats: 0,
     refusedPeers: 0,
+    gossipStreamsReopened: 0,
   };
 }
 

@@ -54,6 +54,11 @@ const MIRRORED: readonly (readonly [keyof AgentStatus['counters'], string, strin
     'smac_peers_refused_protocol_total',
     'Heartbeats refused from peers of an incompatible protocol (their connections are closed).',
   ],
+  [
+    'gossipStreamsReopened',
+    'smac_gossip_streams_reopened_total',
+    'Gossip outbound streams re-opened after they died while their connection lived.',
+  ],
 ];
 
 /**

@@ -158,6 +158,7 @@ export class ReplicaAgent implements ApiAgent {
         heartbeatsReceived: 0,
         badHeartbeats: 0,
         refusedPeers: 0,
+        gossipStreamsReopened: 0,
       },
       join: [],
       compaction: {
