@@ -2,18 +2,11 @@
 // served from this process, whose members carry the round trips an agent's failure detector
 // measured (GET /v1/members): every member, one by peer id or region, the pair form when one
 // of the two is the asked agent, and a clear refusal when neither is.
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiApp } from '../../src/api/app.js';
 import { type MembersSource, membersRouteModule } from '../../src/api/routes/members.js';
-import { createApiApp } from '../../src/api/server.js';
-import { listenOnSocket } from '../../src/api/socket.js';
 import { ReplicaAgent } from '../api/helpers.js';
+import { type ServedApi, serveApi } from './served-api.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const SELF = 'peer-self';
 const rtt = (srttMs: number, samples: number) => ({
   srttMs,
@@ -50,34 +43,14 @@ const source: MembersSource = {
   }),
 };
 
-let dir = '';
-let app: ApiApp;
-let socket = '';
-
+let api: ServedApi;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'smac-rtt-'));
-  socket = join(dir, 'smac.sock');
-  app = await createApiApp({ agent: new ReplicaAgent(SELF), routes: [membersRouteModule(source)] });
-  await listenOnSocket(app, socket);
+  api = await serveApi(new ReplicaAgent(SELF), [membersRouteModule(source)]);
 });
 afterAll(async () => {
-  await app.close();
-  rmSync(dir, { recursive: true, force: true });
+  await api.close();
 });
-
-/** Runs `smac --socket <socket> ...args` (asynchronously: this process serves the API). */
-function smac(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, '--socket', socket, ...args],
-      { timeout: 30_000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const smac = (...args: string[]) => api.smac(...args);
 
 describe('smac rtt', () => {
   it('lists the round trip to every measured member, or to one by peer id or region', async () => {
