@@ -97,4 +97,24 @@ describe('a snapshot format this build does not know', () => {
       await c.stop();
     }
   });
+
+  it('an event in a wire format this build does not know is refused the same way', async () => {
+    const config = testConfig();
+    dirs.push(config.dataDir);
+    const a = await Agent.start(config, { logger: quiet });
+    await a.write([{ type: 'pn-counter', key: 'n', op: { kind: 'increment' } }]);
+    await a.stop();
+    const db = new DatabaseSync(join(config.dataDir, 'smac.db'));
+    const row = db.prepare('SELECT pos, bytes FROM events ORDER BY pos DESC LIMIT 1').get();
+    const bytes = Uint8Array.from(row?.bytes as Uint8Array);
+    bytes[0] = 9; // the envelope's version, as a newer release might write
+    db.prepare('UPDATE events SET bytes = ? WHERE pos = ?').run(bytes, row?.pos as number);
+    db.close();
+    const before = contents(config.dataDir);
+    await expect(Agent.start(config, { logger: quiet })).rejects.toMatchObject({
+      code: 'STORE_UNSUPPORTED_VERSION',
+      message: expect.stringMatching(/holds an event this build cannot read \(The envelope has version 9/),
+    });
+    expect(contents(config.dataDir)).toBe(before);
+  });
 });
