@@ -33,6 +33,12 @@ export interface Heartbeat {
    * 7). Additive: absent in heartbeats of earlier releases (then nobody is named).
    */
   readonly members?: readonly string[];
+  /**
+   * The clock of the events the sender folded into its snapshot (its compacted clock): with
+   * `members`, what tells a member of another cluster (src/core/divergence.ts). Additive:
+   * absent in heartbeats of earlier releases (then the sender is never refused as diverged).
+   */
+  readonly folded?: VectorClock;
 }
 
 export const MAX_EXCHANGED_PEERS = 32;
@@ -48,6 +54,7 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
     .map((p) => ({ id: p.id, addrs: p.addrs.slice(0, MAX_ADDRS) }));
   const protocol = h.protocol ? { protocol: h.protocol } : {};
   const members = h.members ? { members: h.members.slice(0, MAX_NAMED_MEMBERS) } : {};
+  const folded = h.folded ? { folded: vcToRecord(h.folded) } : {};
   return new TextEncoder().encode(
     JSON.stringify({
       v: VERSION,
@@ -57,6 +64,7 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
       peers,
       ...protocol,
       ...members,
+      ...folded,
     }),
   );
 }
@@ -74,10 +82,22 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat | undefined {
     // A malformed list is treated as absent (as from an earlier release), never as a reason to
     // drop the beat.
     if (isMemberList(j.members)) hb = { ...hb, members: j.members };
+    const folded = parseFolded(j.folded);
+    if (folded) hb = { ...hb, folded };
     if (j.protocol === undefined) return hb;
     // A malformed range is treated as absent (version 1 only), never as a reason to drop the beat.
     const protocol = parseProtocolRange(j.protocol);
     return protocol ? { ...hb, protocol } : hb;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A folded clock, or undefined when absent or malformed (then treated as absent). */
+function parseFolded(v: unknown): VectorClock | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return vcFromRecord(v, 'folded clock');
   } catch {
     return undefined;
   }

@@ -36,6 +36,17 @@ describe('heartbeat codec', () => {
     }
   });
 
+  it('carries the folded (compacted) clock; a malformed one is none, the beat still counts', () => {
+    const hb = { vc: new Map([['a', 9]]), region: 'eu', leaving: false, peers: [], folded: new Map([['a', 4]]) };
+    expect(decodeHeartbeat(encodeHeartbeat(hb))?.folded).toEqual(new Map([['a', 4]]));
+    expect(decodeHeartbeat(enc({ v: 1, vc: {}, region: 'r' }))?.folded).toBeUndefined();
+    for (const folded of [{ a: -1 }, 'x', [1], { a: 1.5 }]) {
+      const back = decodeHeartbeat(enc({ v: 1, vc: { a: 2 }, region: 'r', folded }));
+      expect(back?.vc.get('a')).toBe(2);
+      expect(back?.folded).toBeUndefined();
+    }
+  });
+
   it('bounds what it sends', () => {
     const peers = Array.from({ length: 50 }, (_, i) => ({ id: `p${i}`, addrs: ['/ip4/127.0.0.1/tcp/1'] }));
     const back = decodeHeartbeat(encodeHeartbeat({ vc: new Map(), region: 'r', leaving: true, peers }));

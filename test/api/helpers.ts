@@ -158,6 +158,7 @@ export class ReplicaAgent implements ApiAgent {
         heartbeatsReceived: 0,
         badHeartbeats: 0,
         refusedPeers: 0,
+        refusedDiverged: 0,
       },
       join: [],
       compaction: {
@@ -170,6 +171,7 @@ export class ReplicaAgent implements ApiAgent {
         maxLogEvents: 10_000_000,
       },
       protocol: { major: 1, minEvent: 1, maxEvent: 2, emitting: 1 },
+      refused: [],
     };
   }
 
