@@ -37,7 +37,13 @@ describe('heartbeat codec', () => {
   });
 
   it('carries the folded (compacted) clock; a malformed one is none, the beat still counts', () => {
-    const hb = { vc: new Map([['a', 9]]), region: 'eu', leaving: false, peers: [], folded: new Map([['a', 4]]) };
+    const hb = {
+      vc: new Map([['a', 9]]),
+      region: 'eu',
+      leaving: false,
+      peers: [],
+      folded: new Map([['a', 4]]),
+    };
     expect(decodeHeartbeat(encodeHeartbeat(hb))?.folded).toEqual(new Map([['a', 4]]));
     expect(decodeHeartbeat(enc({ v: 1, vc: {}, region: 'r' }))?.folded).toBeUndefined();
     for (const folded of [{ a: -1 }, 'x', [1], { a: 1.5 }]) {

@@ -1,7 +1,12 @@
 // The rule that tells a member of another cluster (src/core/divergence.ts): each condition
 // alone keeps the peer; only all of them together refuse it.
 import { describe, expect, it } from 'vitest';
-import { divergedForGood, type LocalFacts, type ReplicaFacts, sharedMembers } from '../../src/core/divergence.js';
+import {
+  divergedForGood,
+  type LocalFacts,
+  type ReplicaFacts,
+  sharedMembers,
+} from '../../src/core/divergence.js';
 
 const vc = (o: Record<string, number>): Map<string, number> => new Map(Object.entries(o));
 
