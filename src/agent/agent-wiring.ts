@@ -191,7 +191,7 @@ export async function startServices(
     onRefused: (peer) => {
       rt.compactor.view.forgetStranger(peer);
     },
-    refuseGraceMs: Math.max(2_000, 5 * rt.config.heartbeatIntervalMs),
+    refuseGraceMs: Math.max(3_000, 5 * rt.config.heartbeatIntervalMs),
     onBehind: (peer) => void rt.syncWith(peer),
     ...(rt.protocol ? { protocol: rt.protocol } : {}),
     refreshMs: (members) => heartbeatRefreshMs(rt.config.heartbeatIntervalMs, rt.config.reapAfterMs, members),

@@ -173,6 +173,7 @@ export class Heartbeats {
   send(leaving: boolean): void {
     const vc = (this.d.sentClock ?? this.d.clock)();
     const members = this.d.members();
+    const folded = this.d.folded?.();
     void this.knownPeers()
       .then((peers) => {
         const hb = {
@@ -182,7 +183,8 @@ export class Heartbeats {
           peers,
           protocol: this.protocol,
           members,
-          ...(this.d.folded ? { folded: new Map(this.d.folded()) } : {}),
+          // Nothing folded says the same as no folded clock at all (never refused): left out.
+          ...(folded && folded.size > 0 ? { folded: new Map(folded) } : {}),
         };
         const bytes = encodeHeartbeat(hb);
         const now = this.d.now();
