@@ -226,7 +226,7 @@ export class Heartbeats {
       return;
     }
     const vc = this.d.expand ? this.d.expand(hb.vc) : hb.vc;
-    const diverged = hb.leaving ? undefined : this.d.judge?.(id, hb, vc);
+    const diverged = this.d.judge?.(id, hb, vc);
     if (diverged !== undefined) {
       this.refusals.refuse(id, diverged);
       this.heard.delete(id);
