@@ -183,8 +183,7 @@ export class Heartbeats {
           peers,
           protocol: this.protocol,
           members,
-          // Nothing folded says the same as no folded clock at all (never refused): left out.
-          ...(folded && folded.size > 0 ? { folded: new Map(folded) } : {}),
+          ...(folded ? { folded: new Map(folded) } : {}),
         };
         const bytes = encodeHeartbeat(hb);
         const now = this.d.now();

@@ -36,17 +36,30 @@ describe('heartbeat codec', () => {
     }
   });
 
-  it('carries the folded (compacted) clock; a malformed one is none, the beat still counts', () => {
+  it('carries the folded (compacted) clock as counts along vc; a malformed one is none', () => {
     const hb = {
-      vc: new Map([['a', 9]]),
+      vc: new Map([
+        ['a', 9],
+        ['b', 3],
+      ]),
       region: 'eu',
       leaving: false,
       peers: [],
-      folded: new Map([['a', 4]]),
+      // c: an epoch vc leaves out (retired) is left out here too
+      folded: new Map([
+        ['a', 4],
+        ['c', 2],
+      ]),
     };
-    expect(decodeHeartbeat(encodeHeartbeat(hb))?.folded).toEqual(new Map([['a', 4]]));
+    const bytes = encodeHeartbeat(hb);
+    expect(JSON.parse(new TextDecoder().decode(bytes))).toMatchObject({ vc: { a: 9, b: 3 }, folded: [4, 0] });
+    expect(decodeHeartbeat(bytes)?.folded).toEqual(new Map([['a', 4]]));
+    // Nothing folded: left out, which says the same.
+    expect(
+      JSON.parse(new TextDecoder().decode(encodeHeartbeat({ ...hb, folded: new Map() }))),
+    ).not.toHaveProperty('folded');
     expect(decodeHeartbeat(enc({ v: 1, vc: {}, region: 'r' }))?.folded).toBeUndefined();
-    for (const folded of [{ a: -1 }, 'x', [1], { a: 1.5 }]) {
+    for (const folded of [{ a: 1 }, 'x', [-1], [3], [1, 1], [1.5], [0]]) {
       const back = decodeHeartbeat(enc({ v: 1, vc: { a: 2 }, region: 'r', folded }));
       expect(back?.vc.get('a')).toBe(2);
       expect(back?.folded).toBeUndefined();
