@@ -210,6 +210,15 @@ export class AgentRuntime {
     return Array.isArray(value) && value.some((r) => (r as { id?: unknown }).id === peer);
   }
 
+  /**
+   * Whether `peer` is known here as part of our cluster (src/core/divergence.ts, condition 1):
+   * a member candidate, retired (left, reaped, force-left), or named by a member's heartbeat.
+   */
+  knows(peer: string): boolean {
+    const view = this.compactor.view;
+    return view.isRetired(peer) || view.named(peer) || this.memberCandidates().includes(peer);
+  }
+
   /** Every peer id that shows a member: member records, heartbeat senders, clock origins. */
   memberCandidates(): string[] {
     const ids = new Set<string>(this.heartbeats.heardFrom().keys());

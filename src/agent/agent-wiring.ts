@@ -6,6 +6,8 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import { type MembershipConfig, membershipProfile } from '../core/membership/config.js';
+import { divergedForGood, sharedMembers } from '../core/divergence.js';
+import { peerOfOrigin } from '../core/origin.js';
 import { PRUNED_CLOCKS_WIRE_VERSION } from '../core/wire-version.js';
 import { EventGossip, HeartbeatGossip } from '../net/gossip.js';
 import { GossipStreams } from '../net/gossip-streams.js';
@@ -18,6 +20,7 @@ import type { AgentRuntime } from './agent-runtime.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { Compactor } from './compaction.js';
 import { GossipGap } from './gossip-gap.js';
+import { MAX_NAMED_MEMBERS } from './heartbeat.js';
 import { heartbeatRefreshMs, Heartbeats } from './heartbeats.js';
 import { MEMBERS_KEY, Membership } from './membership.js';
 import type { OwnerQueue } from './owner-queue.js';
@@ -129,7 +132,9 @@ export async function startServices(
     rt.gossip = new EventGossip({
       pubsub,
       onEvents: (items) => {
-        rt.receive(items).catch(() => undefined); // rejects only when the agent stops
+        // Events of a peer refused as a member of another cluster are dropped (peer-refusals.ts).
+        const kept = items.filter((i) => !rt.heartbeats.refusals.isRefused(peerOfOrigin(i.event.origin)));
+        rt.receive(kept).catch(() => undefined); // rejects only when the agent stops
       },
       onReject: (reason, from) => {
         rt.counters.rejectedEvents++;
@@ -166,6 +171,28 @@ export async function startServices(
     view: rt.compactor.view,
     members: () => rt.compactor.firstHandMembers(),
     counters: rt.counters,
+    folded: () => rt.store.compactedClock(),
+    judge: (peer, hb, vc) =>
+      divergedForGood(
+        rt.peerId,
+        peer,
+        {
+          folded: rt.store.compactedClock(),
+          vc: rt.replica.clock(),
+          members: () => rt.compactor.stabilityMembers(),
+          knows: (id) => rt.knows(id),
+        },
+        {
+          folded: hb.folded,
+          vc,
+          members: hb.members,
+          membersComplete: (hb.members?.length ?? 0) < MAX_NAMED_MEMBERS,
+        },
+      ),
+    onRefused: (peer) => {
+      rt.compactor.view.forgetStranger(peer);
+    },
+    refuseGraceMs: Math.max(3_000, 5 * rt.config.heartbeatIntervalMs),
     onBehind: (peer) => void rt.syncWith(peer),
     ...(rt.protocol ? { protocol: rt.protocol } : {}),
     refreshMs: (members) => heartbeatRefreshMs(rt.config.heartbeatIntervalMs, rt.config.reapAfterMs, members),
@@ -191,11 +218,14 @@ export async function startServices(
         }),
       envelopesSince: (vc) => rt.antiEntropy.envelopesSince(vc),
     },
-    onPush: (envelopes) => rt.antiEntropy.receiveRaw(envelopes),
+    // A refused peer's pushes are taken and dropped (peer-refusals.ts).
+    onPush: (envelopes, from) =>
+      rt.heartbeats.refusals.isRefused(from.toString()) ? undefined : rt.antiEntropy.receiveRaw(envelopes),
     // A peer that pulls from us exists and holds at least its request's clock: stability
     // waits for it (a joiner we would otherwise know nothing of yet; stability-view.ts).
     readClock: (vc) => rt.replica.expandClock(vc),
     onRequest: (vc, from) => {
+      if (rt.heartbeats.refusals.isRefused(from.toString())) return;
       rt.compactor.view.pulled(from.toString(), vc, rt.replica.clock(), rt.now());
     },
     onError: (protocol, peer, error) => {
@@ -271,6 +301,15 @@ function createAntiEntropy(rt: AgentRuntime): AntiEntropy {
     connectedPeers: () => rt.node.getConnections().map((c) => c.remotePeer),
     peerClock: (id) => rt.heartbeats.heardFrom().get(id)?.vc,
     peerHeardAt: (id) => rt.heartbeats.heardFrom().get(id)?.at,
+    refused: (id) => rt.heartbeats.refusals.isRefused(id),
+    // A member we and the peer both know may still bring what neither log holds: a pull that
+    // ends apart is then no divergence (yet).
+    bridged: (id) => {
+      const named = rt.heartbeats.heardFrom().get(id)?.members;
+      if (named && sharedMembers(rt.peerId, id, rt.compactor.stabilityMembers(), named).length > 0)
+        return true;
+      return rt.compactor.view.named(id);
+    },
     receive: (items) => rt.receive(items),
     install: (bytes, keepNewer, from) =>
       new Promise<boolean>((resolve) => {

@@ -76,6 +76,13 @@ export interface AntiEntropyDeps {
   readonly peerClock: (id: string) => ReadonlyVectorClock | undefined;
   /** When a peer's last heartbeat arrived (same clock as `now`), if any. */
   readonly peerHeardAt?: (id: string) => number | undefined;
+  /** A peer refused as a member of another cluster: never pulled from (peer-refusals.ts). */
+  readonly refused?: (id: string) => boolean;
+  /**
+   * Whether a member known to both us and `peer` may still bring what neither log holds: a
+   * pull that ends apart from it is then not counted as diverged (src/core/divergence.ts).
+   */
+  readonly bridged?: (id: string) => boolean;
   /** Queues verified events for the owner; resolves once they are applied and durable. */
   readonly receive: (items: readonly VerifiedEvent[]) => Promise<void>;
   /**
@@ -256,6 +263,7 @@ export class AntiEntropy {
       const id = p.toString();
       if (seen.has(id)) continue;
       seen.add(id);
+      if (this.deps.refused?.(id) === true) continue;
       const until = this.avoided(id) ? (this.avoid.get(id)?.until ?? 0) : undefined;
       if (until === undefined) unavoided = true;
       if (this.active.has(id)) continue;
@@ -295,6 +303,7 @@ export class AntiEntropy {
     const { config, counters, log } = this.deps;
     const key = peer.toString();
     if (this.deps.halted() || this.active.has(key) || this.active.size >= config.maxConcurrentPulls) return;
+    if (this.deps.refused?.(key) === true) return;
     const ctl = new AbortController();
     this.active.set(key, ctl);
     let settle = (): void => undefined;
@@ -322,7 +331,7 @@ export class AntiEntropy {
         outcome = await this.pullOnce(peer, signal, dog, true);
         if (outcome.kind === 'push-first') {
           const folded = foldedBeyond(this.deps.clock(), outcome.peerVc, this.deps.store);
-          if (folded > 0) this.divergence.diverged(key, folded);
+          if (folded > 0 && this.deps.bridged?.(key) !== true) this.divergence.diverged(key, folded);
           else log.debug({ peer: key }, "the peer's snapshot still lacks events we hold; next round");
         } else this.divergence.clear(key);
       } else this.divergence.clear(key);

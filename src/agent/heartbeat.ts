@@ -4,7 +4,7 @@
  * (src/core/stability.ts) and so when the log may be compacted, plus its region. Issue 4's
  * failure detector adds incarnations and probes on top.
  */
-import { type VectorClock, vcFromRecord, vcToRecord } from '../core/clock/vector-clock.js';
+import { isCount, type VectorClock, vcFromRecord, vcToRecord } from '../core/clock/vector-clock.js';
 import { isRecord } from '../core/json.js';
 import { parseProtocolRange, type ProtocolRange } from '../core/wire-version.js';
 
@@ -33,6 +33,16 @@ export interface Heartbeat {
    * 7). Additive: absent in heartbeats of earlier releases (then nobody is named).
    */
   readonly members?: readonly string[];
+  /**
+   * The clock of the events the sender folded into its snapshot (its compacted clock): with
+   * `members`, what tells a member of another cluster (src/core/divergence.ts). Additive:
+   * absent in heartbeats of earlier releases (then the sender is never refused as diverged).
+   * On the wire it is one count per entry of `vc`, in the same order (a folded event is a
+   * delivered one, so its origin is in `vc`; entries of epochs `vc` leaves out, retired ones,
+   * are left out too): a few bytes per origin rather than a second clock in every beat. Left
+   * out when nothing is folded, which says the same.
+   */
+  readonly folded?: VectorClock;
 }
 
 export const MAX_EXCHANGED_PEERS = 32;
@@ -48,15 +58,19 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
     .map((p) => ({ id: p.id, addrs: p.addrs.slice(0, MAX_ADDRS) }));
   const protocol = h.protocol ? { protocol: h.protocol } : {};
   const members = h.members ? { members: h.members.slice(0, MAX_NAMED_MEMBERS) } : {};
+  const vc = vcToRecord(h.vc);
+  const foldedSeqs = Object.keys(vc).map((origin) => Math.min(h.folded?.get(origin) ?? 0, vc[origin] ?? 0));
+  const folded = foldedSeqs.some((n) => n > 0) ? { folded: foldedSeqs } : {};
   return new TextEncoder().encode(
     JSON.stringify({
       v: VERSION,
-      vc: vcToRecord(h.vc),
+      vc,
       region: h.region,
       leaving: h.leaving,
       peers,
       ...protocol,
       ...members,
+      ...folded,
     }),
   );
 }
@@ -74,6 +88,8 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat | undefined {
     // A malformed list is treated as absent (as from an earlier release), never as a reason to
     // drop the beat.
     if (isMemberList(j.members)) hb = { ...hb, members: j.members };
+    const folded = parseFolded(j.folded, j.vc);
+    if (folded) hb = { ...hb, folded };
     if (j.protocol === undefined) return hb;
     // A malformed range is treated as absent (version 1 only), never as a reason to drop the beat.
     const protocol = parseProtocolRange(j.protocol);
@@ -81,6 +97,24 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The folded clock: one count per entry of the raw `vc` record, in its order, none above it;
+ * undefined when absent or malformed (then treated as absent, never a reason to drop the beat).
+ */
+function parseFolded(v: unknown, vc: unknown): VectorClock | undefined {
+  if (!Array.isArray(v) || !isRecord(vc)) return undefined;
+  const entries = Object.entries(vc);
+  if (v.length !== entries.length) return undefined;
+  const out: VectorClock = new Map();
+  for (let i = 0; i < v.length; i++) {
+    const n: unknown = v[i];
+    const [origin, max] = entries[i] ?? ['', 0];
+    if (!isCount(n) || typeof max !== 'number' || n > max) return undefined;
+    if (n > 0) out.set(origin, n);
+  }
+  return out.size > 0 ? out : undefined;
 }
 
 function isMemberList(m: unknown): m is string[] {

@@ -17,7 +17,14 @@ import { type ReadonlyVectorClock, type VectorClock, vcGet, vcLeq } from '../cor
 import { LOCAL_PROTOCOL, type ProtocolRange } from '../core/wire-version.js';
 import type { HeartbeatGossip } from '../net/gossip.js';
 import type { SmacNode } from '../net/node.js';
-import { decodeHeartbeat, encodeHeartbeat, type KnownPeer, MAX_EXCHANGED_PEERS } from './heartbeat.js';
+import {
+  decodeHeartbeat,
+  encodeHeartbeat,
+  type Heartbeat,
+  type KnownPeer,
+  MAX_EXCHANGED_PEERS,
+} from './heartbeat.js';
+import { PeerRefusals, type RefusedPeer } from './peer-refusals.js';
 import type { StabilityView } from './stability-view.js';
 import { WireVersions } from './versions.js';
 
@@ -27,6 +34,8 @@ export interface HeardFrom {
   readonly region: string;
   readonly vc: VectorClock;
   readonly leaving: boolean;
+  /** The members it named (absent from earlier releases). */
+  readonly members?: readonly string[];
 }
 
 export interface HeartbeatsDeps {
@@ -51,7 +60,27 @@ export interface HeartbeatsDeps {
   readonly view: StabilityView;
   /** The members we know first-hand (StabilityView `firstHandMembers`), named in heartbeats. */
   readonly members: () => readonly string[];
-  readonly counters: { heartbeatsReceived: number; badHeartbeats: number; refusedPeers: number };
+  readonly counters: {
+    heartbeatsReceived: number;
+    badHeartbeats: number;
+    refusedPeers: number;
+    refusedDiverged: number;
+  };
+  /** The clock of the events we folded into our snapshot (our compacted clock). */
+  readonly folded?: () => ReadonlyVectorClock;
+  /**
+   * Why the sender of `hb` (its clock expanded: `vc`) is a member of another cluster, or
+   * undefined (src/core/divergence.ts): such a peer is refused.
+   */
+  readonly judge?: (peer: string, hb: Heartbeat, vc: VectorClock) => string | undefined;
+  /** A peer was refused as diverged: forget whatever showed it as a member. */
+  readonly onRefused?: (peer: string) => void;
+  /**
+   * How long a peer refused as diverged stays connected, ignored, before we hang up (default
+   * 0): long enough for our own heartbeat to reach it, so that it refuses us too (loudly, on
+   * both sides) rather than only seeing its dials fail.
+   */
+  readonly refuseGraceMs?: number;
   /** The peer had events we lack a heartbeat ago: gossip lost them, pull now. */
   readonly onBehind: (peer: PeerId) => void;
   /** The range this build advertises (tests pose as other releases). */
@@ -84,6 +113,8 @@ const MEET_SPACING_MS = 5_000;
 
 export class Heartbeats {
   readonly versions: WireVersions;
+  /** Peers refused as members of another cluster (peer-refusals.ts). */
+  readonly refusals: PeerRefusals;
   private readonly heard = new Map<string, HeardFrom>();
   private readonly lastMeet = new Map<string, number>();
   private readonly protocol: ProtocolRange;
@@ -91,10 +122,13 @@ export class Heartbeats {
   private last: { key: string; at: number; echoed: boolean } | undefined;
   private sendCounters = { published: 0, skipped: 0 };
   private peersSentAt = -Infinity;
+  /** Peers refused as diverged whose connections close when their grace ends. */
+  private readonly hangingUp = new Set<string>();
 
   constructor(private readonly d: HeartbeatsDeps) {
     this.protocol = d.protocol ?? LOCAL_PROTOCOL;
-    this.versions = new WireVersions(d.log, this.protocol);
+    this.versions = new WireVersions(d.log, this.protocol, d.now);
+    this.refusals = new PeerRefusals(d.log, d.counters, d.now);
   }
 
   start(): void {
@@ -110,9 +144,17 @@ export class Heartbeats {
     return this.heard;
   }
 
-  /** True for a peer refused for an incompatible protocol (the connection gater drops it). */
+  /**
+   * True for a peer the connection gater drops: refused for an incompatible protocol, or as a
+   * member of another cluster (for a while after its last heartbeat: peer-refusals.ts).
+   */
   isRefused(peer: string): boolean {
-    return this.versions.isRefused(peer);
+    return this.versions.isRefused(peer) || this.refusals.denies(peer);
+  }
+
+  /** Peers refused now, with the reason. */
+  refused(): RefusedPeer[] {
+    return [...this.versions.refusedPeers(), ...this.refusals.list()];
   }
 
   /** Beats published and beats skipped because nothing had changed. */
@@ -131,6 +173,7 @@ export class Heartbeats {
   send(leaving: boolean): void {
     const vc = (this.d.sentClock ?? this.d.clock)();
     const members = this.d.members();
+    const folded = this.d.folded?.();
     void this.knownPeers()
       .then((peers) => {
         const hb = {
@@ -140,6 +183,7 @@ export class Heartbeats {
           peers,
           protocol: this.protocol,
           members,
+          ...(folded ? { folded: new Map(folded) } : {}),
         };
         const bytes = encodeHeartbeat(hb);
         const now = this.d.now();
@@ -184,14 +228,27 @@ export class Heartbeats {
     }
     const id = from.toString();
     if (!this.versions.heard(id, hb.protocol)) {
+      this.d.counters.refusedPeers++;
       this.refuse(from);
       return;
     }
+    const vc = this.d.expand ? this.d.expand(hb.vc) : hb.vc;
+    const diverged = this.d.judge?.(id, hb, vc);
+    if (diverged !== undefined) {
+      this.refusals.refuse(id, diverged);
+      this.heard.delete(id);
+      this.d.onRefused?.(id);
+      this.hangUpLater(from);
+      return;
+    }
+    this.refusals.lift(id, 'its heartbeat no longer shows the divergence');
+    for (const m of hb.members ?? [])
+      if (m !== id) this.refusals.lift(m, `member ${id} knows it: a shared member may bring the gap`);
     this.d.counters.heartbeatsReceived++;
     const now = this.d.now();
     const previous = this.heard.get(id);
-    const vc = this.d.expand ? this.d.expand(hb.vc) : hb.vc;
-    this.heard.set(id, { at: now, region: hb.region, vc, leaving: hb.leaving });
+    const heard = { at: now, region: hb.region, vc, leaving: hb.leaving };
+    this.heard.set(id, hb.members ? { ...heard, members: hb.members } : heard);
     const mine = this.d.clock();
     this.d.view.heartbeat(id, vc, hb.leaving, mine, now, hb.members);
     if (hb.leaving) {
@@ -216,11 +273,21 @@ export class Heartbeats {
     return h ? lagBehind(this.d.clock(), h.vc) : undefined;
   }
 
-  /** A peer of another protocol: counted once per refusal, its connections closed. */
+  /** A refused peer: no longer heard from, its connections closed. */
   private refuse(peer: PeerId): void {
-    this.d.counters.refusedPeers++;
     this.heard.delete(peer.toString());
     for (const c of this.d.node.getConnections(peer)) void c.close().catch(() => undefined);
+  }
+
+  /** Closes a diverged peer's connections once `refuseGraceMs` passed, if still refused. */
+  private hangUpLater(peer: PeerId): void {
+    const id = peer.toString();
+    if (this.hangingUp.has(id)) return;
+    this.hangingUp.add(id);
+    setTimeout(() => {
+      this.hangingUp.delete(id);
+      if (this.refusals.isRefused(id)) this.refuse(peer);
+    }, this.d.refuseGraceMs ?? 0).unref();
   }
 
   /** Connected peers and the listen addresses identify told us: what we offer for peer exchange. */
@@ -253,7 +320,7 @@ export class Heartbeats {
     const now = this.d.now();
     for (const p of peers) {
       if (p.id === this.d.self || connected.has(p.id) || this.d.self > p.id || p.addrs.length === 0) continue;
-      if (this.versions.isRefused(p.id)) continue;
+      if (this.isRefused(p.id)) continue;
       if (now - (this.lastMeet.get(p.id) ?? 0) < MEET_SPACING_MS) continue;
       this.lastMeet.set(p.id, now);
       void (async () => {

@@ -221,6 +221,26 @@ export class StabilityView {
     return true;
   }
 
+  /** Whether the latest heartbeat of a member (not retired) named `peer`. */
+  named(peer: string): boolean {
+    for (const [lister, ids] of this.told)
+      if (lister !== peer && !this.retired.has(lister) && ids.includes(peer)) return true;
+    return false;
+  }
+
+  /**
+   * `peer` was refused as a member of another cluster (peer-refusals.ts): whatever it showed
+   * here (its pulls, the members it named) goes, without a retirement (it was never a member).
+   */
+  forgetStranger(peer: string): void {
+    if (this.retired.has(peer)) return;
+    this.pullers.delete(peer);
+    this.told.delete(peer);
+    this.beating.delete(peer);
+    this.leaving.delete(peer);
+    this.tracker.forget(peer);
+  }
+
   isRetired(peer: string): boolean {
     return this.retired.has(peer);
   }

@@ -11,6 +11,7 @@ import type { ProtocolRange } from '../core/wire-version.js';
 import type { Store } from '../store/store.js';
 import type { CompactionStatus } from './compaction.js';
 import type { Heartbeats } from './heartbeats.js';
+import type { RefusedPeer } from './peer-refusals.js';
 
 export interface PeerStatus {
   readonly peerId: string;
@@ -43,6 +44,11 @@ export interface AgentStatus {
   readonly compaction: CompactionStatus;
   /** The event wire versions this build supports, and the one its events go out in now. */
   readonly protocol: ProtocolRange & { readonly emitting: number };
+  /**
+   * Peers refused, with the reason: `diverged` (a member of another cluster: docs/agent.md,
+   * "Divergence") or `protocol` (an incompatible protocol). None of them is a member here.
+   */
+  readonly refused: RefusedPeer[];
 }
 
 export interface AgentCounters {
@@ -75,6 +81,11 @@ export interface AgentCounters {
   refusedPeers: number;
   /** Gossip outbound streams re-opened: they died while their connection lived (src/net/gossip-streams.ts). */
   gossipStreamsReopened: number;
+  /**
+   * Heartbeats refused from peers diverged from this agent for good: members of another cluster
+   * (src/core/divergence.ts; their connections are closed).
+   */
+  refusedDiverged: number;
 }
 
 export function newCounters(): AgentCounters {
@@ -97,6 +108,7 @@ export function newCounters(): AgentCounters {
     badHeartbeats: 0,
     refusedPeers: 0,
     gossipStreamsReopened: 0,
+    refusedDiverged: 0,
   };
 }
 
@@ -108,7 +120,7 @@ export interface StatusParts {
   readonly store: Pick<Store, 'logStats' | 'compactedClock'>;
   readonly addresses: string[];
   readonly connected: readonly string[];
-  readonly heartbeats: Pick<Heartbeats, 'heardFrom' | 'lag' | 'versions'>;
+  readonly heartbeats: Pick<Heartbeats, 'heardFrom' | 'lag' | 'versions' | 'refused'>;
   readonly counters: AgentCounters;
   readonly join: JoinAddressStatus[];
   readonly compaction: CompactionStatus;
@@ -144,6 +156,7 @@ export function buildStatus(p: StatusParts): AgentStatus {
     join: p.join,
     compaction: p.compaction,
     protocol: { ...p.heartbeats.versions.local, emitting: p.replica.eventWireVersion },
+    refused: p.heartbeats.refused(),
   };
 }
 

@@ -6,16 +6,19 @@
  */
 import type { Logger } from 'pino';
 import { emitVersion, incompatibility, LOCAL_PROTOCOL, type ProtocolRange } from '../core/wire-version.js';
+import type { RefusedPeer } from './peer-refusals.js';
 
 export class WireVersions {
   private readonly ranges = new Map<string, ProtocolRange | undefined>();
-  private readonly refused = new Set<string>();
+  /** Refused peers, with when first refused and why. */
+  private readonly refused = new Map<string, { since: number; why: string }>();
   /** Heartbeats refused for an incompatible protocol (a metric). */
   refusedHeartbeats = 0;
 
   constructor(
     private readonly log: Pick<Logger, 'error'>,
     readonly local: ProtocolRange = LOCAL_PROTOCOL,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /**
@@ -27,9 +30,9 @@ export class WireVersions {
     if (why !== undefined) {
       this.refusedHeartbeats++;
       if (!this.refused.has(peer)) {
-        this.refused.add(peer);
+        this.refused.set(peer, { since: this.now(), why });
         this.log.error(
-          { peer, protocol: range, local: this.local },
+          { code: 'PEER_REFUSED_PROTOCOL', peer, protocol: range, local: this.local },
           `refusing peer ${peer}: ${why}; upgrade or downgrade it to a compatible release`,
         );
       }
@@ -59,6 +62,16 @@ export class WireVersions {
   /** True for a peer refused for its protocol (the connection gater may drop it). */
   isRefused(peer: string): boolean {
     return this.refused.has(peer);
+  }
+
+  /** Peers refused for their protocol now. */
+  refusedPeers(): RefusedPeer[] {
+    return [...this.refused].map(([peerId, r]) => ({
+      peerId,
+      reason: 'protocol',
+      since: r.since,
+      detail: r.why,
+    }));
   }
 
   /** Forgets a member that left or was reaped. */

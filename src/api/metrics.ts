@@ -81,6 +81,8 @@ export class ApiMetrics {
   private readonly rss: Gauge;
   private readonly watches: Gauge;
   private readonly blockers: Gauge<'member' | 'reason'>;
+  private readonly refused: Counter<'reason'>;
+  private readonly refusedLast = { diverged: 0, protocol: 0 };
   private readonly requests: Counter<'method' | 'route' | 'status'>;
   private readonly latency: Histogram<'method' | 'route'>;
 
@@ -125,6 +127,12 @@ export class ApiMetrics {
       labelNames: ['member', 'reason'],
       registers,
     });
+    this.refused = new Counter({
+      name: 'smac_peers_refused_total',
+      help: 'Heartbeats refused, by reason: diverged (a member of another cluster: docs/agent.md, "Divergence") or protocol (incompatible); the peers\' connections are closed.',
+      labelNames: ['reason'],
+      registers,
+    });
     this.watches = new Gauge({ name: 'smac_watches_active', help: 'Open watch streams.', registers });
     this.requests = new Counter({
       name: 'smac_http_requests_total',
@@ -163,6 +171,8 @@ export class ApiMetrics {
       if (v > m.last) m.counter.inc(v - m.last);
       m.last = Math.max(m.last, v);
     }
+    this.mirrorRefused('diverged', status.counters.refusedDiverged);
+    this.mirrorRefused('protocol', status.counters.refusedPeers);
     this.buffered.set(status.buffered);
     this.logEvents.set(status.log.events);
     this.logBytes.set(status.log.bytes);
@@ -175,6 +185,12 @@ export class ApiMetrics {
       this.blockers.set({ member: b.peerId, reason: b.reason }, b.pinnedEvents);
     this.rss.set(process.memoryUsage.rss());
     return this.registry.metrics();
+  }
+
+  private mirrorRefused(reason: 'diverged' | 'protocol', v: number): void {
+    if (v > this.refusedLast[reason]) this.refused.inc({ reason }, v - this.refusedLast[reason]);
+    else this.refused.inc({ reason }, 0); // shown at 0 too
+    this.refusedLast[reason] = Math.max(this.refusedLast[reason], v);
   }
 
   get contentType(): string {

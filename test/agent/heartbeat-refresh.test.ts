@@ -38,7 +38,7 @@ function rig(refreshMs = 10_000) {
     isolated: () => false,
     view: undefined as unknown as StabilityView, // not read when sending
     members: () => [],
-    counters: { heartbeatsReceived: 0, badHeartbeats: 0, refusedPeers: 0 },
+    counters: { heartbeatsReceived: 0, badHeartbeats: 0, refusedPeers: 0, refusedDiverged: 0 },
     onBehind: () => undefined,
     refreshMs: () => refreshMs,
   });

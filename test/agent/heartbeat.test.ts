@@ -36,6 +36,36 @@ describe('heartbeat codec', () => {
     }
   });
 
+  it('carries the folded (compacted) clock as counts along vc; a malformed one is none', () => {
+    const hb = {
+      vc: new Map([
+        ['a', 9],
+        ['b', 3],
+      ]),
+      region: 'eu',
+      leaving: false,
+      peers: [],
+      // c: an epoch vc leaves out (retired) is left out here too
+      folded: new Map([
+        ['a', 4],
+        ['c', 2],
+      ]),
+    };
+    const bytes = encodeHeartbeat(hb);
+    expect(JSON.parse(new TextDecoder().decode(bytes))).toMatchObject({ vc: { a: 9, b: 3 }, folded: [4, 0] });
+    expect(decodeHeartbeat(bytes)?.folded).toEqual(new Map([['a', 4]]));
+    // Nothing folded: left out, which says the same.
+    expect(
+      JSON.parse(new TextDecoder().decode(encodeHeartbeat({ ...hb, folded: new Map() }))),
+    ).not.toHaveProperty('folded');
+    expect(decodeHeartbeat(enc({ v: 1, vc: {}, region: 'r' }))?.folded).toBeUndefined();
+    for (const folded of [{ a: 1 }, 'x', [-1], [3], [1, 1], [1.5], [0]]) {
+      const back = decodeHeartbeat(enc({ v: 1, vc: { a: 2 }, region: 'r', folded }));
+      expect(back?.vc.get('a')).toBe(2);
+      expect(back?.folded).toBeUndefined();
+    }
+  });
+
   it('bounds what it sends', () => {
     const peers = Array.from({ length: 50 }, (_, i) => ({ id: `p${i}`, addrs: ['/ip4/127.0.0.1/tcp/1'] }));
     const back = decodeHeartbeat(encodeHeartbeat({ vc: new Map(), region: 'r', leaving: true, peers }));

@@ -159,6 +159,7 @@ export class ReplicaAgent implements ApiAgent {
         badHeartbeats: 0,
         refusedPeers: 0,
         gossipStreamsReopened: 0,
+        refusedDiverged: 0,
       },
       join: [],
       compaction: {
@@ -172,6 +173,7 @@ export class ReplicaAgent implements ApiAgent {
         maxLogEvents: 10_000_000,
       },
       protocol: { major: 1, minEvent: 1, maxEvent: 2, emitting: 1 },
+      refused: [],
     };
   }
 

@@ -1,0 +1,84 @@
+/**
+ * Peers refused as members of another cluster (src/core/divergence.ts has the rule; docs/agent.md
+ * "Divergence"): each with why and since when. A refused peer is no member here: its heartbeats
+ * are ignored, it is no stability member nor snapshot source, its gossiped events are dropped,
+ * nobody pulls from or pushes to it, and the connection gater denies it.
+ *
+ * The gater denies it for `holdMs` after the last heartbeat that showed the divergence; then one
+ * connection is let through, so that its next heartbeat is judged again: a peer whose operator
+ * restarted it with an empty store (same identity) is accepted then, and one still diverged is
+ * refused again (no new log line). A heartbeat from it that no longer shows the divergence (it
+ * can reach us through a shared member's relay too) lifts the refusal at once, as does a member
+ * of ours whose heartbeat names it (a shared member appeared).
+ *
+ * Timers and gossip callbacks call this; it holds no replica state.
+ */
+import type { Logger } from 'pino';
+
+export interface RefusedPeer {
+  readonly peerId: string;
+  readonly reason: 'diverged' | 'protocol';
+  /** ms since the epoch: first refused. */
+  readonly since: number;
+  readonly detail: string;
+}
+
+/** How long the gater denies a diverged peer after the last heartbeat that showed it. */
+export const DIVERGED_HOLD_MS = 60_000;
+
+/** The stable code of the one error line per refused peer. */
+export const PEER_REFUSED_DIVERGED = 'PEER_REFUSED_DIVERGED';
+
+export class PeerRefusals {
+  private readonly diverged = new Map<string, { since: number; lastAt: number; detail: string }>();
+  /** Peers an error line was logged for (once per peer for the life of the process). */
+  private readonly logged = new Set<string>();
+
+  constructor(
+    private readonly log: Pick<Logger, 'error' | 'info'>,
+    private readonly counters: { refusedDiverged: number },
+    private readonly now: () => number,
+    private readonly holdMs = DIVERGED_HOLD_MS,
+  ) {}
+
+  /** `peer`'s heartbeat showed it diverged from us for good (`detail`: why). */
+  refuse(peer: string, detail: string): void {
+    this.counters.refusedDiverged++;
+    const now = this.now();
+    const entry = this.diverged.get(peer);
+    this.diverged.set(peer, { since: entry?.since ?? now, lastAt: now, detail });
+    if (this.logged.has(peer)) return;
+    this.logged.add(peer);
+    this.log.error(
+      { code: PEER_REFUSED_DIVERGED, peer, reason: 'diverged' },
+      `refusing peer ${peer}: ${detail}. Neither replica can take the other's state; nothing of either was changed. To join it, restart one of the two with an empty data directory and write again what only it held (docs/agent.md, "Divergence")`,
+    );
+  }
+
+  /** `peer` is no longer diverged from us (`why`); true if it was refused. */
+  lift(peer: string, why: string): boolean {
+    if (!this.diverged.delete(peer)) return false;
+    this.log.info({ peer }, `no longer refusing peer ${peer}: ${why}`);
+    return true;
+  }
+
+  /** Refused as diverged: not a member, nothing exchanged with it. */
+  isRefused(peer: string): boolean {
+    return this.diverged.has(peer);
+  }
+
+  /** Whether the connection gater denies `peer` now (see the module comment). */
+  denies(peer: string): boolean {
+    const entry = this.diverged.get(peer);
+    return entry !== undefined && this.now() - entry.lastAt < this.holdMs;
+  }
+
+  list(): RefusedPeer[] {
+    return [...this.diverged].map(([peerId, e]) => ({
+      peerId,
+      reason: 'diverged',
+      since: e.since,
+      detail: e.detail,
+    }));
+  }
+}

@@ -1,0 +1,57 @@
+// Peers refused as members of another cluster (src/agent/peer-refusals.ts): one error line per
+// peer, counted every time, the gater's hold ends so that the peer can be judged again.
+import { describe, expect, it } from 'vitest';
+import { PEER_REFUSED_DIVERGED, PeerRefusals } from '../../src/agent/peer-refusals.js';
+
+function setup() {
+  const lines: { level: string; obj: Record<string, unknown> }[] = [];
+  const log = {
+    error: (obj: Record<string, unknown>) => lines.push({ level: 'error', obj }),
+    info: (obj: Record<string, unknown>) => lines.push({ level: 'info', obj }),
+  };
+  const counters = { refusedDiverged: 0 };
+  const clock = { now: 1_000 };
+  const r = new PeerRefusals(log as never, counters, () => clock.now, 60_000);
+  return { r, lines, counters, clock };
+}
+
+describe('PeerRefusals', () => {
+  it('logs one error per peer with a stable code, and counts every refused heartbeat', () => {
+    const { r, lines, counters } = setup();
+    r.refuse('p', 'why');
+    r.refuse('p', 'why');
+    r.refuse('q', 'why');
+    expect(counters.refusedDiverged).toBe(3);
+    const errors = lines.filter((l) => l.level === 'error');
+    expect(errors.map((l) => l.obj.peer)).toEqual(['p', 'q']);
+    expect(errors.every((l) => l.obj.code === PEER_REFUSED_DIVERGED)).toBe(true);
+    expect(r.list().map((e) => [e.peerId, e.reason])).toEqual([
+      ['p', 'diverged'],
+      ['q', 'diverged'],
+    ]);
+  });
+
+  it('holds the gater for holdMs after the last refused heartbeat, then lets one connection through', () => {
+    const { r, clock } = setup();
+    r.refuse('p', 'why');
+    clock.now += 59_000;
+    expect(r.denies('p')).toBe(true);
+    clock.now += 2_000;
+    expect(r.denies('p')).toBe(false);
+    expect(r.isRefused('p')).toBe(true); // still no member: nothing exchanged with it
+    r.refuse('p', 'why'); // judged again, still diverged
+    expect(r.denies('p')).toBe(true);
+    expect(r.list()[0]?.since).toBe(1_000);
+  });
+
+  it('lifts a refusal (once), and a later refusal of the same peer logs no second error', () => {
+    const { r, lines } = setup();
+    expect(r.lift('p', 'x')).toBe(false);
+    r.refuse('p', 'why');
+    expect(r.lift('p', 'a shared member')).toBe(true);
+    expect(r.isRefused('p')).toBe(false);
+    expect(r.denies('p')).toBe(false);
+    r.refuse('p', 'why');
+    expect(lines.filter((l) => l.level === 'error')).toHaveLength(1);
+  });
+});
