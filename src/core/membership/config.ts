@@ -292,12 +292,14 @@ export function suspicionMaxMs(config: MembershipConfig, n: number): number {
 
 /**
  * k: the confirmations that drive a suspicion to its floor. Lifeguard picks it so that the
- * floor is reached two periods short of what suspicionMult periods of probing would give; a
- * cluster too small to supply k other confirmers expects none (memberlist state.go).
+ * floor is reached two periods short of what suspicionMult periods of probing would give. A
+ * cluster too small to supply k other confirmers expects all it has: the N − 2 members other
+ * than the accuser and the accused (memberlist expects none, so in a cluster of three a lone
+ * accuser's suspicion ran out at the floor, and one unlucky run of lost refutations made a
+ * live member dead; docs/membership.md, "Departures").
  */
 export function confirmationsWanted(config: MembershipConfig, n: number): number {
-  const k = config.suspicionMult - 2;
-  return n - 2 < k ? 0 : Math.max(0, k);
+  return Math.max(0, Math.min(config.suspicionMult - 2, n - 2));
 }
 
 /**
