@@ -168,13 +168,14 @@ describe('retransmit limit and detection bound', () => {
   });
 
   it.each([
-    // 2(N−1) periods + max suspicion + one probe timeout for the last-chance ping
-    ['LAN', 10, 0, 0, 2 * 9 * 1_000 + 24_000 + 500],
-    ['LAN', 30, 0, 0, 2 * 29 * 1_000 + 35_448 + 500],
-    ['WAN', 10, 0, 0, 2 * 9 * 5_000 + 180_000 + 3_000],
-    ['LAN', 10, 50, 0, 2 * 9 * 1_050 + 24_000 + 500 + 100],
-    ['LAN', 10, 0, 7, 2 * 9 * 8_000 + 24_000 + 4_000],
-    ['LAN', 10, 0, 99, 2 * 9 * 8_000 + 24_000 + 4_000],
+    // 2(N−1) + (probeAttempts − 1) periods + max suspicion + one probe timeout for the
+    // last-chance ping
+    ['LAN', 10, 0, 0, (2 * 9 + 1) * 1_000 + 24_000 + 500],
+    ['LAN', 30, 0, 0, (2 * 29 + 1) * 1_000 + 35_448 + 500],
+    ['WAN', 10, 0, 0, (2 * 9 + 1) * 5_000 + 180_000 + 3_000],
+    ['LAN', 10, 50, 0, (2 * 9 + 1) * 1_050 + 24_000 + 500 + 100],
+    ['LAN', 10, 0, 7, (2 * 9 + 1) * 8_000 + 24_000 + 4_000],
+    ['LAN', 10, 0, 99, (2 * 9 + 1) * 8_000 + 24_000 + 4_000],
   ] as const)('%s, N = %i, ticks %i ms late, health %i: %i ms', (profile, n, late, health, bound) => {
     const config = profile === 'LAN' ? LAN_PROFILE : WAN_PROFILE;
     expect(detectionBoundMs(config, n, late, health)).toBe(bound);
