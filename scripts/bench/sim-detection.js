@@ -3,9 +3,12 @@
 // 1-20 ms latency on the LAN profile and 50-170 ms on the WAN profile, no loss, one member
 // crashed after 10 s. Prints the median and max time until the last survivor held it dead, and
 // the largest share of detectionBoundMs any seed used (docs/membership.md, "Detection time").
+// With --n, a cluster of that size on the LAN profile instead, with --one-way latencies (ms),
+// the victim and the crash time varying with the seed: the median, 90th percentile and max
+// time until all survivors held it dead.
 //
 //   node --experimental-transform-types --no-warnings --import ./scripts/lib/ts-register.js \
-//     scripts/bench/sim-detection.js [--seeds 20]
+//     scripts/bench/sim-detection.js [--seeds 20] [--n 3 --one-way 75-86]
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,11 +20,56 @@ const { LAN_PROFILE, WAN_PROFILE, detectionBoundMs } = await import(
 );
 const { Prng } = await import(join(root, 'test/support/prng.ts'));
 
-const { values: args } = parseArgs({ options: { seeds: { type: 'string', default: '20' } } });
+const { values: args } = parseArgs({
+  options: {
+    seeds: { type: 'string', default: '20' },
+    n: { type: 'string' },
+    'one-way': { type: 'string', default: '1-20' },
+  },
+});
 const seeds = Number(args.seeds);
-if (!Number.isInteger(seeds) || seeds < 1) {
-  console.error('usage: sim-detection.js [--seeds N>=1]');
+const [minOneWay, maxOneWay] = args['one-way'].split('-').map(Number);
+const fixedN = args.n === undefined ? undefined : Number(args.n);
+if (
+  !Number.isInteger(seeds) ||
+  seeds < 1 ||
+  !(minOneWay >= 0 && maxOneWay >= minOneWay) ||
+  (fixedN !== undefined && !(Number.isInteger(fixedN) && fixedN >= 2))
+) {
+  console.error('usage: sim-detection.js [--seeds N>=1] [--n N>=2 --one-way MIN-MAX]');
   process.exit(2);
+}
+
+if (fixedN !== undefined) {
+  const all = [];
+  for (let seed = 1; seed <= seeds; seed++) {
+    const sim = new MembershipSim({
+      seed,
+      n: fixedN,
+      config: LAN_PROFILE,
+      minLatencyMs: minOneWay,
+      maxLatencyMs: maxOneWay,
+    });
+    sim.runUntil(15_000 + (seed % 10) * 97);
+    const victim = sim.ids[seed % fixedN];
+    const crashAt = sim.nowMs;
+    sim.crash(victim);
+    const survivors = sim.ids.filter((id) => id !== victim);
+    for (let t = crashAt + 50; t <= crashAt + 120_000; t += 50) {
+      sim.runUntil(t);
+      if (survivors.every((o) => sim.statusOf(o, victim) === 'dead')) {
+        all.push(t - crashAt);
+        break;
+      }
+    }
+  }
+  all.sort((a, b) => a - b);
+  const q = (p) => (all[Math.min(all.length - 1, Math.floor(p * all.length))] / 1000).toFixed(2);
+  console.log(
+    `N = ${fixedN}, ${minOneWay}-${maxOneWay} ms one way, ${seeds} seeds: crash → all hold dead ` +
+      `median ${q(0.5)} s, p90 ${q(0.9)} s, max ${q(1)} s; never: ${seeds - all.length}`,
+  );
+  process.exit(0);
 }
 
 const CRASH_AT_MS = 10_000;

@@ -215,9 +215,10 @@ export function membershipProfile(name: MembershipProfile): MembershipConfig {
 }
 
 /**
- * The share of the time left in the period after the direct ping times out that a relay waits
- * for the target before it nacks. The rest leaves room for the nack to travel back before the
- * period ends, so a healthy asker counts every nack (memberlist relays wait a whole probe
+ * The most of the time left in the period after the direct ping times out that a relay waits
+ * for the target before it nacks (less when a round trip to the helpers is longer than the
+ * rest: relays.ts, relayTimeoutMs). The rest leaves room for the nack to travel back before
+ * the period ends, so a healthy asker counts every nack (memberlist relays wait a whole probe
  * timeout, which lands their nacks after the asker's deadline with the default LAN settings).
  */
 export const RELAY_TIMEOUT_SHARE = 0.8;

@@ -26,7 +26,7 @@
 import { ErrorCode, fail } from '../errors.js';
 import { canonicalJson } from '../json.js';
 import { Awareness } from './awareness.js';
-import { type MembershipConfig, RELAY_TIMEOUT_SHARE, resolveMembershipConfig } from './config.js';
+import { type MembershipConfig, resolveMembershipConfig } from './config.js';
 import { gossipRound, piggyback } from './dissemination.js';
 import { DetectorState, type MembershipStats, type MemberState, type MemberView } from './detector-state.js';
 import {
@@ -47,7 +47,7 @@ import {
   onSuspect,
 } from './membership-updates.js';
 import { RandomChoice } from './random-choice.js';
-import { Relays } from './relays.js';
+import { Relays, relayTimeoutMs } from './relays.js';
 import { isLastChance, nextSuspicionDueMs, runSuspicionDeadlines } from './suspicion-deadlines.js';
 
 export type { MemberView, MembershipStats } from './detector-state.js';
@@ -370,8 +370,7 @@ export class FailureDetector {
     const via = this.s.random.pick(candidates, this.config.indirectChecks);
     if (via.length === 0) return;
     p.via = via;
-    // Helpers nack within the rest of our period, leaving room for the nack to come back.
-    const timeoutMs = Math.max(1, Math.floor((p.endMs - this.s.nowMs) * RELAY_TIMEOUT_SHARE));
+    const timeoutMs = relayTimeoutMs(this.s, p.endMs - this.s.nowMs, via);
     fx.push({
       kind: 'send-ping-req',
       via,
