@@ -72,6 +72,9 @@ const Probes = Type.Object(
     probesOutOfTurn: Type.Integer({ description: 'probes moved forward because the connection was lost' }),
     pingTimeouts: Type.Integer({ description: 'direct pings not acked within their timeout' }),
     probeFailures: Type.Integer({ description: 'probes that ended without any ack' }),
+    probeRetries: Type.Optional(
+      Type.Integer({ description: 'failed probes followed at once by another attempt (probeAttempts)' }),
+    ),
     suspicionsRaised: Type.Integer(),
     refutations: Type.Integer(),
     staleAcks: Type.Integer(),

@@ -48,6 +48,16 @@ export interface MembershipConfig {
    */
   readonly indirectChecks: number;
   /**
+   * Probes of a member that must fail in a row, each a full probe (direct ping, then the
+   * indirect one), before we suspect it; the next attempt starts at once, out of turn. A
+   * member whose connection the transport lost and could not reopen is suspected after one
+   * (its process is gone, most likely). Higher tolerates longer stalls of a live member (an
+   * event loop starved of CPU for seconds answers nothing, yet refutes when it wakes) and
+   * delays the first suspicion of a silent crash or a partition by one period per attempt;
+   * 1 is SWIM's and memberlist's single probe.
+   */
+  readonly probeAttempts: number;
+  /**
    * Scales the suspicion timeout with cluster size:
    * min = max(suspicionFloorMs, suspicionMult × log10(N) × probeIntervalMs) (memberlist's
    * suspicionTimeout, with our floor in place of its max(1, log10 N)). Higher gives a
@@ -138,6 +148,12 @@ export const LAN_PROFILE: MembershipConfig = Object.freeze({
   maxProbeTimeoutMs: 5_000,
   /** Three independent routes: a false suspicion needs four lost paths at once. */
   indirectChecks: 3,
+  /**
+   * Two: a member stalled for longer than one probe (2–3 s event-loop stalls were measured on
+   * loaded agents across the emulated WAN) is not suspected unless it stays silent through a
+   * second one; a crashed process is found by its lost connection, after one.
+   */
+  probeAttempts: 2,
   /** N = 10: min 4 s, max 24 s; N = 100: min 8 s, max 48 s. */
   suspicionMult: 4,
   /**
@@ -199,9 +215,10 @@ export function membershipProfile(name: MembershipProfile): MembershipConfig {
 }
 
 /**
- * The share of the time left in the period after the direct ping times out that a relay waits
- * for the target before it nacks. The rest leaves room for the nack to travel back before the
- * period ends, so a healthy asker counts every nack (memberlist relays wait a whole probe
+ * The most of the time left in the period after the direct ping times out that a relay waits
+ * for the target before it nacks (less when a round trip to the helpers is longer than the
+ * rest: relays.ts, relayTimeoutMs). The rest leaves room for the nack to travel back before
+ * the period ends, so a healthy asker counts every nack (memberlist relays wait a whole probe
  * timeout, which lands their nacks after the asker's deadline with the default LAN settings).
  */
 export const RELAY_TIMEOUT_SHARE = 0.8;
@@ -217,6 +234,7 @@ const BOUNDS: Readonly<Record<keyof MembershipConfig, Bound>> = {
   rttTimeoutMult: { min: 0, max: 20 },
   maxProbeTimeoutMs: { min: 1, max: 600_000 },
   indirectChecks: { min: 0, max: 16 },
+  probeAttempts: { min: 1, max: 10 },
   suspicionMult: { min: 1, max: 100 },
   suspicionFloorMs: { min: 0, max: 3_600_000 },
   suspicionMaxTimeoutMult: { min: 1, max: 100 },
@@ -292,12 +310,14 @@ export function suspicionMaxMs(config: MembershipConfig, n: number): number {
 
 /**
  * k: the confirmations that drive a suspicion to its floor. Lifeguard picks it so that the
- * floor is reached two periods short of what suspicionMult periods of probing would give; a
- * cluster too small to supply k other confirmers expects none (memberlist state.go).
+ * floor is reached two periods short of what suspicionMult periods of probing would give. A
+ * cluster too small to supply k other confirmers expects all it has: the N − 2 members other
+ * than the accuser and the accused (memberlist expects none, so in a cluster of three a lone
+ * accuser's suspicion ran out at the floor, and one unlucky run of lost refutations made a
+ * live member dead; docs/membership.md, "Departures").
  */
 export function confirmationsWanted(config: MembershipConfig, n: number): number {
-  const k = config.suspicionMult - 2;
-  return n - 2 < k ? 0 : Math.max(0, k);
+  return Math.max(0, Math.min(config.suspicionMult - 2, n - 2));
 }
 
 /**
@@ -323,8 +343,8 @@ export function retransmitLimit(config: MembershipConfig, n: number): number {
  *
  * Each member reaches any given target within 2(N − 1) − 1 periods of round-robin probing
  * (the target first in one shuffled round and last in the next), its probe fails one period
- * later, its own suspicion runs out at most max(N) after that, and the last-chance ping then
- * waits one probe timeout. Gossip only makes this sooner: a suspicion heard earlier expires
+ * later and each further attempt (probeAttempts) one more, its own suspicion runs out at most
+ * max(N) after that, and the last-chance ping then waits one probe timeout. Gossip only makes this sooner: a suspicion heard earlier expires
  * earlier, confirmations shorten it and a dead message ends it. `tickGranularityMs` is the
  * lateness of the agent's ticks, which can stretch every period and both final waits.
  */
@@ -335,7 +355,7 @@ export function detectionBoundMs(
   healthScore = 0,
 ): number {
   const scale = Math.min(Math.max(0, healthScore), config.awarenessMaxMultiplier - 1) + 1;
-  const periods = 2 * Math.max(1, n - 1);
+  const periods = 2 * Math.max(1, n - 1) + config.probeAttempts - 1;
   return (
     periods * (config.probeIntervalMs * scale + tickGranularityMs) +
     suspicionMaxMs(config, n) +

@@ -39,6 +39,8 @@ export interface MembershipStats {
   readonly pingTimeouts: number;
   /** Probes that ended without any ack. */
   readonly probeFailures: number;
+  /** Failed probes followed at once by another attempt at the same member (probeAttempts). */
+  readonly probeRetries: number;
   /** Suspicions this member started from its own failed probes. */
   readonly suspicionsRaised: number;
   /** Times this member raised its incarnation to refute a suspicion. */
@@ -78,6 +80,7 @@ export class DetectorState {
     probesOutOfTurn: 0,
     pingTimeouts: 0,
     probeFailures: 0,
+    probeRetries: 0,
     suspicionsRaised: 0,
     refutations: 0,
     staleAcks: 0,

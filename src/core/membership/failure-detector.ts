@@ -20,12 +20,13 @@
  *
  * This file holds `step`, the protocol period and the reads; the member table and what else
  * its parts share is in detector-state.ts, the incarnation rules in membership-updates.ts,
- * piggybacking and the gossip loop in dissemination.ts, relaying for others in relays.ts.
+ * piggybacking and the gossip loop in dissemination.ts, relaying for others in relays.ts, the
+ * suspicions' last-chance pings and verdicts in suspicion-deadlines.ts.
  */
 import { ErrorCode, fail } from '../errors.js';
 import { canonicalJson } from '../json.js';
 import { Awareness } from './awareness.js';
-import { type MembershipConfig, RELAY_TIMEOUT_SHARE, resolveMembershipConfig } from './config.js';
+import { type MembershipConfig, resolveMembershipConfig } from './config.js';
 import { gossipRound, piggyback } from './dissemination.js';
 import { DetectorState, type MembershipStats, type MemberState, type MemberView } from './detector-state.js';
 import {
@@ -46,7 +47,8 @@ import {
   onSuspect,
 } from './membership-updates.js';
 import { RandomChoice } from './random-choice.js';
-import { Relays } from './relays.js';
+import { Relays, relayTimeoutMs } from './relays.js';
+import { isLastChance, nextSuspicionDueMs, runSuspicionDeadlines } from './suspicion-deadlines.js';
 
 export type { MemberView, MembershipStats } from './detector-state.js';
 
@@ -55,6 +57,12 @@ interface Probe {
   readonly seq: number;
   readonly pingDeadlineMs: number;
   readonly endMs: number;
+  /** 1 for the first probe of the target, up to config.probeAttempts. */
+  readonly attempt: number;
+  /** The seqs of the earlier attempts in this run: a late ack to any of them counts. */
+  readonly earlier: readonly number[];
+  /** Its failure is final, whatever the attempt: the connection to the target was lost. */
+  final: boolean;
   indirectSent: boolean;
   /** The ping-req helpers asked: each one owes us an ack or a nack. */
   via: readonly MemberId[];
@@ -208,7 +216,7 @@ export class FailureDetector {
     const p = this.probe;
     if (p) t = Math.min(t, p.indirectSent ? p.endMs : p.pingDeadlineMs);
     else if (this.s.probeOrder.soonCount > 0) t = this.s.nowMs;
-    for (const [id, s] of this.s.suspicions) t = Math.min(t, s.dueMs(this.s.scaledProbeTimeoutFor(id)));
+    t = Math.min(t, nextSuspicionDueMs(this.s));
     t = Math.min(t, this.relays.nextDeadlineMs());
     if (this.s.queue.size > 0 && this.config.gossipNodes > 0)
       t = Math.min(t, Math.max(this.s.nowMs, this.nextGossipAtMs));
@@ -270,31 +278,12 @@ export class FailureDetector {
     }
     if (this.probe === undefined) {
       this.nextProbeAtMs ??= now + this.s.random.int(this.config.probeIntervalMs);
+      // probeFailed may have started the next attempt at the same target instead.
       const soon = this.s.probeOrder.nextSoon(this.s.table, this.s.me);
       if (soon !== undefined || now >= this.nextProbeAtMs) this.startProbe(fx, soon);
     }
     // After the probe step: its failure may have confirmed a suspicion past its deadline.
-    for (const [id, s] of [...this.s.suspicions]) {
-      const graceMs = this.s.scaledProbeTimeoutFor(id);
-      if (s.dueMs(graceMs) > now) continue;
-      const m = this.s.table.get(id);
-      // A departing member spreads its own news, not new accusations.
-      if (m?.status !== 'suspect' || this.s.leaving) {
-        this.s.suspicions.delete(id);
-        continue;
-      }
-      if (s.lastChanceSeq === undefined) {
-        // One last direct ping before the verdict. It carries the suspicion (buddy system), so a
-        // live member that missed the gossip refutes in its ack; only silence makes it dead.
-        const seq = this.s.nextSeq();
-        s.lastChanceSent(seq, now, graceMs);
-        this.s.roundTrips.notePing(seq, id, this.s.nowMs);
-        fx.push({ kind: 'send-ping', to: id, seq, piggyback: piggyback(this.s, id, 1) });
-        continue;
-      }
-      this.s.suspicions.delete(id);
-      onDown(this.s, { kind: 'dead', id, incarnation: m.incarnation, from: this.id }, fx);
-    }
+    runSuspicionDeadlines(this.s, fx);
     this.relays.expire(fx);
     if (now >= this.nextGossipAtMs && this.s.queue.size > 0) {
       this.nextGossipAtMs = now + this.config.gossipIntervalMs;
@@ -309,12 +298,15 @@ export class FailureDetector {
     }
   }
 
-  /** `soon`: a member probed out of turn (its connection was lost); else the next in turn. */
-  private startProbe(fx: MembershipEffect[], soon?: MemberId): void {
+  /**
+   * `soon`: a member probed out of turn (its connection was lost); `retry`: a failed probe
+   * whose target gets its next attempt now; else the next member in turn.
+   */
+  private startProbe(fx: MembershipEffect[], soon?: MemberId, retry?: Probe): void {
     const now = this.s.nowMs;
     const periodMs = this.s.awareness.scale(this.config.probeIntervalMs);
     if (soon !== undefined) this.s.counters.probesOutOfTurn++;
-    const target = soon ?? this.s.probeOrder.next(this.s.table, this.s.me);
+    const target = retry?.target ?? soon ?? this.s.probeOrder.next(this.s.table, this.s.me);
     if (target === undefined) {
       this.nextProbeAtMs = now + periodMs;
       return;
@@ -332,6 +324,10 @@ export class FailureDetector {
       seq,
       pingDeadlineMs: now + timeoutMs,
       endMs: now + spanMs,
+      attempt: retry ? retry.attempt + 1 : 1,
+      earlier: retry ? [...retry.earlier, retry.seq] : [],
+      // A member we could not reconnect to gets no second chance: its process is gone.
+      final: soon !== undefined,
       indirectSent: false,
       via: [],
       nacks: new Set(),
@@ -350,9 +346,13 @@ export class FailureDetector {
     return this.s.probeTimeoutFor(id);
   }
 
-  /** The transport lost its connection to `id`: probe it out of turn, now if nothing runs. */
+  /**
+   * The transport lost its connection to `id`: probe it out of turn, now if nothing runs. A
+   * probe of it already running gets no further attempt if it fails.
+   */
   private onConnectionLost(id: MemberId, fx: MembershipEffect[]): void {
     const m = this.s.table.get(id);
+    if (this.probe?.target === id) this.probe.final = true;
     if (!m || m === this.s.me || this.s.leaving || this.probe?.target === id) return;
     if (m.status !== 'alive' && m.status !== 'suspect') return;
     if (!this.s.probeOrder.probeSoon(id, this.s.nowMs, this.config.probeIntervalMs)) return;
@@ -370,8 +370,7 @@ export class FailureDetector {
     const via = this.s.random.pick(candidates, this.config.indirectChecks);
     if (via.length === 0) return;
     p.via = via;
-    // Helpers nack within the rest of our period, leaving room for the nack to come back.
-    const timeoutMs = Math.max(1, Math.floor((p.endMs - this.s.nowMs) * RELAY_TIMEOUT_SHARE));
+    const timeoutMs = relayTimeoutMs(this.s, p.endMs - this.s.nowMs, via);
     fx.push({
       kind: 'send-ping-req',
       via,
@@ -391,21 +390,26 @@ export class FailureDetector {
     this.s.awareness.apply(expected > 0 ? expected - Math.min(expected, p.nacks.size) : 1);
     const m = this.s.table.get(p.target);
     if (m?.status !== 'alive' && m?.status !== 'suspect') return;
+    if (!p.final && p.attempt < this.config.probeAttempts) {
+      // Not yet: a live member stalled for longer than one probe answers the next one (or its
+      // late ack to this one still counts); a dead one stays silent through it too.
+      this.s.counters.probeRetries++;
+      this.startProbe(fx, undefined, p);
+      return;
+    }
     onSuspect(this.s, { kind: 'suspect', id: m.id, incarnation: m.incarnation, from: this.id }, fx);
   }
 
   // ---- probe traffic ------------------------------------------------------------------
 
   private onAck(seq: number, fx: MembershipEffect[]): void {
-    if (this.probe?.seq === seq) {
+    if (this.probe?.seq === seq || this.probe?.earlier.includes(seq)) {
       this.probe = undefined;
       this.s.awareness.apply(-1);
       return;
     }
-    for (const s of this.s.suspicions.values()) {
-      // An ack to a last-chance ping: what counts is the refutation it carries, if any.
-      if (s.lastChanceSeq === seq) return;
-    }
+    // An ack to a last-chance ping: what counts is the refutation it carries, if any.
+    if (isLastChance(this.s, seq)) return;
     if (this.relays.onAck(seq, fx)) return;
     this.s.counters.staleAcks++;
   }

@@ -3,6 +3,7 @@
  * (§4.1). Each relay waits for the target's ack to our own ping, and nacks the requester if
  * none comes by its deadline (Lifeguard: a nack tells the requester that we at least heard it).
  */
+import { RELAY_TIMEOUT_SHARE } from './config.js';
 import type { DetectorState } from './detector-state.js';
 import { piggyback } from './dissemination.js';
 import type { MemberId, MembershipEffect } from './messages.js';
@@ -68,4 +69,20 @@ export class Relays {
     for (const r of this.open.values()) t = Math.min(t, r.deadlineMs);
     return t;
   }
+}
+
+/**
+ * The asker's side: how long the helpers it asks wait for the target before they nack. That is
+ * the rest of its probe, `leftMs`, less the way back, so that their nacks arrive before it
+ * ends. The way back is the ping-req to a helper and its nack: a round trip to it (srtt + 2 ×
+ * rttvar for the slowest helper measured), at least the share RELAY_TIMEOUT_SHARE leaves, at
+ * most half of `leftMs`.
+ */
+export function relayTimeoutMs(s: DetectorState, leftMs: number, via: readonly MemberId[]): number {
+  let backMs = leftMs * (1 - RELAY_TIMEOUT_SHARE);
+  for (const id of via) {
+    const r = s.roundTrips.view(id);
+    if (r) backMs = Math.max(backMs, r.srttMs + 2 * r.rttvarMs);
+  }
+  return Math.max(1, Math.floor(leftMs - Math.min(backMs, leftMs / 2)));
 }

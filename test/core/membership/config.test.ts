@@ -113,18 +113,18 @@ describe('suspicion timeout formula', () => {
   // of memberlist's max(1, log10 N) (4 s for every N ≤ 10, which a 3-region cluster cannot
   // afford across a WAN: docs/benchmarks.md):
   // min = max(floor, mult × log10 N × interval), max = maxMult × min,
-  // timeout(c) = max − (max − min)·log(c + 1)/log(k + 1), k = mult − 2 (0 if N − 2 < k).
+  // timeout(c) = max − (max − min)·log(c + 1)/log(k + 1), k = min(mult − 2, N − 2).
   it.each([
     // profile, N, min, max, k, timeout for c = 0..3
     ['LAN', 1, 2_000, 12_000, 0, [2_000, 2_000, 2_000, 2_000]],
-    ['LAN', 3, 2_000, 12_000, 0, [2_000, 2_000, 2_000, 2_000]],
+    ['LAN', 3, 2_000, 12_000, 1, [12_000, 2_000, 2_000, 2_000]],
     ['LAN', 4, 2_408, 14_448, 2, [14_448, 6_851, 2_408, 2_408]],
     ['LAN', 5, 2_795, 16_770, 2, [16_770, 7_952, 2_795, 2_795]],
     ['LAN', 10, 4_000, 24_000, 2, [24_000, 11_381, 4_000, 4_000]],
     ['LAN', 30, 5_908, 35_448, 2, [35_448, 16_810, 5_908, 5_908]],
     ['LAN', 100, 8_000, 48_000, 2, [48_000, 22_762, 8_000, 8_000]],
-    ['WAN', 3, 30_000, 180_000, 0, [30_000, 30_000, 30_000, 30_000]],
-    ['WAN', 4, 30_000, 180_000, 0, [30_000, 30_000, 30_000, 30_000]],
+    ['WAN', 3, 30_000, 180_000, 1, [180_000, 30_000, 30_000, 30_000]],
+    ['WAN', 4, 30_000, 180_000, 2, [180_000, 85_360, 30_000, 30_000]],
     ['WAN', 10, 30_000, 180_000, 4, [180_000, 115_398, 77_609, 50_797]],
     ['WAN', 100, 60_000, 360_000, 4, [360_000, 230_797, 155_218, 101_594]],
   ] as const)('%s, N = %i: min %i, max %i, k %i, timeouts %j', (profile, n, min, max, k, timeouts) => {
@@ -168,13 +168,14 @@ describe('retransmit limit and detection bound', () => {
   });
 
   it.each([
-    // 2(N−1) periods + max suspicion + one probe timeout for the last-chance ping
-    ['LAN', 10, 0, 0, 2 * 9 * 1_000 + 24_000 + 500],
-    ['LAN', 30, 0, 0, 2 * 29 * 1_000 + 35_448 + 500],
-    ['WAN', 10, 0, 0, 2 * 9 * 5_000 + 180_000 + 3_000],
-    ['LAN', 10, 50, 0, 2 * 9 * 1_050 + 24_000 + 500 + 100],
-    ['LAN', 10, 0, 7, 2 * 9 * 8_000 + 24_000 + 4_000],
-    ['LAN', 10, 0, 99, 2 * 9 * 8_000 + 24_000 + 4_000],
+    // 2(N−1) + (probeAttempts − 1) periods + max suspicion + one probe timeout for the
+    // last-chance ping
+    ['LAN', 10, 0, 0, (2 * 9 + 1) * 1_000 + 24_000 + 500],
+    ['LAN', 30, 0, 0, (2 * 29 + 1) * 1_000 + 35_448 + 500],
+    ['WAN', 10, 0, 0, (2 * 9 + 1) * 5_000 + 180_000 + 3_000],
+    ['LAN', 10, 50, 0, (2 * 9 + 1) * 1_050 + 24_000 + 500 + 100],
+    ['LAN', 10, 0, 7, (2 * 9 + 1) * 8_000 + 24_000 + 4_000],
+    ['LAN', 10, 0, 99, (2 * 9 + 1) * 8_000 + 24_000 + 4_000],
   ] as const)('%s, N = %i, ticks %i ms late, health %i: %i ms', (profile, n, late, health, bound) => {
     const config = profile === 'LAN' ? LAN_PROFILE : WAN_PROFILE;
     expect(detectionBoundMs(config, n, late, health)).toBe(bound);

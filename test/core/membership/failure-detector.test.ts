@@ -19,10 +19,11 @@ import { Prng } from '../../support/prng.js';
 
 const META = { region: 'eu-west', addrs: ['/ip4/10.0.0.1/tcp/7946'] };
 /**
- * The LAN profile with memberlist's suspicion floor (4 s for N ≤ 10), which the timings in
- * these tests were worked out from; the floor itself is tested in config.test.ts.
+ * The LAN profile with memberlist's suspicion floor (4 s for N ≤ 10) and single probe before a
+ * suspicion, which the timings in these tests were worked out from; the floor itself is tested
+ * in config.test.ts, further probe attempts in probe-attempts.test.ts.
  */
-const MEMBERLIST_LAN: MembershipConfig = { ...LAN_PROFILE, suspicionFloorMs: 4_000 };
+const MEMBERLIST_LAN: MembershipConfig = { ...LAN_PROFILE, suspicionFloorMs: 4_000, probeAttempts: 1 };
 
 function make(
   others = ['b', 'c', 'd', 'e'],

@@ -88,7 +88,9 @@ function run(
   fd.step({ kind: 'members-seen', members: members.map((id) => ({ id, incarnation: 0, meta: {} })) }, 0);
   const pending: { at: number; input: { kind: 'ack' | 'nack'; from: string; seq: number } }[] = [];
   const suspected: string[] = [];
+  let maxHealthScore = 0;
   const handle = (fx: MembershipEffect[], now: number) => {
+    maxHealthScore = Math.max(maxHealthScore, fd.healthScore);
     for (const e of fx) {
       if (e.kind === 'send-ping') {
         const r = rttMs(e.to, now);
@@ -114,7 +116,7 @@ function run(
     }
     if (fd.nextTickAtMs() <= now) handle(fd.step({ kind: 'tick' }, now), now);
   }
-  return { fd, suspected };
+  return { fd, suspected, maxHealthScore };
 }
 
 describe('failure detector with adaptive probe timeouts', () => {
@@ -146,13 +148,27 @@ describe('failure detector with adaptive probe timeouts', () => {
 
   it('across a 1.2 s link a fixed timeout fails probe after probe; the adaptive one only first probes', () => {
     const slow = () => 1_200;
-    const fixed = run({ ...LAN_PROFILE, rttTimeoutMult: 0 }, slow, 30_000).fd.stats();
+    const fixed = run({ ...LAN_PROFILE, rttTimeoutMult: 0 }, slow, 60_000).fd.stats();
     expect(fixed.probeFailures).toBeGreaterThan(5);
     const adaptive = run(LAN_PROFILE, slow, 60_000).fd.stats();
     // Before a member's round trip is known its probe uses the floor, and an ack this slow
     // misses the whole period; afterwards the timeout and the period fit the link.
     expect(adaptive.probeFailures).toBeLessThanOrEqual(3);
     expect(adaptive.probes).toBeGreaterThanOrEqual(8);
+  });
+
+  it('across a WAN, the helpers nack a silent member in time: local health stays 0', () => {
+    // A ping-req and its nack take a round trip to the helper on top of the relay's wait: with
+    // 165 ms round trips, 80% of the 500 ms left made every nack 65 ms late, and each failed
+    // probe of a silent member counted against our own health (Lifeguard), slowing our probes.
+    const { fd, maxHealthScore } = run(
+      LAN_PROFILE,
+      (id, now) => (id === 'b' && now >= 20_000 ? undefined : 165),
+      40_000,
+    );
+    expect(fd.get('b')?.status).not.toBe('alive');
+    expect(fd.stats().probeFailures).toBeGreaterThanOrEqual(2);
+    expect(maxHealthScore).toBe(0);
   });
 
   it('still declares a member dead that stops answering after its round trip was learnt', () => {

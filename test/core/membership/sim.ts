@@ -86,6 +86,8 @@ export interface SimNode {
   down: boolean;
   /** The time of the tick currently scheduled for it (Infinity when none). */
   tickAt: number;
+  /** Stalled (an event loop starved of CPU) until then: what arrives meanwhile waits. */
+  pausedUntil: number;
 }
 
 /** A binary min-heap on (at, order). */
@@ -170,7 +172,7 @@ export class MembershipSim {
       const fd = new FailureDetector({ id, incarnation: 0, meta: { region: 'sim' } }, opts.config, () =>
         this.rng.next(),
       );
-      this.nodes.set(id, { id, fd, down: false, tickAt: Number.POSITIVE_INFINITY });
+      this.nodes.set(id, { id, fd, down: false, tickAt: Number.POSITIVE_INFINITY, pausedUntil: 0 });
     }
     // Everyone starts from the same `_sys/members` set.
     const members = this.ids.map((id) => ({ id, incarnation: 0, meta: { region: 'sim' } }));
@@ -192,6 +194,16 @@ export class MembershipSim {
       this.nowMs = e.at;
       const node = this.node(e.node);
       if (node.down) continue;
+      if (node.pausedUntil > e.at) {
+        // Handled when the stall ends, in the order it arrived; the tick just after, as the agent
+        // reads waiting packets before it ticks (src/agent/membership.ts).
+        if (e.delivery || e.setChange) this.queue.push({ ...e, at: node.pausedUntil, order: this.order++ });
+        else if (e.at === node.tickAt) {
+          node.tickAt = node.pausedUntil + 1;
+          this.queue.push({ at: node.tickAt, order: this.order++, node: node.id });
+        }
+        continue;
+      }
       if (e.delivery) this.deliver(node, e.delivery);
       else if (e.setChange) this.applySetChange(node, e.setChange);
       else if (e.at === node.tickAt) {
@@ -207,6 +219,15 @@ export class MembershipSim {
 
   crash(id: MemberId): void {
     this.node(id).down = true;
+  }
+
+  /**
+   * Stalls `id` for `ms` from now, as an event loop starved of CPU: it receives, answers and
+   * ticks nothing meanwhile, then handles everything that arrived, in order.
+   */
+  pause(id: MemberId, ms: number): void {
+    const node = this.node(id);
+    node.pausedUntil = Math.max(node.pausedUntil, this.nowMs + ms);
   }
 
   leave(id: MemberId): void {
