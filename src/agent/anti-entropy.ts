@@ -16,8 +16,9 @@
  *   one more after it if more were asked for meanwhile. The replica backs its own requests off.
  * - The peer is chosen among the connected ones, preferring a peer whose last heartbeat shows
  *   events we lack over a random one.
- * - A pull whose responder holds nothing beyond another running pull's ends after its header
- *   (after a heal every peer of the other side sends the same backlog): pull-overlap.ts.
+ * - A pull whose responder holds little beyond another running pull's ends after its header
+ *   and runs again once that pull ended (after a heal every peer of the other side sends the
+ *   same backlog): pull-overlap.ts.
  * - A returning writer behind the peer's compacted log pushes its unsent events first, then
  *   pulls again and installs the snapshot even if it wrote more meanwhile (those events are
  *   re-applied on top: snapshot-exchange.ts), so it catches up however much it keeps writing.
@@ -270,8 +271,8 @@ export class AntiEntropy {
 
   /**
    * One anti-entropy exchange with `peer`, unless a pull from it runs or every slot is taken;
-   * it ends after the header when another running pull brings its events (pull-overlap.ts),
-   * unless `mayDefer` is false.
+   * it ends after the header when another running pull brings nearly all its events, to run
+   * again after that one (pull-overlap.ts), unless `mayDefer` is false.
    */
   private async pull(peer: PeerId, mayDefer = true): Promise<void> {
     const { config, counters, log } = this.deps;
@@ -290,7 +291,6 @@ export class AntiEntropy {
     const signal = AbortSignal.any([ctl.signal, AbortSignal.timeout(config.timeoutMs)]);
     const dog = watchdog(ctl, config.stallMs);
     let stalled = false;
-    let failed = false;
     try {
       let outcome = await this.pullOnce(peer, signal, dog, false, mayDefer);
       if (outcome.kind === 'push-first' && !this.deps.halted()) {
@@ -311,7 +311,6 @@ export class AntiEntropy {
       } else this.divergence.clear(key);
       this.avoid.delete(key);
     } catch (e) {
-      failed = true;
       stalled = ctl.signal.reason instanceof PullStalled;
       counters.syncsFailed++;
       if (stalled) counters.syncsStalled++;
@@ -329,9 +328,9 @@ export class AntiEntropy {
       this.settled.delete(key);
       settle();
     }
-    // Pulls that ended deferring to this one get their turn now if it brought nothing.
+    // Pulls that ended deferring to this one get their turn now: for the rest, or for all.
     const deferred = this.overlap.ended(peer);
-    if (failed && !this.deps.halted()) for (const p of deferred) void this.pull(p);
+    if (!this.deps.halted()) for (const p of deferred) void this.pull(p);
     if (stalled && !this.deps.halted()) {
       const other = this.choosePeer(false)?.peer; // another peer, now (the stalled one next round)
       if (other) void this.pull(other);
@@ -365,7 +364,7 @@ export class AntiEntropy {
         const frame = next.value;
         if (frame.type === 'header') {
           peerVc = this.deps.expand ? this.deps.expand(frame.vc) : frame.vc;
-          const other = this.overlap.header(peer, peerVc, frame.snapshot, mayDefer);
+          const other = this.overlap.header(peer, peerVc, frame.snapshot, this.deps.clock(), mayDefer);
           if (other !== undefined) {
             this.deps.log.debug({ peer: peer.toString(), other }, 'another running pull brings these events');
             return { kind: 'done' };

@@ -7,16 +7,36 @@
  * only after reading them) while its CPU was what the catch-up waited for.
  *
  * So a pull's header (the responder's clock: the response brings nothing beyond it) is checked
- * against the headers of the other pulls running now. When another pull's responder holds every
- * event this one does, this pull ends after its header: that pull brings them all. Should that
- * pull then fail, the pulls that deferred to it are due again at once (`ended` returns them),
- * so a responder that stalls or drops its connection cannot keep the others' events away; and
- * one that answers, but slowly, holds them back no longer than `waitMs` (the stall time: the
- * bound a silent responder already has).
- * Pulls that bring a snapshot take no part (installing one may need a push first).
+ * against the headers of the other pulls running now. When another pull brings nearly all of
+ * what this one would (all but a quarter at most: the other side's members each write a few
+ * membership records as they reconnect, so their clocks rarely match exactly), this pull ends
+ * after its header and is due again once that pull ends, however it ends (`ended` returns
+ * it): asked with the clock that pull brought us to, the responder then sends only the rest.
+ * A pull that still runs after `waitMs` lets the deferred ones go (`due`), so a responder that
+ * trickles its answer holds the others back no longer than a silent one could. Pulls that
+ * bring a snapshot take no part (installing one may need a push first).
  */
 import type { PeerId } from '@libp2p/interface';
-import { type ReadonlyVectorClock, vcLeq } from '../core/clock/vector-clock.js';
+import { type ReadonlyVectorClock, vcGet } from '../core/clock/vector-clock.js';
+
+/**
+ * True when a response up to `vc` would bring us something, and at most a quarter of it is
+ * neither ours already (`mine`) nor on its way up to `theirs`.
+ */
+export function mostlyCovered(
+  vc: ReadonlyVectorClock,
+  theirs: ReadonlyVectorClock,
+  mine: ReadonlyVectorClock,
+): boolean {
+  let lacking = 0;
+  let beyond = 0;
+  for (const [origin, seq] of vc) {
+    const have = vcGet(mine, origin);
+    lacking += Math.max(0, seq - have);
+    beyond += Math.max(0, seq - Math.max(have, vcGet(theirs, origin)));
+  }
+  return lacking > 0 && beyond * 4 <= lacking;
+}
 
 export interface PullOverlapDeps {
   /**
@@ -41,11 +61,17 @@ export class PullOverlap {
    * event this one would (this pull may end now), or undefined (read on). With `mayDefer`
    * false the pull reads on whatever runs, and only serves as a cover for later ones.
    */
-  header(peer: PeerId, vc: ReadonlyVectorClock, snapshot: boolean, mayDefer = true): string | undefined {
+  header(
+    peer: PeerId,
+    vc: ReadonlyVectorClock,
+    snapshot: boolean,
+    mine: ReadonlyVectorClock,
+    mayDefer = true,
+  ): string | undefined {
     const id = peer.toString();
     if (snapshot) return undefined;
     for (const [other, theirs] of mayDefer ? this.heads : []) {
-      if (other === id || !vcLeq(vc, theirs)) continue;
+      if (other === id || !mostlyCovered(vc, theirs, mine)) continue;
       const waiting = this.deferred.get(other) ?? new Map<string, { peer: PeerId; timer: NodeJS.Timeout }>();
       clearTimeout(waiting.get(id)?.timer);
       const timer = setTimeout(() => {
@@ -62,7 +88,7 @@ export class PullOverlap {
     return undefined;
   }
 
-  /** The pull from `peer` ended: the peers that deferred to it (to pull from if it failed). */
+  /** The pull from `peer` ended: the peers that deferred to it, due now. */
   ended(peer: PeerId): PeerId[] {
     const id = peer.toString();
     this.heads.delete(id);
