@@ -3,7 +3,9 @@
 // agents, one per region, joined through the delay proxies, default settings. Each repetition
 // cuts one region, writes on both sides of the cut, heals, and times from the heal until every
 // replica holds equal clocks and an equal state digest, with a timeline of what happened first
-// (connections back, first heartbeat across the cut, first pull, equal clocks, equal digests).
+// (connections back, first heartbeat across the cut, first pull, the victim's first events from
+// the other side, each agent caught up, equal clocks, equal digests) and the CPU time each agent
+// used from the heal until then (on a loaded machine, wall time is mostly waiting for a CPU).
 //
 //   node scripts/wan/heal.js [--reps 3] [--cut 30s] [--victim 2] [--rate 20] [--mode link]
 //                            [--agent-args '<json array>'] [--timeout 60s] [--keep] [--trace]
@@ -18,7 +20,7 @@
 // `ip netns`). Needs dist/ built.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -76,6 +78,20 @@ async function writer(api, region, rate, until) {
   return { acked, failed };
 }
 
+/**
+ * CPU time (user + system, all threads) a process has used, in ms, from /proc; undefined when
+ * it cannot be read. `ip netns exec` execs the agent, so the child's pid is the agent's.
+ */
+function cpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime; USER_HZ = 100
+  } catch {
+    return undefined;
+  }
+}
+
 /** Which origins the agents' clocks disagree on: `origin a:seq b:seq c:seq`, by region. */
 function clockDiff(st, regions) {
   const origins = new Set(st.flatMap((s) => Object.keys(s.clock)));
@@ -108,6 +124,12 @@ async function timeline(apis, agents, regions, victim, healedAt, timeoutMs) {
     join: (s?.join ?? []).map((j) => `${j.state}/${j.failures}`),
   }));
   const others = agents.map((_, i) => i).filter((i) => i !== victim);
+  const cpu0 = agents.map((a) => cpuMs(a.child?.pid));
+  const victimClock0 = statuses[victim]?.clock ?? {};
+  // The origins the victim lacked events of at the heal (the other side's writes).
+  const lacking = [...new Set(others.flatMap((i) => Object.keys(statuses[i]?.clock ?? {})))].filter((o) =>
+    others.some((i) => (statuses[i]?.clock[o] ?? 0) > (victimClock0[o] ?? 0)),
+  );
   const trace = [];
   let lastDiff;
   for (let i = 0; Date.now() - healedAt < timeoutMs && i < 100_000; i++) {
@@ -129,6 +151,14 @@ async function timeline(apis, agents, regions, victim, healedAt, timeoutMs) {
       if (pairs.every((p) => t[`heartbeat ${name(p)}`] !== undefined)) mark('heartbeat');
       if (st[victim].counters.syncsStarted > syncs0[victim]) mark('victimPull');
       if (others.some((o) => st[o].counters.syncsStarted > syncs0[o])) mark('otherPull');
+      // Catch-up: the victim's first events from the other side, and each agent holding every
+      // event any agent holds.
+      if (lacking.some((o) => (st[victim].clock[o] ?? 0) > (victimClock0[o] ?? 0))) mark('victimFirst');
+      const top = {};
+      for (const s of st) for (const [o, q] of Object.entries(s.clock)) top[o] = Math.max(top[o] ?? 0, q);
+      st.forEach((s, i) => {
+        if (Object.entries(top).every(([o, q]) => (s.clock[o] ?? 0) >= q)) mark(`caught up ${regions[i]}`);
+      });
       const diff = clockDiff(st, regions);
       if (diff !== lastDiff && trace.length < 100) trace.push(`${now - healedAt} ms: ${diff || 'equal'}`);
       lastDiff = diff;
@@ -137,7 +167,17 @@ async function timeline(apis, agents, regions, victim, healedAt, timeoutMs) {
         const d = await Promise.all(apis.map((a) => digestOf(a)));
         if (d[0] !== undefined && d.every((x) => x === d[0])) {
           mark('identical');
-          return { ...t, digest: d[0], syncsFailed: st.map((s) => s.counters.syncsFailed), trace };
+          const cpu = agents.map((a, k) => {
+            const c = cpuMs(a.child?.pid);
+            return c === undefined || cpu0[k] === undefined ? undefined : Math.round(c - cpu0[k]);
+          });
+          return {
+            ...t,
+            cpuMs: cpu,
+            digest: d[0],
+            syncsFailed: st.map((s) => s.counters.syncsFailed),
+            trace,
+          };
         }
       }
     }
@@ -239,13 +279,15 @@ async function repetition(cluster, r, { cutMs, timeoutMs, rate, trace }) {
   );
   await sleep(Math.max(0, stopAt - Date.now()));
   await cluster.setCut(false);
+  log(`rep ${r}: healed (${Date.now()} ms since the epoch, to match the agents' logs)`);
   const t = await timeline(apis, agents, wan.regions, victim, Date.now(), timeoutMs);
   const acked = counts.map((c) => c.acked);
   // The machine's load matters: every figure here is wall-clock time on shared cores.
   t.load = Number(loadavg()[0].toFixed(1));
   log(
     `rep ${r}: acked ${JSON.stringify(acked)}; after heal (ms): connected ${t.connected}, heartbeat ${t.heartbeat}, ` +
-      `victim pull ${t.victimPull}, other pull ${t.otherPull}, clocks equal ${t.clocks}, identical ${t.identical ?? `not within ${timeoutMs}`} (load ${t.load})`,
+      `victim pull ${t.victimPull}, victim's first events ${t.victimFirst}, caught up ${wan.regions.map((x) => `${x} ${t[`caught up ${x}`]}`).join(' ')}, ` +
+      `clocks equal ${t.clocks}, identical ${t.identical ?? `not within ${timeoutMs}`}; CPU ms used meanwhile ${JSON.stringify(t.cpuMs)} (load ${t.load})`,
   );
   if (trace) for (const line of t.trace) log(`  ${line}`);
   return { ...t, acked };

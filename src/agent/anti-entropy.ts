@@ -16,6 +16,9 @@
  *   one more after it if more were asked for meanwhile. The replica backs its own requests off.
  * - The peer is chosen among the connected ones, preferring a peer whose last heartbeat shows
  *   events we lack over a random one.
+ * - A pull whose responder holds little beyond another running pull's ends after its header
+ *   and runs again once that pull ended (after a heal every peer of the other side sends the
+ *   same backlog): pull-overlap.ts.
  * - A returning writer behind the peer's compacted log pushes its unsent events first, then
  *   pulls again and installs the snapshot even if it wrote more meanwhile (those events are
  *   re-applied on top: snapshot-exchange.ts), so it catches up however much it keeps writing.
@@ -30,6 +33,8 @@ import type { VerifiedEvent } from '../net/gossip.js';
 import type { SyncFrame, SyncService } from '../net/sync-protocol.js';
 import type { Store } from '../store/store.js';
 import { DivergenceLog, foldedBeyond } from './divergence.js';
+import { PullOverlap } from './pull-overlap.js';
+import { PullStalled, watchdog } from './pull-watchdog.js';
 import { SyncReceiver } from './sync-receiver.js';
 
 export interface AntiEntropyConfig {
@@ -93,38 +98,6 @@ export interface AntiEntropyDeps {
   readonly halted: () => boolean;
 }
 
-/** Abort reason of a pull whose peer stopped sending. */
-class PullStalled extends Error {
-  override readonly name = 'PullStalled';
-}
-
-/**
- * Aborts `ctl` with PullStalled when, while armed, stallMs pass without a poke (a frame from
- * or to the peer). Disarmed while we apply what the peer sent: our own slowness is not its.
- */
-function watchdog(
-  ctl: AbortController,
-  stallMs: number,
-): { arm: () => void; disarm: () => void; poke: () => void } {
-  let timer: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      ctl.abort(new PullStalled(`the peer sent nothing for ${stallMs} ms`));
-    }, stallMs);
-  };
-  return {
-    arm,
-    disarm: () => {
-      clearTimeout(timer);
-      timer = undefined;
-    },
-    poke: () => {
-      if (timer !== undefined) arm();
-    },
-  };
-}
-
 type Outcome =
   { readonly kind: 'done' } | { readonly kind: 'push-first'; readonly peerVc: ReadonlyVectorClock };
 
@@ -142,12 +115,18 @@ export class AntiEntropy {
   private lastInSyncPullAt = -Infinity;
   private repairAgain = false;
   private readonly receiver: SyncReceiver;
+  /** Running pulls whose responders hold the same events: one reads them (pull-overlap.ts). */
+  private readonly overlap: PullOverlap;
   /** Peers this agent diverged from for good, unless a third member helps (divergence.ts). */
   readonly divergence: DivergenceLog;
 
   constructor(private readonly deps: AntiEntropyDeps) {
     this.receiver = new SyncReceiver(deps);
     this.divergence = new DivergenceLog(deps.log, deps.counters);
+    this.overlap = new PullOverlap({
+      waitMs: deps.config.stallMs,
+      due: (peer) => void this.pull(peer, false),
+    });
   }
 
   /** Ids of the peers being pulled from now. */
@@ -298,8 +277,12 @@ export class AntiEntropy {
     return false;
   }
 
-  /** One anti-entropy exchange with `peer`, unless a pull from it runs or every slot is taken. */
-  private async pull(peer: PeerId): Promise<void> {
+  /**
+   * One anti-entropy exchange with `peer`, unless a pull from it runs or every slot is taken;
+   * it ends after the header when another running pull brings nearly all its events, to run
+   * again after that one (pull-overlap.ts), unless `mayDefer` is false.
+   */
+  private async pull(peer: PeerId, mayDefer = true): Promise<void> {
     const { config, counters, log } = this.deps;
     const key = peer.toString();
     if (this.deps.halted() || this.active.has(key) || this.active.size >= config.maxConcurrentPulls) return;
@@ -318,7 +301,7 @@ export class AntiEntropy {
     const dog = watchdog(ctl, config.stallMs);
     let stalled = false;
     try {
-      let outcome = await this.pullOnce(peer, signal, dog, false);
+      let outcome = await this.pullOnce(peer, signal, dog, false, mayDefer);
       if (outcome.kind === 'push-first' && !this.deps.halted()) {
         // We hold events the peer's snapshot lacks: hand them over first, then pull again and
         // install even if we got or wrote more meanwhile (re-applied on top of it, from our log).
@@ -328,7 +311,7 @@ export class AntiEntropy {
         } finally {
           dog.disarm();
         }
-        outcome = await this.pullOnce(peer, signal, dog, true);
+        outcome = await this.pullOnce(peer, signal, dog, true, mayDefer);
         if (outcome.kind === 'push-first') {
           const folded = foldedBeyond(this.deps.clock(), outcome.peerVc, this.deps.store);
           if (folded > 0 && this.deps.bridged?.(key) !== true) this.divergence.diverged(key, folded);
@@ -354,6 +337,9 @@ export class AntiEntropy {
       this.settled.delete(key);
       settle();
     }
+    // Pulls that ended deferring to this one get their turn now: for the rest, or for all.
+    const deferred = this.overlap.ended(peer);
+    if (!this.deps.halted()) for (const p of deferred) void this.pull(p);
     if (stalled && !this.deps.halted()) {
       const other = this.choosePeer(false)?.peer; // another peer, now (the stalled one next round)
       if (other) void this.pull(other);
@@ -369,6 +355,7 @@ export class AntiEntropy {
     signal: AbortSignal,
     dog: ReturnType<typeof watchdog>,
     keepNewer: boolean,
+    mayDefer: boolean,
   ): Promise<Outcome> {
     const vc = (this.deps.requestClock ?? this.deps.clock)();
     const frames = this.deps.sync.pull(peer, vc, { signal, onFrame: dog.poke });
@@ -384,8 +371,14 @@ export class AntiEntropy {
         }
         if (next.done || this.deps.halted()) return { kind: 'done' };
         const frame = next.value;
-        if (frame.type === 'header') peerVc = this.deps.expand ? this.deps.expand(frame.vc) : frame.vc;
-        else if (frame.type === 'snapshot') {
+        if (frame.type === 'header') {
+          peerVc = this.deps.expand ? this.deps.expand(frame.vc) : frame.vc;
+          const other = this.overlap.header(peer, peerVc, frame.snapshot, this.deps.clock(), mayDefer);
+          if (other !== undefined) {
+            this.deps.log.debug({ peer: peer.toString(), other }, 'another running pull brings these events');
+            return { kind: 'done' };
+          }
+        } else if (frame.type === 'snapshot') {
           if (!(await this.deps.install(frame.bytes, keepNewer, peer.toString())))
             return { kind: 'push-first', peerVc };
         } else if (frame.type === 'events') await this.receiveRaw(frame.envelopes);

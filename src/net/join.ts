@@ -8,8 +8,9 @@
  * that connection drops.
  *
  * After a partition heals, the join should come back within a second or so, not after the
- * long waits an outage builds up: the backoff is capped at one second (a refused dial costs
- * a couple of packets), and any new connection, which says the network works again, redials
+ * long waits an outage builds up: the backoff is capped at half a second (a refused dial costs
+ * a couple of packets; the cap is most of the wait from a heal until the first connection is
+ * back, issue 8), and any new connection, which says the network works again, redials
  * every waiting address at once, and replaces a dial that has hung for a second or more (its
  * SYNs were dropped by the cut: the kernel would retry only 1 and 3 s after it started, and
  * then nothing until the dial times out).
@@ -25,7 +26,7 @@ export interface JoinerOptions {
   /** Wait before the first retry (default 250). */
   initialBackoffMs?: number;
   /**
-   * Longest wait between tries (default 1000). Longer costs less against a peer that is gone
+   * Longest wait between tries (default 500). Longer costs less against a peer that is gone
    * for good; shorter reconnects sooner after a long outage.
    */
   maxBackoffMs?: number;
@@ -72,7 +73,7 @@ interface Target {
   replacement: boolean;
 }
 
-const DEFAULTS = { initialBackoffMs: 250, maxBackoffMs: 1_000, backoffFactor: 2, dialTimeoutMs: 5_000 };
+const DEFAULTS = { initialBackoffMs: 250, maxBackoffMs: 500, backoffFactor: 2, dialTimeoutMs: 5_000 };
 
 /** A new connection redials a waiting address only if its latest try is at least this old. */
 const MIN_REDIAL_GAP_MS = 200;

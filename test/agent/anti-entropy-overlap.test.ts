@@ -1,0 +1,189 @@
+// After a partition heals (issue 8) the returning member connects to every member of the other
+// side within a second or so and pulls from each: every one of them answers with the same
+// backlog, and the returning member, the one with the most to catch up, received and decoded it
+// once per peer (dropping the copies only after reading them). A pull whose responder, by its
+// header, holds little beyond what another running pull's responder holds now ends after the
+// header and runs again once that pull ended (then bringing only the rest); a pull still running
+// after the stall time lets it go all the same.
+import type { PeerId } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AntiEntropy } from '../../src/agent/anti-entropy.js';
+import type { VectorClock } from '../../src/core/clock/vector-clock.js';
+import type { SyncFrame, SyncService } from '../../src/net/sync-protocol.js';
+import type { Store } from '../../src/store/store.js';
+import { idOf, newKey } from '../net/helpers.js';
+import { quiet, waitFor } from './helpers.js';
+
+/** What one peer answers: its clock, and whether its events come (or its pull fails). */
+interface Script {
+  vc: VectorClock;
+  /** Opens once the test lets the events go: true sends them, false fails the pull. */
+  gate: Promise<boolean>;
+  /** Then sends a frame every 20 ms until the pull is aborted, instead of ending. */
+  trickle?: boolean;
+}
+
+/** A sync service whose answers the test scripts and holds at will. */
+class ScriptedSync {
+  readonly scripts = new Map<string, Script[]>();
+  readonly pulls: string[] = [];
+  /** Per peer: events frames handed out, and pulls closed right after their header. */
+  readonly eventsSent = new Map<string, number>();
+  readonly closedAfterHeader: string[] = [];
+  /** Peers whose header was read and the next frame asked for. */
+  readonly pastHeader = new Set<string>();
+
+  async *pull(peer: PeerId, _vc: unknown, opts: { signal?: AbortSignal }): AsyncGenerator<SyncFrame> {
+    const id = peer.toString();
+    this.pulls.push(id);
+    const script = this.scripts.get(id)?.shift();
+    if (!script) throw new Error(`no script for a pull from ${id}`);
+    let past = false;
+    try {
+      yield { type: 'header', vc: script.vc, compacted: new Map(), snapshot: false };
+      past = true;
+      this.pastHeader.add(id);
+      if (!(await script.gate)) throw new Error('the connection closed');
+      this.eventsSent.set(id, (this.eventsSent.get(id) ?? 0) + 1);
+      yield { type: 'events', envelopes: [new Uint8Array([1])] };
+      while (script.trickle && opts.signal?.aborted !== true) {
+        await new Promise((r) => setTimeout(r, 20));
+        yield { type: 'events', envelopes: [new Uint8Array([1])] };
+      }
+      yield { type: 'end', events: 1 };
+    } finally {
+      if (!past) this.closedAfterHeader.push(id);
+    }
+  }
+}
+
+function gate(): { promise: Promise<boolean>; open: (ok: boolean) => void } {
+  let open: (ok: boolean) => void = () => undefined;
+  const promise = new Promise<boolean>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+let client: AntiEntropy | undefined;
+afterEach(() => {
+  client?.stop();
+  client = undefined;
+});
+
+async function rig(stallMs = 60_000): Promise<{ ae: AntiEntropy; sync: ScriptedSync; a: PeerId; b: PeerId }> {
+  const a = peerIdFromString(idOf(await newKey()));
+  const b = peerIdFromString(idOf(await newKey()));
+  const sync = new ScriptedSync();
+  const ae = new AntiEntropy({
+    store: undefined as unknown as Store,
+    // Envelopes go through the receiver, which would open them: nothing is applied here.
+    receive: () => Promise.resolve(),
+    install: () => Promise.resolve(true),
+    halted: () => false,
+    peerClock: () => undefined,
+    sync: sync as unknown as SyncService,
+    log: quiet,
+    counters: { syncsStarted: 0, syncsFailed: 0, syncsStalled: 0, rejectedEvents: 0, divergedPulls: 0 },
+    config: { maxConcurrentPulls: 3, stallMs, timeoutMs: 60_000 },
+    now: Date.now,
+    clock: () => new Map(),
+    connectedPeers: () => [a, b],
+  });
+  // The frames carry no real envelopes: what matters is which frames are read.
+  ae.receiveRaw = () => Promise.resolve();
+  client = ae;
+  return { ae, sync, a, b };
+}
+
+describe('anti-entropy: concurrent pulls of the same backlog (issue 8, after a heal)', () => {
+  it('ends a pull after its header when another running pull brings nearly every event it holds, and asks again after it', async () => {
+    const { ae, sync, a, b } = await rig();
+    const ga = gate();
+    const gb = gate();
+    const backlog = new Map([['o~e', 1200]]);
+    sync.scripts.set(a.toString(), [{ vc: backlog, gate: ga.promise }]);
+    // b also wrote a record as it reconnected: a few events beyond a's, on the side.
+    const more = new Map([...backlog, ['b~e', 2]]);
+    sync.scripts.set(b.toString(), [
+      { vc: more, gate: gb.promise },
+      { vc: more, gate: Promise.resolve(true) },
+    ]);
+    const pullA = ae.connected(a);
+    await waitFor(() => sync.pastHeader.has(a.toString()), "a's header to be read");
+    const pullB = ae.connected(b);
+    gb.open(true); // b would send its events at once, were they read
+    await pullB;
+    expect(sync.closedAfterHeader).toEqual([b.toString()]);
+    expect(sync.eventsSent.get(b.toString())).toBeUndefined();
+    ga.open(true);
+    await pullA;
+    expect(sync.eventsSent.get(a.toString())).toBe(1);
+    // Once a's pull ended, b is asked again (for the rest: its two records).
+    await waitFor(() => sync.eventsSent.get(b.toString()) === 1, 'b pulled again after a');
+    expect(sync.pulls).toEqual([a.toString(), b.toString(), b.toString()]);
+  });
+
+  it('reads both when each responder holds events the other lacks', async () => {
+    const { ae, sync, a, b } = await rig();
+    const ga = gate();
+    const gb = gate();
+    sync.scripts.set(a.toString(), [{ vc: new Map([['o~e', 1200]]), gate: ga.promise }]);
+    sync.scripts.set(b.toString(), [
+      {
+        // b holds 900 events a does not: too many to leave for later.
+        vc: new Map([
+          ['o~e', 600],
+          ['p~e', 900],
+        ]),
+        gate: gb.promise,
+      },
+    ]);
+    const pullA = ae.connected(a);
+    await waitFor(() => sync.pastHeader.has(a.toString()), "a's header to be read");
+    const pullB = ae.connected(b);
+    ga.open(true);
+    gb.open(true);
+    await Promise.all([pullA, pullB]);
+    expect(sync.closedAfterHeader).toEqual([]);
+    expect(sync.eventsSent.get(a.toString())).toBe(1);
+    expect(sync.eventsSent.get(b.toString())).toBe(1);
+  });
+
+  it('pulls at once from the peers that deferred to a pull that then fails', async () => {
+    const { ae, sync, a, b } = await rig();
+    const ga = gate();
+    const backlog = new Map([['o~e', 1200]]);
+    sync.scripts.set(a.toString(), [{ vc: backlog, gate: ga.promise }]);
+    sync.scripts.set(b.toString(), [
+      { vc: new Map(backlog), gate: Promise.resolve(true) },
+      { vc: new Map(backlog), gate: Promise.resolve(true) },
+    ]);
+    const pullA = ae.connected(a);
+    await waitFor(() => sync.pastHeader.has(a.toString()), "a's header to be read");
+    await ae.connected(b);
+    expect(sync.closedAfterHeader).toEqual([b.toString()]);
+    ga.open(false); // a's connection closes before its events came
+    await pullA;
+    await waitFor(() => sync.eventsSent.get(b.toString()) === 1, 'b pulled again, its events read');
+    expect(sync.pulls).toEqual([a.toString(), b.toString(), b.toString()]);
+  });
+
+  it('pulls a deferred peer anyway once the pull it deferred to has run for the stall time (a trickling responder)', async () => {
+    const { ae, sync, a, b } = await rig(150);
+    const backlog = new Map([['o~e', 1200]]);
+    sync.scripts.set(a.toString(), [{ vc: backlog, gate: Promise.resolve(true), trickle: true }]);
+    sync.scripts.set(b.toString(), [
+      { vc: new Map(backlog), gate: Promise.resolve(true) },
+      { vc: new Map(backlog), gate: Promise.resolve(true) },
+    ]);
+    void ae.connected(a);
+    await waitFor(() => sync.pastHeader.has(a.toString()), "a's header to be read");
+    await ae.connected(b);
+    expect(sync.closedAfterHeader).toEqual([b.toString()]);
+    // a keeps sending (its watchdog never fires) but never ends: b's turn comes all the same.
+    await waitFor(() => sync.eventsSent.get(b.toString()) === 1, 'b pulled again, its events read');
+    expect(ae.pulling()).toEqual([a.toString()]);
+  });
+});
