@@ -22,7 +22,8 @@
  */
 import type { Logger } from 'pino';
 import { type ReadonlyVectorClock, type VectorClock, vcGet } from '../core/clock/vector-clock.js';
-import { type EnvelopeOutcome, openEnvelopes, peekEnvelope } from '../net/envelope.js';
+import { type EnvelopeOutcome, openEnvelopes } from '../net/envelope-batch.js';
+import { peekEnvelope } from '../net/envelope.js';
 import type { VerifiedEvent } from '../net/gossip.js';
 
 /**

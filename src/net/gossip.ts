@@ -26,7 +26,7 @@ import type { PeerId } from '@libp2p/interface';
 import { DEFAULT_EVENT_CODEC_LIMITS, type EventCodecLimits } from '../core/codec/index.js';
 import { ErrorCode, isSmacError } from '../core/errors.js';
 import type { Event } from '../core/event.js';
-import { openEnvelopes } from './envelope.js';
+import { openEnvelopes } from './envelope-batch.js';
 import { isNetError, NetErrorCode } from './errors.js';
 import {
   batchEntryBytes,
