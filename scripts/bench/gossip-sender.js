@@ -32,6 +32,13 @@ serve(
         ...(snapshotEveryEvents ? { snapshotEveryEvents } : {}),
       });
       const agent = await Agent.start(config, { logger: pino({ level: 'silent' }) });
+      // An agent emits event wire version 1 until its first upkeep tick picks the newest every
+      // member reads: wait for it (bounded), so the events are what a running agent sends.
+      for (let i = 0; i < 100; i++) {
+        const { emitting, maxEvent } = agent.status().protocol;
+        if (emitting === maxEvent) break;
+        await sleep(50);
+      }
       // Nobody listens: the agent's gossip publishes reach nobody, and the envelopes are read
       // back from its log below (the way sync serves them), its start-up member record first.
       let issued = 0;

@@ -214,6 +214,7 @@ async function gossipPhase(sender, senderDir, dataDir, origin, total) {
     const diag = await R.child.call('diag', {});
     cells.rejected = (await R.child.call('status', {})).counters.rejectedEvents;
     cells.gossipDelivered = diag.gossipDelivered;
+    cells.opened = diag.gossipOpened;
     return cells;
   } finally {
     await stopReceiver(R);
@@ -237,6 +238,7 @@ async function syncPhase(senderDir, dataDir, origin) {
       const { tCovered, status } = await R.child.call('covered', { timeoutMs: 300_000 }, 310_000);
       const u1 = usage(R.child.pid);
       const progress = await R.child.call('progress', { origin });
+      const { syncOpened } = await R.child.call('diag', {});
       const tFirst = progress.t[0] ?? R.tStarted;
       const fromFirstMs = tCovered - tFirst;
       return {
@@ -247,6 +249,7 @@ async function syncPhase(senderDir, dataDir, origin) {
         eventsPerSec: Math.round(events / (fromFirstMs / 1000)),
         remoteEvents: status.counters.remoteEvents,
         rejected: status.counters.rejectedEvents,
+        opened: syncOpened,
         receiver: cpuOver(u0, u1, tCovered - R.tStarted, events),
       };
     } finally {
@@ -261,6 +264,9 @@ async function syncPhase(senderDir, dataDir, origin) {
 
 const res = (r) =>
   `CPU ${r.cpuPct}% of a core (${r.cpuUsPerEvent} µs/event), RSS ${r.rssMb} MB (peak ${r.peakRssMb})`;
+
+const opened = (o) =>
+  o ? `; signatures checked ${o.verified}, events accepted through a chain link ${o.covered}` : '';
 
 function report(r) {
   const lines = [];
@@ -277,20 +283,22 @@ function report(r) {
   if (x?.gossip) {
     say(`\ngossip: R1 applies ${x.events} signed single-op events (${x.envelopeBytes} B each)`);
     for (const [k, c] of Object.entries(x.gossip)) {
-      if (typeof c !== 'object') continue;
+      if (!k.startsWith('batch')) continue;
       say(
         `  ${k.padEnd(8)} ${c.events} events, ${c.messages} msgs, in ${c.elapsedMs} ms: ${c.eventsPerSec}/s; apply p50 / p99 / max ${c.applyMs.p50} / ${c.applyMs.p99} / ${c.applyMs.max} ms`,
       );
       say(`           R1 ${res(c.receiver)}`);
     }
-    say(`  R1 rejected ${x.gossip.rejected}, gossip delivered ${x.gossip.gossipDelivered}`);
+    say(
+      `  R1 rejected ${x.gossip.rejected}, gossip delivered ${x.gossip.gossipDelivered}${opened(x.gossip.opened)}`,
+    );
   }
   if (x?.sync) {
     const s = x.sync;
     say(
       `\nsync: R2 pulls ${s.events} events from S${s.viaSnapshot ? ' (VIA A SNAPSHOT: not a receive figure)' : ''}: ${s.eventsPerSec}/s from its first applied event (${s.firstToCoveredMs} ms), ${s.startToCoveredMs} ms from Agent.start`,
     );
-    say(`  R2 ${res(s.receiver)}; applied ${s.remoteEvents}, rejected ${s.rejected}`);
+    say(`  R2 ${res(s.receiver)}; applied ${s.remoteEvents}, rejected ${s.rejected}${opened(s.opened)}`);
   }
   return lines.join('\n');
 }
