@@ -171,6 +171,9 @@ serve(
         gossipDelivered: gossip?.deliveredEvents,
         syncPulled: sync?.pulledEvents,
         syncServed: sync?.servedEvents,
+        // Signatures checked, and envelopes accepted through a chain link (envelope-batch.ts).
+        gossipOpened: gossip?.opened,
+        syncOpened: agent.antiEntropy?.receiver?.stats,
         // Idle-cost figures (scale.js --diag); undefined where a build lacks them.
         beatsPublished: agent.heartbeats?.sendStats?.().published,
         beatsSkipped: agent.heartbeats?.sendStats?.().skipped,

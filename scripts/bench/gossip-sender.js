@@ -23,9 +23,22 @@ let next = 0;
 
 serve(
   {
-    async prepare({ dataDir, n, inflight = 64 }) {
-      const config = resolveAgentConfig({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], logLevel: 'silent' });
+    async prepare({ dataDir, n, inflight = 64, snapshotEveryEvents }) {
+      // snapshotEveryEvents above n keeps every event in the log (receive.js serves them by sync).
+      const config = resolveAgentConfig({
+        dataDir,
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        logLevel: 'silent',
+        ...(snapshotEveryEvents ? { snapshotEveryEvents } : {}),
+      });
       const agent = await Agent.start(config, { logger: pino({ level: 'silent' }) });
+      // An agent emits event wire version 1 until its first upkeep tick picks the newest every
+      // member reads: wait for it (bounded), so the events are what a running agent sends.
+      for (let i = 0; i < 100; i++) {
+        const { emitting, maxEvent } = agent.status().protocol;
+        if (emitting === maxEvent) break;
+        await sleep(50);
+      }
       // Nobody listens: the agent's gossip publishes reach nobody, and the envelopes are read
       // back from its log below (the way sync serves them), its start-up member record first.
       let issued = 0;
@@ -61,14 +74,20 @@ serve(
       await sleep(1500);
       return { subscribers: gossip.subscribers().length };
     },
-    /** Publishes the next `count` envelopes, `batch` per message; returns when they were queued. */
-    async blast({ count, batch }) {
+    /**
+     * Publishes the next `count` envelopes, `batch` per message; returns when they were queued.
+     * With `marks`, also when each message was queued: [last seq in it, wall time] pairs.
+     */
+    async blast({ count, batch, marks: wantMarks = false }) {
       const tStart = wallNow();
       const end = Math.min(envelopes.length, next + count);
       let messages = 0;
       let recipients = Infinity;
+      const marks = [];
       for (let i = next; i < end; i += batch) {
-        const r = await gossip.publish(envelopes.slice(i, Math.min(end, i + batch)));
+        const last = Math.min(end, i + batch);
+        const r = await gossip.publish(envelopes.slice(i, last));
+        if (wantMarks) marks.push([last, wallNow()]);
         messages += r.messages;
         recipients = Math.min(recipients, r.recipients);
         // Let the socket drain now and then, so that the queue stays bounded.
@@ -76,7 +95,7 @@ serve(
       }
       const sent = end - next;
       next = end;
-      return { tStart, tQueued: wallNow(), sent, lastSeq: next, messages, minRecipients: recipients };
+      return { tStart, tQueued: wallNow(), sent, lastSeq: next, messages, minRecipients: recipients, marks };
     },
     async stop() {
       gossip?.stop();

@@ -114,7 +114,8 @@ export class AntiEntropy {
   /** When a periodic round last pulled although no heartbeat showed a peer ahead. */
   private lastInSyncPullAt = -Infinity;
   private repairAgain = false;
-  private readonly receiver: SyncReceiver;
+  /** Public for its `stats` (benchmarks); only anti-entropy calls it. */
+  readonly receiver: SyncReceiver;
   /** Running pulls whose responders hold the same events: one reads them (pull-overlap.ts). */
   private readonly overlap: PullOverlap;
   /** Peers this agent diverged from for good, unless a third member helps (divergence.ts). */

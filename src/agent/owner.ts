@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { encodeEvent } from '../core/codec/index.js';
 import type { Event } from '../core/event.js';
 import type { Effect, Replica, TouchedObject } from '../core/replica.js';
-import { sealEvent } from '../net/envelope.js';
+import { envelopeLink, NO_LINK, sealEvent } from '../net/envelope.js';
 import { SnapshotRefused } from '../net/snapshot-proof.js';
 import type { Store } from '../store/store.js';
 import { OwnerQueue } from './owner-queue.js';
@@ -93,6 +93,12 @@ export class Owner {
   readonly queue: OwnerQueue<OwnerInput>;
   private readonly envelopes = new WeakMap<Event, Uint8Array>();
   private pendingBroadcast: Uint8Array[] = [];
+  /**
+   * Our last sealed event and the hash of its envelope: the next one links to it (chained
+   * envelopes, src/net/envelope.ts), so a receiver of both checks one signature. Unknown after
+   * a restart: the first event then names no predecessor and is checked on its own.
+   */
+  private lastSealed: { origin: string; seq: number; link: Uint8Array } | undefined;
 
   constructor(private readonly d: OwnerDeps) {
     this.queue = new OwnerQueue(
@@ -236,7 +242,7 @@ export class Owner {
         );
         const event = result.event;
         if (!event) throw new Error('the replica made no event for a local write');
-        const envelope = sealEvent(this.d.privateKey, result.encoded ?? encodeEvent(event));
+        const envelope = this.seal(event, result.encoded ?? encodeEvent(event));
         handle(result.effects, envelope, input.system ? undefined : JSON.stringify(input.ops));
         acks.push(() => {
           input.resolve({ origin: event.origin, seq: event.seq });
@@ -260,6 +266,15 @@ export class Owner {
         this.d.maintain();
         break;
     }
+  }
+
+  /** Signs our event `event` (its bytes `bytes`), linked to the one before it when we have it. */
+  private seal(event: Event, bytes: Uint8Array): Uint8Array {
+    const last = this.lastSealed;
+    const prev = last?.origin === event.origin && last.seq === event.seq - 1 ? last.link : NO_LINK;
+    const envelope = sealEvent(this.d.privateKey, bytes, prev);
+    this.lastSealed = { origin: event.origin, seq: event.seq, link: envelopeLink(envelope) };
+    return envelope;
   }
 
   /** What a failed input gets: its writer the error; a peer's event or snapshot a count and a log line. */

@@ -19,6 +19,9 @@
  *   version 4 prunes retired epochs from the clocks it sends (retired-epochs.ts), which a
  *   member of an older release would read as "holds nothing of that epoch" (wire-version.ts
  *   PRUNED_CLOCKS_WIRE_VERSION).
+ * - Version 5: the rules of 4, unchanged. What it adds is outside the events: the origin seals
+ *   a version-5 event in a chained envelope (src/net/envelope.ts, v2: each envelope also signs
+ *   the hash of its origin's previous one), which a member of an older release cannot read.
  *
  * An event that does not validate as a whole (malformed ops, too many) is delivered as a no-op
  * (replica/delivery.ts); within a valid event, ops refused by ownership are skipped one by one.
@@ -59,6 +62,7 @@ const RULES: ReadonlyMap<number, RemoteRules> = new Map<number, RemoteRules>([
   [2, Object.freeze({ version: 2, limits: V1_LIMITS, ownership: true, owned: { reaps: false } })],
   [3, Object.freeze({ version: 3, limits: V1_LIMITS, ownership: true, owned: { reaps: true } })],
   [4, Object.freeze({ version: 4, limits: V1_LIMITS, ownership: true, owned: { reaps: true } })],
+  [5, Object.freeze({ version: 5, limits: V1_LIMITS, ownership: true, owned: { reaps: true } })],
 ]);
 
 /** The rules of wire version `version`, or undefined for a version this build does not know. */

@@ -11,6 +11,21 @@
  *   varint length, event bytes      (the event codec's encoding, src/core/codec/event-codec.ts)
  *   varint length, signature        (64 bytes: Ed25519 over "smac-event-v1" || event bytes)
  *
+ * Envelope v2, chained (issue 8, "Receiving is not the bottleneck"), for events of wire
+ * version CHAINED_ENVELOPE_WIRE_VERSION and later (an agent emits those only once every member
+ * reads them: src/core/wire-version.ts):
+ *
+ *   u8 version (= 2)
+ *   varint length, event bytes
+ *   32 bytes prev                   (SHA-256 of the whole envelope of the origin's event seq - 1,
+ *                                    or 32 zero bytes: no link)
+ *   varint length, signature        (64 bytes: Ed25519 over "smac-event-v2" || prev || event bytes)
+ *
+ * Every v2 envelope is still signed on its own, so any single event stays verifiable by
+ * anyone (openEnvelope). But a signed event also vouches for its predecessor's exact bytes,
+ * and so, link by link, for a whole run of its origin's events: a receiver of many events at
+ * once checks one signature per run and a hash per event (envelope-batch.ts).
+ *
  * The domain prefix keeps a signature over an event from being valid for anything else the
  * same key signs (libp2p signs its own records, gossipsub messages and noise handshakes with
  * it), and the version in the prefix retires old signatures with the format.
@@ -19,7 +34,7 @@
  * a key object from JWK on every call, which costs more than the signature itself.
  */
 import { isWellFormedOrigin, peerOfOrigin } from '../core/origin.js';
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { PrivateKey } from '@libp2p/interface';
 import {
   decodeEvent,
@@ -35,24 +50,38 @@ import type { Event } from '../core/event.js';
 import { NetErrorCode, netFail } from './errors.js';
 import {
   ED25519_SIGNATURE_BYTES,
+  prefixed,
   signingKey,
   signWithDomain,
   verifyingKey,
   verifyWithDomain,
-  verifyWithDomainOffLoop,
 } from './signing.js';
 
 export { ED25519_SIGNATURE_BYTES } from './signing.js';
 export const ENVELOPE_VERSION = 1;
 export const ENVELOPE_SIGNING_DOMAIN = 'smac-event-v1';
+/** The chained envelope (v2), its signing domain, and the event wire version that selects it. */
+export const CHAINED_ENVELOPE_VERSION = 2;
+export const CHAINED_ENVELOPE_SIGNING_DOMAIN = 'smac-event-v2';
+export const CHAINED_ENVELOPE_WIRE_VERSION = 5;
+/** Bytes of an envelope's link to its predecessor (SHA-256). */
+export const ENVELOPE_LINK_BYTES = 32;
+/** The link of an envelope that names no predecessor. */
+export const NO_LINK: Uint8Array = new Uint8Array(ENVELOPE_LINK_BYTES);
 
 const DOMAIN_BYTES = utf8Encode(ENVELOPE_SIGNING_DOMAIN);
+const CHAINED_DOMAIN_BYTES = utf8Encode(CHAINED_ENVELOPE_SIGNING_DOMAIN);
 
 /**
  * Bytes an envelope adds around its event at most: version (1), event length varint (at most
- * 4 while events stay under 256 MiB), signature length (1) and signature (64).
+ * 4 while events stay under 256 MiB), the link (32, v2), signature length (1) and signature (64).
  */
-export const ENVELOPE_OVERHEAD_BYTES = 1 + 4 + 1 + ED25519_SIGNATURE_BYTES;
+export const ENVELOPE_OVERHEAD_BYTES = 1 + 4 + ENVELOPE_LINK_BYTES + 1 + ED25519_SIGNATURE_BYTES;
+
+/** The hash a successor's link names: SHA-256 of the whole envelope. */
+export function envelopeLink(envelope: Uint8Array): Uint8Array {
+  return createHash('sha256').update(envelope).digest();
+}
 
 /** Largest envelope an event within `limits` can make. */
 export function maxEnvelopeBytes(limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS): number {
@@ -65,14 +94,23 @@ export interface OpenedEnvelope {
   readonly eventBytes: Uint8Array;
   /** The whole envelope, to store and forward verbatim. */
   readonly envelope: Uint8Array;
+  /** A v2 envelope's link: envelopeLink of the origin's event seq - 1 (absent: v1 or NO_LINK). */
+  readonly prev?: Uint8Array;
 }
 
 /**
  * Signs encoded event bytes into an envelope. The event's origin must be the peer id of
  * `privateKey` (SmacError INVALID_ARGUMENT otherwise): an envelope signed by anyone else is
- * one every peer would reject.
+ * one every peer would reject. An event of wire version CHAINED_ENVELOPE_WIRE_VERSION or later
+ * gets a chained (v2) envelope linking to `prev`, the envelopeLink of the origin's event
+ * seq - 1 (NO_LINK when the caller does not have it); older events get v1, which every
+ * release reads.
  */
-export function sealEvent(privateKey: PrivateKey, eventBytes: Uint8Array): Uint8Array {
+export function sealEvent(
+  privateKey: PrivateKey,
+  eventBytes: Uint8Array,
+  prev: Uint8Array = NO_LINK,
+): Uint8Array {
   const key = signingKey(privateKey);
   const origin = key.peerId;
   const claimed = readOrigin(eventBytes);
@@ -82,6 +120,20 @@ export function sealEvent(privateKey: PrivateKey, eventBytes: Uint8Array): Uint8
       ErrorCode.InvalidArgument,
       `The event's origin is ${claimed}, but this key belongs to ${origin}; an agent signs only its own events.`,
     );
+  }
+  if ((eventBytes[0] ?? 0) >= CHAINED_ENVELOPE_WIRE_VERSION) {
+    if (prev.length !== ENVELOPE_LINK_BYTES)
+      fail(
+        ErrorCode.InvalidArgument,
+        `An envelope link is ${ENVELOPE_LINK_BYTES} bytes, not ${prev.length}.`,
+      );
+    const signature = signWithDomain(key, CHAINED_DOMAIN_BYTES, prefixed(prev, eventBytes));
+    return new Writer(eventBytes.length + ENVELOPE_OVERHEAD_BYTES)
+      .u8(CHAINED_ENVELOPE_VERSION)
+      .lenBytes(eventBytes)
+      .bytes(prev)
+      .lenBytes(signature)
+      .finish();
   }
   const signature = signWithDomain(key, DOMAIN_BYTES, eventBytes);
   return new Writer(eventBytes.length + ENVELOPE_OVERHEAD_BYTES)
@@ -111,45 +163,24 @@ export function openEnvelope(
   bytes: Uint8Array,
   limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
 ): OpenedEnvelope {
-  const { opened, key, signature } = prepare(bytes, limits);
-  if (!verifyWithDomain(key, DOMAIN_BYTES, opened.eventBytes, signature)) badSignature(opened.event);
-  return opened;
+  const p = prepareEnvelope(bytes, limits);
+  if (!verifyWithDomain(p.key, p.domain, p.signed, p.signature)) badSignature(p.opened.event);
+  return p.opened;
 }
 
-/** One envelope's outcome in openEnvelopes: opened, or the error openEnvelope would throw. */
-export type EnvelopeOutcome =
-  { readonly ok: true; readonly opened: OpenedEnvelope } | { readonly ok: false; readonly error: unknown };
-
-/**
- * openEnvelope for many envelopes at once, with the same checks and errors, per envelope. The
- * framing is decoded here; the signatures are checked on libuv's thread pool, all of them in
- * parallel, so the event loop spends a few µs per envelope instead of the whole verification
- * (about 60-130 µs each) and stays free for other work meanwhile. Outcomes are in input order.
- */
-export async function openEnvelopes(
-  list: readonly Uint8Array[],
-  limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
-): Promise<EnvelopeOutcome[]> {
-  return Promise.all(
-    list.map(async (bytes): Promise<EnvelopeOutcome> => {
-      try {
-        const { opened, key, signature } = prepare(bytes, limits);
-        if (!(await verifyWithDomainOffLoop(key, DOMAIN_BYTES, opened.eventBytes, signature)))
-          badSignature(opened.event);
-        return { ok: true, opened };
-      } catch (error) {
-        return { ok: false, error };
-      }
-    }),
-  );
+/** An envelope decoded and checked up to its signature (envelope-batch.ts verifies that). */
+export interface PreparedEnvelope {
+  readonly opened: OpenedEnvelope;
+  readonly key: KeyObject;
+  readonly domain: Uint8Array;
+  /** What the signature covers after the domain. */
+  readonly signed: Uint8Array;
+  readonly signature: Uint8Array;
 }
 
 /** Everything openEnvelope checks before the signature itself. */
-function prepare(
-  bytes: Uint8Array,
-  limits: EventCodecLimits,
-): { opened: OpenedEnvelope; key: KeyObject; signature: Uint8Array } {
-  const { eventBytes, signature } = readFraming(bytes, limits);
+export function prepareEnvelope(bytes: Uint8Array, limits: EventCodecLimits): PreparedEnvelope {
+  const { eventBytes, prev, signature } = readFraming(bytes, limits);
   const event = decodeEvent(eventBytes, limits);
   if (signature.length !== ED25519_SIGNATURE_BYTES) {
     netFail(
@@ -157,10 +188,18 @@ function prepare(
       `The signature of event ${event.origin}:${event.seq} is ${signature.length} bytes; Ed25519 signatures are ${ED25519_SIGNATURE_BYTES}.`,
     );
   }
-  return { opened: { event, eventBytes, envelope: bytes }, key: originKey(event.origin), signature };
+  const linked = prev?.some((b) => b !== 0) === true;
+  return {
+    opened: { event, eventBytes, envelope: bytes, ...(linked ? { prev } : {}) },
+    key: originKey(event.origin),
+    domain: prev === undefined ? DOMAIN_BYTES : CHAINED_DOMAIN_BYTES,
+    signed: prev === undefined ? eventBytes : prefixed(prev, eventBytes),
+    signature,
+  };
 }
 
-function badSignature(event: Event): never {
+/** NetError BAD_SIGNATURE for `event`. */
+export function badSignature(event: Event): never {
   netFail(
     NetErrorCode.BadSignature,
     `The signature of event ${event.origin}:${event.seq} does not verify against its origin's key.`,
@@ -196,25 +235,30 @@ export function peekEnvelope(
   return { origin, seq: r.varint("event's seq") };
 }
 
-/** The envelope's framing: version, the signed event bytes and the signature (not yet checked). */
+/**
+ * The envelope's framing: version, the signed event bytes, the link (v2 only) and the
+ * signature (not yet checked).
+ */
 function readFraming(
   bytes: Uint8Array,
   limits: EventCodecLimits,
-): { eventBytes: Uint8Array; signature: Uint8Array } {
+): { eventBytes: Uint8Array; prev?: Uint8Array; signature: Uint8Array } {
   const r = new Reader(bytes);
   const version = r.u8('envelope version');
-  if (version !== ENVELOPE_VERSION) {
+  if (version !== ENVELOPE_VERSION && version !== CHAINED_ENVELOPE_VERSION) {
     fail(
       ErrorCode.UnsupportedVersion,
-      `The envelope has version ${version}; this build reads version ${ENVELOPE_VERSION}.`,
-      { version, supported: [ENVELOPE_VERSION] },
+      `The envelope has version ${version}; this build reads versions ${ENVELOPE_VERSION} and ${CHAINED_ENVELOPE_VERSION}.`,
+      { version, supported: [ENVELOPE_VERSION, CHAINED_ENVELOPE_VERSION] },
     );
   }
   const eventBytes = r.lenBytes(limits.maxEventBytes, 'enveloped event');
+  const prev =
+    version === CHAINED_ENVELOPE_VERSION ? r.bytes(ENVELOPE_LINK_BYTES, "envelope's link") : undefined;
   // Read a wrong-sized signature in full, so it is reported as BAD_SIGNATURE, not as framing.
   const signature = r.lenBytes(255, "envelope's signature");
   r.end('envelope');
-  return { eventBytes, signature };
+  return { eventBytes, ...(prev ? { prev } : {}), signature };
 }
 
 /** The key that must have signed an origin's events: its peer id's (NetError BAD_ORIGIN if none). */

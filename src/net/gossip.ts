@@ -26,7 +26,7 @@ import type { PeerId } from '@libp2p/interface';
 import { DEFAULT_EVENT_CODEC_LIMITS, type EventCodecLimits } from '../core/codec/index.js';
 import { ErrorCode, isSmacError } from '../core/errors.js';
 import type { Event } from '../core/event.js';
-import { openEnvelopes } from './envelope.js';
+import { openEnvelopes, type OpenStats } from './envelope-batch.js';
 import { isNetError, NetErrorCode } from './errors.js';
 import {
   batchEntryBytes,
@@ -60,6 +60,8 @@ export interface EventGossipCounters {
   rejected: Record<BatchRejectReason, number>;
   /** onEvents threw; the events were verified but the callback lost them. */
   callbackErrors: number;
+  /** Signatures the validator checked, and envelopes it accepted through a chain link instead. */
+  opened: OpenStats;
 }
 
 export interface PublishReport {
@@ -97,6 +99,7 @@ export class EventGossip {
     deliveredEvents: 0,
     rejected: { malformed: 0, oversized: 0, invalidEvent: 0, badSignature: 0, badOrigin: 0, unsupported: 0 },
     callbackErrors: 0,
+    opened: { verified: 0, covered: 0 },
   };
   private started = false;
 
@@ -123,7 +126,7 @@ export class EventGossip {
 
   /** A copy of the counters. */
   counters(): EventGossipCounters {
-    return { ...this.stats, rejected: { ...this.stats.rejected } };
+    return { ...this.stats, rejected: { ...this.stats.rejected }, opened: { ...this.stats.opened } };
   }
 
   /** Peers known to subscribe to the events topic: publishing reaches only these. */
@@ -191,7 +194,7 @@ export class EventGossip {
     try {
       const batch = decodeEventBatch(msg.data, this.batchLimits);
       // Signatures are checked off the event loop, in parallel (openEnvelopes).
-      const outcomes = await openEnvelopes(batch.envelopes, this.eventLimits);
+      const outcomes = await openEnvelopes(batch.envelopes, this.eventLimits, this.stats.opened);
       const items: VerifiedEvent[] = [];
       for (const o of outcomes) {
         if (!o.ok) throw o.error;

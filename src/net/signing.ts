@@ -45,7 +45,8 @@ export function signingKey(privateKey: PrivateKey): SigningKey {
   return entry;
 }
 
-function prefixed(domain: Uint8Array, bytes: Uint8Array): Uint8Array {
+/** `domain || bytes`, in a new array. */
+export function prefixed(domain: Uint8Array, bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(domain.length + bytes.length);
   out.set(domain, 0);
   out.set(bytes, domain.length);

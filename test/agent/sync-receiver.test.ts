@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { SyncReceiver } from '../../src/agent/sync-receiver.js';
 import type { VerifiedEvent } from '../../src/net/gossip.js';
-import { newKey, signedEvent } from '../net/helpers.js';
+import { chainedEvents, newKey, signedEvent } from '../net/helpers.js';
 import { quiet, waitFor } from './helpers.js';
 
 /** A copy of `envelope` whose signature (its last bytes) no longer verifies. */
@@ -67,5 +67,18 @@ describe('the sync receiver', () => {
     await done;
     expect(queued).toEqual([[1, 3]]);
     expect(counters.rejectedEvents).toBe(2);
+  });
+
+  it('refuses a forged event inside a chained run on its own, counts it, and applies the rest', async () => {
+    const key = await newKey();
+    const { r, queued, apply, counters } = receiver();
+    const frame = chainedEvents(key, 1, 12);
+    frame[6] = forged(frame[6]!);
+    const done = r.receive(frame);
+    await waitFor(() => queued.length === 1, 'the frame queued');
+    apply();
+    await done;
+    expect(queued).toEqual([[1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12]]);
+    expect(counters.rejectedEvents).toBe(1);
   });
 });

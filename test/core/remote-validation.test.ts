@@ -36,7 +36,9 @@ describe('validation by wire version', () => {
     expect(remoteRulesFor(3)?.owned.reaps).toBe(true);
     expect(remoteRulesFor(2)?.owned.reaps).toBe(false);
     expect(remoteRulesFor(4)).toEqual({ ...remoteRulesFor(3), version: 4 });
-    expect(remoteRulesFor(5)).toBeUndefined();
+    // 5 changes the envelope (chained, src/net/envelope.ts), not the rules.
+    expect(remoteRulesFor(5)).toEqual({ ...remoteRulesFor(3), version: 5 });
+    expect(remoteRulesFor(6)).toBeUndefined();
   });
 
   it('an unknown version is refused by the codec, never guessed at', () => {
@@ -44,18 +46,18 @@ describe('validation by wire version', () => {
       { kind: 'local', ops: [{ type: 'pn-counter', key: 'x', op: { kind: 'increment', by: 1 } }] },
       NOW,
     ).event!;
-    expect(() => encodeEvent(e, undefined, 5)).toThrow(/wire version 5/);
+    expect(() => encodeEvent(e, undefined, 6)).toThrow(/wire version 6/);
   });
 });
 
 describe('which version to emit', () => {
   const v2 = { major: 1, minEvent: 1, maxEvent: 2 };
   it('the highest every known member supports; unheard or old members count as v1', () => {
-    expect(emitVersion(LOCAL_PROTOCOL, [])).toBe(4);
+    expect(emitVersion(LOCAL_PROTOCOL, [])).toBe(5);
     expect(emitVersion(LOCAL_PROTOCOL, [v2, v2])).toBe(2);
     expect(emitVersion(LOCAL_PROTOCOL, [v2, undefined])).toBe(1);
     expect(emitVersion(LOCAL_PROTOCOL, [v2, LEGACY_PROTOCOL])).toBe(1);
-    expect(emitVersion(LOCAL_PROTOCOL, [{ major: 1, minEvent: 1, maxEvent: 9 }])).toBe(4);
+    expect(emitVersion(LOCAL_PROTOCOL, [{ major: 1, minEvent: 1, maxEvent: 9 }])).toBe(5);
   });
 
   it('mayRead: a peer heard advertising less (or nothing) does not; one not heard from yet may', () => {

@@ -1,4 +1,4 @@
-// Envelope v1: round trip, exact layout, and every way a forged or damaged envelope is refused.
+// Envelope v1 (v2, chained: envelope-chain.test.ts): round trip, exact layout, and every way a forged or damaged envelope is refused.
 import { sign } from 'node:crypto';
 import { createPrivateKey } from 'node:crypto';
 import fc from 'fast-check';
@@ -10,10 +10,10 @@ import {
   ENVELOPE_SIGNING_DOMAIN,
   maxEnvelopeBytes,
   openEnvelope,
-  openEnvelopes,
   peekEnvelope,
   sealEvent,
 } from '../../src/net/envelope.js';
+import { openEnvelopes } from '../../src/net/envelope-batch.js';
 import { codeOf, idOf, newKey, signedEvent } from './helpers.js';
 
 let alice: PrivateKey;
@@ -128,8 +128,12 @@ describe('envelope', () => {
   it('reports framing problems with the codec codes', async () => {
     const envelope = sealEvent(alice, eventBytes(idOf(alice)));
     const wrongVersion = envelope.slice();
-    wrongVersion[0] = 2;
+    wrongVersion[0] = 3;
     expect(await codeOf(() => openEnvelope(wrongVersion))).toBe('UNSUPPORTED_VERSION');
+    // A v1 envelope relabelled v2 lacks the link: refused, whatever its bytes read as.
+    const relabelled = envelope.slice();
+    relabelled[0] = 2;
+    expect(await codeOf(() => openEnvelope(relabelled))).toMatch(/^(DECODE_ERROR|TOO_LARGE|BAD_SIGNATURE)$/);
     expect(await codeOf(() => openEnvelope(envelope.subarray(0, envelope.length - 1)))).toBe('DECODE_ERROR');
     expect(await codeOf(() => openEnvelope(new Uint8Array([...envelope, 0])))).toBe('DECODE_ERROR');
     expect(await codeOf(() => openEnvelope(new Uint8Array()))).toBe('DECODE_ERROR');
@@ -182,7 +186,7 @@ describe('envelope', () => {
       .finish();
     const badOrigin = forge(eventBytes('not-a-peer-id'), alice);
     const wrongVersion = good.slice();
-    wrongVersion[0] = 2;
+    wrongVersion[0] = 9;
     const other = sealEvent(bob, eventBytes(idOf(bob), 9));
     const list = [good, forged, tampered, short, badOrigin, wrongVersion, new Uint8Array(), other];
     const outcomes = await openEnvelopes(list);

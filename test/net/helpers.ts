@@ -5,7 +5,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { VectorClock } from '../../src/core/clock/vector-clock.js';
 import { encodeEvent } from '../../src/core/codec/index.js';
 import type { Json } from '../../src/core/json.js';
-import { sealEvent } from '../../src/net/envelope.js';
+import { CHAINED_ENVELOPE_WIRE_VERSION, envelopeLink, NO_LINK, sealEvent } from '../../src/net/envelope.js';
 import { createSmacNode, type SmacNode, type SmacNodeOptions } from '../../src/net/node.js';
 
 export async function newKey(): Promise<PrivateKey> {
@@ -58,6 +58,38 @@ export function signedEvent(
     ops: opts.ops ?? [{ op: 'inc', key: 'c', n: seq }],
   });
   return sealEvent(key, bytes);
+}
+
+/** Event bytes of `key`'s origin at `seq` (a pn-counter increment by `by`), in wire `version`. */
+export function counterEventBytes(
+  key: PrivateKey,
+  seq: number,
+  version = CHAINED_ENVELOPE_WIRE_VERSION,
+  by = seq,
+): Uint8Array {
+  return encodeEvent(
+    {
+      origin: idOf(key),
+      seq,
+      deps: new Map(),
+      hlc: { wall: 1_700_000_000_000 + seq, logical: 0 },
+      ops: [{ type: 'pn-counter', key: 'c', op: { kind: 'increment', by } }],
+    },
+    undefined,
+    version,
+  );
+}
+
+/** Chained (v2) envelopes of `key`'s events from..to, each linked to the one before. */
+export function chainedEvents(key: PrivateKey, from: number, to: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let prev = NO_LINK;
+  for (let seq = from; seq <= to; seq++) {
+    const env = sealEvent(key, counterEventBytes(key, seq), prev);
+    out.push(env);
+    prev = envelopeLink(env);
+  }
+  return out;
 }
 
 /** The stable `code` of what `f` throws (sync or async), or undefined if it does not throw. */

@@ -11,6 +11,7 @@
  *
  * - 1: the original rules (structural key rules; any member may write any `_sys/` record).
  * - 2: as 1, plus ownership of system records (src/core/ownership.ts).
+ * - 3, 4, 5: see src/core/remote-validation.ts (5 selects chained envelopes, src/net/envelope.ts).
  *
  * An agent emits the highest version every known member supports (src/core/wire-version.ts).
  *
@@ -42,7 +43,7 @@ import { compareBytes, isWellFormedText, Reader, utf8Decode, utf8Encode, Writer 
 export const EVENT_CODEC_VERSION = 1;
 /** Oldest and newest event wire versions this build reads and writes. */
 export const MIN_EVENT_WIRE_VERSION = 1;
-export const MAX_EVENT_WIRE_VERSION = 4;
+export const MAX_EVENT_WIRE_VERSION = 5;
 
 /**
  * An event as decoded: with the wire version its origin wrote it in. `version` is absent for

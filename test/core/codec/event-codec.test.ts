@@ -271,7 +271,7 @@ describe('decodeEvent validation', () => {
     });
   });
 
-  it.each([0, 5, 255])('version %d is UNSUPPORTED_VERSION', (version) => {
+  it.each([0, 6, 255])('version %d is UNSUPPORTED_VERSION', (version) => {
     expect(codeOf(() => decodeEvent(raw({ version })))).toBe('UNSUPPORTED_VERSION');
   });
 
