@@ -23,6 +23,7 @@ import { encodeSnapshot } from '../core/codec/index.js';
 import type { Replica } from '../core/replica.js';
 import { peerOfOrigin } from '../core/origin.js';
 import type { Store } from '../store/store.js';
+import { mayLoseTo } from '../core/mutual-reap.js';
 import { Reaper, type ReapStatus } from './reaper.js';
 import { type Blocker, type RetireReason, type Retirement, StabilityView } from './stability-view.js';
 
@@ -161,11 +162,25 @@ export class Compactor {
     // Our own writes every member holds can never be beyond a reap's cut: no re-run needed.
     // Every epoch of ours, the older ones too: an unclean restart takes a new epoch while the
     // old one may still be reaped below what we wrote under it (rebase.ts re-runs those).
+    // Unless members we reaped could have reaped us, and their side would win that mutual
+    // reap (mutual-reap.ts): then we rebase, and re-run what they did not hold.
     const self = peerOfOrigin(replica.id);
-    for (const origin of replica.clock().keys())
-      if (peerOfOrigin(origin) === self) this.deps.store.pruneOwnOps(origin, stable.get(origin) ?? 0);
+    if (!this.mayLoseMutualReap())
+      for (const origin of replica.clock().keys())
+        if (peerOfOrigin(origin) === self) this.deps.store.pruneOwnOps(origin, stable.get(origin) ?? 0);
     this.deps.counters.compactions++;
     this.deps.log.debug({ dropped, upTo, stable: vcToRecord(stable) }, 'snapshot taken, log compacted');
+  }
+
+  /**
+   * Whether the members we hold reaped (not left) would win a mutual reap against us and the
+   * members we wait for: then our writes they lack may have to be re-run (rebase.ts).
+   */
+  mayLoseMutualReap(): boolean {
+    const reaped = Object.entries(this.view.retirements())
+      .filter(([, r]) => r.reason !== 'left')
+      .map(([peer]) => peer);
+    return mayLoseTo([this.deps.self, ...this.stabilityMembers()], reaped);
   }
 
   /** An operator's removal of a member that will not come back (`smac members force-leave`). */
@@ -230,7 +245,8 @@ export class Compactor {
   }
 
   private reapSilent(members: readonly string[], now: number): void {
-    for (const id of members) {
+    // In id order, as every agent does: the members a marker names then depend less on timing.
+    for (const id of [...members].sort()) {
       if (this.reaping.has(id)) continue;
       // Silence since we last heard it or since we started, whichever is later (never our downtime).
       const silent = this.view.silentSince(id, now);
