@@ -25,7 +25,13 @@ import { peerOfOrigin } from '../core/origin.js';
 import type { Store } from '../store/store.js';
 import { mayLoseTo } from '../core/mutual-reap.js';
 import { Reaper, type ReapStatus } from './reaper.js';
-import { type Blocker, type RetireReason, type Retirement, StabilityView } from './stability-view.js';
+import {
+  type Blocker,
+  parseViewState,
+  type RetireReason,
+  type Retirement,
+  StabilityView,
+} from './stability-view.js';
 
 const META_KEY = 'stability-view';
 
@@ -82,8 +88,12 @@ export class Compactor {
   /** The log passed `maxLogEvents` while waiting for a first member, and we said so. */
   private warnedLone = false;
 
+  /** The epoch we write under and since when (a rebase restarts the silence clock). */
+  private epochSince: { id: string; at: number };
+
   constructor(private readonly deps: CompactorDeps) {
     this.lastSnapshotPos = deps.store.latestSnapshot()?.pos ?? 0;
+    this.epochSince = { id: deps.replica().id, at: 0 };
     this.view = new StabilityView({
       self: deps.self,
       load: () => parseViewState(deps.store.getMeta(META_KEY)),
@@ -245,11 +255,18 @@ export class Compactor {
   }
 
   private reapSilent(members: readonly string[], now: number): void {
+    // Our own epoch is being reaped: we are the one that was cut off (back from a long downtime,
+    // or on the small side of a split). We rebase; we do not reap members we cannot hear
+    // meanwhile. Once we write under a new epoch, silence counts from then (docs/chaos.md).
+    const replica = this.deps.replica();
+    if (replica.reapOf(replica.id)) return;
+    if (this.epochSince.id !== replica.id) this.epochSince = { id: replica.id, at: now };
     // In id order, as every agent does: the members a marker names then depend less on timing.
     for (const id of [...members].sort()) {
       if (this.reaping.has(id)) continue;
       // Silence since we last heard it or since we started, whichever is later (never our downtime).
-      const silent = this.view.silentSince(id, now);
+      const heard = this.view.silentSince(id, now);
+      const silent = heard === undefined ? undefined : Math.min(heard, now - this.epochSince.at);
       if (silent === undefined || silent < this.deps.reapAfterMs || this.deps.isAlive(id)) continue;
       this.retire(id, 'reaped', `the member was silent and not alive for ${String(silent)} ms (reapAfterMs)`);
     }
@@ -374,29 +391,4 @@ function advance(from: ReadonlyVectorClock, to: ReadonlyVectorClock): number {
   let n = 0;
   for (const [id, seq] of to) n += Math.max(0, seq - (from.get(id) ?? 0));
   return n;
-}
-
-function parseViewState(raw: string | undefined): {
-  retired: Record<string, Retirement>;
-  lastSeen: Record<string, number>;
-} {
-  const empty = { retired: {}, lastSeen: {} };
-  if (raw === undefined) return empty;
-  try {
-    const v = JSON.parse(raw) as { retired?: unknown; lastSeen?: unknown };
-    const retired: Record<string, Retirement> = {};
-    const lastSeen: Record<string, number> = {};
-    if (typeof v.retired === 'object' && v.retired !== null)
-      for (const [k, r] of Object.entries(v.retired as Record<string, unknown>)) {
-        const rr = r as { reason?: unknown; at?: unknown };
-        if (typeof rr.at === 'number' && typeof rr.reason === 'string')
-          retired[k] = { reason: rr.reason as RetireReason, at: rr.at };
-      }
-    if (typeof v.lastSeen === 'object' && v.lastSeen !== null)
-      for (const [k, t] of Object.entries(v.lastSeen as Record<string, unknown>))
-        if (typeof t === 'number') lastSeen[k] = t;
-    return { retired, lastSeen };
-  } catch {
-    return empty;
-  }
 }

@@ -351,3 +351,29 @@ function countEvents(vc: ReadonlyVectorClock): number {
   for (const [, seq] of vc) n += seq;
   return n;
 }
+
+/** The persisted retirements and last-seen times (store metadata), defensively parsed. */
+export function parseViewState(raw: string | undefined): {
+  retired: Record<string, Retirement>;
+  lastSeen: Record<string, number>;
+} {
+  const empty = { retired: {}, lastSeen: {} };
+  if (raw === undefined) return empty;
+  try {
+    const v = JSON.parse(raw) as { retired?: unknown; lastSeen?: unknown };
+    const retired: Record<string, Retirement> = {};
+    const lastSeen: Record<string, number> = {};
+    if (typeof v.retired === 'object' && v.retired !== null)
+      for (const [k, r] of Object.entries(v.retired as Record<string, unknown>)) {
+        const rr = r as { reason?: unknown; at?: unknown };
+        if (typeof rr.at === 'number' && typeof rr.reason === 'string')
+          retired[k] = { reason: rr.reason as RetireReason, at: rr.at };
+      }
+    if (typeof v.lastSeen === 'object' && v.lastSeen !== null)
+      for (const [k, t] of Object.entries(v.lastSeen as Record<string, unknown>))
+        if (typeof t === 'number') lastSeen[k] = t;
+    return { retired, lastSeen };
+  } catch {
+    return empty;
+  }
+}
