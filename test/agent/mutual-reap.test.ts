@@ -32,75 +32,92 @@ function countEmptied(a: Agent): { n: number } {
   return seen;
 }
 
-describe('a mutual reap across a long split', () => {
-  it('keeps one side’s state, rebases the other, and loses no acknowledged write (2|2)', async () => {
-    agents = await startFastCluster(4, OPTS);
-    await waitMembersKnown(agents);
-    const [a, b, c, d] = agents as [Agent, Agent, Agent, Agent];
-    const emptied = agents.map(countEmptied);
-    let acked = 0;
-    for (const x of agents) acked += await incHits(x, 1);
-    await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
-    const origins = agents.map((x) => x.status().origin);
-
-    await split([
-      [a, b],
-      [c, d],
+/** What each agent looked like when a wait ran out (the test's own diagnosis). */
+function dump(xs: readonly Agent[], origins: readonly string[], emptied: readonly { n: number }[]): void {
+  for (const [i, x] of xs.entries()) {
+    const st = x.status();
+    const reaps = st.compaction.reaps.map((r) => [
+      r.epoch.slice(-4),
+      r.cut,
+      r.participants.map((p) => p.slice(-4)),
     ]);
-    // Writes on both sides, past several compactions.
-    for (let i = 0; i < 30; i++) for (const x of agents) acked += await incHits(x, 1 + (i % 3));
-    // Each side reaps the other (an operator's force-leave on each side, as a long split with
-    // reapAfterMs would).
-    expect(a.forceLeave(c.peerId)).toBe(true);
-    expect(a.forceLeave(d.peerId)).toBe(true);
-    expect(c.forceLeave(a.peerId)).toBe(true);
-    expect(c.forceLeave(b.peerId)).toBe(true);
-    await waitFor(
-      () =>
-        [a, b].every((x) => retired(x, c.peerId) && retired(x, d.peerId)) &&
-        [c, d].every((x) => retired(x, a.peerId) && retired(x, b.peerId)),
-      'each side to retire the other',
-      30_000,
-    ).catch((e: unknown) => {
-      for (const x of agents) console.log(x.peerId.slice(-6), JSON.stringify(x.status().compaction.reaps));
-      throw e;
-    });
-    for (let i = 0; i < 10; i++) for (const x of agents) acked += await incHits(x, 1);
+    console.log(
+      `${x.peerId.slice(-4)} ${origins[i]?.slice(-4) ?? ''}->${st.origin.slice(-4)} hits ${hits(x)} ` +
+        `emptied ${emptied[i]?.n ?? 0} ${JSON.stringify(st.counters)} ${JSON.stringify(reaps)}`,
+    );
+  }
+}
 
-    await heal(agents);
-    await waitFor(
-      () => agents.every((x) => hits(x) === acked) && agents.every((x) => state(x) === state(a)),
-      'every replica equal, with every acknowledged write',
-      90_000,
-    ).catch((e: unknown) => {
-      for (const [i, x] of agents.entries()) {
-        const st = x.status();
-        console.log(
-          'abcd'[i],
-          x.peerId.slice(-4),
-          origins[i]!.slice(-4),
-          st.origin.slice(-4),
-          hits(x),
-          acked,
-          'emptied',
-          emptied[i]!.n,
-          JSON.stringify(st.counters),
-          JSON.stringify(
-            st.compaction.reaps.map((r) => [
-              r.epoch.slice(-4),
-              r.cut,
-              r.participants.map((p) => p.slice(-4)),
-            ]),
-          ),
-          JSON.stringify(st.compaction.retired),
-        );
-      }
-      throw e;
-    });
-    // Exactly one side kept its state (its epochs too); the other rebased.
-    const kept = [0, 1].filter((i) => emptied[i]!.n === 0 && agents[i]!.status().origin === origins[i]);
-    const keptOther = [2, 3].filter((i) => emptied[i]!.n === 0 && agents[i]!.status().origin === origins[i]);
-    expect(kept.length === 2 || keptOther.length === 2).toBe(true);
-    expect(kept.length + keptOther.length).toBe(2);
-  }, 150_000);
+/**
+ * Splits `agents` into `sides` (indexes), writes on both, lets each side reap the other (by
+ * `reap`), heals, and checks: every replica equal with every acknowledged increment, and
+ * exactly the agents of `winner` (a side's index, or either side when undefined) kept their
+ * state while the others rebased.
+ */
+async function mutualReap(
+  sides: readonly (readonly number[])[],
+  reap: (side: readonly Agent[], others: readonly Agent[]) => void,
+  winner?: number,
+): Promise<void> {
+  await waitMembersKnown(agents);
+  const emptied = agents.map(countEmptied);
+  let acked = 0;
+  for (const x of agents) acked += await incHits(x, 1);
+  await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
+  const origins = agents.map((x) => x.status().origin);
+  const groups = sides.map((side) => side.map((i) => agents[i]!));
+  await split(groups);
+  for (let i = 0; i < 30; i++) for (const x of agents) acked += await incHits(x, 1 + (i % 3));
+  for (const [k, side] of groups.entries()) reap(side, groups[1 - k]!);
+  await waitFor(
+    () => groups.every((side, k) => side.every((x) => groups[1 - k]!.every((y) => retired(x, y.peerId)))),
+    'each side to retire the other',
+    60_000,
+  ).catch((e: unknown) => {
+    dump(agents, origins, emptied);
+    throw e;
+  });
+  for (let i = 0; i < 10; i++) for (const x of agents) acked += await incHits(x, 1);
+
+  await heal(agents);
+  await waitFor(
+    () => agents.every((x) => hits(x) === acked) && agents.every((x) => state(x) === state(agents[0]!)),
+    'every replica equal, with every acknowledged write',
+    150_000,
+  ).catch((e: unknown) => {
+    dump(agents, origins, emptied);
+    throw e;
+  });
+  // Exactly one side kept its state (and its epochs); the other rebased.
+  const kept = sides.map((side) =>
+    side.filter((i) => emptied[i]!.n === 0 && agents[i]!.status().origin === origins[i]),
+  );
+  const won = sides.findIndex((side, k) => kept[k]!.length === side.length);
+  expect(won, JSON.stringify(kept)).toBeGreaterThanOrEqual(0);
+  if (winner !== undefined) expect(won).toBe(winner);
+  expect(kept[1 - won]).toEqual([]);
+}
+
+describe('a mutual reap across a long split', () => {
+  it('2|2, a force-leave on each side: one side keeps its state, the other rebases', async () => {
+    agents = await startFastCluster(4, OPTS);
+    await mutualReap(
+      [
+        [0, 1],
+        [2, 3],
+      ],
+      (side, others) => {
+        for (const y of others) expect(side[0]!.forceLeave(y.peerId)).toBe(true);
+      },
+    );
+  }, 300_000);
+
+  it('1|2, longer than reapAfterMs: the pair keeps its state, the lone agent rebases', async () => {
+    agents = await startFastCluster(3, { ...OPTS, reapAfterMs: 3_000 });
+    await mutualReap(
+      [[0], [1, 2]],
+      () => undefined, // their timers
+      1,
+    );
+  }, 300_000);
 });
