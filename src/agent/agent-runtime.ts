@@ -192,9 +192,10 @@ export class AgentRuntime {
       installed: () => {
         this.compactor.installed();
       },
-      ownEpochCut: (epoch, cut) => {
-        this.rebaser.ownEpochCut(epoch, cut);
+      ownEpochCut: (epoch, cut, side) => {
+        this.rebaser.ownEpochCut(epoch, cut, side);
       },
+      rebasingFrom: () => this.rebaser.rebasingFrom(),
     };
   }
 
@@ -202,9 +203,10 @@ export class AgentRuntime {
 
   /** A member by what the replica holds (its signed record or events), not left or reaped. */
   isMember(peer: string): boolean {
-    if (this.compactor.view.isRetired(peer)) return false;
-    // A rebase emptied the store: the members we knew before it (rebase.ts).
+    // A rebase emptied the store: the members we knew before it, and those that agreed the cut
+    // (held reaped here if our side lost a mutual reap; rebase.ts).
     if (this.rebaser.formerMembers().has(peer)) return true;
+    if (this.compactor.view.isRetired(peer)) return false;
     for (const origin of this.replica.clock().keys()) if (peerOfOrigin(origin) === peer) return true;
     const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
     return Array.isArray(value) && value.some((r) => (r as { id?: unknown }).id === peer);

@@ -24,6 +24,7 @@ import type { Replica } from '../core/replica.js';
 import { peerOfOrigin } from '../core/origin.js';
 import type { Store } from '../store/store.js';
 import { type ForceLeaveIntent, ForceLeaves } from './force-leaves.js';
+import { mayLoseTo } from '../core/mutual-reap.js';
 import { Reaper, type ReapStatus } from './reaper.js';
 import {
   type Blocker,
@@ -95,8 +96,12 @@ export class Compactor {
   /** The log passed `maxLogEvents` while waiting for a first member, and we said so. */
   private warnedLone = false;
 
+  /** The epoch we write under and since when (a rebase restarts the silence clock). */
+  private epochSince: { id: string; at: number };
+
   constructor(private readonly deps: CompactorDeps) {
     this.lastSnapshotPos = deps.store.latestSnapshot()?.pos ?? 0;
+    this.epochSince = { id: deps.replica().id, at: 0 };
     this.view = new StabilityView({
       self: deps.self,
       load: () => parseViewState(deps.store.getMeta(META_KEY)),
@@ -181,11 +186,25 @@ export class Compactor {
     // Our own writes every member holds can never be beyond a reap's cut: no re-run needed.
     // Every epoch of ours, the older ones too: an unclean restart takes a new epoch while the
     // old one may still be reaped below what we wrote under it (rebase.ts re-runs those).
+    // Unless members we reaped could have reaped us, and their side would win that mutual
+    // reap (mutual-reap.ts): then we rebase, and re-run what they did not hold.
     const self = peerOfOrigin(replica.id);
-    for (const origin of replica.clock().keys())
-      if (peerOfOrigin(origin) === self) this.deps.store.pruneOwnOps(origin, stable.get(origin) ?? 0);
+    if (!this.mayLoseMutualReap())
+      for (const origin of replica.clock().keys())
+        if (peerOfOrigin(origin) === self) this.deps.store.pruneOwnOps(origin, stable.get(origin) ?? 0);
     this.deps.counters.compactions++;
     this.deps.log.debug({ dropped, upTo, stable: vcToRecord(stable) }, 'snapshot taken, log compacted');
+  }
+
+  /**
+   * Whether the members we hold reaped (not left) would win a mutual reap against us and the
+   * members we wait for: then our writes they lack may have to be re-run (rebase.ts).
+   */
+  mayLoseMutualReap(): boolean {
+    const reaped = Object.entries(this.view.retirements())
+      .filter(([, r]) => r.reason !== 'left')
+      .map(([peer]) => peer);
+    return mayLoseTo([this.deps.self, ...this.stabilityMembers()], reaped);
   }
 
   /**
@@ -270,10 +289,18 @@ export class Compactor {
   }
 
   private reapSilent(members: readonly string[], now: number): void {
-    for (const id of members) {
+    // Our own epoch is being reaped: we are the one that was cut off (back from a long downtime,
+    // or on the small side of a split). We rebase; we do not reap members we cannot hear
+    // meanwhile. Once we write under a new epoch, silence counts from then (docs/chaos.md).
+    const replica = this.deps.replica();
+    if (replica.reapOf(replica.id)) return;
+    if (this.epochSince.id !== replica.id) this.epochSince = { id: replica.id, at: now };
+    // In id order, as every agent does: the members a marker names then depend less on timing.
+    for (const id of [...members].sort()) {
       if (this.reaping.has(id)) continue;
       // Silence since we last heard it or since we started, whichever is later (never our downtime).
-      const silent = this.view.silentSince(id, now);
+      const heard = this.view.silentSince(id, now);
+      const silent = heard === undefined ? undefined : Math.min(heard, now - this.epochSince.at);
       if (silent === undefined || silent < this.deps.reapAfterMs || this.deps.isAlive(id)) continue;
       this.retire(id, 'reaped', `the member was silent and not alive for ${String(silent)} ms (reapAfterMs)`);
     }

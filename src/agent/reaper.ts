@@ -57,7 +57,12 @@ export class Reaper {
   initiate(peer: string): boolean {
     const replica = this.deps.replica();
     const epochs = this.epochsOf(peer);
-    const beingReaped = new Set(replica.reaps().map((s) => peerOfOrigin(s.epoch)));
+    // Markers of ours still in flight count too: two reaps started back to back (a force-leave
+    // of each of two members, or a timer finding both silent in one step) would otherwise name
+    // each other's member, and each would wait for the other's report for ever.
+    const beingReaped = new Set(
+      [...replica.reaps().map((s) => s.epoch), ...this.inFlight].map((e) => peerOfOrigin(e)),
+    );
     const others = [...this.deps.members()].filter((m) => m !== peer && !beingReaped.has(m));
     const members = [this.deps.self, ...others];
     const ops: unknown[] = [];

@@ -40,6 +40,7 @@ import { vcGet } from '../core/clock/vector-clock.js';
 import { Replica, type ReplicaConfig } from '../core/replica.js';
 import type { Store } from '../store/store.js';
 import { takeNewEpoch } from './epoch.js';
+import { sideOf } from '../core/mutual-reap.js';
 import { peerOfOrigin } from '../core/origin.js';
 
 const PENDING_KEY = 'rebase-pending';
@@ -87,6 +88,8 @@ export class Rebaser {
   count = 0;
   /** `members` of the pending record (a cache: the record can be large). */
   private former: ReadonlySet<string> | undefined;
+  /** The epoch and cut of a pending rebase that emptied the store (a cache, as `former`). */
+  private awaiting: { epoch: string; cut: number } | undefined | null = null;
 
   constructor(private readonly deps: RebaseDeps) {}
 
@@ -141,11 +144,11 @@ export class Rebaser {
    * A peer's snapshot retires our epoch `epoch` at `cut` below what we hold (snapshot-exchange.ts):
    * the reports themselves may be compacted away, so this is how we learn the cut.
    */
-  ownEpochCut(epoch: string, cut: number): void {
+  ownEpochCut(epoch: string, cut: number, side: readonly string[] = []): void {
     // Called from inside the owner's drain: rebase after it, not in the middle of it.
     setTimeout(() => {
       if (this.running || peerOfOrigin(epoch) !== this.deps.peerId) return;
-      this.run(() => this.rebase(epoch, cut));
+      this.run(() => this.rebase(epoch, cut, side));
     }, 0);
   }
 
@@ -166,15 +169,22 @@ export class Rebaser {
       });
   }
 
-  private async rebase(own: string, cut: number): Promise<void> {
+  /**
+   * `side`: the members that agreed the cut (mutual-reap.ts `sideOf`). They hold a state that
+   * retires our epoch there, so they are among those we take it from, even where our own state
+   * held them reaped (the other side of a mutual reap, which our side lost).
+   */
+  private async rebase(own: string, cut: number, side: readonly string[] = []): Promise<void> {
     const { store, log } = this.deps;
     const old = this.deps.replica();
+    const reap = old.reapOf(own);
+    const agreed = [...side, ...(reap ? sideOf(reap) : [])];
     const held = vcGet(old.clock(), own);
     const ops = held > cut ? store.ownOpsSince(own, cut).map((o) => o.ops) : [];
     // Rebasing from an older epoch of ours (check()): what we wrote under the current one
     // depends on the old epoch's events beyond the cut, so it is re-run too, after them.
     if (own !== old.id && held > cut) ops.push(...store.ownOpsSince(old.id, 0).map((o) => o.ops));
-    const pending: Pending = { from: own, cut, ops, ...(held > cut ? this.remembered() : {}) };
+    const pending: Pending = { from: own, cut, ops, ...(held > cut ? this.remembered(agreed) : {}) };
     this.setPending(pending);
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
     if (held > cut) {
@@ -211,7 +221,8 @@ export class Rebaser {
     const old = this.deps.replica();
     const held = vcGet(old.clock(), epoch);
     const ops = first === undefined ? [] : store.ownOpsSince(self, first - 1).map((o) => o.ops);
-    const pending: Pending = { from: epoch, cut, ops, ...this.remembered() };
+    const reap = old.reapOf(epoch);
+    const pending: Pending = { from: epoch, cut, ops, ...this.remembered(reap ? sideOf(reap) : []) };
     this.setPending(pending);
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
     store.resetForRebase();
@@ -261,6 +272,7 @@ export class Rebaser {
     }
     this.deps.store.setMetaSynced(PENDING_KEY, '');
     this.former = new Set();
+    this.awaiting = undefined;
     if (p.ops.length > 0) this.deps.log.warn({ rerun: p.ops.length }, 're-ran our writes beyond the cut');
   }
 
@@ -273,13 +285,28 @@ export class Rebaser {
     return this.former;
   }
 
-  private remembered(): { members: readonly string[] } {
-    return { members: [...(this.deps.members?.() ?? [])].sort() };
+  /**
+   * While a rebase that emptied the store waits for a state: the reaped epoch and its cut. Only
+   * a state that retires the epoch at that cut may be taken (snapshot-exchange.ts).
+   */
+  rebasingFrom(): { epoch: string; cut: number } | undefined {
+    if (this.awaiting === null) {
+      const p = this.pending();
+      this.awaiting = p?.members ? { epoch: p.from, cut: p.cut } : undefined;
+    }
+    return this.awaiting;
+  }
+
+  private remembered(also: readonly string[] = []): { members: readonly string[] } {
+    const self = this.deps.peerId;
+    const members = new Set([...(this.deps.members?.() ?? []), ...also].filter((m) => m !== self));
+    return { members: [...members].sort() };
   }
 
   private setPending(p: Pending): void {
     this.deps.store.setMetaSynced(PENDING_KEY, JSON.stringify(p));
     this.former = new Set(p.members ?? []);
+    this.awaiting = p.members ? { epoch: p.from, cut: p.cut } : undefined;
   }
 
   private pending(): Pending | undefined {

@@ -9,6 +9,7 @@ import { type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector
 import { encodeSnapshot } from '../core/codec/index.js';
 import { Replica } from '../core/replica.js';
 import { prunedSnapshot, withRetiredCuts } from '../core/retired-epochs.js';
+import { isVoidAgainst, sideOf } from '../core/mutual-reap.js';
 import { peerOfOrigin } from '../core/origin.js';
 import {
   headsFor,
@@ -39,7 +40,13 @@ export interface SnapshotExchangeDeps {
    * Called when a snapshot lacks events we hold because the peer's state retires our own epoch
    * below them (src/agent/rebase.ts): pushing them would not help, every replica refuses them.
    */
-  readonly ownEpochCut?: (epoch: string, cut: number) => void;
+  readonly ownEpochCut?: (epoch: string, cut: number, side: readonly string[]) => void;
+  /**
+   * A rebase that emptied our store is under way (rebase.ts): only a state that retires its
+   * epoch `epoch` at `cut` may be taken, not the state of another member to be given up (the
+   * other side of a mutual reap, that has not rebased yet).
+   */
+  readonly rebasingFrom?: () => { readonly epoch: string; readonly cut: number } | undefined;
 }
 
 /**
@@ -69,6 +76,7 @@ export function installPeerSnapshot(
     const mine = d.replica.clock();
     // Our own epoch was reaped below what we hold: never keep those events; rebase instead.
     if (!vcLeq(mine, vc) && noticeOwnCut(d, snap, vc)) return false;
+    refusePastCut(d, snap, vc);
     if (vcLeq(vc, mine)) return true; // nothing new in it
     if (!vcLeq(mine, vc)) {
       if (opts.keepNewer !== true) return false;
@@ -137,12 +145,53 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorC
     return false; // a state that does not validate is refused below when installed, never used
   }
   for (const [own, held] of ours) {
-    const cut = probe.reapOf(own)?.cut;
-    if (cut === undefined || held <= cut) continue;
-    d.ownEpochCut(own, cut);
+    const reap = probe.reapOf(own);
+    const cut = reap?.cut;
+    if (reap === undefined || cut === undefined || held <= cut) continue;
+    // Both sides of a split reaped each other: rebase only if their reap wins (mutual-reap.ts).
+    if (isVoidAgainst(reap, d.replica.reaps())) {
+      d.log.warn(
+        { epoch: own, cut, theirs: sideOf(reap) },
+        'a peer’s state reaps our epoch in a mutual reap our side won: its reap is void, we keep our state',
+      );
+      continue;
+    }
+    d.ownEpochCut(own, cut, sideOf(reap));
     return true;
   }
   return false;
+}
+
+/**
+ * Refuses a snapshot that holds an epoch beyond a cut our state agreed (its effects apply
+ * nowhere: a member that has not rebased yet, such as the losing side of a mutual reap), or,
+ * while a rebase that emptied our store waits for a state, one that does not retire our old
+ * epoch at the cut (it would be another state to be given up).
+ */
+function refusePastCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorClock): void {
+  for (const [origin, seq] of vc) {
+    const cut = d.replica.reapOf(origin)?.cut;
+    if (cut !== undefined && seq > cut)
+      throw new SnapshotRefused(
+        SnapshotRefusal.PastCut,
+        `The peer's snapshot holds epoch ${origin} up to ${String(seq)}, beyond its agreed cut ${String(cut)}.`,
+        { epoch: origin, seq, cut },
+      );
+  }
+  const rebasing = d.rebasingFrom?.();
+  if (rebasing === undefined) return;
+  let cut: number | undefined;
+  try {
+    cut = Replica.fromSnapshot({ id: `${d.replica.id}-probe` }, snap).reapOf(rebasing.epoch)?.cut;
+  } catch {
+    return; // a state that does not validate is refused when installed
+  }
+  if (cut !== rebasing.cut)
+    throw new SnapshotRefused(
+      SnapshotRefusal.PastCut,
+      `The peer's state does not retire our reaped epoch ${rebasing.epoch} at ${String(rebasing.cut)}: it is not a state to rebase on.`,
+      { epoch: rebasing.epoch, cut: rebasing.cut, theirs: cut ?? null },
+    );
 }
 
 /**

@@ -36,6 +36,7 @@
  * everywhere: "cancel the reap if the member is alive" would depend on who heard it when.
  */
 import { isRecord, type Json } from './json.js';
+import { voidEpochs } from './mutual-reap.js';
 import { peerOfOrigin } from './origin.js';
 
 /** Key prefix of the per-epoch report sets (aw-set): `_sys/reaps/<epoch origin>`. */
@@ -145,6 +146,16 @@ export function reapStateOf(
  * of theirs is retired (to a fixpoint: excusing one may complete another's reap).
  */
 export function reapStatesOf(sets: ReadonlyMap<string, unknown>): Map<string, ReapState> {
+  const states = fixpoint(sets);
+  // A mutual reap (both sides of a split reaped each other): the losing side's reap is void,
+  // as if its records were not there (mutual-reap.ts). Decided on the states before voiding,
+  // so from the records alone; then computed again without the void ones.
+  const voided = voidEpochs(states.values());
+  if (voided.size === 0) return states;
+  return fixpoint(new Map([...sets].filter(([epoch]) => !voided.has(epoch))));
+}
+
+function fixpoint(sets: ReadonlyMap<string, unknown>): Map<string, ReapState> {
   // Excusing only completes reaps, never reopens one: iterate to the least fixpoint.
   const reaped = new Set<string>();
   for (;;) {

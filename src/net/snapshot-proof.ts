@@ -28,6 +28,11 @@ export const SnapshotRefusal = {
   Unproven: 'UNPROVEN_SNAPSHOT',
   /** It comes from a peer this node does not take snapshots from (agent/snapshot-source.ts). */
   Untrusted: 'UNTRUSTED_SNAPSHOT_SOURCE',
+  /**
+   * Its state holds a reaped epoch beyond the cut we agreed, or (while we rebase) does not
+   * retire our reaped epoch at its cut (agent/snapshot-exchange.ts).
+   */
+  PastCut: 'PAST_CUT_SNAPSHOT',
 } as const;
 export type SnapshotRefusal = (typeof SnapshotRefusal)[keyof typeof SnapshotRefusal];
 

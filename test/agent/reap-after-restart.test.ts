@@ -10,6 +10,7 @@ import { Compactor } from '../../src/agent/compaction.js';
 import { originOf } from '../../src/core/origin.js';
 import { Replica } from '../../src/core/replica.js';
 import type { Store } from '../../src/store/store.js';
+import { reportOp } from '../../src/core/reaping.js';
 import { inc, NOW, receive, write } from '../support/replicas.js';
 
 const REAP_AFTER_MS = 30_000;
@@ -26,13 +27,13 @@ function fakeStore(meta: Map<string, string>): Store {
   } as unknown as Store;
 }
 
-function start(meta: Map<string, string>, replica: Replica, clock: { now: number }) {
+function start(meta: Map<string, string>, replica: Replica | (() => Replica), clock: { now: number }) {
   const writes: unknown[][] = [];
   const counters = { compactions: 0, reaps: 0 };
   const compactor = new Compactor({
     self: 'a',
     store: fakeStore(meta),
-    replica: () => replica,
+    replica: typeof replica === 'function' ? replica : () => replica,
     log: pino({ level: 'silent' }),
     now: () => clock.now,
     snapshotEveryEvents: 1_000_000,
@@ -107,5 +108,57 @@ describe('reapAfterMs after a restart', () => {
     clock.now += 10 * REAP_AFTER_MS;
     const second = start(meta, a, clock);
     expect(second.compactor.view.silentFor('b', clock.now)).toBe(clock.now - heard);
+  });
+});
+
+// docs/chaos.md, "A restarted agent whose peers hold it reaped": it may hear nothing from them
+// for reapAfterMs after its start (heartbeats stalled, its failure detector holding them dead
+// under load), and then reaped the live peers on its own timer. An agent whose own epoch its
+// peers are reaping is the one that was cut off: it rebases, it does not reap them; and once
+// it writes under a new epoch its silence clock starts again.
+describe('an agent whose own epoch is being reaped', () => {
+  const reapedBy = (b: Replica, a: Replica) => {
+    const seq = a.clock().get(a.id) ?? 0;
+    const { event } = b.step(
+      { kind: 'local', ops: [reportOp(a.id, { node: 'b', seq, members: ['b'] })], system: true },
+      NOW,
+    );
+    if (!event) throw new Error('no event');
+    return event;
+  };
+
+  it('does not reap the members it cannot hear', () => {
+    const a = new Replica({ id: originOf('a', 'e1') });
+    const b = new Replica({ id: originOf('b', 'e1') });
+    receive(b, write(a, inc(1)));
+    receive(a, write(b, inc(1)), reapedBy(b, a));
+    expect(a.reapOf(a.id)?.cut).toBe(1);
+    const clock = { now: NOW };
+    const { compactor, writes } = start(new Map(), a, clock);
+    compactor.view.heartbeat('b', b.clock(), false, a.clock(), clock.now);
+    clock.now += 10 * REAP_AFTER_MS;
+    compactor.step();
+    expect(writes).toEqual([]);
+  });
+
+  it('measures silence from when it wrote under a new epoch', () => {
+    let replica = new Replica({ id: originOf('a', 'e1') });
+    const b = new Replica({ id: originOf('b', 'e1') });
+    receive(b, write(replica, inc(1)));
+    receive(replica, write(b, inc(1)), reapedBy(b, replica));
+    const clock = { now: NOW };
+    const { compactor, writes } = start(new Map(), () => replica, clock);
+    compactor.view.heartbeat('b', b.clock(), false, replica.clock(), clock.now);
+    clock.now += 2 * REAP_AFTER_MS;
+    compactor.step();
+    // It rebased: a new epoch, on a state that holds b's events.
+    replica = Replica.fromSnapshot({ id: originOf('a', 'e2') }, replica.snapshot());
+    compactor.step();
+    clock.now += REAP_AFTER_MS - 1_000;
+    compactor.step();
+    expect(writes).toEqual([]);
+    clock.now += 1_000;
+    compactor.step();
+    expect(writes).toHaveLength(1);
   });
 });

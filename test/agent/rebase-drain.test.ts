@@ -33,7 +33,8 @@ function setUp() {
   const old = {
     id: OLD,
     pastCut: () => [],
-    reapOf: (e: string) => (e === OLD ? { cut: 1 } : undefined),
+    reapOf: (e: string) =>
+      e === OLD ? { cut: 1, participants: ['p'], reports: new Map([['p', 1]]) } : undefined,
     clock: () => new Map([[OLD, 3]]),
   } as unknown as Replica;
   let replica = old;

@@ -11,6 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_EVENT_WIRE_VERSION } from '../../src/core/codec/event-codec.js';
 import { lifecycleSeeds, runLifecycle } from './sim/lifecycle-scenario.js';
+import { runMutualReap } from './sim/mutual-reap-scenario.js';
 import { heardRecentlyRule, membershipViewRule } from './sim/stability-rules.js';
 
 const SEEDS = lifecycleSeeds(50, 7000);
@@ -102,5 +103,38 @@ describe('mutation: stability over the members heard from in the last three hear
       0,
     );
     expect(old.problems.join('\n')).toMatch(/clock of .* differs|causal buffer|is beyond/);
+  });
+});
+
+describe('a mutual reap across a long partition (issue 7)', () => {
+  // Two sides apart for 2.5 × reapAfterMs each reap the other (test/core/sim/mutual-reap-scenario.ts);
+  // after the heal the reaped members come back. The side that wins the rule of
+  // src/core/mutual-reap.ts keeps its state, the other rebases and re-runs its writes.
+  const MUTUAL_SEEDS = lifecycleSeeds(20, 9000);
+  let rebased = 0;
+
+  it.each(MUTUAL_SEEDS)('seed %i: one side keeps its state, no acknowledged write is lost', (seed) => {
+    const run = runMutualReap(seed);
+    rebased += run.rebased;
+    expect(run.problems.slice(0, 8), `${replayHint(seed)} (mutual reap)\n${run.summary}`).toEqual([]);
+    expect(run.kept).toBeGreaterThan(0);
+  });
+
+  it.skipIf(MUTUAL_SEEDS.length === 1)('reaped members came back and rebased', () => {
+    expect(rebased).toBeGreaterThanOrEqual(MUTUAL_SEEDS.length);
+  });
+
+  // The mutation: every member whose epoch a peer's state retires rebases, void or not. Both
+  // sides empty their state at the heal; nobody holds one to take, and the writes are gone.
+  it.each([9000, 9001, 9005])('seed %i: the simulation fails without the rule', (seed) => {
+    const run = runMutualReap(seed, { rule: false });
+    expect(
+      run.problems.length,
+      `${replayHint(seed)}: passed without the rule\n${run.summary}`,
+    ).toBeGreaterThan(0);
+    expect(run.kept).toBe(0);
+    expect(run.problems.join('\n')).toMatch(
+      /acknowledged .* is beyond|reads .* but clients were acknowledged/,
+    );
   });
 });

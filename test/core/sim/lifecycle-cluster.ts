@@ -202,7 +202,8 @@ export class LifecycleCluster extends LifecycleNetwork {
     return maxRounds;
   }
 
-  private agreed(): boolean {
+  /** The up nodes hold the same clock, nothing buffered, nothing in flight. */
+  agreed(): boolean {
     const ups = this.upNodes();
     const first = this.node(ups[0] ?? 0).replica.clock();
     return (

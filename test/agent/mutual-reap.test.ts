@@ -1,0 +1,123 @@
+// Both sides of a long split reap each other (issue 7; docs/chaos.md "Open"). Each side agrees a
+// cut retiring the other side's epochs; on heal, every member sees its own epoch reaped, so each
+// rebased: emptied its store and waited for a peer's state, but every peer was reaped in its view
+// too, and nobody held a state not to be given up. The rule (src/core/mutual-reap.ts): of two
+// reaps whose sides reaped each other, the one with more remaining members wins (ties: the
+// smallest member id); the losing side's reap of the winners is void, so the winners keep their
+// state and only the losers rebase, re-running their writes beyond the cut.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Agent } from '../../src/agent/agent.js';
+import { hits, incHits, startFastCluster, stopAll, waitFor, waitMembersKnown } from './helpers.js';
+import { heal, split } from './split.js';
+
+let agents: Agent[] = [];
+afterEach(async () => {
+  await stopAll(agents);
+  agents = [];
+});
+
+const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
+const retired = (a: Agent, peer: string) => a.status().compaction.retired[peer];
+const state = (a: Agent) => JSON.stringify(a.list().filter((o) => !o.key.startsWith('_sys/')));
+
+/** Counts the times `a` empties its store to rebase. */
+function countEmptied(a: Agent): { n: number } {
+  const store = (a as unknown as { store: { resetForRebase(): void } }).store;
+  const reset = store.resetForRebase.bind(store);
+  const seen = { n: 0 };
+  store.resetForRebase = () => {
+    seen.n++;
+    reset();
+  };
+  return seen;
+}
+
+/** What each agent looked like when a wait ran out (the test's own diagnosis). */
+function dump(xs: readonly Agent[], origins: readonly string[], emptied: readonly { n: number }[]): void {
+  for (const [i, x] of xs.entries()) {
+    const st = x.status();
+    const reaps = st.compaction.reaps.map((r) => [
+      r.epoch.slice(-4),
+      r.cut,
+      r.participants.map((p) => p.slice(-4)),
+    ]);
+    console.log(
+      `${x.peerId.slice(-4)} ${origins[i]?.slice(-4) ?? ''}->${st.origin.slice(-4)} hits ${hits(x)} ` +
+        `emptied ${emptied[i]?.n ?? 0} ${JSON.stringify(st.counters)} ${JSON.stringify(reaps)}`,
+    );
+  }
+}
+
+/**
+ * Splits `agents` into `sides` (indexes), writes on both, lets each side reap the other (by
+ * `reap`), heals, and checks: every replica equal with every acknowledged increment, and
+ * exactly the agents of `winner` (a side's index, or either side when undefined) kept their
+ * state while the others rebased.
+ */
+async function mutualReap(
+  sides: readonly (readonly number[])[],
+  reap: (side: readonly Agent[], others: readonly Agent[]) => void,
+  winner?: number,
+): Promise<void> {
+  await waitMembersKnown(agents);
+  const emptied = agents.map(countEmptied);
+  let acked = 0;
+  for (const x of agents) acked += await incHits(x, 1);
+  await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
+  const origins = agents.map((x) => x.status().origin);
+  const groups = sides.map((side) => side.map((i) => agents[i]!));
+  await split(groups);
+  for (let i = 0; i < 30; i++) for (const x of agents) acked += await incHits(x, 1 + (i % 3));
+  for (const [k, side] of groups.entries()) reap(side, groups[1 - k]!);
+  await waitFor(
+    () => groups.every((side, k) => side.every((x) => groups[1 - k]!.every((y) => retired(x, y.peerId)))),
+    'each side to retire the other',
+    60_000,
+  ).catch((e: unknown) => {
+    dump(agents, origins, emptied);
+    throw e;
+  });
+  for (let i = 0; i < 10; i++) for (const x of agents) acked += await incHits(x, 1);
+
+  await heal(agents);
+  await waitFor(
+    () => agents.every((x) => hits(x) === acked) && agents.every((x) => state(x) === state(agents[0]!)),
+    'every replica equal, with every acknowledged write',
+    150_000,
+  ).catch((e: unknown) => {
+    dump(agents, origins, emptied);
+    throw e;
+  });
+  // Exactly one side kept its state (and its epochs); the other rebased.
+  const kept = sides.map((side) =>
+    side.filter((i) => emptied[i]!.n === 0 && agents[i]!.status().origin === origins[i]),
+  );
+  const won = sides.findIndex((side, k) => kept[k]!.length === side.length);
+  expect(won, JSON.stringify(kept)).toBeGreaterThanOrEqual(0);
+  if (winner !== undefined) expect(won).toBe(winner);
+  expect(kept[1 - won]).toEqual([]);
+}
+
+describe('a mutual reap across a long split', () => {
+  it('2|2, a force-leave on each side: one side keeps its state, the other rebases', async () => {
+    agents = await startFastCluster(4, OPTS);
+    await mutualReap(
+      [
+        [0, 1],
+        [2, 3],
+      ],
+      (side, others) => {
+        for (const y of others) expect(side[0]!.forceLeave(y.peerId)).toBe(true);
+      },
+    );
+  }, 300_000);
+
+  it('1|2, longer than reapAfterMs: the pair keeps its state, the lone agent rebases', async () => {
+    agents = await startFastCluster(3, { ...OPTS, reapAfterMs: 3_000 });
+    await mutualReap(
+      [[0], [1, 2]],
+      () => undefined, // their timers
+      1,
+    );
+  }, 300_000);
+});

@@ -1,0 +1,142 @@
+// Mutual reaps (issue 7): both sides of a long split reap each other. The rule in
+// src/core/mutual-reap.ts voids the losing side's reap, from the two reap records alone.
+import { describe, expect, it } from 'vitest';
+import {
+  compareSides,
+  isMutual,
+  isVoidAgainst,
+  mayLoseTo,
+  sideOf,
+  voidEpochs,
+} from '../../src/core/mutual-reap.js';
+import { type ReapState, reapStateOf, reapStatesOf, reportOp } from '../../src/core/reaping.js';
+
+/**
+ * The elements of a report set: a marker by the first reporter naming `named` (by default the
+ * reporters), plain reports by the others. `by` reads "c:7 d:7" (reporter:seq).
+ */
+function records(by: string, named?: string): unknown[] {
+  const reports = by.split(' ').map((r) => r.split(':') as [string, string]);
+  const members = named?.split(' ') ?? reports.map(([n]) => n);
+  return reports.map(([node, seq], i) => ({ node, seq: Number(seq), ...(i === 0 ? { members } : {}) }));
+}
+
+function reap(epoch: string, by: string, named?: string): ReapState {
+  const s = reapStateOf(epoch, records(by, named));
+  if (!s) throw new Error('no marker');
+  return s;
+}
+
+const states = (sets: [string, string, string?][]) =>
+  reapStatesOf(new Map(sets.map(([epoch, by, named]) => [epoch, records(by, named)])));
+
+// 2|2: {a, b} reaped c and d; {c, d} reaped a and b. The first marker on each side named a
+// member of the other side too (not being reaped yet then), excused once it is.
+const SPLIT: [string, string, string?][] = [
+  ['c~1', 'a:5 b:5', 'a b d'],
+  ['d~1', 'a:4 b:4', 'a b'],
+  ['a~1', 'c:7 d:7', 'c d b'],
+  ['b~1', 'c:6 d:6', 'c d'],
+];
+const C1 = reap('c~1', 'a:5 b:5');
+const D1 = reap('d~1', 'a:4 b:4');
+const A1 = reap('a~1', 'c:7 d:7');
+const B1 = reap('b~1', 'c:6 d:6');
+
+describe('mutual reaps', () => {
+  it('the side of a reap is the participants that reported, not the excused ones', () => {
+    const a1 = states(SPLIT.slice(2)).get('a~1');
+    expect(a1?.cut).toBe(7);
+    expect(a1?.excused).toEqual(['b']);
+    expect(a1 && sideOf(a1)).toEqual(['c', 'd']);
+  });
+
+  it('two reaps are mutual when each side reaped a member of the other and no member is on both', () => {
+    expect(isMutual(C1, A1)).toBe(true);
+    expect(isMutual(A1, C1)).toBe(true);
+    expect(isMutual(D1, B1)).toBe(true);
+    // One side reaping two members is no mutual reap.
+    expect(isMutual(C1, D1)).toBe(false);
+    // A member that reported on both saw both: not mutual (two force-leaves in one cluster).
+    expect(isMutual(reap('c~1', 'a:5 b:5 d:5'), reap('a~1', 'c:7 b:7 d:7'))).toBe(false);
+    // A reap without a cut is no side yet.
+    const open = reap('a~1', 'c:7', 'c d');
+    expect(open.cut).toBeUndefined();
+    expect(isMutual(C1, open)).toBe(false);
+  });
+
+  it('the larger side wins; on a tie the side holding the smallest member id', () => {
+    expect(compareSides(['x', 'y', 'z'], ['a', 'b'])).toBeLessThan(0);
+    expect(compareSides(['a', 'b'], ['x', 'y', 'z'])).toBeGreaterThan(0);
+    expect(compareSides(['b', 'c'], ['d', 'a'])).toBeGreaterThan(0);
+    expect(compareSides(['d', 'a'], ['b', 'c'])).toBeLessThan(0);
+    // {a, b} wins the 2|2 tie: the reaps of a and b are void, those of c and d stand.
+    expect(isVoidAgainst(A1, [C1, D1])).toBe(true);
+    expect(isVoidAgainst(B1, [C1, D1])).toBe(true);
+    expect(isVoidAgainst(C1, [A1, B1])).toBe(false);
+    expect([...voidEpochs([C1, D1, A1, B1])].sort()).toEqual(['a~1', 'b~1']);
+  });
+
+  it('1|2: the pair reaps the lone member; the lone member’s reaps of the pair are void', () => {
+    const lone: [string, string, string?][] = [
+      ['b~1', 'a:3', 'a c'], // c is excused once c~1 is retired
+      ['c~1', 'a:3'],
+    ];
+    expect(reap('b~1', 'a:3', 'a c').cut).toBeUndefined(); // alone, it waits for c
+    expect(states(lone).get('b~1')?.cut).toBe(3);
+    const merged = states([['a~1', 'b:9 c:9'], ...lone]);
+    expect(merged.get('b~1')).toBeUndefined();
+    expect(merged.get('c~1')).toBeUndefined();
+    expect(merged.get('a~1')?.cut).toBe(9);
+  });
+
+  it('is the same whatever order the records were learned in, and for a member that joins later', () => {
+    const summary = (m: Map<string, ReapState>) =>
+      JSON.stringify([...m.values()].map((s) => [s.epoch, s.cut]).sort());
+    const expected = summary(states(SPLIT));
+    expect(expected).toBe(
+      JSON.stringify([
+        ['c~1', 5],
+        ['d~1', 4],
+      ]),
+    );
+    for (const order of [
+      [3, 2, 1, 0],
+      [2, 0, 3, 1],
+      [1, 3, 0, 2],
+    ]) {
+      const sets = order.map((i) => SPLIT[i]!);
+      const shuffled = new Map(sets.map(([e, by, named]) => [e, records(by, named).reverse()]));
+      expect(summary(reapStatesOf(shuffled))).toBe(expected);
+    }
+    // One side's records alone: its reaps stand (before the heal, each side sees only its own).
+    expect(summary(states(SPLIT.slice(2)))).toBe(
+      JSON.stringify([
+        ['a~1', 7],
+        ['b~1', 6],
+      ]),
+    );
+  });
+
+  it('a member that reported on both sides dissolves the conflict: no reap is void', () => {
+    const both = states([
+      ['c~1', 'a:5 b:5'],
+      ['a~1', 'c:7 b:7'],
+    ]);
+    expect(both.get('c~1')?.cut).toBe(5);
+    expect(both.get('a~1')?.cut).toBe(7);
+  });
+
+  it('a side may lose to the members it reaped only if they would rank first', () => {
+    expect(mayLoseTo(['a', 'b'], [])).toBe(false);
+    expect(mayLoseTo(['a', 'b'], ['c', 'd'])).toBe(false); // a is the smallest id
+    expect(mayLoseTo(['c', 'd'], ['a', 'b'])).toBe(true);
+    expect(mayLoseTo(['a'], ['b', 'c'])).toBe(true);
+    expect(mayLoseTo(['b', 'c'], ['a'])).toBe(false);
+  });
+
+  it('the marker op carries what the rule reads', () => {
+    const op = reportOp('c~1', { node: 'a', seq: 5, members: ['b', 'a'] }) as { op: { value: unknown } };
+    expect(op.op.value).toEqual({ node: 'a', seq: 5, members: ['a', 'b'] });
+  });
+});

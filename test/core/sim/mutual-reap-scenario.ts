@@ -1,0 +1,209 @@
+/**
+ * One seeded run of a mutual reap (issue 7; src/core/mutual-reap.ts): 3-5 nodes split into two
+ * sides for far longer than reapAfterMs, both sides writing (random ops on every type and an
+ * only-growing `acked` counter) and compacting; each node reaps every member silent for
+ * reapAfterMs with the agent's own reaper (src/agent/reaper.ts), so each side agrees cuts that
+ * retire the other side's epochs. After the heal the reaped members come back, and each decides
+ * as the agent does (src/agent/snapshot-exchange.ts): a node that sees, in a peer's state, its
+ * own epoch retired below what it holds rebases, unless that reap is void against its own
+ * reaps; a rebase takes a new epoch and an empty state, installs the state of a node that
+ * retires its old epoch at the cut, and re-runs the client writes it made beyond the cut.
+ *
+ * Checked after quiescence (lifecycle-check.ts, plus): every up node reads the same, and the
+ * `acked` counter equals the sum of every acknowledged increment, each once: nothing lost.
+ * `rule: false` is the mutation: every node rebases when a peer's state retires its epoch.
+ */
+import { vcGet } from '../../../src/core/clock/vector-clock.js';
+import { isVoidAgainst } from '../../../src/core/mutual-reap.js';
+import { peerOfOrigin } from '../../../src/core/origin.js';
+import { MAX_EVENT_WIRE_VERSION } from '../../../src/core/codec/event-codec.js';
+import { Prng } from '../../support/prng.js';
+import { ACKED_KEY, checkConverged } from './lifecycle-check.js';
+import { LifecycleCluster } from './lifecycle-cluster.js';
+import { randomKeyOp } from './random-ops.js';
+import { membershipViewRule } from './stability-rules.js';
+
+const HEARTBEAT_MS = 100;
+const REAP_AFTER_MS = 40 * HEARTBEAT_MS;
+
+export interface MutualReapRun {
+  readonly problems: string[];
+  readonly summary: string;
+  /** Nodes that rebased, and nodes that kept their state through the heal. */
+  readonly rebased: number;
+  readonly kept: number;
+}
+
+interface Pending {
+  readonly from: string;
+  readonly cut: number;
+  readonly ops: readonly { ops: unknown[]; acked: number }[];
+}
+
+class MutualCluster extends LifecycleCluster {
+  /** Splits the nodes into side 0 and side 1 (`ones`: the nodes on side 1). */
+  splitInto(ones: ReadonlySet<number>): void {
+    this.side = this.nodes.map((_, i) => (ones.has(i) ? 1 : 0));
+    this.note(`split ${[...ones].map((i) => `n${i}`).join(',')} off`);
+  }
+
+  say(s: string): void {
+    this.note(s);
+  }
+}
+
+export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: true }): MutualReapRun {
+  const rng = new Prng(seed);
+  const n = rng.int(3, 5);
+  const c = new MutualCluster(rng, {
+    n,
+    rule: membershipViewRule,
+    faults: { drop: rng.pick([0, 0.05]), duplicate: rng.pick([0, 0.1]), maxDelayMs: rng.pick([0, 20, 150]) },
+    heartbeatMs: HEARTBEAT_MS,
+    compactEvery: 5,
+    reapAfterMs: REAP_AFTER_MS,
+    reap: 'agreed-cut',
+    wireVersion: () => MAX_EVENT_WIRE_VERSION,
+  });
+  // Every client write, by (origin, seq): what a rebase re-runs beyond a cut.
+  const written = new Map<string, Map<number, { ops: unknown[]; acked: number }>>();
+  let ackedTotal = 0;
+  const clientWrite = (i: number, ops: unknown[], acked: number) => {
+    c.write(i, ops, acked);
+    const { event } = c.archive.at(-1)!;
+    const mine = written.get(event.origin) ?? new Map<number, { ops: unknown[]; acked: number }>();
+    mine.set(event.seq, { ops, acked });
+    written.set(event.origin, mine);
+  };
+  const randomWrite = (i: number) => {
+    const by = rng.int(1, 3);
+    ackedTotal += by;
+    clientWrite(
+      i,
+      [randomKeyOp(rng), { type: 'pn-counter', key: ACKED_KEY, op: { kind: 'increment', by } }],
+      by,
+    );
+  };
+  for (let i = 0; i < n; i++) c.announce(i);
+  const phase = (beats: number) => {
+    for (let t = 0; t < beats; t++) {
+      for (const i of c.upNodes()) if (rng.chance(0.3)) randomWrite(i);
+      c.advance(HEARTBEAT_MS);
+      reapSilent();
+    }
+  };
+  // Each node reaps the members it has not heard from for reapAfterMs (compaction.ts).
+  const reapSilent = () => {
+    for (const s of c.upNodes()) {
+      const node = c.node(s);
+      for (const p of [...node.view.members(node.candidates())].sort()) {
+        const heard = node.lastHeard.get(p) ?? c.nowMs;
+        if (c.nowMs - heard < REAP_AFTER_MS || node.view.isRetired(p)) continue;
+        if (!c.reaper(s).initiate(p)) node.view.retire(p, 'reaped', c.nowMs);
+      }
+    }
+  };
+  phase(rng.int(10, 30));
+  // Two non-empty sides, far longer apart than reapAfterMs.
+  const ones = new Set<number>();
+  const size = rng.int(1, n - 1);
+  while (ones.size < size) ones.add(rng.int(0, n - 1));
+  c.splitInto(ones);
+  phase(Math.round((REAP_AFTER_MS / HEARTBEAT_MS) * 2.5));
+  for (const i of c.upNodes()) randomWrite(i); // every node wrote since the split
+  c.advance(HEARTBEAT_MS);
+  const reaped = c.upNodes().filter((i) =>
+    c
+      .node(i)
+      .replica.reaps()
+      .some((s) => s.cut !== undefined),
+  );
+
+  // The heal.
+  const origins = c.nodes.map((x) => x.origin);
+  const pending = new Map<number, Pending>();
+  let rebased = 0;
+  const rebase = (i: number, from: string, cut: number) => {
+    const node = c.node(i);
+    const beyond = [...(written.get(from) ?? new Map<number, { ops: unknown[]; acked: number }>())]
+      .filter(([seq]) => seq > cut)
+      .sort(([a], [b]) => a - b)
+      .map(([, w]) => w);
+    // A rebase from an older epoch re-runs what the current one wrote too (rebase.ts).
+    if (from !== node.origin) beyond.push(...[...(written.get(node.origin)?.values() ?? [])]);
+    c.mustHave.set(from, cut);
+    if (from !== node.origin) c.mustHave.set(node.origin, 0);
+    node.epoch++;
+    node.fresh();
+    pending.set(i, { from, cut, ops: beyond });
+    rebased++;
+    c.say(`n${i} rebases from ${from} at ${cut} (re-runs ${beyond.length})`);
+  };
+  // Decided on the states as they are at the start of the round, by every node alike: the
+  // members learn of the other side's reaps at about the same time, and a rebase runs after.
+  const decide = () => {
+    const due: [number, string, number][] = [];
+    for (const i of c.upNodes()) {
+      if (pending.has(i)) continue;
+      const mine = c.node(i).replica;
+      for (const j of c.upNodes()) {
+        if (!c.connected(i, j)) continue;
+        const theirs = c.node(j).replica;
+        const own = [...mine.clock()].find(([o, held]) => {
+          const cut = theirs.reapOf(o)?.cut;
+          return peerOfOrigin(o) === c.node(i).peer && cut !== undefined && held > cut;
+        });
+        if (!own) continue;
+        const reap = theirs.reapOf(own[0])!;
+        if (opts.rule && isVoidAgainst(reap, mine.reaps())) continue;
+        due.push([i, own[0], reap.cut!]);
+        break;
+      }
+    }
+    for (const [i, from, cut] of due) rebase(i, from, cut);
+  };
+  const finish = () => {
+    for (const [i, p] of pending) {
+      const sources = c
+        .upNodes()
+        .filter(
+          (j) => !pending.has(j) && c.connected(i, j) && c.node(j).replica.reapOf(p.from)?.cut === p.cut,
+        );
+      const k = sources[0];
+      if (k === undefined) continue;
+      c.pull(i, k);
+      if (vcGet(c.node(i).replica.clock(), p.from) < p.cut) continue;
+      for (const w of p.ops) clientWrite(i, w.ops, w.acked);
+      pending.delete(i);
+    }
+  };
+  c.healAll();
+  c.opts = { ...c.opts, faults: { drop: 0, duplicate: 0, maxDelayMs: 0 } };
+  let quiet = 0;
+  let round = 0;
+  for (; round < 150 && quiet < 3 * c.opts.compactEvery; round++) {
+    c.advance(HEARTBEAT_MS);
+    decide();
+    finish();
+    const ups = c.upNodes().filter((i) => !pending.has(i));
+    for (const a of ups) for (const b of ups) c.pull(a, b);
+    quiet = pending.size === 0 && c.agreed() ? quiet + 1 : 0;
+  }
+  const problems = checkConverged(c);
+  if (pending.size > 0) problems.push(`${pending.size} rebases never found a state to take`);
+  for (const i of c.upNodes()) {
+    const got = c.node(i).replica.read('pn-counter', ACKED_KEY)?.value ?? 0;
+    if (got !== ackedTotal)
+      problems.push(
+        `n${i}'s ${ACKED_KEY} reads ${JSON.stringify(got)}, but clients were acknowledged ${ackedTotal}`,
+      );
+  }
+  const kept = c.upNodes().filter((i) => c.node(i).origin === origins[i]).length;
+  if (kept === 0) problems.push('no node kept its state through the heal');
+  const summary = [
+    `seed ${seed}: ${n} nodes, n${[...ones].join(',n')} split off; ${reaped.length} nodes agreed a reap; ` +
+      `${rebased} rebased, ${kept} kept their state; ${round} settle rounds`,
+    ...c.trace.filter((l) => / rebases | split |reaped by/.test(l)).slice(-30),
+  ].join('\n');
+  return { problems, summary, rebased, kept };
+}
