@@ -8,8 +8,10 @@ import { Agent } from '../../dist/agent/agent.js';
 import { resolveAgentConfig } from '../../dist/agent/config.js';
 import { startHeapRelease } from '../../dist/agent/heap-release.js';
 import { serve, sleep, wallNow } from './ipc.js';
+import { installProtoBytes, protoBytes, watchGossipsub } from './proto-bytes.js';
 
 let agent;
+let protoWatched = false;
 /** origin -> { t: number[], seq: number[] }: when each seq of that origin was applied here. */
 const progress = new Map();
 /** Visibility samples (ms) for events of one origin, while enabled. */
@@ -178,6 +180,16 @@ serve(
         events: Object.values(clockRecord()).reduce((a, b) => a + b, 0),
         transitions: agent.members().transitions.length,
       };
+    },
+    /** Bytes per protocol and layer since the first call (scale.js --protocols; proto-bytes.js). */
+    protoBytes() {
+      if (!protoWatched) {
+        protoWatched = true;
+        installProtoBytes();
+        const pubsub = agent.node?.services?.pubsub;
+        if (pubsub) watchGossipsub(pubsub);
+      }
+      return protoBytes();
     },
     mem() {
       globalThis.gc?.();
