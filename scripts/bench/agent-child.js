@@ -177,6 +177,9 @@ serve(
         beatsPublished: agent.heartbeats?.sendStats?.().published,
         beatsSkipped: agent.heartbeats?.sendStats?.().skipped,
         heartbeatsReceived: agent.status().counters.heartbeatsReceived,
+        directBeatsWhole: agent.heartbeats?.pathStats?.().direct?.sentBeats,
+        directBeatRefs: agent.heartbeats?.pathStats?.().direct?.sentRefs,
+        gossipBeatsPublished: agent.heartbeats?.pathStats?.().gossip.published,
         events: Object.values(clockRecord()).reduce((a, b) => a + b, 0),
         transitions: agent.members().transitions.length,
       };
