@@ -179,6 +179,12 @@ serve(
         heartbeatsReceived: agent.status().counters.heartbeatsReceived,
         directBeatsWhole: agent.heartbeats?.pathStats?.().direct?.sentBeats,
         directBeatRefs: agent.heartbeats?.pathStats?.().direct?.sentRefs,
+        ...Object.fromEntries(
+          Object.entries(agent.heartbeats?.pathStats?.().direct?.sentBeatsFor ?? {}).map(([k, v]) => [
+            `directWhole_${k}`,
+            v,
+          ]),
+        ),
         gossipBeatsPublished: agent.heartbeats?.pathStats?.().gossip.published,
         events: Object.values(clockRecord()).reduce((a, b) => a + b, 0),
         transitions: agent.members().transitions.length,

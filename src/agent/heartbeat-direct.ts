@@ -47,6 +47,11 @@ const WRITE_TIMEOUT_MS = 5_000;
 export interface HeartbeatDirectCounters {
   /** Whole beats sent, and references to an earlier beat sent instead. */
   sentBeats: number;
+  /**
+   * Why each whole beat went: the first to the peer (or the first since it reconnected), a
+   * loss on the link since the last one, new content, or only a new peer list.
+   */
+  sentBeatsFor: { first: number; lost: number; content: number; peers: number };
   sentRefs: number;
   received: number;
   receivedRefs: number;
@@ -97,6 +102,7 @@ export class HeartbeatDirect {
   private readonly lastBeat = new Map<string, { seqno: number; payload: Uint8Array }>();
   private readonly stats: HeartbeatDirectCounters = {
     sentBeats: 0,
+    sentBeatsFor: { first: 0, lost: 0, content: 0, peers: 0 },
     sentRefs: 0,
     received: 0,
     receivedRefs: 0,
@@ -145,7 +151,7 @@ export class HeartbeatDirect {
   }
 
   counters(): HeartbeatDirectCounters {
-    return { ...this.stats };
+    return { ...this.stats, sentBeatsFor: { ...this.stats.sentBeatsFor } };
   }
 
   /** Connected peers that speak BEAT_PROTOCOL (identify told us), sorted. */
@@ -193,6 +199,14 @@ export class HeartbeatDirect {
       const whole = withPeers ? sealed('peers', () => beat.withPeers) : sealed('bare', () => beat.bare);
       this.transport.send(peer, tagged(KIND_BEAT, whole.frame));
       this.stats.sentBeats++;
+      const why = !last
+        ? 'first'
+        : !current
+          ? 'lost'
+          : last.contentKey !== beat.contentKey
+            ? 'content'
+            : 'peers';
+      this.stats.sentBeatsFor[why]++;
       this.sent.set(peer, {
         generation: this.transport.generation(peer) ?? 0,
         seqno: whole.seqno,

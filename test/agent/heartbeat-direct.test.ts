@@ -83,6 +83,7 @@ describe('heartbeats on direct streams', () => {
       [a.id, 'clock 1+p'],
     ]);
     expect(a.direct.counters()).toMatchObject({ sentBeats: 2, sentRefs: 4 });
+    expect(a.direct.counters().sentBeatsFor).toEqual({ first: 2, lost: 0, content: 0, peers: 0 });
     expect(b.direct.counters()).toMatchObject({ received: 3, receivedRefs: 2, unknownRefs: 0 });
 
     // A change goes out whole, without the (unchanged) peer list; so does a new peer list.
@@ -90,6 +91,7 @@ describe('heartbeats on direct streams', () => {
     a.direct.send(beat('clock 2', 'q'), targets, false);
     await waitFor(() => b.got.length === 5, 'the changed beats');
     expect(b.got.slice(3).map(([, p]) => p)).toEqual(['clock 2', 'clock 2+q']);
+    expect(a.direct.counters().sentBeatsFor).toEqual({ first: 2, lost: 0, content: 2, peers: 2 });
   });
 
   it('sends the whole beat again after the stream to the peer broke', async () => {
@@ -108,6 +110,7 @@ describe('heartbeats on direct streams', () => {
     a.direct.send(beat('clock 1'), [b.id], true);
     await waitFor(() => b.got.length === 2, 'the beat after the break');
     expect(a.direct.counters()).toMatchObject({ sentBeats: 2, sentRefs: 0 });
+    expect(a.direct.counters().sentBeatsFor).toMatchObject({ first: 1, lost: 1 });
     expect(b.direct.counters().unknownRefs).toBe(0);
   });
 
