@@ -8,8 +8,10 @@ import { Agent } from '../../dist/agent/agent.js';
 import { resolveAgentConfig } from '../../dist/agent/config.js';
 import { startHeapRelease } from '../../dist/agent/heap-release.js';
 import { serve, sleep, wallNow } from './ipc.js';
+import { installProtoBytes, protoBytes, watchGossipsub } from './proto-bytes.js';
 
 let agent;
+let protoWatched = false;
 /** origin -> { t: number[], seq: number[] }: when each seq of that origin was applied here. */
 const progress = new Map();
 /** Visibility samples (ms) for events of one origin, while enabled. */
@@ -178,9 +180,28 @@ serve(
         beatsPublished: agent.heartbeats?.sendStats?.().published,
         beatsSkipped: agent.heartbeats?.sendStats?.().skipped,
         heartbeatsReceived: agent.status().counters.heartbeatsReceived,
+        directBeatsWhole: agent.heartbeats?.pathStats?.().direct?.sentBeats,
+        directBeatRefs: agent.heartbeats?.pathStats?.().direct?.sentRefs,
+        ...Object.fromEntries(
+          Object.entries(agent.heartbeats?.pathStats?.().direct?.sentBeatsFor ?? {}).map(([k, v]) => [
+            `directWhole_${k}`,
+            v,
+          ]),
+        ),
+        gossipBeatsPublished: agent.heartbeats?.pathStats?.().gossip.published,
         events: Object.values(clockRecord()).reduce((a, b) => a + b, 0),
         transitions: agent.members().transitions.length,
       };
+    },
+    /** Bytes per protocol and layer since the first call (scale.js --protocols; proto-bytes.js). */
+    protoBytes() {
+      if (!protoWatched) {
+        protoWatched = true;
+        installProtoBytes();
+        const pubsub = agent.node?.services?.pubsub;
+        if (pubsub) watchGossipsub(pubsub);
+      }
+      return protoBytes();
     },
     mem() {
       globalThis.gc?.();

@@ -16,6 +16,8 @@
 // Options: --sizes 3,10 --runs 3 --idle 30 --settle 10 --events 1000 --json
 //          --cpu-prof DIR (profile every agent of the last run of each size)
 //          --diag (print what the agents did in the idle window: beats, syncs, events)
+//          --protocols (print the idle window's bytes per protocol and layer, per agent:
+//          proto-bytes.js)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -45,6 +47,7 @@ const SETTLE_S = num('settle', 10, 0, 600);
 const EVENTS = num('events', 1000, 1, 100_000);
 const CPU_PROF = opt('cpu-prof', undefined);
 const DIAG = argv.includes('--diag');
+const PROTOCOLS = argv.includes('--protocols');
 const asJson = argv.includes('--json');
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 const WAIT_LIMIT_MS = 240_000;
@@ -194,9 +197,14 @@ async function runOnce(n, prof) {
     await sleep(SETTLE_S * 1000);
 
     const d0 = DIAG ? await Promise.all(agents.map((a) => a.call('diag'))) : undefined;
+    const p0 = PROTOCOLS ? await Promise.all(agents.map((a) => a.call('protoBytes'))) : undefined;
     const s0 = sample(agents);
     await sleep(IDLE_S * 1000);
     const s1 = sample(agents);
+    if (p0) {
+      const p1 = await Promise.all(agents.map((a) => a.call('protoBytes')));
+      note(`  N=${n} idle window, bytes/s per agent (mean over agents):\n${protocolTable(p0, p1, IDLE_S)}`);
+    }
     if (d0) {
       // What the agents did in the window (counter deltas, summed over agents).
       const d1 = await Promise.all(agents.map((a) => a.call('diag')));
@@ -257,6 +265,28 @@ async function runOnce(n, prof) {
     rmSync(dir, { recursive: true, force: true });
     tempDirs.delete(dir);
   }
+}
+
+/** Per label: mean over agents of bytes/s (and items/s) between two protoBytes snapshots. */
+function protocolTable(p0, p1, secs) {
+  const rows = [];
+  for (const part of ['sent', 'received', 'rpcReceived']) {
+    const labels = new Set(p1.flatMap((p) => Object.keys(p[part])));
+    for (const label of [...labels].sort()) {
+      let bytes = 0;
+      let count = 0;
+      for (const [i, p] of p1.entries()) {
+        bytes += (p[part][label]?.bytes ?? 0) - (p0[i][part][label]?.bytes ?? 0);
+        count += (p[part][label]?.count ?? 0) - (p0[i][part][label]?.count ?? 0);
+      }
+      const per = p1.length * secs;
+      if (bytes > 0)
+        rows.push(
+          `    ${part.padEnd(11)} ${label.padEnd(28)} ${(bytes / per).toFixed(1).padStart(9)} B/s ${(count / per).toFixed(2).padStart(8)} /s`,
+        );
+    }
+  }
+  return rows.join('\n');
 }
 
 function summarizeRuns(runs) {

@@ -304,14 +304,11 @@ export class AgentRuntime {
     await this.membership.stop();
     this.queue.close();
     await this.handOver(this.replica.id, this.replica.clock());
-    try {
-      this.heartbeats.send(true);
-    } catch {
-      // best effort: peers will notice by the missing heartbeats
-    }
+    // Best effort (never rejects): peers that miss it notice by the missing heartbeats.
+    await this.heartbeats.send(true);
     this.joiner.stop();
     this.gossip?.stop();
-    this.heartbeats.stop();
+    await this.heartbeats.stop();
     this.antiEntropy.stop();
     await this.sync.stop().catch(() => undefined);
     await this.node.stop();

@@ -21,6 +21,7 @@ import { AntiEntropy } from './anti-entropy.js';
 import { Compactor } from './compaction.js';
 import { GossipGap } from './gossip-gap.js';
 import { MAX_NAMED_MEMBERS } from './heartbeat.js';
+import { HeartbeatDirect } from './heartbeat-direct.js';
 import { heartbeatRefreshMs, Heartbeats } from './heartbeats.js';
 import { MEMBERS_KEY, Membership } from './membership.js';
 import type { OwnerQueue } from './owner-queue.js';
@@ -144,21 +145,30 @@ export async function startServices(
     rt.gossip.start();
     rt.gossipGap = createGossipGap(rt, rt.gossip);
   }
+  const beatGossip = new HeartbeatGossip({
+    pubsub,
+    privateKey: rt.privateKey,
+    onHeartbeat: (bytes, from) => {
+      rt.heartbeats.receive(bytes, from);
+    },
+    onLegacyPeer: (peer) => {
+      rt.log.warn(
+        { peer: peer.toString() },
+        'peer runs an older build whose gossip does not reach this one; sync still carries events between us until it is upgraded (docs/networking.md, "Rolling upgrades")',
+      );
+    },
+  });
   rt.heartbeats = new Heartbeats({
     self: rt.peerId,
     region: rt.config.region,
     node: rt.node,
-    gossip: new HeartbeatGossip({
-      pubsub,
-      privateKey: rt.privateKey,
+    gossip: beatGossip,
+    direct: new HeartbeatDirect({
+      node: rt.node,
+      log: rt.log,
+      gossip: beatGossip,
       onHeartbeat: (bytes, from) => {
         rt.heartbeats.receive(bytes, from);
-      },
-      onLegacyPeer: (peer) => {
-        rt.log.warn(
-          { peer: peer.toString() },
-          'peer runs an older build whose gossip does not reach this one; sync still carries events between us until it is upgraded (docs/networking.md, "Rolling upgrades")',
-        );
       },
     }),
     log: rt.log,
@@ -204,7 +214,7 @@ export async function startServices(
     log: rt.log,
     counters: rt.counters,
   });
-  rt.heartbeats.start();
+  await rt.heartbeats.start();
   rt.sync = new SyncService(rt.node, {
     source: {
       // The compacted clock keeps retired epochs: the snapshot decision reads it as it is.
@@ -272,7 +282,7 @@ export async function startServices(
   rt.every(rt.config.heartbeatIntervalMs, () => {
     // A peer whose gossip stream came back missed our beats: the next one goes out unchanged too.
     if (rt.gossipStreams.check().length > 0) rt.heartbeats.resend();
-    rt.heartbeats.send(false);
+    void rt.heartbeats.send(false);
     // Compaction and the wire version change replica state: the owner does both.
     rt.queue.push({ kind: 'maintain' }).catch(() => undefined);
   });

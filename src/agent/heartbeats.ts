@@ -15,7 +15,8 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { Logger } from 'pino';
 import { type ReadonlyVectorClock, type VectorClock, vcGet, vcLeq } from '../core/clock/vector-clock.js';
 import { LOCAL_PROTOCOL, type ProtocolRange } from '../core/wire-version.js';
-import type { HeartbeatGossip } from '../net/gossip.js';
+import type { HeartbeatGossip, HeartbeatGossipCounters } from '../net/gossip.js';
+import type { HeartbeatDirect, HeartbeatDirectCounters } from './heartbeat-direct.js';
 import type { SmacNode } from '../net/node.js';
 import {
   decodeHeartbeat,
@@ -43,6 +44,11 @@ export interface HeartbeatsDeps {
   readonly region: string;
   readonly node: SmacNode;
   readonly gossip: HeartbeatGossip;
+  /**
+   * Beats on direct streams (heartbeat-direct.ts) to the peers that speak them; gossip then
+   * carries them only to peers of older builds. Without it every beat goes by gossip.
+   */
+  readonly direct?: HeartbeatDirect;
   readonly log: Logger;
   readonly now: () => number;
   /** Our delivered clock (read, never changed). */
@@ -131,12 +137,15 @@ export class Heartbeats {
     this.refusals = new PeerRefusals(d.log, d.counters, d.now);
   }
 
-  start(): void {
+  async start(): Promise<void> {
     this.d.gossip.start();
+    await this.d.direct?.start();
   }
 
-  stop(): void {
+  /** Stops both paths; a beat still queued on a direct stream gets a moment to go out. */
+  async stop(): Promise<void> {
     this.d.gossip.stop();
+    await this.d.direct?.stop();
   }
 
   /** Peers heard from, with what their last heartbeat said. */
@@ -157,25 +166,35 @@ export class Heartbeats {
     return [...this.versions.refusedPeers(), ...this.refusals.list()];
   }
 
+  /** What each path carried: gossip (older builds, or no direct path) and direct streams. */
+  pathStats(): { gossip: HeartbeatGossipCounters; direct: HeartbeatDirectCounters | undefined } {
+    return { gossip: this.d.gossip.counters(), direct: this.d.direct?.counters() };
+  }
+
   /** Beats published and beats skipped because nothing had changed. */
   sendStats(): { published: number; skipped: number } {
     return { ...this.sendCounters };
   }
 
   /**
-   * Publishes our heartbeat (best effort: a lost one is followed by the next), unless it would
-   * say what the last one said to the same subscribers and `refreshMs` has not passed. An idle
-   * cluster then beats once per `refreshMs` instead of once per interval (issue 8): each beat
-   * carries a whole clock and member list, and every member receives every member's beats.
-   * The beat after a change goes out even if unchanged: a receiver that lacks events the
-   * changed beat showed learns from it that gossip lost them and pulls (see `receive`).
+   * Sends our heartbeat (best effort: a lost one is followed by the next), unless it would say
+   * what the last one said to the same peers and `refreshMs` has not passed. An idle cluster
+   * then beats once per `refreshMs` instead of once per interval (issue 8): each beat carries a
+   * whole clock and member list, and every member receives every member's beats. The beat
+   * after a change goes out even if unchanged: a receiver that lacks events the changed beat
+   * showed learns from it that gossip lost them and pulls (see `receive`).
+   *
+   * Peers that speak direct beats get them on their streams (a reference to the beat they
+   * have while nothing changed, and the whole beat at once when they lack it: a new peer, a
+   * new stream); gossip carries beats only to the other subscribers (older builds), or to
+   * all of them when there is no direct path. Resolves once the beat is handed off.
    */
-  send(leaving: boolean): void {
+  send(leaving: boolean): Promise<void> {
     const vc = (this.d.sentClock ?? this.d.clock)();
     const members = this.d.members();
     const folded = this.d.folded?.();
-    void this.knownPeers()
-      .then((peers) => {
+    return Promise.all([this.knownPeers(), this.d.direct?.targets() ?? Promise.resolve([])])
+      .then(([peers, direct]) => {
         const hb = {
           vc: new Map(vc),
           region: this.d.region,
@@ -186,27 +205,43 @@ export class Heartbeats {
           ...(folded ? { folded: new Map(folded) } : {}),
         };
         const bytes = encodeHeartbeat(hb);
+        const bare = encodeHeartbeat({ ...hb, peers: [] });
         const now = this.d.now();
-        const subscriberIds = this.d.gossip.subscribers().map((p) => p.toString());
-        const subscribers = subscriberIds.sort().join(',');
-        const key = `${subscribers}\n${new TextDecoder().decode(bytes)}`;
+        const directSet = new Set(direct);
+        const legacy = this.d.gossip
+          .subscribers()
+          .map((p) => p.toString())
+          .filter((id) => !directSet.has(id))
+          .sort();
+        const key = `${legacy.join(',')}\n${new TextDecoder().decode(bytes)}`;
         const last = this.last;
         const same = last?.key === key;
         const refresh = !leaving && same && last.echoed;
-        const refreshMs = this.d.refreshMs?.(Math.max(members.length, subscriberIds.length) + 1) ?? 0;
-        if (refresh && now - last.at < refreshMs) {
+        const audience = Math.max(members.length, legacy.length + direct.length) + 1;
+        const refreshMs = this.d.refreshMs?.(audience) ?? 0;
+        const due = !(refresh && now - last.at < refreshMs);
+        if (this.d.direct) {
+          const text = new TextDecoder();
+          const beat = {
+            withPeers: bytes,
+            bare,
+            contentKey: text.decode(bare),
+            peersKey: peers.map((p) => `${p.id}=${p.addrs.join(' ')}`).join(','),
+          };
+          this.d.direct.send(beat, direct, due);
+        }
+        if (!due) {
           this.sendCounters.skipped++;
           return;
         }
+        this.last = { key, at: now, echoed: same };
+        this.sendCounters.published++;
+        if (this.d.direct && legacy.length === 0) return;
         // A refresh names our peers only now and then: they are for meeting peers, and every
         // change of them goes out in a beat of its own (and its echo).
         const withPeers = !refresh || now - this.peersSentAt >= PEERS_REFRESH_MS;
-        const sent = withPeers ? bytes : encodeHeartbeat({ ...hb, peers: [] });
-        return this.d.gossip.publish(sent).then(() => {
-          this.last = { key, at: now, echoed: same };
-          if (withPeers) this.peersSentAt = now;
-          this.sendCounters.published++;
-        });
+        if (withPeers) this.peersSentAt = now;
+        return this.d.gossip.publish(withPeers ? bytes : bare).then(() => undefined);
       })
       .catch(() => undefined);
   }

@@ -12,6 +12,10 @@
  * The semantics stay a datagram's: a packet that cannot be written (no connection, a broken
  * stream, a queue full behind a stalled one) is dropped, and the detector's timeouts cover it.
  * A stream that fails is discarded and the next packet opens a new one.
+ *
+ * Heartbeats use the same transport on their own protocol (`/smac/beat/1`,
+ * heartbeat-direct.ts); a link's `generation` tells them when something they sent may have
+ * been lost, so that they send a whole beat again rather than a reference to an earlier one.
  */
 import type { PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -28,6 +32,10 @@ const MAX_INBOUND_STREAMS = 4;
 
 export interface ProbeTransportDeps {
   readonly node: SmacNode;
+  /** The protocol of the streams (default PROBE_PROTOCOL). */
+  readonly protocol?: string;
+  /** Redial a peer with a link as soon as its last connection closes (default true). */
+  readonly redial?: boolean;
   readonly log: Logger;
   readonly maxPacketBytes: number;
   /** How long opening a stream or writing one packet may take before the packet is dropped. */
@@ -50,6 +58,8 @@ interface PeerLink {
   opening: Promise<Stream> | undefined;
   readonly queue: Uint8Array[];
   flushing: boolean;
+  /** Bumped whenever a packet to the peer may have been lost: a drop, or a stream closing. */
+  generation: number;
 }
 
 export interface ProbeTransportStats {
@@ -77,12 +87,16 @@ export class ProbeTransport {
     redials: 0,
   };
 
-  constructor(private readonly deps: ProbeTransportDeps) {}
+  private readonly protocol: string;
+
+  constructor(private readonly deps: ProbeTransportDeps) {
+    this.protocol = deps.protocol ?? PROBE_PROTOCOL;
+  }
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     const peer = evt.detail.toString();
     const link = this.links.get(peer);
-    if (!this.running || !link) return;
+    if (!this.running || !link || this.deps.redial === false) return;
     // Redial at once (this also opens the probe stream ahead of the next packet).
     this.counts.redials++;
     this.open(peer, link).catch((e: unknown) => {
@@ -95,7 +109,7 @@ export class ProbeTransport {
     this.running = true;
     this.deps.node.addEventListener('peer:disconnect', this.onDisconnect);
     await this.deps.node.handle(
-      PROBE_PROTOCOL,
+      this.protocol,
       (stream, connection) => {
         void this.read(stream, connection.remotePeer.toString());
       },
@@ -106,7 +120,7 @@ export class ProbeTransport {
   async stop(): Promise<void> {
     this.running = false;
     this.deps.node.removeEventListener('peer:disconnect', this.onDisconnect);
-    await this.deps.node.unhandle(PROBE_PROTOCOL).catch(() => undefined);
+    await this.deps.node.unhandle(this.protocol).catch(() => undefined);
     for (const link of this.links.values()) {
       link.queue.length = 0;
       link.stream?.abort(new Error('the agent is stopping'));
@@ -122,10 +136,17 @@ export class ProbeTransport {
     const link = this.link(to);
     if (link.queue.length >= MAX_QUEUED) {
       link.queue.shift();
-      this.counts.packetsDropped++;
+      this.drop(link, 1);
     }
     link.queue.push(bytes);
     if (!link.flushing) void this.flush(to, link);
+  }
+
+  /** Resolves once every queued packet was written or dropped, or after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const busy = () => [...this.links.values()].some((l) => l.flushing || l.queue.length > 0);
+    while (this.running && busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Opens the stream to `to` ahead of the first packet, so that packet pays no negotiation. */
@@ -136,6 +157,15 @@ export class ProbeTransport {
     this.open(to, link).catch((e: unknown) => {
       this.deps.log.trace({ to, err: e }, 'probe stream not opened ahead');
     });
+  }
+
+  /**
+   * Changes whenever a packet queued for `to` may not have arrived (dropped, or on a stream
+   * that closed since); undefined for a peer without a link. Equal values before and after a
+   * send mean nothing sent in between was lost so far.
+   */
+  generation(to: string): number | undefined {
+    return this.links.get(to)?.generation;
   }
 
   /** Forgets a peer (dead, left): closes our stream to it. */
@@ -156,7 +186,7 @@ export class ProbeTransport {
   private link(to: string): PeerLink {
     let link = this.links.get(to);
     if (!link) {
-      link = { stream: undefined, opening: undefined, queue: [], flushing: false };
+      link = { stream: undefined, opening: undefined, queue: [], flushing: false, generation: 0 };
       this.links.set(to, link);
     }
     return link;
@@ -169,7 +199,7 @@ export class ProbeTransport {
     link.opening ??= (async () => {
       try {
         const signal = AbortSignal.timeout(this.deps.writeTimeoutMs());
-        const stream = await this.deps.node.dialProtocol(peerIdFromString(to), PROBE_PROTOCOL, { signal });
+        const stream = await this.deps.node.dialProtocol(peerIdFromString(to), this.protocol, { signal });
         this.counts.streamsOpened++;
         if (!this.running || this.links.get(to) !== link) {
           stream.abort(new Error('not needed any more'));
@@ -177,6 +207,7 @@ export class ProbeTransport {
         }
         link.stream = stream;
         stream.addEventListener('close', () => {
+          link.generation++;
           if (link.stream === stream) link.stream = undefined;
         });
         return stream;
@@ -196,7 +227,7 @@ export class ProbeTransport {
           stream = await this.open(to, link);
         } catch (e) {
           // Unreachable now: what waited is stale; the detector times it out.
-          this.counts.packetsDropped += link.queue.length;
+          this.drop(link, link.queue.length);
           link.queue.length = 0;
           this.deps.log.trace({ to, err: e }, 'probe stream could not be opened');
           return;
@@ -207,7 +238,7 @@ export class ProbeTransport {
           await writeFrame(stream, packet, AbortSignal.timeout(this.deps.writeTimeoutMs()));
           this.counts.packetsSent++;
         } catch (e) {
-          this.counts.packetsDropped++;
+          this.drop(link, 1);
           if (link.stream === stream) link.stream = undefined;
           stream.abort(e instanceof Error ? e : new Error(String(e)));
           this.deps.log.trace({ to, err: e }, 'probe stream broke; the next packet reopens it');
@@ -218,9 +249,14 @@ export class ProbeTransport {
     }
   }
 
+  private drop(link: PeerLink, packets: number): void {
+    this.counts.packetsDropped += packets;
+    link.generation++;
+  }
+
   private async read(stream: Stream, from: string): Promise<void> {
     this.inbound.add(stream);
-    const reader = new FrameReader(stream, { maxFrameBytes: this.deps.maxPacketBytes, what: PROBE_PROTOCOL });
+    const reader = new FrameReader(stream, { maxFrameBytes: this.deps.maxPacketBytes, what: this.protocol });
     try {
       for (;;) {
         const frame = await reader.next();

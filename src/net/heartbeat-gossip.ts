@@ -6,6 +6,10 @@
  * publisher within the last minute (a replay). The publisher handed to onHeartbeat is the one the frame proves, not
  * the peer that relayed it.
  *
+ * Beats also travel on direct streams (src/agent/heartbeat-direct.ts), which seal their frames
+ * here (`seal`) and share the replay check (`fresh`), so a beat that arrives both ways is
+ * delivered once.
+ *
  * It also watches for peers of builds that signed every gossip message (the /1 topics,
  * gossip-wire.ts LEGACY_TOPICS): their gossip and ours never meet, so such a peer is reported
  * once through onLegacyPeer; sync still carries events between us.
@@ -124,6 +128,18 @@ export class HeartbeatGossip {
 
   /** Signs and publishes one heartbeat; resolves to the number of peers it was queued for. */
   async publish(bytes: Uint8Array): Promise<number> {
+    return this.publishFrame(this.seal(bytes).frame);
+  }
+
+  /** Publishes a frame made by `seal`; resolves to the number of peers it was queued for. */
+  async publishFrame(frame: Uint8Array): Promise<number> {
+    const result = await this.opts.pubsub.publish(HEARTBEAT_TOPIC, frame);
+    this.stats.published++;
+    return result.recipients.length;
+  }
+
+  /** Signs one heartbeat payload in a frame with the next seqno (throws TOO_LARGE past the bound). */
+  seal(bytes: Uint8Array): { frame: Uint8Array; seqno: number } {
     if (bytes.length === 0 || bytes.length > this.maxBytes) {
       fail(
         ErrorCode.TooLarge,
@@ -134,10 +150,27 @@ export class HeartbeatGossip {
     // The wall clock in µs, and never below the previous beat's: a restarted node starts above
     // its last beat unless its clock was set back (then forgetAfterMs bounds the silence).
     this.seqno = Math.max(this.seqno + 1, Math.floor(this.now() * 1000));
-    const frame = sealHeartbeat(this.opts.privateKey, this.seqno, bytes);
-    const result = await this.opts.pubsub.publish(HEARTBEAT_TOPIC, frame);
-    this.stats.published++;
-    return result.recipients.length;
+    return { frame: sealHeartbeat(this.opts.privateKey, this.seqno, bytes), seqno: this.seqno };
+  }
+
+  /**
+   * True for a verified frame newer than every beat accepted from its publisher (within
+   * `forgetAfterMs`), which it then becomes; false for a replay or a reordered beat (counted).
+   */
+  fresh(frame: HeartbeatFrame): boolean {
+    const now = this.now();
+    const newest = this.newest.get(frame.publisher);
+    if (newest !== undefined && frame.seqno <= newest.seqno && now - newest.at < this.forgetAfterMs) {
+      this.stats.replayed++;
+      return false;
+    }
+    this.newest.delete(frame.publisher);
+    this.newest.set(frame.publisher, { seqno: frame.seqno, at: now });
+    if (this.newest.size > NEWEST_SEQNO_ENTRIES) {
+      const oldest = this.newest.keys().next();
+      if (oldest.done !== true) this.newest.delete(oldest.value);
+    }
+    return true;
   }
 
   private readonly validate = (_from: PeerId, msg: Message): TopicValidatorResult => {
@@ -158,19 +191,9 @@ export class HeartbeatGossip {
       return TopicValidatorResult.Reject;
     }
     if (frame.publisher === this.self) return TopicValidatorResult.Ignore;
-    const now = this.now();
-    const newest = this.newest.get(frame.publisher);
-    if (newest !== undefined && frame.seqno <= newest.seqno && now - newest.at < this.forgetAfterMs) {
-      // A replay, or beats reordered on the way: not forwarded, not delivered, not penalized.
-      this.stats.replayed++;
-      return TopicValidatorResult.Ignore;
-    }
-    this.newest.delete(frame.publisher);
-    this.newest.set(frame.publisher, { seqno: frame.seqno, at: now });
-    if (this.newest.size > NEWEST_SEQNO_ENTRIES) {
-      const oldest = this.newest.keys().next();
-      if (oldest.done !== true) this.newest.delete(oldest.value);
-    }
+    // A replay, or beats reordered on the way (or already delivered on a direct stream): not
+    // forwarded, not delivered, not penalized.
+    if (!this.fresh(frame)) return TopicValidatorResult.Ignore;
     this.verified.set(msg, frame);
     return TopicValidatorResult.Accept;
   };

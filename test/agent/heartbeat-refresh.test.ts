@@ -4,6 +4,7 @@
 import type { PeerId } from '@libp2p/interface';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import type { DirectBeat, HeartbeatDirect } from '../../src/agent/heartbeat-direct.js';
 import { decodeHeartbeat } from '../../src/agent/heartbeat.js';
 import { heartbeatRefreshMs, Heartbeats } from '../../src/agent/heartbeats.js';
 import type { StabilityView } from '../../src/agent/stability-view.js';
@@ -12,11 +13,11 @@ import type { SmacNode } from '../../src/net/node.js';
 
 const peer = (id: string): PeerId => ({ toString: () => id }) as unknown as PeerId;
 
-function rig(refreshMs = 10_000) {
-  const state = { now: 0, vc: new Map([['self~e', 1]]), connected: ['p1', 'p2'], subscribers: ['p1', 'p2'] };
+/** A node with `connected` peers and a heartbeat gossip that records what it publishes. */
+function fakes(connected: () => string[], subscribers: () => string[]) {
   const published: Uint8Array[] = [];
   const node = {
-    getConnections: () => state.connected.map((id) => ({ remotePeer: peer(id) })),
+    getConnections: () => connected().map((id) => ({ remotePeer: peer(id) })),
     peerStore: { get: () => Promise.resolve({ addresses: [] }) },
   } as unknown as SmacNode;
   const gossip = {
@@ -24,8 +25,17 @@ function rig(refreshMs = 10_000) {
       published.push(bytes);
       return Promise.resolve(1);
     },
-    subscribers: () => state.subscribers.map(peer),
+    subscribers: () => subscribers().map(peer),
   } as unknown as HeartbeatGossip;
+  return { published, node, gossip };
+}
+
+function rig(refreshMs = 10_000) {
+  const state = { now: 0, vc: new Map([['self~e', 1]]), connected: ['p1', 'p2'], subscribers: ['p1', 'p2'] };
+  const { published, node, gossip } = fakes(
+    () => state.connected,
+    () => state.subscribers,
+  );
   const hb = new Heartbeats({
     self: 'self',
     region: 'r',
@@ -45,7 +55,7 @@ function rig(refreshMs = 10_000) {
   /** One interval: advance the clock, send, and let the send's promises settle. */
   const beat = async (leaving = false): Promise<void> => {
     state.now += 1_000;
-    hb.send(leaving);
+    void hb.send(leaving);
     for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
   };
   const beats = async (n: number): Promise<void> => {
@@ -113,5 +123,63 @@ describe('heartbeats skip unchanged beats (issue 8)', () => {
     expect(heartbeatRefreshMs(1_000, 72 * 3_600_000, 10)).toBe(10_000);
     expect(heartbeatRefreshMs(1_000, 72 * 3_600_000, 30)).toBe(30_000);
     expect(heartbeatRefreshMs(1_000, 40_000, 30)).toBe(10_000);
+  });
+});
+
+describe('heartbeats on direct streams and gossip (issue 8)', () => {
+  function directRig(direct: string[], subscribers: string[]) {
+    const state = { now: 0, vc: new Map([['self~e', 1]]) };
+    const { published, node, gossip } = fakes(
+      () => subscribers,
+      () => subscribers,
+    );
+    const sends: { content: string; peers: readonly string[]; due: boolean }[] = [];
+    const fake = {
+      targets: () => Promise.resolve(direct),
+      send: (beat: DirectBeat, peers: readonly string[], due: boolean) => {
+        sends.push({ content: beat.contentKey, peers, due });
+      },
+    } as unknown as HeartbeatDirect;
+    const hb = new Heartbeats({
+      self: 'self',
+      region: 'r',
+      node,
+      gossip,
+      direct: fake,
+      log: pino({ level: 'silent' }),
+      now: () => state.now,
+      clock: () => state.vc,
+      buffered: () => 0,
+      isolated: () => false,
+      view: undefined as unknown as StabilityView,
+      members: () => [],
+      counters: { heartbeatsReceived: 0, badHeartbeats: 0, refusedPeers: 0, refusedDiverged: 0 },
+      onBehind: () => undefined,
+      refreshMs: () => 10_000,
+    });
+    const beats = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        state.now += 1_000;
+        await hb.send(false);
+      }
+    };
+    return { state, published, sends, beats };
+  }
+
+  it('sends nothing through the gossip mesh when every subscriber takes direct beats', async () => {
+    const { published, sends, beats } = directRig(['p1', 'p2'], ['p1', 'p2']);
+    await beats(6);
+    expect(published).toHaveLength(0);
+    // Every interval hands the beat to the direct path, due only for the beat, its echo and the refresh.
+    expect(sends.map((s) => s.due)).toEqual([true, true, false, false, false, false]);
+    expect(sends[0]!.peers).toEqual(['p1', 'p2']);
+    expect(decodeHeartbeat(new TextEncoder().encode(sends[0]!.content))?.vc.get('self~e')).toBe(1);
+  });
+
+  it('gossips to a subscriber of an older build, and to nobody else on its behalf', async () => {
+    const { published, sends, beats } = directRig(['p1'], ['p1', 'old']);
+    await beats(3);
+    expect(published).toHaveLength(2); // the beat and its echo, as before
+    expect(sends.map((s) => s.peers)).toEqual([['p1'], ['p1'], ['p1']]);
   });
 });
