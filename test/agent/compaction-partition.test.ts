@@ -123,7 +123,8 @@ describe('a down member pins the log until it is reaped', () => {
       expect(unknown.json().code).toBe('NOT_FOUND');
       const r = await app.inject({ method: 'POST', url: `/v1/members/${c.peerId}/force-leave` });
       expect(r.statusCode).toBe(200);
-      expect(r.json()).toEqual({ id: c.peerId, removed: true });
+      // Pending until a and b agree on c's cut (racing this reply); the retirement is checked below.
+      expect(r.json()).toEqual({ id: c.peerId, removed: true, pending: expect.any(Boolean) });
     } finally {
       await app.close();
     }
