@@ -20,7 +20,7 @@
 // `ip netns`). Needs dist/ built.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -78,15 +78,43 @@ async function writer(api, region, rate, until) {
   return { acked, failed };
 }
 
+/** User + system CPU ms from a /proc/.../stat line (fields after the command's parentheses). */
+function statCpuMs(stat) {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime; USER_HZ = 100
+}
+
 /**
- * CPU time (user + system, all threads) a process has used, in ms, from /proc; undefined when
- * it cannot be read. `ip netns exec` execs the agent, so the child's pid is the agent's.
+ * CPU time (user + system) a process has used, in ms, from /proc: in all and by thread group
+ * (the event loop; libuv's pool, where signatures are checked; V8's workers, mostly garbage
+ * collection; the rest). Undefined when it cannot be read. `ip netns exec` execs the agent, so
+ * the child's pid is the agent's.
  */
 function cpuMs(pid) {
+  if (pid === undefined) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime; USER_HZ = 100
+    const out = { total: 0, loop: 0, pool: 0, v8: 0, other: 0 };
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      let ms;
+      let comm;
+      try {
+        ms = statCpuMs(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+        comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      } catch {
+        continue; // the thread ended meanwhile
+      }
+      const group =
+        tid === String(pid)
+          ? 'loop'
+          : comm.startsWith('libuv-worker')
+            ? 'pool'
+            : comm.startsWith('V8')
+              ? 'v8'
+              : 'other';
+      out[group] += ms;
+      out.total += ms;
+    }
+    return out;
   } catch {
     return undefined;
   }
@@ -169,7 +197,9 @@ async function timeline(apis, agents, regions, victim, healedAt, timeoutMs) {
           mark('identical');
           const cpu = agents.map((a, k) => {
             const c = cpuMs(a.child?.pid);
-            return c === undefined || cpu0[k] === undefined ? undefined : Math.round(c - cpu0[k]);
+            const c0 = cpu0[k];
+            if (c === undefined || c0 === undefined) return undefined;
+            return Object.fromEntries(Object.keys(c).map((g) => [g, Math.round(c[g] - c0[g])]));
           });
           return {
             ...t,
@@ -287,7 +317,8 @@ async function repetition(cluster, r, { cutMs, timeoutMs, rate, trace }) {
   log(
     `rep ${r}: acked ${JSON.stringify(acked)}; after heal (ms): connected ${t.connected}, heartbeat ${t.heartbeat}, ` +
       `victim pull ${t.victimPull}, victim's first events ${t.victimFirst}, caught up ${wan.regions.map((x) => `${x} ${t[`caught up ${x}`]}`).join(' ')}, ` +
-      `clocks equal ${t.clocks}, identical ${t.identical ?? `not within ${timeoutMs}`}; CPU ms used meanwhile ${JSON.stringify(t.cpuMs)} (load ${t.load})`,
+      `clocks equal ${t.clocks}, identical ${t.identical ?? `not within ${timeoutMs}`}; CPU ms used meanwhile ` +
+      `${(t.cpuMs ?? []).map((c, i) => `${wan.regions[i]} ${c ? `${c.total} (loop ${c.loop}, pool ${c.pool}, v8 ${c.v8}, other ${c.other})` : '?'}`).join(', ')} (load ${t.load})`,
   );
   if (trace) for (const line of t.trace) log(`  ${line}`);
   return { ...t, acked };

@@ -57,9 +57,10 @@ export class PullOverlap {
   constructor(private readonly deps: PullOverlapDeps) {}
 
   /**
-   * The pull from `peer` read its header. Returns the peer whose running pull brings every
-   * event this one would (this pull may end now), or undefined (read on). With `mayDefer`
-   * false the pull reads on whatever runs, and only serves as a cover for later ones.
+   * The pull from `peer` read its header. Returns the peer whose running pull brings nearly
+   * every event this one would (this pull may end now, and is due again when that one ends),
+   * or undefined (read on). With `mayDefer` false the pull reads on whatever runs, and only
+   * serves as a cover for later ones.
    */
   header(
     peer: PeerId,

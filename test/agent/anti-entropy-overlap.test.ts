@@ -9,6 +9,7 @@ import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AntiEntropy } from '../../src/agent/anti-entropy.js';
+import { mostlyCovered } from '../../src/agent/pull-overlap.js';
 import type { VectorClock } from '../../src/core/clock/vector-clock.js';
 import type { SyncFrame, SyncService } from '../../src/net/sync-protocol.js';
 import type { Store } from '../../src/store/store.js';
@@ -185,5 +186,22 @@ describe('anti-entropy: concurrent pulls of the same backlog (issue 8, after a h
     // a keeps sending (its watchdog never fires) but never ends: b's turn comes all the same.
     await waitFor(() => sync.eventsSent.get(b.toString()) === 1, 'b pulled again, its events read');
     expect(ae.pulling()).toEqual([a.toString()]);
+  });
+});
+
+describe('mostlyCovered: when a response may wait for another', () => {
+  const vc = (entries: Record<string, number>): VectorClock => new Map(Object.entries(entries));
+  it('counts what we hold as covered, and lets at most a quarter of what we lack lie beyond', () => {
+    const mine = vc({ me: 500, a: 100, b: 100 });
+    // b's clock beyond a's only in our own events: all of it is on its way from a.
+    expect(mostlyCovered(vc({ me: 400, a: 1100, b: 1100 }), vc({ me: 0, a: 1100, b: 1100 }), mine)).toBe(
+      true,
+    );
+    // 2 events beyond a's, out of 2,000 we lack from b: wait for a, then ask b for the rest.
+    expect(mostlyCovered(vc({ a: 1100, b: 1102 }), vc({ a: 1100, b: 1100 }), mine)).toBe(true);
+    // 600 of 1,400 beyond: read b now.
+    expect(mostlyCovered(vc({ a: 1100, b: 700 }), vc({ a: 1100, b: 100 }), mine)).toBe(false);
+    // b brings nothing we lack: nothing to wait for.
+    expect(mostlyCovered(vc({ a: 100 }), vc({ a: 1100 }), mine)).toBe(false);
   });
 });
