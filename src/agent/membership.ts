@@ -291,6 +291,7 @@ export class Membership {
           this.transport.forget(fx.id);
           void this.removeRecords(fx.id, fx.incarnation);
         }
+        if (fx.to === 'dead' && fx.id !== this.detector.id) this.closeConnections(fx.id);
         if (fx.to === 'alive' && fx.id !== this.detector.id) this.transport.warm(fx.id);
         break;
       case 'refute':
@@ -306,6 +307,18 @@ export class Membership {
         this.rejectedPackets++;
         this.deps.log.debug({ input: fx.input, reason: fx.reason }, 'membership input rejected');
         break;
+    }
+  }
+
+  /**
+   * A member declared dead: its connections may have gone silent (a partition) without
+   * closing, and a silent connection would keep everyone from dialing it again when the link
+   * comes back (libp2p's connection monitor, which closed such connections, is off: node.ts).
+   * Aborted, not closed: a graceful close would wait on the silent peer.
+   */
+  private closeConnections(id: string): void {
+    for (const c of this.deps.node.getConnections()) {
+      if (c.remotePeer.toString() === id) c.abort(new Error('member declared dead'));
     }
   }
 

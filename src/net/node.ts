@@ -134,6 +134,13 @@ export async function createSmacNode(opts: SmacNodeOptions): Promise<SmacNode> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services,
+    // libp2p's connection monitor pings every connection from both ends every 10 s, each time
+    // on a new stream (negotiation, ping, close): at N = 10 that was about half of an idle
+    // agent's bytes, and it grows with N (docs/benchmarks.md "Idle bytes per protocol"). The
+    // failure detector already probes every member; the agent closes the connections of a
+    // member it declares dead (src/agent/membership.ts), which is what the monitor's failed
+    // pings were for: a connection that went silent in a partition is closed and redialled.
+    connectionMonitor: { enabled: false },
     connectionManager: {
       maxConnections: positive(opts.maxConnections ?? DEFAULTS.maxConnections, 'maxConnections'),
       dialTimeout: dialTimeoutMs,

@@ -14,6 +14,7 @@ const fakeNode = {
   removeEventListener: () => undefined,
   handle: () => Promise.resolve(),
   unhandle: () => Promise.resolve(),
+  getConnections: () => [],
 } as unknown as SmacNode;
 
 interface Harness {
