@@ -11,7 +11,12 @@ import {
   openEnvelope,
   sealEvent,
 } from '../../src/net/envelope.js';
-import { type EnvelopeOutcome, openEnvelopes, type OpenStats } from '../../src/net/envelope-batch.js';
+import {
+  EnvelopeOpener,
+  type EnvelopeOutcome,
+  openEnvelopes,
+  type OpenStats,
+} from '../../src/net/envelope-batch.js';
 import { chainedEvents, codeOf, counterEventBytes, newKey } from './helpers.js';
 
 let alice: PrivateKey;
@@ -113,5 +118,28 @@ describe('chained envelopes', () => {
     const expected = await Promise.all(list.map((e) => codeOf(() => openEnvelope(e))));
     expect(codes(await openEnvelopes(list))).toEqual(expected);
     expect(expected.filter((c) => c !== undefined)).toEqual(['BAD_SIGNATURE']);
+  });
+
+  it('opens the lists handed over in one turn together, each deciding its own envelopes', async () => {
+    const stats: OpenStats = { verified: 0, covered: 0 };
+    const opener = new EnvelopeOpener(undefined, stats);
+    const run = chain(alice, 1, 30);
+    const forged = Uint8Array.from(run[12]!);
+    forged[forged.length - 1]! ^= 0xff;
+    run[12] = forged;
+    // Three gossip messages of one run, arriving together.
+    const [m1, m2, m3] = await Promise.all([
+      opener.open(run.slice(0, 10)),
+      opener.open(run.slice(10, 20)),
+      opener.open(run.slice(20)),
+    ]);
+    expect(codes(m1)).toEqual(Array(10).fill(undefined));
+    expect(codes(m2)).toEqual([undefined, undefined, 'BAD_SIGNATURE', ...Array(7).fill(undefined)]);
+    expect(codes(m3)).toEqual(Array(10).fill(undefined));
+    // The head (seq 30), the forged seq 13, and seq 12 whose coverer failed.
+    expect(stats).toEqual({ verified: 3, covered: 27 });
+    // Later lists are a new batch.
+    expect(codes(await opener.open(chain(bob, 1, 2)))).toEqual([undefined, undefined]);
+    expect(stats.verified).toBe(4);
   });
 });
