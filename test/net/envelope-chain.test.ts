@@ -45,10 +45,11 @@ describe('chained envelopes', () => {
   });
 
   it('the link is signed: changing it breaks the signature', async () => {
-    const [, second] = chain(alice, 1, 2);
+    const [first, second] = chain(alice, 1, 2);
     const relinked = Uint8Array.from(second!);
-    // The link sits right after the event bytes: find it and flip a bit of it.
-    const at = relinked.indexOf(envelopeLink(chain(alice, 1, 1)[0]!)[0]!, 2);
+    // The link is the 32 bytes before the signature's length byte and the 64-byte signature.
+    const at = relinked.length - 1 - 64 - 32;
+    expect([...relinked.subarray(at, at + 32)]).toEqual([...envelopeLink(first!)]);
     relinked[at]! ^= 0x01;
     expect(await codeOf(() => openEnvelope(relinked))).toBe('BAD_SIGNATURE');
   });
@@ -67,9 +68,11 @@ describe('chained envelopes', () => {
 
   it('refuses a tampered event in the middle of a run on its own, and accepts the rest', async () => {
     const list = chain(alice, 1, 10);
-    // Same length, one op byte changed, signature and links untouched.
+    // Same length, one op byte changed (`"by":5` -> 6, the last '5' before the link),
+    // signature and links untouched.
     const bad = Uint8Array.from(list[4]!);
-    const i = bad.indexOf('5'.charCodeAt(0), 40);
+    const i = bad.lastIndexOf('5'.charCodeAt(0), bad.length - 1 - 64 - 32 - 1);
+    expect(String.fromCharCode(...bad.subarray(i - 5, i + 1))).toBe('"by":5');
     bad[i] = '6'.charCodeAt(0);
     list[4] = bad;
     const stats: OpenStats = { verified: 0, covered: 0 };
