@@ -125,3 +125,47 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * Coalesces openEnvelopes calls: every list handed to `open` until the next turn of the event
+ * loop is opened as one, so that a run of an origin's events spread over several gossip
+ * messages that arrive together still costs one signature check (each message's events are
+ * covered by the next one's). Each caller gets the outcomes of its own list, exactly as
+ * openEnvelopes alone would decide them: a link only vouches for bytes its signer hashed.
+ */
+export class EnvelopeOpener {
+  private pending: { list: readonly Uint8Array[]; done: (o: EnvelopeOutcome[]) => void }[] = [];
+
+  constructor(
+    private readonly limits: EventCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
+    private readonly stats?: OpenStats,
+  ) {}
+
+  open(list: readonly Uint8Array[]): Promise<EnvelopeOutcome[]> {
+    return new Promise((done) => {
+      if (this.pending.length === 0) setImmediate(() => void this.flush());
+      this.pending.push({ list, done });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    let outcomes: EnvelopeOutcome[];
+    try {
+      outcomes = await openEnvelopes(
+        batch.flatMap((b) => b.list),
+        this.limits,
+        this.stats,
+      );
+    } catch (error) {
+      // openEnvelopes decides every envelope itself; should it throw, no caller may hang.
+      outcomes = batch.flatMap((b) => b.list.map((): EnvelopeOutcome => ({ ok: false, error })));
+    }
+    let at = 0;
+    for (const b of batch) {
+      b.done(outcomes.slice(at, at + b.list.length));
+      at += b.list.length;
+    }
+  }
+}

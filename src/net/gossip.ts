@@ -26,7 +26,7 @@ import type { PeerId } from '@libp2p/interface';
 import { DEFAULT_EVENT_CODEC_LIMITS, type EventCodecLimits } from '../core/codec/index.js';
 import { ErrorCode, isSmacError } from '../core/errors.js';
 import type { Event } from '../core/event.js';
-import { openEnvelopes, type OpenStats } from './envelope-batch.js';
+import { EnvelopeOpener, type OpenStats } from './envelope-batch.js';
 import { isNetError, NetErrorCode } from './errors.js';
 import {
   batchEntryBytes,
@@ -102,10 +102,13 @@ export class EventGossip {
     opened: { verified: 0, covered: 0 },
   };
   private started = false;
+  /** Opens the batches that arrive in one turn of the event loop together (envelope-batch.ts). */
+  private readonly opener: EnvelopeOpener;
 
   constructor(private readonly opts: EventGossipOptions) {
     this.batchLimits = opts.batchLimits ?? DEFAULT_EVENT_BATCH_LIMITS;
     this.eventLimits = opts.eventLimits ?? DEFAULT_EVENT_CODEC_LIMITS;
+    this.opener = new EnvelopeOpener(this.eventLimits, this.stats.opened);
   }
 
   start(): void {
@@ -193,8 +196,9 @@ export class EventGossip {
   private readonly validate = async (from: PeerId, msg: Message): Promise<TopicValidatorResult> => {
     try {
       const batch = decodeEventBatch(msg.data, this.batchLimits);
-      // Signatures are checked off the event loop, in parallel (openEnvelopes).
-      const outcomes = await openEnvelopes(batch.envelopes, this.eventLimits, this.stats.opened);
+      // Signatures are checked off the event loop, in parallel, one per run of an origin's
+      // events across the batches that arrived together (EnvelopeOpener).
+      const outcomes = await this.opener.open(batch.envelopes);
       const items: VerifiedEvent[] = [];
       for (const o of outcomes) {
         if (!o.ok) throw o.error;

@@ -11,7 +11,12 @@ import {
   openEnvelope,
   sealEvent,
 } from '../../src/net/envelope.js';
-import { type EnvelopeOutcome, openEnvelopes, type OpenStats } from '../../src/net/envelope-batch.js';
+import {
+  EnvelopeOpener,
+  type EnvelopeOutcome,
+  openEnvelopes,
+  type OpenStats,
+} from '../../src/net/envelope-batch.js';
 import { chainedEvents, codeOf, counterEventBytes, newKey } from './helpers.js';
 
 let alice: PrivateKey;
@@ -40,10 +45,11 @@ describe('chained envelopes', () => {
   });
 
   it('the link is signed: changing it breaks the signature', async () => {
-    const [, second] = chain(alice, 1, 2);
+    const [first, second] = chain(alice, 1, 2);
     const relinked = Uint8Array.from(second!);
-    // The link sits right after the event bytes: find it and flip a bit of it.
-    const at = relinked.indexOf(envelopeLink(chain(alice, 1, 1)[0]!)[0]!, 2);
+    // The link is the 32 bytes before the signature's length byte and the 64-byte signature.
+    const at = relinked.length - 1 - 64 - 32;
+    expect([...relinked.subarray(at, at + 32)]).toEqual([...envelopeLink(first!)]);
     relinked[at]! ^= 0x01;
     expect(await codeOf(() => openEnvelope(relinked))).toBe('BAD_SIGNATURE');
   });
@@ -62,9 +68,11 @@ describe('chained envelopes', () => {
 
   it('refuses a tampered event in the middle of a run on its own, and accepts the rest', async () => {
     const list = chain(alice, 1, 10);
-    // Same length, one op byte changed, signature and links untouched.
+    // Same length, one op byte changed (`"by":5` -> 6, the last '5' before the link),
+    // signature and links untouched.
     const bad = Uint8Array.from(list[4]!);
-    const i = bad.indexOf('5'.charCodeAt(0), 40);
+    const i = bad.lastIndexOf('5'.charCodeAt(0), bad.length - 1 - 64 - 32 - 1);
+    expect(String.fromCharCode(...bad.subarray(i - 5, i + 1))).toBe('"by":5');
     bad[i] = '6'.charCodeAt(0);
     list[4] = bad;
     const stats: OpenStats = { verified: 0, covered: 0 };
@@ -113,5 +121,28 @@ describe('chained envelopes', () => {
     const expected = await Promise.all(list.map((e) => codeOf(() => openEnvelope(e))));
     expect(codes(await openEnvelopes(list))).toEqual(expected);
     expect(expected.filter((c) => c !== undefined)).toEqual(['BAD_SIGNATURE']);
+  });
+
+  it('opens the lists handed over in one turn together, each deciding its own envelopes', async () => {
+    const stats: OpenStats = { verified: 0, covered: 0 };
+    const opener = new EnvelopeOpener(undefined, stats);
+    const run = chain(alice, 1, 30);
+    const forged = Uint8Array.from(run[12]!);
+    forged[forged.length - 1]! ^= 0xff;
+    run[12] = forged;
+    // Three gossip messages of one run, arriving together.
+    const [m1, m2, m3] = await Promise.all([
+      opener.open(run.slice(0, 10)),
+      opener.open(run.slice(10, 20)),
+      opener.open(run.slice(20)),
+    ]);
+    expect(codes(m1)).toEqual(Array(10).fill(undefined));
+    expect(codes(m2)).toEqual([undefined, undefined, 'BAD_SIGNATURE', ...Array(7).fill(undefined)]);
+    expect(codes(m3)).toEqual(Array(10).fill(undefined));
+    // The head (seq 30), the forged seq 13, and seq 12 whose coverer failed.
+    expect(stats).toEqual({ verified: 3, covered: 27 });
+    // Later lists are a new batch.
+    expect(codes(await opener.open(chain(bob, 1, 2)))).toEqual([undefined, undefined]);
+    expect(stats.verified).toBe(4);
   });
 });
