@@ -7,6 +7,7 @@
 import { peerIdFromString } from '@libp2p/peer-id';
 import { type MembershipConfig, membershipProfile } from '../core/membership/config.js';
 import { PRUNED_CLOCKS_WIRE_VERSION } from '../core/wire-version.js';
+import { peerOfOrigin } from '../core/origin.js';
 import { EventGossip, HeartbeatGossip } from '../net/gossip.js';
 import { Joiner } from '../net/join.js';
 import { SyncService } from '../net/sync-protocol.js';
@@ -183,6 +184,15 @@ export async function startServices(
           pruned: rt.prunes() && rt.heartbeats.versions.mayRead(peer.toString(), PRUNED_CLOCKS_WIRE_VERSION),
         }),
       envelopesSince: (vc) => rt.antiEntropy.envelopesSince(vc),
+      // A requester past the cut we agreed of its own epoch (the other side of a mutual reap, a
+      // reaped member back) may refuse our events that carry the reaps (the other side's reap
+      // of ours, beyond its cut): it learns its cut from our state (snapshot-exchange.ts).
+      wantsSnapshot: (vc, requester) =>
+        [...vc].some(
+          ([origin, seq]) =>
+            peerOfOrigin(origin) === requester.toString() &&
+            seq > (rt.replica.reapOf(origin)?.cut ?? Number.POSITIVE_INFINITY),
+        ),
     },
     onPush: (envelopes) => rt.antiEntropy.receiveRaw(envelopes),
     // A peer that pulls from us exists and holds at least its request's clock: stability
