@@ -9,6 +9,7 @@ import { type MembershipConfig, membershipProfile } from '../core/membership/con
 import { divergedForGood, sharedMembers } from '../core/divergence.js';
 import { peerOfOrigin } from '../core/origin.js';
 import { PRUNED_CLOCKS_WIRE_VERSION } from '../core/wire-version.js';
+import { peerOfOrigin } from '../core/origin.js';
 import { EventGossip, HeartbeatGossip } from '../net/gossip.js';
 import { GossipStreams } from '../net/gossip-streams.js';
 import { Joiner } from '../net/join.js';
@@ -227,6 +228,15 @@ export async function startServices(
           pruned: rt.prunes() && rt.heartbeats.versions.mayRead(peer.toString(), PRUNED_CLOCKS_WIRE_VERSION),
         }),
       envelopesSince: (vc) => rt.antiEntropy.envelopesSince(vc),
+      // A requester past the cut we agreed of its own epoch (the other side of a mutual reap, a
+      // reaped member back) may refuse our events that carry the reaps (the other side's reap
+      // of ours, beyond its cut): it learns its cut from our state (snapshot-exchange.ts).
+      wantsSnapshot: (vc, requester) =>
+        [...vc].some(
+          ([origin, seq]) =>
+            peerOfOrigin(origin) === requester.toString() &&
+            seq > (rt.replica.reapOf(origin)?.cut ?? Number.POSITIVE_INFINITY),
+        ),
     },
     // A refused peer's pushes are taken and dropped (peer-refusals.ts).
     onPush: (envelopes, from) =>

@@ -44,7 +44,10 @@ export async function serveSync(
     const header = await source.header();
     let since: ReadonlyVectorClock = requested;
     let snapshot: SyncSnapshot | undefined;
-    if (!vcLeq(header.compacted, requested)) {
+    if (
+      !vcLeq(header.compacted, requested) ||
+      source.wantsSnapshot?.(requested, connection.remotePeer) === true
+    ) {
       snapshot = await source.snapshot(connection.remotePeer);
       if (!snapshot || snapshot.bytes.length === 0) {
         throw new Error('the requester needs a snapshot, but the sync source has none');

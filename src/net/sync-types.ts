@@ -38,6 +38,12 @@ export interface SyncSource {
    * (the log order does). Iterated lazily, with backpressure.
    */
   envelopesSince(vc: ReadonlyVectorClock): Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+  /**
+   * True when the requester should get the snapshot although the log could serve it: its clock
+   * holds an epoch of its own beyond a cut this source agreed, so it may refuse the events that
+   * carry the reaps, and the state shows them (agent/snapshot-exchange.ts).
+   */
+  wantsSnapshot?(requested: ReadonlyVectorClock, requester: PeerId): boolean;
 }
 
 export type SyncFrame =

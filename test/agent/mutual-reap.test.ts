@@ -112,6 +112,22 @@ describe('a mutual reap across a long split', () => {
     );
   }, 300_000);
 
+  it('2|2 without compaction: the sides learn of each other’s reaps all the same', async () => {
+    // Neither side compacts: no pull serves a snapshot, and each side refuses the other's
+    // events beyond its cuts.
+    agents = await startFastCluster(4, { ...OPTS, snapshotEveryEvents: 1_000_000 });
+    await mutualReap(
+      [
+        [0, 1],
+        [2, 3],
+      ],
+      (side, others) => {
+        for (const y of others) expect(side[0]!.forceLeave(y.peerId)).toBe(true);
+      },
+    );
+    expect(agents.map((x) => x.status().counters.compactions)).toEqual([0, 0, 0, 0]);
+  }, 300_000);
+
   it('1|2, longer than reapAfterMs: the pair keeps its state, the lone agent rebases', async () => {
     agents = await startFastCluster(3, { ...OPTS, reapAfterMs: 3_000 });
     await mutualReap(
