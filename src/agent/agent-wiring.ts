@@ -9,7 +9,6 @@ import { type MembershipConfig, membershipProfile } from '../core/membership/con
 import { divergedForGood, sharedMembers } from '../core/divergence.js';
 import { peerOfOrigin } from '../core/origin.js';
 import { PRUNED_CLOCKS_WIRE_VERSION } from '../core/wire-version.js';
-import { peerOfOrigin } from '../core/origin.js';
 import { EventGossip, HeartbeatGossip } from '../net/gossip.js';
 import { GossipStreams } from '../net/gossip-streams.js';
 import { Joiner } from '../net/join.js';
