@@ -43,7 +43,8 @@ import { type AgentCounters, newCounters } from './status.js';
 /** Whom the connection gater refuses: everyone while isolated, and peers of another protocol. */
 export interface PeerGate {
   isolated: boolean;
-  refused: (peerId: string) => boolean;
+  /** `inbound`: a connection the peer opened (see PeerRefusals.denies). */
+  refused: (peerId: string, inbound: boolean) => boolean;
 }
 
 /** How long a leaving agent tries to hand its events over to each peer (hand-over.ts). */

@@ -207,7 +207,7 @@ export async function startServices(
     ...(rt.protocol ? { protocol: rt.protocol } : {}),
     refreshMs: (members) => heartbeatRefreshMs(rt.config.heartbeatIntervalMs, rt.config.reapAfterMs, members),
   });
-  rt.isolation.refused = (id) => rt.heartbeats.isRefused(id);
+  rt.isolation.refused = (id, inbound) => rt.heartbeats.isRefused(id, inbound);
   rt.gossipStreams = new GossipStreams({
     pubsub,
     connections: () => rt.node.getConnections(),

@@ -130,7 +130,7 @@ export class Agent extends AgentRuntime {
         ...(clusterKey ? { clusterKey } : {}),
         mdns: options.mdns ?? config.mdns,
         allowPeers: config.allowPeers,
-        denyPeer: (id) => isolation.isolated || isolation.refused(id),
+        denyPeer: (id, inbound) => isolation.isolated || isolation.refused(id, inbound),
       });
       const agent = new Agent(config, log, now, privateKey, store, replica, node, isolation);
       if (options.protocol) agent.protocol = options.protocol;

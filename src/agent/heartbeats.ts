@@ -155,10 +155,11 @@ export class Heartbeats {
 
   /**
    * True for a peer the connection gater drops: refused for an incompatible protocol, or as a
-   * member of another cluster (for a while after its last heartbeat: peer-refusals.ts).
+   * member of another cluster (for a while after its last heartbeat, and not the first
+   * connection it opens after it: peer-refusals.ts).
    */
-  isRefused(peer: string): boolean {
-    return this.versions.isRefused(peer) || this.refusals.denies(peer);
+  isRefused(peer: string, inbound = false): boolean {
+    return this.versions.isRefused(peer) || this.refusals.denies(peer, inbound);
   }
 
   /** Peers refused now, with the reason. */

@@ -5,9 +5,14 @@
  * nobody pulls from or pushes to it, and the connection gater denies it.
  *
  * The gater denies it for `holdMs` after the last heartbeat that showed the divergence; then one
- * connection is let through, so that its next heartbeat is judged again: a peer whose operator
- * restarted it with an empty store (same identity) is accepted then, and one still diverged is
- * refused again (no new log line). A heartbeat from it that no longer shows the divergence (it
+ * connection is let through, so that its next heartbeat is judged again, and one still diverged
+ * is refused again (no new log line). Within the hold our dials to it are denied, but the first
+ * connection it opens to us after each refused heartbeat is let through to be judged: a peer
+ * still diverged refuses us too and so does not dial us, while one whose operator restarted it
+ * with an empty store and kept its identity key forgot us and does; its heartbeat, which shows
+ * no folded events, lifts the refusal at once (test/agent/diverged-remedy.test.ts). A peer that
+ * does not refuse us (a release without the rule) gets at most one such connection per refused
+ * heartbeat, each closed after the grace. A heartbeat from it that no longer shows the divergence (it
  * can reach us through a shared member's relay too) lifts the refusal at once, as does a member
  * of ours whose heartbeat names it (a shared member appeared).
  *
@@ -30,7 +35,10 @@ export const DIVERGED_HOLD_MS = 60_000;
 export const PEER_REFUSED_DIVERGED = 'PEER_REFUSED_DIVERGED';
 
 export class PeerRefusals {
-  private readonly diverged = new Map<string, { since: number; lastAt: number; detail: string }>();
+  private readonly diverged = new Map<
+    string,
+    { since: number; lastAt: number; detail: string; rechecked: boolean }
+  >();
   /** Peers an error line was logged for (once per peer for the life of the process). */
   private readonly logged = new Set<string>();
 
@@ -46,7 +54,7 @@ export class PeerRefusals {
     this.counters.refusedDiverged++;
     const now = this.now();
     const entry = this.diverged.get(peer);
-    this.diverged.set(peer, { since: entry?.since ?? now, lastAt: now, detail });
+    this.diverged.set(peer, { since: entry?.since ?? now, lastAt: now, detail, rechecked: false });
     if (this.logged.has(peer)) return;
     this.logged.add(peer);
     this.log.error(
@@ -67,10 +75,16 @@ export class PeerRefusals {
     return this.diverged.has(peer);
   }
 
-  /** Whether the connection gater denies `peer` now (see the module comment). */
-  denies(peer: string): boolean {
+  /**
+   * Whether the connection gater denies `peer` now (see the module comment); `inbound`: a
+   * connection it opened, the first of which after each refused heartbeat is let through.
+   */
+  denies(peer: string, inbound = false): boolean {
     const entry = this.diverged.get(peer);
-    return entry !== undefined && this.now() - entry.lastAt < this.holdMs;
+    if (entry === undefined || this.now() - entry.lastAt >= this.holdMs) return false;
+    if (!inbound || entry.rechecked) return true;
+    entry.rechecked = true;
+    return false;
   }
 
   list(): RefusedPeer[] {

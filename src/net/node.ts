@@ -65,9 +65,11 @@ export interface SmacNodeOptions {
   allowPeers?: readonly string[];
   /**
    * Consulted for every dial and connection on top of the allow-list: true refuses the peer.
-   * The agent uses it to isolate itself (fault injection, maintenance).
+   * `inbound` is true for a connection the peer opened (after its handshake), false for our
+   * dials and outbound connections. The agent uses it to isolate itself (fault injection,
+   * maintenance) and to keep refused peers out.
    */
-  denyPeer?: (peerId: string) => boolean;
+  denyPeer?: (peerId: string, inbound: boolean) => boolean;
   /**
    * Longest a dial may take (default 5000). A peer with a different cluster key makes an
    * outgoing dial hang until this expires, so it is short; a WAN handshake (TCP, pnet,
@@ -233,16 +235,16 @@ function allowList(ids: readonly string[] | undefined): Set<string> | undefined 
  */
 function peerGater(
   allowed: ReadonlySet<string> | undefined,
-  denyPeer: ((peerId: string) => boolean) | undefined,
+  denyPeer: ((peerId: string, inbound: boolean) => boolean) | undefined,
 ): ConnectionGater {
-  const deny = (peerId: PeerId): boolean => {
+  const deny = (peerId: PeerId, inbound: boolean): boolean => {
     const id = peerId.toString();
-    return (allowed !== undefined && !allowed.has(id)) || denyPeer?.(id) === true;
+    return (allowed !== undefined && !allowed.has(id)) || denyPeer?.(id, inbound) === true;
   };
   return {
-    denyDialPeer: deny,
-    denyInboundEncryptedConnection: deny,
-    denyOutboundEncryptedConnection: deny,
+    denyDialPeer: (p) => deny(p, false),
+    denyInboundEncryptedConnection: (p) => deny(p, true),
+    denyOutboundEncryptedConnection: (p) => deny(p, false),
   };
 }
 

@@ -5,27 +5,15 @@
 // member of another cluster: each refuses the other (etcd's "cluster ID mismatch"), loudly,
 // instead of half-joining it, and neither replica's data changes.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Agent } from '../../src/agent/agent.js';
+import type { Agent } from '../../src/agent/agent.js';
 import { foldedBeyond } from '../../src/agent/divergence.js';
 import { ApiMetrics } from '../../src/api/metrics.js';
-import { incHits, quiet, stopAll, testConfig, waitFor } from './helpers.js';
+import { inc, refusingPair, starter } from './diverged-pair.js';
+import { stopAll, waitFor } from './helpers.js';
 
 const agents: Agent[] = [];
 afterEach(() => stopAll(agents.splice(0)));
-
-/** `n` events of +1 each (compaction counts events, not increments). */
-async function inc(a: Agent, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) await incHits(a, 1);
-}
-
-async function start(opts: Record<string, unknown>): Promise<Agent> {
-  const a = await Agent.start(testConfig(opts), { logger: quiet });
-  agents.push(a);
-  return a;
-}
-
-const refusedBy = (a: Agent, b: Agent): boolean =>
-  a.status().refused.some((r) => r.peerId === b.peerId && r.reason === 'diverged');
+const start = starter(agents);
 
 /** Every place an agent shows a member: status peers, stability members, the failure detector. */
 function showsAsMember(a: Agent, b: Agent): boolean {
@@ -41,16 +29,7 @@ function showsAsMember(a: Agent, b: Agent): boolean {
 describe('two single nodes joined after both compacted', () => {
   it('refuse each other, loudly, and keep their own data', async () => {
     const opts = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
-    const a = await start(opts);
-    const b = await start(opts);
-    await inc(a, 60);
-    await inc(b, 60);
-    await waitFor(
-      () => a.status().counters.compactions > 0 && b.status().counters.compactions > 0,
-      'both single nodes to compact',
-    );
-    await a.connect(b.addresses()[0] ?? '');
-    await waitFor(() => refusedBy(a, b) && refusedBy(b, a), 'both agents to refuse the other', 45_000);
+    const [a, b] = await refusingPair(start, opts);
     // Refused: the connection is closed and stays closed; neither shows the other as a member.
     await waitFor(
       () => !showsAsMember(a, b) && !showsAsMember(b, a),

@@ -44,6 +44,19 @@ describe('PeerRefusals', () => {
     expect(r.list()[0]?.since).toBe(1_000);
   });
 
+  it('within the hold, lets the first connection the peer opens through once per refused heartbeat', () => {
+    const { r } = setup();
+    r.refuse('p', 'why');
+    expect(r.denies('p', false)).toBe(true); // our dials: denied
+    expect(r.denies('p', true)).toBe(false); // its first connection: judged again
+    expect(r.denies('p', true)).toBe(true); // and no second one
+    expect(r.denies('p', false)).toBe(true);
+    expect(r.isRefused('p')).toBe(true);
+    r.refuse('p', 'why'); // its heartbeat still showed the divergence
+    expect(r.denies('p', true)).toBe(false);
+    expect(r.denies('p', true)).toBe(true);
+  });
+
   it('lifts a refusal (once), and a later refusal of the same peer logs no second error', () => {
     const { r, lines } = setup();
     expect(r.lift('p', 'x')).toBe(false);

@@ -11,7 +11,7 @@ interface Internals {
   node: { getConnections(): { remotePeer: { toString(): string }; close(): Promise<void> }[] };
 }
 
-const restore = new Map<Agent, (peerId: string) => boolean>();
+const restore = new Map<Agent, (peerId: string, inbound: boolean) => boolean>();
 
 /** Splits the agents into `sides`; resolves once no connection crosses a side. */
 export async function split(sides: readonly (readonly Agent[])[]): Promise<void> {
@@ -21,7 +21,7 @@ export async function split(sides: readonly (readonly Agent[])[]): Promise<void>
       const gate = (x as unknown as Internals).isolation;
       const refused = restore.get(x) ?? gate.refused;
       restore.set(x, refused);
-      gate.refused = (id) => others.has(id) || refused(id);
+      gate.refused = (id, inbound) => others.has(id) || refused(id, inbound);
     }
   }
   const crossing = (x: Agent) => {
