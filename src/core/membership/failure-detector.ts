@@ -260,9 +260,9 @@ export class FailureDetector {
         this.probeFailed(p, fx);
       }
     }
+    // Unless probeFailed started the next attempt at the same target: the next probe in turn.
     if (this.probe === undefined) {
       this.nextProbeAtMs ??= now + this.s.random.int(this.config.probeIntervalMs);
-      // probeFailed may have started the next attempt at the same target instead.
       const soon = this.s.probeOrder.nextSoon(this.s.table, this.s.me);
       if (soon !== undefined || now >= this.nextProbeAtMs) this.startProbe(fx, soon);
     }
