@@ -46,28 +46,12 @@ import {
   onDown,
   onSuspect,
 } from './membership-updates.js';
+import type { Probe } from './probe.js';
 import { RandomChoice } from './random-choice.js';
 import { Relays, relayTimeoutMs } from './relays.js';
 import { isLastChance, nextSuspicionDueMs, runSuspicionDeadlines } from './suspicion-deadlines.js';
 
 export type { MemberView, MembershipStats } from './detector-state.js';
-
-interface Probe {
-  readonly target: MemberId;
-  readonly seq: number;
-  readonly pingDeadlineMs: number;
-  readonly endMs: number;
-  /** 1 for the first probe of the target, up to config.probeAttempts. */
-  readonly attempt: number;
-  /** The seqs of the earlier attempts in this run: a late ack to any of them counts. */
-  readonly earlier: readonly number[];
-  /** Its failure is final, whatever the attempt: the connection to the target was lost. */
-  final: boolean;
-  indirectSent: boolean;
-  /** The ping-req helpers asked: each one owes us an ack or a nack. */
-  via: readonly MemberId[];
-  readonly nacks: Set<MemberId>;
-}
 
 export class FailureDetector {
   readonly id: MemberId;
@@ -276,9 +260,9 @@ export class FailureDetector {
         this.probeFailed(p, fx);
       }
     }
+    // Unless probeFailed started the next attempt at the same target: the next probe in turn.
     if (this.probe === undefined) {
       this.nextProbeAtMs ??= now + this.s.random.int(this.config.probeIntervalMs);
-      // probeFailed may have started the next attempt at the same target instead.
       const soon = this.s.probeOrder.nextSoon(this.s.table, this.s.me);
       if (soon !== undefined || now >= this.nextProbeAtMs) this.startProbe(fx, soon);
     }
@@ -348,12 +332,18 @@ export class FailureDetector {
 
   /**
    * The transport lost its connection to `id`: probe it out of turn, now if nothing runs. A
-   * probe of it already running gets no further attempt if it fails.
+   * probe of it already running becomes one: its ping cannot get through, so the helpers try
+   * at once, it ends within a period, and it gets no further attempt if it fails.
    */
   private onConnectionLost(id: MemberId, fx: MembershipEffect[]): void {
     const m = this.s.table.get(id);
-    if (this.probe?.target === id) this.probe.final = true;
-    if (!m || m === this.s.me || this.s.leaving || this.probe?.target === id) return;
+    const p = this.probe;
+    if (p?.target === id && !p.final) {
+      p.final = true;
+      p.endMs = Math.min(p.endMs, this.s.nowMs + this.s.awareness.scale(this.config.probeIntervalMs));
+      if (!p.indirectSent) this.sendIndirect(p, fx);
+    }
+    if (!m || m === this.s.me || this.s.leaving || p?.target === id) return;
     if (m.status !== 'alive' && m.status !== 'suspect') return;
     if (!this.s.probeOrder.probeSoon(id, this.s.nowMs, this.config.probeIntervalMs)) return;
     if (this.probe === undefined && this.nextProbeAtMs !== undefined) this.tick(fx);

@@ -82,6 +82,32 @@ describe('a lost connection', () => {
     expect(t).toBe(p.at + 901 + LAN_PROFILE.probeIntervalMs);
   });
 
+  it('a probe of the member already running asks the helpers at once and ends a period after the hint', () => {
+    // Across the loaded WAN a survivor's probe of the SIGKILLed agent, started just before the
+    // kill, ran out its 3.3 s span (twice a 1.7 s timeout) while the other survivor's out-of-turn
+    // probe took 1.25 s; the lone suspicion waited for its confirmation (docs/membership.md).
+    const fd = detector(['b', 'c']);
+    const p = firstPing(fd);
+    fd.step({ kind: 'ack', from: p.to, seq: p.seq }, p.at + 900); // a slow round trip
+    let t = p.at + 900;
+    let again: { to: string; seq: number } | undefined;
+    for (let i = 0; i < 20 && again?.to !== p.to; i++) {
+      t = fd.nextTickAtMs();
+      [again] = pings(fd.step({ kind: 'tick' }, t));
+      if (again && again.to !== p.to) fd.step({ kind: 'ack', from: again.to, seq: again.seq }, t + 1);
+    }
+    expect(again?.to).toBe(p.to);
+    const fx = fd.step({ kind: 'connection-lost', id: p.to }, t + 10);
+    expect(fx.flatMap((e) => (e.kind === 'send-ping-req' ? [e.target] : []))).toEqual([p.to]);
+    let end = t + 10;
+    for (let i = 0; i < 20 && fd.get(p.to)?.status === 'alive'; i++) {
+      end = fd.nextTickAtMs();
+      fd.step({ kind: 'tick' }, end);
+    }
+    expect(fd.get(p.to)?.status).toBe('suspect');
+    expect(end).toBe(t + 10 + LAN_PROFILE.probeIntervalMs);
+  });
+
   it('waits for a probe in flight, then probes the member first', () => {
     const fd = detector();
     const p = firstPing(fd);
