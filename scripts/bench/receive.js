@@ -26,14 +26,9 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { ChildProcess, sleep, summarize, wallNow } from './ipc.js';
 import { cpuPressure, nodeFlags, Registry, root, runMain, startAgentProc, terminate } from './agent-procs.js';
+import { benchArgs } from './args.js';
 
-const args = process.argv.slice(2);
-const flag = (name) => args.includes(name);
-const option = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-const quick = flag('--quick');
-const asJson = flag('--json');
-const cpuProfDir = option('--cpu-prof');
-const only = option('--only')?.split(',');
+const { flag, option, quick, asJson, cpuProfDir, only } = benchArgs();
 const want = (phase) => !only || only.includes(phase);
 const N = Number(option('--events') ?? (quick ? 10_000 : 50_000));
 const BATCH = Number(option('--batch') ?? 64);

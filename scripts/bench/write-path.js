@@ -35,14 +35,9 @@ import {
   terminate,
   until,
 } from './agent-procs.js';
+import { benchArgs } from './args.js';
 
-const args = process.argv.slice(2);
-const flag = (name) => args.includes(name);
-const option = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-const quick = flag('--quick');
-const asJson = flag('--json');
-const cpuProfDir = option('--cpu-prof');
-const only = option('--only')?.split(',');
+const { flag, option, quick, asJson, cpuProfDir, only } = benchArgs();
 const want = (phase) => (phase === 'etcd' && flag('--no-etcd') ? false : !only || only.includes(phase));
 
 const COUNTS = quick
