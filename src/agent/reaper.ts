@@ -20,7 +20,9 @@
  * open, as it holds compaction back, until it is reaped itself (then src/core/reaping.ts
  * excuses it). A member that is being reaped is not named: two members dead at once would
  * otherwise wait for each other; if it held the epoch beyond the cut, it rebases when it
- * returns (rebase.ts), which resets its state from a peer anyway.
+ * returns (rebase.ts), which resets its state from a peer anyway. Two agents that start those
+ * reaps in opposite orders still name each other's member (neither saw the other's marker);
+ * src/core/reaping.ts `waitingOnEachOther` excuses such members, alike in every replica.
  *
  * Runs inside the owner's heartbeat step (compaction.ts); its writes go through the owner queue
  * like any other local write.

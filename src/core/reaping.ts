@@ -143,7 +143,8 @@ export function reapStateOf(
 
 /**
  * The reap states of every epoch from its report set, with participants excused once an epoch
- * of theirs is retired (to a fixpoint: excusing one may complete another's reap).
+ * of theirs is retired, or once their open reaps wait only on each other (`waitingOnEachOther`),
+ * to a fixpoint: excusing one may complete another's reap.
  */
 export function reapStatesOf(sets: ReadonlyMap<string, unknown>): Map<string, ReapState> {
   const states = fixpoint(sets);
@@ -166,7 +167,33 @@ function fixpoint(sets: ReadonlyMap<string, unknown>): Map<string, ReapState> {
     }
     const before = reaped.size;
     for (const s of states.values()) if (s.cut !== undefined) reaped.add(peerOfOrigin(s.epoch));
+    if (reaped.size === before) for (const p of waitingOnEachOther(states.values())) reaped.add(p);
     if (reaped.size === before) return states;
+  }
+}
+
+/**
+ * The members of open reaps that wait only on each other (two operators force-leaving two down
+ * members in opposite orders: the marker for x's epoch names y, the marker for y's names x, and
+ * neither can ever report). The greatest set S of open reaps whose every missing participant is
+ * the member of a reap in S (and has no open reap outside S); its members are excused, so every
+ * reap in S completes at once. Empty when there is no such set.
+ *
+ * As deterministic as excusing a retired participant: x's report on y's epoch is one of x's own
+ * events. Had x made it within the cut its reap is given (the highest report of a participant
+ * that did report), that participant held it when it reported, so every replica holding that
+ * report holds x's report too (causal delivery), and x would not be missing. So x's report is
+ * beyond its cut: refused everywhere, it never counts. Decided from the reports alone.
+ */
+export function waitingOnEachOther(states: Iterable<ReapState>): Set<string> {
+  const open = [...states].filter((s) => s.cut === undefined);
+  let cycle = open;
+  for (;;) {
+    const outside = new Set(open.filter((s) => !cycle.includes(s)).map((s) => peerOfOrigin(s.epoch)));
+    const members = new Set(cycle.map((s) => peerOfOrigin(s.epoch)).filter((p) => !outside.has(p)));
+    const kept = cycle.filter((s) => s.missing.every((p) => members.has(p)));
+    if (kept.length === cycle.length) return kept.length > 0 ? members : new Set();
+    cycle = kept;
   }
 }
 
