@@ -21,7 +21,8 @@ const hits = (a: Agent): number | undefined => a.read('pn-counter', 'hits')?.val
 
 /** Set SMAC_REMEDY_TIMINGS=1 to print how long each step took (docs/agent.md quotes them). */
 function timing(step: string, since: number): void {
-  if (process.env.SMAC_REMEDY_TIMINGS) process.stdout.write(`remedy timing: ${step} ${Date.now() - since} ms\n`);
+  if (process.env.SMAC_REMEDY_TIMINGS)
+    process.stdout.write(`remedy timing: ${step} ${Date.now() - since} ms\n`);
 }
 
 /**
@@ -39,7 +40,8 @@ async function restartEmpty(
   await a.stop();
   agents.splice(agents.indexOf(a), 1);
   for (const f of readdirSync(dataDir))
-    if (!(keepIdentity && f === IDENTITY_FILE_NAME)) rmSync(join(dataDir, f), { recursive: true, force: true });
+    if (!(keepIdentity && f === IDENTITY_FILE_NAME))
+      rmSync(join(dataDir, f), { recursive: true, force: true });
   const restartedAt = Date.now();
   return [await start({ ...opts, dataDir, join: b.addresses() }), restartedAt];
 }
