@@ -236,7 +236,7 @@ describe('agreed reaping', () => {
   // keeps it from blocking every landing while it is found, and still fails if it recurs.
   it(
     'a reap racing the member’s return: the cut holds, and what c wrote beyond it is re-run',
-    { retry: 2 },
+    { retry: 2, timeout: 90_000 },
     async () => {
       const { a, c, epoch } = await cluster();
       // a decides c is gone while a is cut off: its marker reaches the others only later.
@@ -274,7 +274,6 @@ describe('agreed reaping', () => {
           : `race not covered this run: c's last old write ${lastOld} is within the cut ${cut}`,
       );
     },
-    90_000,
   );
 
   it('a member that joined mid-reap and got c’s events beyond the cut from c rebases: its writes before count once, those after are re-run', async () => {
