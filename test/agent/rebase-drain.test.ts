@@ -9,9 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Rebaser, type RebaseDeps } from '../../src/agent/rebase.js';
 import type { Replica } from '../../src/core/replica.js';
 import { quiet } from './helpers.js';
-
-const PEER = '12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf';
-const OLD = `${PEER}~0000000old`;
+import { OLD, PEER, reapedReplica } from './rebase-fakes.js';
 
 function setUp() {
   const meta = new Map<string, string>();
@@ -30,13 +28,7 @@ function setUp() {
     },
   };
   // Our epoch OLD was reaped at the cut 1; we hold it up to 3.
-  const old = {
-    id: OLD,
-    pastCut: () => [],
-    reapOf: (e: string) =>
-      e === OLD ? { cut: 1, participants: ['p'], reports: new Map([['p', 1]]) } : undefined,
-    clock: () => new Map([[OLD, 3]]),
-  } as unknown as Replica;
+  const old = reapedReplica();
   let replica = old;
   const deps = {
     peerId: PEER,
