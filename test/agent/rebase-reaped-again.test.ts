@@ -9,10 +9,10 @@
 // rebaser (snapshot-exchange.ts noticeOwnCut), which dropped it while a rebase was running. The
 // wait never ended: no state could ever be installed, and the member's writes were never re-run.
 import { describe, expect, it } from 'vitest';
-import { Rebaser, type RebaseDeps } from '../../src/agent/rebase.js';
+import { Rebaser } from '../../src/agent/rebase.js';
 import { Replica } from '../../src/core/replica.js';
-import { quiet, waitFor } from './helpers.js';
-import { OLD, PEER, reapedReplica } from './rebase-fakes.js';
+import { waitFor } from './helpers.js';
+import { OLD, PEER, rebaseDeps } from './rebase-fakes.js';
 
 const inc = (by: number) => [{ type: 'pn-counter', key: 'hits', op: { kind: 'increment', by } }];
 
@@ -39,30 +39,19 @@ function setUp() {
     },
   };
   // Our epoch OLD was reaped at the cut 1; we hold it up to 3.
-  const old = reapedReplica();
-  let replica = old;
   let stopping = false;
   const written: unknown[] = [];
   // Which epochs' cuts a peer's state retires: it is installed only under an epoch it does not
   // reap below what we hold (as snapshot-exchange.ts does).
   const peerState = { reachable: false, reaps: new Map<string, number>([[OLD, 1]]) };
-  const deps = {
-    peerId: PEER,
-    store,
-    log: quiet,
-    config: {},
-    replica: () => replica,
-    setReplica: (r: Replica) => {
-      replica = r;
-    },
-    installed: () => undefined,
+  const { deps, replica } = rebaseDeps(store, {
     syncOnce: () => {
       if (!peerState.reachable) return Promise.resolve();
-      const mine = replica.clock();
+      const mine = replica().clock();
       const refused = [...peerState.reaps].some(([e, cut]) => (mine.get(e) ?? 0) > cut);
       if (!refused && !mine.has(OLD)) {
         const empty = new Replica({ id: `${PEER}~00000other` }).snapshot();
-        replica.install({ ...empty, vc: new Map([...mine, ...peerState.reaps]) });
+        replica().install({ ...empty, vc: new Map([...mine, ...peerState.reaps]) });
       }
       return Promise.resolve();
     },
@@ -71,7 +60,7 @@ function setUp() {
       return Promise.resolve();
     },
     stopping: () => stopping,
-  } as unknown as RebaseDeps;
+  });
   const rebaser = new Rebaser(deps);
   return {
     rebaser,
@@ -79,7 +68,7 @@ function setUp() {
     meta,
     written,
     peerState,
-    replica: () => replica,
+    replica,
     stop: () => {
       stopping = true;
     },
