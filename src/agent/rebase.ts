@@ -90,6 +90,11 @@ export class Rebaser {
   private former: ReadonlySet<string> | undefined;
   /** The epoch and cut of a pending rebase that emptied the store (a cache, as `former`). */
   private awaiting: { epoch: string; cut: number } | undefined | null = null;
+  /**
+   * The epoch a running rebase moved to, reaped below what we wrote under it before the rebase
+   * got a peer's state (ownEpochCut): finish() starts over from it.
+   */
+  private superseded: { epoch: string; cut: number; side: readonly string[] } | undefined;
 
   constructor(private readonly deps: RebaseDeps) {}
 
@@ -147,8 +152,16 @@ export class Rebaser {
   ownEpochCut(epoch: string, cut: number, side: readonly string[] = []): void {
     // Called from inside the owner's drain: rebase after it, not in the middle of it.
     setTimeout(() => {
-      if (this.running || peerOfOrigin(epoch) !== this.deps.peerId) return;
-      this.run(() => this.rebase(epoch, cut, side));
+      if (peerOfOrigin(epoch) !== this.deps.peerId) return;
+      if (!this.running) {
+        this.run(() => this.rebase(epoch, cut, side));
+        return;
+      }
+      // A rebase is under way, and the epoch it moved to is reaped too (a pending force-leave
+      // reaps each new epoch of ours that reaches it: docs/agent.md). While it waits for a state,
+      // every peer's state now retires that epoch below what we wrote under it meanwhile, so none
+      // can be installed: finish() starts over from that epoch instead of waiting for ever.
+      if (epoch === this.deps.replica().id) this.superseded = { epoch, cut, side };
     }, 0);
   }
 
@@ -180,7 +193,11 @@ export class Rebaser {
     const reap = old.reapOf(own);
     const agreed = [...side, ...(reap ? sideOf(reap) : [])];
     const held = vcGet(old.clock(), own);
-    const ops = held > cut ? store.ownOpsSince(own, cut).map((o) => o.ops) : [];
+    this.superseded = undefined;
+    // A rebase that never got its state (finish() starts over from the epoch it moved to): its
+    // batches were acknowledged before anything we wrote since, so they are re-run first.
+    const ops = [...(this.pending()?.ops ?? [])];
+    if (held > cut) ops.push(...store.ownOpsSince(own, cut).map((o) => o.ops));
     // Rebasing from an older epoch of ours (check()): what we wrote under the current one
     // depends on the old epoch's events beyond the cut, so it is re-run too, after them.
     if (own !== old.id && held > cut) ops.push(...store.ownOpsSince(old.id, 0).map((o) => o.ops));
@@ -260,9 +277,14 @@ export class Rebaser {
     if (!p) return;
     while (vcGet(this.deps.replica().clock(), p.from) < p.cut) {
       if (this.deps.stopping()) return;
+      const next = this.superseded;
+      const now = this.deps.replica();
+      if (next?.epoch === now.id && vcGet(now.clock(), now.id) > next.cut)
+        return this.rebase(next.epoch, next.cut, next.side);
       await this.deps.syncOnce();
       await new Promise((r) => setTimeout(r, 100));
     }
+    this.superseded = undefined; // reaped after we got the state: check() sees it in the state
     for (let i = 0; i < p.ops.length; i++) {
       if (this.deps.stopping()) return;
       await this.deps.write(JSON.parse(p.ops[i] ?? '[]') as unknown[]);

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import type { ReapStatus } from '../../src/agent/reaper.js';
+import { vcToRecord } from '../../src/core/clock/vector-clock.js';
 import {
   FAST_MEMBERSHIP,
   quiet,
@@ -54,6 +55,30 @@ async function lastEventsOnlyAtB(): Promise<{ a: Agent; b: Agent; c: Agent; epoc
   return { a, b, c, epoch };
 }
 
+/** Where each agent stands, for a failed wait: origin, counter, clock, retired cuts, reaps, sync. */
+function diagnosis(): string {
+  return agents
+    .map((x, i) => {
+      const s = x.status();
+      const reaps = s.compaction.reaps.map(
+        (r) => `${r.epoch}:${String(r.cut ?? `open(${r.missing.join(',')})`)}`,
+      );
+      return JSON.stringify({
+        agent: 'abcdefgh'[i],
+        origin: s.origin,
+        counter: counter(x),
+        clock: vcToRecord(x.clock()),
+        retired: s.retired,
+        reaps,
+        forceLeaves: s.compaction.forceLeaves.length,
+        buffered: s.buffered,
+        syncs: [s.counters.syncsStarted, s.counters.syncsFailed, s.counters.snapshotsInstalled],
+        rejectedSnapshots: s.counters.rejectedSnapshots,
+      });
+    })
+    .join(' ');
+}
+
 /** Waits until c writes under a new epoch and all replicas are identical with `acked`; the cut. */
 async function rebasedAndIdentical(c: Agent, epoch: string, acked: number): Promise<number> {
   const [a, b] = agents as [Agent, Agent];
@@ -63,7 +88,9 @@ async function rebasedAndIdentical(c: Agent, epoch: string, acked: number): Prom
     () => agents.every((x) => counter(x) === acked) && state(a) === state(b) && state(b) === state(c),
     'every replica identical, with every acknowledged write',
     60_000,
-  );
+  ).catch((e: unknown) => {
+    throw new Error(`${String(e)}; acknowledged ${String(acked)}; ${diagnosis()}`);
+  });
   if (process.env.SMAC_REAP_TIMINGS) console.log(`identical ${Date.now() - t0} ms after the new epoch`);
   return reapOf(a, epoch)?.cut ?? 0;
 }
@@ -229,14 +256,13 @@ describe('agreed reaping', () => {
     for (const x of agents) expect(x.clock().get(epoch)).toBe(cut);
   }, 120_000);
 
-  // Retried: once in a full-suite CI run (session 7, after the mutual-reap and divergence merges)
-  // the replicas were not identical 30 s after c's new epoch, where every other run (13 alone,
-  // 3 in parallel under CPU hogs) took 0.1–0.3 s: a rare stuck convergence, not slowness. It is
-  // an open item (docs/chaos.md "Open: a reap racing the member's return stuck once"); the retry
-  // keeps it from blocking every landing while it is found, and still fails if it recurs.
+  // Once stuck in a full-suite CI run (session 7): a's pending force-leave reaped the epoch c
+  // had just moved to, before c got a peer's state, and c's rebase waited for ever for a state
+  // none could give (docs/chaos.md "Fixed: a reap racing the member's return stuck once";
+  // test/agent/rebase-reaped-again.test.ts).
   it(
     'a reap racing the member’s return: the cut holds, and what c wrote beyond it is re-run',
-    { retry: 2, timeout: 90_000 },
+    { timeout: 90_000 },
     async () => {
       const { a, c, epoch } = await cluster();
       // a decides c is gone while a is cut off: its marker reaches the others only later.

@@ -6,12 +6,8 @@
 // re-run never ran, and after a restart the store no longer opened: "The log skips from …").
 // So check() must not change the store or the replica before the drain is over.
 import { describe, expect, it } from 'vitest';
-import { Rebaser, type RebaseDeps } from '../../src/agent/rebase.js';
-import type { Replica } from '../../src/core/replica.js';
-import { quiet } from './helpers.js';
-
-const PEER = '12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf';
-const OLD = `${PEER}~0000000old`;
+import { Rebaser } from '../../src/agent/rebase.js';
+import { OLD, rebaseDeps } from './rebase-fakes.js';
 
 function setUp() {
   const meta = new Map<string, string>();
@@ -30,30 +26,8 @@ function setUp() {
     },
   };
   // Our epoch OLD was reaped at the cut 1; we hold it up to 3.
-  const old = {
-    id: OLD,
-    pastCut: () => [],
-    reapOf: (e: string) =>
-      e === OLD ? { cut: 1, participants: ['p'], reports: new Map([['p', 1]]) } : undefined,
-    clock: () => new Map([[OLD, 3]]),
-  } as unknown as Replica;
-  let replica = old;
-  const deps = {
-    peerId: PEER,
-    store,
-    log: quiet,
-    config: {},
-    replica: () => replica,
-    setReplica: (r: Replica) => {
-      calls.push('setReplica');
-      replica = r;
-    },
-    installed: () => undefined,
-    syncOnce: () => Promise.resolve(),
-    write: () => Promise.resolve(),
-    stopping: () => true,
-  } as unknown as RebaseDeps;
-  return { rebaser: new Rebaser(deps), calls, old, replica: () => replica };
+  const { deps, old, replica } = rebaseDeps(store, {}, () => calls.push('setReplica'));
+  return { rebaser: new Rebaser(deps), calls, old, replica };
 }
 
 describe('rebase and the owner drain', () => {
