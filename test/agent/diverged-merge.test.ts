@@ -66,6 +66,14 @@ describe('two single nodes joined after both compacted, merging', () => {
     await inc(b, 30);
     await waitFor(() => hits(a) === 180 && hits(b) === 180, 'both to read 180', 45_000);
     await waitFor(() => converged([a, b]), 'identical clocks and state after later writes', 30_000);
+    // The merge was persisted: restarted on its data directory, b still holds both histories.
+    const dataDir = b.config.dataDir;
+    await b.stop();
+    agents.splice(agents.indexOf(b), 1);
+    const b2 = await start({ ...opts, dataDir, join: a.addresses() });
+    expect(hits(b2)).toBe(180);
+    await inc(a, 1);
+    await waitFor(() => hits(b2) === 181 && converged([a, b2]), 'the restarted b to converge on 181', 45_000);
   }, 150_000);
 
   it('a merged pair and a third single node that compacted alone: all three converge', async () => {
