@@ -13,6 +13,12 @@ afterEach(() => stopAll(agents.splice(0)));
 const start = starter(agents);
 const hits = (a: Agent): unknown => a.read('pn-counter', 'hits')?.value;
 
+/** Set SMAC_MERGE_TIMINGS=1 to print how long the merge took (docs/agent.md quotes them). */
+function timing(step: string, since: number): void {
+  if (process.env.SMAC_MERGE_TIMINGS)
+    process.stdout.write(`merge timing: ${step} ${Date.now() - since} ms\n`);
+}
+
 /** Some writes of other types, concurrent with the other single node's on the same keys. */
 async function others(a: Agent, tag: string): Promise<void> {
   await a.write([
@@ -48,9 +54,12 @@ describe('two single nodes joined after both compacted, merging', () => {
   it('each merges the other: both read 120, hold the same state, and keep converging', async () => {
     const opts = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
     const [a, b] = await divergedPair(opts);
+    const connectedAt = Date.now();
     await a.connect(b.addresses()[0] ?? '');
     await waitFor(() => hits(a) === 120 && hits(b) === 120, 'both to read 120', 45_000);
+    timing('connect to both reading 120', connectedAt);
     await waitFor(() => converged([a, b]), 'identical clocks and state', 30_000);
+    timing('connect to identical clocks and state', connectedAt);
     expect(a.read('aw-set', 'set')?.value).toEqual(['a', 'b']);
     expect(a.read('mv-register', 'mv')?.value).toEqual(['a', 'b']);
     expect(a.read('or-map', 'map')?.value).toEqual({ a: true, b: true });
