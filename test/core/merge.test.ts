@@ -229,6 +229,14 @@ describe('merge into a replica', () => {
       a.merge(forged);
     }).toThrow(/retired/);
     expect(a.snapshot()).toEqual(before);
+    // State the clock does not cover (the heads prove the clock only): refused too.
+    const b = new Replica({ id: 'b' });
+    b.step({ kind: 'local', ops: [{ type: 'aw-set', key: 's', op: { kind: 'add', value: 1 } }] }, NOW);
+    const beyond: ReplicaSnapshot = { ...b.snapshot(), vc: new Map() };
+    expect(() => {
+      a.merge(beyond);
+    }).toThrow(/does not cover/);
+    expect(a.snapshot()).toEqual(before);
   });
 
   it('of two single counters that each folded: both read the sum', () => {

@@ -7,8 +7,10 @@
  * afterwards by ordinary sync, as after an install.
  */
 import { compareHlc } from '../clock/hlc.js';
-import { type ReadonlyVectorClock, vcMerge } from '../clock/vector-clock.js';
+import { type ReadonlyVectorClock, vcLeq, vcMerge } from '../clock/vector-clock.js';
 import { joinContainer } from '../crdt/join.js';
+import { observedContainer } from '../crdt/or-map.js';
+import { ErrorCode, fail } from '../errors.js';
 import { decodeKeyspace, encodeKeyspace, type KeyspaceState } from '../keyspace.js';
 import type { Limits } from '../limits.js';
 import { withRetiredCuts } from '../retired-epochs.js';
@@ -57,6 +59,11 @@ export function joinSnapshots(a: ReplicaSnapshot, b: ReplicaSnapshot, limits: Li
 export function mergeSnapshot(s: ReplicaState, snap: ReplicaSnapshot): void {
   const theirs = decodeSnapshotState(s, snap); // throws before any change
   const ctx = clockOf(snap);
+  // The join reads the clock as the state's causal context: a dot beyond it would be taken for
+  // one we never saw, whatever we did with it. The signed heads prove the clock, not the state.
+  if (!vcLeq(observedContainer(theirs), ctx)) {
+    fail(ErrorCode.InvalidArgument, "The snapshot's state holds dots its clock does not cover.");
+  }
   const { keyspace, vc } = joinKeyspaces(s.keyspace, s.vc, theirs, ctx);
   installState(s, { vc: new Map(vc), hlc: snap.hlc, keyspace: null }, keyspace);
 }
