@@ -171,7 +171,9 @@ export class AgentRuntime {
       origins: this.replica.clock().keys(),
       joins: this.config.join.length > 0,
       joinPeers: this.joinPeers,
-      isMember: (id) => this.isMember(id),
+      // A diverged peer that both of us merge is taken as a member (heartbeats.ts, docs/agent.md
+      // "Divergence"): merging its state is the point of accepting it.
+      isMember: (id) => this.isMember(id) || this.heartbeats.refusals.mayMerge(id),
       reaped: (id) => (this.compactor.view.retirements()[id]?.reason ?? 'left') !== 'left',
       claims: () => provenClock(bytes),
       reapOf: (epoch) => this.replica.reapOf(epoch),
@@ -181,7 +183,9 @@ export class AgentRuntime {
       this.log.warn({ peer: from, code: SnapshotRefusal.Untrusted }, `refused a snapshot: ${why}`);
       throw new SnapshotRefused(SnapshotRefusal.Untrusted, `Refused a snapshot: ${why}.`, { peer: from });
     }
-    return installPeerSnapshot(this.snapshotDeps(), bytes, { keepNewer, nowMs: this.now() });
+    // A diverged peer that merges, as we do (heartbeats.ts): its snapshot is merged if needed.
+    const merge = this.heartbeats.refusals.mayMerge(from) ? { merge: from } : {};
+    return installPeerSnapshot(this.snapshotDeps(), bytes, { keepNewer, nowMs: this.now(), ...merge });
   }
 
   snapshotDeps(): SnapshotExchangeDeps {
@@ -197,6 +201,9 @@ export class AgentRuntime {
         this.rebaser.ownEpochCut(epoch, cut, side);
       },
       rebasingFrom: () => this.rebaser.rebasingFrom(),
+      merged: (peer) => {
+        this.heartbeats.refusals.merged(peer);
+      },
     };
   }
 

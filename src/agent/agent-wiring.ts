@@ -202,6 +202,7 @@ export async function startServices(
     onRefused: (peer) => {
       rt.compactor.view.forgetStranger(peer);
     },
+    merges: rt.config.divergedPeers === 'merge',
     refuseGraceMs: Math.max(3_000, 5 * rt.config.heartbeatIntervalMs),
     onBehind: (peer) => void rt.syncWith(peer),
     ...(rt.protocol ? { protocol: rt.protocol } : {}),

@@ -93,3 +93,10 @@ export function parseNumbers(raw: unknown, name: string, problems: string[]): Re
   }
   return obj as Record<string, number>;
 }
+
+/** How to treat a diverged peer (config.ts `divergedPeers`). */
+export function divergedPeers(raw: unknown, problems: string[]): 'merge' | 'refuse' {
+  if (raw === 'merge' || raw === 'refuse') return raw;
+  problems.push(`divergedPeers must be "merge" or "refuse" (got ${JSON.stringify(raw)})`);
+  return 'merge';
+}

@@ -14,6 +14,7 @@ import {
   parseMode,
   parseNumbers,
   parseTags,
+  divergedPeers,
 } from './config-fields.js';
 import { isLoopbackMultiaddr } from './loopback.js';
 
@@ -86,6 +87,13 @@ export interface AgentConfig {
   readonly maxLogEvents: number;
   /** SQLite durability: 'normal' survives kill -9 of the agent; 'full' also survives power loss, at ~1.5x write cost. */
   readonly storeSync: 'normal' | 'full';
+  /**
+   * A peer whose history diverged from ours for good (each folded into its snapshot events the
+   * other lacks, no member knows both: docs/agent.md "Divergence"): 'merge' joins its state into
+   * ours when it merges too (older releases and 'refuse' do not: then both refuse); 'refuse'
+   * refuses it as a member of another cluster.
+   */
+  readonly divergedPeers: 'merge' | 'refuse';
   /** If non-empty, only these peer ids may connect. */
   readonly allowPeers: readonly string[];
   /** A remote clock further ahead than this does not drag ours along (it is clamped and counted). */
@@ -166,6 +174,7 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   reapAfterMs: 72 * 3_600_000,
   maxLogEvents: 10_000_000,
   storeSync: 'normal',
+  divergedPeers: 'merge',
   allowPeers: [],
   maxDriftMs: 60_000,
   logLevel: 'info',
@@ -299,6 +308,7 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     reapAfterMs: int('reapAfterMs', d.reapAfterMs, 1_000, 365 * 86_400_000),
     maxLogEvents: int('maxLogEvents', d.maxLogEvents, 100, 1_000_000_000),
     storeSync: storeSync === 'full' ? 'full' : 'normal',
+    divergedPeers: divergedPeers(input.divergedPeers ?? d.divergedPeers, problems),
     allowPeers: list('allowPeers', d.allowPeers),
     maxDriftMs: int('maxDriftMs', d.maxDriftMs, 0, 86_400_000),
     logLevel,

@@ -43,6 +43,12 @@ export interface Heartbeat {
    * out when nothing is folded, which says the same.
    */
   readonly folded?: VectorClock;
+  /**
+   * True when the sender merges the state of a diverged peer instead of refusing it
+   * (`divergedPeers: 'merge'`, docs/agent.md "Divergence"). Additive: absent in heartbeats of
+   * earlier releases and of agents set to refuse, which a diverged peer then refuses as before.
+   */
+  readonly merges?: boolean;
 }
 
 export const MAX_EXCHANGED_PEERS = 32;
@@ -71,6 +77,7 @@ export function encodeHeartbeat(h: Heartbeat): Uint8Array {
       ...protocol,
       ...members,
       ...folded,
+      ...(h.merges === true ? { merges: 1 } : {}),
     }),
   );
 }
@@ -90,6 +97,7 @@ export function decodeHeartbeat(bytes: Uint8Array): Heartbeat | undefined {
     if (isMemberList(j.members)) hb = { ...hb, members: j.members };
     const folded = parseFolded(j.folded, j.vc);
     if (folded) hb = { ...hb, folded };
+    if (j.merges === 1) hb = { ...hb, merges: true };
     if (j.protocol === undefined) return hb;
     // A malformed range is treated as absent (version 1 only), never as a reason to drop the beat.
     const protocol = parseProtocolRange(j.protocol);

@@ -79,6 +79,11 @@ export interface HeartbeatsDeps {
    * undefined (src/core/divergence.ts): such a peer is refused.
    */
   readonly judge?: (peer: string, hb: Heartbeat, vc: VectorClock) => string | undefined;
+  /**
+   * We merge a diverged peer's state instead of refusing it, when it says it merges too
+   * (`divergedPeers: 'merge'`); advertised in our heartbeats.
+   */
+  readonly merges?: boolean;
   /** A peer was refused as diverged: forget whatever showed it as a member. */
   readonly onRefused?: (peer: string) => void;
   /**
@@ -204,6 +209,7 @@ export class Heartbeats {
           protocol: this.protocol,
           members,
           ...(folded ? { folded: new Map(folded) } : {}),
+          ...(this.d.merges === true ? { merges: true } : {}),
         };
         const bytes = encodeHeartbeat(hb);
         const bare = encodeHeartbeat({ ...hb, peers: [] });
@@ -270,7 +276,9 @@ export class Heartbeats {
     }
     const vc = this.d.expand ? this.d.expand(hb.vc) : hb.vc;
     const diverged = this.d.judge?.(id, hb, vc);
-    if (diverged !== undefined) {
+    if (diverged !== undefined && this.d.merges === true && hb.merges === true)
+      this.refusals.merging(id, diverged);
+    else if (diverged !== undefined) {
       this.refusals.refuse(id, diverged);
       this.heard.delete(id);
       this.d.onRefused?.(id);

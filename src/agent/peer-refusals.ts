@@ -34,11 +34,16 @@ export const DIVERGED_HOLD_MS = 60_000;
 /** The stable code of the one error line per refused peer. */
 export const PEER_REFUSED_DIVERGED = 'PEER_REFUSED_DIVERGED';
 
+/** The stable code of the line logged when a diverged peer is accepted, to be merged. */
+export const PEER_MERGING_DIVERGED = 'PEER_MERGING_DIVERGED';
+
 export class PeerRefusals {
   private readonly diverged = new Map<
     string,
     { since: number; lastAt: number; detail: string; rechecked: boolean }
   >();
+  /** Diverged peers that merge, as we do: accepted, their snapshot merged (`merging`). */
+  private readonly mergeable = new Map<string, string>();
   /** Peers an error line was logged for (once per peer for the life of the process). */
   private readonly logged = new Set<string>();
 
@@ -61,6 +66,30 @@ export class PeerRefusals {
       { code: PEER_REFUSED_DIVERGED, peer, reason: 'diverged' },
       `refusing peer ${peer}: ${detail}. Neither replica can take the other's state; nothing of either was changed. To join it, restart one of the two with an empty data directory and write again what only it held (docs/agent.md, "Divergence")`,
     );
+  }
+
+  /**
+   * `peer`'s heartbeat showed it diverged from us for good (`detail`), and both of us merge:
+   * it is accepted, and the next pull from it merges its snapshot (snapshot-exchange.ts).
+   */
+  merging(peer: string, detail: string): void {
+    if (this.mergeable.has(peer)) return;
+    this.mergeable.set(peer, detail);
+    this.diverged.delete(peer);
+    this.log.info(
+      { code: PEER_MERGING_DIVERGED, peer },
+      `peer ${peer} diverged from us (${detail}); both merge diverged peers: merging its state (docs/agent.md, "Divergence")`,
+    );
+  }
+
+  /** Whether a pull from `peer` may merge its snapshot: it was seen diverged, and merges. */
+  mayMerge(peer: string): boolean {
+    return this.mergeable.has(peer);
+  }
+
+  /** `peer`'s state was merged here: a later divergence is judged afresh. */
+  merged(peer: string): void {
+    this.mergeable.delete(peer);
   }
 
   /** `peer` is no longer diverged from us (`why`); true if it was refused. */

@@ -33,7 +33,7 @@ export interface SnapshotExchangeDeps {
   readonly replica: Replica;
   readonly store: Store;
   readonly log: Logger;
-  readonly counters: { rejectedSnapshots: number; snapshotsInstalled: number };
+  readonly counters: { rejectedSnapshots: number; snapshotsInstalled: number; peersMerged?: number };
   /** Called after a snapshot was installed (the compactor restarts its count). */
   readonly installed: () => void;
   /**
@@ -47,6 +47,8 @@ export interface SnapshotExchangeDeps {
    * other side of a mutual reap, that has not rebased yet).
    */
   readonly rebasingFrom?: () => { readonly epoch: string; readonly cut: number } | undefined;
+  /** Called after a diverged peer's snapshot was merged and persisted. */
+  readonly merged?: (peer: string) => void;
 }
 
 /**
@@ -59,15 +61,20 @@ export interface SnapshotExchangeDeps {
  * our own written while the push and the pull ran, or others' that reached us meanwhile — is
  * installed anyway when our log still holds every one of them: they are re-applied on top of
  * it, in log order, and stay in the log. So a returning agent that keeps writing catches up.
+ *
+ * `merge` (the peer's id, when it is a diverged peer we may merge: heartbeats.ts): when some of
+ * the events the snapshot lacks are no longer in our log (we folded them), the snapshot is
+ * joined into our state instead (src/core/replica/merge.ts) and the result persisted.
  */
 export function installPeerSnapshot(
   d: SnapshotExchangeDeps,
   bytes: Uint8Array,
-  opts: { keepNewer?: boolean; nowMs?: number } = {},
+  opts: { keepNewer?: boolean; nowMs?: number; merge?: string } = {},
 ): boolean {
   let snap: ProvenSnapshot;
   let vc: VectorClock;
   let keep: StoredEvent[] = [];
+  let merged = false;
   try {
     snap = openPeerSnapshot(bytes);
     // The clock it covers: the proven one, plus the retired epochs up to their cuts (format 3;
@@ -84,9 +91,14 @@ export function installPeerSnapshot(
       // Every event the snapshot lacks must still be in our log (not compacted away).
       let lacking = 0;
       for (const [origin, seq] of mine) lacking += Math.max(0, seq - vcGet(vc, origin));
-      if (keep.length !== lacking) return false;
-      const events = keep.map((e) => readTrustedEnvelope(e.bytes).event);
-      d.replica.installKeeping(snap, events, opts.nowMs ?? Date.now()); // validates before changing
+      if (keep.length === lacking) {
+        const events = keep.map((e) => readTrustedEnvelope(e.bytes).event);
+        d.replica.installKeeping(snap, events, opts.nowMs ?? Date.now()); // validates before changing
+      } else if (opts.merge !== undefined) {
+        // Some of them we folded away: a diverged peer we merge (docs/agent.md "Divergence").
+        d.replica.merge(snap); // validates before changing
+        merged = true;
+      } else return false;
     } else d.replica.install(snap); // validates the whole keyspace before it changes anything
   } catch (e) {
     const refused =
@@ -102,6 +114,10 @@ export function installPeerSnapshot(
     d.log.warn({ code: refused.code, details: refused.details }, refused.message);
     throw refused;
   }
+  if (merged) {
+    persistMerge(d, snap, vc, opts.merge ?? '');
+    return true;
+  }
   try {
     d.store.installSnapshot({ vc, bytes, heads: snap.proof, keep });
   } catch (e) {
@@ -111,6 +127,42 @@ export function installPeerSnapshot(
   d.counters.snapshotsInstalled++;
   d.log.info({ clock: vcToRecord(snap.vc), keptEvents: keep.length }, 'installed a snapshot from a peer');
   return true;
+}
+
+/** The stable code of the line an agent logs when it merged a diverged peer's state. */
+export const PEER_MERGED_DIVERGED = 'PEER_MERGED_DIVERGED';
+
+/**
+ * After `replica.merge` took a diverged peer's snapshot: persists the joined state as a new
+ * snapshot that replaces the log (every logged event is in it), with the peer's signed heads
+ * for the origins it holds further than we did, so that the snapshots we serve still prove
+ * their whole clock (src/net/snapshot-proof.ts). A store failure stops the agent: on restart
+ * it recovers its state from before the merge, and merges again when it meets the peer.
+ */
+function persistMerge(
+  d: SnapshotExchangeDeps,
+  snap: ProvenSnapshot,
+  peerVc: VectorClock,
+  peer: string,
+): void {
+  const state = d.replica.snapshot();
+  try {
+    d.store.installSnapshot({
+      vc: state.vc,
+      bytes: encodeSnapshot(state),
+      heads: snap.proof.filter((h) => (d.store.head(h.origin)?.seq ?? 0) < h.seq),
+      keep: [],
+    });
+  } catch (e) {
+    throw new StoreFailStop('the store failed to persist a merged snapshot; stopping the agent', e);
+  }
+  d.installed();
+  d.merged?.(peer);
+  if (d.counters.peersMerged !== undefined) d.counters.peersMerged++;
+  d.log.warn(
+    { code: PEER_MERGED_DIVERGED, peer, peerClock: vcToRecord(peerVc), clock: vcToRecord(state.vc) },
+    `merged the state of peer ${peer}, whose history diverged from ours (each had folded events the other lacked): both histories now hold here as concurrent (docs/agent.md, "Divergence")`,
+  );
 }
 
 /**

@@ -10,7 +10,10 @@
  * - afterwards, only from members: peers whose own signed member record or events this node
  *   holds, and that have not left or been reaped; or a reaped peer that rebased: the snapshot
  *   proves (signed heads) an epoch of its own that no reap names, and none of its reaped
- *   epochs beyond their cuts (reaping retires epochs, not members; docs/agent.md "Reaping").
+ *   epochs beyond their cuts (reaping retires epochs, not members; docs/agent.md "Reaping");
+ * - a peer whose history diverged from ours for good, when both merge diverged peers
+ *   (`divergedPeers: 'merge'`, docs/agent.md "Divergence"): the agent counts it as a member
+ *   here, since accepting it means taking its state.
  *
  * Pure: the agent passes what it knows.
  */

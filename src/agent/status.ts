@@ -86,6 +86,8 @@ export interface AgentCounters {
    * (src/core/divergence.ts; their connections are closed).
    */
   refusedDiverged: number;
+  /** Diverged peers whose state was merged into ours (snapshot-exchange.ts; docs/agent.md "Divergence"). */
+  peersMerged: number;
 }
 
 export function newCounters(): AgentCounters {
@@ -109,6 +111,7 @@ export function newCounters(): AgentCounters {
     refusedPeers: 0,
     gossipStreamsReopened: 0,
     refusedDiverged: 0,
+    peersMerged: 0,
   };
 }
 

@@ -55,6 +55,11 @@ const MIRRORED: readonly (readonly [keyof AgentStatus['counters'], string, strin
     'Heartbeats refused from peers of an incompatible protocol (their connections are closed).',
   ],
   [
+    'peersMerged',
+    'smac_peers_merged_total',
+    'Diverged peers (each had folded events the other lacked) whose state was merged into this agent.',
+  ],
+  [
     'gossipStreamsReopened',
     'smac_gossip_streams_reopened_total',
     'Gossip outbound streams re-opened after they died while their connection lived.',

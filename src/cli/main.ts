@@ -81,6 +81,12 @@ export function buildProgram(): Command {
     .option('--reap-after-ms <ms>', 'reap a member silent and not alive this long (default 72 h)')
     .option('--max-log-events <n>', 'past this log size, reap the longest-silent dead member early')
     .addOption(new Option('--store-sync <mode>', 'SQLite durability').choices(['normal', 'full']))
+    .addOption(
+      new Option('--diverged-peers <mode>', 'merge or refuse a peer whose history diverged').choices([
+        'merge',
+        'refuse',
+      ]),
+    )
     .option('--allow-peer <peerId>', 'only these peers may connect, repeatable', collect)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .addOption(
@@ -134,6 +140,7 @@ export function buildProgram(): Command {
           heartbeatIntervalMs: flags.heartbeatIntervalMs,
           snapshotEveryEvents: flags.snapshotEveryEvents,
           storeSync: flags.storeSync,
+          divergedPeers: flags.divergedPeers,
           reapAfterMs: flags.reapAfterMs,
           maxLogEvents: flags.maxLogEvents,
           allowPeers: flags.allowPeer,

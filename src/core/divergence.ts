@@ -23,8 +23,9 @@
  *
  * With no such M, no replica either of them knows can bring the other the gap, and no replica
  * either of them learns of later can either unless it is a member of both (and then the next
- * heartbeat that shows it lifts the refusal). The pair stays apart until an operator acts
- * (docs/agent.md). The rule errs towards accepting: a peer
+ * heartbeat that shows it lifts the refusal). Unless both merge diverged peers (each then joins
+ * the other's snapshot into its state: replica/merge.ts), the pair stays apart until an
+ * operator acts (docs/agent.md). The rule errs towards accepting: a peer
  * that does not send its folded clock or its member list (an earlier release), or sends a
  * member list cut at the bound (`membersComplete` false), is never refused.
  *

@@ -27,6 +27,7 @@ import {
 import type { TypeName } from './crdt/crdt.js';
 import { ErrorCode, fail } from './errors.js';
 import type { Event } from './event.js';
+import { mergeSnapshot } from './replica/merge.js';
 import { compactKeyspace, listObjects, type ObjectView, readObject } from './keyspace.js';
 import type { Limits } from './limits.js';
 import type { ReapState } from './reaping.js';
@@ -233,6 +234,14 @@ export class Replica {
    */
   restore(e: Event, nowMs: number): void {
     restore(this.s, e, nowMs);
+  }
+
+  /**
+   * Joins a peer's snapshot whose history diverged from ours (replica/merge.ts): the state of a
+   * replica that delivered both histories. Validates it first; throws, changing nothing.
+   */
+  merge(snap: ReplicaSnapshot): void {
+    mergeSnapshot(this.s, snap);
   }
 
   /** Folds causally stable information (see stability.ts) into compact state. */

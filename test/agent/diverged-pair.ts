@@ -22,13 +22,17 @@ export function starter(agents: Agent[]): (opts: Record<string, unknown>) => Pro
 export const refusedBy = (a: Agent, b: Agent): boolean =>
   a.status().refused.some((r) => r.peerId === b.peerId && r.reason === 'diverged');
 
-/** Two single nodes that compacted 60 writes each alone, joined, until each refuses the other. */
+/**
+ * Two single nodes that compacted 60 writes each alone, joined, until each refuses the other
+ * (set to refuse diverged peers rather than merge them).
+ */
 export async function refusingPair(
   start: (opts: Record<string, unknown>) => Promise<Agent>,
   opts: Record<string, unknown>,
+  optsB: Record<string, unknown> = opts,
 ): Promise<[Agent, Agent]> {
-  const a = await start(opts);
-  const b = await start(opts);
+  const a = await start({ divergedPeers: 'refuse', ...opts });
+  const b = await start({ divergedPeers: 'refuse', ...optsB });
   await inc(a, 60);
   await inc(b, 60);
   await waitFor(

@@ -66,6 +66,19 @@ describe('heartbeat codec', () => {
     }
   });
 
+  it('says whether the sender merges diverged peers; anything but 1 on the wire is no', () => {
+    const hb = { vc: new Map([['a', 1]]), region: 'r', leaving: false, peers: [] };
+    const bytes = encodeHeartbeat({ ...hb, merges: true });
+    expect(JSON.parse(new TextDecoder().decode(bytes))).toMatchObject({ merges: 1 });
+    expect(decodeHeartbeat(bytes)?.merges).toBe(true);
+    expect(JSON.parse(new TextDecoder().decode(encodeHeartbeat(hb)))).not.toHaveProperty('merges');
+    for (const merges of [true, 'yes', 2, 0, null]) {
+      const back = decodeHeartbeat(enc({ v: 1, vc: { a: 2 }, region: 'r', merges }));
+      expect(back?.vc.get('a')).toBe(2);
+      expect(back?.merges).toBeUndefined();
+    }
+  });
+
   it('bounds what it sends', () => {
     const peers = Array.from({ length: 50 }, (_, i) => ({ id: `p${i}`, addrs: ['/ip4/127.0.0.1/tcp/1'] }));
     const back = decodeHeartbeat(encodeHeartbeat({ vc: new Map(), region: 'r', leaving: true, peers }));

@@ -1,7 +1,7 @@
 // Peers refused as members of another cluster (src/agent/peer-refusals.ts): one error line per
 // peer, counted every time, the gater's hold ends so that the peer can be judged again.
 import { describe, expect, it } from 'vitest';
-import { PEER_REFUSED_DIVERGED, PeerRefusals } from '../../src/agent/peer-refusals.js';
+import { PEER_MERGING_DIVERGED, PEER_REFUSED_DIVERGED, PeerRefusals } from '../../src/agent/peer-refusals.js';
 
 function setup() {
   const lines: { level: string; obj: Record<string, unknown> }[] = [];
@@ -29,6 +29,21 @@ describe('PeerRefusals', () => {
       ['p', 'diverged'],
       ['q', 'diverged'],
     ]);
+  });
+
+  it('a diverged peer that merges is accepted, not refused: one info line, merged once its state is', () => {
+    const { r, lines, counters } = setup();
+    r.refuse('p', 'why');
+    r.merging('p', 'why');
+    r.merging('p', 'why');
+    expect(r.isRefused('p')).toBe(false);
+    expect(r.denies('p')).toBe(false);
+    expect(r.mayMerge('p')).toBe(true);
+    expect(r.mayMerge('q')).toBe(false);
+    expect(counters.refusedDiverged).toBe(1);
+    expect(lines.filter((l) => l.obj.code === PEER_MERGING_DIVERGED).map((l) => l.level)).toEqual(['info']);
+    r.merged('p');
+    expect(r.mayMerge('p')).toBe(false);
   });
 
   it('holds the gater for holdMs after the last refused heartbeat, then lets one connection through', () => {

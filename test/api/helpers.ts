@@ -160,6 +160,7 @@ export class ReplicaAgent implements ApiAgent {
         refusedPeers: 0,
         gossipStreamsReopened: 0,
         refusedDiverged: 0,
+        peersMerged: 0,
       },
       join: [],
       compaction: {

@@ -41,6 +41,8 @@ describe('agent configuration', () => {
     expect(c.syncIntervalMs).toBe(333);
     expect(c.heartbeatIntervalMs).toBe(222);
     expect(c.mdns).toBe(true);
+    expect(c.divergedPeers).toBe('merge');
+    expect(resolveAgentConfig({ divergedPeers: 'refuse' }).divergedPeers).toBe('refuse');
     expect(c.join).toEqual(['/ip4/10.0.0.1/tcp/1', '/ip4/10.0.0.2/tcp/2']);
   });
 
@@ -49,6 +51,7 @@ describe('agent configuration', () => {
     [{ syncIntervalMs: 'soon' }, /syncIntervalMs must be an integer/],
     [{ listen: ['127.0.0.1:7946'] }, /is not a multiaddr; write it like \/ip4/],
     [{ storeSync: 'sometimes' }, /storeSync must be "normal" or "full"/],
+    [{ divergedPeers: 'fork' }, /divergedPeers must be "merge" or "refuse"/],
     [{ logLevel: 'loud' }, /logLevel must be one of/],
     [{ mdns: 'yes please' }, /mdns must be true or false/],
     [{ colour: 'blue' }, /unknown setting "colour"/],

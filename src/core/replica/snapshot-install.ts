@@ -95,7 +95,7 @@ export function restore(s: ReplicaState, e: Event, nowMs: number): void {
  * Decodes a snapshot's keyspace, and checks that every retired epoch it claims is retired at
  * that cut by its own reap reports (a snapshot must not pass off a live epoch as pruned).
  */
-function decodeSnapshotState(s: ReplicaState, snap: ReplicaSnapshot): KeyspaceState {
+export function decodeSnapshotState(s: ReplicaState, snap: ReplicaSnapshot): KeyspaceState {
   const ks = decodeKeyspace(snap.keyspace, s.limits);
   if (!snap.retired || snap.retired.size === 0) return ks;
   const states = reapStatesIn(ks);
@@ -109,7 +109,7 @@ function decodeSnapshotState(s: ReplicaState, snap: ReplicaSnapshot): KeyspaceSt
   return ks;
 }
 
-function installState(s: ReplicaState, snap: ReplicaSnapshot, ks: KeyspaceState): void {
+export function installState(s: ReplicaState, snap: ReplicaSnapshot, ks: KeyspaceState): void {
   s.keyspace = ks;
   s.vc = withRetiredCuts(snap.vc, snap.retired ?? new Map());
   if (snap.hlc.wall > s.hlc.wall || (snap.hlc.wall === s.hlc.wall && snap.hlc.logical > s.hlc.logical)) {

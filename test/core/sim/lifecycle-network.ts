@@ -37,6 +37,12 @@ export interface LifecycleOptions {
   readonly wireVersion: (i: number) => number;
   /** The peers node `i` knows of at start (its join addresses); every node by default. */
   readonly seeds?: (i: number) => readonly string[];
+  /**
+   * A puller whose events a snapshot still lacks after its push, some of them folded away,
+   * merges the snapshot (src/core/replica/merge.ts, as the agent does with a diverged peer)
+   * instead of giving up.
+   */
+  readonly mergeDiverged?: boolean;
 }
 
 interface Message extends InFlight {
@@ -60,6 +66,7 @@ export class LifecycleNetwork {
     refusedReaped: 0,
     installed: 0,
     refused: 0,
+    merged: 0,
     compactions: 0,
     dropped: 0,
     reaps: 0,
@@ -156,6 +163,11 @@ export class LifecycleNetwork {
   /** A random split into two sides, leaving isolated nodes where they are. */
   splitRandomly(): void {
     this.side = this.side.map((s) => (s >= 2 ? s : this.rng.int(0, 1)));
+  }
+
+  /** Puts node `i` on side `sides[i]` (0 or 1): two groups that cannot reach each other. */
+  setSides(sides: readonly number[]): void {
+    this.side = this.side.map((s, i) => sides[i] ?? s);
   }
 
   /** Heals the random split (isolated nodes stay isolated). */
@@ -264,7 +276,12 @@ export class LifecycleNetwork {
       const served = this.pruning() ? prunedSnapshot({ ...whole, heads: [] }, b.replica.shownClock()) : whole;
       const snap = decodeSnapshot(encodeSnapshot(served));
       const snapVc = withRetiredCuts(snap.vc, snap.retired ?? new Map());
-      if (!vcLeq(a.replica.clock(), snapVc)) {
+      if (!vcLeq(a.replica.clock(), snapVc) && !retry && this.mayMerge(a, snapVc)) {
+        a.replica.merge(snap);
+        a.log.installed(a.replica.clock());
+        this.stats.merged++;
+        this.note(`n${to} merged n${from}'s snapshot`);
+      } else if (!vcLeq(a.replica.clock(), snapVc)) {
         this.stats.refused++;
         if (!retry) return;
         for (const e of a.log.since(b.replica.clock())) this.receive(from, e);
@@ -280,6 +297,14 @@ export class LifecycleNetwork {
     const upTo = b.replica.clock();
     const have = b.replica.expandClock(this.sentClock(to));
     for (const e of b.log.since(have)) if (e.seq <= vcGet(upTo, e.origin)) this.receive(to, e);
+  }
+
+  /** With `mergeDiverged`: some events `a` holds beyond `snapVc` are no longer in its log. */
+  private mayMerge(a: LifeNode, snapVc: VectorClock): boolean {
+    if (this.opts.mergeDiverged !== true) return false;
+    let lacking = 0;
+    for (const [origin, seq] of a.replica.clock()) lacking += Math.max(0, seq - vcGet(snapVc, origin));
+    return a.log.since(snapVc).length < lacking;
   }
 
   pullFromRandomPeer(i: number): void {
