@@ -41,10 +41,29 @@ interface Pending {
 }
 
 class MutualCluster extends LifecycleCluster {
-  /** Splits the nodes into side 0 and side 1 (`ones`: the nodes on side 1). */
-  splitInto(ones: ReadonlySet<number>): void {
-    this.side = this.nodes.map((_, i) => (ones.has(i) ? 1 : 0));
-    this.note(`split ${[...ones].map((i) => `n${i}`).join(',')} off`);
+  /** Splits the nodes into sides (`sides[i]`: node i's side). */
+  splitInto(sides: readonly number[]): void {
+    this.side = [...sides];
+    this.note(`split ${this.sides()}`);
+  }
+
+  /** Moves node `i` to side `to` (the other nodes stay where they are). */
+  move(i: number, to: number): void {
+    this.side[i] = to;
+    this.note(`n${i} moves to side ${to}: ${this.sides()}`);
+  }
+
+  sides(): string {
+    const groups = new Map<number, string[]>();
+    for (const [i, s] of this.side.entries()) groups.set(s, [...(groups.get(s) ?? []), `n${i}`]);
+    return [...groups.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([, g]) => g.join(','))
+      .join(' | ');
+  }
+
+  sideOf(i: number): number {
+    return this.side[i] ?? 0;
   }
 
   say(s: string): void {
@@ -52,9 +71,19 @@ class MutualCluster extends LifecycleCluster {
   }
 }
 
-export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: true }): MutualReapRun {
+export interface MutualReapOptions {
+  /** false: the mutation, every node rebases when a peer's state retires its epoch. */
+  readonly rule?: boolean;
+  /** How many sides the split makes (2 by default). */
+  readonly sides?: number;
+  /** A node moves to another side and back while the reaps collect their reports. */
+  readonly mover?: boolean;
+}
+
+export function runMutualReap(seed: number, opts: MutualReapOptions = {}): MutualReapRun {
   const rng = new Prng(seed);
-  const n = rng.int(3, 5);
+  const k = opts.sides ?? 2;
+  const n = rng.int(Math.max(3, k), k + 3);
   const c = new MutualCluster(rng, {
     n,
     rule: membershipViewRule,
@@ -104,12 +133,27 @@ export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: tr
     }
   };
   phase(rng.int(10, 30));
-  // Two non-empty sides, far longer apart than reapAfterMs.
-  const ones = new Set<number>();
-  const size = rng.int(1, n - 1);
-  while (ones.size < size) ones.add(rng.int(0, n - 1));
-  c.splitInto(ones);
-  phase(Math.round((REAP_AFTER_MS / HEARTBEAT_MS) * 2.5));
+  // k non-empty sides, far longer apart than reapAfterMs.
+  const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
+  const sides = Array.from({ length: n }, () => 0);
+  for (const [r, i] of order.entries()) sides[i] = r < k ? r : rng.int(0, k - 1);
+  c.splitInto(sides);
+  const splitAt = c.sides();
+  const beats = Math.round((REAP_AFTER_MS / HEARTBEAT_MS) * 2.5);
+  if (opts.mover === true) {
+    // A node moves to another side while the reaps collect reports, and back (perhaps twice).
+    const m = rng.pick(order);
+    const home = sides[m] ?? 0;
+    const away = (home + rng.int(1, k - 1)) % k;
+    const reap = REAP_AFTER_MS / HEARTBEAT_MS;
+    let at = 0;
+    for (const t of [rng.int(reap / 4, reap), rng.int(reap + 1, 2 * reap)]) {
+      phase(t - at);
+      at = t;
+      c.move(m, c.sideOf(m) === home ? away : home);
+    }
+    phase(beats - at);
+  } else phase(beats);
   for (const i of c.upNodes()) randomWrite(i); // every node wrote since the split
   c.advance(HEARTBEAT_MS);
   const reaped = c.upNodes().filter((i) =>
@@ -155,7 +199,7 @@ export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: tr
         });
         if (!own) continue;
         const reap = theirs.reapOf(own[0])!;
-        if (opts.rule && isVoidAgainst(reap, mine.reaps())) continue;
+        if (opts.rule !== false && isVoidAgainst(reap, mine.reaps())) continue;
         due.push([i, own[0], reap.cut!]);
         break;
       }
@@ -177,11 +221,18 @@ export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: tr
       pending.delete(i);
     }
   };
-  c.healAll();
+  // With three sides or more, two of them meet first, for a while, then all.
+  let healAt = 0;
+  if (k > 2) {
+    const [a, b] = rng.shuffle(Array.from({ length: k }, (_, s) => s));
+    for (const i of c.upNodes()) if (c.sideOf(i) === b) c.move(i, a ?? 0);
+    healAt = rng.int(1, 30);
+  }
   c.opts = { ...c.opts, faults: { drop: 0, duplicate: 0, maxDelayMs: 0 } };
   let quiet = 0;
   let round = 0;
-  for (; round < 150 && quiet < 3 * c.opts.compactEvery; round++) {
+  for (; round < 150 + healAt && quiet < 3 * c.opts.compactEvery; round++) {
+    if (round === healAt) c.healAll();
     c.advance(HEARTBEAT_MS);
     decide();
     finish();
@@ -201,9 +252,9 @@ export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: tr
   const kept = c.upNodes().filter((i) => c.node(i).origin === origins[i]).length;
   if (kept === 0) problems.push('no node kept its state through the heal');
   const summary = [
-    `seed ${seed}: ${n} nodes, n${[...ones].join(',n')} split off; ${reaped.length} nodes agreed a reap; ` +
+    `seed ${seed}: ${n} nodes split ${splitAt}; ${reaped.length} nodes agreed a reap; ` +
       `${rebased} rebased, ${kept} kept their state; ${round} settle rounds`,
-    ...c.trace.filter((l) => / rebases | split |reaped by/.test(l)).slice(-30),
+    ...c.trace.filter((l) => / rebases | split | moves |reaped by/.test(l)).slice(-30),
   ].join('\n');
   return { problems, summary, rebased, kept };
 }
