@@ -56,6 +56,11 @@ interface Pending {
    * is back, they are who we take a snapshot from (snapshot-source.ts), not only a join peer.
    */
   readonly members?: readonly string[];
+  /**
+   * The members that agreed the cut (the side of the reap we rebase for): the state taken must
+   * hold that reap, not another side's of the same epoch (mutual-reap.ts, three sides or more).
+   */
+  readonly side?: readonly string[];
 }
 
 export interface RebaseDeps {
@@ -89,7 +94,7 @@ export class Rebaser {
   /** `members` of the pending record (a cache: the record can be large). */
   private former: ReadonlySet<string> | undefined;
   /** The epoch and cut of a pending rebase that emptied the store (a cache, as `former`). */
-  private awaiting: { epoch: string; cut: number } | undefined | null = null;
+  private awaiting: { epoch: string; cut: number; side: readonly string[] } | undefined | null = null;
 
   constructor(private readonly deps: RebaseDeps) {}
 
@@ -184,7 +189,12 @@ export class Rebaser {
     // Rebasing from an older epoch of ours (check()): what we wrote under the current one
     // depends on the old epoch's events beyond the cut, so it is re-run too, after them.
     if (own !== old.id && held > cut) ops.push(...store.ownOpsSince(old.id, 0).map((o) => o.ops));
-    const pending: Pending = { from: own, cut, ops, ...(held > cut ? this.remembered(agreed) : {}) };
+    const pending: Pending = {
+      from: own,
+      cut,
+      ops,
+      ...(held > cut ? { ...this.remembered(agreed), side: [...new Set(agreed)].sort() } : {}),
+    };
     this.setPending(pending);
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
     if (held > cut) {
@@ -289,10 +299,10 @@ export class Rebaser {
    * While a rebase that emptied the store waits for a state: the reaped epoch and its cut. Only
    * a state that retires the epoch at that cut may be taken (snapshot-exchange.ts).
    */
-  rebasingFrom(): { epoch: string; cut: number } | undefined {
+  rebasingFrom(): { epoch: string; cut: number; side: readonly string[] } | undefined {
     if (this.awaiting === null) {
       const p = this.pending();
-      this.awaiting = p?.members ? { epoch: p.from, cut: p.cut } : undefined;
+      this.awaiting = p?.members ? { epoch: p.from, cut: p.cut, side: p.side ?? [] } : undefined;
     }
     return this.awaiting;
   }
@@ -306,7 +316,7 @@ export class Rebaser {
   private setPending(p: Pending): void {
     this.deps.store.setMetaSynced(PENDING_KEY, JSON.stringify(p));
     this.former = new Set(p.members ?? []);
-    this.awaiting = p.members ? { epoch: p.from, cut: p.cut } : undefined;
+    this.awaiting = p.members ? { epoch: p.from, cut: p.cut, side: p.side ?? [] } : undefined;
   }
 
   private pending(): Pending | undefined {
@@ -315,14 +325,15 @@ export class Rebaser {
     try {
       const p = JSON.parse(raw) as Partial<Pending>;
       if (typeof p.from !== 'string' || typeof p.cut !== 'number' || !Array.isArray(p.ops)) return undefined;
-      const members = Array.isArray(p.members)
-        ? { members: p.members.filter((m): m is string => typeof m === 'string') }
-        : {};
+      const names = (xs: unknown[]) => xs.filter((m): m is string => typeof m === 'string');
+      const members = Array.isArray(p.members) ? { members: names(p.members) } : {};
+      const side = Array.isArray(p.side) ? { side: names(p.side) } : {};
       return {
         from: p.from,
         cut: p.cut,
         ops: p.ops.filter((o): o is string => typeof o === 'string'),
         ...members,
+        ...side,
       };
     } catch {
       return undefined;

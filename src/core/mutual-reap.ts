@@ -53,16 +53,95 @@ export function compareSides(a: readonly string[], b: readonly string[]): number
   return minA < minB ? -1 : minA > minB ? 1 : 0;
 }
 
-/** Whether reap `x` is void: it is mutual with a reap among `others` whose side wins. */
-export function isVoidAgainst(x: ReapState, others: Iterable<ReapState>): boolean {
-  for (const y of others) if (isMutual(x, y) && compareSides(sideOf(y), sideOf(x)) < 0) return true;
-  return false;
+/** Where a reap stands among the records it is judged with (`judge`). */
+export type Standing = 'stands' | 'void' | 'undecided';
+
+interface Group {
+  /** The members of the group's sides, sorted. */
+  members: string[];
+  reaps: ReapState[];
 }
 
-/** The epochs among `states` whose reap is void: each loses a mutual reap to another of them. */
-export function voidEpochs(states: Iterable<ReapState>): Set<string> {
+/**
+ * Where every agreed reap among `states` stands (see the module comment): `void` for a contested
+ * reap of a group that is not its conflict's winner, `undecided` for a contested reap of a
+ * conflict whose winner could still lose to members it reaped that no record shows as a side,
+ * `stands` otherwise. Reaps without a cut are left out. Computed from the records alone: the
+ * same for any order of `states`, and two records of one epoch (from two states) are judged
+ * each on its own.
+ */
+export function judge(states: Iterable<ReapState>): Map<ReapState, Standing> {
   const all = [...states].filter((s) => s.cut !== undefined);
-  return new Set(all.filter((s) => isVoidAgainst(s, all)).map((s) => s.epoch));
+  const out = new Map<ReapState, Standing>(all.map((s) => [s, 'stands']));
+  const contested = all.filter((x) => all.some((y) => isMutual(x, y)));
+  // Groups: contested reaps whose sides share a member, transitively (one side of the split).
+  const groups = mergeWhile(
+    contested.map((s): Group => ({ members: sideOf(s), reaps: [s] })),
+    (a, b) => a.members.some((m) => b.members.includes(m)),
+    (a, b) => ({
+      members: [...new Set([...a.members, ...b.members])].sort(),
+      reaps: [...a.reaps, ...b.reaps],
+    }),
+  );
+  // Conflicts: groups a mutual reap links, transitively.
+  const conflicts = mergeWhile(
+    groups.map((g) => [g]),
+    (a, b) => a.some((g) => b.some((h) => g.reaps.some((x) => h.reaps.some((y) => isMutual(x, y))))),
+    (a, b) => [...a, ...b],
+  );
+  const inGroups = new Set(groups.flatMap((g) => g.members));
+  for (const conflict of conflicts) {
+    const ranked = [...conflict].sort((a, b) => compareSides(a.members, b.members));
+    const winner = ranked[0];
+    if (!winner) continue;
+    // Members that one group of the conflict reaped (by any of its reaps, contested or not)
+    // and that no group holds: they may be a side whose records we have not seen.
+    const unseen = new Set<string>();
+    const byOne = new Map<ReapState, Group>();
+    for (const s of all) {
+      const [by, ...more] = conflict.filter((g) => sideOf(s).some((m) => g.members.includes(m)));
+      if (by === undefined || more.length > 0) continue;
+      byOne.set(s, by);
+      const member = peerOfOrigin(s.epoch);
+      if (!inGroups.has(member)) unseen.add(member);
+    }
+    const open = mayLoseTo(winner.members, [...unseen]);
+    for (const g of conflict)
+      for (const s of g.reaps) out.set(s, open ? 'undecided' : g === winner ? 'stands' : 'void');
+    // A losing group's record of an epoch the winner reaped too (at its own cut): void.
+    const won = new Set([...byOne].filter(([, g]) => g === winner).map(([s]) => s.epoch));
+    for (const [s, g] of byOne)
+      if (g !== winner && won.has(s.epoch) && out.get(s) === 'stands')
+        out.set(s, open ? 'undecided' : 'void');
+  }
+  return out;
+}
+
+/** Merges items two at a time while `linked` finds a pair, to a fixpoint. */
+function mergeWhile<T>(items: readonly T[], linked: (a: T, b: T) => boolean, merge: (a: T, b: T) => T): T[] {
+  const out: T[] = [];
+  for (let item of items) {
+    // Every earlier one it links, merged into it (they are not linked to each other).
+    for (let k = out.findIndex((o) => linked(o, item)); k >= 0; k = out.findIndex((o) => linked(o, item)))
+      item = merge(out.splice(k, 1)[0] as T, item);
+    out.push(item);
+  }
+  return out;
+}
+
+/** Where reap `x` stands judged with `others` (its own records and a peer's, say). */
+export function standingOf(x: ReapState, others: Iterable<ReapState>): Standing {
+  return judge([x, ...[...others].filter((s) => s !== x)]).get(x) ?? 'stands';
+}
+
+/**
+ * The epochs among `states` (one replica's reaps) whose reap is void. An undecided reap stands
+ * in a state: voiding it there would lift its cut while the member it retires may be a loser.
+ */
+export function voidEpochs(states: Iterable<ReapState>): Set<string> {
+  const out = new Set<string>();
+  for (const [s, standing] of judge(states)) if (standing === 'void') out.add(s.epoch);
+  return out;
 }
 
 /**

@@ -14,7 +14,8 @@
  * `rule: false` is the mutation: every node rebases when a peer's state retires its epoch.
  */
 import { vcGet } from '../../../src/core/clock/vector-clock.js';
-import { isVoidAgainst } from '../../../src/core/mutual-reap.js';
+import { compareSides, isMutual, sideOf, standingOf } from '../../../src/core/mutual-reap.js';
+import type { ReapState } from '../../../src/core/reaping.js';
 import { peerOfOrigin } from '../../../src/core/origin.js';
 import { MAX_EVENT_WIRE_VERSION } from '../../../src/core/codec/event-codec.js';
 import { Prng } from '../../support/prng.js';
@@ -37,6 +38,8 @@ export interface MutualReapRun {
 interface Pending {
   readonly from: string;
   readonly cut: number;
+  /** The side of the reap it rebases for: its state is taken from a member holding that reap. */
+  readonly side: readonly string[];
   readonly ops: readonly { ops: unknown[]; acked: number }[];
 }
 
@@ -72,8 +75,12 @@ class MutualCluster extends LifecycleCluster {
 }
 
 export interface MutualReapOptions {
-  /** false: the mutation, every node rebases when a peer's state retires its epoch. */
-  readonly rule?: boolean;
+  /**
+   * The rule a node decides by: `sides` (src/core/mutual-reap.ts, the default); `pairwise`, the
+   * rule of before (two reaps against each other; a rebase takes any state that retires its
+   * epoch at the cut); false: every node rebases when a peer's state retires its epoch.
+   */
+  readonly rule?: 'sides' | 'pairwise' | false;
   /** How many sides the split makes (2 by default). */
   readonly sides?: number;
   /** A node moves to another side and back while the reaps collect their reports. */
@@ -82,6 +89,7 @@ export interface MutualReapOptions {
 
 export function runMutualReap(seed: number, opts: MutualReapOptions = {}): MutualReapRun {
   const rng = new Prng(seed);
+  const rule = opts.rule ?? 'sides';
   const k = opts.sides ?? 2;
   const n = rng.int(Math.max(3, k), k + 3);
   const c = new MutualCluster(rng, {
@@ -167,7 +175,7 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
   const origins = c.nodes.map((x) => x.origin);
   const pending = new Map<number, Pending>();
   let rebased = 0;
-  const rebase = (i: number, from: string, cut: number) => {
+  const rebase = (i: number, from: string, cut: number, side: readonly string[]) => {
     const node = c.node(i);
     const beyond = [...(written.get(from) ?? new Map<number, { ops: unknown[]; acked: number }>())]
       .filter(([seq]) => seq > cut)
@@ -179,14 +187,14 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
     if (from !== node.origin) c.mustHave.set(node.origin, 0);
     node.epoch++;
     node.fresh();
-    pending.set(i, { from, cut, ops: beyond });
+    pending.set(i, { from, cut, side, ops: beyond });
     rebased++;
     c.say(`n${i} rebases from ${from} at ${cut} (re-runs ${beyond.length})`);
   };
   // Decided on the states as they are at the start of the round, by every node alike: the
   // members learn of the other side's reaps at about the same time, and a rebase runs after.
   const decide = () => {
-    const due: [number, string, number][] = [];
+    const due: [number, string, number, string[]][] = [];
     for (const i of c.upNodes()) {
       if (pending.has(i)) continue;
       const mine = c.node(i).replica;
@@ -199,20 +207,23 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
         });
         if (!own) continue;
         const reap = theirs.reapOf(own[0])!;
-        if (opts.rule !== false && isVoidAgainst(reap, mine.reaps())) continue;
-        due.push([i, own[0], reap.cut!]);
+        if (rule === 'pairwise' && pairwiseVoid(reap, mine.reaps())) continue;
+        if (rule === 'sides' && standingOf(reap, [...mine.reaps(), ...theirs.reaps()]) !== 'stands') continue;
+        due.push([i, own[0], reap.cut!, sideOf(reap)]);
         break;
       }
     }
-    for (const [i, from, cut] of due) rebase(i, from, cut);
+    for (const [i, from, cut, side] of due) rebase(i, from, cut, side);
   };
   const finish = () => {
     for (const [i, p] of pending) {
-      const sources = c
-        .upNodes()
-        .filter(
-          (j) => !pending.has(j) && c.connected(i, j) && c.node(j).replica.reapOf(p.from)?.cut === p.cut,
-        );
+      const sources = c.upNodes().filter((j) => {
+        const reap = c.node(j).replica.reapOf(p.from);
+        if (pending.has(j) || !c.connected(i, j) || reap?.cut !== p.cut) return false;
+        // Not a state that is to be given up itself: one holding the reap we rebase for
+        // (snapshot-exchange.ts). The old rule took any state that retires the epoch there.
+        return rule === 'pairwise' || sideOf(reap).some((m) => p.side.includes(m));
+      });
       const k = sources[0];
       if (k === undefined) continue;
       c.pull(i, k);
@@ -254,7 +265,14 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
   const summary = [
     `seed ${seed}: ${n} nodes split ${splitAt}; ${reaped.length} nodes agreed a reap; ` +
       `${rebased} rebased, ${kept} kept their state; ${round} settle rounds`,
-    ...c.trace.filter((l) => / rebases | split | moves |reaped by/.test(l)).slice(-30),
+    ...c.trace.filter((l) => [' rebases ', ' split ', ' moves '].some((w) => l.includes(w))).slice(-30),
+    ...c.trace.filter((l) => l.includes('reaped by')).slice(0, 12),
   ].join('\n');
   return { problems, summary, rebased, kept };
+}
+
+/** The rule of before (the mutation): `x` is void if it loses a mutual reap to one of `others`. */
+function pairwiseVoid(x: ReapState, others: Iterable<ReapState>): boolean {
+  for (const y of others) if (isMutual(x, y) && compareSides(sideOf(y), sideOf(x)) < 0) return true;
+  return false;
 }
