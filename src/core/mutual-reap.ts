@@ -2,28 +2,56 @@
  * Mutual reaps (issue 7; docs/agent.md "Reaping"). Pure: no I/O, no clock.
  *
  * A split longer than `reapAfterMs` (or a force-leave on each side) makes each side agree a cut
- * that retires the other side's epochs: side X reaps Y's members and Y reaps X's. Each member
- * then sees its own epoch reaped and would rebase, emptying its store for a peer's state that
- * is itself to be given up: nobody keeps a state. So of two such reaps one is *void*, the same
- * everywhere, by a rule computed from the two reap records alone:
+ * that retires the other sides' epochs. Each member then sees its own epoch reaped and would
+ * rebase, emptying its store for a peer's state that is itself to be given up: nobody keeps a
+ * state. So exactly one side keeps its state, and the reaps of the others are *void*, the same
+ * everywhere, by a rule computed from the reap records alone (`judge`):
  *
  * - Two reaps with a cut are **mutual** when each one's member reported on the other (the member
- *   of X's reap is on Y's side and the other way round) and no member reported on both (the
- *   sides are disjoint: a member that reported on both saw both and keeps its state anyway).
- *   The *side* of a reap is the participants that reported on it: those that agreed the cut.
- *   Participants excused (reaped themselves) are not part of it.
- * - The side with **more members wins**; on a tie, the side holding the **smallest member id**.
- *   The losing reap is void: it retires nothing, limits nothing, and no member rebases for it.
- *   The winning reap stands: the losing side's members are past its cut and rebase (re-running
- *   their writes beyond the cut).
+ *   of X's reap is on Y's side and the other way round) and no member reported on both. The
+ *   *side* of a reap is the participants that reported on it (those that agreed the cut);
+ *   participants excused (reaped themselves) are not part of it. A reap mutual with some other
+ *   is *contested*.
+ * - The contested reaps whose sides share a member, transitively, are one **group** (one side
+ *   of the split: its reaps of the different members of the other sides). Groups that a mutual
+ *   pair links, transitively, are one **conflict**: with two sides, the two groups; with three
+ *   sides that each reaped the others, all three.
+ * - In each conflict the group with **more members wins**; on a tie, the group holding the
+ *   **smallest member id** (groups are disjoint: never equal). Every contested reap of the
+ *   other groups is void: it retires nothing, limits nothing, and no member rebases for it;
+ *   the winner's reaps stand, and every member of the other groups is past a cut and rebases
+ *   onto the winner's state, re-running its writes beyond the cut. A losing group's reaps of
+ *   each other are void too, although pairwise one of them would win: with sides {a,b}, {c,d}
+ *   and {e}, {c,d} beat {e}, but {c,d} lose to {a,b}; had e rebased onto {c,d}'s state, it
+ *   would be given up with it (the seeded simulation forked so: test/core/mutual-reap-sides).
+ * - A losing group's record of an epoch that the winner reaped too, at its own cut, is void
+ *   even when it is not contested (the member of that epoch had moved to the winner's side).
+ * - **Undecided.** A member learns the other sides' records one peer's state at a time. With
+ *   only {c,d}'s and {e}'s records, a and b (reaped by both) may be a side whose records it has
+ *   not seen, and that side would win. So when the members a conflict's groups reaped that no
+ *   group holds would rank first as one side (`mayLoseTo`: any part of them ranks no better),
+ *   the conflict is *undecided*: no member rebases for its reaps and every member keeps its
+ *   state, until the records that decide it arrive. The price: should those members really be
+ *   dead, the sides stay apart until they return (or are forgotten by an operator).
  *
- * The decision reads only the two records (their epochs, reporters and cuts), so it does not
- * depend on the order in which a member learned them, nor on who asks: a member that joins
- * later computes the same from the same records. In a state that holds both records
- * (reaping.ts `reapStatesOf`) the void one is dropped; a member that sees the other side's
- * record only in a peer's snapshot (the other side's reports are events beyond the cut its own
- * side agreed, so they never reach its state) compares it with its own state's reaps
+ * Why these are safe: a reap that stands retires a member whose side gives up its state; the
+ * records of a side that gives up its state are events beyond cuts the winner agreed, so they
+ * never reach the surviving state, and voiding them changes nothing there. A loser rebases only
+ * for a reap of the winner, decided, and takes its state only from a member holding that reap
+ * (src/agent/snapshot-exchange.ts): the winner, or a loser that rebased already. Two records
+ * of one epoch (from two states) are judged each on its own.
+ *
+ * The decision reads only the records (their epochs, reporters and cuts), so it does not depend
+ * on the order in which a member learned them, nor on who asks: a member that joins later
+ * computes the same from the same records. In a state that holds several sides' records
+ * (reaping.ts `reapStatesOf`) the void ones are dropped; an undecided reap keeps its cut there
+ * (voiding it would lift its cut while the member it retires may lose). A member that sees the
+ * other sides' records only in a peer's snapshot (their reports are events beyond the cut its
+ * own side agreed, so they never reach its state) judges them with its own state's
  * (src/agent/snapshot-exchange.ts).
+ *
+ * Not decided by this rule: a side that splits again after it agreed a reap (a member that
+ * reported with it moved away, and the two parts reaped each other), see docs/agent.md.
  */
 import { peerOfOrigin } from './origin.js';
 import type { ReapState } from './reaping.js';
@@ -150,6 +178,8 @@ export function voidEpochs(states: Iterable<ReapState>): Set<string> {
  * such a side keeps the client batches of its writes beyond what the reaped members hold, so it
  * can re-run them should it rebase (src/agent/compaction.ts). Any part of `reaped` ranks no
  * better than the whole: a smaller part loses on size, and a part of equal size is the whole.
+ * With three sides or more too: a group that wins against our side reaped one of us, and we
+ * reaped its members (or still wait for them, and stability keeps our writes they lack).
  */
 export function mayLoseTo(side: readonly string[], reaped: readonly string[]): boolean {
   return reaped.length > 0 && compareSides(reaped, side) < 0;
