@@ -49,10 +49,10 @@ function dump(xs: readonly Agent[], origins: readonly string[], emptied: readonl
 }
 
 /**
- * Splits `agents` into `sides` (indexes), writes on both, lets each side reap the other (by
- * `reap`), heals, and checks: every replica equal with every acknowledged increment, and
- * exactly the agents of `winner` (a side's index, or either side when undefined) kept their
- * state while the others rebased.
+ * Splits `agents` into `sides` (indexes), writes on every side, lets each side reap the others
+ * (by `reap`), heals, and checks: every replica equal with every acknowledged increment, and
+ * exactly the agents of `winner` (a side's index, or any side when undefined) kept their state
+ * while the others rebased.
  */
 async function mutualReap(
   sides: readonly (readonly number[])[],
@@ -66,12 +66,13 @@ async function mutualReap(
   await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
   const origins = agents.map((x) => x.status().origin);
   const groups = sides.map((side) => side.map((i) => agents[i]!));
+  const othersOf = (k: number) => groups.filter((_, j) => j !== k).flat();
   await split(groups);
   for (let i = 0; i < 30; i++) for (const x of agents) acked += await incHits(x, 1 + (i % 3));
-  for (const [k, side] of groups.entries()) reap(side, groups[1 - k]!);
+  for (const [k, side] of groups.entries()) reap(side, othersOf(k));
   await waitFor(
-    () => groups.every((side, k) => side.every((x) => groups[1 - k]!.every((y) => retired(x, y.peerId)))),
-    'each side to retire the other',
+    () => groups.every((side, k) => side.every((x) => othersOf(k).every((y) => retired(x, y.peerId)))),
+    'each side to retire the others',
     60_000,
   ).catch((e: unknown) => {
     dump(agents, origins, emptied);
@@ -88,14 +89,14 @@ async function mutualReap(
     dump(agents, origins, emptied);
     throw e;
   });
-  // Exactly one side kept its state (and its epochs); the other rebased.
+  // Exactly one side kept its state (and its epochs); the others rebased.
   const kept = sides.map((side) =>
     side.filter((i) => emptied[i]!.n === 0 && agents[i]!.status().origin === origins[i]),
   );
   const won = sides.findIndex((side, k) => kept[k]!.length === side.length);
   expect(won, JSON.stringify(kept)).toBeGreaterThanOrEqual(0);
   if (winner !== undefined) expect(won).toBe(winner);
-  expect(kept[1 - won]).toEqual([]);
+  expect(kept.filter((_, k) => k !== won).flat()).toEqual([]);
 }
 
 describe('a mutual reap across a long split', () => {
@@ -135,5 +136,14 @@ describe('a mutual reap across a long split', () => {
       () => undefined, // their timers
       1,
     );
+  }, 300_000);
+
+  it('2|2|1, a force-leave of every other member on each side: one side keeps its state', async () => {
+    // The 2-side rule let e rebase onto {c, d}'s state when {c, d} lost to {a, b} in turn
+    // (src/core/mutual-reap.ts; the seeded simulation test/core/mutual-reap-sides.test.ts).
+    agents = await startFastCluster(5, OPTS);
+    await mutualReap([[0, 1], [2, 3], [4]], (side, others) => {
+      for (const y of others) expect(side[0]!.forceLeave(y.peerId)).toBe(true);
+    });
   }, 300_000);
 });
