@@ -10,6 +10,8 @@ import type { Agent } from '../../src/agent/agent.js';
 import { hits, incHits, startFastCluster, stopAll, waitFor, waitMembersKnown } from './helpers.js';
 import { heal, split } from './split.js';
 
+const rejected = (x: Agent) => x.status().counters.rejectedSnapshots;
+
 let agents: Agent[] = [];
 afterEach(async () => {
   await stopAll(agents);
@@ -58,6 +60,7 @@ async function mutualReap(
   sides: readonly (readonly number[])[],
   reap: (side: readonly Agent[], others: readonly Agent[]) => void,
   winner?: number,
+  beforeHeal?: (groups: readonly (readonly Agent[])[], emptied: readonly { n: number }[]) => Promise<void>,
 ): Promise<void> {
   await waitMembersKnown(agents);
   const emptied = agents.map(countEmptied);
@@ -80,6 +83,7 @@ async function mutualReap(
   });
   for (let i = 0; i < 10; i++) for (const x of agents) acked += await incHits(x, 1);
 
+  await beforeHeal?.(groups, emptied);
   await heal(agents);
   await waitFor(
     () => agents.every((x) => hits(x) === acked) && agents.every((x) => state(x) === state(agents[0]!)),
@@ -145,5 +149,36 @@ describe('a mutual reap across a long split', () => {
     await mutualReap([[0, 1], [2, 3], [4]], (side, others) => {
       for (const y of others) expect(side[0]!.forceLeave(y.peerId)).toBe(true);
     });
+  }, 300_000);
+
+  it('2|2|1, the lone agent meets the losing pair first: it keeps its state until it sees the winners', async () => {
+    // {a, b} hold the smallest id and win; {c, d} beat the lone e pair by pair. Meeting {c, d}
+    // first, e must not rebase onto their state, to be given up too: a and b, reaped by both,
+    // may be a side that wins (mutual-reap.ts, undecided). With the pairwise rule e rebased
+    // onto {c, d}'s state there and ended forked.
+    agents = await startFastCluster(5, OPTS);
+    const [a, b, c, d, e] = agents
+      .map((x, i) => [x.peerId, i] as const)
+      .sort(([p], [q]) => (p < q ? -1 : 1))
+      .map(([, i]) => i);
+    await mutualReap(
+      [[a!, b!], [c!, d!], [e!]],
+      (side, others) => {
+        for (const y of others) expect(side[0]!.forceLeave(y.peerId)).toBe(true);
+      },
+      0,
+      async ([, cd, lone], emptied) => {
+        const x = lone![0]!;
+        const before = rejected(x);
+        await split([
+          [agents[a!]!, agents[b!]!],
+          [...cd!, x],
+        ]);
+        for (const y of [...cd!, x]) await y.isolate(false);
+        // e has seen {c, d}'s state: it refused it (undecided) or rebased onto it.
+        await waitFor(() => rejected(x) > before || (emptied[e!]?.n ?? 0) > 0, 'e to meet c and d', 60_000);
+        expect(emptied[e!]?.n).toBe(0);
+      },
+    );
   }, 300_000);
 });
