@@ -91,10 +91,12 @@ export class Rebaser {
   private running = false;
   /** Rebases done since start (status and tests). */
   count = 0;
+  /** `side` of the pending record, cached with `awaiting`. */
+  private awaitingSide: readonly string[] = [];
   /** `members` of the pending record (a cache: the record can be large). */
   private former: ReadonlySet<string> | undefined;
   /** The epoch and cut of a pending rebase that emptied the store (a cache, as `former`). */
-  private awaiting: { epoch: string; cut: number; side: readonly string[] } | undefined | null = null;
+  private awaiting: { epoch: string; cut: number } | undefined | null = null;
 
   constructor(private readonly deps: RebaseDeps) {}
 
@@ -189,12 +191,7 @@ export class Rebaser {
     // Rebasing from an older epoch of ours (check()): what we wrote under the current one
     // depends on the old epoch's events beyond the cut, so it is re-run too, after them.
     if (own !== old.id && held > cut) ops.push(...store.ownOpsSince(old.id, 0).map((o) => o.ops));
-    const pending: Pending = {
-      from: own,
-      cut,
-      ops,
-      ...(held > cut ? { ...this.remembered(agreed), side: [...new Set(agreed)].sort() } : {}),
-    };
+    const pending: Pending = { from: own, cut, ops, ...(held > cut ? this.remembered(agreed) : {}) };
     this.setPending(pending);
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
     if (held > cut) {
@@ -302,21 +299,24 @@ export class Rebaser {
   rebasingFrom(): { epoch: string; cut: number; side: readonly string[] } | undefined {
     if (this.awaiting === null) {
       const p = this.pending();
-      this.awaiting = p?.members ? { epoch: p.from, cut: p.cut, side: p.side ?? [] } : undefined;
+      this.awaiting = p?.members ? { epoch: p.from, cut: p.cut } : undefined;
+      this.awaitingSide = p?.side ?? [];
     }
-    return this.awaiting;
+    return this.awaiting && { ...this.awaiting, side: this.awaitingSide };
   }
 
-  private remembered(also: readonly string[] = []): { members: readonly string[] } {
+  /** `side`: the members that agreed the cut; they are members to take the state from too. */
+  private remembered(side: readonly string[] = []): { members: readonly string[]; side: readonly string[] } {
     const self = this.deps.peerId;
-    const members = new Set([...(this.deps.members?.() ?? []), ...also].filter((m) => m !== self));
-    return { members: [...members].sort() };
+    const members = new Set([...(this.deps.members?.() ?? []), ...side].filter((m) => m !== self));
+    return { members: [...members].sort(), side: [...new Set(side)].sort() };
   }
 
   private setPending(p: Pending): void {
     this.deps.store.setMetaSynced(PENDING_KEY, JSON.stringify(p));
     this.former = new Set(p.members ?? []);
-    this.awaiting = p.members ? { epoch: p.from, cut: p.cut, side: p.side ?? [] } : undefined;
+    this.awaiting = p.members ? { epoch: p.from, cut: p.cut } : undefined;
+    this.awaitingSide = p.side ?? [];
   }
 
   private pending(): Pending | undefined {
