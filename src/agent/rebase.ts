@@ -56,6 +56,11 @@ interface Pending {
    * is back, they are who we take a snapshot from (snapshot-source.ts), not only a join peer.
    */
   readonly members?: readonly string[];
+  /**
+   * The members that agreed the cut (the side of the reap we rebase for): the state taken must
+   * hold that reap, not another side's of the same epoch (mutual-reap.ts, three sides or more).
+   */
+  readonly side?: readonly string[];
 }
 
 export interface RebaseDeps {
@@ -86,6 +91,8 @@ export class Rebaser {
   private running = false;
   /** Rebases done since start (status and tests). */
   count = 0;
+  /** `side` of the pending record, cached with `awaiting`. */
+  private awaitingSide: readonly string[] = [];
   /** `members` of the pending record (a cache: the record can be large). */
   private former: ReadonlySet<string> | undefined;
   /** The epoch and cut of a pending rebase that emptied the store (a cache, as `former`). */
@@ -311,24 +318,27 @@ export class Rebaser {
    * While a rebase that emptied the store waits for a state: the reaped epoch and its cut. Only
    * a state that retires the epoch at that cut may be taken (snapshot-exchange.ts).
    */
-  rebasingFrom(): { epoch: string; cut: number } | undefined {
+  rebasingFrom(): { epoch: string; cut: number; side: readonly string[] } | undefined {
     if (this.awaiting === null) {
       const p = this.pending();
       this.awaiting = p?.members ? { epoch: p.from, cut: p.cut } : undefined;
+      this.awaitingSide = p?.side ?? [];
     }
-    return this.awaiting;
+    return this.awaiting && { ...this.awaiting, side: this.awaitingSide };
   }
 
-  private remembered(also: readonly string[] = []): { members: readonly string[] } {
+  /** `side`: the members that agreed the cut; they are members to take the state from too. */
+  private remembered(side: readonly string[] = []): { members: readonly string[]; side: readonly string[] } {
     const self = this.deps.peerId;
-    const members = new Set([...(this.deps.members?.() ?? []), ...also].filter((m) => m !== self));
-    return { members: [...members].sort() };
+    const members = new Set([...(this.deps.members?.() ?? []), ...side].filter((m) => m !== self));
+    return { members: [...members].sort(), side: [...new Set(side)].sort() };
   }
 
   private setPending(p: Pending): void {
     this.deps.store.setMetaSynced(PENDING_KEY, JSON.stringify(p));
     this.former = new Set(p.members ?? []);
     this.awaiting = p.members ? { epoch: p.from, cut: p.cut } : undefined;
+    this.awaitingSide = p.side ?? [];
   }
 
   private pending(): Pending | undefined {
@@ -337,14 +347,15 @@ export class Rebaser {
     try {
       const p = JSON.parse(raw) as Partial<Pending>;
       if (typeof p.from !== 'string' || typeof p.cut !== 'number' || !Array.isArray(p.ops)) return undefined;
-      const members = Array.isArray(p.members)
-        ? { members: p.members.filter((m): m is string => typeof m === 'string') }
-        : {};
+      const names = (xs: unknown[]) => xs.filter((m): m is string => typeof m === 'string');
+      const members = Array.isArray(p.members) ? { members: names(p.members) } : {};
+      const side = Array.isArray(p.side) ? { side: names(p.side) } : {};
       return {
         from: p.from,
         cut: p.cut,
         ops: p.ops.filter((o): o is string => typeof o === 'string'),
         ...members,
+        ...side,
       };
     } catch {
       return undefined;

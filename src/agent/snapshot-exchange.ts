@@ -9,8 +9,9 @@ import { type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector
 import { encodeSnapshot } from '../core/codec/index.js';
 import { Replica } from '../core/replica.js';
 import { prunedSnapshot, withRetiredCuts } from '../core/retired-epochs.js';
-import { isVoidAgainst, sideOf } from '../core/mutual-reap.js';
+import { sideOf, standingOf } from '../core/mutual-reap.js';
 import { peerOfOrigin } from '../core/origin.js';
+import type { ReapState } from '../core/reaping.js';
 import {
   headsFor,
   openPeerSnapshot,
@@ -46,7 +47,8 @@ export interface SnapshotExchangeDeps {
    * epoch `epoch` at `cut` may be taken, not the state of another member to be given up (the
    * other side of a mutual reap, that has not rebased yet).
    */
-  readonly rebasingFrom?: () => { readonly epoch: string; readonly cut: number } | undefined;
+  readonly rebasingFrom?: () =>
+    { readonly epoch: string; readonly cut: number; readonly side?: readonly string[] } | undefined;
   /** Called after a diverged peer's snapshot was merged and persisted. */
   readonly merged?: (peer: string) => void;
 }
@@ -200,11 +202,15 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorC
     const reap = probe.reapOf(own);
     const cut = reap?.cut;
     if (reap === undefined || cut === undefined || held <= cut) continue;
-    // Both sides of a split reaped each other: rebase only if their reap wins (mutual-reap.ts).
-    if (isVoidAgainst(reap, d.replica.reaps())) {
+    // Sides of a split reaped each other: rebase only for the reap of the side that wins, judged
+    // on our records and theirs (mutual-reap.ts); while the winner is undecided, keep our state.
+    const standing = standingOf(reap, [...d.replica.reaps(), ...probe.reaps()]);
+    if (standing !== 'stands') {
       d.log.warn(
-        { epoch: own, cut, theirs: sideOf(reap) },
-        'a peer’s state reaps our epoch in a mutual reap our side won: its reap is void, we keep our state',
+        { epoch: own, cut, theirs: sideOf(reap), standing },
+        standing === 'void'
+          ? 'a peer’s state reaps our epoch in a mutual reap our side won: its reap is void, we keep our state'
+          : 'a peer’s state reaps our epoch in a mutual reap whose winner is not known yet: we keep our state for now',
       );
       continue;
     }
@@ -232,17 +238,22 @@ function refusePastCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: Vector
   }
   const rebasing = d.rebasingFrom?.();
   if (rebasing === undefined) return;
-  let cut: number | undefined;
+  let reap: ReapState | undefined;
   try {
-    cut = Replica.fromSnapshot({ id: `${d.replica.id}-probe` }, snap).reapOf(rebasing.epoch)?.cut;
+    reap = Replica.fromSnapshot({ id: `${d.replica.id}-probe` }, snap).reapOf(rebasing.epoch);
   } catch {
     return; // a state that does not validate is refused when installed
   }
-  if (cut !== rebasing.cut)
+  const cut = reap?.cut;
+  // Three sides or more may retire our epoch at one cut: take only the state of the side whose
+  // reap we rebase for (the winner's), not a loser's that is to be given up too.
+  const side = rebasing.side ?? [];
+  const theirs = reap ? sideOf(reap) : [];
+  if (cut !== rebasing.cut || (side.length > 0 && !theirs.some((m) => side.includes(m))))
     throw new SnapshotRefused(
       SnapshotRefusal.PastCut,
-      `The peer's state does not retire our reaped epoch ${rebasing.epoch} at ${String(rebasing.cut)}: it is not a state to rebase on.`,
-      { epoch: rebasing.epoch, cut: rebasing.cut, theirs: cut ?? null },
+      `The peer's state does not retire our reaped epoch ${rebasing.epoch} at ${String(rebasing.cut)} by the reap we rebase for: it is not a state to rebase on.`,
+      { epoch: rebasing.epoch, cut: rebasing.cut, theirs: cut ?? null, side: theirs },
     );
 }
 

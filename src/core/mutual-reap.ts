@@ -2,28 +2,56 @@
  * Mutual reaps (issue 7; docs/agent.md "Reaping"). Pure: no I/O, no clock.
  *
  * A split longer than `reapAfterMs` (or a force-leave on each side) makes each side agree a cut
- * that retires the other side's epochs: side X reaps Y's members and Y reaps X's. Each member
- * then sees its own epoch reaped and would rebase, emptying its store for a peer's state that
- * is itself to be given up: nobody keeps a state. So of two such reaps one is *void*, the same
- * everywhere, by a rule computed from the two reap records alone:
+ * that retires the other sides' epochs. Each member then sees its own epoch reaped and would
+ * rebase, emptying its store for a peer's state that is itself to be given up: nobody keeps a
+ * state. So exactly one side keeps its state, and the reaps of the others are *void*, the same
+ * everywhere, by a rule computed from the reap records alone (`judge`):
  *
  * - Two reaps with a cut are **mutual** when each one's member reported on the other (the member
- *   of X's reap is on Y's side and the other way round) and no member reported on both (the
- *   sides are disjoint: a member that reported on both saw both and keeps its state anyway).
- *   The *side* of a reap is the participants that reported on it: those that agreed the cut.
- *   Participants excused (reaped themselves) are not part of it.
- * - The side with **more members wins**; on a tie, the side holding the **smallest member id**.
- *   The losing reap is void: it retires nothing, limits nothing, and no member rebases for it.
- *   The winning reap stands: the losing side's members are past its cut and rebase (re-running
- *   their writes beyond the cut).
+ *   of X's reap is on Y's side and the other way round) and no member reported on both. The
+ *   *side* of a reap is the participants that reported on it (those that agreed the cut);
+ *   participants excused (reaped themselves) are not part of it. A reap mutual with some other
+ *   is *contested*.
+ * - The contested reaps whose sides share a member, transitively, are one **group** (one side
+ *   of the split: its reaps of the different members of the other sides). Groups that a mutual
+ *   pair links, transitively, are one **conflict**: with two sides, the two groups; with three
+ *   sides that each reaped the others, all three.
+ * - In each conflict the group with **more members wins**; on a tie, the group holding the
+ *   **smallest member id** (groups are disjoint: never equal). Every contested reap of the
+ *   other groups is void: it retires nothing, limits nothing, and no member rebases for it;
+ *   the winner's reaps stand, and every member of the other groups is past a cut and rebases
+ *   onto the winner's state, re-running its writes beyond the cut. A losing group's reaps of
+ *   each other are void too, although pairwise one of them would win: with sides {a,b}, {c,d}
+ *   and {e}, {c,d} beat {e}, but {c,d} lose to {a,b}; had e rebased onto {c,d}'s state, it
+ *   would be given up with it (the seeded simulation forked so: test/core/mutual-reap-sides).
+ * - A losing group's record of an epoch that the winner reaped too, at its own cut, is void
+ *   even when it is not contested (the member of that epoch had moved to the winner's side).
+ * - **Undecided.** A member learns the other sides' records one peer's state at a time. With
+ *   only {c,d}'s and {e}'s records, a and b (reaped by both) may be a side whose records it has
+ *   not seen, and that side would win. So when the members a conflict's groups reaped that no
+ *   group holds would rank first as one side (`mayLoseTo`: any part of them ranks no better),
+ *   the conflict is *undecided*: no member rebases for its reaps and every member keeps its
+ *   state, until the records that decide it arrive. The price: should those members really be
+ *   dead, the sides stay apart until they return (or are forgotten by an operator).
  *
- * The decision reads only the two records (their epochs, reporters and cuts), so it does not
- * depend on the order in which a member learned them, nor on who asks: a member that joins
- * later computes the same from the same records. In a state that holds both records
- * (reaping.ts `reapStatesOf`) the void one is dropped; a member that sees the other side's
- * record only in a peer's snapshot (the other side's reports are events beyond the cut its own
- * side agreed, so they never reach its state) compares it with its own state's reaps
+ * Why these are safe: a reap that stands retires a member whose side gives up its state; the
+ * records of a side that gives up its state are events beyond cuts the winner agreed, so they
+ * never reach the surviving state, and voiding them changes nothing there. A loser rebases only
+ * for a reap of the winner, decided, and takes its state only from a member holding that reap
+ * (src/agent/snapshot-exchange.ts): the winner, or a loser that rebased already. Two records
+ * of one epoch (from two states) are judged each on its own.
+ *
+ * The decision reads only the records (their epochs, reporters and cuts), so it does not depend
+ * on the order in which a member learned them, nor on who asks: a member that joins later
+ * computes the same from the same records. In a state that holds several sides' records
+ * (reaping.ts `reapStatesOf`) the void ones are dropped; an undecided reap keeps its cut there
+ * (voiding it would lift its cut while the member it retires may lose). A member that sees the
+ * other sides' records only in a peer's snapshot (their reports are events beyond the cut its
+ * own side agreed, so they never reach its state) judges them with its own state's
  * (src/agent/snapshot-exchange.ts).
+ *
+ * Not decided by this rule: a side that splits again after it agreed a reap (a member that
+ * reported with it moved away, and the two parts reaped each other), see docs/agent.md.
  */
 import { peerOfOrigin } from './origin.js';
 import type { ReapState } from './reaping.js';
@@ -53,16 +81,95 @@ export function compareSides(a: readonly string[], b: readonly string[]): number
   return minA < minB ? -1 : minA > minB ? 1 : 0;
 }
 
-/** Whether reap `x` is void: it is mutual with a reap among `others` whose side wins. */
-export function isVoidAgainst(x: ReapState, others: Iterable<ReapState>): boolean {
-  for (const y of others) if (isMutual(x, y) && compareSides(sideOf(y), sideOf(x)) < 0) return true;
-  return false;
+/** Where a reap stands among the records it is judged with (`judge`). */
+export type Standing = 'stands' | 'void' | 'undecided';
+
+interface Group {
+  /** The members of the group's sides, sorted. */
+  members: string[];
+  reaps: ReapState[];
 }
 
-/** The epochs among `states` whose reap is void: each loses a mutual reap to another of them. */
-export function voidEpochs(states: Iterable<ReapState>): Set<string> {
+/**
+ * Where every agreed reap among `states` stands (see the module comment): `void` for a contested
+ * reap of a group that is not its conflict's winner, `undecided` for a contested reap of a
+ * conflict whose winner could still lose to members it reaped that no record shows as a side,
+ * `stands` otherwise. Reaps without a cut are left out. Computed from the records alone: the
+ * same for any order of `states`, and two records of one epoch (from two states) are judged
+ * each on its own.
+ */
+export function judge(states: Iterable<ReapState>): Map<ReapState, Standing> {
   const all = [...states].filter((s) => s.cut !== undefined);
-  return new Set(all.filter((s) => isVoidAgainst(s, all)).map((s) => s.epoch));
+  const out = new Map<ReapState, Standing>(all.map((s) => [s, 'stands']));
+  const contested = all.filter((x) => all.some((y) => isMutual(x, y)));
+  // Groups: contested reaps whose sides share a member, transitively (one side of the split).
+  const groups = mergeWhile(
+    contested.map((s): Group => ({ members: sideOf(s), reaps: [s] })),
+    (a, b) => a.members.some((m) => b.members.includes(m)),
+    (a, b) => ({
+      members: [...new Set([...a.members, ...b.members])].sort(),
+      reaps: [...a.reaps, ...b.reaps],
+    }),
+  );
+  // Conflicts: groups a mutual reap links, transitively.
+  const conflicts = mergeWhile(
+    groups.map((g) => [g]),
+    (a, b) => a.some((g) => b.some((h) => g.reaps.some((x) => h.reaps.some((y) => isMutual(x, y))))),
+    (a, b) => [...a, ...b],
+  );
+  const inGroups = new Set(groups.flatMap((g) => g.members));
+  for (const conflict of conflicts) {
+    const ranked = [...conflict].sort((a, b) => compareSides(a.members, b.members));
+    const winner = ranked[0];
+    if (!winner) continue;
+    // Members that one group of the conflict reaped (by any of its reaps, contested or not)
+    // and that no group holds: they may be a side whose records we have not seen.
+    const unseen = new Set<string>();
+    const byOne = new Map<ReapState, Group>();
+    for (const s of all) {
+      const [by, ...more] = conflict.filter((g) => sideOf(s).some((m) => g.members.includes(m)));
+      if (by === undefined || more.length > 0) continue;
+      byOne.set(s, by);
+      const member = peerOfOrigin(s.epoch);
+      if (!inGroups.has(member)) unseen.add(member);
+    }
+    const open = mayLoseTo(winner.members, [...unseen]);
+    for (const g of conflict)
+      for (const s of g.reaps) out.set(s, open ? 'undecided' : g === winner ? 'stands' : 'void');
+    // A losing group's record of an epoch the winner reaped too (at its own cut): void.
+    const won = new Set([...byOne].filter(([, g]) => g === winner).map(([s]) => s.epoch));
+    for (const [s, g] of byOne)
+      if (g !== winner && won.has(s.epoch) && out.get(s) === 'stands')
+        out.set(s, open ? 'undecided' : 'void');
+  }
+  return out;
+}
+
+/** Merges items two at a time while `linked` finds a pair, to a fixpoint. */
+function mergeWhile<T>(items: readonly T[], linked: (a: T, b: T) => boolean, merge: (a: T, b: T) => T): T[] {
+  const out: T[] = [];
+  for (let item of items) {
+    // Every earlier one it links, merged into it (they are not linked to each other).
+    for (let k = out.findIndex((o) => linked(o, item)); k >= 0; k = out.findIndex((o) => linked(o, item)))
+      item = merge(out.splice(k, 1)[0] as T, item);
+    out.push(item);
+  }
+  return out;
+}
+
+/** Where reap `x` stands judged with `others` (its own records and a peer's, say). */
+export function standingOf(x: ReapState, others: Iterable<ReapState>): Standing {
+  return judge([x, ...[...others].filter((s) => s !== x)]).get(x) ?? 'stands';
+}
+
+/**
+ * The epochs among `states` (one replica's reaps) whose reap is void. An undecided reap stands
+ * in a state: voiding it there would lift its cut while the member it retires may be a loser.
+ */
+export function voidEpochs(states: Iterable<ReapState>): Set<string> {
+  const out = new Set<string>();
+  for (const [s, standing] of judge(states)) if (standing === 'void') out.add(s.epoch);
+  return out;
 }
 
 /**
@@ -71,6 +178,8 @@ export function voidEpochs(states: Iterable<ReapState>): Set<string> {
  * such a side keeps the client batches of its writes beyond what the reaped members hold, so it
  * can re-run them should it rebase (src/agent/compaction.ts). Any part of `reaped` ranks no
  * better than the whole: a smaller part loses on size, and a part of equal size is the whole.
+ * With three sides or more too: a group that wins against our side reaped one of us, and we
+ * reaped its members (or still wait for them, and stability keeps our writes they lack).
  */
 export function mayLoseTo(side: readonly string[], reaped: readonly string[]): boolean {
   return reaped.length > 0 && compareSides(reaped, side) < 0;

@@ -148,8 +148,8 @@ export function reapStateOf(
  */
 export function reapStatesOf(sets: ReadonlyMap<string, unknown>): Map<string, ReapState> {
   const states = fixpoint(sets);
-  // A mutual reap (both sides of a split reaped each other): the losing side's reap is void,
-  // as if its records were not there (mutual-reap.ts). Decided on the states before voiding,
+  // A mutual reap (the sides of a split reaped each other): the losing sides' reaps are void,
+  // as if their records were not there (mutual-reap.ts). Decided on the states before voiding,
   // so from the records alone; then computed again without the void ones.
   const voided = voidEpochs(states.values());
   if (voided.size === 0) return states;

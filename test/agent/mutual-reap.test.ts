@@ -10,6 +10,8 @@ import type { Agent } from '../../src/agent/agent.js';
 import { hits, incHits, startFastCluster, stopAll, waitFor, waitMembersKnown } from './helpers.js';
 import { heal, split } from './split.js';
 
+const rejected = (x: Agent) => x.status().counters.rejectedSnapshots;
+
 let agents: Agent[] = [];
 afterEach(async () => {
   await stopAll(agents);
@@ -49,15 +51,16 @@ function dump(xs: readonly Agent[], origins: readonly string[], emptied: readonl
 }
 
 /**
- * Splits `agents` into `sides` (indexes), writes on both, lets each side reap the other (by
- * `reap`), heals, and checks: every replica equal with every acknowledged increment, and
- * exactly the agents of `winner` (a side's index, or either side when undefined) kept their
- * state while the others rebased.
+ * Splits `agents` into `sides` (indexes), writes on every side, lets each side reap the others
+ * (by `reap`), heals, and checks: every replica equal with every acknowledged increment, and
+ * exactly the agents of `winner` (a side's index, or any side when undefined) kept their state
+ * while the others rebased.
  */
 async function mutualReap(
   sides: readonly (readonly number[])[],
   reap: (side: readonly Agent[], others: readonly Agent[]) => void,
   winner?: number,
+  beforeHeal?: (groups: readonly (readonly Agent[])[], emptied: readonly { n: number }[]) => Promise<void>,
 ): Promise<void> {
   await waitMembersKnown(agents);
   const emptied = agents.map(countEmptied);
@@ -66,12 +69,13 @@ async function mutualReap(
   await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
   const origins = agents.map((x) => x.status().origin);
   const groups = sides.map((side) => side.map((i) => agents[i]!));
+  const othersOf = (k: number) => groups.filter((_, j) => j !== k).flat();
   await split(groups);
   for (let i = 0; i < 30; i++) for (const x of agents) acked += await incHits(x, 1 + (i % 3));
-  for (const [k, side] of groups.entries()) reap(side, groups[1 - k]!);
+  for (const [k, side] of groups.entries()) reap(side, othersOf(k));
   await waitFor(
-    () => groups.every((side, k) => side.every((x) => groups[1 - k]!.every((y) => retired(x, y.peerId)))),
-    'each side to retire the other',
+    () => groups.every((side, k) => side.every((x) => othersOf(k).every((y) => retired(x, y.peerId)))),
+    'each side to retire the others',
     60_000,
   ).catch((e: unknown) => {
     dump(agents, origins, emptied);
@@ -79,6 +83,7 @@ async function mutualReap(
   });
   for (let i = 0; i < 10; i++) for (const x of agents) acked += await incHits(x, 1);
 
+  await beforeHeal?.(groups, emptied);
   await heal(agents);
   await waitFor(
     () => agents.every((x) => hits(x) === acked) && agents.every((x) => state(x) === state(agents[0]!)),
@@ -88,14 +93,14 @@ async function mutualReap(
     dump(agents, origins, emptied);
     throw e;
   });
-  // Exactly one side kept its state (and its epochs); the other rebased.
+  // Exactly one side kept its state (and its epochs); the others rebased.
   const kept = sides.map((side) =>
     side.filter((i) => emptied[i]!.n === 0 && agents[i]!.status().origin === origins[i]),
   );
   const won = sides.findIndex((side, k) => kept[k]!.length === side.length);
   expect(won, JSON.stringify(kept)).toBeGreaterThanOrEqual(0);
   if (winner !== undefined) expect(won).toBe(winner);
-  expect(kept[1 - won]).toEqual([]);
+  expect(kept.filter((_, k) => k !== won).flat()).toEqual([]);
 }
 
 describe('a mutual reap across a long split', () => {
@@ -134,6 +139,46 @@ describe('a mutual reap across a long split', () => {
       [[0], [1, 2]],
       () => undefined, // their timers
       1,
+    );
+  }, 300_000);
+
+  it('2|2|1, a force-leave of every other member on each side: one side keeps its state', async () => {
+    // The 2-side rule let e rebase onto {c, d}'s state when {c, d} lost to {a, b} in turn
+    // (src/core/mutual-reap.ts; the seeded simulation test/core/mutual-reap-sides.test.ts).
+    agents = await startFastCluster(5, OPTS);
+    await mutualReap([[0, 1], [2, 3], [4]], (side, others) => {
+      for (const y of others) expect(side[0]!.forceLeave(y.peerId)).toBe(true);
+    });
+  }, 300_000);
+
+  it('2|2|1, the lone agent meets the losing pair first: it keeps its state until it sees the winners', async () => {
+    // {a, b} hold the smallest id and win; {c, d} beat the lone e pair by pair. Meeting {c, d}
+    // first, e must not rebase onto their state, to be given up too: a and b, reaped by both,
+    // may be a side that wins (mutual-reap.ts, undecided). With the pairwise rule e rebased
+    // onto {c, d}'s state there and ended forked.
+    agents = await startFastCluster(5, OPTS);
+    const [a, b, c, d, e] = agents
+      .map((x, i) => [x.peerId, i] as const)
+      .sort(([p], [q]) => (p < q ? -1 : 1))
+      .map(([, i]) => i);
+    await mutualReap(
+      [[a!, b!], [c!, d!], [e!]],
+      (side, others) => {
+        for (const y of others) expect(side[0]!.forceLeave(y.peerId)).toBe(true);
+      },
+      0,
+      async ([, cd, lone], emptied) => {
+        const x = lone![0]!;
+        const before = rejected(x);
+        await split([
+          [agents[a!]!, agents[b!]!],
+          [...cd!, x],
+        ]);
+        for (const y of [...cd!, x]) await y.isolate(false);
+        // e has seen {c, d}'s state: it refused it (undecided) or rebased onto it.
+        await waitFor(() => rejected(x) > before || (emptied[e!]?.n ?? 0) > 0, 'e to meet c and d', 60_000);
+        expect(emptied[e!]?.n).toBe(0);
+      },
     );
   }, 300_000);
 });

@@ -4,9 +4,10 @@ import { describe, expect, it } from 'vitest';
 import {
   compareSides,
   isMutual,
-  isVoidAgainst,
+  judge,
   mayLoseTo,
   sideOf,
+  standingOf,
   voidEpochs,
 } from '../../src/core/mutual-reap.js';
 import { type ReapState, reapStateOf, reapStatesOf, reportOp } from '../../src/core/reaping.js';
@@ -71,9 +72,9 @@ describe('mutual reaps', () => {
     expect(compareSides(['b', 'c'], ['d', 'a'])).toBeGreaterThan(0);
     expect(compareSides(['d', 'a'], ['b', 'c'])).toBeLessThan(0);
     // {a, b} wins the 2|2 tie: the reaps of a and b are void, those of c and d stand.
-    expect(isVoidAgainst(A1, [C1, D1])).toBe(true);
-    expect(isVoidAgainst(B1, [C1, D1])).toBe(true);
-    expect(isVoidAgainst(C1, [A1, B1])).toBe(false);
+    expect(standingOf(A1, [C1, D1])).toBe('void');
+    expect(standingOf(B1, [C1, D1])).toBe('void');
+    expect(standingOf(C1, [A1, B1])).toBe('stands');
     expect([...voidEpochs([C1, D1, A1, B1])].sort()).toEqual(['a~1', 'b~1']);
   });
 
@@ -125,6 +126,56 @@ describe('mutual reaps', () => {
     ]);
     expect(both.get('c~1')?.cut).toBe(5);
     expect(both.get('a~1')?.cut).toBe(7);
+  });
+
+  // 2|2|1: {a, b}, {c, d} and {e} each reaped every member of the other sides.
+  const A = (m: string) => reap(`${m}~1`, 'a:5 b:5');
+  const C = (m: string) => reap(`${m}~1`, 'c:6 d:6');
+  const E = (m: string) => reap(`${m}~1`, 'e:7');
+  const THREE = [...['c', 'd', 'e'].map(A), ...['a', 'b', 'e'].map(C), ...['a', 'b', 'c', 'd'].map(E)];
+  const verdicts = (xs: ReapState[]) =>
+    [...judge(xs)].map(([x, v]) => `${x.epoch}[${sideOf(x).join('')}]=${v}`).sort();
+
+  it('three sides: one winner; every reap of the two losing sides is void, also of each other', () => {
+    expect(verdicts(THREE).filter((v) => !v.endsWith('void'))).toEqual([
+      'c~1[ab]=stands',
+      'd~1[ab]=stands',
+      'e~1[ab]=stands',
+    ]);
+    // e must not rebase onto {c, d}'s state: {c, d} lost to {a, b} (pairwise, {c, d} beat {e}).
+    expect(standingOf(C('e'), THREE)).toBe('void');
+    // Whatever order the records come in.
+    expect(verdicts([...THREE].reverse())).toEqual(verdicts(THREE));
+  });
+
+  it('three sides, one not seen yet: a side that could lose to members it reaped is undecided', () => {
+    // e sees {c, d}'s state before {a, b}'s: a and b, reaped by both, may be a side that wins.
+    const seen = [...['a', 'b', 'e'].map(C), ...['a', 'b', 'c', 'd'].map(E)];
+    expect(standingOf(C('e'), seen)).toBe('undecided');
+    // Nothing of it is void in a state: an undecided reap keeps its cut there.
+    expect(voidEpochs(seen).size).toBe(0);
+    // With {a, b}'s records, decided.
+    expect(standingOf(A('e'), [...seen, ...['c', 'd', 'e'].map(A)])).toBe('stands');
+    // A reaped member that could not rank first leaves it decided: {c, d, x} beats {e} and x.
+    const big = (m: string) => reap(`${m}~1`, 'c:6 d:6 x:6');
+    expect(standingOf(big('e'), [big('a'), E('c'), E('d'), E('x'), E('a')])).toBe('stands');
+  });
+
+  it('a losing side’s reap of an epoch the winner reaped at another cut is void', () => {
+    // n reported with {c, d} on a's reap, then moved: {c, d, n} won against {a}; {e}, which
+    // lost to them, reaped a at its own cut.
+    const won = reap('a~1', 'c:9 d:9 n:9');
+    const lost = reap('a~1', 'e:4');
+    const xs = [won, lost, reap('c~1', 'a:2'), reap('e~1', 'c:3 d:3 n:3'), reap('c~1', 'e:1')];
+    expect(standingOf(won, xs)).toBe('stands');
+    expect(standingOf(lost, xs)).toBe('void');
+  });
+
+  it('a reap no conflict touches stands, mixed with mutual ones', () => {
+    // x died before the split and was reaped by all; the 2|2 split's records are there too.
+    const old = reap('x~1', 'a:3 b:3 c:3 d:3');
+    expect(standingOf(old, [C1, D1, A1, B1])).toBe('stands');
+    expect(voidEpochs([old, C1, D1, A1, B1])).toEqual(new Set(['a~1', 'b~1']));
   });
 
   it('a side may lose to the members it reaped only if they would rank first', () => {

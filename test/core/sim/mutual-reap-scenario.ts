@@ -14,7 +14,8 @@
  * `rule: false` is the mutation: every node rebases when a peer's state retires its epoch.
  */
 import { vcGet } from '../../../src/core/clock/vector-clock.js';
-import { isVoidAgainst } from '../../../src/core/mutual-reap.js';
+import { compareSides, isMutual, sideOf, standingOf } from '../../../src/core/mutual-reap.js';
+import type { ReapState } from '../../../src/core/reaping.js';
 import { peerOfOrigin } from '../../../src/core/origin.js';
 import { MAX_EVENT_WIRE_VERSION } from '../../../src/core/codec/event-codec.js';
 import { Prng } from '../../support/prng.js';
@@ -37,14 +38,35 @@ export interface MutualReapRun {
 interface Pending {
   readonly from: string;
   readonly cut: number;
+  /** The side of the reap it rebases for: its state is taken from a member holding that reap. */
+  readonly side: readonly string[];
   readonly ops: readonly { ops: unknown[]; acked: number }[];
 }
 
 class MutualCluster extends LifecycleCluster {
-  /** Splits the nodes into side 0 and side 1 (`ones`: the nodes on side 1). */
-  splitInto(ones: ReadonlySet<number>): void {
-    this.side = this.nodes.map((_, i) => (ones.has(i) ? 1 : 0));
-    this.note(`split ${[...ones].map((i) => `n${i}`).join(',')} off`);
+  /** Splits the nodes into sides (`sides[i]`: node i's side). */
+  splitInto(sides: readonly number[]): void {
+    this.side = [...sides];
+    this.note(`split ${this.sides()}`);
+  }
+
+  /** Moves node `i` to side `to` (the other nodes stay where they are). */
+  move(i: number, to: number): void {
+    this.side[i] = to;
+    this.note(`n${i} moves to side ${to}: ${this.sides()}`);
+  }
+
+  sides(): string {
+    const groups = new Map<number, string[]>();
+    for (const [i, s] of this.side.entries()) groups.set(s, [...(groups.get(s) ?? []), `n${i}`]);
+    return [...groups.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([, g]) => g.join(','))
+      .join(' | ');
+  }
+
+  sideOf(i: number): number {
+    return this.side[i] ?? 0;
   }
 
   say(s: string): void {
@@ -52,9 +74,24 @@ class MutualCluster extends LifecycleCluster {
   }
 }
 
-export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: true }): MutualReapRun {
+export interface MutualReapOptions {
+  /**
+   * The rule a node decides by: `sides` (src/core/mutual-reap.ts, the default); `pairwise`, the
+   * rule of before (two reaps against each other; a rebase takes any state that retires its
+   * epoch at the cut); false: every node rebases when a peer's state retires its epoch.
+   */
+  readonly rule?: 'sides' | 'pairwise' | false;
+  /** How many sides the split makes (2 by default). */
+  readonly sides?: number;
+  /** A node moves to another side and back while the reaps collect their reports. */
+  readonly mover?: boolean;
+}
+
+export function runMutualReap(seed: number, opts: MutualReapOptions = {}): MutualReapRun {
   const rng = new Prng(seed);
-  const n = rng.int(3, 5);
+  const rule = opts.rule ?? 'sides';
+  const k = opts.sides ?? 2;
+  const n = rng.int(Math.max(3, k), k + 3);
   const c = new MutualCluster(rng, {
     n,
     rule: membershipViewRule,
@@ -104,12 +141,27 @@ export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: tr
     }
   };
   phase(rng.int(10, 30));
-  // Two non-empty sides, far longer apart than reapAfterMs.
-  const ones = new Set<number>();
-  const size = rng.int(1, n - 1);
-  while (ones.size < size) ones.add(rng.int(0, n - 1));
-  c.splitInto(ones);
-  phase(Math.round((REAP_AFTER_MS / HEARTBEAT_MS) * 2.5));
+  // k non-empty sides, far longer apart than reapAfterMs.
+  const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
+  const sides = Array.from({ length: n }, () => 0);
+  for (const [r, i] of order.entries()) sides[i] = r < k ? r : rng.int(0, k - 1);
+  c.splitInto(sides);
+  const splitAt = c.sides();
+  const beats = Math.round((REAP_AFTER_MS / HEARTBEAT_MS) * 2.5);
+  if (opts.mover === true) {
+    // A node moves to another side while the reaps collect reports, and back (perhaps twice).
+    const m = rng.pick(order);
+    const home = sides[m] ?? 0;
+    const away = (home + rng.int(1, k - 1)) % k;
+    const reap = REAP_AFTER_MS / HEARTBEAT_MS;
+    let at = 0;
+    for (const t of [rng.int(reap / 4, reap), rng.int(reap + 1, 2 * reap)]) {
+      phase(t - at);
+      at = t;
+      c.move(m, c.sideOf(m) === home ? away : home);
+    }
+    phase(beats - at);
+  } else phase(beats);
   for (const i of c.upNodes()) randomWrite(i); // every node wrote since the split
   c.advance(HEARTBEAT_MS);
   const reaped = c.upNodes().filter((i) =>
@@ -123,7 +175,7 @@ export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: tr
   const origins = c.nodes.map((x) => x.origin);
   const pending = new Map<number, Pending>();
   let rebased = 0;
-  const rebase = (i: number, from: string, cut: number) => {
+  const rebase = (i: number, from: string, cut: number, side: readonly string[]) => {
     const node = c.node(i);
     const beyond = [...(written.get(from) ?? new Map<number, { ops: unknown[]; acked: number }>())]
       .filter(([seq]) => seq > cut)
@@ -135,14 +187,14 @@ export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: tr
     if (from !== node.origin) c.mustHave.set(node.origin, 0);
     node.epoch++;
     node.fresh();
-    pending.set(i, { from, cut, ops: beyond });
+    pending.set(i, { from, cut, side, ops: beyond });
     rebased++;
     c.say(`n${i} rebases from ${from} at ${cut} (re-runs ${beyond.length})`);
   };
   // Decided on the states as they are at the start of the round, by every node alike: the
   // members learn of the other side's reaps at about the same time, and a rebase runs after.
   const decide = () => {
-    const due: [number, string, number][] = [];
+    const due: [number, string, number, string[]][] = [];
     for (const i of c.upNodes()) {
       if (pending.has(i)) continue;
       const mine = c.node(i).replica;
@@ -155,20 +207,23 @@ export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: tr
         });
         if (!own) continue;
         const reap = theirs.reapOf(own[0])!;
-        if (opts.rule && isVoidAgainst(reap, mine.reaps())) continue;
-        due.push([i, own[0], reap.cut!]);
+        if (rule === 'pairwise' && pairwiseVoid(reap, mine.reaps())) continue;
+        if (rule === 'sides' && standingOf(reap, [...mine.reaps(), ...theirs.reaps()]) !== 'stands') continue;
+        due.push([i, own[0], reap.cut!, sideOf(reap)]);
         break;
       }
     }
-    for (const [i, from, cut] of due) rebase(i, from, cut);
+    for (const [i, from, cut, side] of due) rebase(i, from, cut, side);
   };
   const finish = () => {
     for (const [i, p] of pending) {
-      const sources = c
-        .upNodes()
-        .filter(
-          (j) => !pending.has(j) && c.connected(i, j) && c.node(j).replica.reapOf(p.from)?.cut === p.cut,
-        );
+      const sources = c.upNodes().filter((j) => {
+        const reap = c.node(j).replica.reapOf(p.from);
+        if (pending.has(j) || !c.connected(i, j) || reap?.cut !== p.cut) return false;
+        // Not a state that is to be given up itself: one holding the reap we rebase for
+        // (snapshot-exchange.ts). The old rule took any state that retires the epoch there.
+        return rule === 'pairwise' || sideOf(reap).some((m) => p.side.includes(m));
+      });
       const k = sources[0];
       if (k === undefined) continue;
       c.pull(i, k);
@@ -177,11 +232,18 @@ export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: tr
       pending.delete(i);
     }
   };
-  c.healAll();
+  // With three sides or more, two of them meet first, for a while, then all.
+  let healAt = 0;
+  if (k > 2) {
+    const [a, b] = rng.shuffle(Array.from({ length: k }, (_, s) => s));
+    for (const i of c.upNodes()) if (c.sideOf(i) === b) c.move(i, a ?? 0);
+    healAt = rng.int(1, 30);
+  }
   c.opts = { ...c.opts, faults: { drop: 0, duplicate: 0, maxDelayMs: 0 } };
   let quiet = 0;
   let round = 0;
-  for (; round < 150 && quiet < 3 * c.opts.compactEvery; round++) {
+  for (; round < 150 + healAt && quiet < 3 * c.opts.compactEvery; round++) {
+    if (round === healAt) c.healAll();
     c.advance(HEARTBEAT_MS);
     decide();
     finish();
@@ -201,9 +263,16 @@ export function runMutualReap(seed: number, opts: { rule: boolean } = { rule: tr
   const kept = c.upNodes().filter((i) => c.node(i).origin === origins[i]).length;
   if (kept === 0) problems.push('no node kept its state through the heal');
   const summary = [
-    `seed ${seed}: ${n} nodes, n${[...ones].join(',n')} split off; ${reaped.length} nodes agreed a reap; ` +
+    `seed ${seed}: ${n} nodes split ${splitAt}; ${reaped.length} nodes agreed a reap; ` +
       `${rebased} rebased, ${kept} kept their state; ${round} settle rounds`,
-    ...c.trace.filter((l) => / rebases | split |reaped by/.test(l)).slice(-30),
+    ...c.trace.filter((l) => [' rebases ', ' split ', ' moves '].some((w) => l.includes(w))).slice(-30),
+    ...c.trace.filter((l) => l.includes('reaped by')).slice(0, 12),
   ].join('\n');
   return { problems, summary, rebased, kept };
+}
+
+/** The rule of before (the mutation): `x` is void if it loses a mutual reap to one of `others`. */
+function pairwiseVoid(x: ReapState, others: Iterable<ReapState>): boolean {
+  for (const y of others) if (isMutual(x, y) && compareSides(sideOf(y), sideOf(x)) < 0) return true;
+  return false;
 }

@@ -1,0 +1,55 @@
+// A split into three sides or more, each reaping the others (issue 7; test/core/sim/
+// mutual-reap-scenario.ts with `sides: 3`): apart for 2.5 × reapAfterMs, all writing and
+// compacting; two sides meet first, for a while, then all. Every acknowledged increment must be
+// present exactly once, and every replica equal. A member that moves between two sides while
+// the reports are collected (`mover`) is run too.
+//
+// Replay one seed with SMAC_SIM_SEED=<seed> npx vitest run test/core/mutual-reap-sides.test.ts
+import { describe, expect, it } from 'vitest';
+import { lifecycleSeeds } from './sim/lifecycle-scenario.js';
+import { runMutualReap } from './sim/mutual-reap-scenario.js';
+
+const hint = (seed: number, what: string) =>
+  `${what} seed ${seed} (replay: SMAC_SIM_SEED=${seed} npx vitest run test/core/mutual-reap-sides.test.ts)`;
+
+describe('a split into three sides that reap each other (issue 7)', () => {
+  it.each(lifecycleSeeds(20, 9100))(
+    'seed %i: one side keeps its state, no acknowledged write is lost',
+    (seed) => {
+      const run = runMutualReap(seed, { sides: 3 });
+      expect(run.problems.slice(0, 8), `${hint(seed, '3 sides')}\n${run.summary}`).toEqual([]);
+      expect(run.kept).toBeGreaterThan(0);
+    },
+  );
+});
+
+describe('a member that moves between sides while reports are collected (issue 7)', () => {
+  it.each(lifecycleSeeds(20, 9200))('seed %i: two sides and a mover', (seed) => {
+    const run = runMutualReap(seed, { mover: true });
+    expect(run.problems.slice(0, 8), `${hint(seed, 'mover')}\n${run.summary}`).toEqual([]);
+  });
+
+  // Not covered yet (docs/agent.md "Reaping"): with three sides, the mover makes a side that
+  // splits again after it agreed a reap (it reaped a member together with the mover, then the
+  // two reaped each other). A member of the first losing side rebases onto the state of the
+  // part that loses the second split: these seeds still end forked. Listed so that a fix shows.
+  const NESTED = new Set([9303, 9307, 9309]);
+  it.each(lifecycleSeeds(10, 9300))('seed %i: three sides and a mover', (seed) => {
+    const run = runMutualReap(seed, { sides: 3, mover: true });
+    const text = `${hint(seed, '3 sides, mover')}\n${run.summary}`;
+    if (NESTED.has(seed)) expect(run.problems.length, `now passes: ${text}`).toBeGreaterThan(0);
+    else expect(run.problems.slice(0, 8), text).toEqual([]);
+  });
+});
+
+describe('mutation: the pairwise rule of before', () => {
+  // Two reaps against each other, a rebase taking any state that retires its epoch at the cut:
+  // with three sides a loser rebases onto the state of another loser (two sides meet first),
+  // which is given up in turn; the replicas fork (clocks differ, events wait in the causal
+  // buffer for good, acknowledged writes are beyond the final clock).
+  it.each([9109, 9112, 9118, 9119])('seed %i: three sides fork with the old rule', (seed) => {
+    const run = runMutualReap(seed, { sides: 3, rule: 'pairwise' });
+    expect(run.problems.length, `${hint(seed, 'pairwise')}: passed\n${run.summary}`).toBeGreaterThan(0);
+    expect(run.problems.join('\n')).toMatch(/clock of .* differs|causal buffer|is beyond/);
+  });
+});
