@@ -196,6 +196,19 @@ function gossipsubOptions(overrides: Partial<GossipsubOpts> | undefined): Partia
     allowedTopics: [...TRACKED_TOPICS],
     fallbackToFloodsub: false,
     emitSelf: false,
+    // No mesh. Agents connect to every member (peer exchange), and a publisher floods each
+    // batch to every subscribed peer, so a mesh only added copies: in a three-agent cluster
+    // each receiver got every batch twice, the second forwarded by the third agent (and paid
+    // for it in encryption, framing and socket writes on both ends, plus IDONTWANTs; about a
+    // fifth of a receiver's CPU, docs/performance.md "Duplicate gossip in a full mesh").
+    // A peer we are not connected to still gets our batches relayed: every heartbeat each
+    // node offers the ids of its recent messages (IHAVE) to the peers outside its mesh, now
+    // all of them, and a peer that lacks one asks for it (IWANT).
+    D: 0,
+    Dlo: 0,
+    Dhi: 0,
+    Dout: 0,
+    Dscore: 0,
     ...overrides,
   };
 }
