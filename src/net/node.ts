@@ -31,6 +31,7 @@ import { parseClusterKey } from './cluster-key.js';
 import { NetErrorCode, netFail } from './errors.js';
 import { GOSSIP_MAX_RPC_BYTES, gossipMessageId, TRACKED_TOPICS } from './gossip-wire.js';
 import { patchPnetCipher } from './pnet-cipher.js';
+import { patchYamuxWindow, yamuxStreamPrototype } from './yamux-window.js';
 
 // pnet's cipher grows its shared memory until the process dies without it (pnet-cipher.ts).
 patchPnetCipher();
@@ -109,6 +110,8 @@ const DEFAULTS = {
 
 /** Builds (and by default starts) the agent's libp2p node. */
 export async function createSmacNode(opts: SmacNodeOptions): Promise<SmacNode> {
+  // Yamux answered every data frame with a window update (yamux-window.ts).
+  patchYamuxWindow(await yamuxStreamPrototype());
   const dialTimeoutMs = positive(opts.dialTimeoutMs ?? DEFAULTS.dialTimeoutMs, 'dialTimeoutMs');
   const allowed = allowList(opts.allowPeers);
   const services: ServiceFactoryMap<SmacServices> = {
