@@ -15,6 +15,11 @@ interface RpcMessage {
   readonly data?: Uint8Array;
 }
 
+interface IHave {
+  readonly topicID?: string;
+  readonly messageIDs: Uint8Array[];
+}
+
 describe('event gossip by topology', () => {
   const names = ['a', 'b', 'c'] as const;
   type Name = (typeof names)[number];
@@ -24,6 +29,8 @@ describe('event gossip by topology', () => {
   const got = new Map<Name, VerifiedEvent[][]>();
   /** Every event message a node's gossipsub received, duplicates included, by sender. */
   const arrived = new Map<Name, string[]>();
+  /** Message ids offered to a node by IHAVE, as `sender id`. */
+  const offered = new Map<Name, string[]>();
 
   const node = (n: Name): SmacNode => nodes.get(n)!;
   const seqs = (n: Name): number[] => got.get(n)!.flatMap((m) => m.map((i) => i.event.seq));
@@ -32,10 +39,11 @@ describe('event gossip by topology', () => {
     for (const n of names) {
       const key = await newKey();
       keys.set(n, key);
-      const sn = await loopbackNode({ privateKey: key });
+      const sn = await loopbackNode({ privateKey: key, dialTimeoutMs: 10_000 });
       nodes.set(n, sn);
       got.set(n, []);
       arrived.set(n, []);
+      offered.set(n, []);
       const g = new EventGossip({
         pubsub: sn.services.pubsub,
         onEvents: (items) => got.get(n)!.push(items),
@@ -45,11 +53,19 @@ describe('event gossip by topology', () => {
       // Gossipsub hands every message of every RPC to this method, before its duplicate check.
       const ps = sn.services.pubsub as unknown as {
         handleReceivedMessage: (from: PeerId, msg: RpcMessage) => Promise<void>;
+        handleIHave: (from: string, ihave: IHave[]) => unknown;
       };
       const original = ps.handleReceivedMessage.bind(ps);
       ps.handleReceivedMessage = (from, msg) => {
         if (msg.topic === EVENTS_TOPIC) arrived.get(n)!.push(from.toString());
         return original(from, msg);
+      };
+      const originalIHave = ps.handleIHave.bind(ps);
+      ps.handleIHave = (from, ihave) => {
+        for (const { topicID, messageIDs } of ihave)
+          if (topicID === EVENTS_TOPIC)
+            for (const id of messageIDs) offered.get(n)!.push(`${from} ${Buffer.from(id).toString('hex')}`);
+        return originalIHave(from, ihave);
       };
     }
     // A line first: B - A - C.
@@ -102,5 +118,25 @@ describe('event gossip by topology', () => {
     expect([...arrived.get('b')!].sort()).toEqual([idOf('a'), idOf('a'), idOf('c')].sort());
     expect([...arrived.get('c')!].sort()).toEqual([idOf('a'), idOf('a'), idOf('b')].sort());
     expect(arrived.get('a')!.sort()).toEqual([idOf('b'), idOf('c')].sort());
+  });
+
+  it('offers each message to each peer once by IHAVE, for a peer that missed it', async () => {
+    for (const n of names) offered.get(n)!.length = 0;
+    await gossip.get('a')!.publish(chainedEvents(keys.get('a')!, 41, 41));
+    await waitFor(() => seqs('b').includes(41), 'A’s batch at B');
+    // Gossipsub offers a message at the heartbeats after it arrived; four of A's are plenty.
+    let beats = 0;
+    const count = (): void => {
+      beats++;
+    };
+    node('a').services.pubsub.addEventListener('gossipsub:heartbeat', count);
+    try {
+      await waitFor(() => beats >= 4, 'four heartbeats at A', { timeoutMs: 20_000 });
+    } finally {
+      node('a').services.pubsub.removeEventListener('gossipsub:heartbeat', count);
+    }
+    const fromA = offered.get('b')!.filter((o) => o.startsWith(`${node('a').peerId.toString()} `));
+    expect(fromA.length).toBeGreaterThan(0);
+    expect(new Set(fromA).size).toBe(fromA.length);
   });
 });
