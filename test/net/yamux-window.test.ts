@@ -70,6 +70,13 @@ describe('yamux window updates', () => {
       gb.start();
       await a.dial(b.getMultiaddrs()[0]!);
       await waitFor(() => ga.subscribers().length === 1 && gb.subscribers().length === 1, 'subscriptions');
+      // The streams libp2p opened are the patched yamux streams (one module instance).
+      const proto = await yamuxStreamPrototype();
+      const streams = a.getConnections().flatMap((c) => c.streams) as unknown as {
+        sendWindowUpdate?: unknown;
+      }[];
+      expect(streams.length).toBeGreaterThan(0);
+      for (const st of streams) expect(st.sendWindowUpdate).toBe(proto.sendWindowUpdate);
       // 2,000 single-event messages of about 200 bytes: several windows' worth of frames.
       const many = chainedEvents(ka, 1, 2000);
       for (const e of many) await ga.publish([e]);
