@@ -291,6 +291,12 @@ const loopOf = (r) =>
  * to what else the machine runs, since waiting for a core costs no CPU time.
  */
 const cpuPer = (l, n) => (l && n ? Math.round((l.cpuPct * l.wallMs * 10) / n) : '-');
+/** Main-thread CPU µs and read + write system calls per operation (Linux; loop-monitor.js). */
+const procPer = (l, n) =>
+  l?.mainCpuMs === undefined || !n
+    ? ''
+    : `, main thread ${Math.round((l.mainCpuMs * 1000) / n)} µs, ` +
+      `${Math.round(((l.syscalls.read + l.syscalls.write) * 10) / n) / 10} syscalls`;
 
 function report(r) {
   const lines = [];
@@ -311,7 +317,7 @@ function report(r) {
       const c = ph[k];
       say(`  ${k.padEnd(4)} ${lat(c).padEnd(28)} ${String(c.perSec).padStart(6)}/s`);
       for (const [a, l] of Object.entries(c.agents))
-        say(`       ${a}: ${loopOf(l)}, ${cpuPer(l, c.n)} µs CPU/write`);
+        say(`       ${a}: ${loopOf(l)}, ${cpuPer(l, c.n)} µs CPU${procPer(l, c.n)} /write`);
       if (c.drain)
         say(
           `       drain: ${Object.entries(c.drain)

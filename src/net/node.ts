@@ -31,6 +31,7 @@ import { parseClusterKey } from './cluster-key.js';
 import { NetErrorCode, netFail } from './errors.js';
 import { GOSSIP_MAX_RPC_BYTES, gossipMessageId, TRACKED_TOPICS } from './gossip-wire.js';
 import { patchPnetCipher } from './pnet-cipher.js';
+import { patchYamuxWindow, yamuxStreamPrototype } from './yamux-window.js';
 
 // pnet's cipher grows its shared memory until the process dies without it (pnet-cipher.ts).
 patchPnetCipher();
@@ -109,6 +110,8 @@ const DEFAULTS = {
 
 /** Builds (and by default starts) the agent's libp2p node. */
 export async function createSmacNode(opts: SmacNodeOptions): Promise<SmacNode> {
+  // Yamux answered every data frame with a window update (yamux-window.ts).
+  patchYamuxWindow(await yamuxStreamPrototype());
   const dialTimeoutMs = positive(opts.dialTimeoutMs ?? DEFAULTS.dialTimeoutMs, 'dialTimeoutMs');
   const allowed = allowList(opts.allowPeers);
   const services: ServiceFactoryMap<SmacServices> = {
@@ -196,6 +199,23 @@ function gossipsubOptions(overrides: Partial<GossipsubOpts> | undefined): Partia
     allowedTopics: [...TRACKED_TOPICS],
     fallbackToFloodsub: false,
     emitSelf: false,
+    // No mesh. Agents connect to every member (peer exchange), and a publisher floods each
+    // batch to every subscribed peer, so a mesh only added copies: in a three-agent cluster
+    // each receiver got every batch twice, the second forwarded by the third agent (and paid
+    // for it in encryption, framing and socket writes on both ends, plus IDONTWANTs; about a
+    // fifth of a receiver's CPU, docs/performance.md "Duplicate gossip in a full mesh").
+    // A peer we are not connected to still gets our batches relayed: every heartbeat each
+    // node offers the ids of its recent messages (IHAVE) to the peers outside its mesh, now
+    // all of them, and a peer that lacks one asks for it (IWANT).
+    D: 0,
+    Dlo: 0,
+    Dhi: 0,
+    Dout: 0,
+    Dscore: 0,
+    // Those IHAVE lists name every message a node saw in the last `mcacheGossip` heartbeats,
+    // to every peer: with the default 3 each id went to each peer three times, a few per cent
+    // of a busy agent's CPU. Once is enough to relay to an unconnected peer; sync does the rest.
+    mcacheGossip: 1,
     ...overrides,
   };
 }
