@@ -12,7 +12,8 @@ import { sleep } from './ipc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const root = join(here, '..', '..');
-const mainJs = join(root, 'dist', 'cli', 'main.js');
+// SMAC_BENCH_MAIN: another entry point to run instead (e.g. the bundle, dist/agent-bundle/main.js).
+const mainJs = process.env.SMAC_BENCH_MAIN ?? join(root, 'dist', 'cli', 'main.js');
 const monitor = join(here, 'loop-monitor.js');
 
 /** Processes and temp dirs of this run; `cleanup()` removes them all (also on exit and signals). */
