@@ -11,9 +11,12 @@
 // @fastify/swagger) still loads only then, and no single file is so large that parsing it at
 // start leaves megabytes of freed parser memory stranded in malloc (one 2 MB chunk did).
 //
-// Kept out, loaded from node_modules at run time:
+// Kept out, loaded from node_modules at run time if ever:
 // - xsalsa20: src/net/pnet-cipher.ts patches the instance that @libp2p/pnet loads, which it
 //   finds through node_modules; bundled, pnet would use its own copy, which the patch misses.
+// - light-my-request and @fastify/ajv-compiler: Fastify requires them only for inject() and
+//   for a default validator (the API brings its own: src/api/server.ts). Bundled, their
+//   source would be loaded at start all the same, with the chunk that requires them.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'rolldown';
@@ -33,7 +36,7 @@ rmSync(outDir, { recursive: true, force: true });
 await build({
   input: { main: join(root, 'dist', 'cli', 'main.js') },
   platform: 'node',
-  external: ['xsalsa20'],
+  external: ['xsalsa20', 'light-my-request', '@fastify/ajv-compiler'],
   // Chunks by package (below) may add exports to the entry; nothing imports it.
   preserveEntrySignatures: 'allow-extension',
   logLevel: 'warn',

@@ -272,7 +272,7 @@ export const smacApi = fp(plugin, { name: 'smac-api', fastify: '5.x' });
  * query strings and headers are text, so their values are converted first ("10" → 10).
  * Only the first errors are reported, so a 10,000-op batch of garbage gets a short message.
  */
-const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const check = Compile(schema);
   const convert = httpPart === 'querystring' || httpPart === 'headers';
   return (input: unknown) => {
