@@ -12,7 +12,8 @@ import { sleep } from './ipc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const root = join(here, '..', '..');
-const mainJs = join(root, 'dist', 'cli', 'main.js');
+// SMAC_BENCH_MAIN: another entry point to run instead (e.g. the bundle, dist/bundle/main.js).
+const mainJs = process.env.SMAC_BENCH_MAIN ?? join(root, 'dist', 'cli', 'main.js');
 const monitor = join(here, 'loop-monitor.js');
 
 /** Processes and temp dirs of this run; `cleanup()` removes them all (also on exit and signals). */
@@ -96,7 +97,8 @@ export function socketClient(socketPath, maxSockets) {
 
 /**
  * Starts an agent process and waits for its ready line. `opts`: { dataDir, join, region,
- * extra (CLI flags), cpuProfDir, nodeFlags, monitor (false: without loop-monitor.js) }. Returns { name, proc, pid, peerId, addresses, ctl, loop() }.
+ * extra (CLI flags), cpuProfDir, nodeFlags, monitor (false: without loop-monitor.js), main (the
+ * entry point; default dist/cli/main.js or SMAC_BENCH_MAIN) }. Returns { name, proc, pid, peerId, addresses, ctl, loop() }.
  */
 export async function startAgentProc(reg, name, opts) {
   mkdirSync(opts.dataDir, { recursive: true });
@@ -104,7 +106,7 @@ export async function startAgentProc(reg, name, opts) {
   const argv = [
     ...(opts.monitor === false ? [] : nodeFlags(opts.cpuProfDir, `agent-${name}`)),
     ...(opts.nodeFlags ?? []),
-    mainJs,
+    opts.main ?? mainJs,
     'agent',
     '--data-dir',
     opts.dataDir,

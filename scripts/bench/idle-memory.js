@@ -13,10 +13,12 @@
 // Options: --agents 3 --settle 20 --load 0 --after 60 --node-flags "<flags for the agents' node>" --json
 //          --modules (count the module source loaded per package: a load hook, which itself
 //          costs heap) --extra "<agent CLI flags>" --snapshot FILE (also a heap snapshot of agent 0, written to FILE)
+//          --unbundled (run dist/cli/main.js, as the tests do, instead of the bundle dist/bundle/main.js
+//          that `npm start` and the image run)
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { Registry, startAgentProc, until } from './agent-procs.js';
+import { Registry, root, startAgentProc, until } from './agent-procs.js';
 import { sleep } from './ipc.js';
 
 const argv = process.argv.slice(2);
@@ -37,6 +39,7 @@ if (!Number.isInteger(LOAD) || LOAD < 0 || LOAD > 1_000_000) throw new Error('--
 if (!Number.isFinite(AFTER_S) || AFTER_S < 0 || AFTER_S > 600) throw new Error('--after: 0..600 s');
 const asJson = argv.includes('--json');
 const MODULES = argv.includes('--modules');
+const MAIN = join(root, 'dist', argv.includes('--unbundled') ? 'cli' : 'bundle', 'main.js');
 const note = (msg) => process.stderr.write(`[idle-memory] ${msg}\n`);
 const probe = join(import.meta.dirname, 'mem-probe.js');
 
@@ -106,6 +109,7 @@ async function main() {
       extra,
       nodeFlags: ['--import', probe, ...nodeFlagsExtra],
       monitor: false,
+      main: MAIN,
     });
     files[i] = file;
     return a;

@@ -137,7 +137,7 @@ export function parseDockerignore(text) {
         else if (c === '?') re += '[^/]';
         else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
       }
-      return { negate, re: new RegExp(`^${re}$`) };
+      return { negate, pattern, re: new RegExp(`^${re}$`) };
     });
 }
 
@@ -161,8 +161,11 @@ export function contextFiles(root, patterns, dir = '') {
   const out = [];
   for (const name of readdirSync(join(root, dir))) {
     const rel = dir === '' ? name : `${dir}/${name}`;
-    if (isIgnored(patterns, rel)) continue;
-    if (statSync(join(root, rel)).isDirectory()) out.push(...contextFiles(root, patterns, rel));
+    const isDir = statSync(join(root, rel)).isDirectory();
+    // An ignored directory is still walked when an exception (`!dir/sub`) may keep something in it.
+    const kept = (p) => p.negate && p.pattern.startsWith(`${rel}/`);
+    if (isIgnored(patterns, rel) && !(isDir && patterns.some(kept))) continue;
+    if (isDir) out.push(...contextFiles(root, patterns, rel));
     else out.push(rel);
   }
   return out;

@@ -12,7 +12,6 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
-import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type {
   FastifyBaseLogger,
@@ -32,6 +31,7 @@ import { DEFAULT_LIMITS, type Limits } from '../core/limits.js';
 import type { ApiAgent } from './agent-port.js';
 import { ApiError, ApiErrorCode, mapError } from './errors.js';
 import { ApiMetrics, type MetricSource } from './metrics.js';
+import { collectOpenApi } from './openapi.js';
 import { batchRoutes } from './routes/batch.js';
 import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
@@ -239,7 +239,8 @@ const plugin: FastifyPluginAsync<SmacApiOptions> = async (fastify, opts) => {
     done();
   });
 
-  await fastify.register(swagger, {
+  // Built on the first request for it (openapi.ts): @fastify/swagger is not loaded before.
+  const openapi = collectOpenApi(fastify, {
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -260,7 +261,7 @@ const plugin: FastifyPluginAsync<SmacApiOptions> = async (fastify, opts) => {
     });
   }
 
-  fastify.get('/openapi.json', { schema: { hide: true } }, () => fastify.swagger());
+  fastify.get('/openapi.json', { schema: { hide: true } }, () => openapi.document());
 };
 
 /** The API plugin: `app.register(smacApi, { agent })`. */
@@ -271,7 +272,7 @@ export const smacApi = fp(plugin, { name: 'smac-api', fastify: '5.x' });
  * query strings and headers are text, so their values are converted first ("10" → 10).
  * Only the first errors are reported, so a 10,000-op batch of garbage gets a short message.
  */
-const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const check = Compile(schema);
   const convert = httpPart === 'querystring' || httpPart === 'headers';
   return (input: unknown) => {

@@ -15,9 +15,14 @@ import { join } from 'node:path';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Fastify, { type FastifyBaseLogger, type FastifyReply, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyReply,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import { ConfigError } from '../agent/config.js';
-import { type ApiApp, DEFAULT_API_OPTIONS, smacApi, type SmacApiOptions } from './app.js';
+import { type ApiApp, DEFAULT_API_OPTIONS, smacApi, type SmacApiOptions, validatorCompiler } from './app.js';
 import { mapError } from './errors.js';
 import { closeIdleOnlyAfterReading, DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './keep-alive.js';
 import { escapesAreWellFormed, invalidUtf8InUrl, urlBytesAreUtf8 } from './unicode.js';
@@ -77,6 +82,11 @@ export function slowClientOptions(timeoutMs: number): {
   };
 }
 
+/** Fastify's factory of validator compilers, giving TypeBox's (its types only know ajv's). */
+const typeboxValidators = { buildValidator: () => validatorCompiler } as unknown as NonNullable<
+  NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']
+>;
+
 /** An app instance, ready but not listening (tests use `inject()` on it). */
 export async function createApiApp(options: ApiAppOptions): Promise<ApiApp> {
   const { logger, bodyLimitBytes, requestTimeoutMs, keepAliveTimeoutMs, ...apiOptions } = options;
@@ -102,6 +112,9 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiApp> {
       void (reply as FastifyReply).status(mapped.status).send(mapped.body);
     },
     clientErrorHandler: clientError,
+    // The plugin validates with TypeBox (app.ts); given here too, Fastify does not load its
+    // default, ajv's compiler (with ajv's JSON Type Definition code), only to replace it.
+    schemaController: { compilersFactory: typeboxValidators },
   }).withTypeProvider<TypeBoxTypeProvider>();
   closeIdleOnlyAfterReading(app.server);
   await app.register(smacApi, apiOptions);

@@ -89,7 +89,8 @@ describe('Dockerfile', () => {
     const entry = last(runtime, 'ENTRYPOINT')!;
     expect(entry.exec).toBe(true);
     expect(entry.argv![0]).toBe('node');
-    expect(entry.argv![1]).toBe(`${workdir(runtime)}/dist/cli/main.js`);
+    // The agent bundle (scripts/build/agent-bundle.js), which the build stage's `npm run build` writes.
+    expect(entry.argv![1]).toBe(`${workdir(runtime)}/dist/bundle/main.js`);
     expect(last(runtime, 'CMD')?.argv).toEqual(['agent']);
     expect(last(runtime, 'STOPSIGNAL')?.args ?? 'SIGTERM').toBe('SIGTERM');
   });
