@@ -203,7 +203,7 @@ export async function startServices(
       rt.compactor.view.forgetStranger(peer);
     },
     refuseGraceMs: Math.max(3_000, 5 * rt.config.heartbeatIntervalMs),
-    onBehind: (peer) => void rt.syncWith(peer),
+    onBehind: (peer) => void rt.syncWith(peer, 'heartbeat'),
     ...(rt.protocol ? { protocol: rt.protocol } : {}),
     refreshMs: (members) => heartbeatRefreshMs(rt.config.heartbeatIntervalMs, rt.config.reapAfterMs, members),
   });
