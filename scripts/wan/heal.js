@@ -9,18 +9,26 @@
 //
 //   node scripts/wan/heal.js [--reps 3] [--cut 30s] [--victim 2] [--rate 20] [--mode link]
 //                            [--agent-args '<json array>'] [--timeout 60s] [--keep] [--trace]
+//                            [--log-level debug] [--cpu-prof DIR]
 //
 // --mode link takes the region's link down (nothing gets through, TCP retransmits);
 // --mode proxy stops the region's proxies (connections are held, as a stalled link).
 // --rate N: counter increments per second at every agent during the cut.
 // --trace prints, per repetition, each change of which clock entries the agents disagree on.
+// --log-level debug also prints, per repetition, every pull each agent started from the heal
+// until identical, from the agents' `pull ended` lines (src/agent/pull-log.ts): from which
+// region, what started it, and when (ms since the heal) it started, had its stream open, read
+// its header, got its first events and ended, with the events it brought, the time spent
+// verifying and applying them, and how it ended.
+// --cpu-prof DIR runs the agents with node's --cpu-prof (profiles written to DIR when they stop,
+// SIGTERM at the end of the run); the heal times printed let one cut the profile to the heal.
 //
 // Prints a line per repetition, then p50/max, and a last line `RESULT <json>`. Exit status:
 // 0 ran (the caller judges the figures), 1 failed to run, 77 cannot run here (not root, no
 // `ip netns`). Needs dist/ built.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -216,10 +224,43 @@ async function timeline(apis, agents, regions, victim, healedAt, timeoutMs) {
   return { ...t, identical: undefined, trace };
 }
 
+/**
+ * The pulls each agent logged (`pull ended`, at debug level) that started from `from` on (ms
+ * since the epoch) until `to`, as lines: `agent <- peer trigger: started/header/first
+ * events/ended ms since the heal, events, outcome`.
+ */
+function pullLines(agents, regions, healedAt, to) {
+  const region = new Map(agents.map((a, i) => [a.peerId, regions[i]]));
+  const out = [];
+  agents.forEach((a, i) => {
+    const file = join(a.dir, 'agent.log');
+    if (!existsSync(file)) return;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (!line.includes('"pull ended"')) continue;
+      let j;
+      try {
+        j = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (j.startedAt < healedAt - 5_000 || j.startedAt > to) continue;
+      const at = (ms) => (ms === undefined ? '-' : String(j.startedAt - healedAt + ms));
+      out.push({
+        startedAt: j.startedAt,
+        text:
+          `${regions[i]} <- ${region.get(j.peer) ?? j.peer.slice(-6)} ${j.trigger}: started ${j.startedAt - healedAt}, ` +
+          `opened ${at(j.openedMs)}, header ${at(j.headerMs)}, first events ${at(j.firstEventsMs)}, ended ${at(j.ms)} ms; ` +
+          `${j.events} events (applying ${j.applyMs} ms), ${j.outcome}`,
+      });
+    }
+  });
+  return out.sort((x, y) => x.startedAt - y.startedAt).map((x) => x.text);
+}
+
 /** The emulator, one agent per region and their API clients; `close()` undoes it all, once. */
 class Cluster {
-  constructor({ logLevel, agentArgs, keep, mode, victim }) {
-    this.opts = { logLevel, agentArgs, keep, mode, victim };
+  constructor({ logLevel, agentArgs, keep, mode, victim, cpuProf }) {
+    this.opts = { logLevel, agentArgs, keep, mode, victim, cpuProf };
     this.wan = new WanEmulator();
     this.dir = mkdtempSync(join(tmpdir(), 'smac-wan-heal-'));
     this.agents = [];
@@ -269,6 +310,17 @@ class Cluster {
   close() {
     this.closing ??= (async () => {
       for (const api of this.apis) api.close();
+      if (this.opts.cpuProf) {
+        // A profile is written when the process exits on its own: stop the agents first.
+        await Promise.all(
+          this.agents.map(async (a) => {
+            if (!a.child) return;
+            a.child.kill('SIGTERM');
+            await Promise.race([a.exited, sleep(20_000)]);
+          }),
+        );
+        log(`CPU profiles in ${this.opts.cpuProf}`);
+      }
       await Promise.all(this.agents.map((a) => a.destroy()));
       await this.wan.down();
       if (this.opts.keep) log(`agent logs kept in ${this.dir}`);
@@ -309,8 +361,9 @@ async function repetition(cluster, r, { cutMs, timeoutMs, rate, trace }) {
   );
   await sleep(Math.max(0, stopAt - Date.now()));
   await cluster.setCut(false);
-  log(`rep ${r}: healed (${Date.now()} ms since the epoch, to match the agents' logs)`);
-  const t = await timeline(apis, agents, wan.regions, victim, Date.now(), timeoutMs);
+  const healedAt = Date.now();
+  log(`rep ${r}: healed (${healedAt} ms since the epoch, to match the agents' logs)`);
+  const t = await timeline(apis, agents, wan.regions, victim, healedAt, timeoutMs);
   const acked = counts.map((c) => c.acked);
   // The machine's load matters: every figure here is wall-clock time on shared cores.
   t.load = Number(loadavg()[0].toFixed(1));
@@ -321,7 +374,12 @@ async function repetition(cluster, r, { cutMs, timeoutMs, rate, trace }) {
       `${(t.cpuMs ?? []).map((c, i) => `${wan.regions[i]} ${c ? `${c.total} (loop ${c.loop}, pool ${c.pool}, v8 ${c.v8}, other ${c.other})` : '?'}`).join(', ')} (load ${t.load})`,
   );
   if (trace) for (const line of t.trace) log(`  ${line}`);
-  return { ...t, acked };
+  if (cluster.opts.logLevel === 'debug') {
+    await sleep(200); // the last pulls' lines on their way to the logs
+    t.pulls = pullLines(agents, wan.regions, healedAt, healedAt + (t.identical ?? timeoutMs));
+    for (const line of t.pulls) log(`  pull ${line}`);
+  }
+  return { ...t, acked, healedAt };
 }
 
 async function main() {
@@ -337,6 +395,7 @@ async function main() {
       'log-level': { type: 'string', default: 'warn' },
       keep: { type: 'boolean', default: false },
       trace: { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
     },
   });
   if (!['link', 'proxy'].includes(values.mode)) throw new Error('--mode is link or proxy');
@@ -351,7 +410,12 @@ async function main() {
     keep: values.keep,
     mode: values.mode,
     victim: Number(values.victim),
+    cpuProf: values['cpu-prof'],
   });
+  if (values['cpu-prof']) {
+    // The agents inherit it (ChaosAgent spawns them with this environment); so does nothing else.
+    process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${values['cpu-prof']}`;
+  }
   process.once('SIGINT', () => void cluster.close().then(() => process.exit(130)));
   process.once('SIGTERM', () => void cluster.close().then(() => process.exit(143)));
   const cutMs = parseDuration(values.cut);

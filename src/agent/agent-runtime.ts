@@ -37,6 +37,7 @@ import type { OwnerQueue } from './owner-queue.js';
 import type { Rebaser } from './rebase.js';
 import type { ChangeNotice, OwnerInput, WriteResult } from './owner.js';
 import { installPeerSnapshot, provenClock, type SnapshotExchangeDeps } from './snapshot-exchange.js';
+import type { PullTrigger } from './pull-log.js';
 import { snapshotSourceRefusal } from './snapshot-source.js';
 import { type AgentCounters, newCounters } from './status.js';
 
@@ -134,8 +135,8 @@ export class AgentRuntime {
    * are behind its log. Skipped while a pull from it runs, every pull slot is taken, or its
    * last pull stalled or failed a moment ago.
    */
-  syncWith(peer: PeerId): Promise<void> {
-    return this.antiEntropy.trigger(peer);
+  syncWith(peer: PeerId, why: PullTrigger = 'manual'): Promise<void> {
+    return this.antiEntropy.trigger(peer, why);
   }
 
   /** Runs `fn` every `ms` until the agent stops; the timer does not keep the process alive. */

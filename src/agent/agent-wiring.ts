@@ -204,7 +204,7 @@ export async function startServices(
     },
     merges: rt.config.divergedPeers === 'merge',
     refuseGraceMs: Math.max(3_000, 5 * rt.config.heartbeatIntervalMs),
-    onBehind: (peer) => void rt.syncWith(peer),
+    onBehind: (peer) => void rt.syncWith(peer, 'heartbeat'),
     ...(rt.protocol ? { protocol: rt.protocol } : {}),
     refreshMs: (members) => heartbeatRefreshMs(rt.config.heartbeatIntervalMs, rt.config.reapAfterMs, members),
   });

@@ -8,33 +8,33 @@
  *   not while we apply what it sent) is abandoned, counted (`syncsStalled`), and another peer
  *   is tried. `timeoutMs` caps a whole pull (or push) however steadily it trickles.
  * - A peer whose pull stalled or failed is avoided by automatic pulls for a while, unless it
- *   reconnects (a new connection after a partition gets a pull at once), or the pull failed
- *   while the peer was silent and it has been heard from since (the link was cut and is back,
- *   the connection having survived). A peer that stalls while its heartbeats keep coming is
- *   slow or hostile, and stays avoided.
- * - Gap repairs (the replica's 'repair' effects) are coalesced: one repair pull at a time, and
- *   one more after it if more were asked for meanwhile. The replica backs its own requests off.
- * - The peer is chosen among the connected ones, preferring a peer whose last heartbeat shows
- *   events we lack over a random one.
- * - A pull whose responder holds little beyond another running pull's ends after its header
- *   and runs again once that pull ended (after a heal every peer of the other side sends the
- *   same backlog): pull-overlap.ts.
+ *   reconnects (a new connection gets a pull at once), or the pull failed while the peer was
+ *   silent and it has been heard from since. One that stalls while its heartbeats keep coming
+ *   is slow or hostile, and stays avoided.
+ * - Gap repairs are coalesced: one repair pull at a time, and one more after it if more were
+ *   asked for meanwhile. The peer is chosen among the connected ones, preferring one whose
+ *   last heartbeat shows events we lack.
+ * - After its header, a pull ends early when another running pull brings nearly all its events
+ *   (it runs again after that one), or when we hold most of what it would send by now (asked
+ *   again at once with our clock, if anything is left): pull-overlap.ts.
  * - A returning writer behind the peer's compacted log pushes its unsent events first, then
- *   pulls again and installs the snapshot even if it wrote more meanwhile (those events are
- *   re-applied on top: snapshot-exchange.ts), so it catches up however much it keeps writing.
+ *   pulls again and installs the snapshot even if it wrote more meanwhile (snapshot-exchange.ts).
+ * - What started each pull and how it went: pull-log.ts.
  *
  * It never touches replica state: received envelopes and snapshots go to the owner queue
  * through `deps.receive` and `deps.install`; timers only abort streams.
  */
 import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
-import { type ReadonlyVectorClock, type VectorClock, vcGet, vcLeq } from '../core/clock/vector-clock.js';
+import { type ReadonlyVectorClock, type VectorClock, vcLeq } from '../core/clock/vector-clock.js';
 import type { VerifiedEvent } from '../net/gossip.js';
 import type { SyncFrame, SyncService } from '../net/sync-protocol.js';
 import type { Store } from '../store/store.js';
 import { DivergenceLog, foldedBeyond } from './divergence.js';
+import { PullLog, type PullRecord, type PullTrigger } from './pull-log.js';
 import { PullOverlap } from './pull-overlap.js';
 import { PullStalled, watchdog } from './pull-watchdog.js';
+import { envelopesUpTo } from './served-events.js';
 import { SyncReceiver } from './sync-receiver.js';
 
 export interface AntiEntropyConfig {
@@ -99,7 +99,9 @@ export interface AntiEntropyDeps {
 }
 
 type Outcome =
-  { readonly kind: 'done' } | { readonly kind: 'push-first'; readonly peerVc: ReadonlyVectorClock };
+  | { readonly kind: 'done' | 'deferred' }
+  | { readonly kind: 'held'; readonly rest: number }
+  | { readonly kind: 'push-first'; readonly peerVc: ReadonlyVectorClock };
 
 export class AntiEntropy {
   private readonly active = new Map<string, AbortController>();
@@ -120,13 +122,16 @@ export class AntiEntropy {
   private readonly overlap: PullOverlap;
   /** Peers this agent diverged from for good, unless a third member helps (divergence.ts). */
   readonly divergence: DivergenceLog;
+  /** What started each pull and how it went (tests; a debug line per pull: pull-log.ts). */
+  readonly pulls: PullLog;
 
   constructor(private readonly deps: AntiEntropyDeps) {
     this.receiver = new SyncReceiver(deps);
     this.divergence = new DivergenceLog(deps.log, deps.counters);
+    this.pulls = new PullLog(deps.log, deps.now);
     this.overlap = new PullOverlap({
       waitMs: deps.config.stallMs,
-      due: (peer) => void this.pull(peer, false),
+      due: (peer) => void this.pull(peer, 'deferred', false),
     });
   }
 
@@ -146,7 +151,7 @@ export class AntiEntropy {
     const chosen = this.choosePeer(true, inSyncDue);
     if (!chosen) return;
     if (chosen.inSync) this.lastInSyncPullAt = now;
-    void this.pull(chosen.peer);
+    void this.pull(chosen.peer, 'round');
   }
 
   /** A gap or overflow asks for repair: one repair pull at a time, coalesced. */
@@ -158,7 +163,7 @@ export class AntiEntropy {
     const peer = this.choosePeer()?.peer;
     if (!peer) return;
     this.repairing = true;
-    void this.pull(peer).finally(() => {
+    void this.pull(peer, 'repair').finally(() => {
       this.repairing = false;
       if (this.repairAgain) {
         this.repairAgain = false;
@@ -167,10 +172,10 @@ export class AntiEntropy {
     });
   }
 
-  /** A pull from `peer` on an event about it (a new connection, a heartbeat ahead of us). */
-  trigger(peer: PeerId): Promise<void> {
+  /** A pull from `peer` on an event about it (a heartbeat ahead of us; `why`). */
+  trigger(peer: PeerId, why: PullTrigger = 'heartbeat'): Promise<void> {
     if (this.avoided(peer.toString())) return Promise.resolve();
-    return this.pull(peer);
+    return this.pull(peer, why);
   }
 
   /**
@@ -182,14 +187,14 @@ export class AntiEntropy {
     const key = peer.toString();
     await this.settled.get(key);
     this.avoid.delete(key);
-    return this.pull(peer);
+    return this.pull(peer, 'connect');
   }
 
   /** Pulls from every connected peer now, up to maxConcurrentPulls at a time (tests, operators). */
   async syncAll(): Promise<void> {
     const peers = [...this.deps.connectedPeers()];
     const worker = async (): Promise<void> => {
-      for (let p = peers.shift(); p; p = peers.shift()) await this.pull(p);
+      for (let p = peers.shift(); p; p = peers.shift()) await this.pull(p, 'manual');
     };
     const n = Math.min(peers.length, Math.max(1, this.deps.config.maxConcurrentPulls - this.active.size));
     await Promise.all(Array.from({ length: n }, worker));
@@ -200,20 +205,9 @@ export class AntiEntropy {
     for (const ctl of this.active.values()) ctl.abort(new Error('the agent is stopping'));
   }
 
-  /**
-   * Logged events `vc` lacks, up to our clock when the pull started: a pull served while we
-   * keep writing must end, not follow the writer (gossip carries the newer events).
-   */
-  *envelopesSince(vc: ReadonlyVectorClock): Generator<Uint8Array> {
-    const upTo = this.deps.clock();
-    let remaining = 0;
-    for (const [origin, seq] of upTo) remaining += Math.max(0, seq - vcGet(vc, origin));
-    for (const e of this.deps.store.eventsSince(vc)) {
-      if (remaining <= 0) return;
-      if (e.seq > vcGet(upTo, e.origin)) continue;
-      remaining--;
-      yield e.bytes;
-    }
+  /** Logged events `vc` lacks, up to our clock now (served-events.ts). */
+  envelopesSince(vc: ReadonlyVectorClock): Generator<Uint8Array> {
+    return envelopesUpTo(this.deps.store, this.deps.clock(), vc);
   }
 
   /**
@@ -283,7 +277,7 @@ export class AntiEntropy {
    * it ends after the header when another running pull brings nearly all its events, to run
    * again after that one (pull-overlap.ts), unless `mayDefer` is false.
    */
-  private async pull(peer: PeerId, mayDefer = true): Promise<void> {
+  private async pull(peer: PeerId, why: PullTrigger, mayDefer = true): Promise<void> {
     const { config, counters, log } = this.deps;
     const key = peer.toString();
     if (this.deps.halted() || this.active.has(key) || this.active.size >= config.maxConcurrentPulls) return;
@@ -298,11 +292,13 @@ export class AntiEntropy {
       }),
     );
     counters.syncsStarted++;
+    const record = this.pulls.start(key, why);
     const signal = AbortSignal.any([ctl.signal, AbortSignal.timeout(config.timeoutMs)]);
     const dog = watchdog(ctl, config.stallMs);
     let stalled = false;
+    let held: number | undefined;
     try {
-      let outcome = await this.pullOnce(peer, signal, dog, false, mayDefer);
+      let outcome = await this.pullOnce(peer, signal, dog, record, false, mayDefer);
       if (outcome.kind === 'push-first' && !this.deps.halted()) {
         // We hold events the peer's snapshot lacks: hand them over first, then pull again and
         // install even if we got or wrote more meanwhile (re-applied on top of it, from our log).
@@ -312,7 +308,7 @@ export class AntiEntropy {
         } finally {
           dog.disarm();
         }
-        outcome = await this.pullOnce(peer, signal, dog, true, mayDefer);
+        outcome = await this.pullOnce(peer, signal, dog, record, true, mayDefer);
         if (outcome.kind === 'push-first') {
           const folded = foldedBeyond(this.deps.clock(), outcome.peerVc, this.deps.store);
           if (folded > 0 && this.deps.bridged?.(key) !== true) this.divergence.diverged(key, folded);
@@ -320,6 +316,8 @@ export class AntiEntropy {
         } else this.divergence.clear(key);
       } else this.divergence.clear(key);
       this.avoid.delete(key);
+      if (outcome.kind === 'held') held = outcome.rest;
+      this.pulls.end(record, outcome.kind === 'deferred' || outcome.kind === 'held' ? outcome.kind : 'done');
     } catch (e) {
       stalled = ctl.signal.reason instanceof PullStalled;
       counters.syncsFailed++;
@@ -333,6 +331,7 @@ export class AntiEntropy {
         silent: heardAt === undefined || now - heardAt >= config.stallMs,
       });
       log.debug({ peer: key, err: e, stalled }, 'sync failed');
+      this.pulls.end(record, stalled ? 'stalled' : 'failed');
     } finally {
       this.active.delete(key);
       this.settled.delete(key);
@@ -340,10 +339,13 @@ export class AntiEntropy {
     }
     // Pulls that ended deferring to this one get their turn now: for the rest, or for all.
     const deferred = this.overlap.ended(peer);
-    if (!this.deps.halted()) for (const p of deferred) void this.pull(p);
+    if (!this.deps.halted()) for (const p of deferred) void this.pull(p, 'deferred');
+    // Its request was stale: we hold most of what it would bring. Ask for the rest, once.
+    if (held !== undefined && held > 0 && why !== 'fresh' && !this.deps.halted())
+      void this.pull(peer, 'fresh');
     if (stalled && !this.deps.halted()) {
       const other = this.choosePeer(false)?.peer; // another peer, now (the stalled one next round)
-      if (other) void this.pull(other);
+      if (other) void this.pull(other, 'retry');
     }
   }
 
@@ -355,11 +357,19 @@ export class AntiEntropy {
     peer: PeerId,
     signal: AbortSignal,
     dog: ReturnType<typeof watchdog>,
+    record: PullRecord,
     keepNewer: boolean,
     mayDefer: boolean,
   ): Promise<Outcome> {
-    const vc = (this.deps.requestClock ?? this.deps.clock)();
-    const frames = this.deps.sync.pull(peer, vc, { signal, onFrame: dog.poke });
+    const asked = this.deps.clock();
+    const vc = this.deps.requestClock?.() ?? asked;
+    const frames = this.deps.sync.pull(peer, vc, {
+      signal,
+      onFrame: dog.poke,
+      onOpen: () => {
+        this.pulls.opened(record);
+      },
+    });
     let peerVc: ReadonlyVectorClock = new Map();
     try {
       for (;;) {
@@ -373,16 +383,23 @@ export class AntiEntropy {
         if (next.done || this.deps.halted()) return { kind: 'done' };
         const frame = next.value;
         if (frame.type === 'header') {
+          this.pulls.header(record);
           peerVc = this.deps.expand ? this.deps.expand(frame.vc) : frame.vc;
-          const other = this.overlap.header(peer, peerVc, frame.snapshot, this.deps.clock(), mayDefer);
-          if (other !== undefined) {
-            this.deps.log.debug({ peer: peer.toString(), other }, 'another running pull brings these events');
-            return { kind: 'done' };
+          const mine = this.deps.clock();
+          const verdict = this.overlap.header(peer, peerVc, frame.snapshot, mine, mayDefer, asked);
+          if (verdict.kind === 'defer') {
+            this.deps.log.debug(
+              { peer: peer.toString(), other: verdict.to },
+              'another running pull brings these events',
+            );
+            return { kind: 'deferred' };
           }
+          if (verdict.kind === 'held') return verdict;
         } else if (frame.type === 'snapshot') {
           if (!(await this.deps.install(frame.bytes, keepNewer, peer.toString())))
             return { kind: 'push-first', peerVc };
-        } else if (frame.type === 'events') await this.receiveRaw(frame.envelopes);
+        } else if (frame.type === 'events')
+          await this.pulls.events(record, frame.envelopes.length, this.receiveRaw(frame.envelopes));
       }
     } finally {
       await frames.return(undefined); // closes the stream if we stopped early

@@ -38,6 +38,47 @@ export function mostlyCovered(
   return lacking > 0 && beyond * 4 <= lacking;
 }
 
+/**
+ * Duplicates a stale request may bring before it is worth asking again instead: below this, the
+ * copies cost less than the two round trips (a stream and a header) of a fresh pull.
+ */
+export const STALE_MIN_DUPLICATES = 256;
+
+/**
+ * A pull whose request went out with a clock that other pulls have since moved on (a pull that
+ * waited to open its stream, or for its header, while another applied the same backlog): the
+ * responder will send every event since `asked`, up to `vc`, and we hold most of them by now
+ * (`mine`). Returns 0 when we hold all of them (end the pull); the number we still lack when
+ * at least STALE_MIN_DUPLICATES would be copies, and copies at least three quarters of the
+ * response (end it, and ask again with our clock now); undefined otherwise (read on).
+ */
+export function mostlyHeld(
+  vc: ReadonlyVectorClock,
+  asked: ReadonlyVectorClock,
+  mine: ReadonlyVectorClock,
+): number | undefined {
+  let sends = 0;
+  let lacking = 0;
+  for (const [origin, seq] of vc) {
+    sends += Math.max(0, seq - vcGet(asked, origin));
+    lacking += Math.max(0, seq - Math.max(vcGet(asked, origin), vcGet(mine, origin)));
+  }
+  const copies = sends - lacking;
+  if (copies === 0) return undefined;
+  if (lacking === 0) return 0;
+  return copies >= STALE_MIN_DUPLICATES && copies >= 3 * lacking ? lacking : undefined;
+}
+
+/**
+ * What a pull does once its header came: read on; end, and run again when the running pull
+ * from `to` ended; or end, because we hold nearly all it would send, and if `rest` (events
+ * still lacking) is not 0, pull again at once with our clock now.
+ */
+export type HeaderVerdict =
+  | { readonly kind: 'read' }
+  | { readonly kind: 'defer'; readonly to: string }
+  | { readonly kind: 'held'; readonly rest: number };
+
 export interface PullOverlapDeps {
   /**
    * How long a deferred pull waits for the pull it deferred to: past this, while that one still
@@ -57,10 +98,11 @@ export class PullOverlap {
   constructor(private readonly deps: PullOverlapDeps) {}
 
   /**
-   * The pull from `peer` read its header. Returns the peer whose running pull brings nearly
-   * every event this one would (this pull may end now, and is due again when that one ends),
-   * or undefined (read on). With `mayDefer` false the pull reads on whatever runs, and only
-   * serves as a cover for later ones.
+   * The pull from `peer` read its header: `vc`, the responder's clock; `asked`, the clock our
+   * request carried; `mine`, ours now. Says whether to read on, to end now and pull again once
+   * another running pull (`to`) brings nearly every event this one would (with `mayDefer`
+   * false the pull reads on whatever runs, and only serves as a cover for later ones), or to
+   * end now because we hold most of what it would send already (`held`; see `mostlyHeld`).
    */
   header(
     peer: PeerId,
@@ -68,9 +110,12 @@ export class PullOverlap {
     snapshot: boolean,
     mine: ReadonlyVectorClock,
     mayDefer = true,
-  ): string | undefined {
+    asked?: ReadonlyVectorClock,
+  ): HeaderVerdict {
     const id = peer.toString();
-    if (snapshot) return undefined;
+    if (snapshot) return { kind: 'read' };
+    const held = asked === undefined ? undefined : mostlyHeld(vc, asked, mine);
+    if (held !== undefined) return { kind: 'held', rest: held };
     for (const [other, theirs] of mayDefer ? this.heads : []) {
       if (other === id || !mostlyCovered(vc, theirs, mine)) continue;
       const waiting = this.deferred.get(other) ?? new Map<string, { peer: PeerId; timer: NodeJS.Timeout }>();
@@ -83,10 +128,10 @@ export class PullOverlap {
       timer.unref();
       waiting.set(id, { peer, timer });
       this.deferred.set(other, waiting);
-      return other;
+      return { kind: 'defer', to: other };
     }
     this.heads.set(id, vc);
-    return undefined;
+    return { kind: 'read' };
   }
 
   /** The pull from `peer` ended: the peers that deferred to it, due now. */

@@ -143,12 +143,13 @@ export class SyncService {
    * one is needed, then batches of envelopes in causal order, then the end. Throws NetError
    * BAD_FRAME if the peer breaks the protocol, BUSY or REMOTE_ERROR if it refuses, or the
    * abort reason. Breaking out of the loop early closes the stream. `onFrame` is called for
-   * every frame received, snapshot chunks included (a progress watchdog resets on it).
+   * every frame received, snapshot chunks included (a progress watchdog resets on it);
+   * `onOpen` once the stream is open (its protocol negotiated), before the request goes out.
    */
   pull(
     peer: PeerId | Multiaddr,
     vc: ReadonlyVectorClock,
-    options: { signal?: AbortSignal; onFrame?: () => void } = {},
+    options: { signal?: AbortSignal; onFrame?: () => void; onOpen?: () => void } = {},
   ): AsyncGenerator<SyncFrame, void, undefined> {
     return pullFrames(this.ctx, peer, vc, options);
   }

@@ -31,10 +31,11 @@ export async function* pullFrames(
   ctx: SyncContext,
   peer: PeerId | Multiaddr,
   vc: ReadonlyVectorClock,
-  options: { signal?: AbortSignal; onFrame?: () => void },
+  options: { signal?: AbortSignal; onFrame?: () => void; onOpen?: () => void },
 ): AsyncGenerator<SyncFrame, void, undefined> {
   const signal = options.signal;
   const stream = await openStream(ctx, peer, SYNC_PROTOCOL, signal);
+  options.onOpen?.();
   const reader = new FrameReader(stream, { maxFrameBytes: ctx.limits.maxFrameBytes, what: SYNC_PROTOCOL });
   const next = async (): Promise<WireFrame | undefined> => {
     const bytes = await reader.next(readSignal(ctx, signal));

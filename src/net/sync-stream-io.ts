@@ -60,8 +60,17 @@ export function countFailure(ctx: SyncContext, e: unknown): void {
 }
 
 /**
- * Sends envelopes in EVENTS frames of about eventsFrameBytes (each write waits for the
- * stream to drain) and resolves to how many were sent.
+ * The first EVENTS frame of a response is at most this big; each next one twice the last, up
+ * to eventsFrameBytes. The requester starts checking and applying with the first frame, so a
+ * small one starts that sooner, where a whole 256 KiB frame had to be read from the store,
+ * encoded, sent and decoded first (up to 1.4 s after the header under load in
+ * scripts/wan/heal.js runs, issue 8); later frames grow to amortize the framing.
+ */
+export const FIRST_EVENTS_FRAME_BYTES = 32 * 1024;
+
+/**
+ * Sends envelopes in EVENTS frames of about eventsFrameBytes, the first ones smaller (above;
+ * each write waits for the stream to drain), and resolves to how many were sent.
  */
 export async function writeEvents(
   ctx: SyncContext,
@@ -73,6 +82,7 @@ export async function writeEvents(
   let batch: Uint8Array[] = [];
   let batchBytes = 0;
   let sent = 0;
+  let frameBytes = Math.min(FIRST_EVENTS_FRAME_BYTES, ctx.cfg.eventsFrameBytes);
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     await writeFrame(stream, encodeEvents(batch), signal);
@@ -80,6 +90,7 @@ export async function writeEvents(
     sent += batch.length;
     batch = [];
     batchBytes = 0;
+    frameBytes = Math.min(frameBytes * 2, ctx.cfg.eventsFrameBytes);
   };
   for await (const e of envelopes) {
     if (e.length === 0 || e.length > ctx.limits.maxEnvelopeBytes) {
@@ -90,7 +101,7 @@ export async function writeEvents(
     }
     if (
       batch.length > 0 &&
-      (batchBytes + e.length > ctx.cfg.eventsFrameBytes || batch.length >= ctx.limits.maxEnvelopesPerFrame)
+      (batchBytes + e.length > frameBytes || batch.length >= ctx.limits.maxEnvelopesPerFrame)
     ) {
       await flush();
     }

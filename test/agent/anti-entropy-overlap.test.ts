@@ -9,8 +9,8 @@ import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AntiEntropy } from '../../src/agent/anti-entropy.js';
-import { mostlyCovered } from '../../src/agent/pull-overlap.js';
-import type { VectorClock } from '../../src/core/clock/vector-clock.js';
+import { mostlyCovered, mostlyHeld } from '../../src/agent/pull-overlap.js';
+import type { ReadonlyVectorClock, VectorClock } from '../../src/core/clock/vector-clock.js';
 import type { SyncFrame, SyncService } from '../../src/net/sync-protocol.js';
 import type { Store } from '../../src/store/store.js';
 import { idOf, newKey } from '../net/helpers.js';
@@ -23,25 +23,35 @@ interface Script {
   gate: Promise<boolean>;
   /** Then sends a frame every 20 ms until the pull is aborted, instead of ending. */
   trickle?: boolean;
+  /** Runs before the header is handed out (say, another pull applied events meanwhile). */
+  beforeHeader?: () => void;
 }
 
 /** A sync service whose answers the test scripts and holds at will. */
 class ScriptedSync {
   readonly scripts = new Map<string, Script[]>();
   readonly pulls: string[] = [];
+  /** The clock each request carried, in order. */
+  readonly asked: ReadonlyVectorClock[] = [];
   /** Per peer: events frames handed out, and pulls closed right after their header. */
   readonly eventsSent = new Map<string, number>();
   readonly closedAfterHeader: string[] = [];
   /** Peers whose header was read and the next frame asked for. */
   readonly pastHeader = new Set<string>();
 
-  async *pull(peer: PeerId, _vc: unknown, opts: { signal?: AbortSignal }): AsyncGenerator<SyncFrame> {
+  async *pull(
+    peer: PeerId,
+    vc: ReadonlyVectorClock,
+    opts: { signal?: AbortSignal },
+  ): AsyncGenerator<SyncFrame> {
     const id = peer.toString();
     this.pulls.push(id);
+    this.asked.push(new Map(vc));
     const script = this.scripts.get(id)?.shift();
     if (!script) throw new Error(`no script for a pull from ${id}`);
     let past = false;
     try {
+      script.beforeHeader?.();
       yield { type: 'header', vc: script.vc, compacted: new Map(), snapshot: false };
       past = true;
       this.pastHeader.add(id);
@@ -73,7 +83,10 @@ afterEach(() => {
   client = undefined;
 });
 
-async function rig(stallMs = 60_000): Promise<{ ae: AntiEntropy; sync: ScriptedSync; a: PeerId; b: PeerId }> {
+async function rig(
+  stallMs = 60_000,
+  mine: VectorClock = new Map(),
+): Promise<{ ae: AntiEntropy; sync: ScriptedSync; a: PeerId; b: PeerId }> {
   const a = peerIdFromString(idOf(await newKey()));
   const b = peerIdFromString(idOf(await newKey()));
   const sync = new ScriptedSync();
@@ -89,7 +102,7 @@ async function rig(stallMs = 60_000): Promise<{ ae: AntiEntropy; sync: ScriptedS
     counters: { syncsStarted: 0, syncsFailed: 0, syncsStalled: 0, rejectedEvents: 0, divergedPulls: 0 },
     config: { maxConcurrentPulls: 3, stallMs, timeoutMs: 60_000 },
     now: Date.now,
-    clock: () => new Map(),
+    clock: () => new Map(mine),
     connectedPeers: () => [a, b],
   });
   // The frames carry no real envelopes: what matters is which frames are read.
@@ -186,6 +199,73 @@ describe('anti-entropy: concurrent pulls of the same backlog (issue 8, after a h
     // a keeps sending (its watchdog never fires) but never ends: b's turn comes all the same.
     await waitFor(() => sync.eventsSent.get(b.toString()) === 1, 'b pulled again, its events read');
     expect(ae.pulling()).toEqual([a.toString()]);
+  });
+});
+
+describe('anti-entropy: a pull whose request went stale before its header (issue 8, after a heal)', () => {
+  // A pull asks with our clock when it starts; on a loaded link its stream and header can take
+  // a second or more, while another pull applies the same backlog. The responder then sends
+  // everything since the old clock: before, all of it was received and decoded, the copies
+  // dropped only after (a repair pull after a heal read 2,247 such copies in scripts/wan/heal.js).
+  it('ends after the header, reading no events, when we hold all it would send by then', async () => {
+    const mine: VectorClock = new Map();
+    const { ae, sync, a } = await rig(60_000, mine);
+    sync.scripts.set(a.toString(), [
+      {
+        vc: new Map([['o~e', 1200]]),
+        gate: Promise.resolve(true),
+        beforeHeader: () => mine.set('o~e', 1200), // another pull applied them meanwhile
+      },
+    ]);
+    await ae.connected(a);
+    expect(sync.closedAfterHeader).toEqual([a.toString()]);
+    expect(sync.eventsSent.get(a.toString())).toBeUndefined();
+    expect(sync.pulls).toEqual([a.toString()]); // nothing left to ask for
+    expect(ae.pulls.recent().map((r) => r.outcome)).toEqual(['held']);
+  });
+
+  it('ends after the header and asks again at once with our clock when we hold most of it by then', async () => {
+    const mine: VectorClock = new Map();
+    const { ae, sync, a } = await rig(60_000, mine);
+    const backlog = new Map([['o~e', 1200]]);
+    sync.scripts.set(a.toString(), [
+      { vc: backlog, gate: Promise.resolve(true), beforeHeader: () => mine.set('o~e', 1000) },
+      { vc: backlog, gate: Promise.resolve(true) },
+    ]);
+    await ae.connected(a);
+    await waitFor(() => sync.eventsSent.get(a.toString()) === 1, 'a pulled again, its events read');
+    expect(sync.closedAfterHeader).toEqual([a.toString()]);
+    expect(sync.asked.map((vc) => vc.get('o~e') ?? 0)).toEqual([0, 1000]);
+    await waitFor(() => ae.pulling().length === 0, 'the second pull to end');
+    expect(ae.pulls.recent().map((r) => `${r.trigger} ${r.outcome}`)).toEqual(['connect held', 'fresh done']);
+  });
+
+  it('reads on when the copies are few or most of the response is still new', async () => {
+    const mine: VectorClock = new Map();
+    const { ae, sync, a } = await rig(60_000, mine);
+    sync.scripts.set(a.toString(), [
+      // 100 copies, 1,100 new: not worth a second round trip.
+      { vc: new Map([['o~e', 1200]]), gate: Promise.resolve(true), beforeHeader: () => mine.set('o~e', 100) },
+    ]);
+    await ae.connected(a);
+    expect(sync.closedAfterHeader).toEqual([]);
+    expect(sync.eventsSent.get(a.toString())).toBe(1);
+    expect(sync.pulls).toEqual([a.toString()]);
+  });
+});
+
+describe('mostlyHeld: when a stale request is worth asking again', () => {
+  const vc = (entries: Record<string, number>): VectorClock => new Map(Object.entries(entries));
+  it('is 0 when we hold all of the response, the count we lack when copies are most of it, else undefined', () => {
+    expect(mostlyHeld(vc({ a: 1200 }), vc({ a: 0 }), vc({ a: 1200 }))).toBe(0);
+    expect(mostlyHeld(vc({ a: 1200 }), vc({ a: 0 }), vc({ a: 1300 }))).toBe(0);
+    expect(mostlyHeld(vc({ a: 1200, b: 10 }), vc({ a: 0, b: 0 }), vc({ a: 1200 }))).toBe(10);
+    // Fewer than STALE_MIN_DUPLICATES copies, or copies under three quarters: read on.
+    expect(mostlyHeld(vc({ a: 1200 }), vc({ a: 1000 }), vc({ a: 1150 }))).toBeUndefined();
+    expect(mostlyHeld(vc({ a: 1200 }), vc({ a: 0 }), vc({ a: 800 }))).toBeUndefined();
+    // Nothing held beyond what we asked with: read on.
+    expect(mostlyHeld(vc({ a: 1200 }), vc({ a: 500 }), vc({ a: 500 }))).toBeUndefined();
+    expect(mostlyHeld(vc({ a: 5 }), vc({ a: 5 }), vc({ a: 5 }))).toBeUndefined();
   });
 });
 

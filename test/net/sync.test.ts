@@ -26,6 +26,7 @@ import {
   PUSH_PROTOCOL,
   encodeAck,
 } from '../../src/net/sync-wire.js';
+import { FIRST_EVENTS_FRAME_BYTES } from '../../src/net/sync-stream-io.js';
 import { codeOf, idOf, loopbackNode, newKey, signedEvent, stopAll, waitFor } from './helpers.js';
 
 interface Logged {
@@ -153,6 +154,18 @@ describe('sync and push between loopback nodes', () => {
     expect(vc.get(idOf(keyA))).toBe(source.header().vc.get(idOf(keyA)));
     expect(syncA.counters()).toMatchObject({ served: 1, servedEvents: 10_000 });
     expect(syncB.counters()).toMatchObject({ pulled: 1, pulledEvents: 10_000 });
+  });
+
+  it('sends a small first EVENTS frame, then frames growing to the frame size (issue 8, after a heal)', async () => {
+    // The requester starts applying with the first frame: a whole 256 KiB one held that back
+    // by the time the responder read, encoded and sent it and the requester decoded it.
+    const { frames } = await collect(syncB.pull(a.peerId, new Map()));
+    const sizes = frames
+      .filter((f) => f.type === 'events')
+      .map((f) => f.envelopes.reduce((n, e) => n + e.length, 0));
+    expect(sizes[0]).toBeLessThanOrEqual(FIRST_EVENTS_FRAME_BYTES);
+    expect(sizes[1]).toBeGreaterThan(sizes[0]!);
+    expect(Math.max(...sizes)).toBeGreaterThan(FIRST_EVENTS_FRAME_BYTES * 4);
   });
 
   it('sends only what the requester is missing', async () => {
