@@ -138,7 +138,8 @@ describe('sync and push between loopback nodes', () => {
     await syncA.start();
     await syncB.start();
     await b.dial(a.getMultiaddrs()[0]!);
-  });
+    // Signing 10,000 events took over the default 10 s hook timeout at load 40 and more.
+  }, 120_000);
 
   afterAll(async () => {
     await stopAll([a, b, m]);
