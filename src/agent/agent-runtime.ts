@@ -196,6 +196,9 @@ export class AgentRuntime {
       ownEpochCut: (epoch, cut, side) => {
         this.rebaser.ownEpochCut(epoch, cut, side);
       },
+      foreignEpochCut: (epoch, cut, side) => {
+        this.rebaser.foreignEpochCut(epoch, cut, side);
+      },
       rebasingFrom: () => this.rebaser.rebasingFrom(),
     };
   }

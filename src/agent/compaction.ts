@@ -21,7 +21,7 @@ import { type ReadonlyVectorClock, vcToRecord } from '../core/clock/vector-clock
 import { encodeSnapshot } from '../core/codec/index.js';
 import type { Replica } from '../core/replica.js';
 import { peerOfOrigin } from '../core/origin.js';
-import { mayLoseTo } from '../core/mutual-reap.js';
+import { mayLoseTo, sideOf } from '../core/mutual-reap.js';
 import type { ReapStatus } from './reaper.js';
 import { type ReapingDeps, ReapStarts } from './reap-starts.js';
 import { type Blocker, parseViewState, type Retirement, StabilityView } from './stability-view.js';
@@ -163,7 +163,14 @@ export class Compactor {
     const reaped = Object.entries(this.view.retirements())
       .filter(([, r]) => r.reason !== 'left')
       .map(([peer]) => peer);
-    return mayLoseTo([this.deps.self, ...this.stabilityMembers()], reaped);
+    if (reaped.length === 0) return false;
+    // Our side is the members that agreed the cuts retiring them (what mutual-reap.ts compares),
+    // not the members we know now: one that joined since (no marker named it) does not count.
+    const side = new Set<string>();
+    for (const s of this.deps.replica().reaps())
+      if (s.cut !== undefined && reaped.includes(peerOfOrigin(s.epoch)))
+        for (const p of sideOf(s)) side.add(p);
+    return mayLoseTo(side.size > 0 ? [...side] : [this.deps.self, ...this.stabilityMembers()], reaped);
   }
 
   /**

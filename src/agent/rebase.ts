@@ -152,6 +152,21 @@ export class Rebaser {
     }, 0);
   }
 
+  /**
+   * A peer's snapshot retires another member's epoch `epoch` at `cut` below what we hold, and our
+   * state does not know that reap (snapshot-exchange.ts): a member that joined the losing side of
+   * a mutual reap holds that side's epochs past the winners' cut. `side`: the members that
+   * agreed it, to take the state from.
+   */
+  foreignEpochCut(epoch: string, cut: number, side: readonly string[]): void {
+    const current = this.deps.replica().id;
+    setTimeout(() => {
+      if (this.running || peerOfOrigin(epoch) === this.deps.peerId) return;
+      if (current !== this.deps.replica().id) return;
+      this.run(() => this.rebaseFromForeign(epoch, cut, side));
+    }, 0);
+  }
+
   /** At start: finishes a rebase a crash interrupted. */
   resume(): void {
     if (this.running || this.pending() === undefined) return;
@@ -210,7 +225,7 @@ export class Rebaser {
    * Our own events from before we delivered its first event beyond the cut are handed over
    * first; the client writes we made after it are re-run.
    */
-  private async rebaseFromForeign(epoch: string, cut: number): Promise<void> {
+  private async rebaseFromForeign(epoch: string, cut: number, side: readonly string[] = []): Promise<void> {
     const { store, log } = this.deps;
     const self = this.deps.replica().id;
     const first = this.firstOwnBeyond(epoch, cut);
@@ -222,7 +237,8 @@ export class Rebaser {
     const held = vcGet(old.clock(), epoch);
     const ops = first === undefined ? [] : store.ownOpsSince(self, first - 1).map((o) => o.ops);
     const reap = old.reapOf(epoch);
-    const pending: Pending = { from: epoch, cut, ops, ...this.remembered(reap ? sideOf(reap) : []) };
+    const agreed = [...side, ...(reap ? sideOf(reap) : [])];
+    const pending: Pending = { from: epoch, cut, ops, ...this.remembered(agreed) };
     this.setPending(pending);
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
     store.resetForRebase();
@@ -239,9 +255,13 @@ export class Rebaser {
   /**
    * The seq of our first event that followed our delivery of `epoch`'s events beyond `cut` (in
    * log order, a causal order), or undefined when we wrote none since. Neither is compacted:
-   * nobody else ever delivers them, so they never become stable.
+   * nobody else ever delivers them, so they never become stable. When our compacted base holds
+   * `epoch` beyond the cut (we took it in a snapshot: a member that joined the losing side of a
+   * mutual reap), its order against our own events there is lost: every client write of ours we
+   * still keep is taken as beyond (1), and nothing is handed over.
    */
   private firstOwnBeyond(epoch: string, cut: number): number | undefined {
+    if (vcGet(this.deps.store.compactedClock(), epoch) > cut) return 1;
     const r = this.deps.replica();
     const since = r.clock();
     since.set(epoch, cut);

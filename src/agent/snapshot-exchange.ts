@@ -42,6 +42,12 @@ export interface SnapshotExchangeDeps {
    */
   readonly ownEpochCut?: (epoch: string, cut: number, side: readonly string[]) => void;
   /**
+   * Called when the peer's state retires another member's epoch at a cut below what we hold
+   * (we took it past the cut: a member that joined the losing side of a mutual reap, or joined
+   * mid-reap): we rebase from that epoch (rebase.ts `rebaseFromForeign`).
+   */
+  readonly foreignEpochCut?: (epoch: string, cut: number, side: readonly string[]) => void;
+  /**
    * A rebase that emptied our store is under way (rebase.ts): only a state that retires its
    * epoch `epoch` at `cut` may be taken, not the state of another member to be given up (the
    * other side of a mutual reap, that has not rebased yet).
@@ -128,35 +134,40 @@ export function provenClock(bytes: Uint8Array): VectorClock | undefined {
 /**
  * A returning member whose epoch was reaped, and whose peers compacted the reports away, learns
  * the cut only from a peer's snapshot, which it cannot install while it holds events beyond the
- * cut: read the cut from the snapshot's state and hand it to the rebase. True when it did.
+ * cut: read the cut from the snapshot's state and hand it to the rebase. The same for another
+ * member's epoch we hold beyond a cut the snapshot's state agreed: a member that joined the
+ * losing side of a mutual reap took that side's epochs past the winners' cut (and its own reap
+ * of the winners, which is void, would refuse their snapshot below). True when it did.
  */
 function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorClock): boolean {
   if (!d.ownEpochCut) return false;
   const self = peerOfOrigin(d.replica.id);
-  // Our current epoch, or an older one of ours reaped while we were down (rebase.ts).
-  const ours = [...d.replica.clock()].filter(
-    ([origin, held]) => peerOfOrigin(origin) === self && held > (vc.get(origin) ?? 0),
-  );
-  if (ours.length === 0) return false;
+  const ahead = [...d.replica.clock()].filter(([origin, held]) => held > (vc.get(origin) ?? 0));
+  if (ahead.length === 0) return false;
   let probe: Replica;
   try {
     probe = Replica.fromSnapshot({ id: `${d.replica.id}-probe` }, snap);
   } catch {
     return false; // a state that does not validate is refused below when installed, never used
   }
-  for (const [own, held] of ours) {
-    const reap = probe.reapOf(own);
+  // Our current epoch or an older one of ours reaped while we were down (rebase.ts) first.
+  ahead.sort(([a], [b]) => Number(peerOfOrigin(b) === self) - Number(peerOfOrigin(a) === self));
+  for (const [epoch, held] of ahead) {
+    const own = peerOfOrigin(epoch) === self;
+    if (!own && !d.foreignEpochCut) continue;
+    const reap = probe.reapOf(epoch);
     const cut = reap?.cut;
     if (reap === undefined || cut === undefined || held <= cut) continue;
     // Both sides of a split reaped each other: rebase only if their reap wins (mutual-reap.ts).
     if (isVoidAgainst(reap, d.replica.reaps())) {
       d.log.warn(
-        { epoch: own, cut, theirs: sideOf(reap) },
-        'a peer’s state reaps our epoch in a mutual reap our side won: its reap is void, we keep our state',
+        { epoch, cut, theirs: sideOf(reap) },
+        'a peer’s state reaps an epoch we hold in a mutual reap our side won: its reap is void, we keep our state',
       );
       continue;
     }
-    d.ownEpochCut(own, cut, sideOf(reap));
+    if (own) d.ownEpochCut(epoch, cut, sideOf(reap));
+    else d.foreignEpochCut?.(epoch, cut, sideOf(reap));
     return true;
   }
   return false;
