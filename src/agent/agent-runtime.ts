@@ -199,6 +199,7 @@ export class AgentRuntime {
       foreignEpochCut: (epoch, cut, side) => {
         this.rebaser.foreignEpochCut(epoch, cut, side);
       },
+      forgotten: (peer) => this.compactor.forgotten.has(peer),
       rebasingFrom: () => this.rebaser.rebasingFrom(),
     };
   }

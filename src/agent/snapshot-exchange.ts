@@ -47,6 +47,8 @@ export interface SnapshotExchangeDeps {
    * mid-reap): we rebase from that epoch (rebase.ts `rebaseFromForeign`).
    */
   readonly foreignEpochCut?: (epoch: string, cut: number, side: readonly string[]) => void;
+  /** A reaped member an operator forgot: we do not rebase for a reap its side agreed. */
+  readonly forgotten?: (peer: string) => boolean;
   /**
    * A rebase that emptied our store is under way (rebase.ts): only a state that retires its
    * epoch `epoch` at `cut` may be taken, not the state of another member to be given up (the
@@ -163,6 +165,14 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorC
       d.log.warn(
         { epoch, cut, theirs: sideOf(reap) },
         'a peer’s state reaps an epoch we hold in a mutual reap our side won: its reap is void, we keep our state',
+      );
+      continue;
+    }
+    const forgotten = sideOf(reap).filter((p) => d.forgotten?.(p) === true);
+    if (forgotten.length > 0) {
+      d.log.error(
+        { epoch, cut, forgotten },
+        'a peer’s state reaps an epoch we hold, agreed by members an operator forgot: we keep our state and stay apart from them (docs/agent.md, "Forgetting a reaped member")',
       );
       continue;
     }
