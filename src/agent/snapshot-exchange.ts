@@ -144,7 +144,12 @@ export function provenClock(bytes: Uint8Array): VectorClock | undefined {
 function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorClock): boolean {
   if (!d.ownEpochCut) return false;
   const self = peerOfOrigin(d.replica.id);
-  const ahead = [...d.replica.clock()].filter(([origin, held]) => held > (vc.get(origin) ?? 0));
+  // Another member's epoch only matters when the snapshot holds an epoch beyond a cut our state
+  // agreed (refusePastCut would refuse it): otherwise no probe is built for it.
+  const foreign = d.foreignEpochCut !== undefined && holdsPastOurCut(d, vc);
+  const ahead = [...d.replica.clock()].filter(
+    ([origin, held]) => held > (vc.get(origin) ?? 0) && (foreign || peerOfOrigin(origin) === self),
+  );
   if (ahead.length === 0) return false;
   let probe: Replica;
   try {
@@ -156,7 +161,6 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorC
   ahead.sort(([a], [b]) => Number(peerOfOrigin(b) === self) - Number(peerOfOrigin(a) === self));
   for (const [epoch, held] of ahead) {
     const own = peerOfOrigin(epoch) === self;
-    if (!own && !d.foreignEpochCut) continue;
     const reap = probe.reapOf(epoch);
     const cut = reap?.cut;
     if (reap === undefined || cut === undefined || held <= cut) continue;
@@ -179,6 +183,15 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorC
     if (own) d.ownEpochCut(epoch, cut, sideOf(reap));
     else d.foreignEpochCut?.(epoch, cut, sideOf(reap));
     return true;
+  }
+  return false;
+}
+
+/** Whether `vc` holds an epoch beyond a cut our state agreed. */
+function holdsPastOurCut(d: SnapshotExchangeDeps, vc: VectorClock): boolean {
+  for (const [origin, seq] of vc) {
+    const cut = d.replica.reapOf(origin)?.cut;
+    if (cut !== undefined && seq > cut) return true;
   }
   return false;
 }
