@@ -106,7 +106,7 @@ describe('a member that joined the losing side of a mutual reap', () => {
       await waitFor(
         () => agents.every((x) => hits(x) === acked) && agents.every((x) => state(x) === state(agents[0]!)),
         'every replica equal, with every acknowledged write once',
-        150_000,
+        240_000,
       ).catch((e: unknown) => {
         dump(agents);
         throw e;
@@ -116,6 +116,6 @@ describe('a member that joined the losing side of a mutual reap', () => {
       for (const y of losers) expect(y.status().origin).not.toBe(origins.get(y));
       expect(j.status().origin).not.toBe(jOrigin);
     },
-    300_000,
+    420_000,
   );
 });
