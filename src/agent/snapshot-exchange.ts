@@ -46,7 +46,12 @@ export interface SnapshotExchangeDeps {
    * (we took it past the cut: a member that joined the losing side of a mutual reap, or joined
    * mid-reap): we rebase from that epoch (rebase.ts `rebaseFromForeign`).
    */
-  readonly foreignEpochCut?: (epoch: string, cut: number, side: readonly string[]) => void;
+  readonly foreignEpochCut?: (
+    epoch: string,
+    cut: number,
+    side: readonly string[],
+    also: ReadonlyMap<string, number>,
+  ) => void;
   /** A reaped member an operator forgot: we do not rebase for a reap its side agreed. */
   readonly forgotten?: (peer: string) => boolean;
   /**
@@ -181,10 +186,20 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorC
       continue;
     }
     if (own) d.ownEpochCut(epoch, cut, sideOf(reap));
-    else d.foreignEpochCut?.(epoch, cut, sideOf(reap));
+    else d.foreignEpochCut?.(epoch, cut, sideOf(reap), pastCutsIn(probe, ahead));
     return true;
   }
   return false;
+}
+
+/** The epochs among `held` that `probe`'s state retires at a cut below what we hold. */
+function pastCutsIn(probe: Replica, held: readonly (readonly [string, number])[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [epoch, n] of held) {
+    const cut = probe.reapOf(epoch)?.cut;
+    if (cut !== undefined && n > cut) out.set(epoch, cut);
+  }
+  return out;
 }
 
 /** Whether `vc` holds an epoch beyond a cut our state agreed. */
