@@ -201,6 +201,10 @@ export class AgentRuntime {
       ownEpochCut: (epoch, cut, side) => {
         this.rebaser.ownEpochCut(epoch, cut, side);
       },
+      foreignEpochCut: (epoch, cut, side, also) => {
+        this.rebaser.foreignEpochCut(epoch, cut, side, also);
+      },
+      forgotten: (peer) => this.compactor.forgotten.has(peer),
       rebasingFrom: () => this.rebaser.rebasingFrom(),
       merged: (peer) => {
         this.heartbeats.refusals.merged(peer);

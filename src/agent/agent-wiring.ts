@@ -228,15 +228,12 @@ export async function startServices(
           pruned: rt.prunes() && rt.heartbeats.versions.mayRead(peer.toString(), PRUNED_CLOCKS_WIRE_VERSION),
         }),
       envelopesSince: (vc) => rt.antiEntropy.envelopesSince(vc),
-      // A requester past the cut we agreed of its own epoch (the other side of a mutual reap, a
-      // reaped member back) may refuse our events that carry the reaps (the other side's reap
-      // of ours, beyond its cut): it learns its cut from our state (snapshot-exchange.ts).
-      wantsSnapshot: (vc, requester) =>
-        [...vc].some(
-          ([origin, seq]) =>
-            peerOfOrigin(origin) === requester.toString() &&
-            seq > (rt.replica.reapOf(origin)?.cut ?? Number.POSITIVE_INFINITY),
-        ),
+      // A requester past a cut we agreed (the other side of a mutual reap, a reaped member
+      // back, or a member that joined the losing side) may refuse our events that carry the
+      // reaps (the other side's reap of ours, beyond its cut): it learns the cut from our state
+      // (snapshot-exchange.ts).
+      wantsSnapshot: (vc) =>
+        [...vc].some(([origin, seq]) => seq > (rt.replica.reapOf(origin)?.cut ?? Number.POSITIVE_INFINITY)),
     },
     // A refused peer's pushes are taken and dropped (peer-refusals.ts).
     onPush: (envelopes, from) =>

@@ -289,6 +289,15 @@ export class Agent extends AgentRuntime {
   forceLeavePending(peerId: string): boolean {
     return this.compactor.forceLeavePending(peerId);
   }
+
+  /**
+   * An operator's word that a reaped member will not come back (`smac members forget`): our
+   * client batches kept for a re-run against it are pruned at the next compaction. Throws
+   * ForgetRefused (NOT_FOUND, MEMBER_NOT_REAPED, TOO_MANY_FORGOTTEN; forgotten-members.ts).
+   */
+  forget(peerId: string): { peerId: string; at: number } {
+    return this.compactor.forget(peerId);
+  }
 }
 
 export function parsePeerId(s: string): PeerId {

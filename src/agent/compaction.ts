@@ -21,7 +21,8 @@ import { type ReadonlyVectorClock, vcToRecord } from '../core/clock/vector-clock
 import { encodeSnapshot } from '../core/codec/index.js';
 import type { Replica } from '../core/replica.js';
 import { peerOfOrigin } from '../core/origin.js';
-import { mayLoseTo } from '../core/mutual-reap.js';
+import { mayLoseTo, sideOf } from '../core/mutual-reap.js';
+import { ForgetRefused, type ForgottenMember, ForgottenMembers } from './forgotten-members.js';
 import type { ReapStatus } from './reaper.js';
 import { type ReapingDeps, ReapStarts } from './reap-starts.js';
 import { type Blocker, parseViewState, type Retirement, StabilityView } from './stability-view.js';
@@ -49,6 +50,13 @@ export interface CompactionStatus {
   readonly forceLeaves: { peerId: string; at: number }[];
   readonly reapAfterMs: number;
   readonly maxLogEvents: number;
+  /** Reaped members an operator forgot (forgotten-members.ts), oldest first. */
+  readonly forgotten: ForgottenMember[];
+  /**
+   * Client batches of our own writes kept for a re-run (table own_ops): those not yet stable,
+   * and all of them while the members we hold reaped could win a mutual reap against us.
+   */
+  readonly ownOpsKept: number;
 }
 
 export interface CompactorDeps extends ReapingDeps {
@@ -67,6 +75,8 @@ export class Compactor {
   readonly view: StabilityView;
   /** Which members to reap, and retiring them at agreed cuts (reap-starts.ts). */
   readonly reaps: ReapStarts;
+  /** Reaped members an operator declared will not come back (`smac members forget`). */
+  readonly forgotten: ForgottenMembers;
   private lastSnapshotPos: number;
   private lastStable: ReadonlyVectorClock = new Map();
   /** The log passed `maxLogEvents` while waiting for a first member, and we said so. */
@@ -74,7 +84,9 @@ export class Compactor {
 
   constructor(private readonly deps: CompactorDeps) {
     this.lastSnapshotPos = deps.store.latestSnapshot()?.pos ?? 0;
+    this.forgotten = new ForgottenMembers({ store: deps.store, log: deps.log });
     this.view = new StabilityView({
+      forgotten: (peer) => this.forgotten.has(peer),
       self: deps.self,
       load: () => parseViewState(deps.store.getMeta(META_KEY)),
       persist: (state) => {
@@ -161,9 +173,16 @@ export class Compactor {
    */
   mayLoseMutualReap(): boolean {
     const reaped = Object.entries(this.view.retirements())
-      .filter(([, r]) => r.reason !== 'left')
+      .filter(([peer, r]) => r.reason !== 'left' && !this.forgotten.has(peer))
       .map(([peer]) => peer);
-    return mayLoseTo([this.deps.self, ...this.stabilityMembers()], reaped);
+    if (reaped.length === 0) return false;
+    // Our side is the members that agreed the cuts retiring them (what mutual-reap.ts compares),
+    // not the members we know now: one that joined since (no marker named it) does not count.
+    const side = new Set<string>();
+    for (const s of this.deps.replica().reaps())
+      if (s.cut !== undefined && reaped.includes(peerOfOrigin(s.epoch)))
+        for (const p of sideOf(s)) side.add(p);
+    return mayLoseTo(side.size > 0 ? [...side] : [this.deps.self, ...this.stabilityMembers()], reaped);
   }
 
   /**
@@ -177,6 +196,35 @@ export class Compactor {
   /** Whether a force-leave of `peer` waits for its reap to be agreed. */
   forceLeavePending(peer: string): boolean {
     return this.reaps.forceLeavePending(peer);
+  }
+
+  /**
+   * An operator's word that a reaped member will not come back (`smac members forget`): it no
+   * longer counts toward `mayLoseMutualReap`, so our client batches are pruned at the next
+   * compaction (forgotten-members.ts says what that gives up). Throws ForgetRefused: NOT_FOUND
+   * for a peer unknown here, MEMBER_NOT_REAPED for one not held reaped (a member, one whose reap
+   * is not agreed yet, or one that left), TOO_MANY_FORGOTTEN past the bound.
+   */
+  forget(peer: string): ForgottenMember {
+    const r = this.view.retirements()[peer];
+    if (r === undefined || r.reason === 'left') {
+      const known =
+        r !== undefined || this.stabilityMembers().includes(peer) || this.reaps.reaper.knows(peer);
+      if (!known || peer === this.deps.self)
+        throw new ForgetRefused('NOT_FOUND', `No member ${peer} is known here; see GET /v1/status.`);
+      throw new ForgetRefused(
+        'MEMBER_NOT_REAPED',
+        `${peer} is not held reaped here (${r ? 'it left gracefully' : 'a member, or its reap is not agreed yet'}); force-leave it first and wait for the cut (compaction.retired in GET /v1/status).`,
+      );
+    }
+    const known = this.forgotten.has(peer);
+    const m = this.forgotten.add(peer, this.deps.now());
+    if (!known)
+      this.deps.log.error(
+        { member: peer, reason: r.reason },
+        'an operator forgot a reaped member: it will not be taken back by its heartbeats, nor will this agent rebase for its reap; our client batches are pruned at the next compaction',
+      );
+    return m;
   }
 
   /**
@@ -213,6 +261,8 @@ export class Compactor {
       forceLeaves: this.reaps.forceLeaves.list().map(({ peerId, at }) => ({ peerId, at })),
       reapAfterMs: this.deps.reapAfterMs,
       maxLogEvents: this.deps.maxLogEvents,
+      forgotten: this.forgotten.list(),
+      ownOpsKept: this.deps.store.ownOpsCount(),
     };
   }
 

@@ -28,7 +28,7 @@ const META_KEY = 'force-leaves';
 export const MAX_PENDING_FORCE_LEAVES = 32;
 
 /** Longest peer id kept (a libp2p peer id is about 52 characters; the API allows 128). */
-const MAX_PEER_ID_CHARS = 128;
+export const MAX_PEER_ID_CHARS = 128;
 
 export interface ForceLeaveIntent {
   readonly peerId: string;

@@ -16,6 +16,13 @@
  * can reach us through a shared member's relay too) lifts the refusal at once, as does a member
  * of ours whose heartbeat names it (a shared member appeared).
  *
+ * A refusal is dropped once the peer was not heard for REFUSAL_EXPIRES_MS (no heartbeat showed
+ * the divergence meanwhile): a refused peer that runs is judged again at least once per hold, so
+ * only a peer that is gone expires, such as the old peer id after the diverged remedy (restart
+ * with an empty data directory and a new identity), which used to stay listed in `refused`
+ * until this agent restarted. Should it come back diverged, it is refused (and logged) again.
+ * At most MAX_REFUSED_PEERS are listed: one more drops the one heard longest ago.
+ *
  * Timers and gossip callbacks call this; it holds no replica state.
  */
 import type { Logger } from 'pino';
@@ -30,6 +37,12 @@ export interface RefusedPeer {
 
 /** How long the gater denies a diverged peer after the last heartbeat that showed it. */
 export const DIVERGED_HOLD_MS = 60_000;
+
+/** A refusal is dropped once the peer was not heard for this long (ten holds). */
+export const REFUSAL_EXPIRES_MS = 10 * DIVERGED_HOLD_MS;
+
+/** Refused peers listed at most. */
+export const MAX_REFUSED_PEERS = 256;
 
 /** The stable code of the one error line per refused peer. */
 export const PEER_REFUSED_DIVERGED = 'PEER_REFUSED_DIVERGED';
@@ -52,13 +65,16 @@ export class PeerRefusals {
     private readonly counters: { refusedDiverged: number },
     private readonly now: () => number,
     private readonly holdMs = DIVERGED_HOLD_MS,
+    private readonly expireMs = REFUSAL_EXPIRES_MS,
   ) {}
 
   /** `peer`'s heartbeat showed it diverged from us for good (`detail`: why). */
   refuse(peer: string, detail: string): void {
     this.counters.refusedDiverged++;
     const now = this.now();
+    this.expire(now);
     const entry = this.diverged.get(peer);
+    if (entry === undefined && this.diverged.size >= MAX_REFUSED_PEERS) this.dropOldest();
     this.diverged.set(peer, { since: entry?.since ?? now, lastAt: now, detail, rechecked: false });
     if (this.logged.has(peer)) return;
     this.logged.add(peer);
@@ -101,7 +117,11 @@ export class PeerRefusals {
 
   /** Refused as diverged: not a member, nothing exchanged with it. */
   isRefused(peer: string): boolean {
-    return this.diverged.has(peer);
+    const entry = this.diverged.get(peer);
+    if (entry === undefined) return false;
+    if (this.now() - entry.lastAt < this.expireMs) return true;
+    this.expire(this.now());
+    return false;
   }
 
   /**
@@ -117,11 +137,34 @@ export class PeerRefusals {
   }
 
   list(): RefusedPeer[] {
+    this.expire(this.now());
     return [...this.diverged].map(([peerId, e]) => ({
       peerId,
       reason: 'diverged',
       since: e.since,
       detail: e.detail,
     }));
+  }
+
+  /** Drops the refusals of peers not heard for `expireMs` (see the module comment). */
+  private expire(now: number): void {
+    for (const [peer, e] of this.diverged) {
+      if (now - e.lastAt < this.expireMs) continue;
+      this.diverged.delete(peer);
+      this.logged.delete(peer);
+      this.log.info(
+        { peer, silentForMs: now - e.lastAt },
+        `no longer refusing peer ${peer}: not heard for ${String(this.expireMs)} ms`,
+      );
+    }
+  }
+
+  private dropOldest(): void {
+    let oldest: [string, number] | undefined;
+    for (const [peer, e] of this.diverged) if (!oldest || e.lastAt < oldest[1]) oldest = [peer, e.lastAt];
+    if (oldest) {
+      this.diverged.delete(oldest[0]);
+      this.logged.delete(oldest[0]);
+    }
   }
 }

@@ -172,6 +172,26 @@ export class Rebaser {
     }, 0);
   }
 
+  /**
+   * A peer's snapshot retires another member's epoch `epoch` at `cut` below what we hold, and our
+   * state does not know that reap (snapshot-exchange.ts): a member that joined the losing side of
+   * a mutual reap holds that side's epochs past the winners' cut. `side`: the members that
+   * agreed it, to take the state from.
+   */
+  foreignEpochCut(
+    epoch: string,
+    cut: number,
+    side: readonly string[],
+    also: ReadonlyMap<string, number> = new Map(),
+  ): void {
+    const current = this.deps.replica().id;
+    setTimeout(() => {
+      if (this.running || peerOfOrigin(epoch) === this.deps.peerId) return;
+      if (current !== this.deps.replica().id) return;
+      this.run(() => this.rebaseFromForeign(epoch, cut, side, also));
+    }, 0);
+  }
+
   /** At start: finishes a rebase a crash interrupted. */
   resume(): void {
     if (this.running || this.pending() === undefined) return;
@@ -234,10 +254,27 @@ export class Rebaser {
    * Our own events from before we delivered its first event beyond the cut are handed over
    * first; the client writes we made after it are re-run.
    */
-  private async rebaseFromForeign(epoch: string, cut: number): Promise<void> {
+  private async rebaseFromForeign(
+    epoch: string,
+    cut: number,
+    side: readonly string[] = [],
+    also: ReadonlyMap<string, number> = new Map(),
+  ): Promise<void> {
     const { store, log } = this.deps;
     const self = this.deps.replica().id;
-    const first = this.firstOwnBeyond(epoch, cut);
+    // Every foreign epoch we hold past a cut (the state's, and `also`: those the peer's state
+    // showed): an event of ours that follows any of them is held by no other replica.
+    const cuts = new Map<string, number>();
+    const pastCuts = [
+      ...also,
+      ...this.deps
+        .replica()
+        .pastCut()
+        .map((p): [string, number] => [p.epoch, p.cut]),
+    ];
+    for (const [e, c] of pastCuts) if (peerOfOrigin(e) !== this.deps.peerId) cuts.set(e, c);
+    cuts.set(epoch, cut);
+    const first = this.firstOwnBeyond(cuts);
     const safe = first === undefined ? vcGet(this.deps.replica().clock(), self) : first - 1;
     await this.deps.handOver?.(self, safe);
     if (this.deps.stopping() || this.deps.replica().id !== self) return;
@@ -246,7 +283,8 @@ export class Rebaser {
     const held = vcGet(old.clock(), epoch);
     const ops = first === undefined ? [] : store.ownOpsSince(self, first - 1).map((o) => o.ops);
     const reap = old.reapOf(epoch);
-    const pending: Pending = { from: epoch, cut, ops, ...this.remembered(reap ? sideOf(reap) : []) };
+    const agreed = [...side, ...(reap ? sideOf(reap) : [])];
+    const pending: Pending = { from: epoch, cut, ops, ...this.remembered(agreed) };
     this.setPending(pending);
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
     store.resetForRebase();
@@ -261,18 +299,24 @@ export class Rebaser {
   }
 
   /**
-   * The seq of our first event that followed our delivery of `epoch`'s events beyond `cut` (in
+   * The seq of our first event that followed our delivery of an epoch's events beyond its cut in
+   * `cuts` (in
    * log order, a causal order), or undefined when we wrote none since. Neither is compacted:
-   * nobody else ever delivers them, so they never become stable.
+   * nobody else ever delivers them, so they never become stable. When our compacted base holds
+   * `epoch` beyond the cut (we took it in a snapshot: a member that joined the losing side of a
+   * mutual reap), its order against our own events there is lost: every client write of ours we
+   * still keep is taken as beyond (1), and nothing is handed over.
    */
-  private firstOwnBeyond(epoch: string, cut: number): number | undefined {
+  private firstOwnBeyond(cuts: ReadonlyMap<string, number>): number | undefined {
+    const compacted = this.deps.store.compactedClock();
+    for (const [epoch, cut] of cuts) if (vcGet(compacted, epoch) > cut) return 1;
     const r = this.deps.replica();
     const since = r.clock();
-    since.set(epoch, cut);
+    for (const [epoch, cut] of cuts) since.set(epoch, cut);
     since.delete(r.id);
     let beyond = false;
     for (const e of this.deps.store.eventsSince(since)) {
-      if (e.origin === epoch) beyond = true;
+      if (cuts.has(e.origin)) beyond = true;
       else if (beyond && e.origin === r.id) return e.seq;
     }
     return undefined;

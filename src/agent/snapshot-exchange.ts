@@ -43,6 +43,19 @@ export interface SnapshotExchangeDeps {
    */
   readonly ownEpochCut?: (epoch: string, cut: number, side: readonly string[]) => void;
   /**
+   * Called when the peer's state retires another member's epoch at a cut below what we hold
+   * (we took it past the cut: a member that joined the losing side of a mutual reap, or joined
+   * mid-reap): we rebase from that epoch (rebase.ts `rebaseFromForeign`).
+   */
+  readonly foreignEpochCut?: (
+    epoch: string,
+    cut: number,
+    side: readonly string[],
+    also: ReadonlyMap<string, number>,
+  ) => void;
+  /** A reaped member an operator forgot: we do not rebase for a reap its side agreed. */
+  readonly forgotten?: (peer: string) => boolean;
+  /**
    * A rebase that emptied our store is under way (rebase.ts): only a state that retires its
    * epoch `epoch` at `cut` may be taken, not the state of another member to be given up (the
    * other side of a mutual reap, that has not rebased yet).
@@ -182,24 +195,32 @@ export function provenClock(bytes: Uint8Array): VectorClock | undefined {
 /**
  * A returning member whose epoch was reaped, and whose peers compacted the reports away, learns
  * the cut only from a peer's snapshot, which it cannot install while it holds events beyond the
- * cut: read the cut from the snapshot's state and hand it to the rebase. True when it did.
+ * cut: read the cut from the snapshot's state and hand it to the rebase. The same for another
+ * member's epoch we hold beyond a cut the snapshot's state agreed: a member that joined the
+ * losing side of a mutual reap took that side's epochs past the winners' cut (and its own reap
+ * of the winners, which is void, would refuse their snapshot below). True when it did.
  */
 function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorClock): boolean {
   if (!d.ownEpochCut) return false;
   const self = peerOfOrigin(d.replica.id);
-  // Our current epoch, or an older one of ours reaped while we were down (rebase.ts).
-  const ours = [...d.replica.clock()].filter(
-    ([origin, held]) => peerOfOrigin(origin) === self && held > (vc.get(origin) ?? 0),
+  // Another member's epoch only matters when the snapshot holds an epoch beyond a cut our state
+  // agreed (refusePastCut would refuse it): otherwise no probe is built for it.
+  const foreign = d.foreignEpochCut !== undefined && holdsPastOurCut(d, vc);
+  const ahead = [...d.replica.clock()].filter(
+    ([origin, held]) => held > (vc.get(origin) ?? 0) && (foreign || peerOfOrigin(origin) === self),
   );
-  if (ours.length === 0) return false;
+  if (ahead.length === 0) return false;
   let probe: Replica;
   try {
     probe = Replica.fromSnapshot({ id: `${d.replica.id}-probe` }, snap);
   } catch {
     return false; // a state that does not validate is refused below when installed, never used
   }
-  for (const [own, held] of ours) {
-    const reap = probe.reapOf(own);
+  // Our current epoch or an older one of ours reaped while we were down (rebase.ts) first.
+  ahead.sort(([a], [b]) => Number(peerOfOrigin(b) === self) - Number(peerOfOrigin(a) === self));
+  for (const [epoch, held] of ahead) {
+    const own = peerOfOrigin(epoch) === self;
+    const reap = probe.reapOf(epoch);
     const cut = reap?.cut;
     if (reap === undefined || cut === undefined || held <= cut) continue;
     // Sides of a split reaped each other: rebase only for the reap of the side that wins, judged
@@ -207,15 +228,43 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorC
     const standing = standingOf(reap, [...d.replica.reaps(), ...probe.reaps()]);
     if (standing !== 'stands') {
       d.log.warn(
-        { epoch: own, cut, theirs: sideOf(reap), standing },
+        { epoch, cut, theirs: sideOf(reap), standing },
         standing === 'void'
-          ? 'a peer’s state reaps our epoch in a mutual reap our side won: its reap is void, we keep our state'
-          : 'a peer’s state reaps our epoch in a mutual reap whose winner is not known yet: we keep our state for now',
+          ? 'a peer’s state reaps an epoch we hold in a mutual reap our side won: its reap is void, we keep our state'
+          : 'a peer’s state reaps an epoch we hold in a mutual reap whose winner is not known yet: we keep our state for now',
       );
       continue;
     }
-    d.ownEpochCut(own, cut, sideOf(reap));
+    const forgotten = sideOf(reap).filter((p) => d.forgotten?.(p) === true);
+    if (forgotten.length > 0) {
+      d.log.error(
+        { epoch, cut, forgotten },
+        'a peer’s state reaps an epoch we hold, agreed by members an operator forgot: we keep our state and stay apart from them (docs/agent.md, "Forgetting a reaped member")',
+      );
+      continue;
+    }
+    if (own) d.ownEpochCut(epoch, cut, sideOf(reap));
+    else d.foreignEpochCut?.(epoch, cut, sideOf(reap), pastCutsIn(probe, ahead));
     return true;
+  }
+  return false;
+}
+
+/** The epochs among `held` that `probe`'s state retires at a cut below what we hold. */
+function pastCutsIn(probe: Replica, held: readonly (readonly [string, number])[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [epoch, n] of held) {
+    const cut = probe.reapOf(epoch)?.cut;
+    if (cut !== undefined && n > cut) out.set(epoch, cut);
+  }
+  return out;
+}
+
+/** Whether `vc` holds an epoch beyond a cut our state agreed. */
+function holdsPastOurCut(d: SnapshotExchangeDeps, vc: VectorClock): boolean {
+  for (const [origin, seq] of vc) {
+    const cut = d.replica.reapOf(origin)?.cut;
+    if (cut !== undefined && seq > cut) return true;
   }
   return false;
 }

@@ -91,6 +91,11 @@ export interface StabilityViewDeps {
    * (this agent could not hear anyone while it was down). Default 0.
    */
   readonly startedAt?: number;
+  /**
+   * A reaped member an operator forgot (forgotten-members.ts): its heartbeats do not make it a
+   * member again; only an epoch of it that no reap names does (`returned`: it rebased).
+   */
+  readonly forgotten?: (peer: string) => boolean;
 }
 
 /** Default of `hearsayTtlMs`: two minutes, many heartbeat intervals. */
@@ -147,6 +152,7 @@ export class StabilityView {
     members?: readonly string[],
   ): void {
     if (peer === this.deps.self) return;
+    if (this.retired.has(peer) && this.deps.forgotten?.(peer) === true) return;
     this.lastSeen.set(peer, now);
     this.beating.add(peer);
     this.pullers.delete(peer);

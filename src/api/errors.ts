@@ -28,6 +28,10 @@ export const ApiErrorCode = {
   TooManyWatches: 'TOO_MANY_WATCHES',
   /** An operator's force-leave while the most force-leaves allowed are pending (src/agent/force-leaves.ts). */
   TooManyForceLeaves: 'TOO_MANY_FORCE_LEAVES',
+  /** `forget` of a member this agent does not hold reaped (src/agent/forgotten-members.ts). */
+  MemberNotReaped: 'MEMBER_NOT_REAPED',
+  /** `forget` while the most forgotten members allowed are kept (src/agent/forgotten-members.ts). */
+  TooManyForgotten: 'TOO_MANY_FORGOTTEN',
   /** A dashboard login was asked of an agent without a TCP listener, the only one a browser reaches. */
   UiNeedsTcp: 'UI_NEEDS_TCP',
   /** The agent is stopping; retry against it once it is back. */
@@ -62,6 +66,8 @@ export const HTTP_STATUS: Readonly<Record<string, number>> = Object.freeze({
   [ApiErrorCode.TooManyWatches]: 429,
   [ApiErrorCode.TooManyForceLeaves]: 429,
   [ApiErrorCode.UiNeedsTcp]: 409,
+  [ApiErrorCode.MemberNotReaped]: 409,
+  [ApiErrorCode.TooManyForgotten]: 429,
   [ApiErrorCode.Unavailable]: 503,
   [ApiErrorCode.Internal]: 500,
 });

@@ -90,6 +90,7 @@ export class ApiMetrics {
   private readonly refusedLast = { diverged: 0, protocol: 0 };
   private readonly requests: Counter<'method' | 'route' | 'status'>;
   private readonly latency: Histogram<'method' | 'route'>;
+  private readonly ownOpsKept: Gauge;
 
   constructor(sources: readonly MetricSource[] = []) {
     const registers = [this.registry];
@@ -152,6 +153,11 @@ export class ApiMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
+    this.ownOpsKept = new Gauge({
+      name: 'smac_own_ops_kept',
+      help: "Client batches of this agent's writes kept for a re-run (not yet stable, or while reaped members could win a mutual reap against it: docs/agent.md).",
+      registers,
+    });
     for (const source of sources) source.register(this.registry);
   }
 
@@ -189,6 +195,7 @@ export class ApiMetrics {
     for (const b of status.compaction.blockedBy)
       this.blockers.set({ member: b.peerId, reason: b.reason }, b.pinnedEvents);
     this.rss.set(process.memoryUsage.rss());
+    this.ownOpsKept.set(status.compaction.ownOpsKept);
     return this.registry.metrics();
   }
 

@@ -111,7 +111,7 @@ export function addClusterCommands(program: Command): void {
   program
     .command('members [action] [peerId]')
     .description(
-      'cluster members and their health (* marks this agent); `members force-leave PEER` removes a member that will not come back',
+      'cluster members and their health (* marks this agent); `members force-leave PEER` removes a member that will not come back; `members forget PEER` stops keeping writes for a re-run against a reaped member',
     )
     .addOption(
       new Option('--status <status>', 'only members in this state').choices([
@@ -123,9 +123,16 @@ export function addClusterCommands(program: Command): void {
     )
     .action(
       run(async ({ client: c }, o, action, id) => {
+        if (action === 'forget') {
+          const r = await c.forget(req(id));
+          out(o, r, () => `${r.id} forgotten: this agent no longer keeps its writes for a re-run against it`);
+          return;
+        }
         if (action !== undefined) {
           if (action !== 'force-leave')
-            throw new UsageError(`Unknown members action ${action}; use: smac members force-leave PEER_ID.`);
+            throw new UsageError(
+              `Unknown members action ${action}; use: smac members force-leave PEER_ID, or smac members forget PEER_ID.`,
+            );
           const peer = req(id);
           let r: { id: string; removed: boolean; pending?: boolean };
           try {

@@ -202,6 +202,14 @@ export class SmacClient {
     return this.json('POST', `/v1/members/${encodeURIComponent(id)}/force-leave`);
   }
 
+  /**
+   * Records that a reaped member will not come back (docs/agent.md, "Forgetting a reaped
+   * member"). 404 NOT_FOUND, 409 MEMBER_NOT_REAPED, 429 TOO_MANY_FORGOTTEN.
+   */
+  forget(id: string): Promise<{ id: string; forgotten: boolean; at: string }> {
+    return this.json('POST', `/v1/members/${encodeURIComponent(id)}/forget`);
+  }
+
   /** A one-time dashboard login URL (docs/ui.md); the agent must run with --ui and --api-tcp. */
   uiLoginCode(): Promise<{ code: string; url: string; expiresInMs: number }> {
     return this.json('POST', '/v1/ui/login-codes');

@@ -28,6 +28,7 @@ export class OwnOpsTable {
   private readonly after: StatementSync;
   private readonly pruneUpTo: StatementSync;
   private readonly clearAll: StatementSync;
+  private readonly countAll: StatementSync;
 
   constructor(
     db: DatabaseSync,
@@ -43,6 +44,7 @@ export class OwnOpsTable {
     this.after = db.prepare('SELECT seq, ops FROM own_ops WHERE origin = ? AND seq > ? ORDER BY seq');
     this.pruneUpTo = db.prepare('DELETE FROM own_ops WHERE origin = ? AND seq <= ?');
     this.clearAll = db.prepare('DELETE FROM own_ops');
+    this.countAll = db.prepare('SELECT COUNT(*) AS n FROM own_ops');
   }
 
   /** Records one write's client batch; call inside the transaction that logs its event. */
@@ -64,6 +66,12 @@ export class OwnOpsTable {
    */
   prune(origin: string, seq: number): void {
     this.pruneUpTo.run(origin, seq);
+  }
+
+  /** How many client batches are kept (status `compaction.ownOpsKept`). */
+  count(): number {
+    const row = this.countAll.get();
+    return row ? intColumn(row, 'n', this.file) : 0;
   }
 
   clear(): void {

@@ -349,6 +349,12 @@ export class Store {
     return this.query('read own ops', () => this.ownOps.since(origin, seq));
   }
 
+  /** How many client batches of our own writes are kept (own-ops.ts). */
+  ownOpsCount(): number {
+    this.ensureOpen();
+    return this.query('count own ops', () => this.ownOps.count());
+  }
+
   /** Drops the client batches of `origin` up to `seq` (stable). */
   pruneOwnOps(origin: string, seq: number): void {
     this.ensureOpen();

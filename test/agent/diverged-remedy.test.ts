@@ -86,7 +86,8 @@ describe('the remedy for two single nodes that refuse each other', () => {
     expect(a2.peerId).not.toBe(oldId); // the key was in the emptied directory
     await expectJoined(a2, b, held, restartedAt, 'new identity');
     expect(a2.status().counters.divergedPulls).toBe(0);
-    // The old peer id is never heard from again: it stays listed (docs/agent.md says so).
+    // The old peer id is never heard from again: it stays listed until REFUSAL_EXPIRES_MS after
+    // it was last heard (peer-refusals.ts; test/agent/peer-refusals.test.ts drops it).
     expect(b.status().refused.map((r) => r.peerId)).toEqual([oldId]);
   }, 180_000);
 

@@ -1,7 +1,13 @@
 // Peers refused as members of another cluster (src/agent/peer-refusals.ts): one error line per
 // peer, counted every time, the gater's hold ends so that the peer can be judged again.
 import { describe, expect, it } from 'vitest';
-import { PEER_MERGING_DIVERGED, PEER_REFUSED_DIVERGED, PeerRefusals } from '../../src/agent/peer-refusals.js';
+import {
+  MAX_REFUSED_PEERS,
+  PEER_MERGING_DIVERGED,
+  PEER_REFUSED_DIVERGED,
+  PeerRefusals,
+  REFUSAL_EXPIRES_MS,
+} from '../../src/agent/peer-refusals.js';
 
 function setup() {
   const lines: { level: string; obj: Record<string, unknown> }[] = [];
@@ -81,5 +87,45 @@ describe('PeerRefusals', () => {
     expect(r.denies('p')).toBe(false);
     r.refuse('p', 'why');
     expect(lines.filter((l) => l.level === 'error')).toHaveLength(1);
+  });
+
+  // The diverged remedy restarts the refused node with an empty data directory and a new peer id
+  // (test/agent/diverged-remedy.test.ts): its old id is never heard again. It used to stay listed
+  // in /v1/status `refused` (and in memory) until this agent restarted.
+  it('drops a refusal once the peer was not heard for REFUSAL_EXPIRES_MS; a running refused peer stays listed', () => {
+    const expires = REFUSAL_EXPIRES_MS;
+    const { r, clock, lines } = setup();
+    r.refuse('old', 'why');
+    r.refuse('running', 'why');
+    // `running` keeps heartbeating (judged again after each hold); `old` was restarted empty.
+    for (let t = 0; t < expires; t += 60_000) {
+      clock.now += 60_000;
+      r.refuse('running', 'why');
+    }
+    expect(r.list().map((e) => e.peerId)).toEqual(['running']);
+    expect(r.isRefused('old')).toBe(false);
+    expect(r.denies('old', true)).toBe(false);
+    expect(r.isRefused('running')).toBe(true);
+    // Refused again later (it came back diverged): listed and logged again.
+    r.refuse('old', 'why');
+    expect(r.isRefused('old')).toBe(true);
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.obj.peer)).toEqual([
+      'old',
+      'running',
+      'old',
+    ]);
+  });
+
+  it('lists at most MAX_REFUSED_PEERS, dropping the one heard longest ago', () => {
+    const max = MAX_REFUSED_PEERS;
+    const { r, clock } = setup();
+    for (let i = 0; i <= max; i++) {
+      r.refuse(`p${String(i)}`, 'why');
+      clock.now += 10;
+    }
+    const listed = r.list().map((e) => e.peerId);
+    expect(listed).toHaveLength(max);
+    expect(listed).not.toContain('p0');
+    expect(listed).toContain(`p${String(max)}`);
   });
 });

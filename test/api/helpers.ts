@@ -172,6 +172,8 @@ export class ReplicaAgent implements ApiAgent {
         forceLeaves: [],
         reapAfterMs: 259_200_000,
         maxLogEvents: 10_000_000,
+        forgotten: [],
+        ownOpsKept: 7,
       },
       protocol: { major: 1, minEvent: 1, maxEvent: 2, emitting: 1 },
       refused: [],

@@ -3,6 +3,7 @@
 // is pending, `status` names it until then, and one past the bound exits 1 with its code.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TooManyForceLeaves } from '../../src/agent/force-leaves.js';
+import { ForgetRefused } from '../../src/agent/forgotten-members.js';
 import type { AgentStatus } from '../../src/agent/status.js';
 import { type MembersSource, membersRouteModule } from '../../src/api/routes/members.js';
 import { ReplicaAgent } from '../api/helpers.js';
@@ -28,6 +29,10 @@ const source: MembersSource = {
     return true;
   },
   forceLeavePending: (id) => pending.has(id),
+  forget: (id) => {
+    if (id === 'peer-live') throw new ForgetRefused('MEMBER_NOT_REAPED', `${id} is not held reaped here.`);
+    return { peerId: id, at: AT };
+  },
 };
 
 let api: ServedApi;
@@ -61,5 +66,16 @@ describe('smac members force-leave', () => {
     expect(over.code).toBe(1);
     expect(over.stderr).toContain('32 force-leaves are pending already');
     expect(over.stderr).toContain('TOO_MANY_FORCE_LEAVES');
+  });
+});
+
+describe('smac members forget', () => {
+  it('forgets a reaped member, and exits 1 with MEMBER_NOT_REAPED for one that is not', async () => {
+    const r = await smac('members', 'forget', 'peer-gone');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('peer-gone forgotten: this agent no longer keeps its writes for a re-run');
+    const live = await smac('members', 'forget', 'peer-live');
+    expect(live.code).toBe(1);
+    expect(live.stderr).toContain('MEMBER_NOT_REAPED');
   });
 });

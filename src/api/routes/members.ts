@@ -30,7 +30,18 @@ export interface MembersSource {
   forceLeave?(id: string): boolean;
   /** Whether the force-leave of `id` still waits for its reap to be agreed. */
   forceLeavePending?(id: string): boolean;
+  /**
+   * Records that a reaped member will not come back (src/agent/forgotten-members.ts). Throws an
+   * error with `code` NOT_FOUND, MEMBER_NOT_REAPED or TOO_MANY_FORGOTTEN.
+   */
+  forget?(id: string): { peerId: string; at: number };
 }
+
+const FORGET_CODES: ReadonlySet<string> = new Set([
+  ApiErrorCode.NotFound,
+  ApiErrorCode.MemberNotReaped,
+  ApiErrorCode.TooManyForgotten,
+]);
 
 const Member = Type.Object({
   id: Type.String(),
@@ -194,6 +205,38 @@ export function membersRouteModule(source: MembersSource): RouteModule {
               `No member ${id} holds compaction back here; see GET /v1/status.`,
             );
           return { id, removed: true, pending: source.forceLeavePending?.(id) ?? false };
+        },
+      );
+      app.post(
+        '/v1/members/:id/forget',
+        {
+          schema: {
+            summary:
+              'Records that a reaped member will not come back: this agent stops keeping its client writes for a re-run against it (docs/agent.md, "Forgetting a reaped member")',
+            tags: ['health'],
+            params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }),
+            response: {
+              200: Type.Object({
+                id: Type.String(),
+                forgotten: Type.Boolean(),
+                at: Type.String({ description: 'ISO 8601 time it was forgotten (the first time)' }),
+              }),
+            },
+          },
+        },
+        (request) => {
+          const { id } = request.params;
+          if (!source.forget) throw new ApiError(ApiErrorCode.NotFound, 'This agent forgets no members.');
+          let m: { peerId: string; at: number };
+          try {
+            m = source.forget(id);
+          } catch (e) {
+            const code = (e as { code?: unknown }).code;
+            if (typeof code === 'string' && FORGET_CODES.has(code))
+              throw new ApiError(code as ApiErrorCode, (e as Error).message);
+            throw e;
+          }
+          return { id: m.peerId, forgotten: true, at: new Date(m.at).toISOString() };
         },
       );
     },

@@ -1,0 +1,121 @@
+// A member that joined the losing side of a mutual reap (issue 7; docs/agent.md "Both sides of a
+// long split reap each other"). Four agents split 2|2 and each side force-leaves the other; once
+// both reaps are agreed, a fresh agent j joins the side that will lose, through a member of it,
+// and writes. j is no participant of either reap (it joined after the markers) and no reap names
+// its epoch, yet its state holds the losing side's epochs beyond the winners' cut, and every
+// event it wrote depends on them. After the heal every replica must be equal, with every
+// acknowledged write exactly once, j's included.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../src/agent/agent.js';
+import type { PeerGate } from '../../src/agent/agent-runtime.js';
+import {
+  FAST_MEMBERSHIP,
+  hits,
+  incHits,
+  quiet,
+  startFastCluster,
+  stopAll,
+  testConfig,
+  waitFor,
+  waitMembersKnown,
+} from './helpers.js';
+import { heal, split } from './split.js';
+
+let agents: Agent[] = [];
+afterEach(async () => {
+  await stopAll(agents);
+  agents = [];
+});
+
+const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
+const retired = (a: Agent, peer: string) => a.status().compaction.retired[peer];
+const state = (a: Agent) => JSON.stringify(a.list().filter((o) => !o.key.startsWith('_sys/')));
+
+/** Until the heal, `side` refuses every peer outside it (a joiner it does not know yet, too). */
+function closeSide(side: readonly Agent[]): void {
+  const ids = new Set(side.map((x) => x.peerId));
+  for (const x of side) {
+    const gate = (x as unknown as { isolation: PeerGate }).isolation;
+    const refused = gate.refused;
+    gate.refused = (id, inbound) => !ids.has(id) || refused(id, inbound);
+  }
+}
+
+function dump(xs: readonly Agent[]): void {
+  for (const x of xs) {
+    const st = x.status();
+    const reaps = st.compaction.reaps.map((r) => [
+      r.epoch.slice(-4),
+      r.cut,
+      r.participants.map((p) => p.slice(-4)),
+    ]);
+    console.log(
+      `${x.peerId.slice(-4)} ${st.origin.slice(-4)} hits ${hits(x)} ${JSON.stringify(st.counters)} ${JSON.stringify(reaps)}`,
+    );
+  }
+}
+
+describe('a member that joined the losing side of a mutual reap', () => {
+  it.each([
+    ['compacting', OPTS],
+    // No pull serves a snapshot for a compacted log: j learns the winners' cut only because a
+    // server serves its state to a requester past a cut it agreed (agent-wiring.ts).
+    ['without compaction', { ...OPTS, snapshotEveryEvents: 1_000_000 }],
+  ])(
+    '2|2, a force-leave on each side, j joins the losing side and writes (%s): all equal, every write once',
+    async (_, opts) => {
+      agents = await startFastCluster(4, opts);
+      await waitMembersKnown(agents);
+      // The side holding the smallest peer id wins the tie (mutual-reap.ts): j joins the other.
+      const sorted = [...agents].sort((x, y) => x.peerId.localeCompare(y.peerId));
+      const winners = [sorted[0]!, sorted[3]!];
+      const losers = [sorted[1]!, sorted[2]!];
+      let acked = 0;
+      for (const x of agents) acked += await incHits(x, 1);
+      await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
+      const origins = new Map(agents.map((x) => [x, x.status().origin]));
+      await split([winners, losers]);
+      closeSide(winners);
+      for (let i = 0; i < 20; i++) for (const x of agents) acked += await incHits(x, 1 + (i % 3));
+      for (const y of losers) expect(winners[0]!.forceLeave(y.peerId)).toBe(true);
+      for (const y of winners) expect(losers[0]!.forceLeave(y.peerId)).toBe(true);
+      const bothRetired = () =>
+        winners.every((x) => losers.every((y) => retired(x, y.peerId))) &&
+        losers.every((y) => winners.every((x) => retired(y, x.peerId)));
+      await waitFor(bothRetired, 'each side to retire the other', 60_000).catch((e: unknown) => {
+        dump(agents);
+        throw e;
+      });
+
+      // j joins the losing side through one of its members and writes there.
+      const j = await Agent.start(testConfig({ ...opts, join: losers[0]!.addresses() }), {
+        logger: quiet,
+        membership: FAST_MEMBERSHIP,
+      });
+      agents.push(j);
+      const losingHits = hits(losers[0]!);
+      await waitFor(() => hits(j) >= losingHits, 'j took the losing side’s state', 30_000);
+      const jOrigin = j.status().origin;
+      for (let i = 0; i < 30; i++) {
+        acked += await incHits(j, 1);
+        for (const x of agents.slice(0, 4)) acked += await incHits(x, 1);
+      }
+      await waitFor(() => losers.every((y) => hits(y) === hits(j)), 'j’s writes on the losing side');
+
+      await heal(agents);
+      await waitFor(
+        () => agents.every((x) => hits(x) === acked) && agents.every((x) => state(x) === state(agents[0]!)),
+        'every replica equal, with every acknowledged write once',
+        240_000,
+      ).catch((e: unknown) => {
+        dump(agents);
+        throw e;
+      });
+      // The winners kept their epochs; the losers and j took new ones.
+      for (const x of winners) expect(x.status().origin).toBe(origins.get(x));
+      for (const y of losers) expect(y.status().origin).not.toBe(origins.get(y));
+      expect(j.status().origin).not.toBe(jOrigin);
+    },
+    420_000,
+  );
+});
