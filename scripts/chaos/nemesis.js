@@ -244,6 +244,9 @@ export class Nemesis {
     // one it acknowledged writes beyond the cut of, else the last.
     f.reaps = agreed?.map((r) => ({ epoch: r.epoch, cut: r.cut, afterMs }));
     f.reap = f.reaps && (f.reaps.find((r) => this.beyondCut(target, r) > 0) ?? f.reaps.at(-1));
+    // The epoch the member wrote under then (its last acknowledged write's): one the survivors
+    // never heard of (a store loss just before) is not reaped, and needs no rebase (seed 102).
+    f.writingUnder = this.history.ops.findLast((o) => o.agent === target && o.outcome === 'ok')?.origin;
     const reap = f.reap;
     if (!reap) {
       // Evidence: what each survivor shows of the member's reaps (who is still missing).

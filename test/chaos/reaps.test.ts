@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ChaosOp } from '../../scripts/chaos/checker.js';
 import { FAULT_KINDS, Nemesis, type ReapRecord } from '../../scripts/chaos/nemesis.js';
-import { agreedReaps } from '../../scripts/chaos/reap-cuts.js';
+import { agreedReaps, rebaseFailures } from '../../scripts/chaos/reap-cuts.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -52,6 +52,49 @@ function ok(agentIndex: number, origin: string, seq: number): ChaosOp {
     origin,
     seq,
   };
+}
+
+/**
+ * Runs one force-leave fault of a1 (of three agents; under fake timers) whose survivors show
+ * `shown(asked)` as their reaps, `asked` once the force-leave was requested; `onAsk` runs then.
+ */
+async function forceLeaveOfA1(
+  shown: (asked: boolean) => unknown[],
+  ops: ChaosOp[],
+  onAsk: (a1: ReturnType<typeof agent>) => void = () => undefined,
+): Promise<{ n: Nemesis; f: ReapRecord }> {
+  const a1 = agent('P1', []);
+  const three = [agent('P0', []), a1, agent('P2', [])];
+  const agents = three.map((a) => ({
+    ...a,
+    state: 'running',
+    kill: () => Promise.resolve(),
+    start: () => Promise.resolve(),
+  }));
+  let asked = false;
+  const api = (i: number) => ({
+    get: () => Promise.resolve({ compaction: { reaps: shown(asked) }, counters: { compactions: i } }),
+    request: () => {
+      asked = true;
+      onAsk(a1);
+      return Promise.resolve({ outcome: 'ok', status: 200, body: {} });
+    },
+  });
+  const n = new Nemesis({
+    rng: { int: (lo: number) => lo, chance: () => false, pick: <T>(xs: T[]) => xs[0] },
+    agents,
+    apis: [api(0), api(1), api(2)],
+    clients: [],
+    net: { isolate: () => undefined, healAll: () => undefined },
+    history: { ops },
+    storeLoss: true,
+    log: () => undefined,
+  });
+  const f = { kind: 'force-leave', targets: [1], start: 0, end: 0, hold: 100 } as unknown as ReapRecord;
+  const done = n.forceLeave(f, 1, new Map());
+  await vi.runAllTimersAsync();
+  await done;
+  return { n, f };
 }
 
 describe('the nemesis and reaps', () => {
@@ -106,54 +149,61 @@ describe('the force-leave fault and a member with an older epoch', () => {
   it('pairs itself with the reaped epoch the member rebased from, and waits for every cut', async () => {
     vi.useFakeTimers();
     const rebase = { time: 5, reaped: 'P1~cur', cut: 40, held: 45, origin: 'P1~new', rerun: 5 };
-    const a0 = agent('P0', []);
-    const a1 = agent('P1', []);
-    const a2 = agent('P2', []);
-    const agents = [a0, a1, a2].map((a) => ({
-      ...a,
-      state: 'running',
-      kill: () => Promise.resolve(),
-      start: () => Promise.resolve(),
-    }));
     const reaps = [
       { epoch: 'P1~aaa-old', cut: 2 }, // sorted before the current epoch, as in seed 6
       { epoch: 'P1~cur', cut: 40 },
     ];
-    let asked = false;
     let polls = 0;
     // The current epoch's cut comes a few polls after the old one's.
-    const shown = () => (!asked ? [] : ++polls < 10 ? [reaps[0], { epoch: 'P1~cur' }] : reaps);
-    const api = (i: number) => ({
-      get: () => Promise.resolve({ compaction: { reaps: shown() }, counters: { compactions: i } }),
-      request: () => {
-        asked = true;
-        appendFileSync(
-          join(a1.dir, 'agent.log'),
-          `${JSON.stringify(rebase)}\n${JSON.stringify({ time: 9, rerun: 5 })}\n`,
-        );
-        return Promise.resolve({ outcome: 'ok', status: 200, body: {} });
-      },
-    });
+    const shown = (asked: boolean) => (!asked ? [] : ++polls < 10 ? [reaps[0], { epoch: 'P1~cur' }] : reaps);
     const ops = [1, 2, 41, 42, 43, 44, 45].map((s) => ok(1, s <= 2 ? 'P1~aaa-old' : 'P1~cur', s));
-    const n = new Nemesis({
-      rng: { int: (lo: number) => lo, chance: () => false, pick: <T>(xs: T[]) => xs[0] },
-      agents,
-      apis: [api(0), api(1), api(2)],
-      clients: [],
-      net: { isolate: () => undefined, healAll: () => undefined },
-      history: { ops },
-      storeLoss: true,
-      log: () => undefined,
+    const { n, f } = await forceLeaveOfA1(shown, ops, (a1) => {
+      appendFileSync(
+        join(a1.dir, 'agent.log'),
+        `${JSON.stringify(rebase)}\n${JSON.stringify({ time: 9, rerun: 5 })}\n`,
+      );
     });
-    const f = { kind: 'force-leave', targets: [1], start: 0, end: 0, hold: 100 } as unknown as ReapRecord;
-    const done = n.forceLeave(f, 1, new Map());
-    await vi.runAllTimersAsync();
-    await done;
     expect(f.reap).toEqual(expect.objectContaining({ epoch: 'P1~cur', cut: 40 }));
     expect(f.rebase).toMatchObject({ cut: 40, rerun: 5 });
     // Both epochs are this fault's: neither counts as a reap no fault asked for.
     n.faults.push(f);
     expect(n.unplannedReaps(reaps)).toEqual([]);
+  });
+});
+
+describe('the force-leave fault and a member back from a store loss', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  // Seed 102 (5 agents, 60 s) failed with "a3 was reaped at 145 but logged no rebase", although
+  // the replicas converged and every other check passed. A kill had given a3 a second epoch, a
+  // store loss a third; isolated 12 s later (the force-leave fault) before it reached anyone, it
+  // wrote 61 acknowledged writes under that third epoch, which no survivor knew. The survivors
+  // reaped the two epochs they knew (cut 10 and 145), where a3 held nothing beyond the cut: its
+  // store was gone. So it had nothing to rebase from, kept writing under its epoch, and the
+  // survivors took those writes as a reaped member's return (docs/agent.md "Reaping").
+  it('needs no rebase when it reaped only epochs the member no longer wrote under, with nothing beyond their cuts', async () => {
+    vi.useFakeTimers();
+    const reaps = [
+      { epoch: 'P1~first', cut: 145 },
+      { epoch: 'P1~killed', cut: 10 },
+    ];
+    const ops = [
+      ...[144, 145].map((s) => ok(1, 'P1~first', s)),
+      ...[9, 10].map((s) => ok(1, 'P1~killed', s)),
+      ...[1, 2, 3].map((s) => ok(1, 'P1~after-store-loss', s)),
+    ];
+    const { f } = await forceLeaveOfA1((asked) => (asked ? reaps : []), ops); // no rebase line
+    expect(f.reaps?.map((r) => [r.epoch, r.cut])).toEqual(reaps.map((r) => [r.epoch, r.cut]));
+    expect(rebaseFailures([f], ops)).toEqual([]);
+    // Had it acknowledged a write beyond a cut, or been writing under a reaped epoch, it must
+    // have rebased.
+    expect(rebaseFailures([f], [...ops, ok(1, 'P1~killed', 11)])).toEqual([
+      'a1 was reaped at 10 but logged no rebase',
+    ]);
+    const current = { ...f, writingUnder: 'P1~first' } as ReapRecord;
+    expect(rebaseFailures([current], ops)).toEqual(['a1 was reaped at 10 but logged no rebase']);
   });
 });
 
