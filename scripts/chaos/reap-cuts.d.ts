@@ -7,4 +7,5 @@ export function agreedReaps(
 export function rebaseFailures(
   faults: import('./nemesis.js').ReapRecord[],
   ops: import('./checker.js').ChaosOp[],
+  faults?: { kind: string; targets: number[]; start: number }[],
 ): string[];

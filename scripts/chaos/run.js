@@ -226,7 +226,7 @@ async function main() {
     for (const k of nemesis.kinds) if (!kinds.has(k)) failures.push(`fault kind ${k} never happened`);
     const leaves = nemesis.faults.filter((f) => f.kind === 'force-leave' || f.kind === 'reap-timer');
     if (leaves.length > 0 && !leaves.some((f) => f.reap)) failures.push('no force-leave completed a reap');
-    failures.push(...rebaseFailures([...leaves, ...unplanned], history.ops));
+    failures.push(...rebaseFailures([...leaves, ...unplanned], history.ops, nemesis.faults));
     // An agent that exited without being killed crashed: name it, with the end of its log.
     for (const a of agents)
       for (const c of a.crashes)

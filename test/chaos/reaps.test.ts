@@ -207,6 +207,43 @@ describe('the force-leave fault and a member back from a store loss', () => {
   });
 });
 
+describe('a re-run thrown away with its store', () => {
+  // Seed 4 (5 agents, 120 s, load 33-44) failed with "a2 was reaped at 2 and started its rebase
+  // (held 63, 70 writes to re-run) but never logged the end of the re-run", while the replicas
+  // converged and every other check passed. a2 rebased at 05:23:55; its re-run, one durable
+  // write after another at that load (50-210 s for 56-268 writes in these runs), had not ended
+  // when the store-loss fault deleted its store at 05:24:46, its pending re-run with it. The
+  // fault had made those 70 writes unknown (held by no other agent), as the operator threw
+  // them away: no end of the re-run can come.
+  const leave = (time: number): ReapRecord => ({
+    kind: 'force-leave',
+    targets: [2],
+    reap: { epoch: 'P2~a', cut: 2 },
+    reaps: [{ epoch: 'P2~a', cut: 2 }],
+    end: 0,
+    rerunUnfinished: { time, held: 63, rerun: 70 },
+  });
+  const unfinished =
+    'a2 was reaped at 2 and started its rebase (held 63, 70 writes to re-run) but never logged the end of the re-run';
+
+  it('expects no end of a re-run after a store loss of its member', () => {
+    const storeLoss = { kind: 'store-loss', targets: [2], start: 2_000 };
+    expect(rebaseFailures([leave(1_000)], [], [storeLoss])).toEqual([]);
+  });
+
+  it('still expects it after a store loss before the rebase, or of another agent', () => {
+    expect(rebaseFailures([leave(3_000)], [], [{ kind: 'store-loss', targets: [2], start: 2_000 }])).toEqual([
+      unfinished,
+    ]);
+    expect(rebaseFailures([leave(1_000)], [], [{ kind: 'store-loss', targets: [1], start: 2_000 }])).toEqual([
+      unfinished,
+    ]);
+    expect(rebaseFailures([leave(1_000)], [], [{ kind: 'kill', targets: [2], start: 2_000 }])).toEqual([
+      unfinished,
+    ]);
+  });
+});
+
 describe('agreedReaps', () => {
   const old = { epoch: 'P1~a', cut: 2 };
   const cur = { epoch: 'P1~b', cut: 40 };
