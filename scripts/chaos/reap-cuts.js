@@ -78,8 +78,9 @@ export function rebaseFailures(faults, ops, all = []) {
 
 /**
  * Whether a reap must show its member's rebase. Not when the member acknowledged nothing beyond
- * any reaped epoch's cut (its state is everyone's; an unknown op beyond the cut would have made
- * it rebase and log it), and either no fault asked for the reap or the member was writing under
+ * any reaped epoch's cut that it still held (a store loss throws away what no other agent held,
+ * and the fault makes those writes unknown; an unknown op beyond the cut in its store would have
+ * made it rebase and log it), and either no fault asked for the reap or the member was writing under
  * an epoch the reap did not name: one the survivors never heard of, taken at a restart after a
  * store loss (seed 102). Its own current epoch reaped, a member always rebases, even at cut =
  * held (src/agent/rebase.ts), since its next write would fall beyond the cut.
@@ -88,7 +89,11 @@ function rebaseNeeded(f, ops) {
   const reaps = f.reaps ?? [f.reap];
   const t = f.targets[0];
   const beyond = ops.some(
-    (o) => o.agent === t && o.outcome === 'ok' && reaps.some((r) => o.origin === r.epoch && o.seq > r.cut),
+    (o) =>
+      o.agent === t &&
+      o.outcome === 'ok' &&
+      !o.lostWithStore &&
+      reaps.some((r) => o.origin === r.epoch && o.seq > r.cut),
   );
   if (beyond) return true;
   if (f.unplanned) return false;
