@@ -211,6 +211,30 @@ describe('the force-leave fault and a member back from a store loss', () => {
   });
 });
 
+describe('the force-leave fault and a survivor catching up after a store loss', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  // Seed 7 (5 agents, 120 s, load 44-52) failed with "no force-leave completed a reap": the
+  // force-leave of a1 came right after a2's store loss, and a2, restarted with an empty store,
+  // installed a peer's state 35 s later and reported on the reap at once, 0.9 s after the
+  // fault's 30 s wait for the agreed cut had run out. The reap completed (a1 rebased and re-ran
+  // 255 writes, checked as an unplanned reap), and every other check passed.
+  it('waits long enough for the cut on a loaded machine', async () => {
+    vi.useFakeTimers();
+    const reaps = [{ epoch: 'P1~e', cut: 86 }];
+    let askedAt: number | undefined;
+    const shown = (asked: boolean): unknown[] => {
+      if (!asked) return [];
+      askedAt ??= Date.now();
+      return Date.now() - askedAt >= 36_000 ? reaps : [{ epoch: 'P1~e' }];
+    };
+    const { f } = await forceLeaveOfA1(shown, [ok(1, 'P1~e', 86)]);
+    expect(f.reap).toEqual(expect.objectContaining({ epoch: 'P1~e', cut: 86 }));
+  });
+});
+
 describe('a re-run thrown away with its store', () => {
   // Seed 4 (5 agents, 120 s, load 33-44) failed with "a2 was reaped at 2 and started its rebase
   // (held 63, 70 writes to re-run) but never logged the end of the re-run", while the replicas
