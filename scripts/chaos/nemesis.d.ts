@@ -11,6 +11,8 @@ export interface ReapRecord {
   /** Every epoch of the member the fault's reap retired (a force-leave or reap-timer fault). */
   reaps?: { epoch: string; cut: number }[];
   beyond?: number;
+  /** The epoch of the member's last acknowledged write when the fault's cut was agreed. */
+  writingUnder?: string;
   end: number;
   rebase?: {
     cut: number;

@@ -26,8 +26,10 @@ export const FAULT_KINDS = [
 /**
  * How long the force-leave fault waits for the agreed cut, for the member's rebase to start,
  * and then for its re-run: one write after another, each durable (about 10 a second here).
+ * The cut waits for every survivor's report: one just back from a store loss reported 36 s
+ * after the force-leave at load 50 (seed 7), once it had a peer's state.
  */
-const REAP_WAIT_MS = 30_000;
+const REAP_WAIT_MS = 60_000;
 /**
  * A timer-driven reap comes reapAfterMs after the member was last heard, once it is also
  * declared dead: on a machine at load 25, a killed agent was suspected only after 41 s.
@@ -244,6 +246,9 @@ export class Nemesis {
     // one it acknowledged writes beyond the cut of, else the last.
     f.reaps = agreed?.map((r) => ({ epoch: r.epoch, cut: r.cut, afterMs }));
     f.reap = f.reaps && (f.reaps.find((r) => this.beyondCut(target, r) > 0) ?? f.reaps.at(-1));
+    // The epoch the member wrote under then (its last acknowledged write's): one the survivors
+    // never heard of (a store loss just before) is not reaped, and needs no rebase (seed 102).
+    f.writingUnder = this.history.ops.findLast((o) => o.agent === target && o.outcome === 'ok')?.origin;
     const reap = f.reap;
     if (!reap) {
       // Evidence: what each survivor shows of the member's reaps (who is still missing).

@@ -4,3 +4,8 @@ export function agreedReaps(
   peer: string,
   doneBefore: Set<string>,
 ): { epoch: string; cut: number }[] | undefined;
+export function rebaseFailures(
+  faults: import('./nemesis.js').ReapRecord[],
+  ops: import('./checker.js').ChaosOp[],
+  faults?: { kind: string; targets: number[]; start: number }[],
+): string[];

@@ -19,6 +19,7 @@ import { awaitConvergence } from './converge.js';
 import { ChaosNet, leftoverNamespaces, netnsAvailable } from './net.js';
 import { Nemesis } from './nemesis.js';
 import { Prng } from './prng.js';
+import { rebaseFailures } from './reap-cuts.js';
 import { Client, History } from './workload.js';
 
 /** How long, in all, the run waits before its check for re-runs not seen to end during their fault. */
@@ -225,36 +226,7 @@ async function main() {
     for (const k of nemesis.kinds) if (!kinds.has(k)) failures.push(`fault kind ${k} never happened`);
     const leaves = nemesis.faults.filter((f) => f.kind === 'force-leave' || f.kind === 'reap-timer');
     if (leaves.length > 0 && !leaves.some((f) => f.reap)) failures.push('no force-leave completed a reap');
-    for (const f of [...leaves, ...unplanned]) {
-      if (!f.reap) continue;
-      const who = `a${f.targets[0]}`;
-      // Unplanned and nothing acknowledged beyond the cut: no rebase needed (its state is
-      // everyone's; an unknown op beyond the cut would have made it rebase and log it).
-      if (f.unplanned && !f.rebase && !f.rerunUnfinished && f.beyond === 0) continue;
-      if (!f.rebase) {
-        failures.push(
-          f.rerunUnfinished
-            ? `${who} was reaped at ${f.reap.cut} and started its rebase (held ${f.rerunUnfinished.held}, ${f.rerunUnfinished.rerun} writes to re-run) but never logged the end of the re-run`
-            : `${who} was reaped at ${f.reap.cut} but logged no rebase`,
-        );
-        continue;
-      }
-      // Exactly once, batch by batch: the member re-ran every write it acknowledged beyond the
-      // cut and none twice; an unknown one (a kill mid-write) may be among them or not.
-      const beyond = history.ops.filter(
-        (o) =>
-          o.agent === f.targets[0] &&
-          ((o.origin === f.reap.epoch && o.seq > f.reap.cut) ||
-            (f.rebase.abandoned !== undefined && o.origin === f.rebase.abandoned)),
-      ).length;
-      const maybe = history.ops.filter(
-        (o) => o.agent === f.targets[0] && o.outcome === 'unknown' && o.start < f.end,
-      ).length;
-      if (f.rebase.rerun < beyond || f.rebase.rerun > beyond + maybe)
-        failures.push(
-          `${who} re-ran ${f.rebase.rerun} writes beyond the cut ${f.reap.cut}, but acknowledged ${beyond} there (and ${maybe} unknown)`,
-        );
-    }
+    failures.push(...rebaseFailures([...leaves, ...unplanned], history.ops, nemesis.faults));
     // An agent that exited without being killed crashed: name it, with the end of its log.
     for (const a of agents)
       for (const c of a.crashes)
