@@ -3,7 +3,8 @@
  *
  * `smac members force-leave <peer>` starts an agreed reap of every epoch of the member this
  * agent knows, and, until that reap is agreed, also reaps each new epoch of the member that shows
- * up (it restarted or rebased where this agent could not see it). That intent must outlive a
+ * up (it restarted or rebased where this agent could not see it; one that shows up once every
+ * marked epoch's cut is agreed is the member coming back, reap-starts.ts). That intent must outlive a
  * restart: an agent restarted before the cut would otherwise forget it, the member's new epoch
  * would stay live, and the operator's command would silently have done nothing for it. So each
  * pending force-leave is written to the store's meta with a synced commit before the command

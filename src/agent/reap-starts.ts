@@ -72,12 +72,12 @@ export class ReapStarts {
    * members as they were before this step retired any (what compaction's step then uses).
    */
   step(now: number): string[] {
-    this.forceNewEpochs();
+    const forceDone = this.forceNewEpochs();
     this.noticeReturns(now);
     const members = this.deps.members();
     for (const id of members) this.deps.view.noticed(id, now);
     this.reapSilent(members, now);
-    this.retireAgreed(now);
+    this.retireAgreed(now, forceDone);
     this.reapLeftParticipants();
     return members;
   }
@@ -184,11 +184,20 @@ export class ReapStarts {
   /**
    * An operator's force-leave covers the member whatever epoch it is in: one of its epochs that
    * reaches us while that reap is pending (it rebased where we could not see it, or restarted
-   * under a new epoch) is reaped too. Reaps started by our own timers do not extend so: a member
-   * that writes under a new epoch is up, and a member that is up is never reaped.
+   * under a new epoch) is reaped too. Whether every marked epoch's cut is agreed is checked
+   * first: then the force-leave is done (returned, with those epochs, for retireAgreed), and an
+   * epoch that reached us since is the member coming back after the reap (it learnt the cut and
+   * rebased), not one to reap again. Reaps started by our own timers do not extend to new epochs:
+   * a member that writes under a new epoch is up, and a member that is up is never reaped.
    */
-  private forceNewEpochs(): void {
-    for (const { peerId } of this.forceLeaves.list()) this.reaper.initiate(peerId);
+  private forceNewEpochs(): Map<string, string[]> {
+    const done = new Map<string, string[]>();
+    for (const intent of this.forceLeaves.list()) {
+      const agreed = this.reaper.agreedEpochs(intent.peerId);
+      if (agreed && agreed.join(' ') !== intent.done) done.set(intent.peerId, agreed);
+      else this.reaper.initiate(intent.peerId);
+    }
+    return done;
   }
 
   /**
@@ -206,9 +215,12 @@ export class ReapStarts {
     }
   }
 
-  /** Peers whose every epoch is retired at an agreed cut: stability stops waiting for them. */
-  private retireAgreed(now: number): void {
-    for (const [peer, epochs] of this.reaper.step()) {
+  /**
+   * Peers whose every epoch is retired at an agreed cut, and force-left ones whose every marked
+   * epoch is (`forceDone`): stability stops waiting for them.
+   */
+  private retireAgreed(now: number, forceDone: ReadonlyMap<string, string[]>): void {
+    for (const [peer, epochs] of new Map([...this.reaper.step(), ...forceDone])) {
       // Once per set of retired epochs: a reaped member that came back (heartbeats) is a member
       // again, and is retired again only if a later epoch of it is reaped too.
       const signature = epochs.join(' ');

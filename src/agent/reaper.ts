@@ -153,6 +153,22 @@ export class Reaper {
     return epochs.join(' ');
   }
 
+  /**
+   * The epochs of `peer` that were marked for a reap (marker in the state or ours in flight),
+   * when there is one and every one is retired here; undefined otherwise. Unmarked epochs do
+   * not count: one that showed up after the cuts were agreed is the member coming back.
+   */
+  agreedEpochs(peer: string): string[] | undefined {
+    const replica = this.deps.replica();
+    const marked = this.epochsOf(peer).filter((e) => this.inFlight.has(e) || replica.reapOf(e));
+    if (marked.length === 0) return undefined;
+    for (const e of marked) {
+      const cut = replica.reapOf(e)?.cut;
+      if (cut === undefined || vcGet(replica.clock(), e) < cut) return undefined;
+    }
+    return marked;
+  }
+
   private epochsOf(peer: string): string[] {
     return [...this.deps.replica().clock().keys()].filter((o) => peerOfOrigin(o) === peer).sort();
   }

@@ -18,8 +18,9 @@
  * suspect beats alive and dead/left beat both; dead and left are final for their incarnation,
  * so only the member itself, by raising its incarnation, can come back.
  *
- * This file holds `step`, the protocol period and the reads; the member table and what else
- * its parts share is in detector-state.ts, the incarnation rules in membership-updates.ts,
+ * This file holds `step` and the reads; the protocol period (probes, retries, suspecting, and
+ * the rest of each tick) is in probe-cycle.ts, the member table and what else its parts share
+ * in detector-state.ts, the incarnation rules in membership-updates.ts,
  * piggybacking and the gossip loop in dissemination.ts, relaying for others in relays.ts, the
  * suspicions' last-chance pings and verdicts in suspicion-deadlines.ts.
  */
@@ -27,7 +28,7 @@ import { ErrorCode, fail } from '../errors.js';
 import { canonicalJson } from '../json.js';
 import { Awareness } from './awareness.js';
 import { type MembershipConfig, resolveMembershipConfig } from './config.js';
-import { gossipRound, piggyback } from './dissemination.js';
+import { piggyback } from './dissemination.js';
 import { DetectorState, type MembershipStats, type MemberState, type MemberView } from './detector-state.js';
 import {
   checkInput,
@@ -46,10 +47,9 @@ import {
   onDown,
   onSuspect,
 } from './membership-updates.js';
-import type { Probe } from './probe.js';
+import { ProbeCycle } from './probe-cycle.js';
 import { RandomChoice } from './random-choice.js';
-import { Relays, relayTimeoutMs } from './relays.js';
-import { isLastChance, nextSuspicionDueMs, runSuspicionDeadlines } from './suspicion-deadlines.js';
+import { Relays } from './relays.js';
 
 export type { MemberView, MembershipStats } from './detector-state.js';
 
@@ -59,10 +59,8 @@ export class FailureDetector {
   /** The member table and what the membership updates share with the probe cycle. */
   private readonly s: DetectorState;
   private readonly relays: Relays;
-  private probe: Probe | undefined;
-  /** Undefined until the first tick, which staggers the first probe randomly in a period. */
-  private nextProbeAtMs: number | undefined;
-  private nextGossipAtMs = 0;
+  /** Probing, suspecting, and the rest of each tick (probe-cycle.ts). */
+  private readonly cycle: ProbeCycle;
   private leaveDone = false;
 
   /**
@@ -94,6 +92,7 @@ export class FailureDetector {
     // Our first pings introduce us to members that only know us from elsewhere.
     this.s.queue.enqueue(this.s.selfAlive());
     this.relays = new Relays(this.s);
+    this.cycle = new ProbeCycle(this.s, this.relays);
   }
 
   /**
@@ -126,7 +125,7 @@ export class FailureDetector {
     const fx: MembershipEffect[] = [];
     switch (input.kind) {
       case 'tick':
-        this.tick(fx);
+        if (!this.leaveDone) this.cycle.tick(fx);
         break;
       case 'join':
         onAlive(this.s, aliveOf(input.member), true, fx);
@@ -154,12 +153,10 @@ export class FailureDetector {
         break;
       case 'ack':
         this.s.roundTrips.sample(input.from, input.seq, this.s.nowMs, this.s.table.has(input.from));
-        this.onAck(input.seq, fx);
+        this.cycle.onAck(input.seq, fx);
         break;
       case 'nack':
-        if (this.probe?.seq === input.seq && this.probe.via.includes(input.from)) {
-          this.probe.nacks.add(input.from);
-        }
+        this.cycle.onNack(input.from, input.seq);
         break;
       case 'alive':
         onAlive(this.s, input, true, fx);
@@ -175,7 +172,7 @@ export class FailureDetector {
         leave(this.s, fx);
         break;
       case 'connection-lost':
-        this.onConnectionLost(input.id, fx);
+        this.cycle.onConnectionLost(input.id, fx);
         break;
       case 'refute-needed':
         accusedOfIncarnation(this.s, input.incarnation, fx);
@@ -194,22 +191,7 @@ export class FailureDetector {
    * timeout (see `detectionBoundMs`).
    */
   nextTickAtMs(): number {
-    if (this.leaveDone) return Number.POSITIVE_INFINITY;
-    if (this.nextProbeAtMs === undefined) return this.s.nowMs;
-    let t = this.nextProbeAtMs;
-    const p = this.probe;
-    if (p) t = Math.min(t, p.indirectSent ? p.endMs : p.pingDeadlineMs);
-    else if (this.s.probeOrder.soonCount > 0) t = this.s.nowMs;
-    t = Math.min(t, nextSuspicionDueMs(this.s));
-    t = Math.min(t, this.relays.nextDeadlineMs());
-    if (this.s.queue.size > 0 && this.config.gossipNodes > 0)
-      t = Math.min(t, Math.max(this.s.nowMs, this.nextGossipAtMs));
-    for (const m of this.s.table.values()) {
-      if (m !== this.s.me && (m.status === 'dead' || m.status === 'left')) {
-        t = Math.min(t, m.sinceMs + this.config.deadRetentionMs);
-      }
-    }
-    return t;
+    return this.leaveDone ? Number.POSITIVE_INFINITY : this.cycle.nextTickAtMs();
   }
 
   // ---- reads --------------------------------------------------------------------------
@@ -247,160 +229,11 @@ export class FailureDetector {
     return { ...this.s.counters, healthScore: this.s.awareness.score, pendingGossip: this.s.queue.size };
   }
 
-  // ---- the protocol period ------------------------------------------------------------
-
-  private tick(fx: MembershipEffect[]): void {
-    if (this.leaveDone) return;
-    const now = this.s.nowMs;
-    const p = this.probe;
-    if (p) {
-      if (!p.indirectSent && now >= p.pingDeadlineMs) this.sendIndirect(p, fx);
-      if (now >= p.endMs) {
-        this.probe = undefined;
-        this.probeFailed(p, fx);
-      }
-    }
-    // Unless probeFailed started the next attempt at the same target: the next probe in turn.
-    if (this.probe === undefined) {
-      this.nextProbeAtMs ??= now + this.s.random.int(this.config.probeIntervalMs);
-      const soon = this.s.probeOrder.nextSoon(this.s.table, this.s.me);
-      if (soon !== undefined || now >= this.nextProbeAtMs) this.startProbe(fx, soon);
-    }
-    // After the probe step: its failure may have confirmed a suspicion past its deadline.
-    runSuspicionDeadlines(this.s, fx);
-    this.relays.expire(fx);
-    if (now >= this.nextGossipAtMs && this.s.queue.size > 0) {
-      this.nextGossipAtMs = now + this.config.gossipIntervalMs;
-      gossipRound(this.s, fx);
-    }
-    for (const [id, m] of [...this.s.table]) {
-      if (m === this.s.me || (m.status !== 'dead' && m.status !== 'left')) continue;
-      if (now - m.sinceMs >= this.config.deadRetentionMs) {
-        this.s.table.delete(id);
-        this.s.roundTrips.forget(id);
-      }
-    }
-  }
-
-  /**
-   * `soon`: a member probed out of turn (its connection was lost); `retry`: a failed probe
-   * whose target gets its next attempt now; else the next member in turn.
-   */
-  private startProbe(fx: MembershipEffect[], soon?: MemberId, retry?: Probe): void {
-    const now = this.s.nowMs;
-    const periodMs = this.s.awareness.scale(this.config.probeIntervalMs);
-    if (soon !== undefined) this.s.counters.probesOutOfTurn++;
-    const target = retry?.target ?? soon ?? this.s.probeOrder.next(this.s.table, this.s.me);
-    if (target === undefined) {
-      this.nextProbeAtMs = now + periodMs;
-      return;
-    }
-    // Out of turn, we could not reconnect to it: its ping cannot get through, so the helpers
-    // try at once, within one period (docs/membership.md, "Lost connections").
-    const timeoutMs = soon === undefined ? this.s.scaledProbeTimeoutFor(target) : 0;
-    // A member whose round trip needs more than half the period gets a longer one: the
-    // indirect probe, two hops each way, needs about as long again as the direct one.
-    const spanMs = Math.max(periodMs, 2 * timeoutMs);
-    this.nextProbeAtMs = now + spanMs;
-    const seq = this.s.nextSeq();
-    this.probe = {
-      target,
-      seq,
-      pingDeadlineMs: now + timeoutMs,
-      endMs: now + spanMs,
-      attempt: retry ? retry.attempt + 1 : 1,
-      earlier: retry ? [...retry.earlier, retry.seq] : [],
-      // A member we could not reconnect to gets no second chance: its process is gone.
-      final: soon !== undefined,
-      indirectSent: false,
-      via: [],
-      nacks: new Set(),
-    };
-    this.s.counters.probes++;
-    this.s.roundTrips.notePing(seq, target, this.s.nowMs);
-    fx.push({ kind: 'send-ping', to: target, seq, piggyback: piggyback(this.s, target, 1) });
-    if (soon !== undefined) this.sendIndirect(this.probe, fx);
-  }
-
   /**
    * The direct probe timeout for `id` before Lifeguard's scaling: probeTimeoutMs until its
    * round trip is measured, then adaptive (config.rttTimeoutMult; docs/membership.md).
    */
   probeTimeoutFor(id: MemberId): number {
     return this.s.probeTimeoutFor(id);
-  }
-
-  /**
-   * The transport lost its connection to `id`: probe it out of turn, now if nothing runs. A
-   * probe of it already running becomes one: its ping cannot get through, so the helpers try
-   * at once, it ends within a period, and it gets no further attempt if it fails.
-   */
-  private onConnectionLost(id: MemberId, fx: MembershipEffect[]): void {
-    const m = this.s.table.get(id);
-    const p = this.probe;
-    if (p?.target === id && !p.final) {
-      p.final = true;
-      p.endMs = Math.min(p.endMs, this.s.nowMs + this.s.awareness.scale(this.config.probeIntervalMs));
-      if (!p.indirectSent) this.sendIndirect(p, fx);
-    }
-    if (!m || m === this.s.me || this.s.leaving || p?.target === id) return;
-    if (m.status !== 'alive' && m.status !== 'suspect') return;
-    if (!this.s.probeOrder.probeSoon(id, this.s.nowMs, this.config.probeIntervalMs)) return;
-    if (this.probe === undefined && this.nextProbeAtMs !== undefined) this.tick(fx);
-  }
-
-  private sendIndirect(p: Probe, fx: MembershipEffect[]): void {
-    p.indirectSent = true;
-    this.s.counters.pingTimeouts++;
-    if (this.s.leaving || this.config.indirectChecks === 0) return;
-    const candidates: MemberId[] = [];
-    for (const m of this.s.table.values()) {
-      if (m.status === 'alive' && m !== this.s.me && m.id !== p.target) candidates.push(m.id);
-    }
-    const via = this.s.random.pick(candidates, this.config.indirectChecks);
-    if (via.length === 0) return;
-    p.via = via;
-    const timeoutMs = relayTimeoutMs(this.s, p.endMs - this.s.nowMs, via);
-    fx.push({
-      kind: 'send-ping-req',
-      via,
-      target: p.target,
-      seq: p.seq,
-      timeoutMs,
-      piggyback: piggyback(this.s, p.target, via.length),
-    });
-  }
-
-  private probeFailed(p: Probe, fx: MembershipEffect[]): void {
-    this.s.counters.probeFailures++;
-    if (this.s.leaving) return;
-    // Lifeguard: helpers that did not even nack suggest the trouble is ours, not the target's.
-    // With no helpers to ask, every failed probe counts against us.
-    const expected = p.via.length;
-    this.s.awareness.apply(expected > 0 ? expected - Math.min(expected, p.nacks.size) : 1);
-    const m = this.s.table.get(p.target);
-    if (m?.status !== 'alive' && m?.status !== 'suspect') return;
-    if (!p.final && p.attempt < this.config.probeAttempts) {
-      // Not yet: a live member stalled for longer than one probe answers the next one (or its
-      // late ack to this one still counts); a dead one stays silent through it too.
-      this.s.counters.probeRetries++;
-      this.startProbe(fx, undefined, p);
-      return;
-    }
-    onSuspect(this.s, { kind: 'suspect', id: m.id, incarnation: m.incarnation, from: this.id }, fx);
-  }
-
-  // ---- probe traffic ------------------------------------------------------------------
-
-  private onAck(seq: number, fx: MembershipEffect[]): void {
-    if (this.probe?.seq === seq || this.probe?.earlier.includes(seq)) {
-      this.probe = undefined;
-      this.s.awareness.apply(-1);
-      return;
-    }
-    // An ack to a last-chance ping: what counts is the refutation it carries, if any.
-    if (isLastChance(this.s, seq)) return;
-    if (this.relays.onAck(seq, fx)) return;
-    this.s.counters.staleAcks++;
   }
 }
