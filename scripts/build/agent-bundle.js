@@ -14,6 +14,10 @@
 // Kept out, loaded from node_modules at run time if ever:
 // - xsalsa20: src/net/pnet-cipher.ts patches the instance that @libp2p/pnet loads, which it
 //   finds through node_modules; bundled, pnet would use its own copy, which the patch misses.
+// - @chainsafe/libp2p-yamux: src/net/yamux-window.ts patches the stream of the instance in
+//   node_modules (it loads stream.js by URL); bundled, the muxer in use was a copy the patch
+//   never saw, and each receiver sent a window update per data frame again (13 times the
+//   socket writes; docs/benchmarks.md "The bundled agent").
 // - light-my-request and @fastify/ajv-compiler: Fastify requires them only for inject() and
 //   for a default validator (the API brings its own: src/api/server.ts). Bundled, their
 //   source would be loaded at start all the same, with the chunk that requires them.
@@ -36,7 +40,7 @@ rmSync(outDir, { recursive: true, force: true });
 await build({
   input: { main: join(root, 'dist', 'cli', 'main.js') },
   platform: 'node',
-  external: ['xsalsa20', 'light-my-request', '@fastify/ajv-compiler'],
+  external: ['xsalsa20', '@chainsafe/libp2p-yamux', 'light-my-request', '@fastify/ajv-compiler'],
   // Chunks by package (below) may add exports to the entry; nothing imports it.
   preserveEntrySignatures: 'allow-extension',
   logLevel: 'warn',

@@ -3,7 +3,9 @@
 // with the bundle's own CLI, serve the OpenAPI document (@fastify/swagger, a chunk loaded on
 // that first request), and encrypt with the xsalsa20 instance from node_modules that
 // src/net/pnet-cipher.ts patches (a preload counts that instance's calls: a bundle that
-// carried its own copy would leave the patch on an instance nobody uses).
+// carried its own copy would leave the patch on an instance nobody uses). The same for the
+// yamux stream that src/net/yamux-window.ts patches: bundled, the muxer in use was a copy the
+// patch never saw, and every data frame got a window update again.
 // Needs `npm run build` first, like every test of the real binary.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,9 +17,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = join(import.meta.dirname, '..', '..');
 const bundle = join(root, 'dist', 'bundle', 'main.js');
 
-/** Preloaded into each agent: counts the calls into node_modules' xsalsa20, prints them on SIGUSR2. */
+/**
+ * Preloaded into each agent: counts the calls into node_modules' xsalsa20 and into the yamux
+ * stream's window updates (yamux-window.ts calls the original for every stream that opens),
+ * prints them on SIGUSR2.
+ */
+const YAMUX_STREAM = join(root, 'node_modules', '@chainsafe', 'libp2p-yamux', 'dist', 'src', 'stream.js');
 const PRELOAD = `
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+const y = (await import(pathToFileURL(${JSON.stringify(YAMUX_STREAM)}).href)).YamuxStream.prototype;
+let yamuxCalls = 0;
+const sendWindowUpdate = y.sendWindowUpdate;
+y.sendWindowUpdate = function (...a) { yamuxCalls++; return sendWindowUpdate.apply(this, a); };
 const req = createRequire(${JSON.stringify(join(root, 'node_modules', '@libp2p', 'pnet', 'package.json'))});
 const x = req('xsalsa20');
 let calls = 0;
@@ -26,6 +38,8 @@ x.prototype.update = function (...a) { calls++; return update.apply(this, a); };
 process.on('SIGUSR2', () => {
   const patched = x.prototype[Symbol.for('smac.pnet-cipher-patched')] === true;
   process.stderr.write('XSALSA20 ' + JSON.stringify({ calls, patched }) + '\\n');
+  const yamuxPatched = y[Symbol.for('smac.yamux-window-patched')] === true;
+  process.stderr.write('YAMUX ' + JSON.stringify({ calls: yamuxCalls, patched: yamuxPatched }) + '\\n');
 });
 `;
 
@@ -138,6 +152,9 @@ describe('the agent bundle', () => {
       const { calls, patched } = JSON.parse(report) as { calls: number; patched: boolean };
       expect(patched).toBe(true);
       expect(calls).toBeGreaterThan(0);
+      const yamux = await waitFor('the yamux report', () => /YAMUX (\{.*\})/.exec(agent.stderr())?.[1]);
+      expect(JSON.parse(yamux)).toMatchObject({ patched: true, calls: expect.any(Number) });
+      expect((JSON.parse(yamux) as { calls: number }).calls).toBeGreaterThan(0);
     }
     expect(readFileSync(key, 'utf8')).toMatch(/^\/key\/swarm\/psk\/1\.0\.0\//);
   }, 90_000);
