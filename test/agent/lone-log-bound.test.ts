@@ -20,6 +20,7 @@ function lone(expectsPeers: boolean, logEvents: number) {
     setMeta: () => undefined,
     latestSnapshot: () => undefined,
     logStats: () => ({ events: logEvents, lastPos: logEvents }),
+    ownOpsCount: () => 0,
   } as unknown as Store;
   const compactor = new Compactor({
     self: 'a',
