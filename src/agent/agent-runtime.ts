@@ -248,15 +248,15 @@ export class AgentRuntime {
     return [...ids];
   }
 
-  /** Our highest incarnation in the replicated member set (kept across restarts). */
-  recoveredIncarnation(): number {
+  /** Our highest incarnation in the replicated member set (kept across restarts), if any. */
+  recoveredIncarnation(): number | undefined {
     const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
-    let max = 0;
+    let max: number | undefined;
     if (Array.isArray(value)) {
       for (const r of value as unknown[]) {
         const rec = r as { id?: unknown; incarnation?: unknown };
         if (rec.id === this.peerId && typeof rec.incarnation === 'number')
-          max = Math.max(max, rec.incarnation);
+          max = Math.max(max ?? 0, rec.incarnation);
       }
     }
     return max;
