@@ -198,13 +198,14 @@ export class Membership {
     const records = this.records();
     const others = records.filter((r) => r.id !== this.detector.id);
     if (others.length > 0) this.apply({ kind: 'members-seen', members: others });
-    const mine = records.filter((r) => r.id === this.detector.id);
-    if (this.running && !mine.some((r) => r.incarnation >= this.detector.incarnation)) {
-      // Our record is gone (someone declared us dead): refute with a higher incarnation.
-      this.apply({
-        kind: 'refute-needed',
-        incarnation: Math.max(this.detector.incarnation, ...mine.map((r) => r.incarnation)),
-      });
+    const highest = Math.max(
+      -1,
+      ...records.filter((r) => r.id === this.detector.id).map((r) => r.incarnation),
+    );
+    if (this.running && highest !== this.detector.incarnation) {
+      // Our record is gone (someone declared us dead), or one from an earlier life is above
+      // ours (we lost our store and restarted at 0): refute with a higher incarnation.
+      this.apply({ kind: 'refute-needed', incarnation: Math.max(this.detector.incarnation, highest) });
     }
   }
 
