@@ -275,6 +275,9 @@ export async function startServices(
     write: (ops) => rt.write(ops, { system: true }),
     read: () => rt.replica.read('aw-set', MEMBERS_KEY),
     isolated: () => rt.isolation.isolated,
+    saveIncarnation: (n) => {
+      rt.saveIncarnation(n);
+    },
   });
   await rt.membership.start();
   const membership = rt.membership;

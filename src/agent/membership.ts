@@ -71,6 +71,8 @@ export interface MembershipDeps {
   readonly read: () => ObjectView | undefined;
   /** True while the agent is isolated: packets are neither sent nor answered. */
   readonly isolated: () => boolean;
+  /** Persists an incarnation before we announce it (the next life starts above it). */
+  readonly saveIncarnation?: (incarnation: number) => void;
 }
 
 export class Membership {
@@ -326,6 +328,11 @@ export class Membership {
   /** Adds our record at `incarnation` and removes older ones, in one atomic batch. */
   private async publishSelf(incarnation: number, old: readonly MemberRecord[]): Promise<void> {
     const record: MemberRecord = { id: this.detector.id, incarnation, meta: this.deps.self.meta };
+    try {
+      this.deps.saveIncarnation?.(incarnation);
+    } catch (e) {
+      this.deps.log.warn({ err: e }, 'could not save our incarnation');
+    }
     await this.deps.write(publishOps(record, old)).catch((e: unknown) => {
       this.deps.log.warn({ err: e }, 'could not write our member record');
     });
