@@ -50,6 +50,8 @@ export interface PeerGate {
 
 /** How long a leaving agent tries to hand its events over to each peer (hand-over.ts). */
 const HAND_OVER_TIMEOUT_MS = 2_000;
+/** Store metadata: the highest incarnation we announced (recoveredIncarnation). */
+const INCARNATION_KEY = 'incarnation';
 
 export class AgentStoppedError extends Error {
   override readonly name = 'AgentStoppedError';
@@ -248,18 +250,34 @@ export class AgentRuntime {
     return [...ids];
   }
 
-  /** Our highest incarnation in the replicated member set (kept across restarts). */
-  recoveredIncarnation(): number {
+  /**
+   * The highest incarnation we used, if any: the one saved in the store's metadata
+   * (saveIncarnation), or our own record in the replicated member set, whichever is higher.
+   * The record alone is not enough: peers that held us dead or left removed it, and the
+   * removal may have reached our store before we stopped.
+   */
+  recoveredIncarnation(): number | undefined {
+    let max = this.savedIncarnation();
     const value: unknown = this.replica.read('aw-set', MEMBERS_KEY)?.value;
-    let max = 0;
     if (Array.isArray(value)) {
       for (const r of value as unknown[]) {
         const rec = r as { id?: unknown; incarnation?: unknown };
         if (rec.id === this.peerId && typeof rec.incarnation === 'number')
-          max = Math.max(max, rec.incarnation);
+          max = Math.max(max ?? 0, rec.incarnation);
       }
     }
     return max;
+  }
+
+  /** Saves (synced) an incarnation we announce, before we announce it. */
+  saveIncarnation(incarnation: number): void {
+    if (incarnation > (this.savedIncarnation() ?? -1))
+      this.store.setMetaSynced(INCARNATION_KEY, String(incarnation));
+  }
+
+  private savedIncarnation(): number | undefined {
+    const saved = Number(this.store.getMeta(INCARNATION_KEY));
+    return Number.isSafeInteger(saved) && saved >= 0 ? saved : undefined;
   }
 
   // ---- the owner's upkeep ---------------------------------------------------------------

@@ -6,6 +6,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id';
 import { type MembershipConfig, membershipProfile } from '../core/membership/config.js';
+import { startIncarnation } from '../core/membership/failure-detector.js';
 import { divergedForGood, sharedMembers } from '../core/divergence.js';
 import { peerOfOrigin } from '../core/origin.js';
 import { PRUNED_CLOCKS_WIRE_VERSION } from '../core/wire-version.js';
@@ -262,7 +263,7 @@ export async function startServices(
     node: rt.node,
     self: {
       id: rt.peerId,
-      incarnation: rt.recoveredIncarnation(),
+      incarnation: startIncarnation(rt.recoveredIncarnation()),
       meta: {
         region: rt.config.region,
         tags: { ...rt.config.tags },
@@ -274,6 +275,9 @@ export async function startServices(
     write: (ops) => rt.write(ops, { system: true }),
     read: () => rt.replica.read('aw-set', MEMBERS_KEY),
     isolated: () => rt.isolation.isolated,
+    saveIncarnation: (n) => {
+      rt.saveIncarnation(n);
+    },
   });
   await rt.membership.start();
   const membership = rt.membership;

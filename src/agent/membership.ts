@@ -71,6 +71,8 @@ export interface MembershipDeps {
   readonly read: () => ObjectView | undefined;
   /** True while the agent is isolated: packets are neither sent nor answered. */
   readonly isolated: () => boolean;
+  /** Persists an incarnation before we announce it (the next life starts above it). */
+  readonly saveIncarnation?: (incarnation: number) => void;
 }
 
 export class Membership {
@@ -198,13 +200,14 @@ export class Membership {
     const records = this.records();
     const others = records.filter((r) => r.id !== this.detector.id);
     if (others.length > 0) this.apply({ kind: 'members-seen', members: others });
-    const mine = records.filter((r) => r.id === this.detector.id);
-    if (this.running && !mine.some((r) => r.incarnation >= this.detector.incarnation)) {
-      // Our record is gone (someone declared us dead): refute with a higher incarnation.
-      this.apply({
-        kind: 'refute-needed',
-        incarnation: Math.max(this.detector.incarnation, ...mine.map((r) => r.incarnation)),
-      });
+    const highest = Math.max(
+      -1,
+      ...records.filter((r) => r.id === this.detector.id).map((r) => r.incarnation),
+    );
+    if (this.running && highest !== this.detector.incarnation) {
+      // Our record is gone (someone declared us dead), or one from an earlier life is above
+      // ours (we lost our store and restarted at 0): refute with a higher incarnation.
+      this.apply({ kind: 'refute-needed', incarnation: Math.max(this.detector.incarnation, highest) });
     }
   }
 
@@ -325,6 +328,11 @@ export class Membership {
   /** Adds our record at `incarnation` and removes older ones, in one atomic batch. */
   private async publishSelf(incarnation: number, old: readonly MemberRecord[]): Promise<void> {
     const record: MemberRecord = { id: this.detector.id, incarnation, meta: this.deps.self.meta };
+    try {
+      this.deps.saveIncarnation?.(incarnation);
+    } catch (e) {
+      this.deps.log.warn({ err: e }, 'could not save our incarnation');
+    }
     await this.deps.write(publishOps(record, old)).catch((e: unknown) => {
       this.deps.log.warn({ err: e }, 'could not write our member record');
     });

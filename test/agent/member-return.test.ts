@@ -29,7 +29,13 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((m) => m.stop()));
 });
 
-async function harness(): Promise<Harness> {
+const RECORDS = [
+  { id: 'a', incarnation: 1, meta: {} },
+  { id: 'b', incarnation: 1, meta: {} },
+  { id: 'c', incarnation: 1, meta: {} },
+];
+
+async function harness(records = RECORDS): Promise<Harness> {
   const ours: number[] = [];
   const m = new Membership({
     node: fakeNode,
@@ -44,11 +50,7 @@ async function harness(): Promise<Harness> {
     read: () => ({
       type: 'aw-set',
       key: MEMBERS_KEY,
-      value: [
-        { id: 'a', incarnation: 1, meta: {} },
-        { id: 'b', incarnation: 1, meta: {} },
-        { id: 'c', incarnation: 1, meta: {} },
-      ] as never,
+      value: records as never,
     }),
     isolated: () => false,
   });
@@ -85,5 +87,13 @@ describe('a new connection to a member we declared dead', () => {
     h.m.connected('a');
     expect(h.ours).toEqual([1]);
     expect(h.m.stats().probesOutOfTurn).toBe(0);
+  });
+});
+
+describe('our record from an earlier life, above our incarnation', () => {
+  it('is outbid at once (we lost our store and restarted low; issue 7/8)', async () => {
+    const h = await harness([...RECORDS.slice(1), { id: 'a', incarnation: 4, meta: {} }]);
+    expect(h.ours).toEqual([1, 5]);
+    expect(h.m.members().find((v) => v.id === 'a')?.incarnation).toBe(5);
   });
 });

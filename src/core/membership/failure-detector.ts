@@ -53,6 +53,17 @@ import { Relays } from './relays.js';
 
 export type { MemberView, MembershipStats } from './detector-state.js';
 
+/**
+ * The incarnation a member starts at: 0 the first time, else strictly above `previous`, the
+ * highest it used in an earlier life (its own records in `_sys/members`). Peers may hold it
+ * suspect or dead at `previous`, and an alive at an incarnation does not override suspect or
+ * dead at the same one (§4.2): restarting at `previous` would leave it dead until the
+ * accusation reached it by gossip and it refuted (issue 7/8, chaos seed 103).
+ */
+export function startIncarnation(previous: number | undefined): number {
+  return previous === undefined ? 0 : previous + 1;
+}
+
 export class FailureDetector {
   readonly id: MemberId;
   readonly config: MembershipConfig;
@@ -64,8 +75,8 @@ export class FailureDetector {
   private leaveDone = false;
 
   /**
-   * `self` is this member's own record; start from a persisted incarnation if there is one
-   * (otherwise refutation catches up with whatever the cluster remembers). `random` returns
+   * `self` is this member's own record, at `startIncarnation(highest used before)` (otherwise
+   * refutation catches up with whatever the cluster remembers). `random` returns
    * numbers in [0, 1): pass a seeded generator for replayable runs.
    */
   constructor(self: MemberInfo, config: MembershipConfig, random: () => number) {

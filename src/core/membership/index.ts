@@ -4,7 +4,12 @@
  */
 export * from './config.js';
 export * from './messages.js';
-export { FailureDetector, type MemberView, type MembershipStats } from './failure-detector.js';
+export {
+  FailureDetector,
+  startIncarnation,
+  type MemberView,
+  type MembershipStats,
+} from './failure-detector.js';
 export { Suspicion } from './suspicion.js';
 export { Awareness } from './awareness.js';
 export { BroadcastQueue } from './broadcast-queue.js';
