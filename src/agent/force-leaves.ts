@@ -104,6 +104,24 @@ export class ForceLeaves {
 
 /** The stored list, parsed defensively (a damaged record is logged and read as none). */
 function parseIntents(raw: string | undefined, log: Pick<Logger, 'warn'>): ForceLeaveIntent[] {
+  return parsePeerEntries(raw, log, META_KEY, 'pending force-leaves').map(({ peerId, at, entry }) => ({
+    peerId,
+    at,
+    ...(typeof entry.done === 'string' ? { done: entry.done } : {}),
+  }));
+}
+
+/**
+ * A stored meta list of `{peerId, at, ...}` entries (this module's and forgotten-members.ts'),
+ * parsed defensively: a list that does not parse is logged (as `what` under `key`) and read as
+ * none; an entry without a valid peer id or time is skipped.
+ */
+export function parsePeerEntries(
+  raw: string | undefined,
+  log: Pick<Logger, 'warn'>,
+  key: string,
+  what: string,
+): { peerId: string; at: number; entry: Record<string, unknown> }[] {
   if (raw === undefined) return [];
   let v: unknown;
   try {
@@ -112,23 +130,17 @@ function parseIntents(raw: string | undefined, log: Pick<Logger, 'warn'>): Force
     v = undefined;
   }
   if (!Array.isArray(v)) {
-    log.warn({ key: META_KEY }, 'the stored pending force-leaves do not parse; ignoring them');
+    log.warn({ key }, `the stored ${what} do not parse; ignoring them`);
     return [];
   }
-  const out: ForceLeaveIntent[] = [];
+  const out: { peerId: string; at: number; entry: Record<string, unknown> }[] = [];
   for (const e of v as unknown[]) {
-    const r = e as { peerId?: unknown; at?: unknown; done?: unknown } | null;
-    if (
-      r === null ||
-      typeof r !== 'object' ||
-      typeof r.peerId !== 'string' ||
-      r.peerId.length === 0 ||
-      r.peerId.length > MAX_PEER_ID_CHARS ||
-      typeof r.at !== 'number' ||
-      !Number.isFinite(r.at)
-    )
-      continue;
-    out.push({ peerId: r.peerId, at: r.at, ...(typeof r.done === 'string' ? { done: r.done } : {}) });
+    if (e === null || typeof e !== 'object') continue;
+    const r = e as Record<string, unknown>;
+    const { peerId, at } = r;
+    if (typeof peerId !== 'string' || peerId.length === 0 || peerId.length > MAX_PEER_ID_CHARS) continue;
+    if (typeof at !== 'number' || !Number.isFinite(at)) continue;
+    out.push({ peerId, at, entry: r });
   }
   return out;
 }

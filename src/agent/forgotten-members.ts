@@ -18,7 +18,7 @@
  */
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
-import { MAX_PEER_ID_CHARS } from './force-leaves.js';
+import { parsePeerEntries } from './force-leaves.js';
 
 const META_KEY = 'forgotten-members';
 
@@ -84,24 +84,6 @@ export class ForgottenMembers {
 
 /** The stored list, parsed defensively (a damaged record is logged and read as none). */
 function parse(raw: string | undefined, log: Pick<Logger, 'warn'>): ForgottenMember[] {
-  if (raw === undefined || raw === '') return [];
-  let v: unknown;
-  try {
-    v = JSON.parse(raw);
-  } catch {
-    v = undefined;
-  }
-  if (!Array.isArray(v)) {
-    log.warn({ key: META_KEY }, 'the stored forgotten members do not parse; ignoring them');
-    return [];
-  }
-  const out: ForgottenMember[] = [];
-  for (const e of v as unknown[]) {
-    const r = e as { peerId?: unknown; at?: unknown } | null;
-    if (r === null || typeof r !== 'object' || typeof r.peerId !== 'string' || typeof r.at !== 'number')
-      continue;
-    if (r.peerId.length === 0 || r.peerId.length > MAX_PEER_ID_CHARS || !Number.isFinite(r.at)) continue;
-    out.push({ peerId: r.peerId, at: r.at });
-  }
-  return out;
+  const entries = parsePeerEntries(raw === '' ? undefined : raw, log, META_KEY, 'forgotten members');
+  return entries.map(({ peerId, at }) => ({ peerId, at }));
 }
