@@ -13,6 +13,7 @@ import { PRUNED_CLOCKS_WIRE_VERSION } from '../core/wire-version.js';
 import { EventGossip, HeartbeatGossip } from '../net/gossip.js';
 import { GossipStreams } from '../net/gossip-streams.js';
 import { Joiner } from '../net/join.js';
+import { SnapshotRefusal, SnapshotRefused } from '../net/snapshot-proof.js';
 import { SyncService } from '../net/sync-protocol.js';
 import { Discovery } from '../services/discovery.js';
 import type { KeyspaceHost } from '../services/host.js';
@@ -333,8 +334,13 @@ function createAntiEntropy(rt: AgentRuntime): AntiEntropy {
     },
     receive: (items) => rt.receive(items),
     install: (bytes, keepNewer, from) =>
-      new Promise<boolean>((resolve) => {
-        rt.queue.push({ kind: 'install', bytes, keepNewer, from, resolve }).catch(() => {
+      new Promise<boolean | 'untrusted'>((resolve) => {
+        // A refusal resolves false (push first, pull again), unless we take no state from that
+        // peer: anti-entropy then looks for one we do (pull-peers.ts).
+        const reject = (e: unknown) => {
+          resolve(e instanceof SnapshotRefused && e.code === SnapshotRefusal.Untrusted ? 'untrusted' : false);
+        };
+        rt.queue.push({ kind: 'install', bytes, keepNewer, from, resolve, reject }).catch(() => {
           resolve(false);
         });
       }),

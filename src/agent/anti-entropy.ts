@@ -8,9 +8,8 @@
  *   not while we apply what it sent) is abandoned, counted (`syncsStalled`), and another peer
  *   is tried. `timeoutMs` caps a whole pull (or push) however steadily it trickles.
  * - A peer whose pull stalled or failed is avoided by automatic pulls for a while, unless it
- *   reconnects (a new connection gets a pull at once), or the pull failed while the peer was
- *   silent and it has been heard from since. One that stalls while its heartbeats keep coming
- *   is slow or hostile, and stays avoided.
+ *   reconnects (a new connection gets a pull at once), or no other peer can help: one whose
+ *   snapshot we refuse as an untrusted source is none (pull-peers.ts).
  * - Gap repairs are coalesced: one repair pull at a time, and one more after it if more were
  *   asked for meanwhile. The peer is chosen among the connected ones, preferring one whose
  *   last heartbeat shows events we lack.
@@ -26,13 +25,14 @@
  */
 import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
-import { type ReadonlyVectorClock, type VectorClock, vcLeq } from '../core/clock/vector-clock.js';
+import type { ReadonlyVectorClock, VectorClock } from '../core/clock/vector-clock.js';
 import type { VerifiedEvent } from '../net/gossip.js';
 import type { SyncFrame, SyncService } from '../net/sync-protocol.js';
 import type { Store } from '../store/store.js';
 import { DivergenceLog, foldedBeyond } from './divergence.js';
 import { PullLog, type PullRecord, type PullTrigger } from './pull-log.js';
 import { PullOverlap } from './pull-overlap.js';
+import { PullPeers } from './pull-peers.js';
 import { PullStalled, watchdog } from './pull-watchdog.js';
 import { envelopesUpTo } from './served-events.js';
 import { SyncReceiver } from './sync-receiver.js';
@@ -92,24 +92,22 @@ export interface AntiEntropyDeps {
   readonly receive: (items: readonly VerifiedEvent[]) => Promise<void>;
   /**
    * Queues a peer's snapshot for the owner; resolves true once installed (or nothing new),
-   * false when we hold events it lacks (push them first).
+   * false when we hold events it lacks (push them first), `untrusted` when it was refused
+   * because we take no state from that peer (snapshot-source.ts).
    */
-  readonly install: (bytes: Uint8Array, keepNewer: boolean, from: string) => Promise<boolean>;
+  readonly install: (bytes: Uint8Array, keepNewer: boolean, from: string) => Promise<boolean | 'untrusted'>;
   readonly halted: () => boolean;
 }
 
 type Outcome =
-  | { readonly kind: 'done' | 'deferred' }
+  | { readonly kind: 'done' | 'deferred' | 'untrusted' }
   | { readonly kind: 'held'; readonly rest: number }
   | { readonly kind: 'push-first'; readonly peerVc: ReadonlyVectorClock };
 
 export class AntiEntropy {
   private readonly active = new Map<string, AbortController>();
-  /**
-   * Peers automatic pulls avoid until `until` (their pull stalled or failed at `at`); `silent`:
-   * we had not heard from the peer for stallMs then (a cut link rather than a slow peer).
-   */
-  private readonly avoid = new Map<string, { until: number; at: number; silent: boolean }>();
+  /** Which peer automatic pulls go to, and which they avoid for a while (pull-peers.ts). */
+  private readonly peers: PullPeers;
   /** Per peer pulled from now, settles when that pull ends (however it ends). */
   private readonly settled = new Map<string, Promise<void>>();
   private repairing = false;
@@ -129,6 +127,11 @@ export class AntiEntropy {
     this.receiver = new SyncReceiver(deps);
     this.divergence = new DivergenceLog(deps.log, deps.counters);
     this.pulls = new PullLog(deps.log, deps.now);
+    this.peers = new PullPeers({
+      ...deps,
+      stallMs: deps.config.stallMs,
+      maxConcurrentPulls: deps.config.maxConcurrentPulls,
+    });
     this.overlap = new PullOverlap({
       waitMs: deps.config.stallMs,
       due: (peer) => void this.pull(peer, 'deferred', false),
@@ -146,7 +149,7 @@ export class AntiEntropy {
    */
   round(): void {
     const now = this.deps.now();
-    for (const [id, a] of this.avoid) if (now >= a.until) this.avoid.delete(id); // gone peers too
+    this.peers.expire();
     const inSyncDue = now - this.lastInSyncPullAt >= (this.deps.config.inSyncRoundMs ?? 0);
     const chosen = this.choosePeer(true, inSyncDue);
     if (!chosen) return;
@@ -174,7 +177,7 @@ export class AntiEntropy {
 
   /** A pull from `peer` on an event about it (a heartbeat ahead of us; `why`). */
   trigger(peer: PeerId, why: PullTrigger = 'heartbeat'): Promise<void> {
-    if (this.avoided(peer.toString())) return Promise.resolve();
+    if (this.peers.skips(peer.toString())) return Promise.resolve();
     return this.pull(peer, why);
   }
 
@@ -186,7 +189,7 @@ export class AntiEntropy {
   async connected(peer: PeerId): Promise<void> {
     const key = peer.toString();
     await this.settled.get(key);
-    this.avoid.delete(key);
+    this.peers.clear(key);
     return this.pull(peer, 'connect');
   }
 
@@ -218,58 +221,8 @@ export class AntiEntropy {
     return this.receiver.receive(envelopes);
   }
 
-  /**
-   * A connected peer to pull from, not pulled from now and not avoided: one whose last
-   * heartbeat shows events we lack if there is one, else any (random). Avoiding steers pulls to
-   * other peers; when every connected peer is avoided, the one avoided the shortest is pulled
-   * from all the same (`orAvoided`): avoiding the only peer left, whose pull stalled
-   * while a network cut lasted, would leave us without repair long after the cut healed.
-   * Without `inSyncOk`, a peer is returned only if it may be ahead (its heartbeat shows events
-   * we lack, or we never heard one); `inSync` says the chosen peer showed nothing we lack.
-   */
   private choosePeer(orAvoided = true, inSyncOk = true): { peer: PeerId; inSync: boolean } | undefined {
-    if (this.active.size >= this.deps.config.maxConcurrentPulls) return undefined;
-    const seen = new Set<string>();
-    const free: PeerId[] = [];
-    let soonest: { peer: PeerId; until: number } | undefined;
-    let unavoided = false; // a peer we may pull from, maybe being pulled from now
-    for (const p of this.deps.connectedPeers()) {
-      const id = p.toString();
-      if (seen.has(id)) continue;
-      seen.add(id);
-      if (this.deps.refused?.(id) === true) continue;
-      const until = this.avoided(id) ? (this.avoid.get(id)?.until ?? 0) : undefined;
-      if (until === undefined) unavoided = true;
-      if (this.active.has(id)) continue;
-      if (until === undefined) free.push(p);
-      else if (until < (soonest?.until ?? Infinity)) soonest = { peer: p, until };
-    }
-    if (free.length === 0) {
-      const peer = orAvoided && !unavoided ? soonest?.peer : undefined;
-      return peer ? { peer, inSync: false } : undefined;
-    }
-    const mine = this.deps.clock();
-    const ahead: PeerId[] = [];
-    let unheard = 0;
-    for (const p of free) {
-      const vc = this.deps.peerClock(p.toString());
-      if (vc === undefined) unheard++;
-      else if (!vcLeq(vc, mine)) ahead.push(p);
-    }
-    if (ahead.length === 0 && unheard === 0 && !inSyncOk) return undefined;
-    const from = ahead.length > 0 ? ahead : free;
-    const peer = from[Math.floor(Math.random() * from.length)];
-    return peer ? { peer, inSync: ahead.length === 0 && unheard === 0 } : undefined;
-  }
-
-  private avoided(id: string): boolean {
-    const a = this.avoid.get(id);
-    if (a === undefined) return false;
-    const heardAt = this.deps.peerHeardAt?.(id);
-    const back = a.silent && heardAt !== undefined && heardAt > a.at;
-    if (this.deps.now() < a.until && !back) return true;
-    this.avoid.delete(id);
-    return false;
+    return this.peers.choose(new Set(this.active.keys()), orAvoided, inSyncOk);
   }
 
   /**
@@ -314,22 +267,19 @@ export class AntiEntropy {
           if (folded > 0 && this.deps.bridged?.(key) !== true) this.divergence.diverged(key, folded);
           else log.debug({ peer: key }, "the peer's snapshot still lacks events we hold; next round");
         } else this.divergence.clear(key);
-      } else this.divergence.clear(key);
-      this.avoid.delete(key);
+      } else if (outcome.kind !== 'untrusted') this.divergence.clear(key);
+      this.peers.clear(key);
       if (outcome.kind === 'held') held = outcome.rest;
-      this.pulls.end(record, outcome.kind === 'deferred' || outcome.kind === 'held' ? outcome.kind : 'done');
+      this.pulls.end(
+        record,
+        outcome.kind === 'done' || outcome.kind === 'push-first' ? 'done' : outcome.kind,
+      );
     } catch (e) {
       stalled = ctl.signal.reason instanceof PullStalled;
       counters.syncsFailed++;
       if (stalled) counters.syncsStalled++;
       // Automatic pulls leave this peer alone for a while: longer when it stalled.
-      const now = this.deps.now();
-      const heardAt = this.deps.peerHeardAt?.(key);
-      this.avoid.set(key, {
-        until: now + (stalled ? 6 : 1) * config.stallMs,
-        at: now,
-        silent: heardAt === undefined || now - heardAt >= config.stallMs,
-      });
+      this.peers.failed(key, stalled);
       log.debug({ peer: key, err: e, stalled }, 'sync failed');
       this.pulls.end(record, stalled ? 'stalled' : 'failed');
     } finally {
@@ -396,8 +346,14 @@ export class AntiEntropy {
           }
           if (verdict.kind === 'held') return verdict;
         } else if (frame.type === 'snapshot') {
-          if (!(await this.deps.install(frame.bytes, keepNewer, peer.toString())))
-            return { kind: 'push-first', peerVc };
+          const installed = await this.deps.install(frame.bytes, keepNewer, peer.toString());
+          // We take no state from this peer: pushing ours first would not change that.
+          if (installed === 'untrusted') {
+            this.peers.refusedState(peer.toString());
+            return { kind: 'untrusted' };
+          }
+          if (!installed) return { kind: 'push-first', peerVc };
+          this.peers.installed();
         } else if (frame.type === 'events')
           await this.pulls.events(record, frame.envelopes.length, this.receiveRaw(frame.envelopes));
       }

@@ -29,9 +29,10 @@ export const PULL_TRIGGERS: readonly PullTrigger[] = [
 
 /**
  * How a pull ended: read to its end; ended after its header for another running pull
- * (`deferred`) or because we held most of what it would bring (`held`); failed; stalled.
+ * (`deferred`) or because we held most of what it would bring (`held`); its snapshot refused
+ * because we take no state from that peer (`untrusted`: snapshot-source.ts); failed; stalled.
  */
-export type PullOutcome = 'running' | 'done' | 'deferred' | 'held' | 'failed' | 'stalled';
+export type PullOutcome = 'running' | 'done' | 'deferred' | 'held' | 'untrusted' | 'failed' | 'stalled';
 
 export interface PullRecord {
   readonly peer: string;
