@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import type { PeerGate } from '../../src/agent/agent-runtime.js';
 import type { PullRecord } from '../../src/agent/pull-log.js';
+import { compareSides } from '../../src/core/mutual-reap.js';
 import { FAST_MEMBERSHIP, hits, incHits, stopAll, testConfig, waitFor, waitMembersKnown } from './helpers.js';
 import { heal, split } from './split.js';
 
@@ -102,9 +103,14 @@ describe('a member that joined the losing side of a mutual reap', () => {
       for (let i = 1; i < 4; i++) agents.push(await start(opts, agents[0]));
       await waitMembersKnown(agents);
       // The side holding the smallest peer id wins the tie (mutual-reap.ts): j joins the other.
-      const sorted = [...agents].sort((x, y) => x.peerId.localeCompare(y.peerId));
+      // Smallest as mutual-reap.ts compares ids (`<`, by code unit), not by localeCompare, which
+      // ignores case first: '…KooWEriV…' sorts before '…KooWERL4…' by locale, after it by code
+      // unit, and the test's "winners" lost: a winner under a new epoch (4 runs of 141, session 9).
+      const sorted = [...agents].sort((x, y) => (x.peerId < y.peerId ? -1 : 1));
       const winners = [sorted[0]!, sorted[3]!];
       const losers = [sorted[1]!, sorted[2]!];
+      const ids = (xs: readonly Agent[]) => xs.map((x) => x.peerId);
+      expect(compareSides(ids(winners), ids(losers))).toBeLessThan(0);
       let acked = 0;
       for (const x of agents) acked += await incHits(x, 1);
       await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
