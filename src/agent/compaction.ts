@@ -21,7 +21,6 @@ import { type ReadonlyVectorClock, vcToRecord } from '../core/clock/vector-clock
 import { encodeSnapshot } from '../core/codec/index.js';
 import type { Replica } from '../core/replica.js';
 import { peerOfOrigin } from '../core/origin.js';
-import { mayLoseTo, sideOf } from '../core/mutual-reap.js';
 import { ForgetRefused, type ForgottenMember, ForgottenMembers } from './forgotten-members.js';
 import type { ReapStatus } from './reaper.js';
 import { type ReapingDeps, ReapStarts } from './reap-starts.js';
@@ -157,8 +156,8 @@ export class Compactor {
     // Our own writes every member holds can never be beyond a reap's cut: no re-run needed.
     // Every epoch of ours, the older ones too: an unclean restart takes a new epoch while the
     // old one may still be reaped below what we wrote under it (rebase.ts re-runs those).
-    // Unless members we reaped could have reaped us, and their side would win that mutual
-    // reap (mutual-reap.ts): then we rebase, and re-run what they did not hold.
+    // Unless members we reaped could have reaped us, and their side win that mutual reap
+    // (mutual-reap.ts): then we rebase, and re-run what they did not hold.
     const self = peerOfOrigin(replica.id);
     if (!this.mayLoseMutualReap())
       for (const origin of replica.clock().keys())
@@ -168,21 +167,17 @@ export class Compactor {
   }
 
   /**
-   * Whether the members we hold reaped (not left) would win a mutual reap against us and the
-   * members we wait for: then our writes they lack may have to be re-run (rebase.ts).
+   * Whether the members we hold reaped (not left, not forgotten) could win a mutual reap against
+   * us: then our writes they lack may have to be re-run (rebase.ts). Any reaped member could:
+   * its side counts the members its markers name, and a member that joined it during the split
+   * (test/agent/winning-joiner.test.ts) is one we never saw. Comparing our side with the members
+   * we reaped (mutual-reap.ts `mayLoseTo`) took a side for the winner that lost to such a joiner,
+   * and its rebase lost the client batches it had pruned.
    */
   mayLoseMutualReap(): boolean {
-    const reaped = Object.entries(this.view.retirements())
-      .filter(([peer, r]) => r.reason !== 'left' && !this.forgotten.has(peer))
-      .map(([peer]) => peer);
-    if (reaped.length === 0) return false;
-    // Our side is the members that agreed the cuts retiring them (what mutual-reap.ts compares),
-    // not the members we know now: one that joined since (no marker named it) does not count.
-    const side = new Set<string>();
-    for (const s of this.deps.replica().reaps())
-      if (s.cut !== undefined && reaped.includes(peerOfOrigin(s.epoch)))
-        for (const p of sideOf(s)) side.add(p);
-    return mayLoseTo(side.size > 0 ? [...side] : [this.deps.self, ...this.stabilityMembers()], reaped);
+    return Object.entries(this.view.retirements()).some(
+      ([peer, r]) => r.reason !== 'left' && !this.forgotten.has(peer),
+    );
   }
 
   /**

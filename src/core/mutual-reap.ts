@@ -174,12 +174,10 @@ export function voidEpochs(states: Iterable<ReapState>): Set<string> {
 
 /**
  * Whether a side `side` that reaped the members `reaped` could lose a mutual reap to them: the
- * reaped members, as a side of their own (or any part of them), would rank first. A member of
- * such a side keeps the client batches of its writes beyond what the reaped members hold, so it
- * can re-run them should it rebase (src/agent/compaction.ts). Any part of `reaped` ranks no
- * better than the whole: a smaller part loses on size, and a part of equal size is the whole.
- * With three sides or more too: a group that wins against our side reaped one of us, and we
- * reaped its members (or still wait for them, and stability keeps our writes they lack).
+ * reaped members, as a side of their own (or any part of them), would rank first. Any part of
+ * `reaped` ranks no better than the whole: a smaller part loses on size, and a part of equal
+ * size is the whole. (An agent no longer keeps its client batches by this: the reaped side may
+ * have grown by joiners it never saw; src/agent/compaction.ts `mayLoseMutualReap`.)
  */
 export function mayLoseTo(side: readonly string[], reaped: readonly string[]): boolean {
   return reaped.length > 0 && compareSides(reaped, side) < 0;

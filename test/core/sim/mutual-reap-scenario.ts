@@ -6,21 +6,27 @@
  * retire the other side's epochs. After the heal the reaped members come back, and each decides
  * as the agent does (src/agent/snapshot-exchange.ts): a node that sees, in a peer's state, its
  * own epoch retired below what it holds rebases, unless that reap is void against its own
- * reaps; a rebase takes a new epoch and an empty state, installs the state of a node that
- * retires its old epoch at the cut, and re-runs the client writes it made beyond the cut.
+ * reaps; so does a node that holds another member's epoch beyond such a cut, when the peer's
+ * state holds an epoch beyond a cut its own state agreed (a joiner that took a losing side's
+ * state, or a loser that rebased onto a side that loses in turn: a foreign epoch). A rebase
+ * takes a new epoch and an empty state, installs the state of a node that retires that epoch
+ * at the cut, and re-runs the client writes it made beyond the cut (from a foreign epoch: every
+ * one it keeps). A node keeps the client batches its members all hold only while it may lose a
+ * mutual reap (`ownOps`); `joiner` adds a node that joins one side during the split.
  *
  * Checked after quiescence (lifecycle-check.ts, plus): every up node reads the same, and the
  * `acked` counter equals the sum of every acknowledged increment, each once: nothing lost.
  * `rule: false` is the mutation: every node rebases when a peer's state retires its epoch.
  */
-import { vcGet } from '../../../src/core/clock/vector-clock.js';
-import { compareSides, isMutual, sideOf, standingOf } from '../../../src/core/mutual-reap.js';
+import { type VectorClock, vcGet } from '../../../src/core/clock/vector-clock.js';
+import { compareSides, isMutual, mayLoseTo, sideOf, standingOf } from '../../../src/core/mutual-reap.js';
 import type { ReapState } from '../../../src/core/reaping.js';
 import { peerOfOrigin } from '../../../src/core/origin.js';
 import { MAX_EVENT_WIRE_VERSION } from '../../../src/core/codec/event-codec.js';
 import { Prng } from '../../support/prng.js';
 import { ACKED_KEY, checkConverged } from './lifecycle-check.js';
 import { LifecycleCluster } from './lifecycle-cluster.js';
+import type { LifeNode } from './life-node.js';
 import { randomKeyOp } from './random-ops.js';
 import { membershipViewRule } from './stability-rules.js';
 
@@ -58,7 +64,8 @@ class MutualCluster extends LifecycleCluster {
 
   sides(): string {
     const groups = new Map<number, string[]>();
-    for (const [i, s] of this.side.entries()) groups.set(s, [...(groups.get(s) ?? []), `n${i}`]);
+    for (const [i, s] of this.side.entries())
+      if (this.node(i).status === 'up') groups.set(s, [...(groups.get(s) ?? []), `n${i}`]);
     return [...groups.entries()]
       .sort(([a], [b]) => a - b)
       .map(([, g]) => g.join(','))
@@ -71,6 +78,15 @@ class MutualCluster extends LifecycleCluster {
 
   say(s: string): void {
     this.note(s);
+  }
+
+  /** Called after each compaction with the node and its stable clock (own_ops pruning). */
+  afterCompact: (i: number, stable: VectorClock) => void = () => undefined;
+
+  override compact(i: number): VectorClock {
+    const stable = super.compact(i);
+    this.afterCompact(i, stable);
+    return stable;
   }
 }
 
@@ -85,6 +101,17 @@ export interface MutualReapOptions {
   readonly sides?: number;
   /** A node moves to another side and back while the reaps collect their reports. */
   readonly mover?: boolean;
+  /**
+   * A fresh node joins, during the split, the side that ranks last (`small`) or first (`large`)
+   * by the members it split with: before that side's markers (they name it) or after.
+   */
+  readonly joiner?: 'small' | 'large';
+  /**
+   * When a node keeps its client batches beyond what its members hold (src/agent/compaction.ts
+   * `mayLoseMutualReap`): while it holds any member reaped (`reaped`, the default), or, the rule
+   * of before, while the members it reaped would win against the side of its reaps (`sides`).
+   */
+  readonly ownOps?: 'reaped' | 'sides';
 }
 
 export function runMutualReap(seed: number, opts: MutualReapOptions = {}): MutualReapRun {
@@ -93,7 +120,9 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
   const k = opts.sides ?? 2;
   const n = rng.int(Math.max(3, k), k + 3);
   const c = new MutualCluster(rng, {
-    n,
+    n: opts.joiner ? n + 1 : n,
+    // The joiner (node n) is nobody's seed: the others learn of it only from its side.
+    seeds: (i) => (i === n ? [] : Array.from({ length: n }, (_, j) => `n${j}`)),
     rule: membershipViewRule,
     faults: { drop: rng.pick([0, 0.05]), duplicate: rng.pick([0, 0.1]), maxDelayMs: rng.pick([0, 20, 150]) },
     heartbeatMs: HEARTBEAT_MS,
@@ -102,7 +131,9 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
     reap: 'agreed-cut',
     wireVersion: () => MAX_EVENT_WIRE_VERSION,
   });
-  // Every client write, by (origin, seq): what a rebase re-runs beyond a cut.
+  if (opts.joiner) c.notYet(n);
+  // Every client write, by (origin, seq), while its node keeps it: what a rebase re-runs beyond
+  // a cut. A node drops those its members all hold unless it may lose a mutual reap.
   const written = new Map<string, Map<number, { ops: unknown[]; acked: number }>>();
   let ackedTotal = 0;
   const clientWrite = (i: number, ops: unknown[], acked: number) => {
@@ -120,6 +151,12 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
       [randomKeyOp(rng), { type: 'pn-counter', key: ACKED_KEY, op: { kind: 'increment', by } }],
       by,
     );
+  };
+  c.afterCompact = (i, stable) => {
+    if (mayLoseMutualReap(c.node(i), opts.ownOps ?? 'reaped')) return;
+    for (const [origin, mine] of written)
+      if (peerOfOrigin(origin) === c.node(i).peer)
+        for (const seq of mine.keys()) if (seq <= vcGet(stable, origin)) mine.delete(seq);
   };
   for (let i = 0; i < n; i++) c.announce(i);
   const phase = (beats: number) => {
@@ -143,7 +180,7 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
   phase(rng.int(10, 30));
   // k non-empty sides, far longer apart than reapAfterMs.
   const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
-  const sides = Array.from({ length: n }, () => 0);
+  const sides = Array.from({ length: opts.joiner ? n + 1 : n }, () => 0);
   for (const [r, i] of order.entries()) sides[i] = r < k ? r : rng.int(0, k - 1);
   c.splitInto(sides);
   const splitAt = c.sides();
@@ -161,6 +198,16 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
       c.move(m, c.sideOf(m) === home ? away : home);
     }
     phase(beats - at);
+  } else if (opts.joiner) {
+    // The joiner comes through a member of the side that ranks last (or first) as split.
+    const members = (s: number) => order.filter((i) => sides[i] === s);
+    const peers = (s: number) => members(s).map((i) => c.node(i).peer);
+    const ranked = Array.from({ length: k }, (_, s) => s).sort((a, b) => compareSides(peers(a), peers(b)));
+    const to = (opts.joiner === 'large' ? ranked[0] : ranked.at(-1)) ?? 0;
+    const at = rng.int(1, beats - 5);
+    phase(at);
+    c.startNext(n, rng.pick(members(to)));
+    phase(beats - at);
   } else phase(beats);
   for (const i of c.upNodes()) randomWrite(i); // every node wrote since the split
   c.advance(HEARTBEAT_MS);
@@ -177,7 +224,10 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
   let rebased = 0;
   const rebase = (i: number, from: string, cut: number, side: readonly string[]) => {
     const node = c.node(i);
-    const beyond = [...(written.get(from) ?? new Map<number, { ops: unknown[]; acked: number }>())]
+    // From another member's epoch (a joiner that took a losing side's state): every client
+    // write it keeps depends on that state, and is re-run below (rebase.ts, a foreign epoch).
+    const fromOurs = peerOfOrigin(from) === node.peer ? written.get(from) : undefined;
+    const beyond = [...(fromOurs ?? new Map<number, { ops: unknown[]; acked: number }>())]
       .filter(([seq]) => seq > cut)
       .sort(([a], [b]) => a - b)
       .map(([, w]) => w);
@@ -201,14 +251,23 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
       for (const j of c.upNodes()) {
         if (!c.connected(i, j)) continue;
         const theirs = c.node(j).replica;
-        const own = [...mine.clock()].find(([o, held]) => {
-          const cut = theirs.reapOf(o)?.cut;
-          return peerOfOrigin(o) === c.node(i).peer && cut !== undefined && held > cut;
-        });
+        const reapOf = ([o]: [string, number]) => theirs.reapOf(o)!;
+        const stands = (x: ReapState) =>
+          rule === false ||
+          (rule === 'pairwise' && !pairwiseVoid(x, mine.reaps())) ||
+          (rule === 'sides' && standingOf(x, [...mine.reaps(), ...theirs.reaps()]) === 'stands');
+        // Our own epochs first; another member's epoch too when their state holds an epoch
+        // beyond a cut ours agreed (snapshot-exchange.ts `noticeOwnCut`: a joiner that took a
+        // losing side's state rebases from that foreign epoch, rebase.ts).
+        const self = (o: string) => peerOfOrigin(o) === c.node(i).peer;
+        const foreign =
+          rule === 'sides' && [...theirs.clock()].some(([o, held]) => held > (mine.reapOf(o)?.cut ?? held));
+        const own = [...mine.clock()]
+          .filter(([o, held]) => held > (theirs.reapOf(o)?.cut ?? held) && (foreign || self(o)))
+          .sort(([a], [b]) => Number(self(b)) - Number(self(a)))
+          .find((e) => stands(reapOf(e)));
         if (!own) continue;
-        const reap = theirs.reapOf(own[0])!;
-        if (rule === 'pairwise' && pairwiseVoid(reap, mine.reaps())) continue;
-        if (rule === 'sides' && standingOf(reap, [...mine.reaps(), ...theirs.reaps()]) !== 'stands') continue;
+        const reap = reapOf(own);
         due.push([i, own[0], reap.cut!, sideOf(reap)]);
         break;
       }
@@ -265,10 +324,24 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
   const summary = [
     `seed ${seed}: ${n} nodes split ${splitAt}; ${reaped.length} nodes agreed a reap; ` +
       `${rebased} rebased, ${kept} kept their state; ${round} settle rounds`,
-    ...c.trace.filter((l) => [' rebases ', ' split ', ' moves '].some((w) => l.includes(w))).slice(-30),
+    ...c.trace
+      .filter((l) => [' rebases ', ' split ', ' moves ', ' joins '].some((w) => l.includes(w)))
+      .slice(-30),
     ...c.trace.filter((l) => l.includes('reaped by')).slice(0, 12),
   ].join('\n');
   return { problems, summary, rebased, kept };
+}
+
+/** Whether `node` keeps its client batches (compaction.ts `mayLoseMutualReap`; see `ownOps`). */
+function mayLoseMutualReap(node: LifeNode, rule: 'reaped' | 'sides'): boolean {
+  const reaped = Object.entries(node.view.retirements())
+    .filter(([, r]) => r.reason !== 'left')
+    .map(([peer]) => peer);
+  if (rule === 'reaped' || reaped.length === 0) return reaped.length > 0;
+  const side = new Set<string>();
+  for (const s of node.replica.reaps())
+    if (s.cut !== undefined && reaped.includes(peerOfOrigin(s.epoch))) for (const p of sideOf(s)) side.add(p);
+  return mayLoseTo(side.size > 0 ? [...side] : [node.peer], reaped);
 }
 
 /** The rule of before (the mutation): `x` is void if it loses a mutual reap to one of `others`. */
