@@ -9,10 +9,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import type { PeerGate } from '../../src/agent/agent-runtime.js';
-import type { PullRecord } from '../../src/agent/pull-log.js';
 import { compareSides } from '../../src/core/mutual-reap.js';
 import { FAST_MEMBERSHIP, hits, incHits, stopAll, testConfig, waitFor, waitMembersKnown } from './helpers.js';
+import { closeSide, dump } from './side-tools.js';
 import { heal, split } from './split.js';
 
 let agents: Agent[] = [];
@@ -45,49 +44,6 @@ async function start(opts: Record<string, unknown>, join?: Agent): Promise<Agent
 const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
 const retired = (a: Agent, peer: string) => a.status().compaction.retired[peer];
 const state = (a: Agent) => JSON.stringify(a.list().filter((o) => !o.key.startsWith('_sys/')));
-
-/** Until the heal, `side` refuses every peer outside it (a joiner it does not know yet, too). */
-function closeSide(side: readonly Agent[]): void {
-  const ids = new Set(side.map((x) => x.peerId));
-  for (const x of side) {
-    const gate = (x as unknown as { isolation: PeerGate }).isolation;
-    const refused = gate.refused;
-    gate.refused = (id, inbound) => !ids.has(id) || refused(id, inbound);
-  }
-}
-
-/**
- * Where each agent stands: origin, counters, reaps, clock, retired epochs, peers (connected,
- * last heartbeat), members, join addresses, its last pulls (peer, trigger, outcome) and its
- * last warnings.
- */
-function dump(xs: readonly Agent[]): void {
-  const short = (id: string) => id.slice(-4);
-  for (const x of xs) {
-    const st = x.status();
-    const reaps = st.compaction.reaps.map((r) => [short(r.epoch), r.cut, r.participants.map(short)]);
-    console.log(
-      `${short(x.peerId)} ${short(st.origin)} hits ${hits(x)} ${JSON.stringify(st.counters)} ${JSON.stringify(reaps)}`,
-    );
-    const peers = st.peers.map((p) => [short(p.peerId), p.connected, p.lastHeartbeatAgoMs]);
-    const join = st.join.map((a) => [a.state, a.failures, short(a.peerId ?? '')]);
-    console.log(
-      `  clock ${JSON.stringify(st.clock)} retired ${JSON.stringify(st.retired)} peers ${JSON.stringify(peers)} members ${JSON.stringify(st.compaction.members.map(short))} refused ${JSON.stringify(st.refused)} join ${JSON.stringify(join)}`,
-    );
-    const pulls = (
-      x as unknown as { antiEntropy: { pulls: { recent(): readonly PullRecord[] } } }
-    ).antiEntropy.pulls
-      .recent()
-      .map((r) => [
-        short(r.peer),
-        r.trigger,
-        r.outcome,
-        r.endedAt === undefined ? null : r.endedAt - r.startedAt,
-      ]);
-    console.log(`  pulls ${JSON.stringify(pulls)}`);
-    for (const l of warnings.get(x)?.slice(-20) ?? []) console.log(`  ${l}`);
-  }
-}
 
 describe('a member that joined the losing side of a mutual reap', () => {
   it.each([
@@ -124,7 +80,7 @@ describe('a member that joined the losing side of a mutual reap', () => {
         winners.every((x) => losers.every((y) => retired(x, y.peerId))) &&
         losers.every((y) => winners.every((x) => retired(y, x.peerId)));
       await waitFor(bothRetired, 'each side to retire the other', 60_000).catch((e: unknown) => {
-        dump(agents);
+        dump(agents, warnings);
         throw e;
       });
 
@@ -137,7 +93,7 @@ describe('a member that joined the losing side of a mutual reap', () => {
       // test/agent/joiner-stalled-pull.test.ts). The dump says where each agent stood.
       await waitFor(() => hits(j) >= losingHits, 'j took the losing side’s state', 120_000).catch(
         (e: unknown) => {
-          dump(agents);
+          dump(agents, warnings);
           throw e;
         },
       );
@@ -154,11 +110,11 @@ describe('a member that joined the losing side of a mutual reap', () => {
         'every replica equal, with every acknowledged write once',
         240_000,
       ).catch((e: unknown) => {
-        dump(agents);
+        dump(agents, warnings);
         throw e;
       });
       // The winners kept their epochs; the losers and j took new ones.
-      if (winners.some((x) => x.status().origin !== origins.get(x))) dump(agents);
+      if (winners.some((x) => x.status().origin !== origins.get(x))) dump(agents, warnings);
       for (const x of winners) expect(x.status().origin).toBe(origins.get(x));
       for (const y of losers) expect(y.status().origin).not.toBe(origins.get(y));
       expect(j.status().origin).not.toBe(jOrigin);

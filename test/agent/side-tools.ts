@@ -4,6 +4,7 @@
  */
 import type { Agent } from '../../src/agent/agent.js';
 import type { PeerGate } from '../../src/agent/agent-runtime.js';
+import type { PullRecord } from '../../src/agent/pull-log.js';
 import { hits } from './helpers.js';
 
 /** Until the heal, `side` refuses every peer outside it (a joiner it does not know yet, too). */
@@ -16,17 +17,35 @@ export function closeSide(side: readonly Agent[]): void {
   }
 }
 
-/** Prints each agent's peer id, origin, hits, counters and reaps (the tails of the ids). */
-export function dump(xs: readonly Agent[]): void {
+/**
+ * Where each agent stands: origin, hits, client batches kept, counters, reaps, clock, retired
+ * epochs, peers (connected, last heartbeat), members, join addresses, its last pulls (peer,
+ * trigger, outcome) and, when given, its last warnings. Ids are shown by their last 4 chars.
+ */
+export function dump(xs: readonly Agent[], warnings?: ReadonlyMap<Agent, readonly string[]>): void {
+  const short = (id: string) => id.slice(-4);
   for (const x of xs) {
     const st = x.status();
-    const reaps = st.compaction.reaps.map((r) => [
-      r.epoch.slice(-4),
-      r.cut,
-      r.participants.map((p) => p.slice(-4)),
-    ]);
+    const reaps = st.compaction.reaps.map((r) => [short(r.epoch), r.cut, r.participants.map(short)]);
     console.log(
-      `${x.peerId.slice(-4)} ${st.origin.slice(-4)} hits ${hits(x)} ownOps ${st.compaction.ownOpsKept} ${JSON.stringify(st.counters)} ${JSON.stringify(reaps)}`,
+      `${short(x.peerId)} ${short(st.origin)} hits ${hits(x)} ownOps ${st.compaction.ownOpsKept} ${JSON.stringify(st.counters)} ${JSON.stringify(reaps)}`,
     );
+    const peers = st.peers.map((p) => [short(p.peerId), p.connected, p.lastHeartbeatAgoMs]);
+    const join = st.join.map((a) => [a.state, a.failures, short(a.peerId ?? '')]);
+    console.log(
+      `  clock ${JSON.stringify(st.clock)} retired ${JSON.stringify(st.retired)} peers ${JSON.stringify(peers)} members ${JSON.stringify(st.compaction.members.map(short))} refused ${JSON.stringify(st.refused)} join ${JSON.stringify(join)}`,
+    );
+    const pulls = (
+      x as unknown as { antiEntropy: { pulls: { recent(): readonly PullRecord[] } } }
+    ).antiEntropy.pulls
+      .recent()
+      .map((r) => [
+        short(r.peer),
+        r.trigger,
+        r.outcome,
+        r.endedAt === undefined ? null : r.endedAt - r.startedAt,
+      ]);
+    console.log(`  pulls ${JSON.stringify(pulls)}`);
+    for (const l of warnings?.get(x)?.slice(-20) ?? []) console.log(`  ${l}`);
   }
 }
