@@ -5,14 +5,7 @@
  */
 export * from './core/index.js';
 export * from './client/index.js';
-export {
-  Agent,
-  AgentStoppedError,
-  type AgentOptions,
-  type AgentStatus,
-  type WriteResult,
-} from './agent/agent.js';
-export { type AgentConfig, DEFAULT_AGENT_CONFIG, resolveAgentConfig, ConfigError } from './agent/config.js';
+export * from './agent.js';
 export { runAgent, type RunningAgent } from './agent/run.js';
 export {
   startHeapRelease,

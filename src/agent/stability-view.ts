@@ -15,75 +15,31 @@
  * A member that joined where we could not see it (on the far side of a partition, through a
  * member we cannot reach) is in none of these until its own heartbeats or events reach us, yet
  * it may have written ops concurrent with events we hold (issue 7, "A member that joined on the
- * far side of a partition"). Two more inputs close that window (`stabilityMembers`):
- *
- * - **A pull is a report.** A peer that pulls from us (`pulled`) exists and holds at least the
- *   clock of its request: it becomes a member of our view with that clock as its report (until
- *   it heartbeats), so we never report a clock, nor compact, past what it lacks.
- * - **Members are told on.** Each heartbeat carries the members the sender knows first-hand
- *   (`firstHandMembers`: its view and the peers that pulled from it); every member the latest
- *   heartbeat of a member names is waited for here too, until it reports to us itself. A report
- *   and the members its sender knew travel in the same heartbeat, so by the time a report of
- *   `b` that covers E counts here, we know every peer that had pulled from `b` by then. A peer
- *   that pulled from `b` later got E with its pull (its later ops are causally after E). A peer
- *   that pulled from such a peer `c` before `c` had E is named by `c`'s report that covers E,
- *   which must count here too: so no relaying is needed, and none is done (relayed hearsay
- *   would circulate between members and never expire).
- *
- * A peer known only from its pulls, that never shows as a member itself (no heartbeat, no
- * event, no member record), counts for `hearsayTtlMs` after its first pull, and its later pulls
- * are ignored: a bare libp2p node that pulls (with any clock, however often) cannot pin
- * compaction for good. A real joiner heartbeats every second, so it shows as a member long
- * before that; a peer that never heartbeats nor writes sends no concurrent ops to wait for. The
- * members a member told us of go when its next heartbeat no longer names them, or when that
- * member is retired.
+ * far side of a partition"). Two more inputs close that window (`stabilityMembers`): a peer
+ * that pulls from us, and the members each heartbeat names (stability-hearsay.ts).
  *
  * What no rule can cover: ops a joiner makes before its first pull from a member is served
  * (its member record at start, say) are concurrent with everything, and nobody can know of it
  * yet; they are safe only for keys that nobody removes concurrently (its own member record is).
-
+ *
  * Pure bookkeeping: the agent feeds it heartbeats and times and asks for the frontier. It owns
- * no timer and does no I/O itself but for the two `persist` callbacks.
+ * no timer and does no I/O itself but for the two `persist` callbacks. What the view persists
+ * is in stability-view-state.ts, what holds the frontier back in stability-blockers.ts.
  */
-import {
-  type ReadonlyVectorClock,
-  vcClone,
-  vcGet,
-  vcLeq,
-  type VectorClock,
-} from '../core/clock/vector-clock.js';
+import { type ReadonlyVectorClock, vcClone, vcLeq, type VectorClock } from '../core/clock/vector-clock.js';
 import { StabilityTracker } from '../core/stability.js';
+import { type Blocker, blockersOf } from './stability-blockers.js';
+import { Hearsay } from './stability-hearsay.js';
+import type { Retirement, RetireReason, ViewState } from './stability-view-state.js';
 
-export type RetireReason = 'left' | 'reaped' | 'force-left' | 'log-bound';
-
-export interface Retirement {
-  readonly reason: RetireReason;
-  /** ms since the epoch. */
-  readonly at: number;
-}
-
-export interface Blocker {
-  readonly peerId: string;
-  /**
-   * `no-report`: no usable heartbeat clock yet; `behind`: its last report lacks our events;
-   * `no-member-yet`: the agent expects peers and has reached none (compaction.ts), `peerId` is
-   * then `(none yet)` and `pinnedEvents` the whole log.
-   */
-  readonly reason: 'no-report' | 'behind' | 'no-member-yet';
-  /** Events in our clock that its last usable report does not cover (what it pins in the log). */
-  readonly pinnedEvents: number;
-  /** ms since we last heard from it (heartbeat), or undefined if never (since start). */
-  readonly silentForMs: number | undefined;
-}
+export type { Blocker } from './stability-blockers.js';
+export { parseViewState, type Retirement, type RetireReason } from './stability-view-state.js';
 
 export interface StabilityViewDeps {
   readonly self: string;
   /** Persisted retirements and last-seen times (store metadata), read once at start. */
-  readonly load: () => { retired: Record<string, Retirement>; lastSeen: Record<string, number> };
-  readonly persist: (state: {
-    retired: Record<string, Retirement>;
-    lastSeen: Record<string, number>;
-  }) => void;
+  readonly load: () => ViewState;
+  readonly persist: (state: ViewState) => void;
   /** How long a peer known only from its pulls or from another member's word stays a member. */
   readonly hearsayTtlMs?: number;
   /**
@@ -101,9 +57,6 @@ export interface StabilityViewDeps {
 /** Default of `hearsayTtlMs`: two minutes, many heartbeat intervals. */
 export const DEFAULT_HEARSAY_TTL_MS = 120_000;
 
-/** Peers known from their pulls remembered at most (past it, those whose time ran out go). */
-const MAX_PULLERS = 4096;
-
 /** Last-seen times are written at most this often (they only need to be right to the hour). */
 const LAST_SEEN_PERSIST_MS = 30_000;
 
@@ -118,16 +71,10 @@ export class StabilityView {
    */
   private readonly leaving = new Map<string, { final: VectorClock; at: number }>();
   private persistedAt = 0;
-  /**
-   * Peers known from their pulls, with when they first pulled (see `pulled`); kept past
-   * `hearsayTtlMs` (then they no longer count) so that their later pulls are ignored.
-   */
-  private readonly pullers = new Map<string, number>();
-  /** Per member, the members its latest heartbeat named (see `firstHandMembers`). */
-  private readonly told = new Map<string, readonly string[]>();
+  /** Peers known from their pulls and members other members named (stability-hearsay.ts). */
+  private readonly hearsay: Hearsay;
   /** Peers we have had a heartbeat from since start (their pulls are no reports then). */
   private readonly beating = new Set<string>();
-  private readonly hearsayTtlMs: number;
   private readonly startedAt: number;
 
   constructor(private readonly deps: StabilityViewDeps) {
@@ -135,7 +82,7 @@ export class StabilityView {
     const loaded = deps.load();
     this.retired = new Map(Object.entries(loaded.retired));
     this.lastSeen = new Map(Object.entries(loaded.lastSeen));
-    this.hearsayTtlMs = deps.hearsayTtlMs ?? DEFAULT_HEARSAY_TTL_MS;
+    this.hearsay = new Hearsay(deps.hearsayTtlMs ?? DEFAULT_HEARSAY_TTL_MS, (peer) => this.retired.has(peer));
     this.startedAt = deps.startedAt ?? 0;
   }
 
@@ -155,8 +102,7 @@ export class StabilityView {
     if (this.retired.has(peer) && this.deps.forgotten?.(peer) === true) return;
     this.lastSeen.set(peer, now);
     this.beating.add(peer);
-    this.pullers.delete(peer);
-    if (members) this.told.set(peer, members);
+    this.hearsay.heartbeat(peer, members);
     if (leaving) {
       // Its final report counts: it delivered everything up to it and sends nothing after. But
       // until we hold every event of that report, one of them (its own, or one it may relay)
@@ -185,20 +131,7 @@ export class StabilityView {
    */
   pulled(peer: string, vc: ReadonlyVectorClock, localVc: ReadonlyVectorClock, now: number): void {
     if (peer === this.deps.self || this.retired.has(peer) || this.beating.has(peer)) return;
-    const first = this.pullers.get(peer);
-    if (first === undefined) {
-      this.pullers.set(peer, now);
-      this.boundPullers(now);
-    } else if (now - first > this.hearsayTtlMs) return;
-    this.tracker.observe(peer, vc, localVc);
-  }
-
-  /** At most MAX_PULLERS remembered: the oldest whose time ran out go first. */
-  private boundPullers(now: number): void {
-    for (const [id, at] of this.pullers) {
-      if (this.pullers.size <= MAX_PULLERS) return;
-      if (now - at > this.hearsayTtlMs) this.pullers.delete(id);
-    }
+    if (this.hearsay.pulled(peer, now)) this.tracker.observe(peer, vc, localVc);
   }
 
   /** Marks `peer` as no longer holding compaction back. */
@@ -206,8 +139,7 @@ export class StabilityView {
     if (peer === this.deps.self) return;
     this.retired.set(peer, { reason, at: now });
     this.leaving.delete(peer);
-    this.pullers.delete(peer);
-    this.told.delete(peer);
+    this.hearsay.forget(peer);
     this.tracker.forget(peer);
     this.save(now, true);
   }
@@ -229,9 +161,7 @@ export class StabilityView {
 
   /** Whether the latest heartbeat of a member (not retired) named `peer`. */
   named(peer: string): boolean {
-    for (const [lister, ids] of this.told)
-      if (lister !== peer && !this.retired.has(lister) && ids.includes(peer)) return true;
-    return false;
+    return this.hearsay.named(peer);
   }
 
   /**
@@ -240,8 +170,7 @@ export class StabilityView {
    */
   forgetStranger(peer: string): void {
     if (this.retired.has(peer)) return;
-    this.pullers.delete(peer);
-    this.told.delete(peer);
+    this.hearsay.forget(peer);
     this.beating.delete(peer);
     this.leaving.delete(peer);
     this.tracker.forget(peer);
@@ -267,10 +196,7 @@ export class StabilityView {
    * peers that pulled from us (each until `hearsayTtlMs` after its first pull).
    */
   firstHandMembers(candidates: Iterable<string>, now: number): string[] {
-    const out = new Set(this.members(candidates));
-    for (const [id, at] of this.pullers)
-      if (now - at <= this.hearsayTtlMs && !this.retired.has(id)) out.add(id);
-    return [...out].sort();
+    return [...new Set([...this.members(candidates), ...this.hearsay.recentPullers(now)])].sort();
   }
 
   /**
@@ -281,10 +207,7 @@ export class StabilityView {
    */
   stabilityMembers(candidates: Iterable<string>, now: number): string[] {
     const out = new Set(this.firstHandMembers(candidates, now));
-    for (const [lister, ids] of this.told) {
-      if (this.retired.has(lister)) continue;
-      for (const id of ids) if (id !== this.deps.self && !this.retired.has(id)) out.add(id);
-    }
+    for (const id of this.hearsay.toldOf()) if (id !== this.deps.self && !this.retired.has(id)) out.add(id);
     return [...out].sort();
   }
 
@@ -308,19 +231,7 @@ export class StabilityView {
 
   /** Members whose reports keep the frontier below our clock, with what each pins. */
   blockers(localVc: ReadonlyVectorClock, members: readonly string[], now: number): Blocker[] {
-    const out: Blocker[] = [];
-    for (const id of members) {
-      const report = this.tracker.usableReport(id, localVc);
-      const seen = this.lastSeen.get(id);
-      const silentForMs = seen === undefined ? undefined : Math.max(0, now - seen);
-      if (!report) {
-        out.push({ peerId: id, reason: 'no-report', pinnedEvents: countEvents(localVc), silentForMs });
-        continue;
-      }
-      const pinned = lag(localVc, report);
-      if (pinned > 0) out.push({ peerId: id, reason: 'behind', pinnedEvents: pinned, silentForMs });
-    }
-    return out.sort((a, b) => b.pinnedEvents - a.pinnedEvents || a.peerId.localeCompare(b.peerId));
+    return blockersOf(this.tracker, localVc, members, (peer) => this.silentFor(peer, now));
   }
 
   /**
@@ -363,43 +274,5 @@ export class StabilityView {
       retired: Object.fromEntries(this.retired),
       lastSeen: Object.fromEntries(this.lastSeen),
     });
-  }
-}
-
-function lag(mine: ReadonlyVectorClock, theirs: ReadonlyVectorClock): number {
-  let n = 0;
-  for (const [id, seq] of mine) n += Math.max(0, seq - vcGet(theirs, id));
-  return n;
-}
-
-function countEvents(vc: ReadonlyVectorClock): number {
-  let n = 0;
-  for (const [, seq] of vc) n += seq;
-  return n;
-}
-
-/** The view's stored state (the store's meta), parsed defensively: a damaged record reads as empty. */
-export function parseViewState(raw: string | undefined): {
-  retired: Record<string, Retirement>;
-  lastSeen: Record<string, number>;
-} {
-  const empty = { retired: {}, lastSeen: {} };
-  if (raw === undefined) return empty;
-  try {
-    const v = JSON.parse(raw) as { retired?: unknown; lastSeen?: unknown };
-    const retired: Record<string, Retirement> = {};
-    const lastSeen: Record<string, number> = {};
-    if (typeof v.retired === 'object' && v.retired !== null)
-      for (const [k, r] of Object.entries(v.retired as Record<string, unknown>)) {
-        const rr = r as { reason?: unknown; at?: unknown };
-        if (typeof rr.at === 'number' && typeof rr.reason === 'string')
-          retired[k] = { reason: rr.reason as RetireReason, at: rr.at };
-      }
-    if (typeof v.lastSeen === 'object' && v.lastSeen !== null)
-      for (const [k, t] of Object.entries(v.lastSeen as Record<string, unknown>))
-        if (typeof t === 'number') lastSeen[k] = t;
-    return { retired, lastSeen };
-  } catch {
-    return empty;
   }
 }

@@ -5,6 +5,7 @@
  * here cover what only the network layer can judge: signatures, origins, key files and peers
  * that break a wire protocol.
  */
+import { CodedError } from '../core/coded-error.js';
 import { isSmacError } from '../core/errors.js';
 
 export const NetErrorCode = {
@@ -32,20 +33,8 @@ export const NetErrorCode = {
 
 export type NetErrorCode = (typeof NetErrorCode)[keyof typeof NetErrorCode];
 
-export class NetError extends Error {
+export class NetError extends CodedError<NetErrorCode> {
   override readonly name = 'NetError';
-  readonly code: NetErrorCode;
-  readonly details: Readonly<Record<string, unknown>> | undefined;
-
-  constructor(
-    code: NetErrorCode,
-    message: string,
-    options?: { details?: Record<string, unknown>; cause?: unknown },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.details = options?.details;
-  }
 }
 
 export function isNetError(e: unknown): e is NetError {

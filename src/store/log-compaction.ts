@@ -9,18 +9,12 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { type ReadonlyVectorClock, vcGet } from '../core/clock/vector-clock.js';
 import type { StoredEvent } from './event-streams.js';
 import type { HeadsTable, StoredHead } from './heads.js';
+import type { LogStatements } from './log-append.js';
 import type { LogCache, OriginState } from './log-cache.js';
 import type { SnapshotsTable } from './snapshots.js';
 import { intColumn, inTransaction, type Query, textColumn } from './sqlite.js';
 import { invalid } from './store-checks.js';
 import { StoreError, StoreErrorCode, toStoreError } from './store-errors.js';
-
-/** The store's statements compaction shares with appending. */
-export interface LogStatements {
-  readonly insertEvent: StatementSync;
-  readonly addOrigin: StatementSync;
-  readonly setCompacted: StatementSync;
-}
 
 /** The argument of Store.installSnapshot. */
 export interface SnapshotToInstall {

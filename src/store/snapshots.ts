@@ -11,8 +11,9 @@ import {
   vcFromRecord,
   vcToRecord,
 } from '../core/clock/vector-clock.js';
-import { blobColumn, intColumn, type Row, textColumn } from './sqlite.js';
-import { StoreError, StoreErrorCode } from './store-errors.js';
+import { blobColumn, inTransaction, intColumn, type Query, type Row, textColumn } from './sqlite.js';
+import { invalid } from './store-checks.js';
+import { StoreError, StoreErrorCode, toStoreError } from './store-errors.js';
 
 /** Snapshots kept: the latest, and one to fall back on should the latest fail to decode. */
 export const SNAPSHOTS_KEPT = 2;
@@ -20,6 +21,13 @@ export const SNAPSHOTS_KEPT = 2;
 export interface StoredSnapshot {
   readonly pos: number;
   readonly vc: VectorClock;
+  readonly bytes: Uint8Array;
+}
+
+/** The argument of Store.saveSnapshot: replica state taken when the log's last position was `pos`. */
+export interface StoredSnapshotToSave {
+  readonly pos: number;
+  readonly vc: ReadonlyVectorClock;
   readonly bytes: Uint8Array;
 }
 
@@ -31,7 +39,7 @@ export class SnapshotsTable {
   private readonly latestHeadRow: StatementSync;
 
   constructor(
-    db: DatabaseSync,
+    private readonly db: DatabaseSync,
     private readonly file: string,
   ) {
     this.upsert = db.prepare(
@@ -44,6 +52,30 @@ export class SnapshotsTable {
     this.newestFirst = db.prepare('SELECT pos, vc, bytes FROM snapshots ORDER BY pos DESC');
     this.latestRow = db.prepare('SELECT pos, vc, bytes FROM snapshots ORDER BY pos DESC LIMIT 1');
     this.latestHeadRow = db.prepare('SELECT pos, vc FROM snapshots ORDER BY pos DESC LIMIT 1');
+  }
+
+  /**
+   * Store.saveSnapshot, its arguments checked: refuses a position beyond the log's `lastPos` or
+   * older than the latest snapshot's, then saves it in its own transaction.
+   */
+  save(s: StoredSnapshotToSave, lastPos: number, query: Query): void {
+    if (s.pos > lastPos) {
+      invalid(`snapshot pos ${s.pos} is beyond the log's last position ${lastPos}.`, { pos: s.pos });
+    }
+    const latest = query('read snapshots', () => this.latestHead());
+    if (latest !== undefined && s.pos < latest.pos) {
+      invalid(
+        `snapshot pos ${s.pos} is older than the latest snapshot (pos ${latest.pos}); snapshots only move forward.`,
+        { pos: s.pos },
+      );
+    }
+    try {
+      inTransaction(this.db, () => {
+        this.put(s.pos, s.vc, s.bytes);
+      });
+    } catch (e) {
+      throw toStoreError(e, this.file, 'save a snapshot');
+    }
   }
 
   /**

@@ -4,6 +4,7 @@
  * on; the agent maps codes to exit statuses and log lines. SQLite's own errors are kept as
  * `cause`, so nothing is lost for debugging.
  */
+import { CodedError } from '../core/coded-error.js';
 
 export const StoreErrorCode = {
   /** The data directory or database file could not be created, opened or written. */
@@ -30,20 +31,8 @@ export const StoreErrorCode = {
 
 export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];
 
-export class StoreError extends Error {
+export class StoreError extends CodedError<StoreErrorCode> {
   override readonly name = 'StoreError';
-  readonly code: StoreErrorCode;
-  readonly details: Readonly<Record<string, unknown>> | undefined;
-
-  constructor(
-    code: StoreErrorCode,
-    message: string,
-    options?: { details?: Record<string, unknown>; cause?: unknown },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.details = options?.details;
-  }
 }
 
 export function isStoreError(e: unknown): e is StoreError {

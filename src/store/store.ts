@@ -13,23 +13,24 @@
  * `eventsSince` answer a slightly-behind peer with per-origin range scans merged by position,
  * never a scan of the whole log. An append that would break the invariant is refused.
  *
- * This file is the API and the append path; opening is in open-database.ts, the cache in
- * log-cache.ts, streaming reads in event-streams.ts, compaction and snapshot install in
- * log-compaction.ts, and each other table in a file of its own.
+ * This file is the API and its argument checks (store-checks.ts); opening is in
+ * open-database.ts, the cache in log-cache.ts, the append path in log-append.ts, streaming
+ * reads in event-streams.ts, compaction and snapshot install in log-compaction.ts, and each
+ * other table (heads, own ops, snapshots, meta) in a file of its own.
  */
 import { resolve } from 'node:path';
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 
-import { isWellFormedText } from '../core/codec/index.js';
 import type { ReadonlyVectorClock, VectorClock } from '../core/clock/vector-clock.js';
 import { EventStreams, type StoredEvent } from './event-streams.js';
 import { HeadsTable, type StoredHead } from './heads.js';
-import { LogCache, type OriginState } from './log-cache.js';
+import { type EventToAppend, LogAppend } from './log-append.js';
+import { LogCache } from './log-cache.js';
 import { LogCompaction, type SnapshotToInstall } from './log-compaction.js';
 import { MetaTable } from './meta.js';
 import { openDatabase, type SyncMode } from './open-database.js';
 import { type OwnOps, OwnOpsTable } from './own-ops.js';
-import { SnapshotsTable, type StoredSnapshot } from './snapshots.js';
+import { SnapshotsTable, type StoredSnapshot, type StoredSnapshotToSave } from './snapshots.js';
 import { inTransaction, type Query } from './sqlite.js';
 import {
   checkBytes,
@@ -47,20 +48,13 @@ export { DB_FILE_NAME, type SyncMode } from './open-database.js';
 export { MAX_PAGE_SIZE } from './store-checks.js';
 export { SNAPSHOTS_KEPT, type StoredSnapshot } from './snapshots.js';
 export type { StoredEvent } from './event-streams.js';
+export type { EventToAppend } from './log-append.js';
 
 export interface StoreOptions {
   /** Directory holding `smac.db` (and its -wal file). Created with mode 0700 if missing. */
   readonly dataDir: string;
   /** Durability of a COMMIT; see SyncMode. Default 'normal'. */
   readonly sync?: SyncMode;
-}
-
-export interface EventToAppend {
-  readonly origin: string;
-  readonly seq: number;
-  readonly bytes: Uint8Array;
-  /** For this agent's own client writes: the client batch as JSON (own-ops.ts). */
-  readonly clientOps?: string;
 }
 
 export interface LogStats {
@@ -93,13 +87,7 @@ export class Store {
   private readonly streams: EventStreams;
   private readonly compaction: LogCompaction;
   private readonly meta: MetaTable;
-
-  private readonly stmt: {
-    readonly insertEvent: StatementSync;
-    readonly eventExists: StatementSync;
-    readonly addOrigin: StatementSync;
-    readonly setCompacted: StatementSync;
-  };
+  private readonly appender: LogAppend;
 
   /**
    * Opens (creating if needed) the store in `opts.dataDir`, upgrading its schema. Throws
@@ -123,24 +111,19 @@ export class Store {
     this.db = db;
     this.file = file;
     this.sync = sync;
-    this.stmt = {
-      insertEvent: db.prepare('INSERT INTO events (origin, seq, bytes) VALUES (?, ?, ?)'),
-      eventExists: db.prepare('SELECT 1 AS x FROM events WHERE origin = ? AND seq = ?'),
-      addOrigin: db.prepare('INSERT INTO origins (origin) VALUES (?) ON CONFLICT (origin) DO NOTHING'),
-      setCompacted: db.prepare('UPDATE origins SET compacted_seq = ? WHERE origin = ?'),
-    };
+    const query: Query = (doing, fn) => this.query(doing, fn);
     this.heads = new HeadsTable(db, file);
     this.ownOps = new OwnOpsTable(db, file);
     this.snapshotsTable = new SnapshotsTable(db, file);
-    this.meta = new MetaTable(db, file);
+    this.meta = new MetaTable(db, file, sync, query);
     this.log = new LogCache(db, file);
-    const query: Query = (doing, fn) => this.query(doing, fn);
+    this.appender = new LogAppend(db, file, this.log, this.heads, this.ownOps, query);
     this.streams = new EventStreams(db, file, this.log.origins, () => this.log.compactedUpTo, query);
     this.compaction = new LogCompaction(
       db,
       file,
       this.log,
-      this.stmt,
+      this.appender.statements,
       this.snapshotsTable,
       this.heads,
       query,
@@ -165,48 +148,7 @@ export class Store {
     this.ensureOpen();
     checkEventsToAppend(events);
     if (events.length === 0) return 0;
-
-    const touched = new Map<string, OriginState>();
-    const newHeads: StoredHead[] = [];
-    let inserted = 0;
-    let addedBytes = 0;
-    let lastPos = this.log.lastPos;
-    try {
-      inTransaction(this.db, () => {
-        for (const { origin, seq, bytes, clientOps } of events) {
-          let st = touched.get(origin) ?? this.log.origins.get(origin);
-          if (st === undefined) {
-            this.stmt.addOrigin.run(origin);
-            st = { maxSeq: 0, compactedSeq: 0 };
-          }
-          if (seq <= st.maxSeq) {
-            if (seq <= st.compactedSeq || this.stmt.eventExists.get(origin, seq) !== undefined) continue;
-            throw new StoreError(
-              StoreErrorCode.SeqOrder,
-              `Event (${origin}, ${seq}) was appended after seq ${st.maxSeq} of the same origin. The log is a ` +
-                `delivery order, so per origin seq must ascend; this is a bug in the caller. Nothing of the ` +
-                `batch was written.`,
-              { details: { origin, seq, maxSeq: st.maxSeq } },
-            );
-          }
-          const r = this.stmt.insertEvent.run(origin, seq, bytes);
-          if (clientOps !== undefined) this.ownOps.record(origin, seq, clientOps);
-          lastPos = Number(r.lastInsertRowid);
-          touched.set(origin, { maxSeq: seq, compactedSeq: st.compactedSeq });
-          newHeads.push({ origin, seq, bytes });
-          inserted++;
-          addedBytes += bytes.byteLength;
-        }
-        this.heads.record(newHeads);
-      });
-    } catch (e) {
-      throw toStoreError(e, this.file, 'append events');
-    }
-    for (const [origin, st] of touched) this.log.origins.set(origin, st);
-    this.log.eventCount += inserted;
-    this.log.eventBytes += addedBytes;
-    this.log.lastPos = lastPos;
-    return inserted;
+    return this.appender.append(events);
   }
 
   /** True when (origin, seq) is in the log or was compacted away (its effect is in a snapshot). */
@@ -214,10 +156,7 @@ export class Store {
     this.ensureOpen();
     checkOrigin(origin, 'origin');
     checkSeq(seq, 'seq');
-    const st = this.log.origins.get(origin);
-    if (st === undefined || seq > st.maxSeq) return false;
-    if (seq <= st.compactedSeq) return true;
-    return this.query('read events', () => this.stmt.eventExists.get(origin, seq)) !== undefined;
+    return this.appender.has(origin, seq);
   }
 
   /**
@@ -261,36 +200,14 @@ export class Store {
    * replica's clock then. A snapshot at the same position replaces the old one; an older
    * position than the latest is refused. Keeps the latest SNAPSHOTS_KEPT.
    */
-  saveSnapshot(s: {
-    readonly pos: number;
-    readonly vc: ReadonlyVectorClock;
-    readonly bytes: Uint8Array;
-  }): void {
+  saveSnapshot(s: StoredSnapshotToSave): void {
     this.ensureOpen();
     if (typeof (s as unknown) !== 'object' || (s as unknown) === null)
       invalid('saveSnapshot takes { pos, vc, bytes }.');
     checkCount(s.pos, 'snapshot pos');
     checkClock(s.vc, 'snapshot vc');
     checkBytes(s.bytes, 'snapshot bytes');
-    if (s.pos > this.log.lastPos) {
-      invalid(`snapshot pos ${s.pos} is beyond the log's last position ${this.log.lastPos}.`, { pos: s.pos });
-    }
-    const latest = this.query('read snapshots', () => this.snapshotsTable.latestHead());
-    if (latest !== undefined && s.pos < latest.pos) {
-      invalid(
-        `snapshot pos ${s.pos} is older than the latest snapshot (pos ${latest.pos}); snapshots only move forward.`,
-        {
-          pos: s.pos,
-        },
-      );
-    }
-    try {
-      inTransaction(this.db, () => {
-        this.snapshotsTable.put(s.pos, s.vc, s.bytes);
-      });
-    } catch (e) {
-      throw toStoreError(e, this.file, 'save a snapshot');
-    }
+    this.snapshotsTable.save(s, this.log.lastPos, (doing, fn) => this.query(doing, fn));
   }
 
   latestSnapshot(): StoredSnapshot | undefined {
@@ -393,19 +310,13 @@ export class Store {
 
   getMeta(key: string): string | undefined {
     this.ensureOpen();
-    checkOrigin(key, 'meta key');
-    return this.query('read metadata', () => this.meta.get(key));
+    return this.meta.get(key);
   }
 
   /** Writes one key durably (its own transaction). */
   setMeta(key: string, value: string): void {
     this.ensureOpen();
-    checkOrigin(key, 'meta key');
-    if (typeof value !== 'string' || !isWellFormedText(value))
-      invalid(`meta value for ${key} must be well-formed text.`);
-    this.query('write metadata', () => {
-      this.meta.set(key, value);
-    });
+    this.meta.set(key, value);
   }
 
   /**
@@ -414,16 +325,7 @@ export class Store {
    */
   setMetaSynced(key: string, value: string): void {
     this.ensureOpen();
-    if (this.sync === 'full') {
-      this.setMeta(key, value);
-      return;
-    }
-    this.db.exec('PRAGMA synchronous = FULL');
-    try {
-      this.setMeta(key, value);
-    } finally {
-      this.db.exec('PRAGMA synchronous = NORMAL');
-    }
+    this.meta.setSynced(key, value);
   }
 
   /** Runs one statement, turning SQLite failures into StoreErrors that name the file. */

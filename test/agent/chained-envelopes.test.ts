@@ -8,10 +8,7 @@ import { CHAINED_ENVELOPE_VERSION, envelopeLink, openEnvelope } from '../../src/
 import { startCluster, stopAll, waitConverged, waitFor } from './helpers.js';
 
 let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
+afterEach(() => stopAll(agents.splice(0)));
 
 const inc = { type: 'pn-counter', key: 'n', op: { kind: 'increment' } };
 

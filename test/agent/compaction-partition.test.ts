@@ -10,29 +10,21 @@ import { membersRouteModule } from '../../src/api/routes/members.js';
 import { createApiApp } from '../../src/api/server.js';
 import { realAgentPort } from '../api/helpers.js';
 import {
-  FAST_MEMBERSHIP,
-  quiet,
+  FAST_OPTIONS,
+  hits,
+  incHits,
   startCluster,
   startFastCluster,
   stopAll,
   waitConnected,
-  waitMembersKnown,
   waitConverged,
   waitFor,
+  waitMembersKnown,
 } from './helpers.js';
+import { retired } from './reap-setup.js';
 
 let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
-
-const counter = (a: Agent): number => (a.read('pn-counter', 'hits')?.value as number | undefined) ?? 0;
-
-async function inc(a: Agent, by: number): Promise<number> {
-  await a.write([{ type: 'pn-counter', key: 'hits', op: { kind: 'increment', by } }]);
-  return by;
-}
+afterEach(() => stopAll(agents.splice(0)));
 
 describe('compaction during a partition', () => {
   it('a silent member holds compaction back; after the heal nothing acknowledged is lost', async () => {
@@ -41,8 +33,8 @@ describe('compaction during a partition', () => {
     await waitMembersKnown(agents);
     const [a, b, c] = agents as [Agent, Agent, Agent];
     let acked = 0;
-    for (let i = 0; i < 10; i++) acked += await inc(a, 1);
-    await waitFor(() => agents.every((x) => counter(x) === acked), 'the first writes everywhere');
+    for (let i = 0; i < 10; i++) acked += await incHits(a, 1);
+    await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
 
     await c.isolate(true);
     await waitFor(() => c.connectedPeers().length === 0, 'c to be cut off');
@@ -50,8 +42,8 @@ describe('compaction during a partition', () => {
     // Write on both sides for well over three heartbeat intervals, until a has tried to
     // compact several times (it snapshots every 20 events).
     for (let i = 0; i < 150; i++) {
-      acked += await inc(i % 2 ? a : b, 2);
-      acked += await inc(c, 3);
+      acked += await incHits(i % 2 ? a : b, 2);
+      acked += await incHits(c, 3);
       if (i % 10 === 0) await new Promise((r) => setTimeout(r, 30));
     }
     await waitFor(
@@ -64,7 +56,7 @@ describe('compaction during a partition', () => {
 
     await c.isolate(false);
     await waitConverged(agents, 'convergence after the heal', 45_000);
-    for (const x of agents) expect(counter(x)).toBe(acked);
+    for (const x of agents) expect(hits(x)).toBe(acked);
   }, 150_000);
 });
 
@@ -74,7 +66,7 @@ describe('compaction during a partition', () => {
  */
 async function writeUntil(a: Agent, cond: () => boolean, what: string, max = 2_000): Promise<void> {
   for (let i = 0; i < max && !cond(); i++) {
-    await inc(a, 1);
+    await incHits(a, 1);
     if (i % 20 === 19) await new Promise((r) => setTimeout(r, 20));
   }
   await waitFor(cond, what);
@@ -95,14 +87,14 @@ describe('a down member pins the log until it is reaped', () => {
     await waitFor(() => d.connectedPeers().length === 0 && e.connectedPeers().length === 0, 'd, e cut off');
     const before = a.status().counters.compactions;
     for (let i = 0; i < 120; i++) {
-      acked += await inc([a, b, c][i % 3]!, 1);
-      acked += await inc(i % 2 ? d : e, 1);
+      acked += await incHits([a, b, c][i % 3]!, 1);
+      acked += await incHits(i % 2 ? d : e, 1);
     }
     await waitFor(() => a.status().counters.compactions > before, 'a to snapshot during the cut');
     expect(pinnedBy(a, d.peerId)).toBeGreaterThan(0);
     await Promise.all([d.isolate(false), e.isolate(false)]);
     await waitConverged(agents, 'convergence after the heal', 45_000);
-    for (const x of agents) expect(counter(x)).toBe(acked);
+    for (const x of agents) expect(hits(x)).toBe(acked);
   }, 150_000);
 
   it('force-leave stops a member holding compaction back; the log then shrinks', async () => {
@@ -112,7 +104,7 @@ describe('a down member pins the log until it is reaped', () => {
     const [a, , c] = agents as [Agent, Agent, Agent];
     await c.isolate(true);
     await waitFor(() => c.connectedPeers().length === 0, 'c to be cut off');
-    for (let i = 0; i < 100; i++) await inc(a, 1);
+    for (let i = 0; i < 100; i++) await incHits(a, 1);
     await waitFor(() => pinnedBy(a, c.peerId) >= 100, 'c to pin the events it lacks');
     expect(logEvents(a)).toBeGreaterThanOrEqual(100);
     // Through the REST route, as `smac members force-leave` does.
@@ -130,7 +122,7 @@ describe('a down member pins the log until it is reaped', () => {
     }
     await writeUntil(a, () => logEvents(a) < 60, 'the log to be compacted past what c lacked');
     expect(a.status().compaction.members).not.toContain(c.peerId);
-    expect(a.status().compaction.retired[c.peerId]?.reason).toBe('force-left');
+    expect(retired(a, c.peerId)?.reason).toBe('force-left');
     expect(a.status().counters.reaps).toBe(1);
   }, 120_000);
 
@@ -141,18 +133,14 @@ describe('a down member pins the log until it is reaped', () => {
     await waitMembersKnown(agents);
     const [a, , c] = agents as [Agent, Agent, Agent];
     await c.isolate(true);
-    for (let i = 0; i < 60; i++) await inc(a, 1);
-    await waitFor(
-      () => a.status().compaction.retired[c.peerId]?.reason === 'reaped',
-      'c to be reaped',
-      30_000,
-    );
+    for (let i = 0; i < 60; i++) await incHits(a, 1);
+    await waitFor(() => retired(a, c.peerId)?.reason === 'reaped', 'c to be reaped', 30_000);
     await writeUntil(a, () => logEvents(a) < 40, 'the log to be compacted after the reap');
     // Restart a on the same data dir: the reap is remembered.
     await a.stop();
-    const again = await Agent.start(a.config, { logger: quiet, membership: FAST_MEMBERSHIP });
+    const again = await Agent.start(a.config, FAST_OPTIONS);
     agents[0] = again;
-    expect(again.status().compaction.retired[c.peerId]?.reason).toBe('reaped');
+    expect(retired(again, c.peerId)?.reason).toBe('reaped');
     expect(again.status().compaction.members).not.toContain(c.peerId);
   }, 120_000);
 
@@ -164,11 +152,8 @@ describe('a down member pins the log until it is reaped', () => {
     const [a, , c] = agents as [Agent, Agent, Agent];
     await c.isolate(true);
     await waitFor(() => a.members().members.find((m) => m.id === c.peerId)?.status === 'dead', 'c dead on a');
-    for (let i = 0; i < 150; i++) await inc(a, 1);
-    await waitFor(
-      () => a.status().compaction.retired[c.peerId]?.reason === 'log-bound',
-      'c to be reaped for the log bound',
-    );
+    for (let i = 0; i < 150; i++) await incHits(a, 1);
+    await waitFor(() => retired(a, c.peerId)?.reason === 'log-bound', 'c to be reaped for the log bound');
     await writeUntil(a, () => logEvents(a) <= 100, 'the log back under its bound');
   }, 120_000);
 });

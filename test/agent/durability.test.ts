@@ -9,10 +9,7 @@ import { Agent } from '../../src/agent/agent.js';
 import { quiet, startCluster, stopAll, tempDir, testConfig, waitConverged, waitFor } from './helpers.js';
 
 let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
+afterEach(() => stopAll(agents.splice(0)));
 
 const inc = { type: 'pn-counter', key: 'n', op: { kind: 'increment' } };
 

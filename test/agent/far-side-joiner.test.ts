@@ -24,23 +24,22 @@ import {
   waitFor,
   waitMembersKnown,
 } from './helpers.js';
+import { REAP_OPTS } from './reap-setup.js';
 
 let agents: Agent[] = [];
 let bare: SmacNode | undefined;
 afterEach(async () => {
   await bare?.stop();
   bare = undefined;
-  await stopAll(agents);
-  agents = [];
+  await stopAll(agents.splice(0));
 });
 
-const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
 const rw = (kind: 'add' | 'remove', value: string) => [{ type: 'rw-set', key: 's', op: { kind, value } }];
 const inc = incHits;
 
 describe('a member that joined on the far side of a partition', () => {
   it('its concurrent ops apply correctly on state compacted meanwhile; remove wins', async () => {
-    agents = await startCluster(2, OPTS);
+    agents = await startCluster(2, REAP_OPTS);
     const [a, b] = agents as [Agent, Agent];
     await waitFor(() => a.connectedPeers().length === 1, 'a and b connected');
     await waitMembersKnown(agents);
@@ -54,7 +53,7 @@ describe('a member that joined on the far side of a partition', () => {
     for (let i = 0; i < 40; i++) acked += await inc(i % 2 ? a : b, 1);
 
     // c joins through b, on b's side, and takes b's state (x present, y present).
-    const c = await Agent.start(testConfig({ ...OPTS, join: b.addresses() }), { logger: quiet });
+    const c = await Agent.start(testConfig({ ...REAP_OPTS, join: b.addresses() }), { logger: quiet });
     agents.push(c);
     await waitFor(() => c.read('rw-set', 's')?.value !== undefined, 'c to pull b state', 20_000);
     expect(c.read('rw-set', 's')?.value).toEqual(['x', 'y']);
@@ -81,7 +80,7 @@ describe('a member that joined on the far side of a partition', () => {
   }, 60_000);
 
   it('a peer that pulls is waited for where it pulled, and where its heartbeats name it', async () => {
-    agents = await startCluster(2, OPTS);
+    agents = await startCluster(2, REAP_OPTS);
     const [a, b] = agents as [Agent, Agent];
     await waitMembersKnown(agents);
     await a.write(rw('add', 'x'));

@@ -8,44 +8,24 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import {
-  FAST_MEMBERSHIP,
-  hits,
-  incHits,
-  quiet,
-  startFastCluster,
-  stopAll,
-  waitFor,
-  waitMembersKnown,
-} from './helpers.js';
+import { FAST_OPTIONS, listenOf, stopAll, waitFor } from './helpers.js';
+import { reapOf, threeMembersCWrote } from './reap-setup.js';
 
-let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
+const agents: Agent[] = [];
+afterEach(() => stopAll(agents.splice(0)));
 
-const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
-const reapOf = (a: Agent, epoch: string) => a.status().compaction.reaps.find((r) => r.epoch === epoch);
 const pending = (a: Agent) => a.status().compaction.forceLeaves.map((f) => f.peerId);
-const options = { logger: quiet, membership: FAST_MEMBERSHIP };
 
 /** Stops `x` and starts it again on the same address, joining `join` (its store kept). */
 async function restart(x: Agent, join: readonly string[]): Promise<Agent> {
-  const listen = x.addresses().map((addr) => addr.replace(/\/p2p\/.*$/, ''));
+  const listen = listenOf(x);
   await x.stop();
-  return Agent.start({ ...x.config, listen, join: [...join] }, options);
+  return Agent.start({ ...x.config, listen, join: [...join] }, FAST_OPTIONS);
 }
 
 describe('a pending force-leave', () => {
   it('survives a restart: a new epoch of the member that appears afterwards is reaped too', async () => {
-    agents = await startFastCluster(3, OPTS);
-    await waitMembersKnown(agents);
-    const [a, b, c] = agents as [Agent, Agent, Agent];
-    let acked = 0;
-    for (let i = 0; i < 5; i++) acked += await incHits(c, 1);
-    await waitFor(() => agents.every((x) => hits(x) === acked), 'c’s writes everywhere');
-    const first = c.status().origin;
+    const { a, b, c, epoch: first } = await threeMembersCWrote(agents);
     // b is cut off: it must report on the reap, so the cut cannot be agreed yet.
     await b.isolate(true);
     expect(a.forceLeave(c.peerId)).toBe(true);
@@ -56,14 +36,14 @@ describe('a pending force-leave', () => {
     // a restarts while the force-leave is pending; c comes back with its store lost (a new epoch).
     const bAddrs = b.addresses();
     const cConfig = c.config;
-    const cListen = c.addresses().map((addr) => addr.replace(/\/p2p\/.*$/, ''));
+    const cListen = listenOf(c);
     const a2 = await restart(a, bAddrs);
     agents[0] = a2;
     expect(pending(a2)).toEqual([c.peerId]);
     await c.stop();
     for (const f of ['smac.db', 'smac.db-wal', 'smac.db-shm'])
       rmSync(join(cConfig.dataDir, f), { force: true });
-    const c2 = await Agent.start({ ...cConfig, listen: cListen, join: a2.addresses() }, options);
+    const c2 = await Agent.start({ ...cConfig, listen: cListen, join: a2.addresses() }, FAST_OPTIONS);
     agents[2] = c2;
     const second = c2.status().origin;
     expect(second).not.toBe(first);

@@ -6,23 +6,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { ForgetRefused } from '../../src/agent/forgotten-members.js';
-import {
-  FAST_MEMBERSHIP,
-  incHits,
-  quiet,
-  startFastCluster,
-  stopAll,
-  waitFor,
-  waitMembersKnown,
-} from './helpers.js';
+import { FAST_OPTIONS, incHits, startFastCluster, stopAll, waitFor, waitMembersKnown } from './helpers.js';
+import { REAP_OPTS, retired } from './reap-setup.js';
 
 let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
+afterEach(() => stopAll(agents.splice(0)));
 
-const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
 const kept = (a: Agent) => a.status().compaction.ownOpsKept;
 const codeOf = (f: () => unknown): string | undefined => {
   try {
@@ -43,7 +32,7 @@ async function write(a: Agent, n: number): Promise<void> {
 
 describe('forgetting reaped members', () => {
   it('own_ops grows while a reaped majority may come back, and is pruned once it is forgotten, across a restart', async () => {
-    agents = await startFastCluster(3, OPTS);
+    agents = await startFastCluster(3, REAP_OPTS);
     await waitMembersKnown(agents);
     const [a, b, c] = agents as [Agent, Agent, Agent];
     expect(codeOf(() => a.forget(b.peerId))).toBe('MEMBER_NOT_REAPED');
@@ -52,8 +41,11 @@ describe('forgetting reaped members', () => {
     await waitFor(() => a.connectedPeers().length === 0, 'a cut off');
     expect(a.forceLeave(b.peerId)).toBe(true);
     expect(a.forceLeave(c.peerId)).toBe(true);
-    const retired = () => [b, c].every((x) => a.status().compaction.retired[x.peerId] !== undefined);
-    await waitFor(retired, 'a to retire b and c', 30_000);
+    await waitFor(
+      () => [b, c].every((x) => retired(a, x.peerId) !== undefined),
+      'a to retire b and c',
+      30_000,
+    );
 
     // b and c, two, would win a mutual reap against a alone: a keeps every client batch.
     const compactions = a.status().counters.compactions;
@@ -75,13 +67,7 @@ describe('forgetting reaped members', () => {
 
     // The record survives a restart: the batches stay pruned.
     await a.stop();
-    const a2 = await Agent.start(
-      { ...a.config, listen: ['/ip4/127.0.0.1/tcp/0'] },
-      {
-        logger: quiet,
-        membership: FAST_MEMBERSHIP,
-      },
-    );
+    const a2 = await Agent.start({ ...a.config, listen: ['/ip4/127.0.0.1/tcp/0'] }, FAST_OPTIONS);
     agents[0] = a2;
     expect(
       a2

@@ -8,11 +8,8 @@ import { Agent } from '../../src/agent/agent.js';
 import type { SmacNode } from '../../src/net/node.js';
 import { quiet, stopAll, testConfig, waitFor } from './helpers.js';
 
-let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
+const agents: Agent[] = [];
+afterEach(() => stopAll(agents.splice(0)));
 
 // Anti-entropy rarely: events must come by gossip for the second check to mean anything.
 const OPTS = { heartbeatIntervalMs: 100, syncIntervalMs: 60_000 };

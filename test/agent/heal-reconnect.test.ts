@@ -8,10 +8,7 @@ import type { PullRecord } from '../../src/agent/pull-log.js';
 import { incHits, startCluster, stopAll, waitConnected, waitConverged, waitFor, hits } from './helpers.js';
 
 let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
+afterEach(() => stopAll(agents.splice(0)));
 
 /**
  * The pulls `agent` ran from `peer` since `at` (its clock), oldest first: those that ended

@@ -55,19 +55,30 @@ export const FAST_MEMBERSHIP = {
   gossipIntervalMs: 50,
 };
 
+/** Agent.start options of a quiet agent with FAST_MEMBERSHIP. */
+export const FAST_OPTIONS: AgentOptions = { logger: quiet, membership: FAST_MEMBERSHIP };
+
 /** Like startCluster, with FAST_MEMBERSHIP on every agent. */
 export async function startFastCluster(
   n: number,
   overrides: Partial<Record<keyof AgentConfig, unknown>> = {},
 ): Promise<Agent[]> {
-  const options = { logger: quiet, membership: FAST_MEMBERSHIP };
-  const first = await Agent.start(testConfig(overrides), options);
+  const first = await Agent.start(testConfig(overrides), FAST_OPTIONS);
   const agents = [first];
   for (let i = 1; i < n; i++)
-    agents.push(await Agent.start(testConfig({ ...overrides, join: first.addresses() }), options));
+    agents.push(await Agent.start(testConfig({ ...overrides, join: first.addresses() }), FAST_OPTIONS));
   return agents;
 }
 
+/** The addresses `a` listens on, without its peer id: to start it again on the same ones. */
+export function listenOf(a: Agent): string[] {
+  return a.addresses().map((addr) => addr.replace(/\/p2p\/.*$/, ''));
+}
+
+/**
+ * Stops `agents` and removes their data directories. A test file keeps its agents in
+ * `let agents: Agent[]` and empties it after each test: `afterEach(() => stopAll(agents.splice(0)))`.
+ */
 export async function stopAll(agents: readonly Agent[]): Promise<void> {
   await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
   for (const a of agents) rmSync(a.config.dataDir, { recursive: true, force: true });

@@ -3,28 +3,23 @@
 // pulls with a malformed snapshot, or with a well-formed snapshot whose clock is inflated
 // beyond the signed heads it carries. The victim refuses and counts each, keeps running, and
 // still converges with its honest peer.
-import type { Stream } from '@libp2p/interface';
-import { peerIdFromString } from '@libp2p/peer-id';
-import { multiaddr } from '@multiformats/multiaddr';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/agent.js';
 import type { VectorClock } from '../../src/core/clock/vector-clock.js';
 import { encodeSnapshot } from '../../src/core/codec/index.js';
-import { readTrustedEnvelope } from '../../src/net/envelope.js';
-import { FrameReader, writeFrame } from '../../src/net/frame-stream.js';
+import { writeFrame } from '../../src/net/frame-stream.js';
 import type { SmacNode } from '../../src/net/node.js';
-import { SyncService } from '../../src/net/sync-protocol.js';
-import { encodeEnd, encodeHeader, encodeSnapshotChunk, SYNC_PROTOCOL } from '../../src/net/sync-wire.js';
+import { encodeEnd, encodeHeader, encodeSnapshotChunk } from '../../src/net/sync-wire.js';
 import { loopbackNode } from '../net/helpers.js';
 import { startCluster, stopAll, waitConverged, waitFor } from './helpers.js';
+import { answerPulls, collectHeads, dial, incKey } from './hostile-peer.js';
 
 let agents: Agent[] = [];
 let hostile: SmacNode | undefined;
 afterEach(async () => {
   await hostile?.stop();
   hostile = undefined;
-  await stopAll(agents);
-  agents = [];
+  await stopAll(agents.splice(0));
 });
 
 /** Answers every sync pull with a header announcing `snapshot`, the snapshot, and END 0. */
@@ -33,40 +28,19 @@ async function serveSnapshot(
   snapshot: () => Uint8Array,
   vc: () => VectorClock,
 ): Promise<void> {
-  await node.handle(
-    SYNC_PROTOCOL,
-    async (stream: Stream) => {
-      const reader = new FrameReader(stream, { maxFrameBytes: 1 << 20, what: 'hostile' });
-      try {
-        await reader.next(AbortSignal.timeout(10_000)); // the victim's request: ignored
-        const bytes = snapshot();
-        await writeFrame(stream, encodeHeader(vc(), vc(), bytes.length));
-        await writeFrame(stream, encodeSnapshotChunk(bytes));
-        await writeFrame(stream, encodeEnd(0));
-        await stream.close();
-      } catch {
-        stream.abort(new Error('hostile peer gave up'));
-      } finally {
-        reader.release();
-      }
-    },
-    { maxInboundStreams: 16 },
-  );
-}
-
-async function dialVictim(node: SmacNode, victim: Agent): Promise<void> {
-  await node.dial(multiaddr(victim.addresses()[0] ?? ''));
-}
-
-function write(agent: Agent, key: string, by = 1): Promise<unknown> {
-  return agent.write([{ type: 'pn-counter', key, op: { kind: 'increment', by } }]);
+  await answerPulls(node, 'hostile', async (stream) => {
+    const bytes = snapshot();
+    await writeFrame(stream, encodeHeader(vc(), vc(), bytes.length));
+    await writeFrame(stream, encodeSnapshotChunk(bytes));
+    await writeFrame(stream, encodeEnd(0));
+  });
 }
 
 describe('a peer serving a malformed snapshot', () => {
   it('is refused and counted, and the agent keeps running and writing', async () => {
     agents = await startCluster(1);
     const victim = agents[0]!;
-    await write(victim, 'mine', 2);
+    await incKey(victim, 'mine', 2);
     const before = victim.status();
     hostile = await loopbackNode();
     const hostileOrigin = `${hostile.peerId.toString()}~1`;
@@ -81,13 +55,13 @@ describe('a peer serving a malformed snapshot', () => {
       () => garbage[served++ % garbage.length]!,
       () => new Map([[hostileOrigin, 3]]),
     );
-    await dialVictim(hostile, victim);
+    await dial(hostile, victim);
     await waitFor(() => victim.status().counters.rejectedSnapshots >= 3, 'three refused snapshots');
     const after = victim.status();
     expect(after.counters.snapshotsInstalled).toBe(before.counters.snapshotsInstalled);
     expect(after.clock[hostileOrigin]).toBeUndefined();
     expect(victim.read('pn-counter', 'mine')?.value).toBe(2);
-    await write(victim, 'mine', 3);
+    await incKey(victim, 'mine', 3);
     expect(victim.read('pn-counter', 'mine')?.value).toBe(5);
   }, 60_000);
 });
@@ -96,18 +70,12 @@ describe('a member serving a snapshot with an inflated clock', () => {
   it('is refused whether it carries no heads or a head below its claim; the victim converges with the honest peer', async () => {
     agents = await startCluster(2);
     const [victim, honest] = agents as [Agent, Agent];
-    for (let i = 0; i < 3; i++) await write(honest, 'hits');
+    for (let i = 0; i < 3; i++) await incKey(honest, 'hits');
     await waitConverged([victim, honest]);
 
     // The hostile peer collects genuine envelopes from the honest agent, as any member can.
     hostile = await loopbackNode();
-    await hostile.dial(multiaddr(honest.addresses()[0] ?? ''));
-    const client = new SyncService(hostile);
-    const latest = new Map<string, Uint8Array>();
-    for await (const f of client.pull(peerIdFromString(honest.peerId), new Map())) {
-      if (f.type !== 'events') continue;
-      for (const env of f.envelopes) latest.set(readTrustedEnvelope(env).event.origin, env);
-    }
+    const latest = await collectHeads(hostile, honest);
     const honestOrigin = honest.status().origin;
     const state = (
       victim as unknown as { replica: { snapshot(): { keyspace: unknown; hlc: unknown } } }
@@ -134,13 +102,13 @@ describe('a member serving a snapshot with an inflated clock', () => {
       },
       inflated,
     );
-    await dialVictim(hostile, victim);
+    await dial(hostile, victim);
     await waitFor(() => victim.status().counters.rejectedSnapshots >= 2, 'both inflated snapshots refused');
     expect(victim.status().counters.snapshotsInstalled).toBe(0);
     expect(victim.clock().get(honestOrigin)).toBe(honest.clock().get(honestOrigin));
 
     // The honest agent's next genuine events are not mistaken for duplicates.
-    for (let i = 0; i < 5; i++) await write(honest, 'hits');
+    for (let i = 0; i < 5; i++) await incKey(honest, 'hits');
     await waitConverged([victim, honest]);
     expect(victim.read('pn-counter', 'hits')?.value).toBe(8);
   }, 90_000);
@@ -152,30 +120,17 @@ describe('a peer answering pulls with oversized or garbage frames', () => {
     const [victim, honest] = agents as [Agent, Agent];
     hostile = await loopbackNode();
     let round = 0;
-    await hostile.handle(
-      SYNC_PROTOCOL,
-      async (stream: Stream) => {
-        const reader = new FrameReader(stream, { maxFrameBytes: 1 << 20, what: 'hostile' });
-        try {
-          await reader.next(AbortSignal.timeout(10_000));
-          if (round++ % 2 === 0)
-            stream.send(new Uint8Array([0x80, 0x80, 0x80, 0x40])); // 128 MiB announced
-          else stream.send(new Uint8Array([3, 0x42, 0, 0])); // a frame of unknown type 0x42
-          await stream.close();
-        } catch {
-          stream.abort(new Error('hostile peer gave up'));
-        } finally {
-          reader.release();
-        }
-      },
-      { maxInboundStreams: 16 },
-    );
+    await answerPulls(hostile, 'hostile', (stream) => {
+      if (round++ % 2 === 0)
+        stream.send(new Uint8Array([0x80, 0x80, 0x80, 0x40])); // 128 MiB announced
+      else stream.send(new Uint8Array([3, 0x42, 0, 0])); // a frame of unknown type 0x42
+    });
     const failedBefore = victim.status().counters.syncsFailed;
-    await dialVictim(hostile, victim);
+    await dial(hostile, victim);
     await waitFor(() => round >= 2, 'both hostile answers served');
     await waitFor(() => victim.status().counters.syncsFailed >= failedBefore + 2, 'two failed pulls');
-    await write(honest, 'after', 4);
-    await write(victim, 'after', 1);
+    await incKey(honest, 'after', 4);
+    await incKey(victim, 'after', 1);
     await waitConverged([victim, honest]);
     expect(victim.read('pn-counter', 'after')?.value).toBe(5);
   }, 90_000);
@@ -185,19 +140,14 @@ describe('a peer that is not a member serving a genuine, proven snapshot', () =>
   it('is refused (signed heads prove the clock, not the state): the victim installs snapshots only from members', async () => {
     agents = await startCluster(2);
     const [victim, honest] = agents as [Agent, Agent];
-    await write(victim, 'hits');
-    await write(honest, 'hits');
+    await incKey(victim, 'hits');
+    await incKey(honest, 'hits');
     await waitConverged([victim, honest]);
     // The victim misses three of the honest agent's events; a stranger collects them all.
     await victim.isolate(true);
-    for (let i = 0; i < 3; i++) await write(honest, 'hits');
+    for (let i = 0; i < 3; i++) await incKey(honest, 'hits');
     hostile = await loopbackNode();
-    await hostile.dial(multiaddr(honest.addresses()[0] ?? ''));
-    const latest = new Map<string, Uint8Array>();
-    for await (const f of new SyncService(hostile).pull(peerIdFromString(honest.peerId), new Map())) {
-      if (f.type !== 'events') continue;
-      for (const env of f.envelopes) latest.set(readTrustedEnvelope(env).event.origin, env);
-    }
+    const latest = await collectHeads(hostile, honest);
     const state = (
       honest as unknown as {
         replica: { snapshot(): { vc: VectorClock; keyspace: unknown; hlc: unknown } };
@@ -216,12 +166,12 @@ describe('a peer that is not a member serving a genuine, proven snapshot', () =>
       () => bytes,
       () => state.vc,
     );
-    await dialVictim(hostile, victim);
+    await dial(hostile, victim);
     await waitFor(() => victim.status().counters.rejectedSnapshots >= 1, 'the stranger’s snapshot refused');
     expect(victim.status().counters.snapshotsInstalled).toBe(0);
     expect(victim.read('pn-counter', 'hits')?.value).toBe(2);
     // The victim keeps working.
-    await write(victim, 'hits');
+    await incKey(victim, 'hits');
     expect(victim.read('pn-counter', 'hits')?.value).toBe(3);
   }, 90_000);
 });

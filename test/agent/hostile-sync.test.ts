@@ -4,15 +4,15 @@
 // refuses and counts them, and converges with its honest peer meanwhile.
 import type { Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { multiaddr } from '@multiformats/multiaddr';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/agent.js';
 import type { SmacNode } from '../../src/net/node.js';
 import { SyncService } from '../../src/net/sync-protocol.js';
-import { FrameReader, writeFrame } from '../../src/net/frame-stream.js';
+import { writeFrame } from '../../src/net/frame-stream.js';
 import { encodeEnd, encodeHeader, encodeSnapshotChunk, SYNC_PROTOCOL } from '../../src/net/sync-wire.js';
 import { idOf, loopbackNode, newKey, signedEvent } from '../net/helpers.js';
 import { startCluster, stopAll, waitConverged, waitFor } from './helpers.js';
+import { answerPulls, dial, incKey } from './hostile-peer.js';
 
 let agents: Agent[] = [];
 let hostile: SmacNode | undefined;
@@ -21,13 +21,8 @@ afterEach(async () => {
   release();
   await hostile?.stop();
   hostile = undefined;
-  await stopAll(agents);
-  agents = [];
+  await stopAll(agents.splice(0));
 });
-
-function write(agent: Agent, key: string, by = 1): Promise<unknown> {
-  return agent.write([{ type: 'pn-counter', key, op: { kind: 'increment', by } }]);
-}
 
 const ops = [{ t: 'pn-counter', f: 'stolen', o: { p: 1 } }];
 
@@ -49,16 +44,16 @@ describe('a sync server that never answers', () => {
       },
       { maxInboundStreams: 64 },
     );
-    await hostile.dial(multiaddr(victim.addresses()[0] ?? ''));
+    await dial(hostile, victim);
     await waitFor(() => requests >= 1, 'the victim to pull from the silent peer');
 
-    for (let i = 0; i < 5; i++) await write(honest, 'hits', 2);
-    await write(victim, 'hits', 1);
+    for (let i = 0; i < 5; i++) await incKey(honest, 'hits', 2);
+    await incKey(victim, 'hits', 1);
     await waitConverged([victim, honest], 'convergence while the silent peer holds a pull', 15_000);
     expect(victim.read('pn-counter', 'hits')?.value).toBe(11);
     await waitFor(() => victim.status().counters.syncsStalled >= 1, 'a stalled pull counted', 30_000);
     // Still up and writing.
-    await write(victim, 'hits', 1);
+    await incKey(victim, 'hits', 1);
     await waitConverged([victim, honest], 'convergence after the stall', 15_000);
   }, 90_000);
 });
@@ -70,30 +65,17 @@ describe('a peer that sends a snapshot slowly, chunk by chunk', () => {
     hostile = await loopbackNode();
     const origin = `${hostile.peerId.toString()}~1`;
     let served = 0;
-    await hostile.handle(
-      SYNC_PROTOCOL,
-      async (stream: Stream) => {
-        const reader = new FrameReader(stream, { maxFrameBytes: 1 << 20, what: 'slow' });
-        try {
-          await reader.next(AbortSignal.timeout(10_000));
-          const vc = new Map([[origin, 3]]);
-          await writeFrame(stream, encodeHeader(vc, vc, 4));
-          for (let i = 0; i < 4; i++) {
-            await new Promise((r) => setTimeout(r, 600)); // 2.4 s in all, 0.6 s apart
-            await writeFrame(stream, encodeSnapshotChunk(Uint8Array.of(0xff)));
-          }
-          await writeFrame(stream, encodeEnd(0));
-          await stream.close();
-          served++;
-        } catch {
-          stream.abort(new Error('slow peer gave up'));
-        } finally {
-          reader.release();
-        }
-      },
-      { maxInboundStreams: 16 },
-    );
-    await hostile.dial(multiaddr(victim.addresses()[0] ?? ''));
+    await answerPulls(hostile, 'slow', async (stream) => {
+      const vc = new Map([[origin, 3]]);
+      await writeFrame(stream, encodeHeader(vc, vc, 4));
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, 600)); // 2.4 s in all, 0.6 s apart
+        await writeFrame(stream, encodeSnapshotChunk(Uint8Array.of(0xff)));
+      }
+      await writeFrame(stream, encodeEnd(0));
+      served++;
+    });
+    await dial(hostile, victim);
     // The snapshot is garbage, so it is refused once whole: what matters is that it got whole.
     await waitFor(() => victim.status().counters.rejectedSnapshots >= 1, 'the slow snapshot received whole');
     expect(served).toBeGreaterThanOrEqual(1);
@@ -108,7 +90,7 @@ describe('a member pushing events with huge seq gaps', () => {
     await waitConverged(agents);
     const key = await newKey();
     hostile = await loopbackNode({ privateKey: key });
-    await hostile.dial(multiaddr(victim.addresses()[0] ?? ''));
+    await dial(hostile, victim);
     const client = new SyncService(hostile);
     const victimId = peerIdFromString(victim.peerId);
 
@@ -126,13 +108,13 @@ describe('a member pushing events with huge seq gaps', () => {
     await waitFor(() => counters().bufferFarAhead >= far.length, 'the far-ahead events refused');
     expect(victim.status().buffered).toBe(gapped.length);
     // The honest peer's writes still get through while the gap waits.
-    for (let i = 0; i < 5; i++) await write(honest, 'hits');
+    for (let i = 0; i < 5; i++) await incKey(honest, 'hits');
     await waitFor(() => victim.read('pn-counter', 'hits')?.value === 5, 'the honest writes on the victim');
     // The default maxBufferAgeMs (30 s) evicts the gap events, counted.
     await waitFor(() => victim.status().buffered === 0, 'the gap events evicted', 60_000);
     expect(counters().bufferEvicted).toBe(gapped.length);
     expect(victim.clock().has(idOf(key))).toBe(false);
-    await write(victim, 'hits');
+    await incKey(victim, 'hits');
     await waitConverged([victim, honest]);
   }, 120_000);
 });

@@ -9,11 +9,8 @@ import { Agent } from '../../src/agent/agent.js';
 import { NO_MEMBER_YET } from '../../src/agent/compaction.js';
 import { quiet, stopAll, testConfig, waitConverged, waitFor } from './helpers.js';
 
-let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
+const agents: Agent[] = [];
+afterEach(() => stopAll(agents.splice(0)));
 
 async function inc(a: Agent, n: number): Promise<void> {
   for (let i = 0; i < n; i++)

@@ -6,25 +6,21 @@ import { Agent } from '../../src/agent/agent.js';
 import { peerOfOrigin } from '../../src/core/origin.js';
 import { Store } from '../../src/store/store.js';
 import {
-  FAST_MEMBERSHIP,
+  FAST_OPTIONS,
   hits,
   incHits,
-  quiet,
   startFastCluster,
   stopAll,
   waitFor,
   waitMembersKnown,
 } from './helpers.js';
+import { REAP_OPTS, retired } from './reap-setup.js';
 
 let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
+afterEach(() => stopAll(agents.splice(0)));
 
 const REAP_AFTER_MS = 3_000;
-const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100, reapAfterMs: REAP_AFTER_MS };
-const retired = (a: Agent, peer: string) => a.status().compaction.retired[peer];
+const OPTS = { ...REAP_OPTS, reapAfterMs: REAP_AFTER_MS };
 /** Peers some reap at `a` is about (a marker for an epoch of theirs is in its state). */
 const reapedPeers = (a: Agent) => new Set(a.status().compaction.reaps.map((r) => peerOfOrigin(r.epoch)));
 
@@ -63,7 +59,7 @@ describe('a restarted agent whose peers reaped it', () => {
       );
       for (let i = 0; i < 30; i++) acked += await incHits(i % 2 ? a : b, 1);
 
-      const back = await Agent.start(config, { logger: quiet, membership: FAST_MEMBERSHIP });
+      const back = await Agent.start(config, FAST_OPTIONS);
       agents.push(back);
       const started = Date.now();
       const restartedAs = back.status().origin;

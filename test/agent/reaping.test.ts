@@ -7,40 +7,35 @@ import { Agent } from '../../src/agent/agent.js';
 import type { ReapStatus } from '../../src/agent/reaper.js';
 import { vcToRecord } from '../../src/core/clock/vector-clock.js';
 import {
-  FAST_MEMBERSHIP,
-  quiet,
+  FAST_OPTIONS,
+  hits,
+  listenOf,
   startFastCluster,
   stopAll,
   testConfig,
   waitConnected,
   waitFor,
 } from './helpers.js';
+import { REAP_OPTS, retired } from './reap-setup.js';
 
 let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
+afterEach(() => stopAll(agents.splice(0)));
 
-const counter = (a: Agent): number => (a.read('pn-counter', 'hits')?.value as number | undefined) ?? 0;
 const inc = (a: Agent, by = 1) =>
   a.write([{ type: 'pn-counter', key: 'hits', op: { kind: 'increment', by } }]);
 // (Read as possibly absent: the same test ran, failing, against the agent before agreed reaping.)
 const reapOf = (a: Agent, epoch: string) =>
   (a.status().compaction.reaps as ReapStatus[] | undefined)?.find((r) => r.epoch === epoch);
 const cutOf = (a: Agent, epoch: string) => reapOf(a, epoch)?.cut;
-const retired = (a: Agent, peer: string) => a.status().compaction.retired[peer];
 const state = (a: Agent) => JSON.stringify(a.list().filter((o) => !o.key.startsWith('_sys/')));
-
-const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
 
 /** a, b, c connected; c wrote 5 events everyone has. `epoch`: c's origin. */
 async function cluster(): Promise<{ a: Agent; b: Agent; c: Agent; epoch: string }> {
-  agents = await startFastCluster(3, OPTS);
+  agents = await startFastCluster(3, REAP_OPTS);
   await waitConnected(agents, 2);
   const [a, b, c] = agents as [Agent, Agent, Agent];
   for (let i = 0; i < 5; i++) await inc(c);
-  await waitFor(() => agents.every((x) => counter(x) === 5), 'c’s first writes everywhere');
+  await waitFor(() => agents.every((x) => hits(x) === 5), 'c’s first writes everywhere');
   return { a, b, c, epoch: c.status().origin };
 }
 
@@ -50,7 +45,7 @@ async function lastEventsOnlyAtB(): Promise<{ a: Agent; b: Agent; c: Agent; epoc
   await a.isolate(true);
   await waitFor(() => a.connectedPeers().length === 0, 'a cut off');
   for (let i = 0; i < 10; i++) await inc(c);
-  await waitFor(() => counter(b) === 15, 'c’s last writes at b');
+  await waitFor(() => hits(b) === 15, 'c’s last writes at b');
   await c.isolate(true); // c dies
   return { a, b, c, epoch };
 }
@@ -66,7 +61,7 @@ function diagnosis(): string {
       return JSON.stringify({
         agent: 'abcdefgh'[i],
         origin: s.origin,
-        counter: counter(x),
+        counter: hits(x),
         clock: vcToRecord(x.clock()),
         retired: s.retired,
         reaps,
@@ -85,7 +80,7 @@ async function rebasedAndIdentical(c: Agent, epoch: string, acked: number): Prom
   await waitFor(() => c.status().origin !== epoch, 'c to write under a new epoch', 30_000);
   const t0 = Date.now();
   await waitFor(
-    () => agents.every((x) => counter(x) === acked) && state(a) === state(b) && state(b) === state(c),
+    () => agents.every((x) => hits(x) === acked) && state(a) === state(b) && state(b) === state(c),
     'every replica identical, with every acknowledged write',
     60_000,
   ).catch((e: unknown) => {
@@ -114,7 +109,7 @@ describe('agreed reaping', () => {
     for (const x of [a, b]) {
       expect(reapOf(x, epoch)?.cut).toBe(last);
       expect(x.clock().get(epoch)).toBe(last);
-      expect(counter(x)).toBe(15);
+      expect(hits(x)).toBe(15);
     }
     expect(retired(a, c.peerId)?.reason).toBe('force-left');
     expect(retired(b, c.peerId)?.reason).toBe('reaped');
@@ -125,7 +120,7 @@ describe('agreed reaping', () => {
     await c.isolate(false);
     await waitFor(() => c.status().origin !== epoch, 'c to write under a new epoch', 30_000);
     await inc(c, 100);
-    await waitFor(() => agents.every((x) => counter(x) === 115), 'c’s new write everywhere', 30_000);
+    await waitFor(() => agents.every((x) => hits(x) === 115), 'c’s new write everywhere', 30_000);
     await waitFor(() => state(a) === state(c), 'a and c identical');
   }, 90_000);
 
@@ -147,7 +142,7 @@ describe('agreed reaping', () => {
       expect(retired(x, c.peerId)?.reason).toBe('force-left');
     }
     await waitFor(() => state(a) === state(b), 'a and b identical');
-    expect(counter(a)).toBe(15);
+    expect(hits(a)).toBe(15);
   }, 90_000);
 
   it('once retired, the epoch leaves the clocks agents show and send; a new joiner installs the cut from a snapshot', async () => {
@@ -169,19 +164,16 @@ describe('agreed reaping', () => {
     );
     // Enough writes for both to compact, then a joiner whose first snapshot is pruned.
     for (let i = 0; i < 30; i++) await inc(a);
-    await waitFor(() => counter(b) === 35, 'a’s writes at b');
-    const d = await Agent.start(testConfig({ ...OPTS, join: a.addresses() }), {
-      logger: quiet,
-      membership: FAST_MEMBERSHIP,
-    });
+    await waitFor(() => hits(b) === 35, 'a’s writes at b');
+    const d = await Agent.start(testConfig({ ...REAP_OPTS, join: a.addresses() }), FAST_OPTIONS);
     agents.push(d);
-    await waitFor(() => counter(d) === 35 && state(d) === state(a), 'd caught up', 30_000);
+    await waitFor(() => hits(d) === 35 && state(d) === state(a), 'd caught up', 30_000);
     expect(d.status().counters.snapshotsInstalled).toBeGreaterThan(0);
     expect(d.clock().get(epoch)).toBe(cut);
     expect(d.status().clock[epoch]).toBeUndefined();
     expect(d.status().retired[epoch]).toBe(cut);
     await inc(d, 100);
-    await waitFor(() => [a, b, d].every((x) => counter(x) === 135), 'd’s write everywhere', 30_000);
+    await waitFor(() => [a, b, d].every((x) => hits(x) === 135), 'd’s write everywhere', 30_000);
     for (const x of [a, b, d]) expect(x.status().clock[epoch]).toBeUndefined();
   }, 90_000);
 
@@ -193,21 +185,17 @@ describe('agreed reaping', () => {
     await waitFor(() => [a, b].every((x) => reapOf(x, epoch)?.cut !== undefined), 'the cut', 30_000);
     const cut = reapOf(a, epoch)?.cut;
     // Restarted on the same address: c, which joined through it, finds it again when it returns.
-    const listen = a.addresses().map((addr) => addr.replace(/\/p2p\/.*$/, ''));
+    const listen = listenOf(a);
     await a.stop();
     const config = { ...a.config, listen, join: b.addresses() };
-    const again = await Agent.start(config, { logger: quiet, membership: FAST_MEMBERSHIP });
+    const again = await Agent.start(config, FAST_OPTIONS);
     agents[0] = again;
     expect(reapOf(again, epoch)?.cut).toBe(cut);
     expect(again.clock().get(epoch)).toBe(cut);
     // c comes back: its write beyond the cut is never applied as the old event (the clock stays
     // at the cut), but re-run by c under a new epoch.
     await c.isolate(false);
-    await waitFor(
-      () => [again, b, c].every((x) => counter(x) === 115),
-      'the re-run write everywhere',
-      30_000,
-    );
+    await waitFor(() => [again, b, c].every((x) => hits(x) === 115), 'the re-run write everywhere', 30_000);
     expect(again.clock().get(epoch)).toBe(cut);
   }, 90_000);
 
@@ -249,7 +237,7 @@ describe('agreed reaping', () => {
       acked += 1;
       if (i % 20 === 19) await new Promise((r) => setTimeout(r, 20));
     }
-    await waitFor(() => counter(b) === counter(a), 'a’s writes at b');
+    await waitFor(() => hits(b) === hits(a), 'a’s writes at b');
     await c.isolate(false);
     const cut = await rebasedAndIdentical(c, epoch, acked);
     expect(c.status().counters.snapshotsInstalled).toBeGreaterThan(0);
@@ -314,16 +302,16 @@ describe('agreed reaping', () => {
     await a.isolate(true);
     await b.isolate(true);
     await waitFor(() => c.connectedPeers().length === 0, 'c alone');
-    const j = await Agent.start(testConfig({ ...OPTS, join: [...c.addresses(), ...a.addresses()] }), {
-      logger: quiet,
-      membership: FAST_MEMBERSHIP,
-    });
+    const j = await Agent.start(
+      testConfig({ ...REAP_OPTS, join: [...c.addresses(), ...a.addresses()] }),
+      FAST_OPTIONS,
+    );
     agents.push(j);
-    await waitFor(() => counter(j) === 5, 'j took c’s state', 30_000);
+    await waitFor(() => hits(j) === 5, 'j took c’s state', 30_000);
     const before = 1000;
     await inc(j, before); // depends on nothing beyond the cut: must count once
     await inc(c, 10); // reaches j only: beyond the cut a and b will agree on
-    await waitFor(() => counter(j) === 1015, 'c’s last write at j');
+    await waitFor(() => hits(j) === 1015, 'c’s last write at j');
     const after = 100;
     await inc(j, after); // depends on it: must be re-run
     const jOrigin = j.status().origin;
@@ -343,7 +331,7 @@ describe('agreed reaping', () => {
     await waitFor(() => j.status().origin !== jOrigin, 'j to rebase under a new epoch', 30_000);
     const acked = 5 + before + after;
     await waitFor(
-      () => [a, b, j].every((x) => counter(x) === acked) && state(a) === state(j) && state(b) === state(j),
+      () => [a, b, j].every((x) => hits(x) === acked) && state(a) === state(j) && state(b) === state(j),
       'a, b and j identical, with every acknowledged write of j once and c’s write beyond the cut nowhere',
       45_000,
     );

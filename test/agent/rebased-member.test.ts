@@ -9,17 +9,11 @@ import { Agent } from '../../src/agent/agent.js';
 import type { OwnerInput } from '../../src/agent/owner.js';
 import type { OwnerQueue } from '../../src/agent/owner-queue.js';
 import { servedSnapshot, type SnapshotExchangeDeps } from '../../src/agent/snapshot-exchange.js';
-import { hits, incHits, startFastCluster, stopAll, waitFor, waitMembersKnown } from './helpers.js';
+import { hits, incHits, stopAll, waitFor } from './helpers.js';
+import { cutOf, retired, threeMembersCWrote } from './reap-setup.js';
 
-let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
-
-const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
-const retired = (a: Agent, peer: string) => a.status().compaction.retired[peer];
-const cutOf = (a: Agent, epoch: string) => a.status().compaction.reaps.find((r) => r.epoch === epoch)?.cut;
+const agents: Agent[] = [];
+afterEach(() => stopAll(agents.splice(0)));
 
 /** Drops `from`'s heartbeats at `at` (the gossipsub stall seen in docs/chaos.md), events still flow. */
 function dropHeartbeats(at: Agent, from: Agent): void {
@@ -48,13 +42,7 @@ function offerSnapshot(to: Agent, from: Agent, keepNewer = false): Promise<boole
  * force-left at a, and a and b retired it. `cutOff` runs just before c is cut off.
  */
 async function reapedC(cutOff: (c: Agent) => void = () => undefined) {
-  agents = await startFastCluster(3, OPTS);
-  await waitMembersKnown(agents);
-  const [a, b, c] = agents as [Agent, Agent, Agent];
-  let acked = 0;
-  for (let i = 0; i < 5; i++) acked += await incHits(c, 1);
-  await waitFor(() => agents.every((x) => hits(x) === acked), 'c’s writes everywhere');
-  const epoch = c.status().origin;
+  const { a, b, c, acked, epoch } = await threeMembersCWrote(agents);
   cutOff(c);
   await c.isolate(true);
   expect(a.forceLeave(c.peerId)).toBe(true);
@@ -91,13 +79,8 @@ describe('a rebased member', () => {
   }, 90_000);
 
   it('that emptied its store takes a member’s snapshot when its join peer is down', async () => {
-    agents = await startFastCluster(3, OPTS);
-    await waitMembersKnown(agents);
-    const [a, b, c] = agents as [Agent, Agent, Agent]; // b and c joined through a
-    let acked = 0;
-    for (let i = 0; i < 5; i++) acked += await incHits(c, 1);
-    await waitFor(() => agents.every((x) => hits(x) === acked), 'c’s writes everywhere');
-    const epoch = c.status().origin;
+    const { a, b, c, epoch, acked: first } = await threeMembersCWrote(agents); // b and c joined through a
+    let acked = first;
     await c.isolate(true);
     for (const by of [10, 20, 30]) acked += await incHits(c, by); // beyond the cut to come
     expect(a.forceLeave(c.peerId)).toBe(true);

@@ -12,10 +12,7 @@ import {
 } from './helpers.js';
 
 let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
+afterEach(() => stopAll(agents.splice(0)));
 
 async function writeConcurrently(cluster: readonly Agent[], rounds: number): Promise<number> {
   let writes = 0;

@@ -4,13 +4,10 @@
 // dead or left (SWIM §4.2), and stayed dead until the accusation reached it and it refuted.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import { FAST_MEMBERSHIP, quiet, startFastCluster, stopAll, waitConnected, waitFor } from './helpers.js';
+import { FAST_OPTIONS, listenOf, startFastCluster, stopAll, waitConnected, waitFor } from './helpers.js';
 
 let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
+afterEach(() => stopAll(agents.splice(0)));
 
 const memberAt = (viewer: Agent, id: string) => viewer.members().members.find((m) => m.id === id);
 
@@ -24,15 +21,12 @@ describe('a restarted agent', () => {
 
     // c stops (gracefully: it leaves; left, like dead, is final for its incarnation) and
     // restarts on its store, which keeps its record.
-    const listen = c.addresses().map((addr) => addr.replace(/\/p2p\/.*$/, ''));
+    const listen = listenOf(c);
     await c.stop();
     await waitFor(() => [a, b].every((x) => memberAt(x, c.peerId)?.status === 'left'), 'c left at a and b');
     expect([a, b].map((x) => memberAt(x, c.peerId)!.incarnation)).toEqual([before, before]);
 
-    const c2 = await Agent.start(
-      { ...c.config, listen, join: a.addresses() },
-      { logger: quiet, membership: FAST_MEMBERSHIP },
-    );
+    const c2 = await Agent.start({ ...c.config, listen, join: a.addresses() }, FAST_OPTIONS);
     agents[2] = c2;
     expect(c2.members().members.find((m) => m.id === c2.peerId)!.incarnation).toBe(before + 1);
     await waitFor(

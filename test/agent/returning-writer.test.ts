@@ -6,55 +6,45 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import {
-  FAST_MEMBERSHIP,
-  quiet,
+  FAST_OPTIONS,
+  hits,
+  incHits,
   stopAll,
   testConfig,
   waitConnected,
   waitConverged,
   waitFor,
 } from './helpers.js';
+import { retired } from './reap-setup.js';
 
 let agents: Agent[] = [];
-afterEach(async () => {
-  await stopAll(agents);
-  agents = [];
-});
-
-const hits = (a: Agent): number => (a.read('pn-counter', 'hits')?.value as number | undefined) ?? 0;
-const inc = (a: Agent): Promise<unknown> =>
-  a.write([{ type: 'pn-counter', key: 'hits', op: { kind: 'increment', by: 1 } }]);
+afterEach(() => stopAll(agents.splice(0)));
 
 describe('a returning agent that keeps writing', () => {
   it('installs the snapshot it needs while it writes, and converges', async () => {
-    const options = { logger: quiet, membership: FAST_MEMBERSHIP };
     // a reaps a silent member after 1 s and then compacts past it; r keeps its own log.
     const a = await Agent.start(
       testConfig({ snapshotEveryEvents: 20, heartbeatIntervalMs: 100, reapAfterMs: 1_000 }),
-      options,
+      FAST_OPTIONS,
     );
-    const r = await Agent.start(testConfig({ heartbeatIntervalMs: 100, join: a.addresses() }), options);
+    const r = await Agent.start(testConfig({ heartbeatIntervalMs: 100, join: a.addresses() }), FAST_OPTIONS);
     agents = [a, r];
     await waitConnected(agents, 1);
     let acked = 0;
     for (let i = 0; i < 5; i++) {
-      await inc(a);
-      await inc(r);
+      await incHits(a, 1);
+      await incHits(r, 1);
       acked += 2;
     }
     await waitConverged(agents);
 
     await r.isolate(true);
-    for (let i = 0; i < 10; i++, acked++) await inc(r); // unsent: r must push them first
-    await waitFor(
-      () => a.status().compaction.retired[r.peerId]?.reason === 'reaped',
-      'r reaped on a',
-      30_000,
-    );
+    for (let i = 0; i < 10; i++, acked++) await incHits(r, 1); // unsent: r must push them first
+    await waitFor(() => retired(a, r.peerId)?.reason === 'reaped', 'r reaped on a', 30_000);
     const aOrigin = a.status().origin;
     const behind = (): boolean => (a.status().log.compacted[aOrigin] ?? 0) > (r.clock().get(aOrigin) ?? 0);
     for (let i = 0; i < 2_000 && !behind(); i++, acked++) {
-      await inc(a);
+      await incHits(a, 1);
       if (i % 20 === 19) await new Promise((res) => setTimeout(res, 20));
     }
     await waitFor(behind, "a's log compacted past what r holds");
@@ -63,7 +53,7 @@ describe('a returning agent that keeps writing', () => {
     const run = { writing: true };
     const keepWriting = async (x: Agent): Promise<void> => {
       while (run.writing) {
-        await inc(x);
+        await incHits(x, 1);
         acked++;
         await new Promise((res) => setImmediate(res));
       }
@@ -95,7 +85,7 @@ describe('a returning agent that keeps writing', () => {
     const rOrigin = r.status().origin;
     const own = r.clock().get(rOrigin) ?? 0;
     await r.stop();
-    const again = await Agent.start(r.config, options);
+    const again = await Agent.start(r.config, FAST_OPTIONS);
     agents[1] = again;
     expect(again.clock().get(rOrigin) ?? 0).toBeGreaterThanOrEqual(own); // its leave adds one
     expect(again.clock().get(aOrigin)).toBe(a.clock().get(aOrigin));

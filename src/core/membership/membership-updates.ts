@@ -72,12 +72,8 @@ export function onSuspect(
   msg: Extract<MembershipMessage, { kind: 'suspect' }>,
   fx: MembershipEffect[],
 ): void {
-  if (msg.id === s.id) {
-    accusedOfIncarnation(s, msg.incarnation, fx);
-    return;
-  }
-  const m = s.table.get(msg.id);
-  if (!m || msg.incarnation < m.incarnation || m.status === 'dead' || m.status === 'left') return;
+  const m = accused(s, msg, fx);
+  if (!m) return;
   const current = s.suspicions.get(m.id);
   if (m.status === 'suspect' && current && msg.incarnation === m.incarnation) {
     // Lifeguard: another member's independent accusation shortens the timeout. Gossip it on
@@ -115,12 +111,8 @@ export function onDown(
   msg: Extract<MembershipMessage, { kind: 'dead' | 'left' }>,
   fx: MembershipEffect[],
 ): void {
-  if (msg.id === s.id) {
-    accusedOfIncarnation(s, msg.incarnation, fx);
-    return;
-  }
-  const m = s.table.get(msg.id);
-  if (!m || msg.incarnation < m.incarnation || m.status === 'dead' || m.status === 'left') return;
+  const m = accused(s, msg, fx);
+  if (!m) return;
   s.suspicions.delete(m.id);
   const from = m.status;
   m.status = msg.kind;
@@ -128,6 +120,24 @@ export function onDown(
   m.sinceMs = s.nowMs;
   changed(s, m, from, fx);
   spread(s, msg, fx);
+}
+
+/**
+ * The member a suspect, dead or left message accuses, when the news can change it: not us (an
+ * accusation of us is answered here), known, at no older incarnation, and not already down.
+ */
+function accused(
+  s: DetectorState,
+  msg: Extract<MembershipMessage, { kind: 'suspect' | 'dead' | 'left' }>,
+  fx: MembershipEffect[],
+): MemberState | undefined {
+  if (msg.id === s.id) {
+    accusedOfIncarnation(s, msg.incarnation, fx);
+    return undefined;
+  }
+  const m = s.table.get(msg.id);
+  if (!m || msg.incarnation < m.incarnation || m.status === 'dead' || m.status === 'left') return undefined;
+  return m;
 }
 
 /** Someone holds us suspect, dead or gone at `incarnation`. */
