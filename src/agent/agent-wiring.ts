@@ -42,6 +42,7 @@ export function createCompactor(rt: AgentRuntime): Compactor {
     snapshotEveryEvents: config.snapshotEveryEvents,
     reapAfterMs: config.reapAfterMs,
     maxLogEvents: config.maxLogEvents,
+    keepOwnOpsMs: config.keepOwnOpsMs,
     expectsPeers: config.join.length > 0 || config.mdns,
     candidates: () => rt.memberCandidates(),
     isAlive: (id) => (rt.membership as Membership | undefined)?.isAlive(id) ?? false,

@@ -68,6 +68,11 @@ export interface CompactorDeps extends ReapingDeps {
    */
   readonly expectsPeers?: boolean;
   readonly counters: { compactions: number; reaps: number };
+  /**
+   * How long after a reap was agreed our client batches are kept for its member (config.ts
+   * `keepOwnOpsMs`); unset: for ever (until forgotten).
+   */
+  readonly keepOwnOpsMs?: number;
 }
 
 export class Compactor {
@@ -80,6 +85,8 @@ export class Compactor {
   private lastStable: ReadonlyVectorClock = new Map();
   /** The log passed `maxLogEvents` while waiting for a first member, and we said so. */
   private warnedLone = false;
+  /** Reaped members whose `keepOwnOpsMs` ran out, and we said so. */
+  private readonly expiredKeeps = new Set<string>();
 
   constructor(private readonly deps: CompactorDeps) {
     this.lastSnapshotPos = deps.store.latestSnapshot()?.pos ?? 0;
@@ -159,7 +166,7 @@ export class Compactor {
     // Unless members we reaped could have reaped us, and their side win that mutual reap
     // (mutual-reap.ts): then we rebase, and re-run what they did not hold.
     const self = peerOfOrigin(replica.id);
-    if (!this.mayLoseMutualReap())
+    if (!this.mayLoseMutualReap(this.deps.now()))
       for (const origin of replica.clock().keys())
         if (peerOfOrigin(origin) === self) this.deps.store.pruneOwnOps(origin, stable.get(origin) ?? 0);
     this.deps.counters.compactions++;
@@ -172,12 +179,24 @@ export class Compactor {
    * its side counts the members its markers name, and a member that joined it during the split
    * (test/agent/winning-joiner.test.ts) is one we never saw. Comparing our side with the members
    * we reaped (mutual-reap.ts `mayLoseTo`) took a side for the winner that lost to such a joiner,
-   * and its rebase lost the client batches it had pruned.
+   * and its rebase lost the client batches it had pruned. Only for `keepOwnOpsMs` after the
+   * reap (config.ts): the table would grow with every write after a member died for good.
    */
-  mayLoseMutualReap(): boolean {
-    return Object.entries(this.view.retirements()).some(
-      ([peer, r]) => r.reason !== 'left' && !this.forgotten.has(peer),
-    );
+  mayLoseMutualReap(now: number): boolean {
+    const keep = this.deps.keepOwnOpsMs ?? Infinity;
+    let may = false;
+    for (const [peer, r] of Object.entries(this.view.retirements())) {
+      if (r.reason === 'left' || this.forgotten.has(peer)) continue;
+      if (now - r.at < keep) may = true;
+      else if (!this.expiredKeeps.has(peer)) {
+        this.expiredKeeps.add(peer);
+        this.deps.log.warn(
+          { peer, reapedAt: r.at, keepOwnOpsMs: keep },
+          'client batches no longer kept for a member reaped keepOwnOpsMs ago: should it come back on a side that wins a mutual reap against ours, our writes it lacks are lost',
+        );
+      }
+    }
+    return may;
   }
 
   /**

@@ -85,6 +85,16 @@ export interface AgentConfig {
    * early (an error log line and the `reaps` counter) so that the disk does not fill up.
    */
   readonly maxLogEvents: number;
+  /**
+   * How long after a member's reap was agreed this agent still keeps the client batches of its
+   * own writes that the reaped member may lack (table own_ops), for a re-run should that member
+   * come back on a side that wins a mutual reap against ours (docs/agent.md "Both sides of a
+   * long split reap each other"). 7 days by default: past reapAfterMs (72 h) that is a split of
+   * 10 days, both sides writing; without a bound the table would grow with every client write
+   * after any member died for good, until an operator forgets it (`smac members forget`).
+   * Past it the batches are pruned at the next compaction, with a warning per member.
+   */
+  readonly keepOwnOpsMs: number;
   /** SQLite durability: 'normal' survives kill -9 of the agent; 'full' also survives power loss, at ~1.5x write cost. */
   readonly storeSync: 'normal' | 'full';
   /**
@@ -173,6 +183,7 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze({
   snapshotEveryEvents: 50_000,
   reapAfterMs: 72 * 3_600_000,
   maxLogEvents: 10_000_000,
+  keepOwnOpsMs: 7 * 86_400_000,
   storeSync: 'normal',
   divergedPeers: 'merge',
   allowPeers: [],
@@ -307,6 +318,7 @@ export function resolveAgentConfig(input: Partial<Record<keyof AgentConfig, unkn
     snapshotEveryEvents: int('snapshotEveryEvents', d.snapshotEveryEvents, 1, 100_000_000),
     reapAfterMs: int('reapAfterMs', d.reapAfterMs, 1_000, 365 * 86_400_000),
     maxLogEvents: int('maxLogEvents', d.maxLogEvents, 100, 1_000_000_000),
+    keepOwnOpsMs: int('keepOwnOpsMs', d.keepOwnOpsMs, 1_000, 3_650 * 86_400_000),
     storeSync: storeSync === 'full' ? 'full' : 'normal',
     divergedPeers: divergedPeers(input.divergedPeers ?? d.divergedPeers, problems),
     allowPeers: list('allowPeers', d.allowPeers),

@@ -78,4 +78,38 @@ describe('forgetting reaped members', () => {
     await write(a2, 100);
     await waitFor(() => kept(a2) < 20, 'the batches pruned after the restart too');
   }, 120_000);
+
+  it('keeps the batches only keepOwnOpsMs after the reap: a restart with a short bound prunes them', async () => {
+    agents = await startFastCluster(3, REAP_OPTS);
+    await waitMembersKnown(agents);
+    const [a, b, c] = agents as [Agent, Agent, Agent];
+    await a.isolate(true);
+    await waitFor(() => a.connectedPeers().length === 0, 'a cut off');
+    expect(a.forceLeave(b.peerId)).toBe(true);
+    expect(a.forceLeave(c.peerId)).toBe(true);
+    await waitFor(
+      () => [b, c].every((x) => retired(a, x.peerId) !== undefined),
+      'a to retire b and c',
+      30_000,
+    );
+    // The default bound (7 days): every client batch is kept.
+    await write(a, 100);
+    await waitFor(() => kept(a) >= 100, 'a to keep its batches');
+
+    // Restarted with a bound the reaps are past already: pruned at the next compaction, and
+    // the members are not forgotten (that is the operator's word only).
+    await a.stop();
+    const a2 = await Agent.start(
+      { ...a.config, keepOwnOpsMs: 1_000, listen: ['/ip4/127.0.0.1/tcp/0'] },
+      FAST_OPTIONS,
+    );
+    agents[0] = a2;
+    await waitFor(
+      () => [b, c].every((x) => Date.now() - (retired(a2, x.peerId)?.at ?? Infinity) > 1_000),
+      'both reaps older than the bound',
+    );
+    await write(a2, 60);
+    await waitFor(() => kept(a2) < 20, 'the batches pruned at a compaction past the bound');
+    expect(a2.status().compaction.forgotten).toEqual([]);
+  }, 120_000);
 });
