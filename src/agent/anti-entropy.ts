@@ -16,7 +16,9 @@
  *   last heartbeat shows events we lack.
  * - After its header, a pull ends early when another running pull brings nearly all its events
  *   (it runs again after that one), or when we hold most of what it would send by now (asked
- *   again at once with our clock, if anything is left): pull-overlap.ts.
+ *   again at once with our clock, if anything is left). A pull on a new connection while
+ *   another such runs, or on a heartbeat that a running pull covers, waits for it before it
+ *   asks at all: pull-overlap.ts.
  * - A returning writer behind the peer's compacted log pushes its unsent events first, then
  *   pulls again and installs the snapshot even if it wrote more meanwhile (snapshot-exchange.ts).
  * - What started each pull and how it went: pull-log.ts.
@@ -26,11 +28,12 @@
  */
 import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
-import { type ReadonlyVectorClock, type VectorClock, vcLeq } from '../core/clock/vector-clock.js';
+import type { ReadonlyVectorClock, VectorClock } from '../core/clock/vector-clock.js';
 import type { VerifiedEvent } from '../net/gossip.js';
 import type { SyncFrame, SyncService } from '../net/sync-protocol.js';
 import type { Store } from '../store/store.js';
 import { DivergenceLog, foldedBeyond } from './divergence.js';
+import { choosePeer, PeerAvoidance } from './pull-choice.js';
 import { PullLog, type PullRecord, type PullTrigger } from './pull-log.js';
 import { PullOverlap } from './pull-overlap.js';
 import { PullStalled, watchdog } from './pull-watchdog.js';
@@ -105,13 +108,12 @@ type Outcome =
 
 export class AntiEntropy {
   private readonly active = new Map<string, AbortController>();
-  /**
-   * Peers automatic pulls avoid until `until` (their pull stalled or failed at `at`); `silent`:
-   * we had not heard from the peer for stallMs then (a cut link rather than a slow peer).
-   */
-  private readonly avoid = new Map<string, { until: number; at: number; silent: boolean }>();
+  /** Peers automatic pulls avoid for a while: their pull stalled or failed (pull-choice.ts). */
+  private readonly avoid: PeerAvoidance;
   /** Per peer pulled from now, settles when that pull ends (however it ends). */
   private readonly settled = new Map<string, Promise<void>>();
+  /** Peers pulled from now by a pull that a new connection started. */
+  private readonly connecting = new Set<string>();
   private repairing = false;
   /** When a periodic round last pulled although no heartbeat showed a peer ahead. */
   private lastInSyncPullAt = -Infinity;
@@ -127,6 +129,7 @@ export class AntiEntropy {
 
   constructor(private readonly deps: AntiEntropyDeps) {
     this.receiver = new SyncReceiver(deps);
+    this.avoid = new PeerAvoidance(deps.now, (id) => deps.peerHeardAt?.(id));
     this.divergence = new DivergenceLog(deps.log, deps.counters);
     this.pulls = new PullLog(deps.log, deps.now);
     this.overlap = new PullOverlap({
@@ -146,7 +149,7 @@ export class AntiEntropy {
    */
   round(): void {
     const now = this.deps.now();
-    for (const [id, a] of this.avoid) if (now >= a.until) this.avoid.delete(id); // gone peers too
+    this.avoid.sweep(now);
     const inSyncDue = now - this.lastInSyncPullAt >= (this.deps.config.inSyncRoundMs ?? 0);
     const chosen = this.choosePeer(true, inSyncDue);
     if (!chosen) return;
@@ -172,22 +175,49 @@ export class AntiEntropy {
     });
   }
 
-  /** A pull from `peer` on an event about it (a heartbeat ahead of us; `why`). */
+  /**
+   * A pull from `peer` on an event about it (a heartbeat ahead of us; `why`). When a running
+   * pull brings nearly all the peer's heartbeat shows we lack, or one that a new connection
+   * started runs (the backlog of a member that came back, which the peer got first: that pull
+   * may not have read its header yet), it runs once that pull ended, for the rest.
+   */
   trigger(peer: PeerId, why: PullTrigger = 'heartbeat'): Promise<void> {
-    if (this.avoided(peer.toString())) return Promise.resolve();
-    return this.pull(peer, why);
+    const key = peer.toString();
+    if (this.avoid.until(key) !== undefined) return Promise.resolve();
+    const vc = this.deps.peerClock(key);
+    const to = (vc && this.overlap.covering(key, vc, this.deps.clock())) ?? this.connectPull(key);
+    return this.pullAfter(peer, why, to);
+  }
+
+  /** A peer other than `key` pulled from now by a pull that a new connection started. */
+  private connectPull(key: string): string | undefined {
+    return [...this.connecting].find((id) => id !== key);
   }
 
   /**
    * A new connection to `peer` (after a partition, say): whatever made us avoid it happened on
    * the old one, so pull from it now. A pull still running on the old connection ends first
-   * (it fails once that connection is gone); then this one runs.
+   * (it fails once that connection is gone); then this one runs. While a pull that another new
+   * connection started runs, this one waits for it to end: members that come back at once (the
+   * other side of a healed partition) hold the same backlog.
    */
   async connected(peer: PeerId): Promise<void> {
     const key = peer.toString();
     await this.settled.get(key);
     this.avoid.delete(key);
-    return this.pull(peer, 'connect');
+    return this.pullAfter(peer, 'connect', this.connectPull(key));
+  }
+
+  /**
+   * Pulls from `peer` now, or once the running pull from `to` ended (pull-overlap.ts `defer`):
+   * a responder sends its whole response before we could read its header and end the pull.
+   */
+  private pullAfter(peer: PeerId, why: PullTrigger, to: string | undefined): Promise<void> {
+    const key = peer.toString();
+    if (to === undefined || this.active.has(key) || this.overlap.waiting(key)) return this.pull(peer, why);
+    this.overlap.defer(peer, to);
+    this.pulls.end(this.pulls.start(key, why), 'deferred');
+    return Promise.resolve();
   }
 
   /** Pulls from every connected peer now, up to maxConcurrentPulls at a time (tests, operators). */
@@ -218,58 +248,20 @@ export class AntiEntropy {
     return this.receiver.receive(envelopes);
   }
 
-  /**
-   * A connected peer to pull from, not pulled from now and not avoided: one whose last
-   * heartbeat shows events we lack if there is one, else any (random). Avoiding steers pulls to
-   * other peers; when every connected peer is avoided, the one avoided the shortest is pulled
-   * from all the same (`orAvoided`): avoiding the only peer left, whose pull stalled
-   * while a network cut lasted, would leave us without repair long after the cut healed.
-   * Without `inSyncOk`, a peer is returned only if it may be ahead (its heartbeat shows events
-   * we lack, or we never heard one); `inSync` says the chosen peer showed nothing we lack.
-   */
+  /** A peer to pull from (pull-choice.ts), if a slot is free. */
   private choosePeer(orAvoided = true, inSyncOk = true): { peer: PeerId; inSync: boolean } | undefined {
     if (this.active.size >= this.deps.config.maxConcurrentPulls) return undefined;
-    const seen = new Set<string>();
-    const free: PeerId[] = [];
-    let soonest: { peer: PeerId; until: number } | undefined;
-    let unavoided = false; // a peer we may pull from, maybe being pulled from now
-    for (const p of this.deps.connectedPeers()) {
-      const id = p.toString();
-      if (seen.has(id)) continue;
-      seen.add(id);
-      if (this.deps.refused?.(id) === true) continue;
-      const until = this.avoided(id) ? (this.avoid.get(id)?.until ?? 0) : undefined;
-      if (until === undefined) unavoided = true;
-      if (this.active.has(id)) continue;
-      if (until === undefined) free.push(p);
-      else if (until < (soonest?.until ?? Infinity)) soonest = { peer: p, until };
-    }
-    if (free.length === 0) {
-      const peer = orAvoided && !unavoided ? soonest?.peer : undefined;
-      return peer ? { peer, inSync: false } : undefined;
-    }
     const mine = this.deps.clock();
-    const ahead: PeerId[] = [];
-    let unheard = 0;
-    for (const p of free) {
-      const vc = this.deps.peerClock(p.toString());
-      if (vc === undefined) unheard++;
-      else if (!vcLeq(vc, mine)) ahead.push(p);
-    }
-    if (ahead.length === 0 && unheard === 0 && !inSyncOk) return undefined;
-    const from = ahead.length > 0 ? ahead : free;
-    const peer = from[Math.floor(Math.random() * from.length)];
-    return peer ? { peer, inSync: ahead.length === 0 && unheard === 0 } : undefined;
-  }
-
-  private avoided(id: string): boolean {
-    const a = this.avoid.get(id);
-    if (a === undefined) return false;
-    const heardAt = this.deps.peerHeardAt?.(id);
-    const back = a.silent && heardAt !== undefined && heardAt > a.at;
-    if (this.deps.now() < a.until && !back) return true;
-    this.avoid.delete(id);
-    return false;
+    return choosePeer({
+      connected: this.deps.connectedPeers(),
+      mine,
+      busy: (id) => this.active.has(id) || this.overlap.blocks(id, this.deps.peerClock(id), mine),
+      refused: (id) => this.deps.refused?.(id) === true,
+      avoidedUntil: (id) => this.avoid.until(id),
+      peerClock: this.deps.peerClock,
+      orAvoided,
+      inSyncOk,
+    });
   }
 
   /**
@@ -282,6 +274,9 @@ export class AntiEntropy {
     const key = peer.toString();
     if (this.deps.halted() || this.active.has(key) || this.active.size >= config.maxConcurrentPulls) return;
     if (this.deps.refused?.(key) === true) return;
+    // Waiting for another pull to end (pull-overlap.ts): its turn comes then ('deferred').
+    if (why !== 'deferred' && why !== 'manual' && this.overlap.waiting(key)) return;
+    if (why === 'connect') this.connecting.add(key);
     const ctl = new AbortController();
     this.active.set(key, ctl);
     let settle = (): void => undefined;
@@ -323,17 +318,12 @@ export class AntiEntropy {
       counters.syncsFailed++;
       if (stalled) counters.syncsStalled++;
       // Automatic pulls leave this peer alone for a while: longer when it stalled.
-      const now = this.deps.now();
-      const heardAt = this.deps.peerHeardAt?.(key);
-      this.avoid.set(key, {
-        until: now + (stalled ? 6 : 1) * config.stallMs,
-        at: now,
-        silent: heardAt === undefined || now - heardAt >= config.stallMs,
-      });
+      this.avoid.failed(key, (stalled ? 6 : 1) * config.stallMs, config.stallMs);
       log.debug({ peer: key, err: e, stalled }, 'sync failed');
       this.pulls.end(record, stalled ? 'stalled' : 'failed');
     } finally {
       this.active.delete(key);
+      this.connecting.delete(key);
       this.settled.delete(key);
       settle();
     }
