@@ -176,14 +176,16 @@ export class AntiEntropy {
   }
 
   /**
-   * A pull from `peer` on an event about it (a heartbeat ahead of us; `why`). When a running
-   * pull brings nearly all the peer's heartbeat shows we lack, or one that a new connection
-   * started runs (the backlog of a member that came back, which the peer got first: that pull
-   * may not have read its header yet), it runs once that pull ended, for the rest.
+   * A pull from `peer` on an event about it (a heartbeat ahead of us; `why`), or asked for
+   * (`manual`). When a running pull brings nearly all the peer's heartbeat shows we lack, or
+   * one that a new connection started runs (the backlog of a member that came back, which the
+   * peer got first: that pull may not have read its header yet), an automatic one runs once
+   * that pull ended, for the rest.
    */
   trigger(peer: PeerId, why: PullTrigger = 'heartbeat'): Promise<void> {
     const key = peer.toString();
     if (this.avoid.until(key) !== undefined) return Promise.resolve();
+    if (why === 'manual') return this.pull(peer, why);
     const vc = this.deps.peerClock(key);
     const to = (vc && this.overlap.covering(key, vc, this.deps.clock())) ?? this.connectPull(key);
     return this.pullAfter(peer, why, to);
