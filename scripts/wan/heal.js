@@ -330,7 +330,13 @@ class Cluster {
   }
 }
 
-/** Waits until every agent is connected to every other and all clocks are equal. */
+/**
+ * Waits until every agent is connected to every other, has heard a heartbeat from each, and all
+ * clocks are equal. Without the heartbeats, the first repetition cut the victim off a second
+ * after the joins, before the members had heard each other's wire versions: each side then
+ * wrote in version 1 throughout the cut (a member not heard from counts as the oldest release),
+ * whose events carry no chain link, so every one had its signature checked after the heal.
+ */
 async function settled(cluster) {
   await waitUntil(
     async () => {
@@ -338,11 +344,12 @@ async function settled(cluster) {
       return st.every(
         (s) =>
           s !== undefined &&
-          s.peers.filter((p) => p.connected).length >= cluster.agents.length - 1 &&
+          s.peers.filter((p) => p.connected && p.lastHeartbeatAgoMs !== undefined).length >=
+            cluster.agents.length - 1 &&
           sameRecord(s.clock, st[0].clock),
       );
     },
-    'every agent connected to every other, clocks equal',
+    'every agent connected to every other and heard from each, clocks equal',
     120_000,
     200,
   );

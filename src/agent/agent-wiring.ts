@@ -258,8 +258,9 @@ export async function startServices(
   rt.node.addEventListener('peer:connect', (evt) => {
     const peer = evt.detail;
     // A new connection is a chance to repair whatever was missed while apart (even from a
-    // peer whose pull failed across the partition: anti-entropy.ts `connected`).
-    setTimeout(() => void rt.antiEntropy.connected(peer), 50).unref();
+    // peer whose pull failed across the partition: anti-entropy.ts `connected`). At once (it
+    // was 50 ms later: a timer that also waits out the event loop's lag under load, issue 8).
+    void rt.antiEntropy.connected(peer);
   });
   rt.membership = new Membership({
     node: rt.node,

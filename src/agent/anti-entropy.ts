@@ -10,15 +10,15 @@
  * - A peer whose pull stalled or failed is avoided by automatic pulls for a while, unless it
  *   reconnects (a new connection gets a pull at once), or no other peer can help: one whose
  *   snapshot we refuse as an untrusted source is none (pull-peers.ts).
- * - Gap repairs are coalesced: one repair pull at a time, and one more after it if more were
- *   asked for meanwhile. The peer is chosen among the connected ones, preferring one whose
- *   last heartbeat shows events we lack.
+ * - Gap repairs are coalesced: one at a time, and one more if more were asked for meanwhile.
  * - After its header, a pull ends early when another running pull brings nearly all its events
  *   (it runs again after that one), or when we hold most of what it would send by now (asked
- *   again at once with our clock, if anything is left): pull-overlap.ts.
+ *   again at once with our clock, if anything is left). A pull on a new connection while
+ *   another such runs, or on a heartbeat that a running pull covers, waits for it before it
+ *   asks at all: pull-overlap.ts.
  * - A returning writer behind the peer's compacted log pushes its unsent events first, then
  *   pulls again and installs the snapshot even if it wrote more meanwhile (snapshot-exchange.ts).
- * - What started each pull and how it went: pull-log.ts.
+ *   What started each pull and how it went: pull-log.ts.
  *
  * It never touches replica state: received envelopes and snapshots go to the owner queue
  * through `deps.receive` and `deps.install`; timers only abort streams.
@@ -110,6 +110,8 @@ export class AntiEntropy {
   private readonly peers: PullPeers;
   /** Per peer pulled from now, settles when that pull ends (however it ends). */
   private readonly settled = new Map<string, Promise<void>>();
+  /** Peers pulled from now by a pull that a new connection started. */
+  private readonly connecting = new Set<string>();
   private repairing = false;
   /** When a periodic round last pulled although no heartbeat showed a peer ahead. */
   private lastInSyncPullAt = -Infinity;
@@ -175,22 +177,51 @@ export class AntiEntropy {
     });
   }
 
-  /** A pull from `peer` on an event about it (a heartbeat ahead of us; `why`). */
+  /**
+   * A pull from `peer` on an event about it (a heartbeat ahead of us; `why`), or asked for
+   * (`manual`). When a running pull brings nearly all the peer's heartbeat shows we lack, or
+   * one that a new connection started runs (the backlog of a member that came back, which the
+   * peer got first: that pull may not have read its header yet), an automatic one runs once
+   * that pull ended, for the rest.
+   */
   trigger(peer: PeerId, why: PullTrigger = 'heartbeat'): Promise<void> {
-    if (this.peers.skips(peer.toString())) return Promise.resolve();
-    return this.pull(peer, why);
+    const key = peer.toString();
+    if (this.peers.skips(key)) return Promise.resolve();
+    if (why === 'manual') return this.pull(peer, why);
+    const vc = this.deps.peerClock(key);
+    const to = (vc && this.overlap.covering(key, vc, this.deps.clock())) ?? this.connectPull(key);
+    return this.pullAfter(peer, why, to);
+  }
+
+  /** A peer other than `key` pulled from now by a pull that a new connection started. */
+  private connectPull(key: string): string | undefined {
+    return [...this.connecting].find((id) => id !== key);
   }
 
   /**
    * A new connection to `peer` (after a partition, say): whatever made us avoid it happened on
    * the old one, so pull from it now. A pull still running on the old connection ends first
-   * (it fails once that connection is gone); then this one runs.
+   * (it fails once that connection is gone); then this one runs. While a pull that another new
+   * connection started runs, this one waits for it to end: members that come back at once (the
+   * other side of a healed partition) hold the same backlog.
    */
   async connected(peer: PeerId): Promise<void> {
     const key = peer.toString();
     await this.settled.get(key);
     this.peers.clear(key);
-    return this.pull(peer, 'connect');
+    return this.pullAfter(peer, 'connect', this.connectPull(key));
+  }
+
+  /**
+   * Pulls from `peer` now, or once the running pull from `to` ended (pull-overlap.ts `defer`):
+   * a responder sends its whole response before we could read its header and end the pull.
+   */
+  private pullAfter(peer: PeerId, why: PullTrigger, to: string | undefined): Promise<void> {
+    const key = peer.toString();
+    if (to === undefined || this.active.has(key) || this.overlap.waiting(key)) return this.pull(peer, why);
+    this.overlap.defer(peer, to);
+    this.pulls.end(this.pulls.start(key, why), 'deferred');
+    return Promise.resolve();
   }
 
   /** Pulls from every connected peer now, up to maxConcurrentPulls at a time (tests, operators). */
@@ -221,8 +252,15 @@ export class AntiEntropy {
     return this.receiver.receive(envelopes);
   }
 
+  /** A peer to pull from (pull-peers.ts): not pulled from now, nor waiting for another pull. */
   private choosePeer(orAvoided = true, inSyncOk = true): { peer: PeerId; inSync: boolean } | undefined {
-    return this.peers.choose(new Set(this.active.keys()), orAvoided, inSyncOk);
+    const mine = this.deps.clock();
+    return this.peers.choose(
+      this.active.size,
+      (id) => this.active.has(id) || this.overlap.blocks(id, this.deps.peerClock(id), mine),
+      orAvoided,
+      inSyncOk,
+    );
   }
 
   /**
@@ -235,6 +273,9 @@ export class AntiEntropy {
     const key = peer.toString();
     if (this.deps.halted() || this.active.has(key) || this.active.size >= config.maxConcurrentPulls) return;
     if (this.deps.refused?.(key) === true) return;
+    // Waiting for another pull to end (pull-overlap.ts): its turn comes then ('deferred').
+    if (why !== 'deferred' && why !== 'manual' && this.overlap.waiting(key)) return;
+    if (why === 'connect') this.connecting.add(key);
     const ctl = new AbortController();
     this.active.set(key, ctl);
     let settle = (): void => undefined;
@@ -284,6 +325,7 @@ export class AntiEntropy {
       this.pulls.end(record, stalled ? 'stalled' : 'failed');
     } finally {
       this.active.delete(key);
+      this.connecting.delete(key);
       this.settled.delete(key);
       settle();
     }
@@ -338,10 +380,8 @@ export class AntiEntropy {
           const mine = this.deps.clock();
           const verdict = this.overlap.header(peer, peerVc, frame.snapshot, mine, mayDefer, asked);
           if (verdict.kind === 'defer') {
-            this.deps.log.debug(
-              { peer: peer.toString(), other: verdict.to },
-              'another running pull brings these events',
-            );
+            const at = { peer: peer.toString(), other: verdict.to };
+            this.deps.log.debug(at, 'another running pull brings these events');
             return { kind: 'deferred' };
           }
           if (verdict.kind === 'held') return verdict;

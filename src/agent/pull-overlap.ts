@@ -118,20 +118,56 @@ export class PullOverlap {
     if (held !== undefined) return { kind: 'held', rest: held };
     for (const [other, theirs] of mayDefer ? this.heads : []) {
       if (other === id || !mostlyCovered(vc, theirs, mine)) continue;
-      const waiting = this.deferred.get(other) ?? new Map<string, { peer: PeerId; timer: NodeJS.Timeout }>();
-      clearTimeout(waiting.get(id)?.timer);
-      const timer = setTimeout(() => {
-        if (this.deferred.get(other)?.get(id)?.timer !== timer) return;
-        this.deferred.get(other)?.delete(id);
-        this.deps.due(peer);
-      }, this.deps.waitMs);
-      timer.unref();
-      waiting.set(id, { peer, timer });
-      this.deferred.set(other, waiting);
+      this.defer(peer, other);
       return { kind: 'defer', to: other };
     }
     this.heads.set(id, vc);
     return { kind: 'read' };
+  }
+
+  /**
+   * A pull from `peer` is to run once the running pull from `to` ended (`ended` returns it), or
+   * has run for `waitMs` (`due`). Also before any request (anti-entropy.ts `connected`): a
+   * responder sends its whole response at once, up to the stream's flow-control window (256
+   * KiB), so a pull ended after its header has still cost the responder and us that much.
+   */
+  defer(peer: PeerId, to: string): void {
+    const id = peer.toString();
+    const waiting = this.deferred.get(to) ?? new Map<string, { peer: PeerId; timer: NodeJS.Timeout }>();
+    clearTimeout(waiting.get(id)?.timer);
+    const timer = setTimeout(() => {
+      if (this.deferred.get(to)?.get(id)?.timer !== timer) return;
+      this.deferred.get(to)?.delete(id);
+      this.deps.due(peer);
+    }, this.deps.waitMs);
+    timer.unref();
+    waiting.set(id, { peer, timer });
+    this.deferred.set(to, waiting);
+  }
+
+  /**
+   * A running pull (its peer) whose header shows it brings nearly all that `vc` (the last
+   * heartbeat of `peer`) shows we lack, if any: a pull from `peer` now would have its responder
+   * send that again before we could read its header.
+   */
+  covering(peer: string, vc: ReadonlyVectorClock, mine: ReadonlyVectorClock): string | undefined {
+    for (const [other, theirs] of this.heads)
+      if (other !== peer && mostlyCovered(vc, theirs, mine)) return other;
+    return undefined;
+  }
+
+  /**
+   * Whether an automatic pull from `peer` is not to start now: it waits for another pull to
+   * end, or a running pull covers what its last heartbeat (`vc`) shows we lack (`covering`).
+   */
+  blocks(peer: string, vc: ReadonlyVectorClock | undefined, mine: ReadonlyVectorClock): boolean {
+    return this.waiting(peer) || (vc !== undefined && this.covering(peer, vc, mine) !== undefined);
+  }
+
+  /** Whether a pull from `peer` waits for another to end (no other pull from it starts then). */
+  waiting(peer: string): boolean {
+    for (const waiting of this.deferred.values()) if (waiting.has(peer)) return true;
+    return false;
   }
 
   /** The pull from `peer` ended: the peers that deferred to it, due now. */

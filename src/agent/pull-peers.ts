@@ -102,7 +102,8 @@ export class PullPeers {
   }
 
   /**
-   * A connected peer to pull from, not pulled from now (`active`), not avoided, and not one
+   * A connected peer to pull from, not pulled from now (`running` pulls run; `busy`: pulled
+   * from now, or its pull waits for another to end: pull-overlap.ts), not avoided, and not one
    * whose snapshot we just refused: one whose last heartbeat shows events we lack if there is
    * one, else any (random). When no such peer exists, nor one being pulled from now, the one
    * avoided the shortest is pulled from all the same (`orAvoided`), else one whose snapshot we
@@ -110,11 +111,12 @@ export class PullPeers {
    * events we lack, or we never heard one); `inSync` says the chosen peer showed nothing we lack.
    */
   choose(
-    active: ReadonlySet<string>,
+    running: number,
+    busy: (id: string) => boolean,
     orAvoided = true,
     inSyncOk = true,
   ): { peer: PeerId; inSync: boolean } | undefined {
-    if (active.size >= this.deps.maxConcurrentPulls) return undefined;
+    if (running >= this.deps.maxConcurrentPulls) return undefined;
     const seen = new Set<string>();
     const free: PeerId[] = [];
     let soonest: { peer: PeerId; until: number } | undefined;
@@ -128,7 +130,7 @@ export class PullPeers {
       const until = this.avoided(id) ? (this.avoid.get(id)?.until ?? 0) : undefined;
       const untrusted = this.distrusted(id);
       if (until === undefined && !untrusted) unavoided = true;
-      if (active.has(id)) continue;
+      if (busy(id)) continue;
       if (until !== undefined) {
         if (until < (soonest?.until ?? Infinity)) soonest = { peer: p, until };
       } else if (untrusted) distrusted ??= p;

@@ -91,6 +91,7 @@ export class SyncService {
       stats: {
         served: 0,
         servedEvents: 0,
+        servedEventsWritten: 0,
         servedSnapshots: 0,
         pulled: 0,
         pulledEvents: 0,

@@ -66,7 +66,9 @@ export async function serveSync(
       }
       ctx.stats.servedSnapshots++;
     }
-    const sent = await writeEvents(ctx, stream, source.envelopesSince(since), signal);
+    const sent = await writeEvents(ctx, stream, source.envelopesSince(since), signal, (n) => {
+      ctx.stats.servedEventsWritten += n;
+    });
     await writeFrame(stream, encodeEnd(sent), signal);
     await stream.close({ signal });
     ctx.stats.served++;

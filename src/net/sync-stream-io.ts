@@ -70,14 +70,15 @@ export const FIRST_EVENTS_FRAME_BYTES = 32 * 1024;
 
 /**
  * Sends envelopes in EVENTS frames of about eventsFrameBytes, the first ones smaller (above;
- * each write waits for the stream to drain), and resolves to how many were sent.
+ * each write waits for the stream to drain), and resolves to how many were sent. `onFrame` is
+ * called with each frame's envelope count once the stream took it.
  */
 export async function writeEvents(
   ctx: SyncContext,
   stream: Stream,
   envelopes: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   signal: AbortSignal | undefined,
-  onFrame?: () => void,
+  onFrame?: (envelopes: number) => void,
 ): Promise<number> {
   let batch: Uint8Array[] = [];
   let batchBytes = 0;
@@ -86,7 +87,7 @@ export async function writeEvents(
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     await writeFrame(stream, encodeEvents(batch), signal);
-    onFrame?.();
+    onFrame?.(batch.length);
     sent += batch.length;
     batch = [];
     batchBytes = 0;

@@ -62,6 +62,11 @@ export interface SyncCounters {
   /** Pulls served to completion, and the envelopes they carried. */
   served: number;
   servedEvents: number;
+  /**
+   * Envelopes written to sync responses, frame by frame, whether the response completed or
+   * the requester ended it early (a pull that ended after its header still cost these).
+   */
+  servedEventsWritten: number;
   servedSnapshots: number;
   /** Pulls made to completion, and the envelopes received. */
   pulled: number;

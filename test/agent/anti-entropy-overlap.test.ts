@@ -86,6 +86,7 @@ afterEach(() => {
 async function rig(
   stallMs = 60_000,
   mine: VectorClock = new Map(),
+  heartbeats = new Map<string, VectorClock>(),
 ): Promise<{ ae: AntiEntropy; sync: ScriptedSync; a: PeerId; b: PeerId }> {
   const a = peerIdFromString(idOf(await newKey()));
   const b = peerIdFromString(idOf(await newKey()));
@@ -96,7 +97,7 @@ async function rig(
     receive: () => Promise.resolve(),
     install: () => Promise.resolve(true),
     halted: () => false,
-    peerClock: () => undefined,
+    peerClock: (id) => heartbeats.get(id),
     sync: sync as unknown as SyncService,
     log: quiet,
     counters: { syncsStarted: 0, syncsFailed: 0, syncsStalled: 0, rejectedEvents: 0, divergedPulls: 0 },
@@ -112,6 +113,7 @@ async function rig(
 }
 
 describe('anti-entropy: concurrent pulls of the same backlog (issue 8, after a heal)', () => {
+  // (Pulls on heartbeats: one on a new connection would not even ask while another such runs.)
   it('ends a pull after its header when another running pull brings nearly every event it holds, and asks again after it', async () => {
     const { ae, sync, a, b } = await rig();
     const ga = gate();
@@ -124,9 +126,9 @@ describe('anti-entropy: concurrent pulls of the same backlog (issue 8, after a h
       { vc: more, gate: gb.promise },
       { vc: more, gate: Promise.resolve(true) },
     ]);
-    const pullA = ae.connected(a);
+    const pullA = ae.trigger(a, 'heartbeat');
     await waitFor(() => sync.pastHeader.has(a.toString()), "a's header to be read");
-    const pullB = ae.connected(b);
+    const pullB = ae.trigger(b, 'heartbeat');
     gb.open(true); // b would send its events at once, were they read
     await pullB;
     expect(sync.closedAfterHeader).toEqual([b.toString()]);
@@ -154,9 +156,9 @@ describe('anti-entropy: concurrent pulls of the same backlog (issue 8, after a h
         gate: gb.promise,
       },
     ]);
-    const pullA = ae.connected(a);
+    const pullA = ae.trigger(a, 'heartbeat');
     await waitFor(() => sync.pastHeader.has(a.toString()), "a's header to be read");
-    const pullB = ae.connected(b);
+    const pullB = ae.trigger(b, 'heartbeat');
     ga.open(true);
     gb.open(true);
     await Promise.all([pullA, pullB]);
@@ -174,9 +176,9 @@ describe('anti-entropy: concurrent pulls of the same backlog (issue 8, after a h
       { vc: new Map(backlog), gate: Promise.resolve(true) },
       { vc: new Map(backlog), gate: Promise.resolve(true) },
     ]);
-    const pullA = ae.connected(a);
+    const pullA = ae.trigger(a, 'heartbeat');
     await waitFor(() => sync.pastHeader.has(a.toString()), "a's header to be read");
-    await ae.connected(b);
+    await ae.trigger(b, 'heartbeat');
     expect(sync.closedAfterHeader).toEqual([b.toString()]);
     ga.open(false); // a's connection closes before its events came
     await pullA;
@@ -192,13 +194,60 @@ describe('anti-entropy: concurrent pulls of the same backlog (issue 8, after a h
       { vc: new Map(backlog), gate: Promise.resolve(true) },
       { vc: new Map(backlog), gate: Promise.resolve(true) },
     ]);
-    void ae.connected(a);
+    void ae.trigger(a, 'heartbeat');
     await waitFor(() => sync.pastHeader.has(a.toString()), "a's header to be read");
-    await ae.connected(b);
+    await ae.trigger(b, 'heartbeat');
     expect(sync.closedAfterHeader).toEqual([b.toString()]);
     // a keeps sending (its watchdog never fires) but never ends: b's turn comes all the same.
     await waitFor(() => sync.eventsSent.get(b.toString()) === 1, 'b pulled again, its events read');
     expect(ae.pulling()).toEqual([a.toString()]);
+  });
+});
+
+describe('anti-entropy: pulls that wait for another before they ask (issue 8, after a heal)', () => {
+  // A responder sends its whole response at once (up to the stream's 256 KiB window): a pull
+  // ended after its header has cost it and us that much already. So a pull that would most
+  // likely bring what a running pull brings waits for that one before it asks at all.
+  it('a pull on a second new connection waits for the running pull on the first, then asks with the clock it brought', async () => {
+    const mine: VectorClock = new Map();
+    const { ae, sync, a, b } = await rig(60_000, mine);
+    const ga = gate();
+    const backlog = new Map([['o~e', 1200]]);
+    sync.scripts.set(a.toString(), [{ vc: backlog, gate: ga.promise }]);
+    sync.scripts.set(b.toString(), [{ vc: new Map([...backlog, ['b~e', 2]]), gate: Promise.resolve(true) }]);
+    const pullA = ae.connected(a);
+    await ae.connected(b); // a's header not even read yet
+    expect(sync.pulls).toEqual([a.toString()]);
+    ga.open(true);
+    mine.set('o~e', 1200); // what a's pull brought
+    await pullA;
+    await waitFor(() => sync.eventsSent.get(b.toString()) === 1, 'b pulled after a');
+    expect(sync.asked.map((vc) => vc.get('o~e') ?? 0)).toEqual([0, 1200]);
+    await waitFor(() => ae.pulling().length === 0, "b's pull to end");
+    expect(ae.pulls.recent().map((r) => `${r.trigger} ${r.outcome}`)).toEqual([
+      'connect done',
+      'connect deferred',
+      'deferred done',
+    ]);
+  });
+
+  it('a heartbeat pull whose peer a running pull covers waits for it; rounds leave that peer alone meanwhile', async () => {
+    const backlog = new Map([['o~e', 1200]]);
+    const heartbeats = new Map<string, VectorClock>();
+    const { ae, sync, a, b } = await rig(60_000, new Map(), heartbeats);
+    heartbeats.set(b.toString(), new Map([...backlog, ['b~e', 2]])); // b got the backlog first
+    const ga = gate();
+    sync.scripts.set(a.toString(), [{ vc: backlog, gate: ga.promise }]);
+    sync.scripts.set(b.toString(), [{ vc: new Map([...backlog, ['b~e', 2]]), gate: Promise.resolve(true) }]);
+    const pullA = ae.connected(a);
+    await waitFor(() => sync.pastHeader.has(a.toString()), "a's header to be read");
+    await ae.trigger(b, 'heartbeat');
+    ae.round();
+    expect(sync.pulls).toEqual([a.toString()]);
+    ga.open(true);
+    await pullA;
+    await waitFor(() => sync.eventsSent.get(b.toString()) === 1, 'b pulled after a');
+    expect(sync.pulls).toEqual([a.toString(), b.toString()]);
   });
 });
 
