@@ -21,7 +21,7 @@ import { type ReadonlyVectorClock, vcToRecord } from '../core/clock/vector-clock
 import { encodeSnapshot } from '../core/codec/index.js';
 import type { Replica } from '../core/replica.js';
 import { peerOfOrigin } from '../core/origin.js';
-import { mayLoseTo, sideOf } from '../core/mutual-reap.js';
+import { mayLoseMutualReap } from '../core/mutual-reap.js';
 import { ForgetRefused, type ForgottenMember, ForgottenMembers } from './forgotten-members.js';
 import type { ReapStatus } from './reaper.js';
 import { type ReapingDeps, ReapStarts } from './reap-starts.js';
@@ -175,14 +175,11 @@ export class Compactor {
     const reaped = Object.entries(this.view.retirements())
       .filter(([peer, r]) => r.reason !== 'left' && !this.forgotten.has(peer))
       .map(([peer]) => peer);
-    if (reaped.length === 0) return false;
-    // Our side is the members that agreed the cuts retiring them (what mutual-reap.ts compares),
-    // not the members we know now: one that joined since (no marker named it) does not count.
-    const side = new Set<string>();
-    for (const s of this.deps.replica().reaps())
-      if (s.cut !== undefined && reaped.includes(peerOfOrigin(s.epoch)))
-        for (const p of sideOf(s)) side.add(p);
-    return mayLoseTo(side.size > 0 ? [...side] : [this.deps.self, ...this.stabilityMembers()], reaped);
+    // Our side is the members that agreed the cuts retiring them (mutual-reap.ts).
+    return mayLoseMutualReap(reaped, this.deps.replica().reaps(), () => [
+      this.deps.self,
+      ...this.stabilityMembers(),
+    ]);
   }
 
   /**

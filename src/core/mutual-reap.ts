@@ -184,3 +184,25 @@ export function voidEpochs(states: Iterable<ReapState>): Set<string> {
 export function mayLoseTo(side: readonly string[], reaped: readonly string[]): boolean {
   return reaped.length > 0 && compareSides(reaped, side) < 0;
 }
+
+/**
+ * Whether a member whose membership holds `reaped` reaped (not left, not forgotten) could lose a
+ * mutual reap to them, so it keeps its client batches (src/agent/compaction.ts). Its side is the
+ * members that agreed the cuts retiring them among `reaps` (its state's: what `judge` compares),
+ * not the members it knows now (one that joined since is in neither), and without the members
+ * it holds reaped: a side that split again after it agreed a reap (a member that reported with
+ * it moved away, and the two parts reaped each other) is only the part we are in. `fallback`
+ * (itself and the members it waits for) where no other member agreed such a cut.
+ */
+export function mayLoseMutualReap(
+  reaped: readonly string[],
+  reaps: Iterable<ReapState>,
+  fallback: () => readonly string[],
+): boolean {
+  if (reaped.length === 0) return false;
+  const side = new Set<string>();
+  for (const s of reaps)
+    if (s.cut !== undefined && reaped.includes(peerOfOrigin(s.epoch)))
+      for (const p of sideOf(s)) if (!reaped.includes(p)) side.add(p);
+  return mayLoseTo(side.size > 0 ? [...side] : fallback(), reaped);
+}

@@ -5,6 +5,7 @@ import {
   compareSides,
   isMutual,
   judge,
+  mayLoseMutualReap,
   mayLoseTo,
   sideOf,
   standingOf,
@@ -184,6 +185,26 @@ describe('mutual reaps', () => {
     expect(mayLoseTo(['c', 'd'], ['a', 'b'])).toBe(true);
     expect(mayLoseTo(['a'], ['b', 'c'])).toBe(true);
     expect(mayLoseTo(['b', 'c'], ['a'])).toBe(false);
+  });
+
+  it('a member keeps its client batches while the members it reaped could win', () => {
+    const waited = () => ['c', 'd'];
+    // 2|2: {c, d} reaped a and b, who hold the smallest id: c keeps them; a and b do not.
+    expect(mayLoseMutualReap(['a', 'b'], [A1, B1], waited)).toBe(true);
+    expect(mayLoseMutualReap(['c', 'd'], [C1, D1], waited)).toBe(false);
+    expect(mayLoseMutualReap([], [A1, B1], waited)).toBe(false);
+    // No reap with a cut retires them: its own side is itself and the members it waits for.
+    expect(mayLoseMutualReap(['a', 'b'], [], waited)).toBe(true);
+    expect(mayLoseMutualReap(['e'], [], waited)).toBe(false);
+    // A side that split again (seed 9205 of the two sides with a mover, test/core/
+    // mutual-reap-sides.test.ts): n0 reported with n2 on the reap of n1, then moved back to n1,
+    // and n0 and n2 reaped each other; n0 wins that (smallest id). At n2 the side of the reaps
+    // was {n0, n2}, as many as the reaped {n0, n1} and with n0 too: n2 dropped its batches, and
+    // the sim ended with n2's writes beyond the cut lost (acked 211 of 234). n0 is reaped here:
+    // n2's side is n2 alone.
+    const n1 = reap('n1~e0', 'n2:11 n0:11');
+    const n0 = reap('n0~e0', 'n2:23');
+    expect(mayLoseMutualReap(['n0', 'n1'], [n1, n0], () => ['n2'])).toBe(true);
   });
 
   it('the marker op carries what the rule reads', () => {

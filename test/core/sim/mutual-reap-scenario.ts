@@ -20,7 +20,7 @@ import { peerOfOrigin } from '../../../src/core/origin.js';
 import { MAX_EVENT_WIRE_VERSION } from '../../../src/core/codec/event-codec.js';
 import { Prng } from '../../support/prng.js';
 import { ACKED_KEY, checkConverged } from './lifecycle-check.js';
-import { LifecycleCluster } from './lifecycle-cluster.js';
+import { MutualCluster } from './mutual-cluster.js';
 import { randomKeyOp } from './random-ops.js';
 import { membershipViewRule } from './stability-rules.js';
 
@@ -41,37 +41,6 @@ interface Pending {
   /** The side of the reap it rebases for: its state is taken from a member holding that reap. */
   readonly side: readonly string[];
   readonly ops: readonly { ops: unknown[]; acked: number }[];
-}
-
-class MutualCluster extends LifecycleCluster {
-  /** Splits the nodes into sides (`sides[i]`: node i's side). */
-  splitInto(sides: readonly number[]): void {
-    this.side = [...sides];
-    this.note(`split ${this.sides()}`);
-  }
-
-  /** Moves node `i` to side `to` (the other nodes stay where they are). */
-  move(i: number, to: number): void {
-    this.side[i] = to;
-    this.note(`n${i} moves to side ${to}: ${this.sides()}`);
-  }
-
-  sides(): string {
-    const groups = new Map<number, string[]>();
-    for (const [i, s] of this.side.entries()) groups.set(s, [...(groups.get(s) ?? []), `n${i}`]);
-    return [...groups.entries()]
-      .sort(([a], [b]) => a - b)
-      .map(([, g]) => g.join(','))
-      .join(' | ');
-  }
-
-  sideOf(i: number): number {
-    return this.side[i] ?? 0;
-  }
-
-  say(s: string): void {
-    this.note(s);
-  }
 }
 
 export interface MutualReapOptions {
@@ -171,20 +140,61 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
       .some((s) => s.cut !== undefined),
   );
 
+  // Each node's clock and reaps at the heal (for the summary).
+  const atHeal = c.upNodes().flatMap((i) => {
+    const r = c.node(i).replica;
+    return [
+      `n${i} ${c.node(i).origin} at the heal: ${JSON.stringify(Object.fromEntries(r.clock()))}`,
+      ...r
+        .reaps()
+        .map(
+          (s) =>
+            `  reap of ${s.epoch}: side ${sideOf(s).join(',')}, cut ${String(s.cut)}, missing ${s.missing.join(',')}`,
+        ),
+    ];
+  });
   // The heal.
   const origins = c.nodes.map((x) => x.origin);
   const pending = new Map<number, Pending>();
   let rebased = 0;
-  const rebase = (i: number, from: string, cut: number, side: readonly string[]) => {
+  type Written = { ops: unknown[]; acked: number };
+  // The client batches of `origin` after seq `after` that its node still keeps (in order).
+  const batches = (i: number, origin: string, after: number): Written[] => {
+    const all = [...(written.get(origin) ?? new Map<number, Written>())].filter(([seq]) => seq > after);
+    const pruned = c.pruned.get(origin) ?? 0;
+    const lost = all.filter(([seq]) => seq <= pruned);
+    if (lost.length > 0) c.say(`n${i} dropped ${lost.length} batches of ${origin} it has to re-run`);
+    return all.filter(([seq]) => seq > pruned).map(([, w]) => w);
+  };
+  const rebase = (
+    i: number,
+    from: string,
+    cut: number,
+    side: readonly string[],
+    also: Map<string, number>,
+  ) => {
     const node = c.node(i);
-    const beyond = [...(written.get(from) ?? new Map<number, { ops: unknown[]; acked: number }>())]
-      .filter(([seq]) => seq > cut)
-      .sort(([a], [b]) => a - b)
-      .map(([, w]) => w);
-    // A rebase from an older epoch re-runs what the current one wrote too (rebase.ts).
-    if (from !== node.origin) beyond.push(...[...(written.get(node.origin)?.values() ?? [])]);
+    let beyond: Written[];
+    if (peerOfOrigin(from) === node.peer) {
+      beyond = batches(i, from, cut);
+      // A rebase from an older epoch re-runs what the current one wrote too (rebase.ts).
+      if (from !== node.origin) beyond.push(...batches(i, node.origin, 0));
+      if (from !== node.origin) c.mustHave.set(node.origin, 0);
+    } else {
+      // Another member's epoch held beyond a cut that stands (rebase.ts, rebaseFromForeign): a
+      // state taken from a member whose side lost in turn. The events made before the node held
+      // such an epoch are handed over; the client writes made since are re-run.
+      const first = c.firstBeyond(node.origin, new Map([...also, [from, cut]]));
+      const safe = first === undefined ? vcGet(node.replica.clock(), node.origin) : first - 1;
+      c.handOver(
+        i,
+        safe,
+        c.upNodes().filter((j) => !pending.has(j)),
+      );
+      beyond = batches(i, node.origin, safe);
+      c.mustHave.set(node.origin, safe);
+    }
     c.mustHave.set(from, cut);
-    if (from !== node.origin) c.mustHave.set(node.origin, 0);
     node.epoch++;
     node.fresh();
     pending.set(i, { from, cut, side, ops: beyond });
@@ -193,27 +203,36 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
   };
   // Decided on the states as they are at the start of the round, by every node alike: the
   // members learn of the other side's reaps at about the same time, and a rebase runs after.
+  // An epoch of its own first; with the rule, another member's epoch too (snapshot-exchange.ts).
   const decide = () => {
-    const due: [number, string, number, string[]][] = [];
+    const due: [number, string, number, string[], Map<string, number>][] = [];
     for (const i of c.upNodes()) {
       if (pending.has(i)) continue;
       const mine = c.node(i).replica;
+      const self = c.node(i).peer;
       for (const j of c.upNodes()) {
         if (!c.connected(i, j)) continue;
         const theirs = c.node(j).replica;
-        const own = [...mine.clock()].find(([o, held]) => {
-          const cut = theirs.reapOf(o)?.cut;
-          return peerOfOrigin(o) === c.node(i).peer && cut !== undefined && held > cut;
+        const past = [...mine.clock()]
+          .filter(([o, held]) => {
+            const cut = theirs.reapOf(o)?.cut;
+            return cut !== undefined && held > cut && (rule === 'sides' || peerOfOrigin(o) === self);
+          })
+          .sort(([a], [b]) => Number(peerOfOrigin(b) === self) - Number(peerOfOrigin(a) === self));
+        const found = past.find(([o]) => {
+          const reap = theirs.reapOf(o)!;
+          if (rule === 'pairwise') return !pairwiseVoid(reap, mine.reaps());
+          if (rule === 'sides') return standingOf(reap, [...mine.reaps(), ...theirs.reaps()]) === 'stands';
+          return true;
         });
-        if (!own) continue;
-        const reap = theirs.reapOf(own[0])!;
-        if (rule === 'pairwise' && pairwiseVoid(reap, mine.reaps())) continue;
-        if (rule === 'sides' && standingOf(reap, [...mine.reaps(), ...theirs.reaps()]) !== 'stands') continue;
-        due.push([i, own[0], reap.cut!, sideOf(reap)]);
+        if (!found) continue;
+        const reap = theirs.reapOf(found[0])!;
+        const also = new Map(past.map(([o]): [string, number] => [o, theirs.reapOf(o)!.cut!]));
+        due.push([i, found[0], reap.cut!, sideOf(reap), also]);
         break;
       }
     }
-    for (const [i, from, cut, side] of due) rebase(i, from, cut, side);
+    for (const [i, from, cut, side, also] of due) rebase(i, from, cut, side, also);
   };
   const finish = () => {
     for (const [i, p] of pending) {
@@ -265,8 +284,10 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
   const summary = [
     `seed ${seed}: ${n} nodes split ${splitAt}; ${reaped.length} nodes agreed a reap; ` +
       `${rebased} rebased, ${kept} kept their state; ${round} settle rounds`,
-    ...c.trace.filter((l) => [' rebases ', ' split ', ' moves '].some((w) => l.includes(w))).slice(-30),
-    ...c.trace.filter((l) => l.includes('reaped by')).slice(0, 12),
+    ...c.trace
+      .filter((l) => [' rebases ', ' split ', ' moves ', ' dropped '].some((w) => l.includes(w)))
+      .slice(-30),
+    ...atHeal,
   ].join('\n');
   return { problems, summary, rebased, kept };
 }
