@@ -163,6 +163,23 @@ export function standingOf(x: ReapState, others: Iterable<ReapState>): Standing 
 }
 
 /**
+ * Whether reap `x` stands judged with `others`, and so does every other reap of a side sharing
+ * a member with its side. A member rebases from another member's epoch (one it holds beyond a
+ * cut: src/agent/rebase.ts) only for such a reap: a side whose other reaps are void or
+ * undecided may give up its state in turn, and the state the rebase waits for (one holding
+ * that reap) would then never come (the seeded simulation, three sides and a mover, seed 9331:
+ * a member rebased for a lone member's reap that the others later voided, and waited for good).
+ */
+export function firmlyStands(x: ReapState, others: Iterable<ReapState>): boolean {
+  const standing = judge([x, ...[...others].filter((s) => s !== x)]);
+  if (standing.get(x) !== 'stands') return false;
+  const side = sideOf(x);
+  for (const [s, st] of standing)
+    if (st !== 'stands' && sideOf(s).some((m) => side.includes(m))) return false;
+  return true;
+}
+
+/**
  * The epochs among `states` (one replica's reaps) whose reap is void. An undecided reap stands
  * in a state: voiding it there would lift its cut while the member it retires may be a loser.
  */

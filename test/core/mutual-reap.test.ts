@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   compareSides,
+  firmlyStands,
   isMutual,
   judge,
   mayLoseMutualReap,
@@ -205,6 +206,26 @@ describe('mutual reaps', () => {
     const n1 = reap('n1~e0', 'n2:11 n0:11');
     const n0 = reap('n0~e0', 'n2:23');
     expect(mayLoseMutualReap(['n0', 'n1'], [n1, n0], () => ['n2'])).toBe(true);
+  });
+
+  it('a rebase from another member’s epoch needs a reap whose side’s other reaps stand too', () => {
+    // Seed 9303 of three sides and a mover: {n0, n2} reaped n1, n3 and n4; then n2 moved away
+    // and n0 and n2 reaped each other (n0 wins). n3 took n2's state (it holds n2~e0 beyond
+    // n0's cut): n0's reap of n2 is firm, and n3 rebases again onto n0's state.
+    const side = ['n1~e0', 'n3~e0', 'n4~e0'].map((e) => reap(e, 'n0:9 n2:9'));
+    const n2 = reap('n2~e0', 'n0:30');
+    const n0 = reap('n0~e0', 'n2:21');
+    expect(firmlyStands(n2, [n0, ...side])).toBe(true);
+    expect(standingOf(n0, [n2, ...side])).toBe('void');
+    // Seed 9331: n1 and n2, each alone, reaped the others; their conflict is undecided (n0 and
+    // n3 may be a side that wins). n1's reap of n3 is contested by nobody, and stands, but n1's
+    // other reaps do not: n2 must not rebase for it from n3's epoch (it did, and waited for
+    // good for a state holding it, once n1 itself lost).
+    const byN1 = [reap('n0~e0', 'n1:6'), reap('n2~e0', 'n1:6')];
+    const byN2 = [reap('n0~e0', 'n2:6'), reap('n1~e0', 'n2:6'), reap('n3~e0', 'n2:8')];
+    const n3 = reap('n3~e0', 'n1:4');
+    expect(standingOf(n3, [...byN1, ...byN2])).toBe('stands');
+    expect(firmlyStands(n3, [...byN1, ...byN2])).toBe(false);
   });
 
   it('the marker op carries what the rule reads', () => {

@@ -14,7 +14,7 @@
  * `rule: false` is the mutation: every node rebases when a peer's state retires its epoch.
  */
 import { vcGet } from '../../../src/core/clock/vector-clock.js';
-import { compareSides, isMutual, sideOf, standingOf } from '../../../src/core/mutual-reap.js';
+import { compareSides, firmlyStands, isMutual, sideOf, standingOf } from '../../../src/core/mutual-reap.js';
 import type { ReapState } from '../../../src/core/reaping.js';
 import { peerOfOrigin } from '../../../src/core/origin.js';
 import { MAX_EVENT_WIRE_VERSION } from '../../../src/core/codec/event-codec.js';
@@ -222,7 +222,9 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
         const found = past.find(([o]) => {
           const reap = theirs.reapOf(o)!;
           if (rule === 'pairwise') return !pairwiseVoid(reap, mine.reaps());
-          if (rule === 'sides') return standingOf(reap, [...mine.reaps(), ...theirs.reaps()]) === 'stands';
+          const records = [...mine.reaps(), ...theirs.reaps()];
+          if (rule === 'sides' && peerOfOrigin(o) !== self) return firmlyStands(reap, records);
+          if (rule === 'sides') return standingOf(reap, records) === 'stands';
           return true;
         });
         if (!found) continue;
