@@ -50,8 +50,11 @@
  * own side agreed, so they never reach its state) judges them with its own state's
  * (src/agent/snapshot-exchange.ts).
  *
- * Not decided by this rule: a side that splits again after it agreed a reap (a member that
- * reported with it moved away, and the two parts reaped each other), see docs/agent.md.
+ * A side that splits again after it agreed a reap (a member that reported with it moved away,
+ * and the two parts reaped each other) is not decided here at once: a loser may rebase onto the
+ * part that loses the second split, and then holds that part's epoch beyond a cut that stands;
+ * it rebases again from that epoch (src/agent/rebase.ts), for a reap that `firmlyStands` only.
+ * What is still open is in docs/agent.md ("Not covered yet").
  */
 import { peerOfOrigin } from './origin.js';
 import type { ReapState } from './reaping.js';
