@@ -183,28 +183,44 @@ describe('a mutual reap across a long split', () => {
   }, 300_000);
 });
 
+/**
+ * Three agents sorted by peer id, with what the cases below share: `writes(ys, n)` has each of
+ * `ys` write n increments (counted in `acked()`), `fail` dumps every agent and rethrows.
+ */
+async function threeAgents() {
+  agents = await startFastCluster(3, OPTS);
+  const sorted = agents
+    .map((y, i) => [y.peerId, i] as const)
+    .sort(([s], [t]) => (s < t ? -1 : 1))
+    .map(([, i]) => agents[i]!);
+  await waitMembersKnown(agents);
+  const emptied = agents.map(countEmptied);
+  const origins = agents.map((y) => y.status().origin);
+  let acked = 0;
+  return {
+    sorted,
+    emptied,
+    origins,
+    acked: () => acked,
+    writes: async (ys: readonly Agent[], n: number) => {
+      for (let i = 0; i < n; i++) for (const y of ys) acked += await incHits(y, 1);
+    },
+    fail: (e: unknown): never => {
+      dump(agents, origins, emptied);
+      throw e;
+    },
+  };
+}
+
 describe('a side that splits again after it agreed a reap', () => {
   it('the lone agent rebases onto the part that loses the second split, then onto the winner', async () => {
     // {p, q} reap x, x reaps both; then p and q split and reap each other (p wins: the smaller
     // id). x meets q first: it loses to {p, q} and rebases onto q's state, which holds q's epoch
     // beyond p's cut. On the heal q rebases onto p's state, and x must rebase again, from q's
     // epoch (rebase.ts, from another member's epoch; docs/agent.md "Not covered yet").
-    agents = await startFastCluster(3, OPTS);
-    const [p, q, x] = agents
-      .map((y, i) => [y.peerId, i] as const)
-      .sort(([s], [t]) => (s < t ? -1 : 1))
-      .map(([, i]) => agents[i]!);
-    await waitMembersKnown(agents);
-    const emptied = agents.map(countEmptied);
-    const origins = agents.map((y) => y.status().origin);
-    let acked = 0;
-    const writes = async (n: number) => {
-      for (let i = 0; i < n; i++) for (const y of agents) acked += await incHits(y, 1);
-    };
-    const fail = (e: unknown) => {
-      dump(agents, origins, emptied);
-      throw e;
-    };
+    const { sorted, emptied, origins, acked, writes: writesBy, fail } = await threeAgents();
+    const [p, q, x] = sorted;
+    const writes = (n: number) => writesBy(agents, n);
     await writes(5);
     await split([[p!, q!], [x!]]);
     await writes(10);
@@ -246,7 +262,7 @@ describe('a side that splits again after it agreed a reap', () => {
     await writes(5);
     await heal(agents);
     await waitFor(
-      () => agents.every((y) => hits(y) === acked) && agents.every((y) => state(y) === state(p!)),
+      () => agents.every((y) => hits(y) === acked()) && agents.every((y) => state(y) === state(p!)),
       'every replica equal, with every acknowledged write',
       150_000,
     ).catch(fail);
@@ -262,22 +278,8 @@ describe('a side that splits again: the client batches a rebase needs', () => {
     // while it counted a, reaped, in its own side ({a, c} against the reaped {a, b}: a tie that
     // a's id decided), so its rebase had nothing to re-run (compaction.ts, mayLoseMutualReap):
     // with that rule the three ended equal at 40 hits of 100 acknowledged (c's 60 lost).
-    agents = await startFastCluster(3, OPTS);
-    const [a, b, c] = agents
-      .map((y, i) => [y.peerId, i] as const)
-      .sort(([s], [t]) => (s < t ? -1 : 1))
-      .map(([, i]) => agents[i]!);
-    await waitMembersKnown(agents);
-    const emptied = agents.map(countEmptied);
-    const origins = agents.map((y) => y.status().origin);
-    let acked = 0;
-    const writes = async (ys: readonly Agent[], n: number) => {
-      for (let i = 0; i < n; i++) for (const y of ys) acked += await incHits(y, 1);
-    };
-    const fail = (e: unknown) => {
-      dump(agents, origins, emptied);
-      throw e;
-    };
+    const { sorted, origins, acked, writes, fail } = await threeAgents();
+    const [a, b, c] = sorted;
     await writes(agents, 5);
     await split([[a!, c!], [b!]]);
     await writes(agents, 5);
@@ -302,7 +304,7 @@ describe('a side that splits again: the client batches a rebase needs', () => {
     await waitFor(() => c!.status().counters.compactions > compactions, 'c to compact', 60_000).catch(fail);
     await heal(agents);
     await waitFor(
-      () => agents.every((y) => hits(y) === acked) && agents.every((y) => state(y) === state(a!)),
+      () => agents.every((y) => hits(y) === acked()) && agents.every((y) => state(y) === state(a!)),
       'every replica equal, with every acknowledged write',
       150_000,
     ).catch(fail);

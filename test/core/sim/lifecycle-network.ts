@@ -342,7 +342,8 @@ export class LifecycleNetwork {
     receiver.view.heartbeat(sender.peer, vc, leaving, local, this.nowMs, members);
   }
 
-  compact(i: number): void {
+  /** Compacts node `i` up to its stable frontier, which it returns. */
+  compact(i: number): VectorClock {
     const n = this.node(i);
     const stable = this.opts.rule({
       view: n.view,
@@ -355,6 +356,7 @@ export class LifecycleNetwork {
     n.replica.compact(stable);
     this.stats.dropped += n.log.compact(stable);
     this.stats.compactions++;
+    return stable;
   }
 }
 

@@ -69,25 +69,18 @@ export class MutualCluster extends LifecycleCluster {
    */
   readonly pruned = new Map<string, number>();
 
-  override compact(i: number): void {
-    super.compact(i);
+  override compact(i: number): VectorClock {
+    const stable = super.compact(i);
     const n = this.node(i);
     const reaped = Object.entries(n.view.retirements())
       .filter(([, r]) => r.reason !== 'left')
       .map(([peer]) => peer);
     const waited = () => [n.peer, ...n.view.stabilityMembers(n.candidates(), this.nowMs)];
-    if (mayLoseMutualReap(reaped, n.replica.reaps(), waited)) return;
-    const stable = this.opts.rule({
-      view: n.view,
-      localVc: n.replica.clock(),
-      candidates: n.candidates(),
-      lastHeard: n.lastHeard,
-      now: this.nowMs,
-      heartbeatMs: this.opts.heartbeatMs,
-    });
+    if (mayLoseMutualReap(reaped, n.replica.reaps(), waited)) return stable;
     for (const origin of n.replica.clock().keys())
       if (peerOfOrigin(origin) === n.peer)
         this.pruned.set(origin, Math.max(this.pruned.get(origin) ?? 0, vcGet(stable, origin)));
+    return stable;
   }
 
   /** Node `i` pushes its current epoch's events up to `upTo` to `to` (rebase.ts hands them over). */
