@@ -9,7 +9,7 @@ import { type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector
 import { encodeSnapshot } from '../core/codec/index.js';
 import { Replica } from '../core/replica.js';
 import { prunedSnapshot, withRetiredCuts } from '../core/retired-epochs.js';
-import { sideOf, standingOf } from '../core/mutual-reap.js';
+import { firmlyStands, sideOf, standingOf } from '../core/mutual-reap.js';
 import { peerOfOrigin } from '../core/origin.js';
 import type { ReapState } from '../core/reaping.js';
 import {
@@ -225,7 +225,11 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorC
     if (reap === undefined || cut === undefined || held <= cut) continue;
     // Sides of a split reaped each other: rebase only for the reap of the side that wins, judged
     // on our records and theirs (mutual-reap.ts); while the winner is undecided, keep our state.
-    const standing = standingOf(reap, [...d.replica.reaps(), ...probe.reaps()]);
+    // Another member's epoch: only for a reap whose side's other reaps stand too (a side that
+    // loses or is undecided elsewhere may give up its state, and no state to take would come).
+    const records = [...d.replica.reaps(), ...probe.reaps()];
+    let standing = standingOf(reap, records);
+    if (!own && standing === 'stands' && !firmlyStands(reap, records)) standing = 'undecided';
     if (standing !== 'stands') {
       d.log.warn(
         { epoch, cut, theirs: sideOf(reap), standing },

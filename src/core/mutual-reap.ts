@@ -50,8 +50,11 @@
  * own side agreed, so they never reach its state) judges them with its own state's
  * (src/agent/snapshot-exchange.ts).
  *
- * Not decided by this rule: a side that splits again after it agreed a reap (a member that
- * reported with it moved away, and the two parts reaped each other), see docs/agent.md.
+ * A side that splits again after it agreed a reap (a member that reported with it moved away,
+ * and the two parts reaped each other) is not decided here at once: a loser may rebase onto the
+ * part that loses the second split, and then holds that part's epoch beyond a cut that stands;
+ * it rebases again from that epoch (src/agent/rebase.ts), for a reap that `firmlyStands` only.
+ * What is still open is in docs/agent.md ("Not covered yet").
  */
 import { peerOfOrigin } from './origin.js';
 import type { ReapState } from './reaping.js';
@@ -163,6 +166,23 @@ export function standingOf(x: ReapState, others: Iterable<ReapState>): Standing 
 }
 
 /**
+ * Whether reap `x` stands judged with `others`, and so does every other reap of a side sharing
+ * a member with its side. A member rebases from another member's epoch (one it holds beyond a
+ * cut: src/agent/rebase.ts) only for such a reap: a side whose other reaps are void or
+ * undecided may give up its state in turn, and the state the rebase waits for (one holding
+ * that reap) would then never come (the seeded simulation, three sides and a mover, seed 9331:
+ * a member rebased for a lone member's reap that the others later voided, and waited for good).
+ */
+export function firmlyStands(x: ReapState, others: Iterable<ReapState>): boolean {
+  const standing = judge([x, ...[...others].filter((s) => s !== x)]);
+  if (standing.get(x) !== 'stands') return false;
+  const side = sideOf(x);
+  for (const [s, st] of standing)
+    if (st !== 'stands' && sideOf(s).some((m) => side.includes(m))) return false;
+  return true;
+}
+
+/**
  * The epochs among `states` (one replica's reaps) whose reap is void. An undecided reap stands
  * in a state: voiding it there would lift its cut while the member it retires may be a loser.
  */
@@ -181,4 +201,29 @@ export function voidEpochs(states: Iterable<ReapState>): Set<string> {
  */
 export function mayLoseTo(side: readonly string[], reaped: readonly string[]): boolean {
   return reaped.length > 0 && compareSides(reaped, side) < 0;
+}
+
+/**
+ * Whether a member whose membership holds `reaped` reaped (not left, not forgotten) could lose a
+ * mutual reap to them, as its own side sees it. Its side is the members that agreed the cuts
+ * retiring them among `reaps` (its state's: what `judge` compares), not the members it knows now
+ * (one that joined since is in neither), and without the members it holds reaped: a side that
+ * split again after it agreed a reap (a member that reported with it moved away, and the two
+ * parts reaped each other) is only the part we are in. `fallback` (itself and the members it
+ * waits for) where no other member agreed such a cut. Not what an agent keeps its client
+ * batches by (src/agent/compaction.ts keeps them while it holds any member reaped: the reaped
+ * side may have grown by joiners it never saw); the seeded simulation's `ownOps: 'sides'`
+ * mutation (test/core/sim/mutual-cluster.ts), which loses writes to such joiners.
+ */
+export function mayLoseMutualReap(
+  reaped: readonly string[],
+  reaps: Iterable<ReapState>,
+  fallback: () => readonly string[],
+): boolean {
+  if (reaped.length === 0) return false;
+  const side = new Set<string>();
+  for (const s of reaps)
+    if (s.cut !== undefined && reaped.includes(peerOfOrigin(s.epoch)))
+      for (const p of sideOf(s)) if (!reaped.includes(p)) side.add(p);
+  return mayLoseTo(side.size > 0 ? [...side] : fallback(), reaped);
 }

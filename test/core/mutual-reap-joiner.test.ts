@@ -31,11 +31,11 @@ describe('a member that joins during a split whose sides reap each other (issue 
 });
 
 describe('mutation: own_ops kept only while the reaped members would win against our side', () => {
-  // The rule of before (compaction.ts `mayLoseMutualReap`): a side counts the members it reaped
-  // as the other side, but a member that joined the other side before its markers counts there
-  // too. The smaller side, tipped to win by its joiner, is the bigger one as the other side
-  // counts; that side prunes its client batches, loses, and its rebase re-runs only what it
-  // kept: acknowledged increments are lost.
+  // A rule of before (`ownOps: 'sides'`, src/core/mutual-reap.ts `mayLoseMutualReap`): a side
+  // counts the members it reaped as the other side, but a member that joined the other side
+  // before its markers counts there too. The smaller side, tipped to win by its joiner, is the
+  // bigger one as the other side counts; that side prunes its client batches, loses, and its
+  // rebase re-runs only what it kept: acknowledged increments are lost.
   it.each([9400, 9404, 9407, 9414])('seed %i: the losing side loses writes', (seed) => {
     const run = runMutualReap(seed, { joiner: 'small', ownOps: 'sides' });
     expect(run.problems.join('\n'), `${hint(seed, 'own_ops by sides')}: passed\n${run.summary}`).toMatch(

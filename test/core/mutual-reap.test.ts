@@ -3,8 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   compareSides,
+  firmlyStands,
   isMutual,
   judge,
+  mayLoseMutualReap,
   mayLoseTo,
   sideOf,
   standingOf,
@@ -184,6 +186,46 @@ describe('mutual reaps', () => {
     expect(mayLoseTo(['c', 'd'], ['a', 'b'])).toBe(true);
     expect(mayLoseTo(['a'], ['b', 'c'])).toBe(true);
     expect(mayLoseTo(['b', 'c'], ['a'])).toBe(false);
+  });
+
+  it('a member keeps its client batches while the members it reaped could win', () => {
+    const waited = () => ['c', 'd'];
+    // 2|2: {c, d} reaped a and b, who hold the smallest id: c keeps them; a and b do not.
+    expect(mayLoseMutualReap(['a', 'b'], [A1, B1], waited)).toBe(true);
+    expect(mayLoseMutualReap(['c', 'd'], [C1, D1], waited)).toBe(false);
+    expect(mayLoseMutualReap([], [A1, B1], waited)).toBe(false);
+    // No reap with a cut retires them: its own side is itself and the members it waits for.
+    expect(mayLoseMutualReap(['a', 'b'], [], waited)).toBe(true);
+    expect(mayLoseMutualReap(['e'], [], waited)).toBe(false);
+    // A side that split again (seed 9205 of the two sides with a mover, test/core/
+    // mutual-reap-sides.test.ts): n0 reported with n2 on the reap of n1, then moved back to n1,
+    // and n0 and n2 reaped each other; n0 wins that (smallest id). At n2 the side of the reaps
+    // was {n0, n2}, as many as the reaped {n0, n1} and with n0 too: n2 dropped its batches, and
+    // the sim ended with n2's writes beyond the cut lost (acked 211 of 234). n0 is reaped here:
+    // n2's side is n2 alone.
+    const n1 = reap('n1~e0', 'n2:11 n0:11');
+    const n0 = reap('n0~e0', 'n2:23');
+    expect(mayLoseMutualReap(['n0', 'n1'], [n1, n0], () => ['n2'])).toBe(true);
+  });
+
+  it('a rebase from another member’s epoch needs a reap whose side’s other reaps stand too', () => {
+    // Seed 9303 of three sides and a mover: {n0, n2} reaped n1, n3 and n4; then n2 moved away
+    // and n0 and n2 reaped each other (n0 wins). n3 took n2's state (it holds n2~e0 beyond
+    // n0's cut): n0's reap of n2 is firm, and n3 rebases again onto n0's state.
+    const side = ['n1~e0', 'n3~e0', 'n4~e0'].map((e) => reap(e, 'n0:9 n2:9'));
+    const n2 = reap('n2~e0', 'n0:30');
+    const n0 = reap('n0~e0', 'n2:21');
+    expect(firmlyStands(n2, [n0, ...side])).toBe(true);
+    expect(standingOf(n0, [n2, ...side])).toBe('void');
+    // Seed 9331: n1 and n2, each alone, reaped the others; their conflict is undecided (n0 and
+    // n3 may be a side that wins). n1's reap of n3 is contested by nobody, and stands, but n1's
+    // other reaps do not: n2 must not rebase for it from n3's epoch (it did, and waited for
+    // good for a state holding it, once n1 itself lost).
+    const byN1 = [reap('n0~e0', 'n1:6'), reap('n2~e0', 'n1:6')];
+    const byN2 = [reap('n0~e0', 'n2:6'), reap('n1~e0', 'n2:6'), reap('n3~e0', 'n2:8')];
+    const n3 = reap('n3~e0', 'n1:4');
+    expect(standingOf(n3, [...byN1, ...byN2])).toBe('stands');
+    expect(firmlyStands(n3, [...byN1, ...byN2])).toBe(false);
   });
 
   it('the marker op carries what the rule reads', () => {

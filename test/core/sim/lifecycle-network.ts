@@ -240,7 +240,7 @@ export class LifecycleNetwork {
     for (const m of due) if (this.up(m.to)) this.receive(m.to, m.event);
   }
 
-  private receive(i: number, event: WireEvent): void {
+  protected receive(i: number, event: WireEvent): void {
     const { effects } = this.node(i).replica.step({ kind: 'remote', event, bytes: 100 }, this.nowMs);
     this.handle(i, effects);
   }

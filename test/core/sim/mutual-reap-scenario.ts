@@ -6,27 +6,27 @@
  * retire the other side's epochs. After the heal the reaped members come back, and each decides
  * as the agent does (src/agent/snapshot-exchange.ts): a node that sees, in a peer's state, its
  * own epoch retired below what it holds rebases, unless that reap is void against its own
- * reaps; so does a node that holds another member's epoch beyond such a cut, when the peer's
- * state holds an epoch beyond a cut its own state agreed (a joiner that took a losing side's
- * state, or a loser that rebased onto a side that loses in turn: a foreign epoch). A rebase
- * takes a new epoch and an empty state, installs the state of a node that retires that epoch
- * at the cut, and re-runs the client writes it made beyond the cut (from a foreign epoch: every
- * one it keeps). A node keeps the client batches its members all hold only while it may lose a
- * mutual reap (`ownOps`); `joiner` adds a node that joins one side during the split.
+ * reaps; so does a node that holds another member's epoch beyond such a cut, for a reap that
+ * `firmlyStands` (a joiner that took a losing side's state, or a loser that rebased onto a side
+ * that loses in turn: a foreign epoch). A rebase takes a new epoch and an empty state, installs
+ * the state of a node that retires that epoch at the cut, and re-runs the client writes it made
+ * beyond the cut; from a foreign epoch, it hands over its events made before it held that epoch
+ * and re-runs the writes made since (mutual-cluster.ts `handOver`). A rebase re-runs only the
+ * client batches its node still keeps (`ownOps`); `joiner` adds a node that joins one side
+ * during the split.
  *
  * Checked after quiescence (lifecycle-check.ts, plus): every up node reads the same, and the
  * `acked` counter equals the sum of every acknowledged increment, each once: nothing lost.
  * `rule: false` is the mutation: every node rebases when a peer's state retires its epoch.
  */
-import { type VectorClock, vcGet } from '../../../src/core/clock/vector-clock.js';
-import { compareSides, isMutual, mayLoseTo, sideOf, standingOf } from '../../../src/core/mutual-reap.js';
+import { vcGet } from '../../../src/core/clock/vector-clock.js';
+import { compareSides, firmlyStands, isMutual, sideOf, standingOf } from '../../../src/core/mutual-reap.js';
 import type { ReapState } from '../../../src/core/reaping.js';
 import { peerOfOrigin } from '../../../src/core/origin.js';
 import { MAX_EVENT_WIRE_VERSION } from '../../../src/core/codec/event-codec.js';
 import { Prng } from '../../support/prng.js';
 import { ACKED_KEY, checkConverged } from './lifecycle-check.js';
-import { LifecycleCluster } from './lifecycle-cluster.js';
-import type { LifeNode } from './life-node.js';
+import { MutualCluster, type OwnOpsRule } from './mutual-cluster.js';
 import { randomKeyOp } from './random-ops.js';
 import { membershipViewRule } from './stability-rules.js';
 
@@ -49,47 +49,6 @@ interface Pending {
   readonly ops: readonly { ops: unknown[]; acked: number }[];
 }
 
-class MutualCluster extends LifecycleCluster {
-  /** Splits the nodes into sides (`sides[i]`: node i's side). */
-  splitInto(sides: readonly number[]): void {
-    this.side = [...sides];
-    this.note(`split ${this.sides()}`);
-  }
-
-  /** Moves node `i` to side `to` (the other nodes stay where they are). */
-  move(i: number, to: number): void {
-    this.side[i] = to;
-    this.note(`n${i} moves to side ${to}: ${this.sides()}`);
-  }
-
-  sides(): string {
-    const groups = new Map<number, string[]>();
-    for (const [i, s] of this.side.entries())
-      if (this.node(i).status === 'up') groups.set(s, [...(groups.get(s) ?? []), `n${i}`]);
-    return [...groups.entries()]
-      .sort(([a], [b]) => a - b)
-      .map(([, g]) => g.join(','))
-      .join(' | ');
-  }
-
-  sideOf(i: number): number {
-    return this.side[i] ?? 0;
-  }
-
-  say(s: string): void {
-    this.note(s);
-  }
-
-  /** Called after each compaction with the node and its stable clock (own_ops pruning). */
-  afterCompact: (i: number, stable: VectorClock) => void = () => undefined;
-
-  override compact(i: number): VectorClock {
-    const stable = super.compact(i);
-    this.afterCompact(i, stable);
-    return stable;
-  }
-}
-
 export interface MutualReapOptions {
   /**
    * The rule a node decides by: `sides` (src/core/mutual-reap.ts, the default); `pairwise`, the
@@ -107,11 +66,11 @@ export interface MutualReapOptions {
    */
   readonly joiner?: 'small' | 'large';
   /**
-   * When a node keeps its client batches beyond what its members hold (src/agent/compaction.ts
-   * `mayLoseMutualReap`): while it holds any member reaped (`reaped`, the default), or, the rule
-   * of before, while the members it reaped would win against the side of its reaps (`sides`).
+   * When a node keeps its client batches beyond what its members hold (mutual-cluster.ts): while
+   * it holds any member reaped (`reaped`, the default, as src/agent/compaction.ts), or, a rule of
+   * before, while the members it reaped would win against the side of its reaps (`sides`).
    */
-  readonly ownOps?: 'reaped' | 'sides';
+  readonly ownOps?: OwnOpsRule;
 }
 
 export function runMutualReap(seed: number, opts: MutualReapOptions = {}): MutualReapRun {
@@ -132,8 +91,9 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
     wireVersion: () => MAX_EVENT_WIRE_VERSION,
   });
   if (opts.joiner) c.notYet(n);
-  // Every client write, by (origin, seq), while its node keeps it: what a rebase re-runs beyond
-  // a cut. A node drops those its members all hold unless it may lose a mutual reap.
+  c.ownOps = opts.ownOps ?? 'reaped';
+  // Every client write, by (origin, seq): what a rebase re-runs beyond a cut, of those its node
+  // still keeps (c.pruned: it drops those its members all hold unless `ownOps` keeps them).
   const written = new Map<string, Map<number, { ops: unknown[]; acked: number }>>();
   let ackedTotal = 0;
   const clientWrite = (i: number, ops: unknown[], acked: number) => {
@@ -151,12 +111,6 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
       [randomKeyOp(rng), { type: 'pn-counter', key: ACKED_KEY, op: { kind: 'increment', by } }],
       by,
     );
-  };
-  c.afterCompact = (i, stable) => {
-    if (mayLoseMutualReap(c.node(i), opts.ownOps ?? 'reaped')) return;
-    for (const [origin, mine] of written)
-      if (peerOfOrigin(origin) === c.node(i).peer)
-        for (const seq of mine.keys()) if (seq <= vcGet(stable, origin)) mine.delete(seq);
   };
   for (let i = 0; i < n; i++) c.announce(i);
   const phase = (beats: number) => {
@@ -218,23 +172,61 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
       .some((s) => s.cut !== undefined),
   );
 
+  // Each node's clock and reaps at the heal (for the summary).
+  const atHeal = c.upNodes().flatMap((i) => {
+    const r = c.node(i).replica;
+    return [
+      `n${i} ${c.node(i).origin} at the heal: ${JSON.stringify(Object.fromEntries(r.clock()))}`,
+      ...r
+        .reaps()
+        .map(
+          (s) =>
+            `  reap of ${s.epoch}: side ${sideOf(s).join(',')}, cut ${String(s.cut)}, missing ${s.missing.join(',')}`,
+        ),
+    ];
+  });
   // The heal.
   const origins = c.nodes.map((x) => x.origin);
   const pending = new Map<number, Pending>();
   let rebased = 0;
-  const rebase = (i: number, from: string, cut: number, side: readonly string[]) => {
+  type Written = { ops: unknown[]; acked: number };
+  // The client batches of `origin` after seq `after` that its node still keeps (in order).
+  const batches = (i: number, origin: string, after: number): Written[] => {
+    const all = [...(written.get(origin) ?? new Map<number, Written>())].filter(([seq]) => seq > after);
+    const pruned = c.pruned.get(origin) ?? 0;
+    const lost = all.filter(([seq]) => seq <= pruned);
+    if (lost.length > 0) c.say(`n${i} dropped ${lost.length} batches of ${origin} it has to re-run`);
+    return all.filter(([seq]) => seq > pruned).map(([, w]) => w);
+  };
+  const rebase = (
+    i: number,
+    from: string,
+    cut: number,
+    side: readonly string[],
+    also: Map<string, number>,
+  ) => {
     const node = c.node(i);
-    // From another member's epoch (a joiner that took a losing side's state): every client
-    // write it keeps depends on that state, and is re-run below (rebase.ts, a foreign epoch).
-    const fromOurs = peerOfOrigin(from) === node.peer ? written.get(from) : undefined;
-    const beyond = [...(fromOurs ?? new Map<number, { ops: unknown[]; acked: number }>())]
-      .filter(([seq]) => seq > cut)
-      .sort(([a], [b]) => a - b)
-      .map(([, w]) => w);
-    // A rebase from an older epoch re-runs what the current one wrote too (rebase.ts).
-    if (from !== node.origin) beyond.push(...[...(written.get(node.origin)?.values() ?? [])]);
+    let beyond: Written[];
+    if (peerOfOrigin(from) === node.peer) {
+      beyond = batches(i, from, cut);
+      // A rebase from an older epoch re-runs what the current one wrote too (rebase.ts).
+      if (from !== node.origin) beyond.push(...batches(i, node.origin, 0));
+      if (from !== node.origin) c.mustHave.set(node.origin, 0);
+    } else {
+      // Another member's epoch held beyond a cut that stands (rebase.ts, rebaseFromForeign): a
+      // state taken from a member whose side lost in turn. The events made before the node held
+      // such an epoch are handed over; the client writes made since are re-run.
+      const first = c.firstBeyond(i, new Map([...also, [from, cut]]));
+      const safe = first === undefined ? vcGet(node.replica.clock(), node.origin) : first - 1;
+      c.handOver(
+        i,
+        safe,
+        c.upNodes().filter((j) => !pending.has(j)),
+      );
+      beyond = batches(i, node.origin, safe);
+      c.mustHave.set(node.origin, safe);
+    }
     c.mustHave.set(from, cut);
-    if (from !== node.origin) c.mustHave.set(node.origin, 0);
     node.epoch++;
     node.fresh();
     pending.set(i, { from, cut, side, ops: beyond });
@@ -243,36 +235,38 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
   };
   // Decided on the states as they are at the start of the round, by every node alike: the
   // members learn of the other side's reaps at about the same time, and a rebase runs after.
+  // An epoch of its own first; with the rule, another member's epoch too (snapshot-exchange.ts).
   const decide = () => {
-    const due: [number, string, number, string[]][] = [];
+    const due: [number, string, number, string[], Map<string, number>][] = [];
     for (const i of c.upNodes()) {
       if (pending.has(i)) continue;
       const mine = c.node(i).replica;
+      const self = c.node(i).peer;
       for (const j of c.upNodes()) {
         if (!c.connected(i, j)) continue;
         const theirs = c.node(j).replica;
-        const reapOf = ([o]: [string, number]) => theirs.reapOf(o)!;
-        const stands = (x: ReapState) =>
-          rule === false ||
-          (rule === 'pairwise' && !pairwiseVoid(x, mine.reaps())) ||
-          (rule === 'sides' && standingOf(x, [...mine.reaps(), ...theirs.reaps()]) === 'stands');
-        // Our own epochs first; another member's epoch too when their state holds an epoch
-        // beyond a cut ours agreed (snapshot-exchange.ts `noticeOwnCut`: a joiner that took a
-        // losing side's state rebases from that foreign epoch, rebase.ts).
-        const self = (o: string) => peerOfOrigin(o) === c.node(i).peer;
-        const foreign =
-          rule === 'sides' && [...theirs.clock()].some(([o, held]) => held > (mine.reapOf(o)?.cut ?? held));
-        const own = [...mine.clock()]
-          .filter(([o, held]) => held > (theirs.reapOf(o)?.cut ?? held) && (foreign || self(o)))
-          .sort(([a], [b]) => Number(self(b)) - Number(self(a)))
-          .find((e) => stands(reapOf(e)));
-        if (!own) continue;
-        const reap = reapOf(own);
-        due.push([i, own[0], reap.cut!, sideOf(reap)]);
+        const past = [...mine.clock()]
+          .filter(([o, held]) => {
+            const cut = theirs.reapOf(o)?.cut;
+            return cut !== undefined && held > cut && (rule === 'sides' || peerOfOrigin(o) === self);
+          })
+          .sort(([a], [b]) => Number(peerOfOrigin(b) === self) - Number(peerOfOrigin(a) === self));
+        const found = past.find(([o]) => {
+          const reap = theirs.reapOf(o)!;
+          if (rule === 'pairwise') return !pairwiseVoid(reap, mine.reaps());
+          const records = [...mine.reaps(), ...theirs.reaps()];
+          if (rule === 'sides' && peerOfOrigin(o) !== self) return firmlyStands(reap, records);
+          if (rule === 'sides') return standingOf(reap, records) === 'stands';
+          return true;
+        });
+        if (!found) continue;
+        const reap = theirs.reapOf(found[0])!;
+        const also = new Map(past.map(([o]): [string, number] => [o, theirs.reapOf(o)!.cut!]));
+        due.push([i, found[0], reap.cut!, sideOf(reap), also]);
         break;
       }
     }
-    for (const [i, from, cut, side] of due) rebase(i, from, cut, side);
+    for (const [i, from, cut, side, also] of due) rebase(i, from, cut, side, also);
   };
   const finish = () => {
     for (const [i, p] of pending) {
@@ -325,23 +319,11 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
     `seed ${seed}: ${n} nodes split ${splitAt}; ${reaped.length} nodes agreed a reap; ` +
       `${rebased} rebased, ${kept} kept their state; ${round} settle rounds`,
     ...c.trace
-      .filter((l) => [' rebases ', ' split ', ' moves ', ' joins '].some((w) => l.includes(w)))
+      .filter((l) => [' rebases ', ' split ', ' moves ', ' dropped ', ' joins '].some((w) => l.includes(w)))
       .slice(-30),
-    ...c.trace.filter((l) => l.includes('reaped by')).slice(0, 12),
+    ...atHeal,
   ].join('\n');
   return { problems, summary, rebased, kept };
-}
-
-/** Whether `node` keeps its client batches (compaction.ts `mayLoseMutualReap`; see `ownOps`). */
-function mayLoseMutualReap(node: LifeNode, rule: 'reaped' | 'sides'): boolean {
-  const reaped = Object.entries(node.view.retirements())
-    .filter(([, r]) => r.reason !== 'left')
-    .map(([peer]) => peer);
-  if (rule === 'reaped' || reaped.length === 0) return reaped.length > 0;
-  const side = new Set<string>();
-  for (const s of node.replica.reaps())
-    if (s.cut !== undefined && reaped.includes(peerOfOrigin(s.epoch))) for (const p of sideOf(s)) side.add(p);
-  return mayLoseTo(side.size > 0 ? [...side] : [node.peer], reaped);
 }
 
 /** The rule of before (the mutation): `x` is void if it loses a mutual reap to one of `others`. */
