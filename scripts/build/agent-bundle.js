@@ -19,9 +19,11 @@
 // Kept out, loaded from node_modules at run time if ever:
 // - xsalsa20: src/net/pnet-cipher.ts patches the instance that @libp2p/pnet loads, which it
 //   finds through node_modules; bundled, pnet would use its own copy, which the patch misses.
-// - light-my-request and @fastify/ajv-compiler: Fastify requires them only for inject() and
-//   for a default validator (the API brings its own: src/api/server.ts). Bundled, their
-//   source would be loaded at start all the same, with the chunk that requires them.
+// - light-my-request, @fastify/ajv-compiler and @fastify/fast-json-stringify-compiler: Fastify
+//   requires them only for inject() and for a default validator and serializer (the API brings
+//   its own: src/api/server.ts, src/api/serializer.ts). Bundled, their source (with ajv's,
+//   which fast-json-stringify requires) would be loaded at start all the same, with the chunk
+//   that requires them.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'rolldown';
@@ -41,7 +43,12 @@ rmSync(outDir, { recursive: true, force: true });
 await build({
   input: { main: join(root, 'dist', 'cli', 'main.js') },
   platform: 'node',
-  external: ['xsalsa20', 'light-my-request', '@fastify/ajv-compiler'],
+  external: [
+    'xsalsa20',
+    'light-my-request',
+    '@fastify/ajv-compiler',
+    '@fastify/fast-json-stringify-compiler',
+  ],
   // Chunks by package (below) may add exports to the entry; nothing imports it.
   preserveEntrySignatures: 'allow-extension',
   logLevel: 'warn',
