@@ -125,11 +125,21 @@ function build(schema: Schema, path: string): Serialize {
 }
 
 function asString(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return quote(v);
   if (v === null) return '""';
   if (v instanceof Date) return `"${v.toISOString()}"`;
   if (v instanceof RegExp) return JSON.stringify(v.source);
   return JSON.stringify((v as { toString: () => unknown }).toString());
+}
+
+/** JSON.stringify of a string; plain short strings without a call into JSON (faster on V8 13). */
+function quote(s: string): string {
+  if (s.length > 40) return JSON.stringify(s);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 32 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+  }
+  return `"${s}"`;
 }
 
 function asInteger(v: unknown): string {
@@ -180,11 +190,11 @@ function buildObject(s: Obj, path: string): Serialize {
     const obj = withToJson(input) as Record<string, unknown> | null;
     if (obj === null) return '{}';
     for (const k of undeclaredRequired) if (obj[k] === undefined) throw new Error(`"${k}" is required!`);
-    const parts: string[] = [];
+    let json = '';
     for (const p of props) {
       const v = obj[p.key];
-      if (v !== undefined) parts.push(p.prefix + p.write(v));
-      else if (p.dflt !== undefined) parts.push(p.prefix + p.dflt);
+      if (v !== undefined) json += (json.length === 0 ? '{' : ',') + p.prefix + p.write(v);
+      else if (p.dflt !== undefined) json += (json.length === 0 ? '{' : ',') + p.prefix + p.dflt;
       else if (p.required) throw new Error(`"${p.key}" is required!`);
     }
     if (scanExtras) {
@@ -193,11 +203,11 @@ function buildObject(s: Obj, path: string): Serialize {
         if (declaredSet.has(key) || v === undefined || typeof v === 'function' || typeof v === 'symbol')
           continue;
         const pattern = patterns.find(([re]) => re.test(key));
-        if (pattern !== undefined) parts.push(`${JSON.stringify(key)}:${pattern[1](v)}`);
-        else if (writeExtra !== undefined) parts.push(`${JSON.stringify(key)}:${writeExtra(v)}`);
+        const write = pattern === undefined ? writeExtra : pattern[1];
+        if (write !== undefined) json += `${json.length === 0 ? '{' : ','}${JSON.stringify(key)}:${write(v)}`;
       }
     }
-    return `{${parts.join(',')}}`;
+    return json.length === 0 ? '{}' : `${json}}`;
   };
 }
 
