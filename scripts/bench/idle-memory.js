@@ -15,7 +15,8 @@
 //          costs heap) --extra "<agent CLI flags>" --snapshot FILE (also a heap snapshot of agent 0, written to FILE)
 //          --unbundled (run dist/cli/main.js, as the tests do, instead of the bundle dist/bundle/main.js
 //          that `npm start` and the image run) --main FILE (run this agent entry instead, e.g. a copy of
-//          an earlier build's dist/bundle/ kept inside the repository, to compare two builds)
+//          an earlier build's dist/bundle/ at DIR/x/bundle/, with DIR holding package.json and
+//          node_modules (a symlink will do): both builds can then run in turn)
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
