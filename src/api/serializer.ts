@@ -4,7 +4,8 @@
  *
  * Fastify serializes a reply through its route's response schema with fast-json-stringify,
  * which loads ajv (and ajv-formats, fast-uri) at start for the `anyOf` branches of the members,
- * services and load replies: about 0.4 MB of module source that an idle agent keeps in its heap.
+ * services and load replies: about 0.35 MB of minified module source that an idle agent keeps in
+ * its heap.
  * This module gives Fastify a serializer compiler (server.ts) that writes the same bytes as
  * fast-json-stringify 7 for the schema forms the API uses, and refuses, when the route is
  * registered, a schema with any other keyword, so that a new form cannot serialize differently
