@@ -22,8 +22,8 @@
  * branch whole. A client would get a 200 whose body breaks the types of the SDK, instead of a
  * 500; the API's route tests check replies against their schemas.
  *
- * Cost: a write reply takes about 7 us here against 2 us with fast-json-stringify, a page of 50
- * objects about 150 us against 30 us (node 24, this machine loaded).
+ * Cost: 8.4-23 us per write reply against 1-3 us with fast-json-stringify, 155-430 us against
+ * 29-53 us for a list page of 50 objects (micro-benchmarks, docs/benchmarks.md "Without ajv").
  */
 import type { FastifySerializerCompiler } from 'fastify';
 import type { TSchema } from 'typebox';
