@@ -14,10 +14,12 @@
 //          --modules (count the module source loaded per package: a load hook, which itself
 //          costs heap) --extra "<agent CLI flags>" --snapshot FILE (also a heap snapshot of agent 0, written to FILE)
 //          --unbundled (run dist/cli/main.js, as the tests do, instead of the bundle dist/bundle/main.js
-//          that `npm start` and the image run)
+//          that `npm start` and the image run) --main FILE (run this agent entry instead, e.g. a copy of
+//          an earlier build's dist/bundle/ at DIR/x/bundle/, with DIR holding package.json and
+//          node_modules (a symlink will do): both builds can then run in turn)
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Registry, root, startAgentProc, until } from './agent-procs.js';
 import { sleep } from './ipc.js';
 
@@ -39,7 +41,10 @@ if (!Number.isInteger(LOAD) || LOAD < 0 || LOAD > 1_000_000) throw new Error('--
 if (!Number.isFinite(AFTER_S) || AFTER_S < 0 || AFTER_S > 600) throw new Error('--after: 0..600 s');
 const asJson = argv.includes('--json');
 const MODULES = argv.includes('--modules');
-const MAIN = join(root, 'dist', argv.includes('--unbundled') ? 'cli' : 'bundle', 'main.js');
+const MAIN_OPT = opt('main', undefined);
+const MAIN = MAIN_OPT
+  ? resolve(MAIN_OPT)
+  : join(root, 'dist', argv.includes('--unbundled') ? 'cli' : 'bundle', 'main.js');
 const note = (msg) => process.stderr.write(`[idle-memory] ${msg}\n`);
 const probe = join(import.meta.dirname, 'mem-probe.js');
 

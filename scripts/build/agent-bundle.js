@@ -11,16 +11,19 @@
 // @fastify/swagger) still loads only then, and no single file is so large that parsing it at
 // start leaves megabytes of freed parser memory stranded in malloc (one 2 MB chunk did).
 //
+// @chainsafe/libp2p-yamux is bundled: src/net/yamux-window.ts patches the stream module through
+// the package's `./stream` export, the module the bundled muxer imports too. (Kept out, as it
+// was in session 8, yamux loaded its own copies of @libp2p/utils, multiformats, cborg and a
+// dozen more packages from node_modules: 0.5 MB of module source twice.)
+//
 // Kept out, loaded from node_modules at run time if ever:
 // - xsalsa20: src/net/pnet-cipher.ts patches the instance that @libp2p/pnet loads, which it
 //   finds through node_modules; bundled, pnet would use its own copy, which the patch misses.
-// - @chainsafe/libp2p-yamux: src/net/yamux-window.ts patches the stream of the instance in
-//   node_modules (it loads stream.js by URL); bundled, the muxer in use was a copy the patch
-//   never saw, and each receiver sent a window update per data frame again (13 times the
-//   socket writes; docs/benchmarks.md "The bundled agent").
-// - light-my-request and @fastify/ajv-compiler: Fastify requires them only for inject() and
-//   for a default validator (the API brings its own: src/api/server.ts). Bundled, their
-//   source would be loaded at start all the same, with the chunk that requires them.
+// - light-my-request, @fastify/ajv-compiler and @fastify/fast-json-stringify-compiler: Fastify
+//   requires them only for inject() and for a default validator and serializer (the API brings
+//   its own: src/api/server.ts, src/api/serializer.ts). Bundled, their source (with ajv's,
+//   which fast-json-stringify requires) would be loaded at start all the same, with the chunk
+//   that requires them.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'rolldown';
@@ -40,7 +43,12 @@ rmSync(outDir, { recursive: true, force: true });
 await build({
   input: { main: join(root, 'dist', 'cli', 'main.js') },
   platform: 'node',
-  external: ['xsalsa20', '@chainsafe/libp2p-yamux', 'light-my-request', '@fastify/ajv-compiler'],
+  external: [
+    'xsalsa20',
+    'light-my-request',
+    '@fastify/ajv-compiler',
+    '@fastify/fast-json-stringify-compiler',
+  ],
   // Chunks by package (below) may add exports to the entry; nothing imports it.
   preserveEntrySignatures: 'allow-extension',
   logLevel: 'warn',

@@ -32,6 +32,7 @@ import type { ApiAgent } from './agent-port.js';
 import { ApiError, ApiErrorCode, mapError } from './errors.js';
 import { ApiMetrics, type MetricSource } from './metrics.js';
 import { collectOpenApi } from './openapi.js';
+import { serializerCompiler } from './serializer.js';
 import { batchRoutes } from './routes/batch.js';
 import { healthRoutes } from './routes/health.js';
 import { objectRoutes } from './routes/objects.js';
@@ -136,6 +137,7 @@ const plugin: FastifyPluginAsync<SmacApiOptions> = async (fastify, opts) => {
   };
 
   fastify.setValidatorCompiler(validatorCompiler);
+  fastify.setSerializerCompiler(serializerCompiler);
 
   fastify.setErrorHandler((error, request, reply) => {
     const mapped = mapError(error);

@@ -9,7 +9,7 @@
  * instance that registers it with the same options, takes that instance's document and keeps
  * it: the routes do not change once the API is ready.
  */
-import type { FastifyInstance, FastifyPluginOptions, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyPluginOptions, FastifyServerOptions, RouteOptions } from 'fastify';
 
 /** What @fastify/swagger needs of a route to document it. */
 interface DocumentedRoute {
@@ -56,10 +56,13 @@ async function build(
     import('fastify'),
     import('@fastify/swagger'),
   ]);
-  const docs = Fastify({ logger: false });
-  // Nothing is served: schemas need no compiling (and no ajv or fast-json-stringify).
-  docs.setValidatorCompiler(() => () => true);
-  docs.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  // Nothing is served: schemas need no compiling. Given at construction, Fastify does not load
+  // its defaults (ajv's compiler, fast-json-stringify) only to have them replaced.
+  const compilersFactory = {
+    buildValidator: () => () => () => true,
+    buildSerializer: () => () => (data: unknown) => JSON.stringify(data),
+  } as unknown as NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
+  const docs = Fastify({ logger: false, schemaController: { compilersFactory } });
   try {
     await docs.register(swagger, swaggerOptions);
     for (const r of routes) {

@@ -24,6 +24,7 @@ import Fastify, {
 import { ConfigError } from '../agent/config.js';
 import { type ApiApp, DEFAULT_API_OPTIONS, smacApi, type SmacApiOptions, validatorCompiler } from './app.js';
 import { mapError } from './errors.js';
+import { serializerCompiler } from './serializer.js';
 import { closeIdleOnlyAfterReading, DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './keep-alive.js';
 import { escapesAreWellFormed, invalidUtf8InUrl, urlBytesAreUtf8 } from './unicode.js';
 import { listenOnSocket, type SocketAccess } from './socket.js';
@@ -82,10 +83,14 @@ export function slowClientOptions(timeoutMs: number): {
   };
 }
 
-/** Fastify's factory of validator compilers, giving TypeBox's (its types only know ajv's). */
-const typeboxValidators = { buildValidator: () => validatorCompiler } as unknown as NonNullable<
-  NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']
->;
+/**
+ * Fastify's factories of schema compilers: TypeBox's validator (app.ts) and the serializer
+ * without ajv (serializer.ts). Its types only know ajv's and fast-json-stringify's.
+ */
+const compilers = {
+  buildValidator: () => validatorCompiler,
+  buildSerializer: () => serializerCompiler,
+} as unknown as NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
 
 /** An app instance, ready but not listening (tests use `inject()` on it). */
 export async function createApiApp(options: ApiAppOptions): Promise<ApiApp> {
@@ -113,8 +118,9 @@ export async function createApiApp(options: ApiAppOptions): Promise<ApiApp> {
     },
     clientErrorHandler: clientError,
     // The plugin validates with TypeBox (app.ts); given here too, Fastify does not load its
-    // default, ajv's compiler (with ajv's JSON Type Definition code), only to replace it.
-    schemaController: { compilersFactory: typeboxValidators },
+    // default, ajv's compiler (with ajv's JSON Type Definition code), only to replace it. Nor
+    // fast-json-stringify, which loads ajv too: replies are written by serializer.ts.
+    schemaController: { compilersFactory: compilers },
   }).withTypeProvider<TypeBoxTypeProvider>();
   closeIdleOnlyAfterReading(app.server);
   await app.register(smacApi, apiOptions);

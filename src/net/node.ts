@@ -111,7 +111,7 @@ const DEFAULTS = {
 /** Builds (and by default starts) the agent's libp2p node. */
 export async function createSmacNode(opts: SmacNodeOptions): Promise<SmacNode> {
   // Yamux answered every data frame with a window update (yamux-window.ts).
-  patchYamuxWindow(await yamuxStreamPrototype());
+  patchYamuxWindow(yamuxStreamPrototype());
   const dialTimeoutMs = positive(opts.dialTimeoutMs ?? DEFAULTS.dialTimeoutMs, 'dialTimeoutMs');
   const allowed = allowList(opts.allowPeers);
   const services: ServiceFactoryMap<SmacServices> = {

@@ -17,6 +17,7 @@
  * Everything else goes to yamux's own method unchanged: a stream that is opening (its SYN or
  * ACK flag rides on the update), paused, or finished.
  */
+import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream';
 
 /** The fields of a yamux stream the patch reads. */
 interface WindowState {
@@ -33,18 +34,15 @@ interface StreamProto extends WindowState {
 const ESTABLISHED = 3;
 const PATCHED = Symbol.for('smac.yamux-window-patched');
 
-/** The YamuxStream prototype of the @chainsafe/libp2p-yamux instance libp2p loads. */
-export async function yamuxStreamPrototype(): Promise<StreamProto> {
-  // Not in the package's exports: the module is loaded by its URL, which is the same module
-  // instance the muxer itself imports.
-  const url = new URL('./stream.js', import.meta.resolve('@chainsafe/libp2p-yamux'));
-  const mod = (await import(url.href)) as {
-    YamuxStream: { prototype: StreamProto };
-    StreamState: Record<string, number>;
-  };
-  if (mod.StreamState.Established !== ESTABLISHED)
+/**
+ * The YamuxStream prototype of the @chainsafe/libp2p-yamux instance libp2p loads: the package's
+ * `./stream` export is the module its muxer imports, so unbundled and in the agent's bundle
+ * (scripts/build/agent-bundle.js) alike the patch reaches the streams in use.
+ */
+export function yamuxStreamPrototype(): StreamProto {
+  if ((StreamState.Established as number) !== ESTABLISHED)
     throw new Error('@chainsafe/libp2p-yamux changed its stream states; review src/net/yamux-window.ts');
-  return mod.YamuxStream.prototype;
+  return YamuxStream.prototype as unknown as StreamProto;
 }
 
 /** Applies the patch to `proto` (idempotent). */

@@ -4,11 +4,14 @@
 // that first request), and encrypt with the xsalsa20 instance from node_modules that
 // src/net/pnet-cipher.ts patches (a preload counts that instance's calls: a bundle that
 // carried its own copy would leave the patch on an instance nobody uses). The same for the
-// yamux stream that src/net/yamux-window.ts patches: bundled, the muxer in use was a copy the
-// patch never saw, and every data frame got a window update again.
+// yamux stream that src/net/yamux-window.ts patches, now bundled: the preload imports the
+// bundle's yamux chunk (an ES module is one instance per URL, so it is the one the muxer uses)
+// and counts that stream's window updates. When yamux-window.ts loaded stream.js by its
+// node_modules URL, a bundled muxer was a copy the patch never saw, and every data frame got a
+// window update again (this test then printed `patched: false` for the bundle's stream).
 // Needs `npm run build` first, like every test of the real binary.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,19 +20,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = join(import.meta.dirname, '..', '..');
 const bundle = join(root, 'dist', 'bundle', 'main.js');
 
+/** The bundle's chunk of @chainsafe/libp2p-yamux (scripts/build/agent-bundle.js: one per package). */
+function yamuxChunk(): string {
+  const name = readdirSync(join(root, 'dist', 'bundle')).find((f) => f.startsWith('chainsafe_libp2p-yamux-'));
+  if (name === undefined) throw new Error('no @chainsafe/libp2p-yamux chunk in dist/bundle');
+  return join(root, 'dist', 'bundle', name);
+}
+
 /**
- * Preloaded into each agent: counts the calls into node_modules' xsalsa20 and into the yamux
- * stream's window updates (yamux-window.ts calls the original for every stream that opens),
- * prints them on SIGUSR2.
+ * Preloaded into each agent: counts the calls into node_modules' xsalsa20 and into the bundled
+ * yamux stream's window updates (yamux-window.ts calls the original for every stream that
+ * opens), prints them on SIGUSR2.
  */
-const YAMUX_STREAM = join(root, 'node_modules', '@chainsafe', 'libp2p-yamux', 'dist', 'src', 'stream.js');
-const PRELOAD = `
+const preload = (yamux: string): string => `
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-const y = (await import(pathToFileURL(${JSON.stringify(YAMUX_STREAM)}).href)).YamuxStream.prototype;
+const chunk = await import(pathToFileURL(${JSON.stringify(yamux)}).href);
+const y = Object.values(chunk).find((v) => typeof v === 'function' && Object.hasOwn(v.prototype ?? {}, 'sendWindowUpdate'))?.prototype ?? {};
 let yamuxCalls = 0;
 const sendWindowUpdate = y.sendWindowUpdate;
-y.sendWindowUpdate = function (...a) { yamuxCalls++; return sendWindowUpdate.apply(this, a); };
+if (sendWindowUpdate) y.sendWindowUpdate = function (...a) { yamuxCalls++; return sendWindowUpdate.apply(this, a); };
 const req = createRequire(${JSON.stringify(join(root, 'node_modules', '@libp2p', 'pnet', 'package.json'))});
 const x = req('xsalsa20');
 let calls = 0;
@@ -39,7 +49,8 @@ process.on('SIGUSR2', () => {
   const patched = x.prototype[Symbol.for('smac.pnet-cipher-patched')] === true;
   process.stderr.write('XSALSA20 ' + JSON.stringify({ calls, patched }) + '\\n');
   const yamuxPatched = y[Symbol.for('smac.yamux-window-patched')] === true;
-  process.stderr.write('YAMUX ' + JSON.stringify({ calls: yamuxCalls, patched: yamuxPatched }) + '\\n');
+  const found = sendWindowUpdate !== undefined;
+  process.stderr.write('YAMUX ' + JSON.stringify({ found, calls: yamuxCalls, patched: yamuxPatched }) + '\\n');
 });
 `;
 
@@ -110,7 +121,7 @@ describe('the agent bundle', () => {
   beforeAll(() => {
     if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run \`npm run build\` first`);
     tmp = mkdtempSync(join(tmpdir(), 'smac-bundle-'));
-    writeFileSync(join(tmp, 'preload.mjs'), PRELOAD);
+    writeFileSync(join(tmp, 'preload.mjs'), preload(yamuxChunk()));
   });
   afterAll(() => {
     for (const a of agents) a.proc.kill('SIGKILL');
@@ -153,7 +164,7 @@ describe('the agent bundle', () => {
       expect(patched).toBe(true);
       expect(calls).toBeGreaterThan(0);
       const yamux = await waitFor('the yamux report', () => /YAMUX (\{.*\})/.exec(agent.stderr())?.[1]);
-      expect(JSON.parse(yamux)).toMatchObject({ patched: true, calls: expect.any(Number) });
+      expect(JSON.parse(yamux)).toMatchObject({ found: true, patched: true, calls: expect.any(Number) });
       expect((JSON.parse(yamux) as { calls: number }).calls).toBeGreaterThan(0);
     }
     expect(readFileSync(key, 'utf8')).toMatch(/^\/key\/swarm\/psk\/1\.0\.0\//);

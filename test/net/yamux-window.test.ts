@@ -16,8 +16,8 @@ interface Frame {
 }
 
 /** A yamux stream that has received `received` bytes of its window, and the frames it sent. */
-async function streamAfter(received: number, state = 3): Promise<{ frames: Frame[]; update: () => void }> {
-  const proto = await yamuxStreamPrototype();
+function streamAfter(received: number, state = 3): { frames: Frame[]; update: () => void } {
+  const proto = yamuxStreamPrototype();
   const frames: Frame[] = [];
   const stream = Object.assign(Object.create(proto) as { sendWindowUpdate: () => void }, {
     state,
@@ -40,17 +40,17 @@ describe('yamux window updates', () => {
   it('sends none while more than half the window is free, then grants all used credit back', async () => {
     // createSmacNode applies the patch; a node is the way the agent gets it.
     await stopAll([await loopbackNode()]);
-    const small = await streamAfter(1_000);
+    const small = streamAfter(1_000);
     small.update();
     expect(small.frames).toEqual([]);
-    const half = await streamAfter(WINDOW / 2);
+    const half = streamAfter(WINDOW / 2);
     half.update();
     expect(half.frames).toHaveLength(1);
     expect(half.frames[0]).toMatchObject({ flag: 0, length: WINDOW / 2 });
   });
 
-  it('leaves a stream that is still opening to yamux: its flag goes out at once', async () => {
-    const opening = await streamAfter(10, 2); // SYNReceived: the update carries the ACK
+  it('leaves a stream that is still opening to yamux: its flag goes out at once', () => {
+    const opening = streamAfter(10, 2); // SYNReceived: the update carries the ACK
     opening.update();
     expect(opening.frames).toHaveLength(1);
     expect(opening.frames[0]!.flag).not.toBe(0);
@@ -71,7 +71,7 @@ describe('yamux window updates', () => {
       await a.dial(b.getMultiaddrs()[0]!);
       await waitFor(() => ga.subscribers().length === 1 && gb.subscribers().length === 1, 'subscriptions');
       // The streams libp2p opened are the patched yamux streams (one module instance).
-      const proto = await yamuxStreamPrototype();
+      const proto = yamuxStreamPrototype();
       const streams = a.getConnections().flatMap((c) => c.streams) as unknown as {
         sendWindowUpdate?: unknown;
       }[];
