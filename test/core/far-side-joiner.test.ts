@@ -76,14 +76,7 @@ function run(rule: StabilityRule = membershipViewRule): { cluster: Targeted; aSt
   c.pull(A, B);
   c.beat(B, A);
   c.beat(A, B);
-  const stable = rule({
-    view: c.node(A).view,
-    localVc: c.node(A).replica.clock(),
-    candidates: c.node(A).candidates(),
-    lastHeard: c.node(A).lastHeard,
-    now: c.nowMs,
-    heartbeatMs: 100,
-  });
+  const stable = c.stableAt(A);
   const aStableCoversE = [...e].every(([o, s]) => vcGet(stable, o) >= s);
   c.compact(A);
   c.compact(B);

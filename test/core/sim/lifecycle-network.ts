@@ -342,10 +342,10 @@ export class LifecycleNetwork {
     receiver.view.heartbeat(sender.peer, vc, leaving, local, this.nowMs, members);
   }
 
-  /** Compacts node `i` to its stable clock, which it returns. */
-  compact(i: number): VectorClock {
+  /** Node `i`'s stable clock now, by the injected rule. */
+  stableAt(i: number): VectorClock {
     const n = this.node(i);
-    const stable = this.opts.rule({
+    return this.opts.rule({
       view: n.view,
       localVc: n.replica.clock(),
       candidates: n.candidates(),
@@ -353,6 +353,12 @@ export class LifecycleNetwork {
       now: this.nowMs,
       heartbeatMs: this.opts.heartbeatMs,
     });
+  }
+
+  /** Compacts node `i` to its stable clock, which it returns. */
+  compact(i: number): VectorClock {
+    const n = this.node(i);
+    const stable = this.stableAt(i);
     n.replica.compact(stable);
     this.stats.dropped += n.log.compact(stable);
     this.stats.compactions++;
