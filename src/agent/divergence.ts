@@ -1,5 +1,5 @@
 /**
- * Divergence after a pull (docs/chaos.md "Open: two single nodes joined after both compacted"):
+ * Divergence after a pull (docs/chaos.md "Merged now (refused before)"):
  * a peer sent a snapshot we cannot install, because it lacks events we hold, and we pushed it
  * what our log holds, and its snapshot still lacks them. When some of those events are no longer
  * in our log (folded into our own snapshot), we can never hand them over by events, and the
