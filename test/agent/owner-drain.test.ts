@@ -38,6 +38,7 @@ async function rig(appendEvents?: () => void): Promise<Rig> {
       appendEvents: (rows) => {
         appendEvents?.();
         r.rows.push(rows.map((x) => ({ origin: x.origin, seq: x.seq })));
+        return rows.length;
       },
     },
     log: pino({ level: 'info' }, sink),
@@ -51,12 +52,16 @@ async function rig(appendEvents?: () => void): Promise<Rig> {
       bufferEvicted: 0,
       bufferFarAhead: 0,
     },
-    publish: () => void r.published++,
+    publish: () => {
+      r.published++;
+    },
     notify: () => undefined,
     repair: () => undefined,
     install: () => true,
     maintain: () => undefined,
-    failStop: () => void r.failStops++,
+    failStop: () => {
+      r.failStops++;
+    },
   });
   return r;
 }
