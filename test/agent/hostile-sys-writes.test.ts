@@ -12,18 +12,15 @@ import type { Agent } from '../../src/agent/agent.js';
 import { encodeEvent } from '../../src/core/codec/index.js';
 import { Replica } from '../../src/core/replica.js';
 import { sealEvent } from '../../src/net/envelope.js';
-import type { SmacNode } from '../../src/net/node.js';
 import { SyncService } from '../../src/net/sync-protocol.js';
 import { idOf, loopbackNode, newKey } from '../net/helpers.js';
 import { startCluster, stopAll, waitConverged, waitFor } from './helpers.js';
 import { dial, incKey } from './hostile-peer.js';
 
-let agents: Agent[] = [];
-let hostile: SmacNode | undefined;
+/** What a test started, stopped in reverse order after it (passing or not). */
+const started: (() => unknown)[] = [];
 afterEach(async () => {
-  await hostile?.stop();
-  hostile = undefined;
-  await stopAll(agents.splice(0));
+  for (const stop of started.splice(0).reverse()) await stop();
 });
 
 /** The system records of `a` this test watches. */
@@ -39,7 +36,8 @@ function sysRecords(a: Agent): unknown {
 
 describe('a member that writes another member’s system records', () => {
   it('gets none of them applied, is counted, and the cluster converges on everything else', async () => {
-    agents = await startCluster(2);
+    const agents = await startCluster(2);
+    started.push(() => stopAll(agents));
     const [victim, honest] = agents as [Agent, Agent];
     await waitConverged(agents);
     await honest.services.register('web', 'web-1', {
@@ -112,7 +110,8 @@ describe('a member that writes another member’s system records', () => {
         2, // ownership holds from wire version 2
       ),
     );
-    hostile = await loopbackNode({ privateKey: key });
+    const hostile = await loopbackNode({ privateKey: key });
+    started.push(() => hostile.stop());
     await dial(hostile, victim);
     expect(await new SyncService(hostile).push(peerIdFromString(victim.peerId), [envelope])).toBe(1);
 

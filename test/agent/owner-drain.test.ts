@@ -47,6 +47,7 @@ async function rig(appendEvents?: () => void): Promise<Rig> {
       localEvents: 0,
       remoteEvents: 0,
       rejectedEvents: 0,
+      notOwnerEvents: 0,
       clockDrift: 0,
       rejectedSnapshots: 0,
       bufferEvicted: 0,
