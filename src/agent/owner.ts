@@ -14,6 +14,7 @@ import type { PrivateKey } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { encodeEvent } from '../core/codec/index.js';
 import type { Event } from '../core/event.js';
+import { NOT_OWNER } from '../core/ownership.js';
 import type { Effect, Replica, TouchedObject } from '../core/replica.js';
 import { envelopeLink, NO_LINK, sealEvent } from '../net/envelope.js';
 import { SnapshotRefused } from '../net/snapshot-proof.js';
@@ -70,6 +71,7 @@ export interface OwnerDeps {
     localEvents: number;
     remoteEvents: number;
     rejectedEvents: number;
+    notOwnerEvents: number;
     clockDrift: number;
     rejectedSnapshots: number;
     bufferEvicted: number;
@@ -176,6 +178,7 @@ export class Owner {
             break;
           case 'rejected':
             this.d.counters.rejectedEvents++;
+            if (fx.code === NOT_OWNER) this.d.counters.notOwnerEvents++;
             this.d.log.warn({ origin: fx.origin, seq: fx.seq, code: fx.code }, fx.message);
             break;
           case 'clock-drift':

@@ -55,6 +55,12 @@ export interface AgentCounters {
   localEvents: number;
   remoteEvents: number;
   rejectedEvents: number;
+  /**
+   * Events with ops skipped because their writer does not own the system record they touch
+   * (code NOT_OWNER, docs/semantics.md "Ownership of system records"); the event's other ops
+   * applied. Also in rejectedEvents.
+   */
+  notOwnerEvents: number;
   clockDrift: number;
   syncsStarted: number;
   syncsFailed: number;
@@ -95,6 +101,7 @@ export function newCounters(): AgentCounters {
     localEvents: 0,
     remoteEvents: 0,
     rejectedEvents: 0,
+    notOwnerEvents: 0,
     clockDrift: 0,
     syncsStarted: 0,
     syncsFailed: 0,

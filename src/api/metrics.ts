@@ -12,6 +12,11 @@ const MIRRORED: readonly (readonly [keyof AgentStatus['counters'], string, strin
   ['localEvents', 'smac_events_local_total', 'Events written on this agent and applied.'],
   ['remoteEvents', 'smac_events_remote_total', 'Events from peers applied on this agent.'],
   ['rejectedEvents', 'smac_events_rejected_total', 'Events refused (bad signature, bad ops, malformed).'],
+  [
+    'notOwnerEvents',
+    'smac_not_owner_events_total',
+    'Events with ops skipped because their writer does not own the system records they touch.',
+  ],
   ['clockDrift', 'smac_clock_drift_total', 'Remote clocks ahead beyond the allowed drift.'],
   ['syncsStarted', 'smac_syncs_started_total', 'Anti-entropy rounds started.'],
   ['syncsFailed', 'smac_syncs_failed_total', 'Anti-entropy rounds that failed.'],

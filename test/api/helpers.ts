@@ -144,6 +144,7 @@ export class ReplicaAgent implements ApiAgent {
         localEvents: 5,
         remoteEvents: 2,
         rejectedEvents: 1,
+        notOwnerEvents: 0,
         clockDrift: 0,
         syncsStarted: 0,
         syncsFailed: 0,

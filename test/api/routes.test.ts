@@ -385,6 +385,7 @@ describe('object routes (replica agent)', () => {
     expect(metrics.body).toMatch(/^smac_events_local_total 5$/m);
     expect(metrics.body).toMatch(/^smac_compaction_pinned_events\{member="peer-z",reason="behind"\} 3$/m);
     expect(metrics.body).toMatch(/^smac_events_rejected_total 1$/m);
+    expect(metrics.body).toMatch(/^smac_not_owner_events_total 0$/m);
     expect(metrics.body).toMatch(/^smac_objects 1$/m);
     expect(metrics.body).toMatch(/^smac_peers\{state="connected"\} 1$/m);
     expect(metrics.body).toMatch(/^smac_peer_lag_events_max 3$/m);
