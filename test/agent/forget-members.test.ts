@@ -30,6 +30,15 @@ async function write(a: Agent, n: number): Promise<void> {
   }
 }
 
+/** Cuts `a` off, and has it force-leave `b` and `c` until both are retired there. */
+async function cutOffAndForceLeave(a: Agent, b: Agent, c: Agent): Promise<void> {
+  await a.isolate(true);
+  await waitFor(() => a.connectedPeers().length === 0, 'a cut off');
+  expect(a.forceLeave(b.peerId)).toBe(true);
+  expect(a.forceLeave(c.peerId)).toBe(true);
+  await waitFor(() => [b, c].every((x) => retired(a, x.peerId) !== undefined), 'a to retire b and c', 30_000);
+}
+
 describe('forgetting reaped members', () => {
   it('own_ops grows while a reaped majority may come back, and is pruned once it is forgotten, across a restart', async () => {
     agents = await startFastCluster(3, REAP_OPTS);
@@ -37,15 +46,7 @@ describe('forgetting reaped members', () => {
     const [a, b, c] = agents as [Agent, Agent, Agent];
     expect(codeOf(() => a.forget(b.peerId))).toBe('MEMBER_NOT_REAPED');
     expect(codeOf(() => a.forget('12D3KooWNoSuchPeerNoSuchPeerNoSuchPeerNoSuchPeer'))).toBe('NOT_FOUND');
-    await a.isolate(true);
-    await waitFor(() => a.connectedPeers().length === 0, 'a cut off');
-    expect(a.forceLeave(b.peerId)).toBe(true);
-    expect(a.forceLeave(c.peerId)).toBe(true);
-    await waitFor(
-      () => [b, c].every((x) => retired(a, x.peerId) !== undefined),
-      'a to retire b and c',
-      30_000,
-    );
+    await cutOffAndForceLeave(a, b, c);
 
     // b and c, two, would win a mutual reap against a alone: a keeps every client batch.
     const compactions = a.status().counters.compactions;
@@ -83,15 +84,7 @@ describe('forgetting reaped members', () => {
     agents = await startFastCluster(3, REAP_OPTS);
     await waitMembersKnown(agents);
     const [a, b, c] = agents as [Agent, Agent, Agent];
-    await a.isolate(true);
-    await waitFor(() => a.connectedPeers().length === 0, 'a cut off');
-    expect(a.forceLeave(b.peerId)).toBe(true);
-    expect(a.forceLeave(c.peerId)).toBe(true);
-    await waitFor(
-      () => [b, c].every((x) => retired(a, x.peerId) !== undefined),
-      'a to retire b and c',
-      30_000,
-    );
+    await cutOffAndForceLeave(a, b, c);
     // The default bound (7 days): every client batch is kept.
     await write(a, 100);
     await waitFor(() => kept(a) >= 100, 'a to keep its batches');
