@@ -32,7 +32,11 @@
  *   group holds would rank first as one side (`mayLoseTo`: any part of them ranks no better),
  *   the conflict is *undecided*: no member rebases for its reaps and every member keeps its
  *   state, until the records that decide it arrive. The price: should those members really be
- *   dead, the sides stay apart until they return (or are forgotten by an operator).
+ *   dead, the sides stay apart until they return (or are forgotten by an operator). Unless
+ *   every one of them is seen writing under an epoch nobody reaped (`held`, the origins the
+ *   caller's states hold): each rebased and emptied its store, so no member is left to hold
+ *   records of theirs (seeds 9344 and 9346 of three sides and a mover: they took a state for
+ *   reaps of them that no conflict touches, and the conflict stayed undecided for good).
  *
  * Why these are safe: a reap that stands retires a member whose side gives up its state; the
  * records of a side that gives up its state are events beyond cuts the winner agreed, so they
@@ -99,10 +103,15 @@ interface Group {
  * conflict whose winner could still lose to members it reaped that no record shows as a side,
  * `stands` otherwise. Reaps without a cut are left out. Computed from the records alone: the
  * same for any order of `states`, and two records of one epoch (from two states) are judged
- * each on its own.
+ * each on its own. `held` (origins the caller's states hold) only turns an undecided conflict
+ * into its decision (see the module comment), never one decision into another.
  */
-export function judge(states: Iterable<ReapState>): Map<ReapState, Standing> {
-  const all = [...states].filter((s) => s.cut !== undefined);
+export function judge(states: Iterable<ReapState>, held: Iterable<string> = []): Map<ReapState, Standing> {
+  const records = [...states];
+  const all = records.filter((s) => s.cut !== undefined);
+  const reapedEpochs = new Set(records.map((s) => s.epoch));
+  // Peers seen writing in an epoch nobody reaped: they gave up the state they were reaped in.
+  const movedOn = new Set([...held].filter((o) => !reapedEpochs.has(o)).map(peerOfOrigin));
   const out = new Map<ReapState, Standing>(all.map((s) => [s, 'stands']));
   const contested = all.filter((x) => all.some((y) => isMutual(x, y)));
   // Groups: contested reaps whose sides share a member, transitively (one side of the split).
@@ -136,6 +145,9 @@ export function judge(states: Iterable<ReapState>): Map<ReapState, Standing> {
       const member = peerOfOrigin(s.epoch);
       if (!inGroups.has(member)) unseen.add(member);
     }
+    // Every one of them runs an epoch nobody reaped (held: origins in the caller's clock): each
+    // rebased, emptying its store, so no member is left to hold their records (seed 9344).
+    if ([...unseen].every((m) => movedOn.has(m))) unseen.clear();
     const open = mayLoseTo(winner.members, [...unseen]);
     for (const g of conflict)
       for (const s of g.reaps) out.set(s, open ? 'undecided' : g === winner ? 'stands' : 'void');
@@ -161,8 +173,8 @@ function mergeWhile<T>(items: readonly T[], linked: (a: T, b: T) => boolean, mer
 }
 
 /** Where reap `x` stands judged with `others` (its own records and a peer's, say). */
-export function standingOf(x: ReapState, others: Iterable<ReapState>): Standing {
-  return judge([x, ...[...others].filter((s) => s !== x)]).get(x) ?? 'stands';
+export function standingOf(x: ReapState, others: Iterable<ReapState>, held: Iterable<string> = []): Standing {
+  return judge([x, ...[...others].filter((s) => s !== x)], held).get(x) ?? 'stands';
 }
 
 /**
@@ -173,8 +185,12 @@ export function standingOf(x: ReapState, others: Iterable<ReapState>): Standing 
  * that reap) would then never come (the seeded simulation, three sides and a mover, seed 9331:
  * a member rebased for a lone member's reap that the others later voided, and waited for good).
  */
-export function firmlyStands(x: ReapState, others: Iterable<ReapState>): boolean {
-  const standing = judge([x, ...[...others].filter((s) => s !== x)]);
+export function firmlyStands(
+  x: ReapState,
+  others: Iterable<ReapState>,
+  held: Iterable<string> = [],
+): boolean {
+  const standing = judge([x, ...[...others].filter((s) => s !== x)], held);
   if (standing.get(x) !== 'stands') return false;
   const side = sideOf(x);
   for (const [s, st] of standing)

@@ -39,6 +39,20 @@ describe('a member that moves between sides while reports are collected (issue 7
     const run = runMutualReap(seed, { sides: 3, mover: true });
     expect(run.problems.slice(0, 8), `${hint(seed, '3 sides, mover')}\n${run.summary}`).toEqual([]);
   });
+
+  // Seeds 9344 and 9346 (of lifecycleSeeds(50, 9300)) forked: the conflict of the two sides
+  // with cuts stayed undecided for good, because the members both reaped (which agreed no cut
+  // themselves) would rank first as a side of their own; they had taken a state already
+  // (rebased), and no member was left to hold records of theirs. `judge` now counts them out
+  // when the caller's clock shows each of them writing under an epoch nobody reaped. In 9344, a
+  // member that rebased twice (onto the losing side's state, then the winner's) from its older
+  // epoch also re-ran its writes beyond the first cut twice: the scenario ended 134 above the
+  // acknowledged increments (576 of 442) until the older epoch's batches stopped at what the
+  // state held of it.
+  it.each([9344, 9346])('seed %i: three sides and a mover, the members both reaped rebased', (seed) => {
+    const run = runMutualReap(seed, { sides: 3, mover: true });
+    expect(run.problems.slice(0, 8), `${hint(seed, '3 sides, mover')}\n${run.summary}`).toEqual([]);
+  });
 });
 
 describe('mutation: the pairwise rule of before', () => {

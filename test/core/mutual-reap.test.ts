@@ -163,6 +163,19 @@ describe('mutual reaps', () => {
     expect(standingOf(big('e'), [big('a'), E('c'), E('d'), E('x'), E('a')])).toBe('stands');
   });
 
+  it('members it reaped that all run an epoch nobody reaped cannot be a side: decided', () => {
+    // Seed 9344 of three sides and a mover (as here): a and b agreed no cut, took the losing
+    // side's state, then rebased again for the winner's reaps of them (which no conflict
+    // touches): no member is left that holds records of theirs. The conflict was undecided for
+    // good (a and b would rank first), and the losing side kept its state apart.
+    const seen = [...['a', 'b', 'e'].map(C), ...['a', 'b', 'c', 'd'].map(E)];
+    expect(standingOf(C('e'), seen, ['a~2', 'b~2', 'c~1'])).toBe('stands');
+    expect(standingOf(E('c'), seen, ['a~2', 'b~2'])).toBe('void');
+    // One of them still in its reaped epoch (or not seen since) may hold their records.
+    expect(standingOf(C('e'), seen, ['a~2', 'b~1'])).toBe('undecided');
+    expect(standingOf(C('e'), seen, ['a~2'])).toBe('undecided');
+  });
+
   it('a losing side’s reap of an epoch the winner reaped at another cut is void', () => {
     // n reported with {c, d} on a's reap, then moved: {c, d, n} won against {a}; {e}, which
     // lost to them, reaped a at its own cut.
