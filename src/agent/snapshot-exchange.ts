@@ -228,8 +228,11 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorC
     // Another member's epoch: only for a reap whose side's other reaps stand too (a side that
     // loses or is undecided elsewhere may give up its state, and no state to take would come).
     const records = [...d.replica.reaps(), ...probe.reaps()];
-    let standing = standingOf(reap, records);
-    if (!own && standing === 'stands' && !firmlyStands(reap, records)) standing = 'undecided';
+    // The epochs either state holds: members reaped by both sides that all write under an epoch
+    // nobody reaped no longer hold a conflict undecided (mutual-reap.ts `judge`).
+    const origins = [...d.replica.clock().keys(), ...probe.clock().keys()];
+    let standing = standingOf(reap, records, origins);
+    if (!own && standing === 'stands' && !firmlyStands(reap, records, origins)) standing = 'undecided';
     if (standing !== 'stands') {
       d.log.warn(
         { epoch, cut, theirs: sideOf(reap), standing },
