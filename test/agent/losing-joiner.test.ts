@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { compareSides } from '../../src/core/mutual-reap.js';
 import { FAST_MEMBERSHIP, hits, incHits, stopAll, testConfig, waitFor, waitMembersKnown } from './helpers.js';
-import { closeSide, dump } from './side-tools.js';
+import { closeSide, dump, waitAllEqual } from './side-tools.js';
 import { heal, split } from './split.js';
 
 let agents: Agent[] = [];
@@ -43,7 +43,6 @@ async function start(opts: Record<string, unknown>, join?: Agent): Promise<Agent
 
 const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
 const retired = (a: Agent, peer: string) => a.status().compaction.retired[peer];
-const state = (a: Agent) => JSON.stringify(a.list().filter((o) => !o.key.startsWith('_sys/')));
 
 describe('a member that joined the losing side of a mutual reap', () => {
   it.each([
@@ -105,14 +104,7 @@ describe('a member that joined the losing side of a mutual reap', () => {
       await waitFor(() => losers.every((y) => hits(y) === hits(j)), 'j’s writes on the losing side');
 
       await heal(agents);
-      await waitFor(
-        () => agents.every((x) => hits(x) === acked) && agents.every((x) => state(x) === state(agents[0]!)),
-        'every replica equal, with every acknowledged write once',
-        240_000,
-      ).catch((e: unknown) => {
-        dump(agents, warnings);
-        throw e;
-      });
+      await waitAllEqual(agents, acked, { warnings });
       // The winners kept their epochs; the losers and j took new ones.
       if (winners.some((x) => x.status().origin !== origins.get(x))) dump(agents, warnings);
       for (const x of winners) expect(x.status().origin).toBe(origins.get(x));

@@ -5,7 +5,7 @@
 import type { Agent } from '../../src/agent/agent.js';
 import type { PeerGate } from '../../src/agent/agent-runtime.js';
 import type { PullRecord } from '../../src/agent/pull-log.js';
-import { hits } from './helpers.js';
+import { hits, waitFor } from './helpers.js';
 
 /** Until the heal, `side` refuses every peer outside it (a joiner it does not know yet, too). */
 export function closeSide(side: readonly Agent[]): void {
@@ -48,4 +48,28 @@ export function dump(xs: readonly Agent[], warnings?: ReadonlyMap<Agent, readonl
     console.log(`  pulls ${JSON.stringify(pulls)}`);
     for (const l of warnings?.get(x)?.slice(-20) ?? []) console.log(`  ${l}`);
   }
+}
+
+/** The objects of `a` outside `_sys/`, as one string: equal replicas give equal strings. */
+const userState = (a: Agent) => JSON.stringify(a.list().filter((o) => !o.key.startsWith('_sys/')));
+
+/**
+ * Waits (240 s at most) until every agent holds `acked` hits, each acknowledged write once, and
+ * the same objects; on failure prints `dump` of them and `more()` first.
+ */
+export async function waitAllEqual(
+  agents: readonly Agent[],
+  acked: number,
+  opts: { warnings?: ReadonlyMap<Agent, readonly string[]>; more?: () => string } = {},
+): Promise<void> {
+  await waitFor(
+    () =>
+      agents.every((x) => hits(x) === acked) && agents.every((x) => userState(x) === userState(agents[0]!)),
+    'every replica equal, with every acknowledged write once',
+    240_000,
+  ).catch((e: unknown) => {
+    dump(agents, opts.warnings);
+    if (opts.more) console.log(opts.more());
+    throw e;
+  });
 }

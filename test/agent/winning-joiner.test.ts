@@ -19,7 +19,7 @@ import {
   waitFor,
   waitMembersKnown,
 } from './helpers.js';
-import { closeSide, dump } from './side-tools.js';
+import { closeSide, dump, waitAllEqual } from './side-tools.js';
 import { heal, split } from './split.js';
 
 let agents: Agent[] = [];
@@ -30,7 +30,6 @@ afterEach(async () => {
 
 const OPTS = { snapshotEveryEvents: 20, heartbeatIntervalMs: 100 };
 const retired = (a: Agent, peer: string) => a.status().compaction.retired[peer];
-const state = (a: Agent) => JSON.stringify(a.list().filter((o) => !o.key.startsWith('_sys/')));
 
 describe('a member that joined the winning side of a mutual reap during the split', () => {
   it(
@@ -81,16 +80,9 @@ describe('a member that joined the winning side of a mutual reap during the spli
       await waitFor(() => side.every((x) => hits(x) === hits(j)), 'W’s writes on W');
 
       await heal(agents);
-      await waitFor(
-        () => agents.every((x) => hits(x) === acked) && agents.every((x) => state(x) === state(agents[0]!)),
-        'every replica equal, with every acknowledged write once',
-        240_000,
-      ).catch((e: unknown) => {
-        dump(agents);
-        console.log(
+      await waitAllEqual(agents, acked, {
+        more: () =>
           `acked ${acked}; L ownOpsKept ${losers.map((y) => y.status().compaction.ownOpsKept).join(' ')}`,
-        );
-        throw e;
       });
       // W (and j) kept their epochs; L took new ones.
       for (const x of winners) expect(x.status().origin).toBe(origins.get(x));
@@ -163,15 +155,7 @@ describe('a member that joined the winning side of a mutual reap during the spli
       for (let i = 0; i < 10; i++) for (const x of agents) acked += await incHits(x, 1);
 
       await heal(agents);
-      await waitFor(
-        () => agents.every((x) => hits(x) === acked) && agents.every((x) => state(x) === state(agents[0]!)),
-        'every replica equal, with every acknowledged write once',
-        240_000,
-      ).catch((e: unknown) => {
-        dump(agents);
-        console.log(`acked ${acked}`);
-        throw e;
-      });
+      await waitAllEqual(agents, acked, { more: () => `acked ${acked}` });
       // {a, j} kept their epochs; c and b (again) took new ones.
       expect(a.status().origin).toBe(origins.get(a));
       expect(j.status().origin).toBe(jOrigin);
