@@ -56,6 +56,12 @@ describe('after a partition heals', () => {
     // a's and b's first pull from c after the heal was started by the connection, and one of
     // them read c's writes in one (the other may have had them from its neighbour by then: a
     // pull on the neighbour's heartbeat, which showed them).
+    // Convergence can come before the second of them has reconnected to c (it got c's writes
+    // from its neighbour): wait for both to have pulled from c (CI run, session 9).
+    await waitFor(
+      () => [a, b].every((x) => pullsFrom(x, c.peerId, healedAt).length > 0),
+      'a and b to pull from c after the heal',
+    );
     const fromAB = [a, b].map((x) => pullsFrom(x, c.peerId, healedAt));
     for (const pulls of fromAB) expect(pulls[0]?.trigger).toBe('connect');
     expect(fromAB.some((pulls) => pulls.some((r) => r.trigger === 'connect' && r.events >= 30))).toBe(true);
