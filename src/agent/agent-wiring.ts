@@ -266,7 +266,7 @@ export async function startServices(
     node: rt.node,
     self: {
       id: rt.peerId,
-      incarnation: startIncarnation(rt.recoveredIncarnation()),
+      incarnation: startIncarnation(rt.recoveredIncarnation(), Date.now()),
       meta: {
         region: rt.config.region,
         tags: { ...rt.config.tags },

@@ -115,6 +115,8 @@ export class Membership {
 
   async start(): Promise<void> {
     this.running = true;
+    // Saved before any packet can carry it (the first ack piggybacks our alive).
+    this.saveIncarnation(this.detector.incarnation);
     await this.transport.start();
     await this.publishSelf(this.detector.incarnation, []);
     this.membersChanged();
@@ -328,14 +330,18 @@ export class Membership {
   /** Adds our record at `incarnation` and removes older ones, in one atomic batch. */
   private async publishSelf(incarnation: number, old: readonly MemberRecord[]): Promise<void> {
     const record: MemberRecord = { id: this.detector.id, incarnation, meta: this.deps.self.meta };
+    this.saveIncarnation(incarnation);
+    await this.deps.write(publishOps(record, old)).catch((e: unknown) => {
+      this.deps.log.warn({ err: e }, 'could not write our member record');
+    });
+  }
+
+  private saveIncarnation(incarnation: number): void {
     try {
       this.deps.saveIncarnation?.(incarnation);
     } catch (e) {
       this.deps.log.warn({ err: e }, 'could not save our incarnation');
     }
-    await this.deps.write(publishOps(record, old)).catch((e: unknown) => {
-      this.deps.log.warn({ err: e }, 'could not write our member record');
-    });
   }
 
   private async removeRecords(id: string, incarnation: number): Promise<void> {

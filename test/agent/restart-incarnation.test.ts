@@ -28,7 +28,7 @@ describe('a restarted agent', () => {
 
     const c2 = await Agent.start({ ...c.config, listen, join: a.addresses() }, FAST_OPTIONS);
     agents[2] = c2;
-    expect(c2.members().members.find((m) => m.id === c2.peerId)!.incarnation).toBe(before + 1);
+    expect(c2.members().members.find((m) => m.id === c2.peerId)!.incarnation).toBeGreaterThan(before);
     await waitFor(
       () => [a, b].every((x) => memberAt(x, c2.peerId)?.status === 'alive'),
       'c alive again at a and b',

@@ -8,18 +8,22 @@ import type { DetectorState } from './detector-state.js';
 import type { MemberId, MembershipEffect, MembershipMessage } from './messages.js';
 
 /**
- * Gossip for one packet to `to`. Lifeguard's buddy system, extended to the dead: a packet to
- * a member we hold suspect or dead tells it so first, so it can refute at once. A member
- * declared dead while cut off would otherwise never hear of it: the gossip went out while it
- * was unreachable, and nobody has news about it any more.
+ * Gossip for one packet to `to`. Lifeguard's buddy system, extended to the dead and the left: a
+ * packet to a member we hold suspect, dead or left tells it so first, so it can refute at once.
+ * A member declared dead while cut off would otherwise never hear of it: the gossip went out
+ * while it was unreachable, and nobody has news about it any more. A member we hold left that
+ * pings us is a new life of it (one that started too low: docs/chaos.md item (a)).
  */
 export function piggyback(s: DetectorState, to: MemberId, copies: number): MembershipMessage[] {
   const max = s.config.maxPiggyback;
   if (max === 0) return [];
   const limit = retransmitLimit(s.config, s.liveCount());
   const m = s.table.get(to);
-  if (m?.status !== 'suspect' && m?.status !== 'dead') return s.queue.take(max, limit, copies);
-  const buddy: MembershipMessage = { kind: m.status, id: to, incarnation: m.incarnation, from: s.id };
+  if (m === undefined || m === s.me || m.status === 'alive') return s.queue.take(max, limit, copies);
+  const buddy: MembershipMessage =
+    m.status === 'left'
+      ? { kind: 'left', id: to, incarnation: m.incarnation }
+      : { kind: m.status, id: to, incarnation: m.incarnation, from: s.id };
   return [buddy, ...s.queue.take(max - 1, limit, copies).filter((g) => g.id !== to)];
 }
 

@@ -54,14 +54,20 @@ import { Relays } from './relays.js';
 export type { MemberView, MembershipStats } from './detector-state.js';
 
 /**
- * The incarnation a member starts at: 0 the first time, else strictly above `previous`, the
- * highest it used in an earlier life (its own records in `_sys/members`). Peers may hold it
- * suspect or dead at `previous`, and an alive at an incarnation does not override suspect or
- * dead at the same one (§4.2): restarting at `previous` would leave it dead until the
- * accusation reached it by gossip and it refuted (issue 7/8, chaos seed 103).
+ * The incarnation a member starts at: strictly above `previous`, the highest it saved in an
+ * earlier life (its store's metadata or its own records in `_sys/members`), and never below
+ * `wallClockMs`, the wall clock at its start (ms since the epoch). Peers may hold it suspect,
+ * dead or left at any incarnation of an earlier life, and an alive at or below that does not
+ * override them (§4.2): it would stay down until the claim reached it and it refuted (issue
+ * 7/8, chaos seed 103). After a store loss nothing saved is left; the clock is (ringpop's
+ * incarnation numbers are its wall clock too): an earlier life started at an earlier time and
+ * refuted once per accusation, far fewer than one per millisecond. A clock set back is covered
+ * by `previous` while the store lives, and after a store loss by the buddy system
+ * (dissemination.ts: a peer's ack tells the member it is held dead or left, and it refutes).
  */
-export function startIncarnation(previous: number | undefined): number {
-  return previous === undefined ? 0 : previous + 1;
+export function startIncarnation(previous: number | undefined, wallClockMs: number): number {
+  const clock = Number.isSafeInteger(Math.floor(wallClockMs)) ? Math.max(0, Math.floor(wallClockMs)) : 0;
+  return Math.max(previous === undefined ? 0 : previous + 1, clock);
 }
 
 export class FailureDetector {
@@ -75,8 +81,8 @@ export class FailureDetector {
   private leaveDone = false;
 
   /**
-   * `self` is this member's own record, at `startIncarnation(highest used before)` (otherwise
-   * refutation catches up with whatever the cluster remembers). `random` returns
+   * `self` is this member's own record, at `startIncarnation(highest used before, wall clock)`
+   * (otherwise refutation catches up with whatever the cluster remembers). `random` returns
    * numbers in [0, 1): pass a seeded generator for replayable runs.
    */
   constructor(self: MemberInfo, config: MembershipConfig, random: () => number) {
