@@ -26,9 +26,19 @@ export class OwnerQueue<T> {
     private readonly options: OwnerQueueOptions = {},
   ) {}
 
-  /** Queues an input; resolves once the drain that processed it has returned (or failed). */
+  /**
+   * Queues an input; resolves once the drain that processed it has returned (or failed). Once
+   * closed (the agent is stopping), rejects: the input was not applied. That rejection is marked
+   * handled here, since inputs arrive from callbacks (gossip, sync, timers) that may drop the
+   * promise, and an unhandled rejection would kill the process or fail a test run (docs/chaos.md);
+   * a caller that awaits it still gets the error.
+   */
   push(item: T): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('The agent is stopping; no new input is accepted.'));
+    if (this.closed) {
+      const refused = Promise.reject(new Error('The agent is stopping; no new input is accepted.'));
+      refused.catch(() => undefined);
+      return refused;
+    }
     this.items.push(item);
     const done = new Promise<void>((resolve) => this.waiters.push(resolve));
     this.schedule();

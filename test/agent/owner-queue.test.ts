@@ -34,4 +34,24 @@ describe('OwnerQueue', () => {
       q.drainNow();
     }).not.toThrow();
   });
+
+  it('refuses input after close without an unhandled rejection when nobody awaits it', async () => {
+    // docs/chaos.md: "The agent is stopping; no new input is accepted" was seen unhandled, from
+    // a gossip delivery dropped unawaited while the agent stopped.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const q = new OwnerQueue<number>(() => undefined);
+      q.close();
+      void q.push(1); // a caller that drops the promise
+      await new Promise((r) => setTimeout(r, 0));
+      expect(unhandled.map(String)).toEqual([]);
+      await expect(q.push(2)).rejects.toThrow(/stopping/); // one that awaits still hears of it
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
