@@ -1,7 +1,10 @@
 // The checker: given the recorded history (ops with outcomes and (origin, seq), reads with
 // their clocks, the network cuts) and the converged state, it verifies that no acknowledged op
 // was lost or applied twice, that counters are exact, and each type's documented semantics
-// (docs/semantics.md) wherever the recorded causality decides the answer.
+// (docs/semantics.md) wherever the recorded causality decides the answer, causal resets
+// included: a counter delete or an or-map field remove (or map delete) drops exactly the deltas
+// its source had seen, an aw-set clear the tags its source had seen, an rw-set clear every
+// element (it wins over every add that did not see it).
 //
 // Two relations decide causality soundly:
 // - couldObserve(b, a): b's event may have seen a's. False when b ended before a started
@@ -44,7 +47,7 @@ export class Checker {
     this.cuts = cuts;
     this.agents = agents;
     this.failures = [];
-    this.decided = { present: 0, absent: 0, exact: 0, lww: 0 };
+    this.decided = { present: 0, absent: 0, exact: 0, lww: 0, removed: 0, survived: 0 };
   }
 
   /** Marks acknowledged ops beyond a reap's cut as re-run; widens the ends of maybe-re-run ops. */
@@ -125,19 +128,21 @@ export class Checker {
       const raw = values[k];
       const value = raw === undefined ? undefined : JSON.parse(raw);
       const type = ops[0].type;
-      if (type === 'pn-counter')
-        this.exact(
-          k,
-          value ?? 0,
-          ops.map((o) => [o, delta(o.op)]),
-        );
-      else if (type === 'or-map') {
-        for (const f of new Set(ops.map((o) => o.op.field))) {
-          const fops = ops.filter((o) => o.op.field === f);
-          this.exact(
+      if (type === 'pn-counter') {
+        const deletes = ops.filter(isDelete);
+        const effects = ops.filter((o) => !isDelete(o)).map((o) => [o, delta(o.op)]);
+        this.resettable(k, raw !== undefined, value ?? 0, effects, deletes);
+      } else if (type === 'or-map') {
+        // A delete of the whole map resets every field (its context covers them all).
+        const deletes = ops.filter(isDelete);
+        for (const f of new Set(ops.filter((o) => !isDelete(o)).map((o) => o.op.field))) {
+          const fops = ops.filter((o) => !isDelete(o) && o.op.field === f);
+          this.resettable(
             `${k} field ${f}`,
+            value !== undefined && Object.hasOwn(value, f),
             value?.[f] ?? 0,
-            fops.map((o) => [o, o.op.op.by]),
+            fops.filter((o) => o.op.kind === 'update').map((o) => [o, o.op.op.by]),
+            [...fops.filter((o) => o.op.kind === 'remove'), ...deletes],
           );
         }
       } else if (type === 'aw-set' || type === 'rw-set')
@@ -187,16 +192,46 @@ export class Checker {
     }
   }
 
-  /** The value is the sum of the acknowledged deltas plus the sum of some subset of the unknown ones. */
-  exact(what, value, deltas) {
-    if (typeof value !== 'number') return this.fail(`${what}: not a number: ${JSON.stringify(value)}`);
+  /**
+   * A counter (an object, or an or-map field) under causal resets (docs/semantics.md: a delete
+   * or a field remove drops exactly the deltas its source had seen; a concurrent one survives).
+   * Each delta is *removed* when an acknowledged reset certainly saw it, *survives* when it is
+   * acknowledged and no reset could have seen it, and is undecided otherwise (as is an unknown
+   * one). The value is the sum of the surviving deltas plus the sum of some subset of the
+   * undecided ones. Presence follows: the counter exists when a delta survives, and is gone
+   * when every delta was removed.
+   */
+  resettable(what, present, value, effects, resets) {
     let base = 0;
-    let sums = new Set([0]);
-    const unknown = [];
-    for (const [o, d] of deltas) {
-      if (acked(o)) base += d;
-      else unknown.push(d);
+    const undecided = [];
+    let survives = false;
+    let removed = 0;
+    for (const [o, d] of effects) {
+      if (resets.some((r) => acked(r) && this.observed(r, o))) {
+        removed++;
+        continue;
+      }
+      if (acked(o) && resets.every((r) => !this.couldObserve(r, o))) {
+        base += d;
+        survives = true;
+      } else undecided.push(d);
     }
+    this.decided.removed += removed;
+    if (resets.length > 0) this.decided.survived += effects.length - removed - undecided.length;
+    if (effects.length > 0 && (survives || removed === effects.length)) {
+      this.decided[survives ? 'present' : 'absent']++;
+      if (present !== survives)
+        this.fail(
+          `${what} is ${present ? 'present' : 'absent'}, but the history says it must be ${survives ? 'present (an acknowledged delta no reset could have seen survives)' : 'absent (an acknowledged reset saw every delta)'} (${effects.length} deltas, ${resets.length} resets)`,
+        );
+    }
+    this.exact(what, value, base, undecided, resets.length);
+  }
+
+  /** The value is `base` plus the sum of some subset of the undecided deltas. */
+  exact(what, value, base, unknown, resets = 0) {
+    if (typeof value !== 'number') return this.fail(`${what}: not a number: ${JSON.stringify(value)}`);
+    let sums = new Set([0]);
     for (const d of unknown) {
       const next = new Set(sums);
       for (const s of sums) next.add(s + d);
@@ -207,18 +242,28 @@ export class Checker {
     if (!sums.has(value - base)) {
       const lo = base + unknown.filter((d) => d < 0).reduce((a, b) => a + b, 0);
       const hi = base + unknown.filter((d) => d > 0).reduce((a, b) => a + b, 0);
+      const why =
+        resets === 0
+          ? 'the acknowledged ops sum to'
+          : `of ${resets} resets, the acknowledged deltas no reset could have seen sum to`;
       this.fail(
-        `${what} = ${value}, but the acknowledged ops sum to ${base} and the ${unknown.length} unknown ones allow only values in [${lo}, ${hi}] that are a subset sum (lost or doubled ops)`,
+        `${what} = ${value}, but ${why} ${base} and the ${unknown.length} undecided ones allow only values in [${lo}, ${hi}] that are a subset sum (lost or doubled ops, or a reset that removed what it had not seen or kept what it had)`,
       );
     }
   }
 
   set(k, type, present, ops) {
-    const elements = new Set(ops.map((o) => canonical(o.op.value)));
+    const elements = new Set(ops.filter((o) => o.op.kind !== 'clear').map((o) => canonical(o.op.value)));
     for (const p of present) elements.add(p);
+    // A clear removes every element (aw-set: the tags its source had seen; rw-set: every
+    // element, seen or not): for each element it acts as a remove of that element.
+    const clears = ops.filter((o) => o.op.kind === 'clear');
     for (const x of elements) {
       const adds = ops.filter((o) => o.op.kind === 'add' && canonical(o.op.value) === x);
-      const removes = ops.filter((o) => o.op.kind === 'remove' && canonical(o.op.value) === x);
+      const removes = [
+        ...ops.filter((o) => o.op.kind === 'remove' && canonical(o.op.value) === x),
+        ...clears,
+      ];
       let mustBe;
       if (adds.length === 0) mustBe = false;
       else if (type === 'aw-set') {
@@ -237,7 +282,7 @@ export class Checker {
       this.decided[mustBe ? 'present' : 'absent']++;
       if (present.has(x) !== mustBe)
         this.fail(
-          `${k}: ${x} is ${present.has(x) ? 'present' : 'absent'}, but the history says it must be ${mustBe ? 'present' : 'absent'} (${adds.length} adds, ${removes.length} removes; ${type})`,
+          `${k}: ${x} is ${present.has(x) ? 'present' : 'absent'}, but the history says it must be ${mustBe ? 'present' : 'absent'} (${adds.length} adds, ${removes.length - clears.length} removes, ${clears.length} clears; ${type})`,
         );
     }
   }
@@ -295,6 +340,10 @@ export class Checker {
         );
     }
   }
+}
+
+function isDelete(o) {
+  return o.op.kind === 'delete';
 }
 
 function delta(op) {
