@@ -26,6 +26,7 @@
 // later op of its own member that is re-run too (the batches re-run in their original order),
 // and it certainly saw nothing (the state it was re-run against is a peer's). An unknown op at
 // a reaped member may have been re-run as well: its end is unbounded too.
+import { checkReads } from './checker-reads.js';
 import { canonical } from './converge.js';
 
 const acked = (o) => o.outcome === 'ok' && !o.lostWithStore;
@@ -47,6 +48,7 @@ export class Checker {
     this.cuts = cuts;
     this.agents = agents;
     this.failures = [];
+    this.observedMemo = new Map();
     this.decided = { present: 0, absent: 0, exact: 0, lww: 0, removed: 0, survived: 0 };
   }
 
@@ -86,6 +88,17 @@ export class Checker {
   }
 
   observed(b, a) {
+    // Every read of an object asks again about the same pairs (checker-reads.js): remember them.
+    const key = b.id * 1_000_003 + a.id;
+    let v = this.observedMemo.get(key);
+    if (v === undefined) {
+      v = this.observedOnce(b, a);
+      this.observedMemo.set(key, v);
+    }
+    return v;
+  }
+
+  observedOnce(b, a) {
     if (!hasDot(a)) return false;
     // A re-run op saw only what its member's own earlier re-run ops had seen, and only those
     // saw it; anything else is undecided (false is the sound answer).
@@ -126,33 +139,44 @@ export class Checker {
     }
     for (const [k, ops] of byKey) {
       const raw = values[k];
-      const value = raw === undefined ? undefined : JSON.parse(raw);
-      const type = ops[0].type;
-      if (type === 'pn-counter') {
-        const deletes = ops.filter(isDelete);
-        const effects = ops.filter((o) => !isDelete(o)).map((o) => [o, delta(o.op)]);
-        this.resettable(k, raw !== undefined, value ?? 0, effects, deletes);
-      } else if (type === 'or-map') {
-        // A delete of the whole map resets every field (its context covers them all).
-        const deletes = ops.filter(isDelete);
-        for (const f of new Set(ops.filter((o) => !isDelete(o)).map((o) => o.op.field))) {
-          const fops = ops.filter((o) => !isDelete(o) && o.op.field === f);
-          this.resettable(
-            `${k} field ${f}`,
-            value !== undefined && Object.hasOwn(value, f),
-            value?.[f] ?? 0,
-            fops.filter((o) => o.op.kind === 'update').map((o) => [o, o.op.op.by]),
-            [...fops.filter((o) => o.op.kind === 'remove'), ...deletes],
-          );
-        }
-      } else if (type === 'aw-set' || type === 'rw-set')
-        this.set(k, type, new Set((value ?? []).map(canonical)), ops);
-      else if (type === 'ew-flag') this.flag(k, value ?? false, ops);
-      else if (type === 'lww-register')
-        this.register(k, value === null || value === undefined ? [] : [value], ops, true);
-      else if (type === 'mv-register') this.register(k, value ?? [], ops, false);
+      this.checkObject(k, ops, raw === undefined ? undefined : JSON.parse(raw), acked, true);
     }
+    checkReads(this, byKey);
     return { failures: this.failures, decided: this.decided, rerun: this.rerun };
+  }
+
+  /**
+   * Checks one object's value against `ops`, the ops that may have been applied to it; `sure(o)`
+   * says whether `o` certainly was. `all`: the value after every op (the converged state), where
+   * registers and flags are checked too; otherwise a read, of a resettable type or a set.
+   */
+  checkObject(k, ops, value, sure, all) {
+    const type = ops[0]?.type;
+    if (type === 'pn-counter') {
+      const deletes = ops.filter(isDelete);
+      const effects = ops.filter((o) => !isDelete(o)).map((o) => [o, delta(o.op)]);
+      this.resettable(k, value !== undefined, value ?? 0, effects, deletes, sure);
+    } else if (type === 'or-map') {
+      // A delete of the whole map resets every field (its context covers them all).
+      const deletes = ops.filter(isDelete);
+      for (const f of new Set(ops.filter((o) => !isDelete(o)).map((o) => o.op.field))) {
+        const fops = ops.filter((o) => !isDelete(o) && o.op.field === f);
+        this.resettable(
+          `${k} field ${f}`,
+          value !== undefined && value !== null && Object.hasOwn(value, f),
+          value?.[f] ?? 0,
+          fops.filter((o) => o.op.kind === 'update').map((o) => [o, o.op.op.by]),
+          [...fops.filter((o) => o.op.kind === 'remove'), ...deletes],
+          sure,
+        );
+      }
+    } else if (type === 'aw-set' || type === 'rw-set')
+      this.set(k, type, new Set((value ?? []).map(canonical)), ops, sure);
+    else if (!all) return;
+    else if (type === 'ew-flag') this.flag(k, value ?? false, ops);
+    else if (type === 'lww-register')
+      this.register(k, value === null || value === undefined ? [] : [value], ops, true);
+    else if (type === 'mv-register') this.register(k, value ?? [], ops, false);
   }
 
   /** (origin, seq) pairs are never reused, and every acknowledged one is in every clock. */
@@ -201,17 +225,17 @@ export class Checker {
    * undecided ones. Presence follows: the counter exists when a delta survives, and is gone
    * when every delta was removed.
    */
-  resettable(what, present, value, effects, resets) {
+  resettable(what, present, value, effects, resets, sure = acked) {
     let base = 0;
     const undecided = [];
     let survives = false;
     let removed = 0;
     for (const [o, d] of effects) {
-      if (resets.some((r) => acked(r) && this.observed(r, o))) {
+      if (resets.some((r) => sure(r) && this.observed(r, o))) {
         removed++;
         continue;
       }
-      if (acked(o) && resets.every((r) => !this.couldObserve(r, o))) {
+      if (sure(o) && resets.every((r) => !this.couldObserve(r, o))) {
         base += d;
         survives = true;
       } else undecided.push(d);
@@ -252,30 +276,28 @@ export class Checker {
     }
   }
 
-  set(k, type, present, ops) {
-    const elements = new Set(ops.filter((o) => o.op.kind !== 'clear').map((o) => canonical(o.op.value)));
+  set(k, type, present, ops, sure = acked) {
+    const elem = (o) => (o.elem ??= canonical(o.op.value));
+    const elements = new Set(ops.filter((o) => o.op.kind !== 'clear').map(elem));
     for (const p of present) elements.add(p);
     // A clear removes every element (aw-set: the tags its source had seen; rw-set: every
     // element, seen or not): for each element it acts as a remove of that element.
     const clears = ops.filter((o) => o.op.kind === 'clear');
     for (const x of elements) {
-      const adds = ops.filter((o) => o.op.kind === 'add' && canonical(o.op.value) === x);
-      const removes = [
-        ...ops.filter((o) => o.op.kind === 'remove' && canonical(o.op.value) === x),
-        ...clears,
-      ];
+      const adds = ops.filter((o) => o.op.kind === 'add' && elem(o) === x);
+      const removes = [...ops.filter((o) => o.op.kind === 'remove' && elem(o) === x), ...clears];
       let mustBe;
       if (adds.length === 0) mustBe = false;
       else if (type === 'aw-set') {
         // Add wins: an acknowledged add no remove could have seen survives; the element is gone
         // when every add was seen by an acknowledged remove.
-        if (adds.some((a) => acked(a) && removes.every((r) => !this.couldObserve(r, a)))) mustBe = true;
-        else if (adds.every((a) => removes.some((r) => acked(r) && this.observed(r, a)))) mustBe = false;
+        if (adds.some((a) => sure(a) && removes.every((r) => !this.couldObserve(r, a)))) mustBe = true;
+        else if (adds.every((a) => removes.some((r) => sure(r) && this.observed(r, a)))) mustBe = false;
       } else {
         // Remove wins: an acknowledged remove no add could have seen keeps the element out; an
         // add that saw every remove brings it back.
-        if (removes.some((r) => acked(r) && adds.every((a) => !this.couldObserve(a, r)))) mustBe = false;
-        else if (adds.some((a) => acked(a) && removes.every((r) => acked(r) && this.observed(a, r))))
+        if (removes.some((r) => sure(r) && adds.every((a) => !this.couldObserve(a, r)))) mustBe = false;
+        else if (adds.some((a) => sure(a) && removes.every((r) => sure(r) && this.observed(a, r))))
           mustBe = true;
       }
       if (mustBe === undefined) continue;

@@ -137,6 +137,8 @@ export class Client {
           await this.write(type, key, { kind: 'delete' }, 'DELETE');
           return;
         }
+        // Some plain reads too: the checker checks every read against the ops its clock covers.
+        if (rng.chance(0.1)) await this.read(type, key);
         await this.write(type, key, { kind: rng.chance(0.7) ? 'increment' : 'decrement', by: rng.int(1, 5) });
         return;
       case 'lww-register':

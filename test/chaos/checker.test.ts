@@ -200,22 +200,19 @@ describe('chaos checker', () => {
 });
 
 describe('chaos checker: causal resets and clears (docs/semantics.md)', () => {
-  const read = (agent: number, type: string, key: string, at: number, ...seen: ChaosOp[]): ChaosRead => ({
-    agent,
-    type,
-    key,
-    start: at,
-    end: at + 1,
-    clock: Object.fromEntries(seen.map((o) => [o.origin!, o.seq!])),
-    value: null,
-  });
+  // A read at `agent` of the value `value`, whose clock covers `seen` (and nothing else).
+  const read = (agent: number, key: string, at: number, value: unknown, ...seen: ChaosOp[]): ChaosRead => {
+    const clock: Record<string, number> = {};
+    for (const o of seen) clock[o.origin!] = Math.max(clock[o.origin!] ?? 0, o.seq!);
+    return { agent, type: seen[0]!.type, key, start: at, end: at + 1, clock, value };
+  };
   // a2 is cut off from a0 and a1 from 100 to 400.
   const cuts = [{ start: 100, end: 400, side: { 0: 'br0', 1: 'br0', 2: 'alone2' } }];
   const del = { kind: 'delete' };
 
   it('pn-counter: C, cut off, deletes a counter it saw at +5 while A adds +3: 3 (the issue 7 case)', () => {
     const five = op(0, 'pn-counter', 'c', inc(5), 10);
-    const seen = read(2, 'pn-counter', 'c', 50, five);
+    const seen = read(2, 'c', 50, 5, five);
     const d = op(2, 'pn-counter', 'c', del, 200);
     const three = op(0, 'pn-counter', 'c', inc(3), 210);
     const h = [five, d, three];
@@ -239,10 +236,39 @@ describe('chaos checker: causal resets and clears (docs/semantics.md)', () => {
     expect(check([five, d, early], { 'pn-counter c': 3 }, { reads: [seen] }).failures).toEqual([]);
   });
 
+  it('checks each read against the ops its clock covers, where a later delete hides the outcome', () => {
+    const five = op(0, 'pn-counter', 'c', inc(5), 10);
+    const seen = read(2, 'c', 50, 5, five);
+    const d = op(2, 'pn-counter', 'c', del, 200);
+    const three = op(0, 'pn-counter', 'c', inc(3), 210);
+    // After the heal, a0 reads the counter, then deletes it, having seen everything.
+    const d2 = op(0, 'pn-counter', 'c', del, 510);
+    const at = (v: number) => read(0, 'c', 500, v, five, d, three);
+    const h = [five, d, three, d2];
+    const ok = check(h, {}, { reads: [seen, at(3)], cuts });
+    expect(ok.failures).toEqual([]);
+    expect(ok.decided.reads).toBe(2);
+    // 8 at a0 after the heal: the delete lost its effect there (the issue's compaction bug).
+    const bad = check(h, {}, { reads: [seen, at(8)], cuts });
+    expect(bad.failures.join()).toMatch(/pn-counter c \(read at a0 at .*\) = 8, .* sum to 3/);
+    // A read whose clock does not cover the delete may show 8.
+    const before = read(0, 'c', 300, 8, five, three);
+    expect(check(h, {}, { reads: [seen, before, at(3)], cuts }).failures).toEqual([]);
+    // rw-set: a read in which an add concurrent with a remove shows the element present.
+    const x = op(0, 'rw-set', 's', { kind: 'add', value: 'x' }, 10);
+    const rm = op(0, 'rw-set', 's', { kind: 'remove', value: 'x' }, 200);
+    const x2 = op(2, 'rw-set', 's', { kind: 'add', value: 'x' }, 210);
+    const after = (v: string[]) => read(1, 's', 500, v, x, rm, x2);
+    expect(check([x, rm, x2], { 'rw-set s': [] }, { reads: [after([])], cuts }).failures).toEqual([]);
+    expect(check([x, rm, x2], { 'rw-set s': [] }, { reads: [after(['x'])], cuts }).failures.join()).toMatch(
+      /rw-set s \(read at a1 .*\): "x" is present, but the history says it must be absent/,
+    );
+  });
+
   it('pn-counter: a delete that saw every delta leaves the counter gone', () => {
     const a = op(0, 'pn-counter', 'c', inc(2), 10);
     const b = op(1, 'pn-counter', 'c', { kind: 'decrement', by: 1 }, 20);
-    const seen = read(1, 'pn-counter', 'c', 30, a, b);
+    const seen = read(1, 'c', 30, 1, a, b);
     const d = op(1, 'pn-counter', 'c', del, 40);
     expect(check([a, b, d], {}, { reads: [seen] }).failures).toEqual([]);
     expect(check([a, b, d], { 'pn-counter c': 0 }, { reads: [seen] }).failures.join()).toMatch(
@@ -262,7 +288,7 @@ describe('chaos checker: causal resets and clears (docs/semantics.md)', () => {
       op(agent, 'or-map', 'm', { kind: 'update', field, type: 'pn-counter', op: inc(by) }, at);
     const f1 = upd(0, 'f', 2, 10);
     const g1 = upd(0, 'g', 7, 12);
-    const seen = read(2, 'or-map', 'm', 50, f1, g1);
+    const seen = read(2, 'm', 50, { f: 2, g: 7 }, f1, g1);
     const rm = op(2, 'or-map', 'm', { kind: 'remove', field: 'f', type: 'pn-counter' }, 200);
     const f2 = upd(1, 'f', 3, 210); // concurrent with the remove: survives it
     const h = [f1, g1, rm, f2];
@@ -284,7 +310,7 @@ describe('chaos checker: causal resets and clears (docs/semantics.md)', () => {
 
   it('aw-set: a clear removes what it saw; an add it could not see survives (add wins)', () => {
     const x = op(0, 'aw-set', 's', { kind: 'add', value: 'x' }, 10);
-    const seen = read(2, 'aw-set', 's', 50, x);
+    const seen = read(2, 's', 50, ['x'], x);
     const clear = op(2, 'aw-set', 's', { kind: 'clear' }, 200);
     const y = op(0, 'aw-set', 's', { kind: 'add', value: 'y' }, 210); // cut off from the clear
     const h = [x, clear, y];
@@ -311,7 +337,7 @@ describe('chaos checker: causal resets and clears (docs/semantics.md)', () => {
       /"x" is present, but the history says it must be absent/,
     );
     // An add that saw the clear brings its element back.
-    const seen = read(1, 'rw-set', 's', 500, x, clear);
+    const seen = read(1, 's', 500, [], x, clear);
     const again = op(1, 'rw-set', 's', { kind: 'add', value: 'x' }, 510);
     const h = [x, clear, y, again];
     expect(check(h, { 'rw-set s': ['x'] }, { cuts, reads: [seen] }).failures).toEqual([]);
