@@ -22,10 +22,11 @@
 // know, causally after the state the member held then. Such an op is *re-run*: it still counts
 // exactly once (counters stay exact: the re-run delta is in the acknowledged sum, so a lost or a
 // doubled re-run fails them), it is not looked for in the clocks, and its causality is widened
-// soundly: it may have seen anything (its end is unbounded), it was certainly seen only by a
+// soundly: it may have seen anything (its end is the time of its member's log line that ends
+// the re-run, `rerunDone`, or unbounded when that is not known), it was certainly seen only by a
 // later op of its own member that is re-run too (the batches re-run in their original order),
 // and it certainly saw nothing (the state it was re-run against is a peer's). An unknown op at
-// a reaped member may have been re-run as well: its end is unbounded too.
+// a reaped member may have been re-run as well: its end is widened the same way.
 import { checkReads } from './checker-reads.js';
 import { canonical } from './converge.js';
 
@@ -52,25 +53,34 @@ export class Checker {
     this.decided = { present: 0, absent: 0, exact: 0, lww: 0, removed: 0, survived: 0 };
   }
 
-  /** Marks acknowledged ops beyond a reap's cut as re-run; widens the ends of maybe-re-run ops. */
+  /**
+   * Marks acknowledged ops beyond a reap's cut as re-run; widens the ends of maybe-re-run ops:
+   * to the time of the member's log line that ends its re-run (`rerunDone`: every re-run write
+   * was made by then), or without bound when that is not known.
+   */
   markReruns(agents) {
     let n = 0;
-    const reapedAgents = new Set();
+    /** Agent index -> the latest end of a re-run of its writes (Infinity: not known). */
+    const reapedAgents = new Map();
+    const reaped = (i, r) =>
+      reapedAgents.set(i, Math.max(reapedAgents.get(i) ?? -Infinity, r.rerunDone ?? Infinity));
     for (const r of this.reaps) {
       const peer = r.epoch.split('~')[0];
       agents.forEach((a, i) => {
-        if (a.peerId !== undefined && a.peerId === peer) reapedAgents.add(i);
+        if (a.peerId !== undefined && a.peerId === peer) reaped(i, r);
       });
       for (const o of this.allOps) {
         if (o.outcome === 'ok' && o.origin === r.epoch && o.seq > r.cut) {
           o.rerun = true;
-          reapedAgents.add(o.agent);
+          o.end = Math.max(o.end, r.rerunDone ?? Infinity);
+          reaped(o.agent, r);
           n++;
         }
       }
     }
     for (const o of this.allOps) {
-      if (o.rerun || (o.outcome === 'unknown' && reapedAgents.has(o.agent))) o.end = Infinity;
+      if (o.outcome === 'unknown' && reapedAgents.has(o.agent))
+        o.end = Math.max(o.end, reapedAgents.get(o.agent));
     }
     return n;
   }

@@ -32,7 +32,11 @@ function op(
 function check(
   ops: ChaosOp[],
   values: Record<string, unknown>,
-  opts: { reads?: ChaosRead[]; cuts?: ChaosCut[]; reaps?: { epoch: string; cut: number }[] } = {},
+  opts: {
+    reads?: ChaosRead[];
+    cuts?: ChaosCut[];
+    reaps?: { epoch: string; cut: number; rerunDone?: number }[];
+  } = {},
 ) {
   const clock: Record<string, number> = {};
   for (const o of ops) if (o.origin && o.seq) clock[o.origin] = Math.max(clock[o.origin] ?? 0, o.seq);
@@ -169,6 +173,18 @@ describe('chaos checker', () => {
       expect(check([a, remove, add], { 'aw-set s': ['x'], 'pn-counter c': 2 }, { reaps }).failures).toEqual(
         [],
       );
+    });
+
+    it('a re-run delete saw nothing written after its re-run ended (rerunDone)', () => {
+      const a = before();
+      const d = op(0, 'pn-counter', 'c', { kind: 'delete' }, 20); // beyond the cut: re-run
+      const later = op(1, 'pn-counter', 'c', inc(4), 500); // after the re-run ended at 400
+      const ops = [a, d, later];
+      // Unbounded, the re-run delete may have removed the +4: gone passes.
+      expect(check(ops, {}, { reaps: reapAt(a) }).failures).toEqual([]);
+      const reaps = [{ ...reapAt(a)[0]!, rerunDone: 400 }];
+      expect(check(ops, { 'pn-counter c': 4 }, { reaps }).failures).toEqual([]);
+      expect(check(ops, {}, { reaps }).failures.join()).toMatch(/must be present/);
     });
 
     it('a write after the rebase did not see what a read before it saw (the rebase window)', () => {
