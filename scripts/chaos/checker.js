@@ -1,7 +1,10 @@
 // The checker: given the recorded history (ops with outcomes and (origin, seq), reads with
 // their clocks, the network cuts) and the converged state, it verifies that no acknowledged op
 // was lost or applied twice, that counters are exact, and each type's documented semantics
-// (docs/semantics.md) wherever the recorded causality decides the answer.
+// (docs/semantics.md) wherever the recorded causality decides the answer, causal resets
+// included: a counter delete or an or-map field remove (or map delete) drops exactly the deltas
+// its source had seen, an aw-set clear the tags its source had seen, an rw-set clear every
+// element (it wins over every add that did not see it).
 //
 // Two relations decide causality soundly:
 // - couldObserve(b, a): b's event may have seen a's. False when b ended before a started
@@ -19,10 +22,12 @@
 // know, causally after the state the member held then. Such an op is *re-run*: it still counts
 // exactly once (counters stay exact: the re-run delta is in the acknowledged sum, so a lost or a
 // doubled re-run fails them), it is not looked for in the clocks, and its causality is widened
-// soundly: it may have seen anything (its end is unbounded), it was certainly seen only by a
+// soundly: it may have seen anything (its end is the time of its member's log line that ends
+// the re-run, `rerunDone`, or unbounded when that is not known), it was certainly seen only by a
 // later op of its own member that is re-run too (the batches re-run in their original order),
 // and it certainly saw nothing (the state it was re-run against is a peer's). An unknown op at
-// a reaped member may have been re-run as well: its end is unbounded too.
+// a reaped member may have been re-run as well: its end is widened the same way.
+import { checkReads } from './checker-reads.js';
 import { canonical } from './converge.js';
 
 const acked = (o) => o.outcome === 'ok' && !o.lostWithStore;
@@ -44,28 +49,38 @@ export class Checker {
     this.cuts = cuts;
     this.agents = agents;
     this.failures = [];
-    this.decided = { present: 0, absent: 0, exact: 0, lww: 0 };
+    this.observedMemo = new Map();
+    this.decided = { present: 0, absent: 0, exact: 0, lww: 0, removed: 0, survived: 0 };
   }
 
-  /** Marks acknowledged ops beyond a reap's cut as re-run; widens the ends of maybe-re-run ops. */
+  /**
+   * Marks acknowledged ops beyond a reap's cut as re-run; widens the ends of maybe-re-run ops:
+   * to the time of the member's log line that ends its re-run (`rerunDone`: every re-run write
+   * was made by then), or without bound when that is not known.
+   */
   markReruns(agents) {
     let n = 0;
-    const reapedAgents = new Set();
+    /** Agent index -> the latest end of a re-run of its writes (Infinity: not known). */
+    const reapedAgents = new Map();
+    const reaped = (i, r) =>
+      reapedAgents.set(i, Math.max(reapedAgents.get(i) ?? -Infinity, r.rerunDone ?? Infinity));
     for (const r of this.reaps) {
       const peer = r.epoch.split('~')[0];
       agents.forEach((a, i) => {
-        if (a.peerId !== undefined && a.peerId === peer) reapedAgents.add(i);
+        if (a.peerId !== undefined && a.peerId === peer) reaped(i, r);
       });
       for (const o of this.allOps) {
         if (o.outcome === 'ok' && o.origin === r.epoch && o.seq > r.cut) {
           o.rerun = true;
-          reapedAgents.add(o.agent);
+          o.end = Math.max(o.end, r.rerunDone ?? Infinity);
+          reaped(o.agent, r);
           n++;
         }
       }
     }
     for (const o of this.allOps) {
-      if (o.rerun || (o.outcome === 'unknown' && reapedAgents.has(o.agent))) o.end = Infinity;
+      if (o.outcome === 'unknown' && reapedAgents.has(o.agent))
+        o.end = Math.max(o.end, reapedAgents.get(o.agent));
     }
     return n;
   }
@@ -83,6 +98,17 @@ export class Checker {
   }
 
   observed(b, a) {
+    // Every read of an object asks again about the same pairs (checker-reads.js): remember them.
+    const key = b.id * 1_000_003 + a.id;
+    let v = this.observedMemo.get(key);
+    if (v === undefined) {
+      v = this.observedOnce(b, a);
+      this.observedMemo.set(key, v);
+    }
+    return v;
+  }
+
+  observedOnce(b, a) {
     if (!hasDot(a)) return false;
     // A re-run op saw only what its member's own earlier re-run ops had seen, and only those
     // saw it; anything else is undecided (false is the sound answer).
@@ -123,31 +149,44 @@ export class Checker {
     }
     for (const [k, ops] of byKey) {
       const raw = values[k];
-      const value = raw === undefined ? undefined : JSON.parse(raw);
-      const type = ops[0].type;
-      if (type === 'pn-counter')
-        this.exact(
-          k,
-          value ?? 0,
-          ops.map((o) => [o, delta(o.op)]),
-        );
-      else if (type === 'or-map') {
-        for (const f of new Set(ops.map((o) => o.op.field))) {
-          const fops = ops.filter((o) => o.op.field === f);
-          this.exact(
-            `${k} field ${f}`,
-            value?.[f] ?? 0,
-            fops.map((o) => [o, o.op.op.by]),
-          );
-        }
-      } else if (type === 'aw-set' || type === 'rw-set')
-        this.set(k, type, new Set((value ?? []).map(canonical)), ops);
-      else if (type === 'ew-flag') this.flag(k, value ?? false, ops);
-      else if (type === 'lww-register')
-        this.register(k, value === null || value === undefined ? [] : [value], ops, true);
-      else if (type === 'mv-register') this.register(k, value ?? [], ops, false);
+      this.checkObject(k, ops, raw === undefined ? undefined : JSON.parse(raw), acked, true);
     }
+    checkReads(this, byKey);
     return { failures: this.failures, decided: this.decided, rerun: this.rerun };
+  }
+
+  /**
+   * Checks one object's value against `ops`, the ops that may have been applied to it; `sure(o)`
+   * says whether `o` certainly was. `all`: the value after every op (the converged state), where
+   * registers and flags are checked too; otherwise a read, of a resettable type or a set.
+   */
+  checkObject(k, ops, value, sure, all) {
+    const type = ops[0]?.type;
+    if (type === 'pn-counter') {
+      const deletes = ops.filter(isDelete);
+      const effects = ops.filter((o) => !isDelete(o)).map((o) => [o, delta(o.op)]);
+      this.resettable(k, value !== undefined, value ?? 0, effects, deletes, sure);
+    } else if (type === 'or-map') {
+      // A delete of the whole map resets every field (its context covers them all).
+      const deletes = ops.filter(isDelete);
+      for (const f of new Set(ops.filter((o) => !isDelete(o)).map((o) => o.op.field))) {
+        const fops = ops.filter((o) => !isDelete(o) && o.op.field === f);
+        this.resettable(
+          `${k} field ${f}`,
+          value !== undefined && value !== null && Object.hasOwn(value, f),
+          value?.[f] ?? 0,
+          fops.filter((o) => o.op.kind === 'update').map((o) => [o, o.op.op.by]),
+          [...fops.filter((o) => o.op.kind === 'remove'), ...deletes],
+          sure,
+        );
+      }
+    } else if (type === 'aw-set' || type === 'rw-set')
+      this.set(k, type, new Set((value ?? []).map(canonical)), ops, sure);
+    else if (!all) return;
+    else if (type === 'ew-flag') this.flag(k, value ?? false, ops);
+    else if (type === 'lww-register')
+      this.register(k, value === null || value === undefined ? [] : [value], ops, true);
+    else if (type === 'mv-register') this.register(k, value ?? [], ops, false);
   }
 
   /** (origin, seq) pairs are never reused, and every acknowledged one is in every clock. */
@@ -187,16 +226,46 @@ export class Checker {
     }
   }
 
-  /** The value is the sum of the acknowledged deltas plus the sum of some subset of the unknown ones. */
-  exact(what, value, deltas) {
-    if (typeof value !== 'number') return this.fail(`${what}: not a number: ${JSON.stringify(value)}`);
+  /**
+   * A counter (an object, or an or-map field) under causal resets (docs/semantics.md: a delete
+   * or a field remove drops exactly the deltas its source had seen; a concurrent one survives).
+   * Each delta is *removed* when an acknowledged reset certainly saw it, *survives* when it is
+   * acknowledged and no reset could have seen it, and is undecided otherwise (as is an unknown
+   * one). The value is the sum of the surviving deltas plus the sum of some subset of the
+   * undecided ones. Presence follows: the counter exists when a delta survives, and is gone
+   * when every delta was removed.
+   */
+  resettable(what, present, value, effects, resets, sure = acked) {
     let base = 0;
-    let sums = new Set([0]);
-    const unknown = [];
-    for (const [o, d] of deltas) {
-      if (acked(o)) base += d;
-      else unknown.push(d);
+    const undecided = [];
+    let survives = false;
+    let removed = 0;
+    for (const [o, d] of effects) {
+      if (resets.some((r) => sure(r) && this.observed(r, o))) {
+        removed++;
+        continue;
+      }
+      if (sure(o) && resets.every((r) => !this.couldObserve(r, o))) {
+        base += d;
+        survives = true;
+      } else undecided.push(d);
     }
+    this.decided.removed += removed;
+    if (resets.length > 0) this.decided.survived += effects.length - removed - undecided.length;
+    if (effects.length > 0 && (survives || removed === effects.length)) {
+      this.decided[survives ? 'present' : 'absent']++;
+      if (present !== survives)
+        this.fail(
+          `${what} is ${present ? 'present' : 'absent'}, but the history says it must be ${survives ? 'present (an acknowledged delta no reset could have seen survives)' : 'absent (an acknowledged reset saw every delta)'} (${effects.length} deltas, ${resets.length} resets)`,
+        );
+    }
+    this.exact(what, value, base, undecided, resets.length);
+  }
+
+  /** The value is `base` plus the sum of some subset of the undecided deltas. */
+  exact(what, value, base, unknown, resets = 0) {
+    if (typeof value !== 'number') return this.fail(`${what}: not a number: ${JSON.stringify(value)}`);
+    let sums = new Set([0]);
     for (const d of unknown) {
       const next = new Set(sums);
       for (const s of sums) next.add(s + d);
@@ -207,37 +276,45 @@ export class Checker {
     if (!sums.has(value - base)) {
       const lo = base + unknown.filter((d) => d < 0).reduce((a, b) => a + b, 0);
       const hi = base + unknown.filter((d) => d > 0).reduce((a, b) => a + b, 0);
+      const why =
+        resets === 0
+          ? 'the acknowledged ops sum to'
+          : `of ${resets} resets, the acknowledged deltas no reset could have seen sum to`;
       this.fail(
-        `${what} = ${value}, but the acknowledged ops sum to ${base} and the ${unknown.length} unknown ones allow only values in [${lo}, ${hi}] that are a subset sum (lost or doubled ops)`,
+        `${what} = ${value}, but ${why} ${base} and the ${unknown.length} undecided ones allow only values in [${lo}, ${hi}] that are a subset sum (lost or doubled ops, or a reset that removed what it had not seen or kept what it had)`,
       );
     }
   }
 
-  set(k, type, present, ops) {
-    const elements = new Set(ops.map((o) => canonical(o.op.value)));
+  set(k, type, present, ops, sure = acked) {
+    const elem = (o) => (o.elem ??= canonical(o.op.value));
+    const elements = new Set(ops.filter((o) => o.op.kind !== 'clear').map(elem));
     for (const p of present) elements.add(p);
+    // A clear removes every element (aw-set: the tags its source had seen; rw-set: every
+    // element, seen or not): for each element it acts as a remove of that element.
+    const clears = ops.filter((o) => o.op.kind === 'clear');
     for (const x of elements) {
-      const adds = ops.filter((o) => o.op.kind === 'add' && canonical(o.op.value) === x);
-      const removes = ops.filter((o) => o.op.kind === 'remove' && canonical(o.op.value) === x);
+      const adds = ops.filter((o) => o.op.kind === 'add' && elem(o) === x);
+      const removes = [...ops.filter((o) => o.op.kind === 'remove' && elem(o) === x), ...clears];
       let mustBe;
       if (adds.length === 0) mustBe = false;
       else if (type === 'aw-set') {
         // Add wins: an acknowledged add no remove could have seen survives; the element is gone
         // when every add was seen by an acknowledged remove.
-        if (adds.some((a) => acked(a) && removes.every((r) => !this.couldObserve(r, a)))) mustBe = true;
-        else if (adds.every((a) => removes.some((r) => acked(r) && this.observed(r, a)))) mustBe = false;
+        if (adds.some((a) => sure(a) && removes.every((r) => !this.couldObserve(r, a)))) mustBe = true;
+        else if (adds.every((a) => removes.some((r) => sure(r) && this.observed(r, a)))) mustBe = false;
       } else {
         // Remove wins: an acknowledged remove no add could have seen keeps the element out; an
         // add that saw every remove brings it back.
-        if (removes.some((r) => acked(r) && adds.every((a) => !this.couldObserve(a, r)))) mustBe = false;
-        else if (adds.some((a) => acked(a) && removes.every((r) => acked(r) && this.observed(a, r))))
+        if (removes.some((r) => sure(r) && adds.every((a) => !this.couldObserve(a, r)))) mustBe = false;
+        else if (adds.some((a) => sure(a) && removes.every((r) => sure(r) && this.observed(a, r))))
           mustBe = true;
       }
       if (mustBe === undefined) continue;
       this.decided[mustBe ? 'present' : 'absent']++;
       if (present.has(x) !== mustBe)
         this.fail(
-          `${k}: ${x} is ${present.has(x) ? 'present' : 'absent'}, but the history says it must be ${mustBe ? 'present' : 'absent'} (${adds.length} adds, ${removes.length} removes; ${type})`,
+          `${k}: ${x} is ${present.has(x) ? 'present' : 'absent'}, but the history says it must be ${mustBe ? 'present' : 'absent'} (${adds.length} adds, ${removes.length - clears.length} removes, ${clears.length} clears; ${type})`,
         );
     }
   }
@@ -295,6 +372,10 @@ export class Checker {
         );
     }
   }
+}
+
+function isDelete(o) {
+  return o.op.kind === 'delete';
 }
 
 function delta(op) {

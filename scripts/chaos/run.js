@@ -212,7 +212,14 @@ async function main() {
     const abandoned = [...nemesis.faults, ...unplanned]
       .filter((f) => typeof f.rebase?.abandoned === 'string')
       .map((f) => ({ epoch: f.rebase.abandoned, cut: 0 }));
-    const reaps = [...(live[0]?.status?.compaction?.reaps ?? []), ...abandoned];
+    // When the member's re-run ended (its log line), the checker bounds the re-run ops by it.
+    const rerunDone = (epoch) =>
+      [...nemesis.faults, ...unplanned].find((f) => f.reap?.epoch === epoch || f.rebase?.abandoned === epoch)
+        ?.rebase?.done;
+    const reaps = [...(live[0]?.status?.compaction?.reaps ?? []), ...abandoned].map((r) => ({
+      ...r,
+      rerunDone: rerunDone(r.epoch),
+    }));
     const checker = new Checker({ history, cuts: nemesis.cuts, agents, reaps });
     const result =
       live.length > 0

@@ -2,10 +2,24 @@
 // ops with the (origin, seq) the API returned, failed ones (certainly not applied) and unknown
 // ones (maybe applied) apart. Reads are recorded with the clock they returned, which is how
 // the checker knows what a later op at the same agent had observed.
+//
+// Besides updates, a modest fraction of ops are causal resets and clears (docs/semantics.md):
+// counter deletes (DELETE of the object), aw-set and rw-set `clear`, or-map field removes and
+// deletes of the whole map. Each is read first most of the time, so the checker knows what it
+// had seen. Rates below; a delete of an object the agent does not hold is a 404 (a failed op).
 import { objectPath } from './api.js';
 
 export const PREFIX = 'chaos/';
 const POOL = ['e0', 'e1', 'e2', 'e3', 'e4', 'e5'];
+const FIELDS = ['f0', 'f1', 'f2', 'f3'];
+
+/** How often a client resets instead of updating, per type (of that type's ops). */
+export const RESET_RATES = {
+  counterDelete: 0.08,
+  setClear: 0.06,
+  mapFieldRemove: 0.1,
+  mapDelete: 0.03,
+};
 
 /** Objects the clients write, by type (keys under PREFIX). */
 export const KEYS = {
@@ -65,9 +79,11 @@ export class Client {
     this.running = false;
   }
 
-  async write(type, key, op) {
+  /** An op (POST), or with `method` 'DELETE' a delete of the object, recorded as op `{kind: 'delete'}`. */
+  async write(type, key, op, method = 'POST') {
     this.inFlight++;
-    const r = await this.api.request('POST', objectPath(type, key), op).finally(() => {
+    const body = method === 'DELETE' ? undefined : op;
+    const r = await this.api.request(method, objectPath(type, key), body).finally(() => {
       this.inFlight--;
     });
     const rec = {
@@ -115,6 +131,14 @@ export class Client {
     const key = rng.pick(KEYS[type]);
     switch (type) {
       case 'pn-counter':
+        if (rng.chance(RESET_RATES.counterDelete)) {
+          // Read first: the checker then knows which deltas the delete saw (and so removed).
+          if (rng.chance(0.9)) await this.read(type, key);
+          await this.write(type, key, { kind: 'delete' }, 'DELETE');
+          return;
+        }
+        // Some plain reads too: the checker checks every read against the ops its clock covers.
+        if (rng.chance(0.1)) await this.read(type, key);
         await this.write(type, key, { kind: rng.chance(0.7) ? 'increment' : 'decrement', by: rng.int(1, 5) });
         return;
       case 'lww-register':
@@ -125,6 +149,11 @@ export class Client {
         return;
       case 'aw-set':
       case 'rw-set': {
+        if (rng.chance(RESET_RATES.setClear)) {
+          if (rng.chance(0.8)) await this.read(type, key);
+          await this.write(type, key, { kind: 'clear' });
+          return;
+        }
         const value = rng.pick(POOL);
         if (rng.chance(0.5)) {
           await this.write(type, key, { kind: 'add', value });
@@ -138,14 +167,22 @@ export class Client {
         if (rng.chance(0.8)) await this.read(type, key);
         await this.write(type, key, { kind: rng.chance(0.5) ? 'enable' : 'disable' });
         return;
-      case 'or-map':
+      case 'or-map': {
+        const r = rng.next();
+        if (r < RESET_RATES.mapDelete + RESET_RATES.mapFieldRemove) {
+          if (rng.chance(0.9)) await this.read(type, key);
+          if (r < RESET_RATES.mapDelete) await this.write(type, key, { kind: 'delete' }, 'DELETE');
+          else await this.write(type, key, { kind: 'remove', field: rng.pick(FIELDS), type: 'pn-counter' });
+          return;
+        }
         await this.write(type, key, {
           kind: 'update',
-          field: rng.pick(['f0', 'f1', 'f2', 'f3']),
+          field: rng.pick(FIELDS),
           type: 'pn-counter',
           op: { kind: 'increment', by: rng.int(1, 3) },
         });
         return;
+      }
       default:
         throw new Error(`no workload for ${type}`);
     }
