@@ -56,6 +56,73 @@ export async function collectHeads(node: SmacNode, honest: Agent): Promise<Map<s
   return latest;
 }
 
+/** The system records of `a` the ownership tests watch (those `writeOwnRecords` writes). */
+export function sysRecords(a: Agent): unknown {
+  return {
+    members: a.read('aw-set', '_sys/members')?.value,
+    endpoints: a.read('rw-set', '_sys/services/web')?.value,
+    checks: a.read('or-map', '_sys/checks/web')?.value,
+    load: a.read('or-map', '_sys/load/req')?.value,
+    gauges: a.read('or-map', '_sys/gauges/cpu')?.value,
+  };
+}
+
+/** `a` writes its own records of each owned layout: endpoint `web-1` (TTL check), load and gauge. */
+export async function writeOwnRecords(a: Agent): Promise<void> {
+  await a.services.register('web', 'web-1', {
+    address: '127.0.0.1',
+    port: 8080,
+    check: { type: 'ttl', ttlMs: 600_000 },
+  });
+  await a.load.increment('req', 3);
+  await a.load.setGauge('cpu', 5);
+}
+
+/** Adds `id`'s member record with a higher incarnation and other metadata (a forged record). */
+export function forgedMember(id: string): unknown {
+  return {
+    type: 'aw-set',
+    key: '_sys/members',
+    op: { kind: 'add', value: { id, incarnation: 99, meta: { region: 'evil' } } },
+  };
+}
+
+/**
+ * Client ops on the records `writeOwnRecords` wrote at member `h`, as `h` would write them:
+ * its member record, its endpoint, its check result, its load counter and gauge. Any other
+ * member that sends them (as downstream ops made in `h`'s name) breaks ownership.
+ */
+export function forgedSysOps(h: string): unknown[] {
+  return [
+    forgedMember(h),
+    {
+      type: 'rw-set',
+      key: '_sys/services/web',
+      op: { kind: 'add', value: { id: 'web-1', node: h, address: '6.6.6.6', port: 666, tags: [], meta: {} } },
+    },
+    {
+      type: 'or-map',
+      key: '_sys/checks/web',
+      op: {
+        kind: 'update',
+        field: 'web-1',
+        type: 'lww-register',
+        op: { kind: 'set', value: { status: 'passing', output: 'forged', node: h, updatedAt: Date.now() } },
+      },
+    },
+    {
+      type: 'or-map',
+      key: '_sys/load/req',
+      op: { kind: 'update', field: h, type: 'pn-counter', op: { kind: 'increment', by: 1000 } },
+    },
+    {
+      type: 'or-map',
+      key: '_sys/gauges/cpu',
+      op: { kind: 'update', field: h, type: 'lww-register', op: { kind: 'set', value: 1e6 } },
+    },
+  ];
+}
+
 /** Increments the counter `key` at `agent` by `by`. */
 export function incKey(agent: Agent, key: string, by = 1): Promise<unknown> {
   return agent.write([{ type: 'pn-counter', key, op: { kind: 'increment', by } }]);

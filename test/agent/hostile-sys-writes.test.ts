@@ -15,7 +15,7 @@ import { sealEvent } from '../../src/net/envelope.js';
 import { SyncService } from '../../src/net/sync-protocol.js';
 import { idOf, loopbackNode, newKey } from '../net/helpers.js';
 import { startCluster, stopAll, waitConverged, waitFor } from './helpers.js';
-import { dial, incKey } from './hostile-peer.js';
+import { dial, forgedSysOps, incKey, sysRecords, writeOwnRecords } from './hostile-peer.js';
 
 /** What a test started, stopped in reverse order after it (passing or not). */
 const started: (() => unknown)[] = [];
@@ -23,30 +23,13 @@ afterEach(async () => {
   for (const stop of started.splice(0).reverse()) await stop();
 });
 
-/** The system records of `a` this test watches. */
-function sysRecords(a: Agent): unknown {
-  return {
-    members: a.read('aw-set', '_sys/members')?.value,
-    endpoints: a.read('rw-set', '_sys/services/web')?.value,
-    checks: a.read('or-map', '_sys/checks/web')?.value,
-    load: a.read('or-map', '_sys/load/req')?.value,
-    gauges: a.read('or-map', '_sys/gauges/cpu')?.value,
-  };
-}
-
 describe('a member that writes another member’s system records', () => {
   it('gets none of them applied, is counted, and the cluster converges on everything else', async () => {
     const agents = await startCluster(2);
     started.push(() => stopAll(agents));
     const [victim, honest] = agents as [Agent, Agent];
     await waitConverged(agents);
-    await honest.services.register('web', 'web-1', {
-      address: '127.0.0.1',
-      port: 8080,
-      check: { type: 'ttl', ttlMs: 600_000 },
-    });
-    await honest.load.increment('req', 3);
-    await honest.load.setGauge('cpu', 5);
+    await writeOwnRecords(honest);
     await waitConverged(agents);
     const before = sysRecords(victim);
     expect(before).toEqual(sysRecords(honest));
@@ -60,42 +43,7 @@ describe('a member that writes another member’s system records', () => {
         kind: 'local',
         system: true,
         ops: [
-          {
-            type: 'aw-set',
-            key: '_sys/members',
-            op: { kind: 'add', value: { id: h, incarnation: 99, meta: { region: 'evil' } } },
-          },
-          {
-            type: 'rw-set',
-            key: '_sys/services/web',
-            op: {
-              kind: 'add',
-              value: { id: 'web-1', node: h, address: '6.6.6.6', port: 666, tags: [], meta: {} },
-            },
-          },
-          {
-            type: 'or-map',
-            key: '_sys/checks/web',
-            op: {
-              kind: 'update',
-              field: 'web-1',
-              type: 'lww-register',
-              op: {
-                kind: 'set',
-                value: { status: 'passing', output: 'forged', node: h, updatedAt: Date.now() },
-              },
-            },
-          },
-          {
-            type: 'or-map',
-            key: '_sys/load/req',
-            op: { kind: 'update', field: h, type: 'pn-counter', op: { kind: 'increment', by: 1000 } },
-          },
-          {
-            type: 'or-map',
-            key: '_sys/gauges/cpu',
-            op: { kind: 'update', field: h, type: 'lww-register', op: { kind: 'set', value: 1e6 } },
-          },
+          ...forgedSysOps(h),
           { type: 'pn-counter', key: 'hostile-own', op: { kind: 'increment', by: 1 } },
         ],
       },
