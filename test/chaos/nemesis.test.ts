@@ -36,8 +36,10 @@ describe.skipIf(why !== undefined)(
     it(
       `seed ${SEED}: every acknowledged op survives, replicas converge, semantics hold`,
       async () => {
-        // Seed 1 force-leaves a1 and kills and restarts it: it rebases from its older epoch
-        // (docs/chaos.md). `--force-leave heal-only` would only heal it.
+        // Every kind, with the mutual-reap fault (a split whose sides force-leave each other:
+        // the lone agent's side loses and rebases). Three agents: the opposite-reaps fault
+        // needs four, and runs in the long runs (docs/chaos.md "Mutual and opposite-order
+        // reaps"). `--force-leave heal-only` would only heal a force-left member.
         const args = [
           RUN,
           '--seed',
