@@ -122,7 +122,7 @@ export async function showReaps(nem, at, target) {
     const mine = Object.entries(st ? statusClock(st) : {}).filter(([o]) => o.split('~')[0] === peer);
     const compacted = Object.entries(st?.log?.compacted ?? {}).filter(([o]) => o.split('~')[0] === peer);
     nem.log(
-      `  a${i} (${st?.peerId}) shows reaps of a${target}: ${JSON.stringify(rs)}; its clock of a${target}: ${JSON.stringify(mine)}, compacted: ${JSON.stringify(compacted)}, buffered ${st?.buffered}, peers ${JSON.stringify(st?.peers)}`,
+      `  a${i} (${st?.peerId}) shows reaps of a${target}: ${JSON.stringify(rs)}; its clock of a${target}: ${JSON.stringify(mine)}, compacted: ${JSON.stringify(compacted)}, buffered ${st?.buffered}, force-leaves ${JSON.stringify(st?.compaction?.forceLeaves)}, all reaps ${JSON.stringify((st?.compaction?.reaps ?? []).map((x) => [x.epoch.slice(-16), x.cut, x.missing?.map((p) => p.slice(-5))]))}, peers ${JSON.stringify(st?.peers)}`,
     );
   }
 }

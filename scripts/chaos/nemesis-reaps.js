@@ -152,7 +152,9 @@ export async function mutualReap(nem, f, before) {
     nem.log(
       `  the sides did not both agree their reaps within ${waitMs} ms (agreed per member: majority ${JSON.stringify(last?.[0]?.map(Boolean))}, minority ${JSON.stringify(last?.[1]?.map(Boolean))})`,
     );
+    nem.log(`  force-leaves: ${JSON.stringify(f.forceLeaves ?? [])}`);
     await showReaps(nem, all, minority[0]);
+    await showReaps(nem, all, majority[0]);
   }
   await healAndAwait(nem, f, before, cut, logFrom, leftAt);
 }
