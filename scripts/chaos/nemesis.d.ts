@@ -43,8 +43,11 @@ export class Nemesis {
     storeLoss: boolean;
     forceLeaveRestart?: boolean;
     reapAfterMs?: number | undefined;
+    reapFaults?: boolean;
     log: (msg: string) => void;
   });
+  plan(count: number): string[];
+  reapRecords(): ReapRecord[];
   kinds: string[];
   faults: ReapRecord[];
   unplannedReaps(reaps: { epoch: string; cut?: number }[]): ReapRecord[];

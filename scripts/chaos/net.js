@@ -76,6 +76,15 @@ export class ChaosNet {
     }
   }
 
+  /** Moves the agents in `side` back from bridge br1 to br0 (a split of them healed). */
+  rejoin(side) {
+    for (const i of side) {
+      if (this.state[i] !== 'br1') continue;
+      this.hubIp(['link', 'set', this.port(i), 'master', 'br0']);
+      this.state[i] = 'up';
+    }
+  }
+
   /** Every port back up on br0. */
   healAll() {
     for (let i = 0; i < this.count; i++) {

@@ -18,6 +18,7 @@ import { Checker } from './checker.js';
 import { awaitConvergence } from './converge.js';
 import { ChaosNet, leftoverNamespaces, netnsAvailable } from './net.js';
 import { Nemesis } from './nemesis.js';
+import { reapFaultFailures } from './nemesis-reaps.js';
 import { Prng } from './prng.js';
 import { rebaseFailures } from './reap-cuts.js';
 import { Client, History } from './workload.js';
@@ -56,6 +57,9 @@ function options() {
       // Agents reap a member silent and not alive this long (their --reap-after-ms), and the
       // nemesis gains the reap-timer fault. Off by default: it must exceed every other fault.
       'reap-after': { type: 'string' },
+      // Leaves out the faults of two reaps at once (mutual-reap, opposite-reaps): a seed then
+      // replays the plan it had before they were added.
+      'no-reap-faults': { type: 'boolean', default: false },
       'snapshot-every': { type: 'string', default: '25' },
       'converge-timeout': { type: 'string', default: '60s' },
       'log-level': { type: 'string', default: 'warn' },
@@ -69,6 +73,7 @@ function options() {
     durationMs: parseDuration(values.duration),
     agents,
     storeLoss: !values['no-store-loss'],
+    reapFaults: !values['no-reap-faults'],
     forceLeave: forceLeaveMode(values['force-leave']),
     reapAfterMs: values['reap-after'] === undefined ? undefined : reapAfter(values['reap-after']),
     snapshotEvery: Number(values['snapshot-every']),
@@ -89,7 +94,7 @@ async function main() {
     return 2;
   }
   log(
-    `seed ${opts.seed} (replay: node scripts/chaos/run.js --seed ${opts.seed} --duration ${opts.durationMs}ms --agents ${opts.agents}${opts.storeLoss ? '' : ' --no-store-loss'} --force-leave ${opts.forceLeave}${opts.reapAfterMs === undefined ? '' : ` --reap-after ${opts.reapAfterMs}ms`})`,
+    `seed ${opts.seed} (replay: node scripts/chaos/run.js --seed ${opts.seed} --duration ${opts.durationMs}ms --agents ${opts.agents}${opts.storeLoss ? '' : ' --no-store-loss'}${opts.reapFaults ? '' : ' --no-reap-faults'} --force-leave ${opts.forceLeave}${opts.reapAfterMs === undefined ? '' : ` --reap-after ${opts.reapAfterMs}ms`})`,
   );
   const why = netnsAvailable();
   if (why) {
@@ -177,6 +182,7 @@ async function main() {
       storeLoss: opts.storeLoss,
       forceLeaveRestart: opts.forceLeave === 'any',
       reapAfterMs: opts.reapAfterMs,
+      reapFaults: opts.reapFaults,
       log,
     });
     await nemesis.run(Date.now() + opts.durationMs);
@@ -209,7 +215,7 @@ async function main() {
       log(
         `unplanned reap of a${u.targets[0]}: ${u.reap.epoch.slice(-16)} cut ${u.reap.cut}; ${u.rebase ? `rebased, re-ran ${u.rebase.rerun}` : 'no rebase logged'}`,
       );
-    const abandoned = [...nemesis.faults, ...unplanned]
+    const abandoned = [...nemesis.reapRecords(), ...unplanned]
       .filter((f) => typeof f.rebase?.abandoned === 'string')
       .map((f) => ({ epoch: f.rebase.abandoned, cut: 0 }));
     // When the member's re-run ended (its log line), the checker bounds the re-run ops by it.
@@ -233,7 +239,10 @@ async function main() {
     for (const k of nemesis.kinds) if (!kinds.has(k)) failures.push(`fault kind ${k} never happened`);
     const leaves = nemesis.faults.filter((f) => f.kind === 'force-leave' || f.kind === 'reap-timer');
     if (leaves.length > 0 && !leaves.some((f) => f.reap)) failures.push('no force-leave completed a reap');
-    failures.push(...rebaseFailures([...leaves, ...unplanned], history.ops, nemesis.faults));
+    // One record per reaped member: the force-leave faults and each member of the two-reap ones.
+    const reaped = nemesis.reapRecords();
+    failures.push(...rebaseFailures([...reaped, ...unplanned], history.ops, nemesis.faults));
+    failures.push(...reapFaultFailures(nemesis));
     // An agent that exited without being killed crashed: name it, with the end of its log.
     for (const a of agents)
       for (const c of a.crashes)
@@ -244,9 +253,15 @@ async function main() {
       failures.push('no kill hit a request in flight');
     const compactedInFault = nemesis.faults.filter((f) => f.compactions > 0).map((f) => f.kind);
     if (compactedInFault.length === 0) failures.push('no compaction ran during any fault');
-    log(`faults: ${nemesis.faults.map((f) => `${f.kind}(a${f.targets.join('+a')})`).join(' ')}`);
+    const note = (f) =>
+      f.kind === 'mutual-reap'
+        ? `${f.mutual ? '' : ' not'} mutual, a${f.winners.join('+a')} won`
+        : f.kind === 'opposite-reaps'
+          ? `${f.crossed ? '' : ' not'} crossed`
+          : '';
+    log(`faults: ${nemesis.faults.map((f) => `${f.kind}(a${f.targets.join('+a')}${note(f)})`).join(' ')}`);
     log(
-      `reaps: ${leaves.map((f) => (f.reap ? `a${f.targets[0]} cut ${f.reap.cut}, re-ran ${f.rebase?.rerun ?? '?'}${f.restart ? ' (restarted)' : ''}` : `a${f.targets[0]} none`)).join('; ') || 'none'}; re-run writes the checker counted: ${result.rerun ?? 0}`,
+      `reaps: ${reaped.map((f) => `${f.kind === 'force-leave' ? '' : `${f.kind} `}${f.reap ? `a${f.targets[0]} cut ${f.reap.cut}, re-ran ${f.rebase?.rerun ?? '?'}${f.restart ? ' (restarted)' : ''}` : `a${f.targets[0]} none`}`).join('; ') || 'none'}; re-run writes the checker counted: ${result.rerun ?? 0}`,
     );
     log(
       `compaction ran during: ${compactedInFault.join(' ') || 'none'}; decided by the checker: ${JSON.stringify(result.decided)}`,

@@ -274,7 +274,13 @@ export class Rebaser {
     ];
     for (const [e, c] of pastCuts) if (peerOfOrigin(e) !== this.deps.peerId) cuts.set(e, c);
     cuts.set(epoch, cut);
-    const first = this.firstOwnBeyond(cuts);
+    // Our own epoch reaped too (two members reaped together, one holding the other's events
+    // beyond its cut: the nemesis's opposite-reaps fault): every replica refuses our events
+    // beyond our own cut, so those are re-run as well, and none is handed over
+    // (test/agent/rebase-foreign-own-cut.test.ts lost the writes in between before).
+    const ownCut = this.deps.replica().reapOf(self)?.cut;
+    const beyond = this.firstOwnBeyond(cuts);
+    const first = ownCut !== undefined && (beyond === undefined || beyond > ownCut + 1) ? ownCut + 1 : beyond;
     const safe = first === undefined ? vcGet(this.deps.replica().clock(), self) : first - 1;
     await this.deps.handOver?.(self, safe);
     if (this.deps.stopping() || this.deps.replica().id !== self) return;
@@ -292,7 +298,16 @@ export class Rebaser {
     this.deps.installed();
     this.count++;
     log.error(
-      { reaped: epoch, cut, held, origin, abandoned: self, handedOver: safe, rerun: ops.length },
+      {
+        reaped: epoch,
+        cut,
+        held,
+        origin,
+        abandoned: self,
+        ...(ownCut !== undefined ? { ownCut } : {}),
+        handedOver: safe,
+        rerun: ops.length,
+      },
       'we delivered a reaped epoch beyond its cut: took a new epoch and a peer’s state, re-running our writes made since',
     );
     await this.finish();
