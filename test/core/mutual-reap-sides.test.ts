@@ -53,6 +53,17 @@ describe('a member that moves between sides while reports are collected (issue 7
     const run = runMutualReap(seed, { sides: 3, mover: true });
     expect(run.problems.slice(0, 8), `${hint(seed, '3 sides, mover')}\n${run.summary}`).toEqual([]);
   });
+
+  // Seed 9336 (split n1,n4 | n2 | n0,n3; n4 moves to n2 and back): n4 reported with n2 on the
+  // reap of its own side-mate n1 (cut 20), went back to n1, and the simulation's pull installed
+  // n1's snapshot into n4 (n1~e0 up to 35, past the cut n4's state agreed), which the agent
+  // refuses (snapshot-exchange.ts `refusePastCut`). n4 then rebased from n1~e0 for a state that
+  // never came: "2 rebases never found a state to take", "acknowledged n1~e0#20 is beyond n0's
+  // clock (7; made 39)", every node read 249 of 347 acknowledged.
+  it("seed 9336: three sides and a mover, the mover reported on its own side-mate's reap", () => {
+    const run = runMutualReap(9336, { sides: 3, mover: true });
+    expect(run.problems.slice(0, 8), `${hint(9336, '3 sides, mover')}\n${run.summary}`).toEqual([]);
+  });
 });
 
 describe('mutation: the pairwise rule of before', () => {
