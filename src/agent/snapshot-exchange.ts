@@ -9,7 +9,7 @@ import { type VectorClock, vcGet, vcLeq, vcToRecord } from '../core/clock/vector
 import { encodeSnapshot } from '../core/codec/index.js';
 import { Replica } from '../core/replica.js';
 import { prunedSnapshot, withRetiredCuts } from '../core/retired-epochs.js';
-import { firmlyStands, ownCutWaits, sideOf, standingOf } from '../core/mutual-reap.js';
+import { firmlyStands, sideOf, standingOf } from '../core/mutual-reap.js';
 import { peerOfOrigin } from '../core/origin.js';
 import type { ReapState } from '../core/reaping.js';
 import {
@@ -233,8 +233,6 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorC
     const origins = [...d.replica.clock().keys(), ...probe.clock().keys()];
     let standing = standingOf(reap, records, origins);
     if (!own && standing === 'stands' && !firmlyStands(reap, records, origins)) standing = 'undecided';
-    // Our own reap of a member of their side, not agreed yet, may void theirs (mutual-reap.ts).
-    if (standing === 'stands' && ownCutWaits(reap, d.replica.reaps())) standing = 'undecided';
     if (standing !== 'stands') {
       d.log.warn(
         { epoch, cut, theirs: sideOf(reap), standing },

@@ -160,38 +160,6 @@ export function judge(states: Iterable<ReapState>, held: Iterable<string> = []):
   return out;
 }
 
-/**
- * Whether open reap `y` (no cut yet) may become mutual with agreed reap `x` and win: `y`
- * retires a member of `x`'s side, `x`'s member takes part in `y` (reported, or is waited for),
- * no member of `x`'s side reported on `y`, and `y`'s participants not excused (those of `x`'s
- * side left out) would rank before `x`'s side. A member does not rebase for such an `x` while
- * one of its own state's open reaps may become mutual with it so (`ownCutWaits`).
- * Seed 9304 of three sides and a mover (with the rebase during the split, as the agent's): n0
- * reported with n3 on the reap of n1, moved to n1 before n3's report reached it, and rebased
- * for n1's lone reap of n0; n3's report then agreed the reap of n1 ({n0, n3}), which voids
- * n1's reap of n0, so n0~e0's writes beyond n1's cut stood in the winner's state and were
- * re-run by n0 too: counted twice (341 of 309).
- *
- * Only the member's own open reaps count, not those of the records it is judging with: a
- * peer's record of an open reap may never complete there (its missing reports are events
- * beyond a cut that peer agreed), and counted everywhere, as `judge` would, it held 16 seeds
- * of 200 of three sides and a mover apart for good.
- */
-export function mayBecomeMutual(x: ReapState, y: ReapState): boolean {
-  if (x.cut === undefined || y.cut !== undefined || x.epoch === y.epoch) return false;
-  const sx = sideOf(x);
-  if (!sx.includes(peerOfOrigin(y.epoch))) return false;
-  const taking = y.participants.filter((p) => !y.excused.includes(p));
-  if (!taking.includes(peerOfOrigin(x.epoch))) return false;
-  if ([...y.reports.keys()].some((p) => sx.includes(p) && y.participants.includes(p))) return false;
-  return (
-    compareSides(
-      taking.filter((p) => !sx.includes(p)),
-      sx,
-    ) < 0
-  );
-}
-
 /** Merges items two at a time while `linked` finds a pair, to a fixpoint. */
 function mergeWhile<T>(items: readonly T[], linked: (a: T, b: T) => boolean, merge: (a: T, b: T) => T): T[] {
   const out: T[] = [];
@@ -274,15 +242,4 @@ export function mayLoseMutualReap(
     if (s.cut !== undefined && reaped.includes(peerOfOrigin(s.epoch)))
       for (const p of sideOf(s)) if (!reaped.includes(p)) side.add(p);
   return mayLoseTo(side.size > 0 ? [...side] : fallback(), reaped);
-}
-
-/**
- * Whether a member whose state holds the reaps `own` waits before it rebases for `x` (a reap
- * that stands of its own epoch, or of another member's it holds beyond the cut): one of its own
- * open reaps may still become mutual with `x` and win (`mayBecomeMutual`). That one completes
- * in the member's state once its missing participants report or are retired there.
- */
-export function ownCutWaits(x: ReapState, own: Iterable<ReapState>): boolean {
-  for (const y of own) if (mayBecomeMutual(x, y)) return true;
-  return false;
 }

@@ -7,9 +7,7 @@ import {
   isMutual,
   judge,
   mayLoseMutualReap,
-  mayBecomeMutual,
   mayLoseTo,
-  ownCutWaits,
   sideOf,
   standingOf,
   voidEpochs,
@@ -176,30 +174,6 @@ describe('mutual reaps', () => {
     // One of them still in its reaped epoch (or not seen since) may hold their records.
     expect(standingOf(C('e'), seen, ['a~2', 'b~1'])).toBe('undecided');
     expect(standingOf(C('e'), seen, ['a~2'])).toBe('undecided');
-  });
-
-  it('a member waits before it rebases for a reap of it while its own reap of that side is open', () => {
-    // Seed 9304 of three sides and a mover: a reported with c on the reap of b, then moved to
-    // b before c's report reached it; b alone had reaped a. Once c reports, {a, c} beat {b}.
-    const byB = reap('a~1', 'b:8', 'b');
-    const open = reap('b~1', 'a:3', 'a c d');
-    expect(open.cut).toBeUndefined();
-    expect(mayBecomeMutual(byB, open)).toBe(true);
-    expect(ownCutWaits(byB, [open])).toBe(true);
-    // The records alone leave it standing (a peer's open record may never complete).
-    expect(standingOf(byB, [open])).toBe('stands');
-    // Agreed: mutual, and {a, c} win.
-    expect(standingOf(byB, [reap('b~1', 'a:3 c:3', 'a c')])).toBe('void');
-    // Against {b, e}: {a, f} could win (a is the smallest id); {a} agreed alone loses on size
-    // (no wait: it has a cut); once e, of b's side, reported on it, it can never be mutual.
-    const byBE = reap('a~1', 'b:8 e:8');
-    expect(ownCutWaits(byBE, [reap('b~1', 'a:3', 'a f')])).toBe(true);
-    expect(ownCutWaits(byBE, [reap('b~1', 'a:3', 'a')])).toBe(false);
-    expect(ownCutWaits(byBE, [reap('b~1', 'a:3 e:3', 'a c e')])).toBe(false);
-    // {a} against {b, e}, open: it could only lose on size.
-    expect(ownCutWaits(byBE, [reap('b~1', 'a:3', 'a b')])).toBe(false);
-    // Its member is no participant of that open reap: nothing it could report.
-    expect(ownCutWaits(byB, [reap('b~1', 'c:3', 'c d')])).toBe(false);
   });
 
   it('a losing side’s reap of an epoch the winner reaped at another cut is void', () => {

@@ -7,8 +7,7 @@
  * reports between sides) and after the heal, each node decides as the agent does
  * (src/agent/snapshot-exchange.ts, rebase.ts `check`): a node that sees, in a peer's state, its
  * own epoch retired below what it holds rebases, unless that reap is void against its own
- * reaps or one of its own open reaps may still void it (mutual-reap.ts `ownCutWaits`); so does
- * a node that holds another member's epoch beyond such a cut, for a reap that
+ * reaps; so does a node that holds another member's epoch beyond such a cut, for a reap that
  * `firmlyStands` (a joiner that took a losing side's state, or a loser that rebased onto a side
  * that loses in turn: a foreign epoch). A rebase takes a new epoch and an empty state, installs
  * the state of a node that retires that epoch at the cut, and re-runs the client writes it made
@@ -22,14 +21,7 @@
  * `rule: false` is the mutation: every node rebases when a peer's state retires its epoch.
  */
 import { vcGet } from '../../../src/core/clock/vector-clock.js';
-import {
-  compareSides,
-  firmlyStands,
-  isMutual,
-  ownCutWaits,
-  sideOf,
-  standingOf,
-} from '../../../src/core/mutual-reap.js';
+import { compareSides, firmlyStands, isMutual, sideOf, standingOf } from '../../../src/core/mutual-reap.js';
 import type { ReapState } from '../../../src/core/reaping.js';
 import { peerOfOrigin } from '../../../src/core/origin.js';
 import { MAX_EVENT_WIRE_VERSION } from '../../../src/core/codec/event-codec.js';
@@ -223,8 +215,6 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
           const records = [...mine.reaps(), ...theirs.reaps()];
           // Origins either state holds: members seen in an epoch nobody reaped (mutual-reap.ts).
           const held = [...mine.clock().keys(), ...theirs.clock().keys()];
-          // Not while an open reap of ours may still void it (mutual-reap.ts `ownCutWaits`).
-          if (rule === 'sides' && ownCutWaits(reap, mine.reaps())) return false;
           if (rule === 'sides' && peerOfOrigin(o) !== self) return firmlyStands(reap, records, held);
           if (rule === 'sides') return standingOf(reap, records, held) === 'stands';
           return true;
