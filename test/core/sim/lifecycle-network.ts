@@ -276,6 +276,10 @@ export class LifecycleNetwork {
       const served = this.pruning() ? prunedSnapshot({ ...whole, heads: [] }, b.replica.shownClock()) : whole;
       const snap = decodeSnapshot(encodeSnapshot(served));
       const snapVc = withRetiredCuts(snap.vc, snap.retired ?? new Map());
+      if (this.pastOurCut(a, snapVc)) {
+        this.stats.refused++;
+        return;
+      }
       if (!vcLeq(a.replica.clock(), snapVc) && !retry && this.mayMerge(a, snapVc)) {
         a.replica.merge(snap);
         a.log.installed(a.replica.clock());
@@ -300,6 +304,21 @@ export class LifecycleNetwork {
   }
 
   /** With `mergeDiverged`: some events `a` holds beyond `snapVc` are no longer in its log. */
+  /**
+   * A snapshot that holds an epoch beyond a cut the puller's state agreed is refused, as the
+   * agent does (snapshot-exchange.ts `refusePastCut`): its effects apply nowhere. Without this
+   * the simulation let a member take the state of a member whose epoch it had reaped with
+   * others, past the cut (seed 9336 of three sides and a mover: n4 installed n1's state, n1~e0
+   * up to 35 over its own cut at 20, and later rebased from n1~e0 for a state that never came).
+   */
+  private pastOurCut(a: LifeNode, snapVc: VectorClock): boolean {
+    for (const [origin, seq] of snapVc) {
+      const cut = a.replica.reapOf(origin)?.cut;
+      if (cut !== undefined && seq > cut) return true;
+    }
+    return false;
+  }
+
   private mayMerge(a: LifeNode, snapVc: VectorClock): boolean {
     if (this.opts.mergeDiverged !== true) return false;
     let lacking = 0;

@@ -3,8 +3,9 @@
  * sides for far longer than reapAfterMs, both sides writing (random ops on every type and an
  * only-growing `acked` counter) and compacting; each node reaps every member silent for
  * reapAfterMs with the agent's own reaper (src/agent/reaper.ts), so each side agrees cuts that
- * retire the other side's epochs. After the heal the reaped members come back, and each decides
- * as the agent does (src/agent/snapshot-exchange.ts): a node that sees, in a peer's state, its
+ * retire the other side's epochs. Every beat, during the split (a member that moves carries
+ * reports between sides) and after the heal, each node decides as the agent does
+ * (src/agent/snapshot-exchange.ts, rebase.ts `check`): a node that sees, in a peer's state, its
  * own epoch retired below what it holds rebases, unless that reap is void against its own
  * reaps; so does a node that holds another member's epoch beyond such a cut, for a reap that
  * `firmlyStands` (a joiner that took a losing side's state, or a loser that rebased onto a side
@@ -115,9 +116,13 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
   for (let i = 0; i < n; i++) c.announce(i);
   const phase = (beats: number) => {
     for (let t = 0; t < beats; t++) {
-      for (const i of c.upNodes()) if (rng.chance(0.3)) randomWrite(i);
+      for (const i of c.upNodes()) if (!pending.has(i) && rng.chance(0.3)) randomWrite(i);
       c.advance(HEARTBEAT_MS);
       reapSilent();
+      // A node decides during the split too, as the agent does (rebase.ts `check` every
+      // heartbeat, snapshot-exchange.ts on each snapshot offered), not only after the heal.
+      decide();
+      finish();
     }
   };
   // Each node reaps the members it has not heard from for reapAfterMs (compaction.ts).
@@ -131,61 +136,7 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
       }
     }
   };
-  phase(rng.int(10, 30));
-  // k non-empty sides, far longer apart than reapAfterMs.
-  const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
-  const sides = Array.from({ length: opts.joiner ? n + 1 : n }, () => 0);
-  for (const [r, i] of order.entries()) sides[i] = r < k ? r : rng.int(0, k - 1);
-  c.splitInto(sides);
-  const splitAt = c.sides();
-  const beats = Math.round((REAP_AFTER_MS / HEARTBEAT_MS) * 2.5);
-  if (opts.mover === true) {
-    // A node moves to another side while the reaps collect reports, and back (perhaps twice).
-    const m = rng.pick(order);
-    const home = sides[m] ?? 0;
-    const away = (home + rng.int(1, k - 1)) % k;
-    const reap = REAP_AFTER_MS / HEARTBEAT_MS;
-    let at = 0;
-    for (const t of [rng.int(reap / 4, reap), rng.int(reap + 1, 2 * reap)]) {
-      phase(t - at);
-      at = t;
-      c.move(m, c.sideOf(m) === home ? away : home);
-    }
-    phase(beats - at);
-  } else if (opts.joiner) {
-    // The joiner comes through a member of the side that ranks last (or first) as split.
-    const members = (s: number) => order.filter((i) => sides[i] === s);
-    const peers = (s: number) => members(s).map((i) => c.node(i).peer);
-    const ranked = Array.from({ length: k }, (_, s) => s).sort((a, b) => compareSides(peers(a), peers(b)));
-    const to = (opts.joiner === 'large' ? ranked[0] : ranked.at(-1)) ?? 0;
-    const at = rng.int(1, beats - 5);
-    phase(at);
-    c.startNext(n, rng.pick(members(to)));
-    phase(beats - at);
-  } else phase(beats);
-  for (const i of c.upNodes()) randomWrite(i); // every node wrote since the split
-  c.advance(HEARTBEAT_MS);
-  const reaped = c.upNodes().filter((i) =>
-    c
-      .node(i)
-      .replica.reaps()
-      .some((s) => s.cut !== undefined),
-  );
-
-  // Each node's clock and reaps at the heal (for the summary).
-  const atHeal = c.upNodes().flatMap((i) => {
-    const r = c.node(i).replica;
-    return [
-      `n${i} ${c.node(i).origin} at the heal: ${JSON.stringify(Object.fromEntries(r.clock()))}`,
-      ...r
-        .reaps()
-        .map(
-          (s) =>
-            `  reap of ${s.epoch}: side ${sideOf(s).join(',')}, cut ${String(s.cut)}, missing ${s.missing.join(',')}`,
-        ),
-    ];
-  });
-  // The heal.
+  // Rebases: decided every beat, during the split and after the heal.
   const origins = c.nodes.map((x) => x.origin);
   const pending = new Map<number, Pending>();
   let rebased = 0;
@@ -294,6 +245,60 @@ export function runMutualReap(seed: number, opts: MutualReapOptions = {}): Mutua
       pending.delete(i);
     }
   };
+  phase(rng.int(10, 30));
+  // k non-empty sides, far longer apart than reapAfterMs.
+  const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
+  const sides = Array.from({ length: opts.joiner ? n + 1 : n }, () => 0);
+  for (const [r, i] of order.entries()) sides[i] = r < k ? r : rng.int(0, k - 1);
+  c.splitInto(sides);
+  const splitAt = c.sides();
+  const beats = Math.round((REAP_AFTER_MS / HEARTBEAT_MS) * 2.5);
+  if (opts.mover === true) {
+    // A node moves to another side while the reaps collect reports, and back (perhaps twice).
+    const m = rng.pick(order);
+    const home = sides[m] ?? 0;
+    const away = (home + rng.int(1, k - 1)) % k;
+    const reap = REAP_AFTER_MS / HEARTBEAT_MS;
+    let at = 0;
+    for (const t of [rng.int(reap / 4, reap), rng.int(reap + 1, 2 * reap)]) {
+      phase(t - at);
+      at = t;
+      c.move(m, c.sideOf(m) === home ? away : home);
+    }
+    phase(beats - at);
+  } else if (opts.joiner) {
+    // The joiner comes through a member of the side that ranks last (or first) as split.
+    const members = (s: number) => order.filter((i) => sides[i] === s);
+    const peers = (s: number) => members(s).map((i) => c.node(i).peer);
+    const ranked = Array.from({ length: k }, (_, s) => s).sort((a, b) => compareSides(peers(a), peers(b)));
+    const to = (opts.joiner === 'large' ? ranked[0] : ranked.at(-1)) ?? 0;
+    const at = rng.int(1, beats - 5);
+    phase(at);
+    c.startNext(n, rng.pick(members(to)));
+    phase(beats - at);
+  } else phase(beats);
+  for (const i of c.upNodes()) if (!pending.has(i)) randomWrite(i); // every node wrote since the split
+  c.advance(HEARTBEAT_MS);
+  const reaped = c.upNodes().filter((i) =>
+    c
+      .node(i)
+      .replica.reaps()
+      .some((s) => s.cut !== undefined),
+  );
+
+  // Each node's clock and reaps at the heal (for the summary).
+  const atHeal = c.upNodes().flatMap((i) => {
+    const r = c.node(i).replica;
+    return [
+      `n${i} ${c.node(i).origin} at the heal: ${JSON.stringify(Object.fromEntries(r.clock()))}`,
+      ...r
+        .reaps()
+        .map(
+          (s) =>
+            `  reap of ${s.epoch}: side ${sideOf(s).join(',')}, cut ${String(s.cut)}, missing ${s.missing.join(',')}`,
+        ),
+    ];
+  });
   // With three sides or more, two of them meet first, for a while, then all.
   let healAt = 0;
   if (k > 2) {
