@@ -9,21 +9,12 @@
 // writes between L and H were acknowledged, and every replica refuses them now (they are beyond
 // the winners' cut): the second rebase must re-run them.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Agent } from '../../src/agent/agent.js';
-import {
-  FAST_MEMBERSHIP,
-  hits,
-  incHits,
-  quiet,
-  startFastCluster,
-  stopAll,
-  testConfig,
-  waitFor,
-  waitMembersKnown,
-} from './helpers.js';
-import { cutOf, REAP_OPTS, retired } from './reap-setup.js';
-import { closeSide, dump, waitAllEqual } from './side-tools.js';
+import type { Agent } from '../../src/agent/agent.js';
+import { hits, incHits, startFastCluster, stopAll, waitFor, waitMembersKnown } from './helpers.js';
+import { cutOf, REAP_OPTS } from './reap-setup.js';
+import { waitAllEqual } from './side-tools.js';
 import { heal, split } from './split.js';
+import { bMeetsCFirst, reapAcross, splitWithJoinerOnA } from './three-sides.js';
 
 let agents: Agent[] = [];
 afterEach(async () => {
@@ -38,11 +29,9 @@ describe('a second rebase from the same epoch at a lower cut', () => {
     async () => {
       agents = await startFastCluster(3, REAP_OPTS);
       await waitMembersKnown(agents);
-      const [c, a, b] = [...agents].sort((x, y) => x.peerId.localeCompare(y.peerId)) as [Agent, Agent, Agent];
-      const failing = (e: unknown) => {
-        dump(agents);
-        throw e;
-      };
+      const abc = [...agents].sort((x, y) => x.peerId.localeCompare(y.peerId)) as [Agent, Agent, Agent];
+      const [c, a, b] = abc;
+      const three: [Agent, Agent, Agent] = [a, b, c];
       let acked = 0;
       for (const x of agents) acked += await incHits(x, 1);
       await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
@@ -56,29 +45,9 @@ describe('a second rebase from the same epoch at a lower cut', () => {
       await waitFor(() => hits(c) === hits(b), 'b’s writes on c');
 
       // 1|1|1, and j joins a: {a, j} will count two.
-      await split([[a], [b], [c]]);
-      closeSide([b]);
-      closeSide([c]);
-      const j = await Agent.start(testConfig({ ...REAP_OPTS, join: a.addresses() }), {
-        logger: quiet,
-        membership: FAST_MEMBERSHIP,
-      });
-      agents.push(j);
-      await waitMembersKnown([a, j]);
-      await waitFor(() => hits(j) >= hits(a), 'j took a’s state');
+      const j = await splitWithJoinerOnA(agents, three);
       for (let i = 0; i < 5; i++) for (const x of agents) acked += await incHits(x, 1);
-      for (const [x, others] of [
-        [a, [b, c]],
-        [b, [a, c]],
-        [c, [a, b]],
-      ] as const)
-        for (const y of others) expect(x.forceLeave(y.peerId)).toBe(true);
-      const sides = [[a, j], [b], [c]];
-      const allRetired = () =>
-        sides.every((side) =>
-          side.every((x) => [a, b, c].every((y) => side.includes(y) || retired(x, y.peerId))),
-        );
-      await waitFor(allRetired, 'each side to retire the others', 60_000).catch(failing);
+      await reapAcross(agents, three, j);
       const low = cutOf(a, bEpoch);
       const high = cutOf(c, bEpoch);
       // The shape: c's cut of bE0 holds b's 10 writes that a never got.
@@ -86,16 +55,7 @@ describe('a second rebase from the same epoch at a lower cut', () => {
       for (let i = 0; i < 5; i++) for (const x of agents) acked += await incHits(x, 1);
 
       // b and c meet first: b takes c for the winner and rebases from bE0 at c's cut.
-      await split([
-        [a, j],
-        [b, c],
-      ]);
-      for (const y of [b, c]) await y.isolate(false);
-      await waitFor(
-        () => b.status().origin !== bEpoch && hits(b) === hits(c),
-        'b to rebase onto c’s state',
-        120_000,
-      ).catch(failing);
+      await bMeetsCFirst(agents, three, j);
       const bFirst = b.status().origin;
       for (let i = 0; i < 5; i++) for (const x of agents) acked += await incHits(x, 1);
 

@@ -34,9 +34,13 @@ function setUp() {
       meta.set(k, v);
     },
     ownOpsSince: (origin: string, seq: number) => (ownOps.get(origin) ?? []).filter((o) => o.seq > seq),
-    resetForRebase: () => {
-      ownOps.clear();
+    dropOwnOpsBeyond: (origin: string, seq: number) => {
+      ownOps.set(
+        origin,
+        (ownOps.get(origin) ?? []).filter((o) => o.seq <= seq),
+      );
     },
+    resetForRebase: () => undefined,
   };
   // Our epoch OLD was reaped at the cut 1; we hold it up to 3.
   let stopping = false;
