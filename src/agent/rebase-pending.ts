@@ -81,6 +81,19 @@ export class PendingRecord {
   }
 }
 
+/**
+ * The members a rebase that empties the store remembers (Pending `members`, `side`): those we
+ * know but `self`, and `side`, the members that agreed the cut, to take the state from too.
+ */
+export function remembered(
+  self: string,
+  known: readonly string[],
+  side: readonly string[] = [],
+): { members: readonly string[]; side: readonly string[] } {
+  const members = new Set([...known, ...side].filter((m) => m !== self));
+  return { members: [...members].sort(), side: [...new Set(side)].sort() };
+}
+
 function parsePending(p: Partial<Pending>): Pending | undefined {
   if (typeof p.from !== 'string' || typeof p.cut !== 'number' || !Array.isArray(p.ops)) return undefined;
   const names = (xs: unknown[]) => xs.filter((m): m is string => typeof m === 'string');

@@ -51,7 +51,7 @@ import type { Store } from '../store/store.js';
 import { takeNewEpoch } from './epoch.js';
 import { sideOf } from '../core/mutual-reap.js';
 import { peerOfOrigin } from '../core/origin.js';
-import { type Pending, PendingRecord } from './rebase-pending.js';
+import { type Pending, PendingRecord, remembered } from './rebase-pending.js';
 import { batchesToRerun, dropMoved, firstOwnBeyond, recordOwnEpochs } from './rebase-ops.js';
 
 export interface RebaseDeps {
@@ -158,8 +158,12 @@ export class Rebaser {
       // A rebase is under way, and the epoch it moved to is reaped too (a pending force-leave
       // reaps each new epoch of ours that reaches it: docs/agent.md). While it waits for a state,
       // every peer's state now retires that epoch below what we wrote under it meanwhile, so none
-      // can be installed: finish() starts over from that epoch instead of waiting for ever.
-      if (epoch === this.deps.replica().id) this.superseded = { epoch, cut, side };
+      // can be installed: finish() starts over from that epoch instead of waiting for ever. The
+      // same when the epoch it rebases from is retired at a lower cut (the side whose state it
+      // waits for lost to another: docs/agent.md "a lower cut"): that state will not come.
+      const awaited = this.pending.awaitingState();
+      if (epoch === this.deps.replica().id || (awaited?.epoch === epoch && cut < awaited.cut))
+        this.superseded = { epoch, cut, side };
     }, 0);
   }
 
@@ -210,7 +214,10 @@ export class Rebaser {
     const old = this.deps.replica();
     const reap = old.reapOf(own);
     const agreed = [...side, ...(reap ? sideOf(reap) : [])];
-    const held = vcGet(old.clock(), own);
+    // A rebase that emptied the store and waits for a state holding `own` up to its cut: we
+    // hold the epoch up to there, whatever the replica took of it yet.
+    const awaited = this.pending.awaitingState();
+    const held = Math.max(vcGet(old.clock(), own), awaited?.epoch === own ? awaited.cut : 0);
     this.superseded = undefined;
     // A rebase that never got its state (finish() starts over from the epoch it moved to) keeps
     // its batches in order with ours (rebase-ops.ts). Rebasing from an older epoch of ours (an
@@ -229,7 +236,7 @@ export class Rebaser {
       ops,
       moved: rerun.moved,
       last: rerun.last,
-      ...(held > cut ? this.remembered(agreed) : {}),
+      ...(held > cut ? remembered(this.deps.peerId, this.deps.members?.() ?? [], agreed) : {}),
     };
     this.pending.set(pending);
     dropMoved(store, pending.moved);
@@ -300,7 +307,7 @@ export class Rebaser {
       ops,
       moved: rerun.moved,
       last: rerun.last,
-      ...this.remembered(agreed),
+      ...remembered(this.deps.peerId, this.deps.members?.() ?? [], agreed),
     };
     this.pending.set(pending);
     dropMoved(store, pending.moved);
@@ -326,6 +333,7 @@ export class Rebaser {
       if (this.deps.stopping()) return;
       const next = this.superseded;
       const now = this.deps.replica();
+      if (next?.epoch === p.from && next.cut < p.cut) return this.lowerCut(p, next.cut, next.side);
       if (next?.epoch === now.id && vcGet(now.clock(), now.id) > next.cut)
         return this.rebase(next.epoch, next.cut, next.side);
       await this.deps.syncOnce();
@@ -344,6 +352,36 @@ export class Rebaser {
   }
 
   /**
+   * While we wait for a state that holds `p.from` up to `p.cut`, `p.from` is retired at a lower
+   * `cut`, agreed by `side`: the side we took for the winner lost, and its state will not come.
+   * When nothing of `p.from` beyond the lower cut reached our emptied store, what we wrote since
+   * depends on nothing refused: we keep our epoch, and wait for a state of `side` instead,
+   * re-running `p.from`'s batches between the cuts before `p`'s. Otherwise we rebase again.
+   */
+  private async lowerCut(p: Pending, cut: number, side: readonly string[]): Promise<void> {
+    this.superseded = undefined;
+    if (vcGet(this.deps.replica().clock(), p.from) > cut) return this.rebase(p.from, cut, side);
+    const { store, log } = this.deps;
+    const between = store.ownOpsSince(p.from, cut).map((o) => o.ops);
+    const members = [...new Set([...(p.members ?? []), ...side])].sort();
+    const next: Pending = {
+      ...p,
+      cut,
+      ops: [...between, ...p.ops],
+      moved: { ...p.moved, [p.from]: cut },
+      members,
+      side: [...new Set(side)].sort(),
+    };
+    this.pending.set(next);
+    dropMoved(store, next.moved);
+    log.error(
+      { reaped: p.from, cut, was: p.cut, rerun: next.ops.length },
+      'the epoch we rebase from was retired at a lower cut: waiting for the winners’ state, and re-running our writes beyond that cut',
+    );
+    return this.finish();
+  }
+
+  /**
    * While a rebase that emptied the store is under way (also after a restart), the members we
    * knew before: the store no longer shows them, yet we are no new joiner.
    */
@@ -357,12 +395,5 @@ export class Rebaser {
    */
   rebasingFrom(): { epoch: string; cut: number; side: readonly string[] } | undefined {
     return this.pending.awaitingState();
-  }
-
-  /** `side`: the members that agreed the cut; they are members to take the state from too. */
-  private remembered(side: readonly string[] = []): { members: readonly string[]; side: readonly string[] } {
-    const self = this.deps.peerId;
-    const members = new Set([...(this.deps.members?.() ?? []), ...side].filter((m) => m !== self));
-    return { members: [...members].sort(), side: [...new Set(side)].sort() };
   }
 }
