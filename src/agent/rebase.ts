@@ -241,7 +241,7 @@ export class Rebaser {
     this.pending.set(pending);
     dropMoved(store, pending.moved);
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
-    recordOwnEpochs(store, [old.id, origin]);
+    recordOwnEpochs(store, [own, old.id, origin]);
     if (held > cut) {
       store.resetForRebase();
       this.deps.setReplica(new Replica({ ...this.deps.config, id: origin }));
