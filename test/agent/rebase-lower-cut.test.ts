@@ -15,11 +15,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/agent.js';
 import type { Rebaser } from '../../src/agent/rebase.js';
-import { hits, incHits, startFastCluster, stopAll, waitFor, waitMembersKnown } from './helpers.js';
-import { cutOf, REAP_OPTS } from './reap-setup.js';
+import { hits, incHits, stopAll, waitFor } from './helpers.js';
+import { cutOf } from './reap-setup.js';
 import { waitAllEqual } from './side-tools.js';
 import { heal, split } from './split.js';
-import { bMeetsCFirst, dumpAndThrow, reapAcross, splitWithJoinerOnA } from './three-sides.js';
+import { bMeetsCFirst, dumpAndThrow, reapAcross, splitWithJoinerOnA, threeWrote } from './three-sides.js';
 
 let agents: Agent[] = [];
 afterEach(async () => {
@@ -40,13 +40,9 @@ async function twoCutsOfB(): Promise<{
   low: number | undefined;
   high: number | undefined;
 }> {
-  agents = await startFastCluster(3, REAP_OPTS);
-  await waitMembersKnown(agents);
-  const [c, a, b] = [...agents].sort((x, y) => x.peerId.localeCompare(y.peerId)) as [Agent, Agent, Agent];
-  const three: [Agent, Agent, Agent] = [a, b, c];
-  let acked = 0;
-  for (const x of agents) acked += await incHits(x, 1);
-  await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
+  const { three, ...first } = await threeWrote(agents);
+  const [a, b, c] = three;
+  let { acked } = first;
   const bEpoch = b.status().origin;
 
   // a alone is cut off; b's writes reach c only (c's cut of bE0 will be above a's).

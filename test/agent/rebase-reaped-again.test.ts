@@ -66,9 +66,18 @@ function setUp() {
     stopping: () => stopping,
   });
   const rebaser = new Rebaser(deps);
+  /** Client writes (acknowledged) under the epoch the replica writes under now. */
+  const writeUnderNewEpoch = (bys: readonly number[]) => {
+    for (const by of bys) {
+      const { event } = replica().step({ kind: 'local', ops: inc(by) }, 1_000);
+      const list = ownOps.get(replica().id) ?? [];
+      list.push({ seq: event?.seq ?? 0, ops: JSON.stringify(inc(by)) });
+      ownOps.set(replica().id, list);
+    }
+  };
   return {
     rebaser,
-    ownOps,
+    writeUnderNewEpoch,
     meta,
     written,
     peerState,
@@ -81,19 +90,14 @@ function setUp() {
 
 describe('a rebase whose new epoch is reaped before it got a state', () => {
   it('starts over from the new epoch, and re-runs the writes of both epochs in their order', async () => {
-    const { rebaser, ownOps, meta, written, peerState, replica, stop } = setUp();
+    const { rebaser, meta, written, peerState, replica, writeUnderNewEpoch, stop } = setUp();
     try {
       // No peer's state can be installed yet (none is reachable, say).
       rebaser.check();
       await waitFor(() => replica().id !== OLD, 'the first rebase to take a new epoch');
       const second = replica().id;
       // Two client writes under the new epoch while the rebase waits (acknowledged).
-      for (const by of [10, 20]) {
-        const { event } = replica().step({ kind: 'local', ops: inc(by) }, 1_000);
-        const list = ownOps.get(second) ?? [];
-        list.push({ seq: event?.seq ?? 0, ops: JSON.stringify(inc(by)) });
-        ownOps.set(second, list);
-      }
+      writeUnderNewEpoch([10, 20]);
       // A pending force-leave reaped the new epoch at 1 (its first write reached the peers): every
       // peer's state now retires it there, and the snapshot exchange hands the cut over.
       peerState.reaps.set(second, 1);
@@ -113,7 +117,7 @@ describe('a rebase whose new epoch is reaped before it got a state', () => {
   });
 
   it('a lower cut of the epoch it rebases from, while it waits: it waits for the winners’ state and re-runs the writes between the cuts first', async () => {
-    const { rebaser, ownOps, meta, written, peerState, replica, stop } = setUp();
+    const { rebaser, meta, written, peerState, replica, writeUnderNewEpoch, stop } = setUp();
     try {
       // The first rebase, for c's reap of OLD at 2 (we hold 3): it re-runs 3, and waits for c's
       // state, which does not come (c's side lost to a's, and c rebases itself).
@@ -121,12 +125,7 @@ describe('a rebase whose new epoch is reaped before it got a state', () => {
       await waitFor(() => replica().id !== OLD, 'the first rebase to take a new epoch');
       const second = replica().id;
       // Written on the emptied replica: they depend on nothing of OLD, and stand.
-      for (const by of [10, 20]) {
-        const { event } = replica().step({ kind: 'local', ops: inc(by) }, 1_000);
-        const list = ownOps.get(second) ?? [];
-        list.push({ seq: event?.seq ?? 0, ops: JSON.stringify(inc(by)) });
-        ownOps.set(second, list);
-      }
+      writeUnderNewEpoch([10, 20]);
       // a's state retires OLD at 1: the snapshot exchange hands the lower cut over.
       rebaser.ownEpochCut(OLD, 1, ['a']);
       const pendingCut = () => (JSON.parse(meta.get('rebase-pending') ?? '{}') as { cut?: number }).cut;

@@ -6,7 +6,16 @@
  */
 import { expect } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import { FAST_MEMBERSHIP, hits, quiet, testConfig, waitFor, waitMembersKnown } from './helpers.js';
+import {
+  FAST_MEMBERSHIP,
+  hits,
+  incHits,
+  quiet,
+  startFastCluster,
+  testConfig,
+  waitFor,
+  waitMembersKnown,
+} from './helpers.js';
 import { REAP_OPTS, retired } from './reap-setup.js';
 import { closeSide, dump } from './side-tools.js';
 import { split } from './split.js';
@@ -16,6 +25,20 @@ export const dumpAndThrow = (agents: readonly Agent[]) => (e: unknown) => {
   dump(agents);
   throw e;
 };
+
+/**
+ * Starts three agents into `agents` (REAP_OPTS), each writes one increment that all of them
+ * hold. Returns them as [a, b, c] where c holds the smallest peer id, then a, then b.
+ */
+export async function threeWrote(agents: Agent[]): Promise<{ three: [Agent, Agent, Agent]; acked: number }> {
+  agents.push(...(await startFastCluster(3, REAP_OPTS)));
+  await waitMembersKnown(agents);
+  const [c, a, b] = [...agents].sort((x, y) => x.peerId.localeCompare(y.peerId)) as [Agent, Agent, Agent];
+  let acked = 0;
+  for (const x of agents) acked += await incHits(x, 1);
+  await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
+  return { three: [a, b, c], acked };
+}
 
 /**
  * Splits a | b | c (b and c refuse every peer outside them, a joiner too) and starts j (pushed

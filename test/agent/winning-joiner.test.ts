@@ -21,7 +21,7 @@ import {
 } from './helpers.js';
 import { closeSide, dump, waitAllEqual } from './side-tools.js';
 import { heal, split } from './split.js';
-import { bMeetsCFirst, reapAcross, splitWithJoinerOnA } from './three-sides.js';
+import { bMeetsCFirst, reapAcross, splitWithJoinerOnA, threeWrote } from './three-sides.js';
 
 let agents: Agent[] = [];
 afterEach(async () => {
@@ -100,13 +100,9 @@ describe('a member that joined the winning side of a mutual reap during the spli
       // member). Meeting c first, b takes c for the winner (mutual-reap.ts: a, reaped by both,
       // ranks after c) and rebases onto c's state; but {a, j} counts two and wins, so c's state
       // is given up and b must rebase again (from c's epoch, which it holds beyond a's cut).
-      agents = await startFastCluster(3, OPTS);
-      await waitMembersKnown(agents);
-      const [c, a, b] = [...agents].sort((x, y) => x.peerId.localeCompare(y.peerId)) as [Agent, Agent, Agent];
-      const three: [Agent, Agent, Agent] = [a, b, c];
-      let acked = 0;
-      for (const x of agents) acked += await incHits(x, 1);
-      await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
+      const { three, ...first } = await threeWrote(agents);
+      const [a, b, c] = three;
+      let { acked } = first;
       const origins = new Map(agents.map((x) => [x, x.status().origin]));
       const j = await splitWithJoinerOnA(agents, three);
       const jOrigin = j.status().origin;
