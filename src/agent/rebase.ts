@@ -6,8 +6,9 @@
  * every replica refuses the epoch's events beyond the cut, now and later, so nothing more can be
  * written under it. The agent *rebases*:
  *
- * 1. It keeps the client batches of its own writes beyond the cut (store own-ops table, saved
- *    with each write) in a pending record, synced, before anything changes.
+ * 1. It moves the client batches of its own writes beyond the cut (store own-ops table, saved
+ *    with each write; rebase-ops.ts) into a pending record (rebase-pending.ts), synced, before
+ *    anything changes, and drops them from the table.
  * 2. It takes a new epoch (epoch.ts).
  * 3. If it holds nothing beyond the cut, its state is everyone's: the replica goes on under the
  *    new epoch from its own snapshot. Otherwise its state holds effects no other replica will
@@ -31,6 +32,14 @@
  * that point over to its connected peers (only it may hold them), takes a new epoch and a peer's
  * state, and re-runs its client writes made after it delivered the first event beyond the cut.
  *
+ * The same epoch may be retired again at a lower cut: with three sides of a split or more, a
+ * member may take one side for the winner of a mutual reap and rebase onto its state, and learn
+ * later that another side, which holds less of the epoch, won (test/agent/rebase-lower-cut.test.ts:
+ * a 1|1|1 split with a joiner). Its batches up to the first cut are still in the table (a
+ * rebase keeps them, and compaction keeps them while a reaped member could still win against
+ * us), so the second rebase re-runs those between the two cuts, then the first rebase's re-runs
+ * and everything written since (their events depend on the epoch beyond the lower cut).
+ *
  * A crash between 1 and 4 leaves the pending record: the next start resumes at 3's wait and 4.
  * The record shrinks after each re-run batch, so only the batch in flight at a crash may run
  * twice (the re-run is at-least-once per batch).
@@ -42,26 +51,8 @@ import type { Store } from '../store/store.js';
 import { takeNewEpoch } from './epoch.js';
 import { sideOf } from '../core/mutual-reap.js';
 import { peerOfOrigin } from '../core/origin.js';
-
-const PENDING_KEY = 'rebase-pending';
-
-interface Pending {
-  /** The reaped epoch and its cut: the state is ready once it holds `from` up to `cut`. */
-  readonly from: string;
-  readonly cut: number;
-  /** Client batches to re-run, as JSON, in order. */
-  readonly ops: readonly string[];
-  /**
-   * The members we knew when the store was emptied (absent when it was not): until the state
-   * is back, they are who we take a snapshot from (snapshot-source.ts), not only a join peer.
-   */
-  readonly members?: readonly string[];
-  /**
-   * The members that agreed the cut (the side of the reap we rebase for): the state taken must
-   * hold that reap, not another side's of the same epoch (mutual-reap.ts, three sides or more).
-   */
-  readonly side?: readonly string[];
-}
+import { type Pending, PendingRecord, remembered } from './rebase-pending.js';
+import { batchesToRerun, dropMoved, firstOwnBeyond, recordOwnEpochs } from './rebase-ops.js';
 
 export interface RebaseDeps {
   readonly peerId: string;
@@ -91,19 +82,16 @@ export class Rebaser {
   private running = false;
   /** Rebases done since start (status and tests). */
   count = 0;
-  /** `side` of the pending record, cached with `awaiting`. */
-  private awaitingSide: readonly string[] = [];
-  /** `members` of the pending record (a cache: the record can be large). */
-  private former: ReadonlySet<string> | undefined;
-  /** The epoch and cut of a pending rebase that emptied the store (a cache, as `former`). */
-  private awaiting: { epoch: string; cut: number } | undefined | null = null;
+  private readonly pending: PendingRecord;
   /**
    * The epoch a running rebase moved to, reaped below what we wrote under it before the rebase
    * got a peer's state (ownEpochCut): finish() starts over from it.
    */
   private superseded: { epoch: string; cut: number; side: readonly string[] } | undefined;
 
-  constructor(private readonly deps: RebaseDeps) {}
+  constructor(private readonly deps: RebaseDeps) {
+    this.pending = new PendingRecord(deps.store);
+  }
 
   /**
    * Called every heartbeat step, from maintain(), inside the owner's drain: starts a rebase if
@@ -115,7 +103,10 @@ export class Rebaser {
   check(): void {
     if (this.running) return;
     const r = this.deps.replica();
-    for (const p of r.pastCut()) {
+    // An older epoch of ours first: a rebase from another member's epoch would take a state
+    // that retires ours too, below what we hold, and re-run none of ours between the cuts.
+    const own = (epoch: string) => Number(peerOfOrigin(epoch) === this.deps.peerId);
+    for (const p of [...r.pastCut()].sort((x, y) => own(y.epoch) - own(x.epoch))) {
       if (p.epoch === r.id) continue;
       if (peerOfOrigin(p.epoch) === this.deps.peerId) {
         // An older epoch of our own, reaped while we were down: an unclean restart took a new
@@ -167,8 +158,12 @@ export class Rebaser {
       // A rebase is under way, and the epoch it moved to is reaped too (a pending force-leave
       // reaps each new epoch of ours that reaches it: docs/agent.md). While it waits for a state,
       // every peer's state now retires that epoch below what we wrote under it meanwhile, so none
-      // can be installed: finish() starts over from that epoch instead of waiting for ever.
-      if (epoch === this.deps.replica().id) this.superseded = { epoch, cut, side };
+      // can be installed: finish() starts over from that epoch instead of waiting for ever. The
+      // same when the epoch it rebases from is retired at a lower cut (the side whose state it
+      // waits for lost to another: docs/agent.md "a lower cut"): that state will not come.
+      const awaited = this.pending.awaitingState();
+      if (epoch === this.deps.replica().id || (awaited?.epoch === epoch && cut < awaited.cut))
+        this.superseded = { epoch, cut, side };
     }, 0);
   }
 
@@ -194,7 +189,7 @@ export class Rebaser {
 
   /** At start: finishes a rebase a crash interrupted. */
   resume(): void {
-    if (this.running || this.pending() === undefined) return;
+    if (this.running || this.pending.get() === undefined) return;
     this.run(() => this.finish());
   }
 
@@ -219,18 +214,34 @@ export class Rebaser {
     const old = this.deps.replica();
     const reap = old.reapOf(own);
     const agreed = [...side, ...(reap ? sideOf(reap) : [])];
-    const held = vcGet(old.clock(), own);
+    // A rebase that emptied the store and waits for a state holding `own` up to its cut: we
+    // hold the epoch up to there, whatever the replica took of it yet.
+    const awaited = this.pending.awaitingState();
+    const held = Math.max(vcGet(old.clock(), own), awaited?.epoch === own ? awaited.cut : 0);
     this.superseded = undefined;
-    // A rebase that never got its state (finish() starts over from the epoch it moved to): its
-    // batches were acknowledged before anything we wrote since, so they are re-run first.
-    const ops = [...(this.pending()?.ops ?? [])];
-    if (held > cut) ops.push(...store.ownOpsSince(own, cut).map((o) => o.ops));
-    // Rebasing from an older epoch of ours (check()): what we wrote under the current one
-    // depends on the old epoch's events beyond the cut, so it is re-run too, after them.
-    if (own !== old.id && held > cut) ops.push(...store.ownOpsSince(old.id, 0).map((o) => o.ops));
-    const pending: Pending = { from: own, cut, ops, ...(held > cut ? this.remembered(agreed) : {}) };
-    this.setPending(pending);
+    // A rebase that never got its state (finish() starts over from the epoch it moved to) keeps
+    // its batches in order with ours (rebase-ops.ts). Rebasing from an older epoch of ours (an
+    // unclean restart took a new one before we heard of the cut, or a lower cut of an epoch we
+    // rebased from already): what we wrote under the later ones depends on the old epoch's
+    // events beyond the cut, so it is re-run too, after them.
+    const before = this.pending.get();
+    const rerun =
+      held > cut
+        ? batchesToRerun(store, own, cut, old.id, before)
+        : { ops: [...(before?.ops ?? [])], moved: {}, last: before?.last ?? own };
+    const { ops } = rerun;
+    const pending: Pending = {
+      from: own,
+      cut,
+      ops,
+      moved: rerun.moved,
+      last: rerun.last,
+      ...(held > cut ? remembered(this.deps.peerId, this.deps.members?.() ?? [], agreed) : {}),
+    };
+    this.pending.set(pending);
+    dropMoved(store, pending.moved);
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
+    recordOwnEpochs(store, [own, old.id, origin]);
     if (held > cut) {
       store.resetForRebase();
       this.deps.setReplica(new Replica({ ...this.deps.config, id: origin }));
@@ -279,7 +290,7 @@ export class Rebaser {
     // beyond our own cut, so those are re-run as well, and none is handed over
     // (test/agent/rebase-foreign-own-cut.test.ts lost the writes in between before).
     const ownCut = this.deps.replica().reapOf(self)?.cut;
-    const beyond = this.firstOwnBeyond(cuts);
+    const beyond = firstOwnBeyond(this.deps.store, self, this.deps.replica().clock(), cuts);
     const first = ownCut !== undefined && (beyond === undefined || beyond > ownCut + 1) ? ownCut + 1 : beyond;
     const safe = first === undefined ? vcGet(this.deps.replica().clock(), self) : first - 1;
     await this.deps.handOver?.(self, safe);
@@ -287,12 +298,27 @@ export class Rebaser {
     // From here on synchronous (as rebase()): no write of ours may slip in between.
     const old = this.deps.replica();
     const held = vcGet(old.clock(), epoch);
-    const ops = first === undefined ? [] : store.ownOpsSince(self, first - 1).map((o) => o.ops);
+    // Our client writes made after we delivered the epoch beyond its cut; ours before stay kept,
+    // should our own epoch be retired below them later.
+    const rerun =
+      first === undefined
+        ? { ops: [], moved: {}, last: self }
+        : batchesToRerun(store, self, first - 1, self, this.pending.get());
+    const { ops } = rerun;
     const reap = old.reapOf(epoch);
     const agreed = [...side, ...(reap ? sideOf(reap) : [])];
-    const pending: Pending = { from: epoch, cut, ops, ...this.remembered(agreed) };
-    this.setPending(pending);
+    const pending: Pending = {
+      from: epoch,
+      cut,
+      ops,
+      moved: rerun.moved,
+      last: rerun.last,
+      ...remembered(this.deps.peerId, this.deps.members?.() ?? [], agreed),
+    };
+    this.pending.set(pending);
+    dropMoved(store, pending.moved);
     const { origin } = takeNewEpoch(store, this.deps.peerId, log);
+    recordOwnEpochs(store, [self, origin]);
     store.resetForRebase();
     this.deps.setReplica(new Replica({ ...this.deps.config, id: origin }));
     this.deps.installed();
@@ -313,38 +339,16 @@ export class Rebaser {
     await this.finish();
   }
 
-  /**
-   * The seq of our first event that followed our delivery of an epoch's events beyond its cut in
-   * `cuts` (in
-   * log order, a causal order), or undefined when we wrote none since. Neither is compacted:
-   * nobody else ever delivers them, so they never become stable. When our compacted base holds
-   * `epoch` beyond the cut (we took it in a snapshot: a member that joined the losing side of a
-   * mutual reap), its order against our own events there is lost: every client write of ours we
-   * still keep is taken as beyond (1), and nothing is handed over.
-   */
-  private firstOwnBeyond(cuts: ReadonlyMap<string, number>): number | undefined {
-    const compacted = this.deps.store.compactedClock();
-    for (const [epoch, cut] of cuts) if (vcGet(compacted, epoch) > cut) return 1;
-    const r = this.deps.replica();
-    const since = r.clock();
-    for (const [epoch, cut] of cuts) since.set(epoch, cut);
-    since.delete(r.id);
-    let beyond = false;
-    for (const e of this.deps.store.eventsSince(since)) {
-      if (cuts.has(e.origin)) beyond = true;
-      else if (beyond && e.origin === r.id) return e.seq;
-    }
-    return undefined;
-  }
-
   /** Waits until the state holds the reaped epoch up to the cut, then re-runs the batches. */
   private async finish(): Promise<void> {
-    const p = this.pending();
+    const p = this.pending.get();
     if (!p) return;
+    dropMoved(this.deps.store, p.moved); // again: a crash may have come before
     while (vcGet(this.deps.replica().clock(), p.from) < p.cut) {
       if (this.deps.stopping()) return;
       const next = this.superseded;
       const now = this.deps.replica();
+      if (next?.epoch === p.from && next.cut < p.cut) return this.lowerCut(p, next.cut, next.side);
       if (next?.epoch === now.id && vcGet(now.clock(), now.id) > next.cut)
         return this.rebase(next.epoch, next.cut, next.side);
       await this.deps.syncOnce();
@@ -356,12 +360,40 @@ export class Rebaser {
       await this.deps.write(JSON.parse(p.ops[i] ?? '[]') as unknown[]);
       // What is left, so that a crash or a failed write re-runs only the batch in flight.
       const left: Pending = { ...p, ops: p.ops.slice(i + 1) };
-      this.setPending(left);
+      this.pending.set(left);
     }
-    this.deps.store.setMetaSynced(PENDING_KEY, '');
-    this.former = new Set();
-    this.awaiting = undefined;
+    this.pending.clear();
     if (p.ops.length > 0) this.deps.log.warn({ rerun: p.ops.length }, 're-ran our writes beyond the cut');
+  }
+
+  /**
+   * While we wait for a state that holds `p.from` up to `p.cut`, `p.from` is retired at a lower
+   * `cut`, agreed by `side`: the side we took for the winner lost, and its state will not come.
+   * When nothing of `p.from` beyond the lower cut reached our emptied store, what we wrote since
+   * depends on nothing refused: we keep our epoch, and wait for a state of `side` instead,
+   * re-running `p.from`'s batches between the cuts before `p`'s. Otherwise we rebase again.
+   */
+  private async lowerCut(p: Pending, cut: number, side: readonly string[]): Promise<void> {
+    this.superseded = undefined;
+    if (vcGet(this.deps.replica().clock(), p.from) > cut) return this.rebase(p.from, cut, side);
+    const { store, log } = this.deps;
+    const between = store.ownOpsSince(p.from, cut).map((o) => o.ops);
+    const members = [...new Set([...(p.members ?? []), ...side])].sort();
+    const next: Pending = {
+      ...p,
+      cut,
+      ops: [...between, ...p.ops],
+      moved: { ...p.moved, [p.from]: cut },
+      members,
+      side: [...new Set(side)].sort(),
+    };
+    this.pending.set(next);
+    dropMoved(store, next.moved);
+    log.error(
+      { reaped: p.from, cut, was: p.cut, rerun: next.ops.length },
+      'the epoch we rebase from was retired at a lower cut: waiting for the winners’ state, and re-running our writes beyond that cut',
+    );
+    return this.finish();
   }
 
   /**
@@ -369,8 +401,7 @@ export class Rebaser {
    * knew before: the store no longer shows them, yet we are no new joiner.
    */
   formerMembers(): ReadonlySet<string> {
-    this.former ??= new Set(this.pending()?.members ?? []);
-    return this.former;
+    return this.pending.formerMembers();
   }
 
   /**
@@ -378,46 +409,6 @@ export class Rebaser {
    * a state that retires the epoch at that cut may be taken (snapshot-exchange.ts).
    */
   rebasingFrom(): { epoch: string; cut: number; side: readonly string[] } | undefined {
-    if (this.awaiting === null) {
-      const p = this.pending();
-      this.awaiting = p?.members ? { epoch: p.from, cut: p.cut } : undefined;
-      this.awaitingSide = p?.side ?? [];
-    }
-    return this.awaiting && { ...this.awaiting, side: this.awaitingSide };
-  }
-
-  /** `side`: the members that agreed the cut; they are members to take the state from too. */
-  private remembered(side: readonly string[] = []): { members: readonly string[]; side: readonly string[] } {
-    const self = this.deps.peerId;
-    const members = new Set([...(this.deps.members?.() ?? []), ...side].filter((m) => m !== self));
-    return { members: [...members].sort(), side: [...new Set(side)].sort() };
-  }
-
-  private setPending(p: Pending): void {
-    this.deps.store.setMetaSynced(PENDING_KEY, JSON.stringify(p));
-    this.former = new Set(p.members ?? []);
-    this.awaiting = p.members ? { epoch: p.from, cut: p.cut } : undefined;
-    this.awaitingSide = p.side ?? [];
-  }
-
-  private pending(): Pending | undefined {
-    const raw = this.deps.store.getMeta(PENDING_KEY);
-    if (!raw) return undefined;
-    try {
-      const p = JSON.parse(raw) as Partial<Pending>;
-      if (typeof p.from !== 'string' || typeof p.cut !== 'number' || !Array.isArray(p.ops)) return undefined;
-      const names = (xs: unknown[]) => xs.filter((m): m is string => typeof m === 'string');
-      const members = Array.isArray(p.members) ? { members: names(p.members) } : {};
-      const side = Array.isArray(p.side) ? { side: names(p.side) } : {};
-      return {
-        from: p.from,
-        cut: p.cut,
-        ops: p.ops.filter((o): o is string => typeof o === 'string'),
-        ...members,
-        ...side,
-      };
-    } catch {
-      return undefined;
-    }
+    return this.pending.awaitingState();
   }
 }

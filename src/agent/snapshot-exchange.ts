@@ -295,8 +295,10 @@ function refusePastCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: Vector
   const rebasing = d.rebasingFrom?.();
   if (rebasing === undefined) return;
   let reap: ReapState | undefined;
+  let probe: Replica;
   try {
-    reap = Replica.fromSnapshot({ id: `${d.replica.id}-probe` }, snap).reapOf(rebasing.epoch);
+    probe = Replica.fromSnapshot({ id: `${d.replica.id}-probe` }, snap);
+    reap = probe.reapOf(rebasing.epoch);
   } catch {
     return; // a state that does not validate is refused when installed
   }
@@ -305,6 +307,18 @@ function refusePastCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: Vector
   // reap we rebase for (the winner's), not a loser's that is to be given up too.
   const side = rebasing.side ?? [];
   const theirs = reap ? sideOf(reap) : [];
+  // A lower cut that stands (the side we took for the winner lost): rebase again from there
+  // (rebase.ts), and take this state then.
+  if (
+    reap &&
+    cut !== undefined &&
+    cut < rebasing.cut &&
+    peerOfOrigin(rebasing.epoch) === peerOfOrigin(d.replica.id)
+  ) {
+    const origins = [...d.replica.clock().keys(), ...probe.clock().keys()];
+    if (standingOf(reap, [...d.replica.reaps(), ...probe.reaps()], origins) === 'stands')
+      d.ownEpochCut?.(rebasing.epoch, cut, theirs);
+  }
   if (cut !== rebasing.cut || (side.length > 0 && !theirs.some((m) => side.includes(m))))
     throw new SnapshotRefused(
       SnapshotRefusal.PastCut,

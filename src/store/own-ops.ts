@@ -9,7 +9,9 @@
  * overwrite would claim to have seen what it had not. So each acknowledged client write keeps
  * its batch here, as JSON, in the transaction that logs its event; rows covered by the stable
  * frontier are dropped at compaction (an event every member holds can never be beyond a cut),
- * which bounds the table by what the log holds of our own events. System writes (member
+ * which bounds the table by what the log holds of our own events, and rows a rebase moved into
+ * its pending record are dropped then. A rebase that empties the log keeps the rest: the
+ * epoch it rebased from may be retired again at a lower cut (docs/agent.md "Reaping"). System writes (member
  * record, reports, services) are not kept: the agent's services write them afresh.
  *
  * Created on open when missing, outside the numbered migrations, like the heads table.
@@ -27,7 +29,7 @@ export class OwnOpsTable {
   private readonly insert: StatementSync;
   private readonly after: StatementSync;
   private readonly pruneUpTo: StatementSync;
-  private readonly clearAll: StatementSync;
+  private readonly dropBeyond: StatementSync;
   private readonly countAll: StatementSync;
 
   constructor(
@@ -43,7 +45,7 @@ export class OwnOpsTable {
     this.insert = db.prepare('INSERT OR IGNORE INTO own_ops (origin, seq, ops) VALUES (?, ?, ?)');
     this.after = db.prepare('SELECT seq, ops FROM own_ops WHERE origin = ? AND seq > ? ORDER BY seq');
     this.pruneUpTo = db.prepare('DELETE FROM own_ops WHERE origin = ? AND seq <= ?');
-    this.clearAll = db.prepare('DELETE FROM own_ops');
+    this.dropBeyond = db.prepare('DELETE FROM own_ops WHERE origin = ? AND seq > ?');
     this.countAll = db.prepare('SELECT COUNT(*) AS n FROM own_ops');
   }
 
@@ -74,7 +76,13 @@ export class OwnOpsTable {
     return row ? intColumn(row, 'n', this.file) : 0;
   }
 
-  clear(): void {
-    this.clearAll.run();
+  /**
+   * Drops the batches of `origin` beyond `seq`: a rebase moved them into its pending record, to
+   * be re-run under a new epoch (src/agent/rebase-ops.ts). Those up to `seq` stay: a lower cut of
+   * the same epoch may still come (a mutual reap whose winner was not known yet), and then they
+   * are re-run too.
+   */
+  drop(origin: string, seq: number): void {
+    this.dropBeyond.run(origin, seq);
   }
 }

@@ -280,18 +280,26 @@ export class Store {
     });
   }
 
+  /** Drops the client batches of `origin` beyond `seq` (a rebase moved them: own-ops.ts). */
+  dropOwnOpsBeyond(origin: string, seq: number): void {
+    this.ensureOpen();
+    this.query('drop own ops', () => {
+      this.ownOps.drop(origin, seq);
+    });
+  }
+
   /**
-   * Empties the log, its snapshots, heads and own ops, in one transaction, keeping the metadata
-   * (identity, epoch, stability view): a member whose epoch was reaped below what it holds
-   * starts over from a peer's state, as a new member does (src/agent/rebase.ts). Positions go
-   * on from where they were (they are never reused).
+   * Empties the log, its snapshots and heads, in one transaction, keeping the metadata
+   * (identity, epoch, stability view) and the client batches of our own writes: a member whose
+   * epoch was reaped below what it holds starts over from a peer's state, as a new member does
+   * (src/agent/rebase.ts), and may have to re-run more of them should the same epoch be retired
+   * again at a lower cut (own-ops.ts). Positions go on from where they were (never reused).
    */
   resetForRebase(): void {
     this.ensureOpen();
     try {
       inTransaction(this.db, () => {
         this.db.exec('DELETE FROM events; DELETE FROM origins; DELETE FROM snapshots; DELETE FROM heads;');
-        this.ownOps.clear();
       });
     } catch (e) {
       throw toStoreError(e, this.file, 'reset the store for a rebase');

@@ -34,9 +34,13 @@ function setUp() {
       meta.set(k, v);
     },
     ownOpsSince: (origin: string, seq: number) => (ownOps.get(origin) ?? []).filter((o) => o.seq > seq),
-    resetForRebase: () => {
-      ownOps.clear();
+    dropOwnOpsBeyond: (origin: string, seq: number) => {
+      ownOps.set(
+        origin,
+        (ownOps.get(origin) ?? []).filter((o) => o.seq <= seq),
+      );
     },
+    resetForRebase: () => undefined,
   };
   // Our epoch OLD was reaped at the cut 1; we hold it up to 3.
   let stopping = false;
@@ -62,9 +66,18 @@ function setUp() {
     stopping: () => stopping,
   });
   const rebaser = new Rebaser(deps);
+  /** Client writes (acknowledged) under the epoch the replica writes under now. */
+  const writeUnderNewEpoch = (bys: readonly number[]) => {
+    for (const by of bys) {
+      const { event } = replica().step({ kind: 'local', ops: inc(by) }, 1_000);
+      const list = ownOps.get(replica().id) ?? [];
+      list.push({ seq: event?.seq ?? 0, ops: JSON.stringify(inc(by)) });
+      ownOps.set(replica().id, list);
+    }
+  };
   return {
     rebaser,
-    ownOps,
+    writeUnderNewEpoch,
     meta,
     written,
     peerState,
@@ -77,19 +90,14 @@ function setUp() {
 
 describe('a rebase whose new epoch is reaped before it got a state', () => {
   it('starts over from the new epoch, and re-runs the writes of both epochs in their order', async () => {
-    const { rebaser, ownOps, meta, written, peerState, replica, stop } = setUp();
+    const { rebaser, meta, written, peerState, replica, writeUnderNewEpoch, stop } = setUp();
     try {
       // No peer's state can be installed yet (none is reachable, say).
       rebaser.check();
       await waitFor(() => replica().id !== OLD, 'the first rebase to take a new epoch');
       const second = replica().id;
       // Two client writes under the new epoch while the rebase waits (acknowledged).
-      for (const by of [10, 20]) {
-        const { event } = replica().step({ kind: 'local', ops: inc(by) }, 1_000);
-        const list = ownOps.get(second) ?? [];
-        list.push({ seq: event?.seq ?? 0, ops: JSON.stringify(inc(by)) });
-        ownOps.set(second, list);
-      }
+      writeUnderNewEpoch([10, 20]);
       // A pending force-leave reaped the new epoch at 1 (its first write reached the peers): every
       // peer's state now retires it there, and the snapshot exchange hands the cut over.
       peerState.reaps.set(second, 1);
@@ -102,6 +110,34 @@ describe('a rebase whose new epoch is reaped before it got a state', () => {
       await waitFor(() => meta.get('rebase-pending') === '', 'the re-run to finish', 3_000);
       expect(written).toEqual([inc(2), inc(3), inc(20)]);
       expect(replica().clock().get(second)).toBe(1);
+      expect(replica().clock().get(OLD)).toBe(1);
+    } finally {
+      stop();
+    }
+  });
+
+  it('a lower cut of the epoch it rebases from, while it waits: it waits for the winners’ state and re-runs the writes between the cuts first', async () => {
+    const { rebaser, meta, written, peerState, replica, writeUnderNewEpoch, stop } = setUp();
+    try {
+      // The first rebase, for c's reap of OLD at 2 (we hold 3): it re-runs 3, and waits for c's
+      // state, which does not come (c's side lost to a's, and c rebases itself).
+      rebaser.ownEpochCut(OLD, 2, ['c']);
+      await waitFor(() => replica().id !== OLD, 'the first rebase to take a new epoch');
+      const second = replica().id;
+      // Written on the emptied replica: they depend on nothing of OLD, and stand.
+      writeUnderNewEpoch([10, 20]);
+      // a's state retires OLD at 1: the snapshot exchange hands the lower cut over.
+      rebaser.ownEpochCut(OLD, 1, ['a']);
+      const pendingCut = () => (JSON.parse(meta.get('rebase-pending') ?? '{}') as { cut?: number }).cut;
+      await waitFor(() => pendingCut() === 1, 'the rebase to wait for OLD at the lower cut', 3_000);
+      expect(rebaser.rebasingFrom()).toEqual({ epoch: OLD, cut: 1, side: ['a'] });
+      peerState.reachable = true;
+      await waitFor(() => meta.get('rebase-pending') === '', 'the re-run to finish', 3_000);
+      // OLD's 2 (between the cuts), then the first rebase's re-run of 3; the writes under the
+      // second epoch stand as they are.
+      expect(written).toEqual([inc(2), inc(3)]);
+      expect(replica().id).toBe(second);
+      expect(rebaser.count).toBe(1);
       expect(replica().clock().get(OLD)).toBe(1);
     } finally {
       stop();

@@ -21,6 +21,7 @@ import {
 } from './helpers.js';
 import { closeSide, dump, waitAllEqual } from './side-tools.js';
 import { heal, split } from './split.js';
+import { bMeetsCFirst, reapAcross, splitWithJoinerOnA, threeWrote } from './three-sides.js';
 
 let agents: Agent[] = [];
 afterEach(async () => {
@@ -99,59 +100,19 @@ describe('a member that joined the winning side of a mutual reap during the spli
       // member). Meeting c first, b takes c for the winner (mutual-reap.ts: a, reaped by both,
       // ranks after c) and rebases onto c's state; but {a, j} counts two and wins, so c's state
       // is given up and b must rebase again (from c's epoch, which it holds beyond a's cut).
-      agents = await startFastCluster(3, OPTS);
-      await waitMembersKnown(agents);
-      const [c, a, b] = [...agents].sort((x, y) => x.peerId.localeCompare(y.peerId)) as [Agent, Agent, Agent];
-      let acked = 0;
-      for (const x of agents) acked += await incHits(x, 1);
-      await waitFor(() => agents.every((x) => hits(x) === acked), 'the first writes everywhere');
+      const { three, ...first } = await threeWrote(agents);
+      const [a, b, c] = three;
+      let { acked } = first;
       const origins = new Map(agents.map((x) => [x, x.status().origin]));
-      await split([[a], [b], [c]]);
-      closeSide([b]);
-      closeSide([c]);
-      const j = await Agent.start(testConfig({ ...OPTS, join: a.addresses() }), {
-        logger: quiet,
-        membership: FAST_MEMBERSHIP,
-      });
-      agents.push(j);
-      await waitMembersKnown([a, j]);
-      await waitFor(() => hits(j) >= hits(a), 'j took a’s state');
+      const j = await splitWithJoinerOnA(agents, three);
       const jOrigin = j.status().origin;
 
       for (let i = 0; i < 10; i++) for (const x of agents) acked += await incHits(x, 1 + (i % 3));
-      for (const [x, others] of [
-        [a, [b, c]],
-        [b, [a, c]],
-        [c, [a, b]],
-      ] as const)
-        for (const y of others) expect(x.forceLeave(y.peerId)).toBe(true);
-      const sides = [[a, j], [b], [c]];
-      const allRetired = () =>
-        sides.every((side) =>
-          side.every((x) => [a, b, c].every((y) => side.includes(y) || retired(x, y.peerId))),
-        );
-      await waitFor(allRetired, 'each side to retire the others', 60_000).catch((e: unknown) => {
-        dump(agents);
-        throw e;
-      });
-      for (const r of a.status().compaction.reaps) expect(r.participants).toContain(j.peerId);
+      await reapAcross(agents, three, j);
       for (let i = 0; i < 10; i++) for (const x of agents) acked += await incHits(x, 1);
 
       // b and c meet first (split lifts closeSide): b takes c for the winner.
-      const bOrigin = b.status().origin;
-      await split([
-        [a, j],
-        [b, c],
-      ]);
-      for (const y of [b, c]) await y.isolate(false);
-      await waitFor(
-        () => b.status().origin !== bOrigin && hits(b) === hits(c),
-        'b to rebase onto c’s state',
-        120_000,
-      ).catch((e: unknown) => {
-        dump(agents);
-        throw e;
-      });
+      await bMeetsCFirst(agents, three, j);
       for (let i = 0; i < 10; i++) for (const x of agents) acked += await incHits(x, 1);
 
       await heal(agents);

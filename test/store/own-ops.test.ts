@@ -1,6 +1,7 @@
 // The client batches of an agent's own writes (issue 7, "a reaped member that comes back loses
 // nothing it acknowledged"; src/store/own-ops.ts): kept with the event, in its transaction,
-// pruned once stable, and cleared with the log by a rebase.
+// pruned once stable, dropped beyond a seq when a rebase moved them, and kept when a rebase
+// empties the log (the same epoch may be retired again at a lower cut).
 import { describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
 import { ev, useTempDirs } from './helpers.js';
@@ -39,7 +40,18 @@ describe('Store: own client batches', () => {
     store.close();
   });
 
-  it('resetForRebase empties the log, snapshots, heads and batches, and keeps metadata and positions', () => {
+  it('dropOwnOpsBeyond drops the batches of one origin beyond a seq, and keeps the rest', () => {
+    const store = Store.open({ dataDir: tempDir() });
+    store.appendEvents([1, 2, 3].map((seq) => ({ ...ev('me~1', seq), clientOps: `[${String(seq)}]` })));
+    store.appendEvents([{ ...ev('me~2', 1), clientOps: '[9]' }]);
+    store.dropOwnOpsBeyond('me~1', 1);
+    store.dropOwnOpsBeyond('me~1', 1); // again (a resumed rebase): nothing more
+    expect(store.ownOpsSince('me~1', 0)).toEqual([{ seq: 1, ops: '[1]' }]);
+    expect(store.ownOpsSince('me~2', 0)).toEqual([{ seq: 1, ops: '[9]' }]);
+    store.close();
+  });
+
+  it('resetForRebase empties the log, snapshots and heads, and keeps metadata, batches and positions', () => {
     const dir = tempDir();
     let store = Store.open({ dataDir: dir });
     store.setMeta('epoch', 'keep');
@@ -50,7 +62,7 @@ describe('Store: own client batches', () => {
     expect(store.logStats()).toEqual({ events: 0, bytes: 0, lastPos });
     expect(store.latestSnapshot()).toBeUndefined();
     expect(store.head('me~1')).toBeUndefined();
-    expect(store.ownOpsSince('me~1', 0)).toEqual([]);
+    expect(store.ownOpsSince('me~1', 0)).toEqual([{ seq: 1, ops: '[1]' }]);
     expect(store.maxSeq('me~1')).toBe(0);
     store.appendEvents([ev('me~2', 1)]);
     store.close();
