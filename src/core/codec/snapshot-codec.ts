@@ -151,6 +151,22 @@ function checkHeads(heads: unknown, max: number): readonly Uint8Array[] | undefi
   return out;
 }
 
+/** The largest head `limits` allow. */
+export function snapshotHeadLimit(limits: SnapshotCodecLimits): number {
+  return limits.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
+}
+
+export function unsupportedSnapshotVersion(version: number): never {
+  return fail(
+    ErrorCode.UnsupportedVersion,
+    `The snapshot has encoding version ${version}; this build reads versions 1 to 3.`,
+    {
+      version,
+      supported: [SNAPSHOT_CODEC_VERSION, PROVEN_SNAPSHOT_CODEC_VERSION, PRUNED_SNAPSHOT_CODEC_VERSION],
+    },
+  );
+}
+
 /**
  * Decodes and fully validates a snapshot (v1 or v2) from untrusted bytes. Heads are returned
  * as bytes, unchecked: net/snapshot-proof.ts verifies them. Throws only SmacError:
@@ -162,16 +178,8 @@ export function decodeSnapshot(
 ): Snapshot {
   const r = new Reader(bytes);
   const version = r.u8('snapshot version');
-  if (version < SNAPSHOT_CODEC_VERSION || version > PRUNED_SNAPSHOT_CODEC_VERSION) {
-    fail(
-      ErrorCode.UnsupportedVersion,
-      `The snapshot has encoding version ${version}; this build reads versions 1 to 3.`,
-      {
-        version,
-        supported: [SNAPSHOT_CODEC_VERSION, PROVEN_SNAPSHOT_CODEC_VERSION, PRUNED_SNAPSHOT_CODEC_VERSION],
-      },
-    );
-  }
+  if (version < SNAPSHOT_CODEC_VERSION || version > PRUNED_SNAPSHOT_CODEC_VERSION)
+    unsupportedSnapshotVersion(version);
   const vc = readClockEntries(r, {
     what: "snapshot's vector clock",
     code: ErrorCode.DecodeError,
@@ -190,7 +198,7 @@ export function decodeSnapshot(
       `The snapshot carries ${count} heads for a clock of ${vc.size} entries; at most one per entry.`,
     );
   }
-  const maxHead = limits.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
+  const maxHead = snapshotHeadLimit(limits);
   const heads: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
     const h = r.lenBytes(maxHead, "snapshot's head");
