@@ -29,10 +29,11 @@ import { NetErrorCode, netFail } from './errors.js';
 import { pullFrames, pushEnvelopes } from './sync-requester.js';
 import { servePush, serveSync } from './sync-responder.js';
 import type { SyncContext, SyncNode, SyncSettings } from './sync-stream-io.js';
-import type { SyncCounters, SyncFrame, SyncServiceOptions } from './sync-types.js';
+import type { PullOptions, SyncCounters, SyncFrame, SyncServiceOptions } from './sync-types.js';
 import { DEFAULT_SYNC_WIRE_LIMITS, PUSH_PROTOCOL, SYNC_PROTOCOL, type SyncWireLimits } from './sync-wire.js';
 
 export type {
+  PullOptions,
   SyncCounters,
   SyncFrame,
   SyncHeader,
@@ -150,7 +151,7 @@ export class SyncService {
   pull(
     peer: PeerId | Multiaddr,
     vc: ReadonlyVectorClock,
-    options: { signal?: AbortSignal; onFrame?: () => void; onOpen?: () => void } = {},
+    options: PullOptions = {},
   ): AsyncGenerator<SyncFrame, void, undefined> {
     return pullFrames(this.ctx, peer, vc, options);
   }

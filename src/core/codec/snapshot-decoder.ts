@@ -189,6 +189,8 @@ export class SnapshotDecoder {
       return f();
     } catch (e) {
       this.failure = e as Error;
+      this.q.drain(); // nothing more is decoded: hold none of it
+      this.json = undefined;
       throw e;
     }
   }
