@@ -41,8 +41,8 @@
 import type { Hlc } from '../clock/hlc.js';
 import { isCount, type ReadonlyVectorClock, type VectorClock } from '../clock/vector-clock.js';
 import { ErrorCode, fail } from '../errors.js';
-import { canonicalJson, isRecord, type Json } from '../json.js';
-import { Reader, utf8Encode, Writer } from './binary.js';
+import { canonicalJson, isRecord, type Json, utf8Length } from '../json.js';
+import { Reader, Writer } from './binary.js';
 import {
   DEFAULT_EVENT_CODEC_LIMITS,
   type EventCodecLimits,
@@ -77,6 +77,7 @@ export interface SnapshotCodecLimits extends Pick<EventCodecLimits, 'maxOriginBy
 }
 
 const DEFAULT_MAX_HEAD_BYTES = DEFAULT_EVENT_CODEC_LIMITS.maxEventBytes + 1024;
+const textEncoder = new TextEncoder();
 
 /**
  * Encodes `s`, accepting exactly what `decodeSnapshot` returns: a clock of replica id to
@@ -114,9 +115,12 @@ export function encodeSnapshot(
     heads ??= [];
     checkDisjoint(v.vc as VectorClock, v.retired as ReadonlyVectorClock, ErrorCode.InvalidArgument);
   }
-  const keyspace = utf8Encode(canonicalJson(v.keyspace, Number.MAX_SAFE_INTEGER, 'snapshot keyspace'));
+  // The keyspace's text is encoded straight into the result, sized exactly: no second copy of
+  // it (a grown buffer, a trimmed one) is ever made. JSON.stringify escapes lone surrogates, so
+  // the text is well-formed and utf8Length is its UTF-8 size.
+  const text = canonicalJson(v.keyspace, Number.MAX_SAFE_INTEGER, 'snapshot keyspace');
   const headBytes = (heads ?? []).reduce((n, h) => n + h.length + 5, 0);
-  const w = new Writer(keyspace.length + headBytes + 64).u8(
+  const w = new Writer(headBytes + 64).u8(
     retired !== undefined
       ? PRUNED_SNAPSHOT_CODEC_VERSION
       : heads === undefined
@@ -130,7 +134,11 @@ export function encodeSnapshot(
     for (const h of heads) w.lenBytes(h);
   }
   if (retired !== undefined) writeClockEntries(w, retired);
-  return w.bytes(keyspace).finish();
+  const prefix = w.finish();
+  const out = new Uint8Array(prefix.length + utf8Length(text));
+  out.set(prefix);
+  textEncoder.encodeInto(text, out.subarray(prefix.length));
+  return out;
 }
 
 function checkDisjoint(vc: ReadonlyVectorClock, retired: ReadonlyVectorClock, code: ErrorCode): void {
