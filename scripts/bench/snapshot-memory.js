@@ -89,9 +89,12 @@ async function receive(addr) {
   for await (const f of sync.pull(multiaddr(addr), new Map())) {
     if (f.type !== 'snapshot') continue;
     // Before streaming the frame carried the whole encoding (`bytes`); now the decoded snapshot.
+    // As installPeerSnapshot: the bytes the store keeps (encoded again from a streamed
+    // snapshot), then the replica built from the snapshot; the store's copy is live meanwhile.
     const snap = f.bytes ? decodeSnapshot(f.bytes) : f.snapshot.snapshot;
+    const bytes = f.bytes ?? encodeSnapshot(snap);
     replica = Replica.fromSnapshot({ id: 'receiver~1' }, snap);
-    stored = f.bytes ? f.bytes.length : encodeSnapshot(snap).length; // the bytes the store keeps
+    stored = bytes.length;
   }
   const ms = Date.now() - t0;
   const peak = vmHwmBytes();

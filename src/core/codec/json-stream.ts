@@ -253,9 +253,14 @@ export class JsonStreamParser {
   }
 
   private endString(): void {
-    const s = this.parts.join('');
+    const one = this.parts.length === 1;
+    let s = this.parts.join('');
     this.parts = [];
     if (!this.strIsKey) {
+      // A string sliced from the piece of text it came in keeps that whole piece alive (V8
+      // makes a slice of 13 characters or more a view of its parent): a kept value is copied
+      // out, so a built state does not pin every piece received. Keys are copied as keys.
+      if (one && s.length >= 13) s = JSON.parse(JSON.stringify(s)) as string;
       this.value(s);
       return;
     }
