@@ -17,6 +17,10 @@ import type { Json } from '../json.js';
 /** Longest number text accepted: canonical numbers (JSON.stringify) take at most 24. */
 export const MAX_NUMBER_CHARS = 1024;
 
+/** Strings up to this long are shared (`shared`); at most SHARED_STRINGS of them at a time. */
+const SHARED_MAX_CHARS = 32;
+const SHARED_STRINGS = 4096;
+
 const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 const enum S {
@@ -75,6 +79,7 @@ export class JsonStreamParser {
   private token = '';
   private strIsKey = false;
   private failed: Error | undefined;
+  private readonly strings = new Map<string, string>();
 
   constructor(private readonly what = 'JSON text') {}
 
@@ -261,6 +266,7 @@ export class JsonStreamParser {
       // makes a slice of 13 characters or more a view of its parent): a kept value is copied
       // out, so a built state does not pin every piece received. Keys are copied as keys.
       if (one && s.length >= 13) s = JSON.parse(JSON.stringify(s)) as string;
+      if (s.length <= SHARED_MAX_CHARS) s = this.shared(s);
       this.value(s);
       return;
     }
@@ -278,6 +284,18 @@ export class JsonStreamParser {
     this.value(v);
   }
 
+  /**
+   * One copy of each short string (ids, type names repeat across a keyspace), as JSON.parse
+   * shares them by internalizing: a bounded cache, emptied when full.
+   */
+  private shared(s: string): string {
+    const known = this.strings.get(s);
+    if (known !== undefined) return known;
+    if (this.strings.size >= SHARED_STRINGS) this.strings.clear();
+    this.strings.set(s, s);
+    return s;
+  }
+
   private endLiteral(): void {
     const v = LITERALS.get(this.token);
     if (v === undefined) this.error('a bad literal');
@@ -287,7 +305,9 @@ export class JsonStreamParser {
 
   private close(): void {
     const top = this.stack.pop();
-    this.value(top?.arr ?? top?.obj ?? null);
+    // slice(): an array grown by push keeps spare capacity (17 slots for one element); a kept
+    // copy of its exact size is what JSON.parse would have made.
+    this.value(top?.arr?.slice() ?? top?.obj ?? null);
   }
 
   private value(v: Json): void {
