@@ -115,10 +115,12 @@ export function encodeSnapshot(
     heads ??= [];
     checkDisjoint(v.vc as VectorClock, v.retired as ReadonlyVectorClock, ErrorCode.InvalidArgument);
   }
-  // The keyspace's text is encoded straight into the result, sized exactly: no second copy of
-  // it (a grown buffer, a trimmed one) is ever made. JSON.stringify escapes lone surrogates, so
-  // the text is well-formed and utf8Length is its UTF-8 size.
-  const text = canonicalJson(v.keyspace, Number.MAX_SAFE_INTEGER, 'snapshot keyspace');
+  // The keyspace's text is encoded piece by piece (one top-level entry at a time) straight into
+  // the result, sized exactly by a first pass: the text is never held whole, nor copied. Each
+  // piece comes from canonicalJson, whose JSON.stringify escapes lone surrogates, so the text
+  // is well-formed and utf8Length is its UTF-8 size.
+  let textBytes = 0;
+  for (const piece of keyspacePieces(v.keyspace)) textBytes += utf8Length(piece);
   const headBytes = (heads ?? []).reduce((n, h) => n + h.length + 5, 0);
   const w = new Writer(headBytes + 64).u8(
     retired !== undefined
@@ -135,10 +137,31 @@ export function encodeSnapshot(
   }
   if (retired !== undefined) writeClockEntries(w, retired);
   const prefix = w.finish();
-  const out = new Uint8Array(prefix.length + utf8Length(text));
+  const out = new Uint8Array(prefix.length + textBytes);
   out.set(prefix);
-  textEncoder.encodeInto(text, out.subarray(prefix.length));
+  let at = prefix.length;
+  for (const piece of keyspacePieces(v.keyspace))
+    at += textEncoder.encodeInto(piece, out.subarray(at)).written;
   return out;
+}
+
+/**
+ * The canonical JSON text of a keyspace (canonicalJson's, sorted keys), in pieces: the entries
+ * of a top-level array or object one by one, each checked by canonicalJson.
+ */
+function* keyspacePieces(keyspace: unknown): Generator<string> {
+  const what = 'snapshot keyspace';
+  const max = Number.MAX_SAFE_INTEGER;
+  if (Array.isArray(keyspace)) {
+    yield '[';
+    for (const [i, x] of keyspace.entries()) yield (i > 0 ? ',' : '') + canonicalJson(x, max, what);
+    yield ']';
+  } else if (isRecord(keyspace) && Object.getPrototypeOf(keyspace) === Object.prototype) {
+    yield '{';
+    for (const [i, k] of Object.keys(keyspace).sort().entries())
+      yield `${i > 0 ? ',' : ''}${JSON.stringify(k)}:${canonicalJson(keyspace[k], max, what)}`;
+    yield '}';
+  } else yield canonicalJson(keyspace, max, what);
 }
 
 function checkDisjoint(vc: ReadonlyVectorClock, retired: ReadonlyVectorClock, code: ErrorCode): void {
