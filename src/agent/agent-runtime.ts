@@ -21,7 +21,7 @@ import type { GossipGap } from './gossip-gap.js';
 import type { GossipStreams } from '../net/gossip-streams.js';
 import type { Joiner } from '../net/join.js';
 import type { SmacNode } from '../net/node.js';
-import { SnapshotRefusal, SnapshotRefused } from '../net/snapshot-proof.js';
+import { type PeerSnapshotInput, SnapshotRefusal, SnapshotRefused } from '../net/snapshot-proof.js';
 import type { SyncService } from '../net/sync-protocol.js';
 import type { Discovery } from '../services/discovery.js';
 import type { LoadMonitor } from '../services/load.js';
@@ -168,7 +168,7 @@ export class AgentRuntime {
   // ---- the owner ------------------------------------------------------------------------
 
   /** Installs a peer's snapshot (the owner's 'install' input), if its sender may give us one. */
-  install(bytes: Uint8Array, from: string, keepNewer: boolean): boolean {
+  install(snapshot: PeerSnapshotInput, from: string, keepNewer: boolean): boolean {
     const why = snapshotSourceRefusal(from, {
       self: this.peerId,
       origins: this.replica.clock().keys(),
@@ -178,7 +178,7 @@ export class AgentRuntime {
       // "Divergence"): merging its state is the point of accepting it.
       isMember: (id) => this.isMember(id) || this.heartbeats.refusals.mayMerge(id),
       reaped: (id) => (this.compactor.view.retirements()[id]?.reason ?? 'left') !== 'left',
-      claims: () => provenClock(bytes),
+      claims: () => provenClock(snapshot),
       reapOf: (epoch) => this.replica.reapOf(epoch),
     });
     if (why !== undefined) {
@@ -188,7 +188,7 @@ export class AgentRuntime {
     }
     // A diverged peer that merges, as we do (heartbeats.ts): its snapshot is merged if needed.
     const merge = this.heartbeats.refusals.mayMerge(from) ? { merge: from } : {};
-    return installPeerSnapshot(this.snapshotDeps(), bytes, { keepNewer, nowMs: this.now(), ...merge });
+    return installPeerSnapshot(this.snapshotDeps(), snapshot, { keepNewer, nowMs: this.now(), ...merge });
   }
 
   snapshotDeps(): SnapshotExchangeDeps {

@@ -115,7 +115,7 @@ export function createOwnerQueue(rt: AgentRuntime): OwnerQueue<OwnerInput> {
     repair: () => {
       rt.antiEntropy.repair();
     },
-    install: (bytes, from, keepNewer) => rt.install(bytes, from, keepNewer),
+    install: (snapshot, from, keepNewer) => rt.install(snapshot, from, keepNewer),
     maintain: () => {
       rt.maintain();
     },
@@ -335,14 +335,14 @@ function createAntiEntropy(rt: AgentRuntime): AntiEntropy {
       return rt.compactor.view.named(id);
     },
     receive: (items) => rt.receive(items),
-    install: (bytes, keepNewer, from) =>
+    install: (snapshot, keepNewer, from) =>
       new Promise<boolean | 'untrusted'>((resolve) => {
         // A refusal resolves false (push first, pull again), unless we take no state from that
         // peer: anti-entropy then looks for one we do (pull-peers.ts).
         const reject = (e: unknown) => {
           resolve(e instanceof SnapshotRefused && e.code === SnapshotRefusal.Untrusted ? 'untrusted' : false);
         };
-        rt.queue.push({ kind: 'install', bytes, keepNewer, from, resolve, reject }).catch(() => {
+        rt.queue.push({ kind: 'install', snapshot, keepNewer, from, resolve, reject }).catch(() => {
           resolve(false);
         });
       }),

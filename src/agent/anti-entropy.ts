@@ -27,6 +27,7 @@ import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import type { ReadonlyVectorClock, VectorClock } from '../core/clock/vector-clock.js';
 import type { VerifiedEvent } from '../net/gossip.js';
+import type { PeerSnapshotInput } from '../net/snapshot-proof.js';
 import type { SyncFrame, SyncService } from '../net/sync-protocol.js';
 import type { Store } from '../store/store.js';
 import { DivergenceLog, foldedBeyond } from './divergence.js';
@@ -95,7 +96,11 @@ export interface AntiEntropyDeps {
    * false when we hold events it lacks (push them first), `untrusted` when it was refused
    * because we take no state from that peer (snapshot-source.ts).
    */
-  readonly install: (bytes: Uint8Array, keepNewer: boolean, from: string) => Promise<boolean | 'untrusted'>;
+  readonly install: (
+    snapshot: PeerSnapshotInput,
+    keepNewer: boolean,
+    from: string,
+  ) => Promise<boolean | 'untrusted'>;
   readonly halted: () => boolean;
 }
 
@@ -386,7 +391,7 @@ export class AntiEntropy {
           }
           if (verdict.kind === 'held') return verdict;
         } else if (frame.type === 'snapshot') {
-          const installed = await this.deps.install(frame.bytes, keepNewer, peer.toString());
+          const installed = await this.deps.install(frame.snapshot, keepNewer, peer.toString());
           // We take no state from this peer: pushing ours first would not change that.
           if (installed === 'untrusted') {
             this.peers.refusedState(peer.toString());

@@ -17,7 +17,7 @@ import type { Event } from '../core/event.js';
 import { NOT_OWNER } from '../core/ownership.js';
 import type { Effect, Replica, TouchedObject } from '../core/replica.js';
 import { envelopeLink, NO_LINK, sealEvent } from '../net/envelope.js';
-import { SnapshotRefused } from '../net/snapshot-proof.js';
+import { type PeerSnapshotInput, SnapshotRefused } from '../net/snapshot-proof.js';
 import type { Store } from '../store/store.js';
 import { OwnerQueue } from './owner-queue.js';
 import { StoreFailStop } from './snapshot-exchange.js';
@@ -50,7 +50,8 @@ export type OwnerInput =
   | { readonly kind: 'maintain' }
   | {
       readonly kind: 'install';
-      readonly bytes: Uint8Array;
+      /** Decoded as it arrived (sync-requester.ts), or refused; or a whole encoding. */
+      readonly snapshot: PeerSnapshotInput;
       /** After a push: install even if it lacks events we still log (re-applied on top). */
       readonly keepNewer?: boolean;
       /** The peer it came from (src/agent/snapshot-source.ts: whom snapshots are taken from). */
@@ -84,7 +85,7 @@ export interface OwnerDeps {
   /** The replica asked for repair (a gap, an overflowing buffer): pull from a peer. */
   readonly repair: () => void;
   /** Installs a peer's snapshot (snapshot-exchange.ts); false when we hold events it lacks. */
-  readonly install: (bytes: Uint8Array, from: string, keepNewer: boolean) => boolean;
+  readonly install: (snapshot: PeerSnapshotInput, from: string, keepNewer: boolean) => boolean;
   /** Periodic work on replica state: wire version, reaping, compaction. */
   readonly maintain: () => void;
   /** The store failed: stop the agent. */
@@ -260,7 +261,7 @@ export class Owner {
         );
         break;
       case 'install':
-        input.resolve(this.d.install(input.bytes, input.from, input.keepNewer === true));
+        input.resolve(this.d.install(input.snapshot, input.from, input.keepNewer === true));
         break;
       case 'tick':
         handle(this.d.replica().step({ kind: 'tick' }, now).effects);

@@ -15,6 +15,8 @@ import type { ReapState } from '../core/reaping.js';
 import {
   headsFor,
   openPeerSnapshot,
+  type PeerSnapshotInput,
+  peerSnapshotBytes,
   type ProvenSnapshot,
   SnapshotRefusal,
   SnapshotRefused,
@@ -83,15 +85,16 @@ export interface SnapshotExchangeDeps {
  */
 export function installPeerSnapshot(
   d: SnapshotExchangeDeps,
-  bytes: Uint8Array,
+  input: PeerSnapshotInput,
   opts: { keepNewer?: boolean; nowMs?: number; merge?: string } = {},
 ): boolean {
   let snap: ProvenSnapshot;
   let vc: VectorClock;
   let keep: StoredEvent[] = [];
   let merged = false;
+  let bytes: Uint8Array | undefined; // what the store keeps: encoded again from a streamed snapshot
   try {
-    snap = openPeerSnapshot(bytes);
+    snap = openPeerSnapshot(input);
     // The clock it covers: the proven one, plus the retired epochs up to their cuts (format 3;
     // the replica checks them against the snapshot's own reap reports when it installs it).
     vc = withRetiredCuts(snap.vc, snap.retired ?? new Map());
@@ -107,6 +110,7 @@ export function installPeerSnapshot(
       let lacking = 0;
       for (const [origin, seq] of mine) lacking += Math.max(0, seq - vcGet(vc, origin));
       if (keep.length === lacking) {
+        bytes = peerSnapshotBytes(input);
         const events = keep.map((e) => readTrustedEnvelope(e.bytes).event);
         d.replica.installKeeping(snap, events, opts.nowMs ?? Date.now()); // validates before changing
       } else if (opts.merge !== undefined) {
@@ -114,7 +118,10 @@ export function installPeerSnapshot(
         d.replica.merge(snap); // validates before changing
         merged = true;
       } else return false;
-    } else d.replica.install(snap); // validates the whole keyspace before it changes anything
+    } else {
+      bytes = peerSnapshotBytes(input);
+      d.replica.install(snap); // validates the whole keyspace before it changes anything
+    }
   } catch (e) {
     const refused =
       e instanceof SnapshotRefused
@@ -134,7 +141,7 @@ export function installPeerSnapshot(
     return true;
   }
   try {
-    d.store.installSnapshot({ vc, bytes, heads: snap.proof, keep });
+    d.store.installSnapshot({ vc, bytes: bytes ?? peerSnapshotBytes(input), heads: snap.proof, keep });
   } catch (e) {
     throw new StoreFailStop('the store failed to install a snapshot; stopping the agent', e);
   }
@@ -184,9 +191,9 @@ function persistMerge(
  * The clock a peer's snapshot proves by its signed heads, or undefined when it does not decode
  * or does not prove it (snapshot-source.ts reads it to tell a reaped peer that rebased).
  */
-export function provenClock(bytes: Uint8Array): VectorClock | undefined {
+export function provenClock(input: PeerSnapshotInput): VectorClock | undefined {
   try {
-    return openPeerSnapshot(bytes).vc;
+    return openPeerSnapshot(input).vc;
   } catch {
     return undefined;
   }

@@ -13,6 +13,7 @@
 import { type ReadonlyVectorClock, vcGet } from '../core/clock/vector-clock.js';
 import {
   decodeSnapshot,
+  encodeSnapshot,
   PROVEN_SNAPSHOT_CODEC_VERSION,
   type Snapshot,
   type SnapshotCodecLimits,
@@ -63,10 +64,23 @@ export interface ProvenSnapshot extends Snapshot {
   readonly proof: readonly SnapshotHead[];
 }
 
-const DEFAULT_LIMITS: SnapshotCodecLimits = {
+/** The limits a peer's snapshot is decoded with, whole or as it streams in. */
+export const PEER_SNAPSHOT_LIMITS: SnapshotCodecLimits = Object.freeze({
   maxOriginBytes: DEFAULT_EVENT_CODEC_LIMITS.maxOriginBytes,
   maxHeadBytes: maxEnvelopeBytes(),
-};
+});
+
+/**
+ * A peer's snapshot as a pull received it (sync-requester.ts): decoded as its chunks arrived
+ * (core/codec/snapshot-decoder.ts), so its encoding was never held whole, or the error that
+ * stopped the decoding (the rest was not read). `receivedBytes` counts what arrived.
+ */
+export type ReceivedSnapshot =
+  | { readonly snapshot: Snapshot; readonly receivedBytes: number }
+  | { readonly error: Error; readonly receivedBytes: number };
+
+/** What is opened: a received snapshot, or a whole encoding (a test, a stored snapshot). */
+export type PeerSnapshotInput = Uint8Array | ReceivedSnapshot;
 
 /**
  * Decodes a snapshot from a peer and checks the proof of its clock. Throws only
@@ -74,12 +88,14 @@ const DEFAULT_LIMITS: SnapshotCodecLimits = {
  * without valid heads (a v1 snapshot, which has none, proves only an empty clock).
  */
 export function openPeerSnapshot(
-  bytes: Uint8Array,
-  limits: SnapshotCodecLimits = DEFAULT_LIMITS,
+  input: PeerSnapshotInput,
+  limits: SnapshotCodecLimits = PEER_SNAPSHOT_LIMITS,
 ): ProvenSnapshot {
   let snap: Snapshot;
   try {
-    snap = decodeSnapshot(bytes, limits);
+    if (input instanceof Uint8Array) snap = decodeSnapshot(input, limits);
+    else if ('snapshot' in input) snap = input.snapshot;
+    else throw input.error;
   } catch (e) {
     throw new SnapshotRefused(
       SnapshotRefusal.Malformed,
@@ -90,6 +106,17 @@ export function openPeerSnapshot(
   }
   const heads = snap.heads ?? [];
   return { ...snap, heads, proof: verifySnapshotHeads(snap.vc, heads) };
+}
+
+/**
+ * The bytes a store keeps of a peer's snapshot: the encoding itself, or a received snapshot
+ * encoded again (the same bytes when the peer encoded canonically, as encodeSnapshot does).
+ * Throws like encodeSnapshot for a state it cannot encode.
+ */
+export function peerSnapshotBytes(input: PeerSnapshotInput): Uint8Array {
+  if (input instanceof Uint8Array) return input;
+  if (!('snapshot' in input)) throw input.error;
+  return encodeSnapshot(input.snapshot, PEER_SNAPSHOT_LIMITS);
 }
 
 /**

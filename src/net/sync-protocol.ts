@@ -7,7 +7,8 @@
  * has not seen everything compacted away, a snapshot, then the envelopes the requester is
  * missing in causal order, then END. Envelopes stream with backpressure on both sides: the
  * responder waits for its send buffer to drain, and the requester's FrameReader pauses the
- * stream while the consumer lags, so neither side buffers a whole log.
+ * stream while the consumer lags, so neither side buffers a whole log. The requester decodes
+ * the snapshot chunk by chunk as it arrives, so it never holds the encoded snapshot whole.
  *
  * /smac/push/1. A returning peer hands its own unsent events to a peer before it installs
  * that peer's snapshot (which would otherwise erase them locally). The receiver acknowledges
@@ -29,10 +30,11 @@ import { NetErrorCode, netFail } from './errors.js';
 import { pullFrames, pushEnvelopes } from './sync-requester.js';
 import { servePush, serveSync } from './sync-responder.js';
 import type { SyncContext, SyncNode, SyncSettings } from './sync-stream-io.js';
-import type { SyncCounters, SyncFrame, SyncServiceOptions } from './sync-types.js';
+import type { PullOptions, SyncCounters, SyncFrame, SyncServiceOptions } from './sync-types.js';
 import { DEFAULT_SYNC_WIRE_LIMITS, PUSH_PROTOCOL, SYNC_PROTOCOL, type SyncWireLimits } from './sync-wire.js';
 
 export type {
+  PullOptions,
   SyncCounters,
   SyncFrame,
   SyncHeader,
@@ -141,7 +143,9 @@ export class SyncService {
 
   /**
    * Pulls what `peer` has that `vc` does not cover. Yields the header, then the snapshot if
-   * one is needed, then batches of envelopes in causal order, then the end. Throws NetError
+   * one is needed (decoded as its chunks arrived, or the SmacError that stopped its decoding:
+   * the stream is then given up, and resuming throws BAD_FRAME), then batches of envelopes in
+   * causal order, then the end. Throws NetError
    * BAD_FRAME if the peer breaks the protocol, BUSY or REMOTE_ERROR if it refuses, or the
    * abort reason. Breaking out of the loop early closes the stream. `onFrame` is called for
    * every frame received, snapshot chunks included (a progress watchdog resets on it);
@@ -150,7 +154,7 @@ export class SyncService {
   pull(
     peer: PeerId | Multiaddr,
     vc: ReadonlyVectorClock,
-    options: { signal?: AbortSignal; onFrame?: () => void; onOpen?: () => void } = {},
+    options: PullOptions = {},
   ): AsyncGenerator<SyncFrame, void, undefined> {
     return pullFrames(this.ctx, peer, vc, options);
   }

@@ -6,7 +6,10 @@
 import type { PeerId } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import type { ReadonlyVectorClock } from '../core/clock/vector-clock.js';
+import { SnapshotDecoder } from '../core/codec/snapshot-decoder.js';
+import { isSmacError } from '../core/errors.js';
 import { NetErrorCode, netFail } from './errors.js';
+import { PEER_SNAPSHOT_LIMITS, type ReceivedSnapshot } from './snapshot-proof.js';
 import { FrameReader, writeFrame } from './frame-stream.js';
 import {
   countFailure,
@@ -16,7 +19,7 @@ import {
   type SyncContext,
   writeEvents,
 } from './sync-stream-io.js';
-import type { SyncFrame } from './sync-types.js';
+import type { PullOptions, SyncFrame } from './sync-types.js';
 import {
   decodeFrame,
   encodeEnd,
@@ -31,7 +34,7 @@ export async function* pullFrames(
   ctx: SyncContext,
   peer: PeerId | Multiaddr,
   vc: ReadonlyVectorClock,
-  options: { signal?: AbortSignal; onFrame?: () => void; onOpen?: () => void },
+  options: PullOptions,
 ): AsyncGenerator<SyncFrame, void, undefined> {
   const signal = options.signal;
   const stream = await openStream(ctx, peer, SYNC_PROTOCOL, signal);
@@ -55,29 +58,11 @@ export async function* pullFrames(
       snapshot: header.snapshotBytes > 0,
     };
     if (header.snapshotBytes > 0) {
-      // Chunks arrive with backpressure (FrameReader pauses the stream) and are copied into
-      // one buffer of the announced size (bounded by maxSnapshotBytes), allocated once the
-      // first chunk shows the peer means it: at most one snapshot's bytes are held.
-      let whole: Uint8Array | undefined;
-      let received = 0;
-      while (received < header.snapshotBytes) {
-        const chunk = expectFrame(
-          await next(),
-          'snapshot-chunk',
-          'a sync response before its snapshot is complete',
-        );
-        if (received + chunk.bytes.length > header.snapshotBytes) {
-          netFail(
-            NetErrorCode.BadFrame,
-            `The peer sent more snapshot bytes than the ${header.snapshotBytes} it announced.`,
-          );
-        }
-        whole ??= new Uint8Array(header.snapshotBytes);
-        whole.set(chunk.bytes, received);
-        received += chunk.bytes.length;
-      }
-      ctx.stats.pulledSnapshots++;
-      yield { type: 'snapshot', bytes: whole ?? new Uint8Array(0) };
+      const snapshot = await receiveSnapshot(ctx, header.snapshotBytes, next, options.onSnapshotChunk);
+      yield { type: 'snapshot', snapshot };
+      // A snapshot that did not decode was not read to its end: the stream cannot go on.
+      if ('error' in snapshot)
+        netFail(NetErrorCode.BadFrame, 'The sync response went on after a malformed snapshot.');
     }
     let events = 0;
     for (;;) {
@@ -110,6 +95,55 @@ export async function* pullFrames(
     reader.release();
     if (!done) stream.abort(new Error('sync pull ended before the response was complete'));
   }
+}
+
+/**
+ * Receives the announced `total` bytes of a snapshot, chunk by chunk (FrameReader pauses the
+ * stream between them: backpressure), and decodes each as it arrives: the snapshot is built
+ * while the encoding is never held whole (core/codec/snapshot-decoder.ts). A chunk beyond the
+ * announced size is BAD_FRAME (counted as one); bytes that do not decode stop the reading at
+ * once, and the snapshot is handed on as refused, for the consumer to count (snapshot-proof.ts).
+ */
+async function receiveSnapshot(
+  ctx: SyncContext,
+  total: number,
+  next: () => Promise<WireFrame | undefined>,
+  onChunk: PullOptions['onSnapshotChunk'],
+): Promise<ReceivedSnapshot> {
+  const decoder = new SnapshotDecoder(
+    { ...PEER_SNAPSHOT_LIMITS, maxOriginBytes: ctx.limits.maxOriginBytes },
+    total,
+  );
+  let received = 0;
+  while (received < total) {
+    const chunk = expectFrame(
+      await next(),
+      'snapshot-chunk',
+      'a sync response before its snapshot is complete',
+    );
+    received += chunk.bytes.length;
+    if (received > total)
+      netFail(NetErrorCode.BadFrame, `The peer sent more snapshot bytes than the ${total} it announced.`);
+    try {
+      decoder.push(chunk.bytes);
+    } catch (e) {
+      return refused(e, received);
+    } finally {
+      onChunk?.({ receivedBytes: received, bufferedBytes: decoder.bufferedBytes });
+    }
+  }
+  try {
+    const snapshot = decoder.end();
+    ctx.stats.pulledSnapshots++;
+    return { snapshot, receivedBytes: received };
+  } catch (e) {
+    return refused(e, received);
+  }
+}
+
+function refused(e: unknown, receivedBytes: number): ReceivedSnapshot {
+  if (!isSmacError(e)) throw e;
+  return { error: e, receivedBytes };
 }
 
 /** SyncService.push (sync-protocol.ts documents it). */

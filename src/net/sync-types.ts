@@ -4,6 +4,7 @@
  */
 import type { PeerId } from '@libp2p/interface';
 import type { ReadonlyVectorClock, VectorClock } from '../core/clock/vector-clock.js';
+import type { PeerSnapshotInput } from './snapshot-proof.js';
 import type { SyncWireLimits } from './sync-wire.js';
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -54,9 +55,26 @@ export type SyncFrame =
       /** True when a snapshot frame follows: install it before applying the events. */
       readonly snapshot: boolean;
     }
-  | { readonly type: 'snapshot'; readonly bytes: Uint8Array }
+  | {
+      readonly type: 'snapshot';
+      /** Decoded as it arrived, or refused (snapshot-proof.ts opens it); never the whole bytes. */
+      readonly snapshot: PeerSnapshotInput;
+    }
   | { readonly type: 'events'; readonly envelopes: Uint8Array[] }
   | { readonly type: 'end'; readonly events: number };
+
+export interface PullOptions {
+  readonly signal?: AbortSignal;
+  /** Called for every frame received, snapshot chunks included (a progress watchdog resets on it). */
+  readonly onFrame?: () => void;
+  /** Called once the stream is open (its protocol negotiated), before the request goes out. */
+  readonly onOpen?: () => void;
+  /**
+   * Called after each snapshot chunk was decoded: the snapshot bytes received so far, and those
+   * the decoder holds undecoded (an incomplete field; never the whole snapshot).
+   */
+  readonly onSnapshotChunk?: (progress: { receivedBytes: number; bufferedBytes: number }) => void;
+}
 
 export interface SyncCounters {
   /** Pulls served to completion, and the envelopes they carried. */

@@ -13,7 +13,8 @@
  *   0x07 ACK             varint envelopes received
  *
  * /smac/sync/1:  client REQUEST; server HEADER, SNAPSHOT_CHUNK* (exactly snapshotBytes in all),
- *                EVENTS*, END. Or ERROR at any point.
+ *                EVENTS*, END. Or ERROR at any point. A chunk ends anywhere in the snapshot's
+ *                encoding: the client decodes across chunk boundaries.
  * /smac/push/1:  client EVENTS*, END; server ACK once every batch was handed over. Or ERROR.
  *
  * Every decoder treats its input as hostile and throws NetError BAD_FRAME (with the codec's
@@ -52,14 +53,15 @@ export interface SyncWireLimits {
   /** Longest origin in a clock. */
   readonly maxOriginBytes: number;
   /**
-   * Largest snapshot a client accepts, in bytes. The client holds one whole snapshot while it
-   * installs it (the bytes, then the decoded state, several times their size), so this bounds
-   * the memory one peer can make it use. A header announcing more is refused at once.
+   * Largest snapshot a client accepts, in bytes. The client decodes a snapshot as its chunks
+   * arrive (core/codec/snapshot-decoder.ts) and never holds its bytes whole, but the state it
+   * builds grows with them (several times their size in heap), so this bounds the memory one
+   * peer can make it use. A header announcing more is refused at once.
    */
   readonly maxSnapshotBytes: number;
 }
 
-/** Default snapshot bound: 128 MiB of encoded state (about 1 GiB of heap while installing). */
+/** Default snapshot bound: 128 MiB of encoded state (docs/agent.md gives measured heap per MiB). */
 export const DEFAULT_MAX_SNAPSHOT_BYTES = 128 * 1024 * 1024;
 
 export const DEFAULT_SYNC_WIRE_LIMITS: Readonly<SyncWireLimits> = Object.freeze({

@@ -19,7 +19,7 @@ function setup(peer: PeerId, opts: { bridged?: boolean; refused?: boolean }) {
       pulls.push(p.toString());
       const vc = new Map([['peer~1', 40]]);
       yield { type: 'header', vc, compacted: vc, snapshot: true };
-      yield { type: 'snapshot', bytes: new Uint8Array([1]) };
+      yield { type: 'snapshot', snapshot: new Uint8Array([1]) };
       yield { type: 'end', events: 0 };
     },
     push: () => Promise.resolve(0),

@@ -34,7 +34,7 @@ class SnapshotSync {
         });
       }
       yield { type: 'header', vc: new Map([['x', 5]]), compacted: new Map([['x', 5]]), snapshot: true };
-      yield { type: 'snapshot', bytes: new Uint8Array([1]) };
+      yield { type: 'snapshot', snapshot: new Uint8Array([1]) };
       yield { type: 'end', events: 0 };
     } finally {
       this.open--;

@@ -33,7 +33,9 @@ function offerSnapshot(to: Agent, from: Agent, keepNewer = false): Promise<boole
   const { bytes } = servedSnapshot(deps, { proven: true, pruned: true });
   const queue = (to as unknown as { queue: OwnerQueue<OwnerInput> }).queue;
   return new Promise((resolve, reject) => {
-    queue.push({ kind: 'install', bytes, from: from.peerId, keepNewer, resolve, reject }).catch(reject);
+    queue
+      .push({ kind: 'install', snapshot: bytes, from: from.peerId, keepNewer, resolve, reject })
+      .catch(reject);
   });
 }
 

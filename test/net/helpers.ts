@@ -3,7 +3,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { VectorClock } from '../../src/core/clock/vector-clock.js';
-import { encodeEvent } from '../../src/core/codec/index.js';
+import { encodeEvent, encodeSnapshot, type Snapshot } from '../../src/core/codec/index.js';
 import type { Json } from '../../src/core/json.js';
 import { CHAINED_ENVELOPE_WIRE_VERSION, envelopeLink, NO_LINK, sealEvent } from '../../src/net/envelope.js';
 import { createSmacNode, type SmacNode, type SmacNodeOptions } from '../../src/net/node.js';
@@ -102,4 +102,20 @@ export async function codeOf(f: () => unknown): Promise<string | undefined> {
     throw e;
   }
   return undefined;
+}
+
+/**
+ * A valid encoded snapshot (v1, empty clock) of at least `minBytes`: a keyspace of many small
+ * objects, so that it streams in several chunks and decodes to a state of as many entries.
+ */
+export function bigSnapshot(minBytes: number): { bytes: Uint8Array; snapshot: Snapshot } {
+  const objects: Record<string, Json> = {};
+  const count = Math.ceil(minBytes / 60);
+  for (let i = 0; i < count; i++) objects[`key-${i}`] = { v: `value ${i} ${'x'.repeat(i % 13)}`, n: i };
+  const snapshot: Snapshot = {
+    vc: new Map(),
+    hlc: { wall: 1_700_000_000_000, logical: 0 },
+    keyspace: { objects },
+  };
+  return { bytes: encodeSnapshot(snapshot), snapshot };
 }

@@ -19,7 +19,8 @@ import {
   SNAPSHOT_CHUNK_BYTES,
   SYNC_PROTOCOL,
 } from '../../src/net/sync-wire.js';
-import { loopbackNode, stopAll } from './helpers.js';
+import type { PeerSnapshotInput } from '../../src/net/snapshot-proof.js';
+import { bigSnapshot, loopbackNode, stopAll } from './helpers.js';
 
 let nodes: SmacNode[] = [];
 afterEach(async () => {
@@ -64,16 +65,16 @@ async function client(
 async function pullFrom(
   sync: SyncService,
   server: SmacNode,
-): Promise<{ error: unknown; frames: string[]; snapshot?: Uint8Array; ms: number }> {
+): Promise<{ error: unknown; frames: string[]; snapshot?: PeerSnapshotInput; ms: number }> {
   const started = Date.now();
   const frames: string[] = [];
-  let snapshot: Uint8Array | undefined;
+  let snapshot: PeerSnapshotInput | undefined;
   try {
     for await (const f of sync.pull(server.getMultiaddrs()[0]!, new Map(), {
       signal: AbortSignal.timeout(30_000),
     })) {
       frames.push(f.type);
-      if (f.type === 'snapshot') snapshot = f.bytes;
+      if (f.type === 'snapshot') snapshot = f.snapshot;
     }
     return { error: undefined, frames, ms: Date.now() - started, ...(snapshot ? { snapshot } : {}) };
   } catch (e) {
@@ -146,9 +147,10 @@ describe('a hostile sync server', () => {
     expect(sync.counters().badFrames).toBe(2);
   }, 60_000);
 
-  it('a snapshot within a configured bound streams in chunks and arrives whole; one byte more is refused', async () => {
-    const size = 3 * SNAPSHOT_CHUNK_BYTES + 17;
-    const payload = new Uint8Array(size).map((_, i) => i % 251);
+  it('a snapshot within a configured bound streams in chunks and decodes whole; one byte more is refused', async () => {
+    const big = bigSnapshot(3 * SNAPSHOT_CHUNK_BYTES + 17);
+    const payload = big.bytes;
+    const size = payload.length;
     const serve = (bytes: Uint8Array) =>
       hostileServer(async (stream) => {
         await writeFrame(stream, encodeHeader(vc, vc, bytes.length));
@@ -161,7 +163,7 @@ describe('a hostile sync server', () => {
     const ok = await pullFrom(sync, await serve(payload));
     expect(ok.error).toBeUndefined();
     expect(ok.frames).toEqual(['header', 'snapshot', 'end']);
-    expect(ok.snapshot).toEqual(payload);
+    expect(ok.snapshot).toEqual({ snapshot: big.snapshot, receivedBytes: size });
     const tooBig = await pullFrom(sync, await serve(new Uint8Array(size + 1)));
     expect(codeAndMessage(tooBig.error)).toMatchObject({ code: 'BAD_FRAME' });
     expect(codeAndMessage(tooBig.error).message).toMatch(/maxSnapshotBytes/);

@@ -292,24 +292,37 @@ export function readClockEntries(r: Reader, spec: ClockEntriesSpec): VectorClock
   let prev: Uint8Array | undefined;
   for (let i = 0; i < count; i++) {
     const bytes = r.lenBytes(spec.maxOriginBytes, `origin in the ${spec.what}`);
-    const id = utf8Decode(bytes, `origin in the ${spec.what}`);
-    if (id === '') fail(spec.code, `An origin in the ${spec.what} is empty.`);
-    if (prev !== undefined) {
-      const order = compareBytes(prev, bytes);
-      if (order === 0) fail(spec.code, `Origin ${id} appears twice in the ${spec.what}.`);
-      if (order > 0)
-        fail(ErrorCode.DecodeError, `The origins in the ${spec.what} are not in ascending order.`);
-    }
-    if (id === spec.exclude) {
-      fail(spec.code, `The ${spec.what} name the event's own origin ${id}; that dependency is implicit.`);
-    }
-    const n = r.varint(`count for ${id} in the ${spec.what}`);
-    if (n < 1)
-      fail(spec.code, `The count for ${id} in the ${spec.what} is zero; zero entries are never encoded.`);
-    vc.set(id, n);
+    const id = readClockOrigin(bytes, prev, spec);
+    vc.set(id, checkClockCount(r.varint(`count for ${id} in the ${spec.what}`), id, spec));
     prev = bytes;
   }
   return vc;
+}
+
+/** The origin of a clock entry read from `bytes`, checked against the one before (`prev`). */
+export function readClockOrigin(
+  bytes: Uint8Array,
+  prev: Uint8Array | undefined,
+  spec: ClockEntriesSpec,
+): ReplicaId {
+  const id = utf8Decode(bytes, `origin in the ${spec.what}`);
+  if (id === '') fail(spec.code, `An origin in the ${spec.what} is empty.`);
+  if (prev !== undefined) {
+    const order = compareBytes(prev, bytes);
+    if (order === 0) fail(spec.code, `Origin ${id} appears twice in the ${spec.what}.`);
+    if (order > 0) fail(ErrorCode.DecodeError, `The origins in the ${spec.what} are not in ascending order.`);
+  }
+  if (id === spec.exclude) {
+    fail(spec.code, `The ${spec.what} name the event's own origin ${id}; that dependency is implicit.`);
+  }
+  return id;
+}
+
+/** A clock entry's count, which is never zero. */
+export function checkClockCount(n: number, id: ReplicaId, spec: ClockEntriesSpec): number {
+  if (n < 1)
+    fail(spec.code, `The count for ${id} in the ${spec.what} is zero; zero entries are never encoded.`);
+  return n;
 }
 
 /**

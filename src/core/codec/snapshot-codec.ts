@@ -41,8 +41,8 @@
 import type { Hlc } from '../clock/hlc.js';
 import { isCount, type ReadonlyVectorClock, type VectorClock } from '../clock/vector-clock.js';
 import { ErrorCode, fail } from '../errors.js';
-import { canonicalJson, isRecord, type Json } from '../json.js';
-import { Reader, utf8Encode, Writer } from './binary.js';
+import { canonicalJson, isRecord, type Json, utf8Length } from '../json.js';
+import { Reader, Writer } from './binary.js';
 import {
   DEFAULT_EVENT_CODEC_LIMITS,
   type EventCodecLimits,
@@ -77,6 +77,7 @@ export interface SnapshotCodecLimits extends Pick<EventCodecLimits, 'maxOriginBy
 }
 
 const DEFAULT_MAX_HEAD_BYTES = DEFAULT_EVENT_CODEC_LIMITS.maxEventBytes + 1024;
+const textEncoder = new TextEncoder();
 
 /**
  * Encodes `s`, accepting exactly what `decodeSnapshot` returns: a clock of replica id to
@@ -114,9 +115,14 @@ export function encodeSnapshot(
     heads ??= [];
     checkDisjoint(v.vc as VectorClock, v.retired as ReadonlyVectorClock, ErrorCode.InvalidArgument);
   }
-  const keyspace = utf8Encode(canonicalJson(v.keyspace, Number.MAX_SAFE_INTEGER, 'snapshot keyspace'));
+  // The keyspace's text is encoded piece by piece (one top-level entry at a time) straight into
+  // the result, sized exactly by a first pass: the text is never held whole, nor copied. Each
+  // piece comes from canonicalJson, whose JSON.stringify escapes lone surrogates, so the text
+  // is well-formed and utf8Length is its UTF-8 size.
+  let textBytes = 0;
+  for (const piece of keyspacePieces(v.keyspace)) textBytes += utf8Length(piece);
   const headBytes = (heads ?? []).reduce((n, h) => n + h.length + 5, 0);
-  const w = new Writer(keyspace.length + headBytes + 64).u8(
+  const w = new Writer(headBytes + 64).u8(
     retired !== undefined
       ? PRUNED_SNAPSHOT_CODEC_VERSION
       : heads === undefined
@@ -130,7 +136,32 @@ export function encodeSnapshot(
     for (const h of heads) w.lenBytes(h);
   }
   if (retired !== undefined) writeClockEntries(w, retired);
-  return w.bytes(keyspace).finish();
+  const prefix = w.finish();
+  const out = new Uint8Array(prefix.length + textBytes);
+  out.set(prefix);
+  let at = prefix.length;
+  for (const piece of keyspacePieces(v.keyspace))
+    at += textEncoder.encodeInto(piece, out.subarray(at)).written;
+  return out;
+}
+
+/**
+ * The canonical JSON text of a keyspace (canonicalJson's, sorted keys), in pieces: the entries
+ * of a top-level array or object one by one, each checked by canonicalJson.
+ */
+function* keyspacePieces(keyspace: unknown): Generator<string> {
+  const what = 'snapshot keyspace';
+  const max = Number.MAX_SAFE_INTEGER;
+  if (Array.isArray(keyspace)) {
+    yield '[';
+    for (const [i, x] of keyspace.entries()) yield (i > 0 ? ',' : '') + canonicalJson(x, max, what);
+    yield ']';
+  } else if (isRecord(keyspace) && Object.getPrototypeOf(keyspace) === Object.prototype) {
+    yield '{';
+    for (const [i, k] of Object.keys(keyspace).sort().entries())
+      yield `${i > 0 ? ',' : ''}${JSON.stringify(k)}:${canonicalJson(keyspace[k], max, what)}`;
+    yield '}';
+  } else yield canonicalJson(keyspace, max, what);
 }
 
 function checkDisjoint(vc: ReadonlyVectorClock, retired: ReadonlyVectorClock, code: ErrorCode): void {
@@ -151,6 +182,22 @@ function checkHeads(heads: unknown, max: number): readonly Uint8Array[] | undefi
   return out;
 }
 
+/** The largest head `limits` allow. */
+export function snapshotHeadLimit(limits: SnapshotCodecLimits): number {
+  return limits.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
+}
+
+export function unsupportedSnapshotVersion(version: number): never {
+  return fail(
+    ErrorCode.UnsupportedVersion,
+    `The snapshot has encoding version ${version}; this build reads versions 1 to 3.`,
+    {
+      version,
+      supported: [SNAPSHOT_CODEC_VERSION, PROVEN_SNAPSHOT_CODEC_VERSION, PRUNED_SNAPSHOT_CODEC_VERSION],
+    },
+  );
+}
+
 /**
  * Decodes and fully validates a snapshot (v1 or v2) from untrusted bytes. Heads are returned
  * as bytes, unchecked: net/snapshot-proof.ts verifies them. Throws only SmacError:
@@ -162,16 +209,8 @@ export function decodeSnapshot(
 ): Snapshot {
   const r = new Reader(bytes);
   const version = r.u8('snapshot version');
-  if (version < SNAPSHOT_CODEC_VERSION || version > PRUNED_SNAPSHOT_CODEC_VERSION) {
-    fail(
-      ErrorCode.UnsupportedVersion,
-      `The snapshot has encoding version ${version}; this build reads versions 1 to 3.`,
-      {
-        version,
-        supported: [SNAPSHOT_CODEC_VERSION, PROVEN_SNAPSHOT_CODEC_VERSION, PRUNED_SNAPSHOT_CODEC_VERSION],
-      },
-    );
-  }
+  if (version < SNAPSHOT_CODEC_VERSION || version > PRUNED_SNAPSHOT_CODEC_VERSION)
+    unsupportedSnapshotVersion(version);
   const vc = readClockEntries(r, {
     what: "snapshot's vector clock",
     code: ErrorCode.DecodeError,
@@ -190,7 +229,7 @@ export function decodeSnapshot(
       `The snapshot carries ${count} heads for a clock of ${vc.size} entries; at most one per entry.`,
     );
   }
-  const maxHead = limits.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES;
+  const maxHead = snapshotHeadLimit(limits);
   const heads: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
     const h = r.lenBytes(maxHead, "snapshot's head");

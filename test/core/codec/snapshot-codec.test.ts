@@ -10,7 +10,7 @@ import {
   Writer,
 } from '../../../src/core/codec/index.js';
 import { SmacError } from '../../../src/core/errors.js';
-import type { Json } from '../../../src/core/json.js';
+import { canonicalJson, type Json } from '../../../src/core/json.js';
 
 function codeOf(f: () => unknown): string | undefined {
   try {
@@ -92,6 +92,24 @@ describe('encodeSnapshot / decodeSnapshot round trip', () => {
         expect(encodeSnapshot(decoded)).toEqual(bytes);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('the keyspace is its canonicalJson text, written entry by entry', () => {
+    const keyspaces = fc.oneof(
+      fc.jsonValue({ maxDepth: 4 }),
+      fc.array(fc.jsonValue({ maxDepth: 3 })),
+      fc.dictionary(fc.string({ unit: 'binary' }), fc.jsonValue({ maxDepth: 3 })),
+    );
+    fc.assert(
+      fc.property(keyspaces, (k) => {
+        const keyspace = positiveZero(k);
+        const empty = encodeSnapshot({ vc: new Map(), hlc: { wall: 0, logical: 0 }, keyspace: null });
+        const bytes = encodeSnapshot({ vc: new Map(), hlc: { wall: 0, logical: 0 }, keyspace });
+        const text = utf8Encode(canonicalJson(keyspace, Number.MAX_SAFE_INTEGER));
+        expect(bytes).toEqual(new Uint8Array([...empty.subarray(0, empty.length - 4), ...text]));
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -1,0 +1,159 @@
+// Peak memory of receiving a large snapshot over /smac/sync/1 (docs/agent.md, "Snapshots from
+// peers"). Three processes: this one builds a replica of about --mb MB of encoded state and
+// writes its snapshot to a file; a server child serves it on loopback; a receiver child pulls
+// it, builds the replica from it (Replica.fromSnapshot, as installing does) and encodes the
+// bytes the store keeps, then reports its peak RSS (VmHWM) over its RSS before the pull, and
+// its heap before and after (the state it holds).
+//
+//   node --experimental-transform-types --no-warnings --import ./scripts/lib/ts-register.js \
+//     scripts/bench/snapshot-memory.js --mb 50
+//
+// Runs the TypeScript sources (src/), so that the same command measures any commit.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SELF = fileURLToPath(import.meta.url);
+const role = process.argv[2];
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const src = (p) => new URL(`../../src/${p}`, import.meta.url).href;
+
+function vmHwmBytes() {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+async function build(file, mb) {
+  const { Replica } = await import(src('core/replica.ts'));
+  const { encodeSnapshot } = await import(src('core/codec/index.ts'));
+  const r = new Replica({ id: 'builder~1' });
+  const value = 'v'.repeat(200);
+  const perKey = 300; // about: key, value, dots and clock of one lww register in the keyspace JSON
+  const keys = Math.ceil((mb * 1024 * 1024) / perKey);
+  for (let i = 0; i < keys; i += 100) {
+    const ops = [];
+    for (let k = i; k < Math.min(keys, i + 100); k++)
+      ops.push({ type: 'lww-register', key: `app/key-${k}`, op: { kind: 'set', value: `${value}${k}` } });
+    r.step({ kind: 'local', ops }, 1_700_000_000_000 + i);
+  }
+  // The clock stays empty (a v1 snapshot proves no clock): this measures transfer and decoding.
+  const bytes = encodeSnapshot({ ...r.snapshot(), vc: new Map() });
+  writeFileSync(file, bytes);
+  return bytes.length;
+}
+
+async function serve(file) {
+  const { createSmacNode } = await import(src('net/node.ts'));
+  const { SyncService } = await import(src('net/sync-protocol.ts'));
+  const { generateKeyPair } = await import('@libp2p/crypto/keys');
+  const bytes = new Uint8Array(readFileSync(file));
+  const node = await createSmacNode({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+  });
+  const sync = new SyncService(node, {
+    source: {
+      header: () => ({ vc: new Map([['x~1', 1]]), compacted: new Map([['x~1', 1]]) }),
+      snapshot: () => ({ bytes, vc: new Map([['x~1', 1]]) }),
+      envelopesSince: () => [],
+    },
+    serveTimeoutMs: 600_000,
+  });
+  await sync.start();
+  process.stdout.write(`${node.getMultiaddrs()[0].toString()}\n`);
+}
+
+async function receive(addr) {
+  const { createSmacNode } = await import(src('net/node.ts'));
+  const { SyncService } = await import(src('net/sync-protocol.ts'));
+  const { decodeSnapshot, encodeSnapshot } = await import(src('core/codec/index.ts'));
+  const { Replica } = await import(src('core/replica.ts'));
+  const { multiaddr } = await import('@multiformats/multiaddr');
+  const { generateKeyPair } = await import('@libp2p/crypto/keys');
+  const node = await createSmacNode({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+  });
+  const sync = new SyncService(node, { idleTimeoutMs: 600_000 });
+  globalThis.gc?.();
+  const rss0 = process.memoryUsage().rss;
+  const heap0 = process.memoryUsage().heapUsed;
+  const t0 = Date.now();
+  let replica;
+  let stored = 0;
+  for await (const f of sync.pull(multiaddr(addr), new Map())) {
+    if (f.type !== 'snapshot') continue;
+    // Before streaming the frame carried the whole encoding (`bytes`); now the decoded snapshot.
+    // As installPeerSnapshot: the bytes the store keeps (encoded again from a streamed
+    // snapshot), then the replica built from the snapshot; the store's copy is live meanwhile.
+    const snap = f.bytes ? decodeSnapshot(f.bytes) : f.snapshot.snapshot;
+    const bytes = f.bytes ?? encodeSnapshot(snap);
+    replica = Replica.fromSnapshot({ id: 'receiver~1' }, snap);
+    stored = bytes.length;
+  }
+  const ms = Date.now() - t0;
+  const peak = vmHwmBytes();
+  globalThis.gc?.();
+  const heap1 = process.memoryUsage().heapUsed;
+  process.stdout.write(
+    JSON.stringify({
+      keys: replica.stats().objects ?? null,
+      storedBytes: stored,
+      ms,
+      rssBeforeMiB: +(rss0 / 2 ** 20).toFixed(1),
+      peakRssMiB: +(peak / 2 ** 20).toFixed(1),
+      peakOverBeforeMiB: +((peak - rss0) / 2 ** 20).toFixed(1),
+      heapStateMiB: +((heap1 - heap0) / 2 ** 20).toFixed(1),
+    }) + '\n',
+  );
+  await node.stop();
+}
+
+function child(args) {
+  return spawn(
+    process.execPath,
+    [
+      '--expose-gc',
+      '--max-old-space-size=8192',
+      ...process.execArgv.filter((a) => !a.startsWith('--max-old')),
+      SELF,
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+}
+
+function firstLine(p) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(out.slice(0, nl));
+    });
+    p.on('exit', (code) => reject(new Error(`child exited with ${code}`)));
+  });
+}
+
+if (role === 'serve') await serve(process.argv[3]);
+else if (role === 'receive') await receive(process.argv[3]);
+else {
+  const dir = mkdtempSync(join(tmpdir(), 'smac-snapmem-'));
+  const file = join(dir, 'snapshot.bin');
+  try {
+    const size = await build(file, Number(arg('mb', '50')));
+    process.stdout.write(`snapshot: ${(size / 2 ** 20).toFixed(1)} MiB encoded\n`);
+    const server = child(['serve', file]);
+    const addr = await firstLine(server);
+    const receiver = child(['receive', addr]);
+    process.stdout.write(`${await firstLine(receiver)}\n`);
+    server.kill('SIGTERM');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
