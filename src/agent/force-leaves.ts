@@ -16,6 +16,13 @@
  * so that the force-leave stays pending until a later epoch of the member is reaped too (the
  * member may be writing under an epoch this agent has not seen yet).
  *
+ * `awaiting` marks a force-leave given while this agent held no epoch of the member (a fresh
+ * store before a peer's state arrived, or a member that never wrote): it waits for the member's
+ * first epoch, then reaps as if given at that moment (reap-starts.ts). It expires, cleared with
+ * a log line, once `reapAfterMs` passed since it was given and no epoch arrived: from then on
+ * the silence timer covers the member, and a force-leave of a member that never wrote does not
+ * stay pending for good.
+ *
  * Bounded: at most `max` pending (default MAX_PENDING_FORCE_LEAVES); one more is refused with
  * TooManyForceLeaves (TOO_MANY_FORCE_LEAVES). A pending force-leave of the same member again
  * changes nothing.
@@ -37,6 +44,8 @@ export interface ForceLeaveIntent {
   readonly at: number;
   /** The epochs of the reap that was already agreed when it was given, if any. */
   readonly done?: string;
+  /** Given while no epoch of the member was here: waits for its first one (or expires). */
+  readonly awaiting?: true;
 }
 
 /** One force-leave too many is pending; stable code TOO_MANY_FORCE_LEAVES. */
@@ -92,6 +101,13 @@ export class ForceLeaves {
     this.persist();
   }
 
+  /** Replaces the pending force-leave of the same member, durably; none pending: nothing. */
+  update(intent: ForceLeaveIntent): void {
+    if (!this.pending.has(intent.peerId)) return;
+    this.pending.set(intent.peerId, intent);
+    this.persist();
+  }
+
   /** The force-leave of `peer` is done (its reap agreed): forgets it, durably. */
   clear(peer: string): void {
     if (this.pending.delete(peer)) this.persist();
@@ -108,6 +124,7 @@ function parseIntents(raw: string | undefined, log: Pick<Logger, 'warn'>): Force
     peerId,
     at,
     ...(typeof entry.done === 'string' ? { done: entry.done } : {}),
+    ...(entry.awaiting === true ? { awaiting: true as const } : {}),
   }));
 }
 

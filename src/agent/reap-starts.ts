@@ -72,7 +72,7 @@ export class ReapStarts {
    * members as they were before this step retired any (what compaction's step then uses).
    */
   step(now: number): string[] {
-    const forceDone = this.forceNewEpochs();
+    const forceDone = this.forceNewEpochs(now);
     this.noticeReturns(now);
     const members = this.deps.members();
     for (const id of members) this.deps.view.noticed(id, now);
@@ -84,24 +84,25 @@ export class ReapStarts {
 
   /**
    * An operator's removal of a member that will not come back (`smac members force-leave`).
-   * False if no such member is known. A member with an epoch to reap is pending until the reap is
-   * agreed: recorded durably before this returns (force-leaves.ts; throws TooManyForceLeaves,
-   * changing nothing, past the bound).
+   * False if no such member is known. Pending until the reap is agreed: recorded durably before
+   * this returns (force-leaves.ts; throws TooManyForceLeaves, changing nothing, past the bound).
+   * Given while this agent holds no epoch of the member (a fresh store before a peer's state
+   * arrived, or a member that never wrote), the member is retired at once and the force-leave
+   * waits for its first epoch, which is then reaped, not taken for a return (issue 7, nemesis
+   * seed 12), or expires after `reapAfterMs` (forceNewEpochs).
    */
   forceLeave(peer: string): boolean {
     if (peer === this.deps.self) return false;
     const known = this.deps.stabilityMembers().includes(peer) || this.deps.view.isRetired(peer);
     if (!known) return false;
+    const at = this.deps.now();
     if (this.reaper.knows(peer)) {
       const done = this.reaper.retiredEpochs(peer);
-      const intent: ForceLeaveIntent = {
-        peerId: peer,
-        at: this.deps.now(),
-        ...(done === undefined ? {} : { done }),
-      };
-      this.forceLeaves.add(intent);
-    }
+      this.forceLeaves.add({ peerId: peer, at, ...(done === undefined ? {} : { done }) });
+    } else this.forceLeaves.add({ peerId: peer, at, awaiting: true });
     this.retire(peer, 'force-left', 'an operator removed the member: compaction no longer waits for it');
+    // Retired at once if no epoch is here: still reaping it (noticeReturns skips it meanwhile).
+    this.reaping.set(peer, 'force-left');
     return true;
   }
 
@@ -190,14 +191,42 @@ export class ReapStarts {
    * rebased), not one to reap again. Reaps started by our own timers do not extend to new epochs:
    * a member that writes under a new epoch is up, and a member that is up is never reaped.
    */
-  private forceNewEpochs(): Map<string, string[]> {
+  private forceNewEpochs(now: number): Map<string, string[]> {
     const done = new Map<string, string[]>();
-    for (const intent of this.forceLeaves.list()) {
+    for (const given of this.forceLeaves.list()) {
+      const intent = given.awaiting ? this.firstEpochs(given, now) : given;
+      if (!intent) continue;
       const agreed = this.reaper.agreedEpochs(intent.peerId);
       if (agreed && agreed.join(' ') !== intent.done) done.set(intent.peerId, agreed);
       else this.reaper.initiate(intent.peerId);
     }
     return done;
+  }
+
+  /**
+   * A force-leave given while no epoch of the member was here: once one is, it goes on as if it
+   * were given now (the member's epochs already retired at an agreed cut, if all are, are the
+   * reap it must get past: `done`). None after `reapAfterMs`: it expires (from then on the
+   * silence timer covers the member, and an epoch that arrives is a return). Undefined while
+   * it waits.
+   */
+  private firstEpochs(given: ForceLeaveIntent, now: number): ForceLeaveIntent | undefined {
+    const peer = given.peerId;
+    if (!this.reaper.knows(peer)) {
+      if (now - given.at < this.deps.reapAfterMs) return undefined;
+      this.forceLeaves.clear(peer);
+      this.reaping.delete(peer);
+      this.deps.log.warn(
+        { member: peer, since: new Date(given.at).toISOString(), reapAfterMs: this.deps.reapAfterMs },
+        'force-leave expired: no epoch of the member reached this agent within reapAfterMs',
+      );
+      return undefined;
+    }
+    const done = this.reaper.retiredEpochs(peer);
+    const intent: ForceLeaveIntent = { peerId: peer, at: given.at, ...(done === undefined ? {} : { done }) };
+    this.forceLeaves.update(intent);
+    this.deps.log.warn({ member: peer, done }, 'an epoch of a force-left member arrived: reaping it');
+    return intent;
   }
 
   /**

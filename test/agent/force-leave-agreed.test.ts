@@ -15,7 +15,7 @@ const E1 = 'peer-c~e1';
 const E2 = 'peer-c~e2';
 
 /** Agent peer-a with members peer-b and peer-c; peer-c wrote under E1. */
-function setup() {
+function setup(reapAfterMs = 1e9) {
   const clock = new Map<string, number>([
     ['peer-a~a1', 3],
     ['peer-b~b1', 2],
@@ -55,21 +55,24 @@ function setup() {
       if (op.op.value.members !== undefined) marked.push(op.key);
     return Promise.resolve();
   };
-  const rs = new ReapStarts({
-    self: 'peer-a',
-    store,
-    replica: () => replica,
-    log: quiet,
-    now: () => 1000,
-    reapAfterMs: 1e9,
-    maxLogEvents: 1e9,
-    isAlive: () => true,
-    write,
-    counters: { reaps: 0 },
-    view,
-    members: () => ['peer-b', 'peer-c'].filter((p) => !retired.has(p)),
-    stabilityMembers: () => ['peer-b', 'peer-c'].filter((p) => !retired.has(p)),
-  });
+  /** A ReapStarts on these fakes (again: the agent restarted, its store and state kept). */
+  const start = () =>
+    new ReapStarts({
+      self: 'peer-a',
+      store,
+      replica: () => replica,
+      log: quiet,
+      now: () => 1000,
+      reapAfterMs,
+      maxLogEvents: 1e9,
+      isAlive: () => true,
+      write,
+      counters: { reaps: 0 },
+      view,
+      members: () => ['peer-b', 'peer-c'].filter((p) => !retired.has(p)),
+      stabilityMembers: () => ['peer-b', 'peer-c'].filter((p) => !retired.has(p)),
+    });
+  const rs = start();
   /** The state now holds a marker for `epoch` (cut: every member agreed). */
   const state = (epoch: string, cut: number | undefined) =>
     reaps.set(epoch, {
@@ -90,7 +93,17 @@ function setup() {
     });
   // Lets the reaper's write promises settle (its in-flight markers are then in the state).
   const settled = () => new Promise((r) => setImmediate(r));
-  return { rs, clock, state, marked, returned, retired, settled };
+  /** peer-c writes under E2 (step at `t`): it is reaped, and the force-leave done at its cut. */
+  const laterEpochReaped = async (t: number) => {
+    clock.set(E2, 2);
+    rs.step(t);
+    expect(marked).toEqual([reapKey(E2)]);
+    await settled();
+    state(E2, 2);
+    rs.step(t + 1000);
+    expect(rs.forceLeavePending('peer-c')).toBe(false);
+  };
+  return { rs, start, clock, state, marked, returned, retired, settled, laterEpochReaped };
 }
 
 describe('a force-leave', () => {
@@ -140,43 +153,88 @@ describe('a force-leave', () => {
   });
 
   // Found by the nemesis (docs/chaos.md, seed 12 with 5 agents, session 10): a3, back from a
-  // store loss, took the force-leave of a0 before a peer's state had brought it a0's epochs
-  // (inferred: had its clock held one, the reap would have started and noticeReturns() would
-  // have skipped a0). a3 logged "an operator removed the member" and, 7 s later when the state arrived, "a reaped
+  // store loss, took the force-leave of a0 before a peer's state had brought it a0's epochs.
+  // a3 logged "an operator removed the member" and, 7 s later when the state arrived, "a reaped
   // member came back under a new epoch" for the epoch a0 had written under all along; no agent
-  // ever showed a reap of a0 ("no force-leave completed a reap"). Today forceLeave() records no
-  // intent when it knows no epoch of the member, retires it at once, and noticeReturns() then
-  // takes its epochs for a return. Marked `fails` until reap-starts.ts is fixed: a force-leave
-  // should reap the epochs of the member that reach this agent after it (as it does while a
-  // reap is pending).
-  it.fails(
-    'given before this agent holds any epoch of the member, still reaps the epochs that arrive',
-    async () => {
-      const { rs, clock, marked, returned, settled } = setup();
-      clock.delete(E1); // a fresh store: the member is known (heartbeats), its events are not here yet
-      expect(rs.forceLeave('peer-c')).toBe(true);
-      expect(marked).toEqual([]);
-      clock.set(E1, 5); // a peer's state arrives
-      rs.step(1000);
-      await settled();
-      expect(returned).toEqual([]);
-      expect(marked).toEqual([reapKey(E1)]);
-    },
-  );
+  // ever showed a reap of a0 ("no force-leave completed a reap"). forceLeave() recorded no
+  // intent when it knew no epoch of the member, retired it at once, and noticeReturns() then
+  // took its epochs for a return: this test failed with `expected [ 'peer-c' ] to deeply equal
+  // []` (`returned`). Now the force-leave waits for the member's first epoch (reap-starts.ts).
+  it('given before this agent holds any epoch of the member, still reaps the epochs that arrive', async () => {
+    const { rs, clock, state, marked, returned, retired, settled } = setup();
+    clock.delete(E1); // a fresh store: the member is known (heartbeats), its events are not here yet
+    expect(rs.forceLeave('peer-c')).toBe(true);
+    expect(marked).toEqual([]);
+    expect(retired.get('peer-c')).toBe('force-left'); // nothing of it to wait for yet
+    expect(rs.forceLeavePending('peer-c')).toBe(true);
+    rs.step(1000);
+    clock.set(E1, 5); // a peer's state arrives
+    rs.step(2000);
+    await settled();
+    expect(returned).toEqual([]);
+    expect(marked).toEqual([reapKey(E1)]);
+    state(E1, undefined);
+    rs.step(3000);
+    expect(rs.forceLeavePending('peer-c')).toBe(true);
+    state(E1, 5);
+    rs.step(4000);
+    expect(rs.forceLeavePending('peer-c')).toBe(false);
+    expect(returned).toEqual([]);
+    expect(retired.get('peer-c')).toBe('force-left');
+  });
+
+  it('given before any epoch of the member is here, survives a restart and reaps the one that arrives', async () => {
+    const { rs, start, clock, marked, returned, settled } = setup();
+    clock.delete(E1);
+    rs.forceLeave('peer-c');
+    const again = start(); // restarted: the pending force-leave is read from the store's meta
+    expect(again.forceLeavePending('peer-c')).toBe(true);
+    clock.set(E1, 5);
+    again.step(2000);
+    await settled();
+    expect(returned).toEqual([]);
+    expect(marked).toEqual([reapKey(E1)]);
+  });
+
+  it('given before any epoch is here, waits past a reap the arriving state already agreed', async () => {
+    const { rs, clock, state, marked, laterEpochReaped } = setup();
+    clock.delete(E1);
+    rs.forceLeave('peer-c');
+    // The state that arrives retires E1 at an agreed cut already, and peer-c writes under E2.
+    clock.set(E1, 5);
+    state(E1, 5);
+    rs.step(1000);
+    expect(rs.forceLeavePending('peer-c')).toBe(true);
+    expect(marked).toEqual([]);
+    await laterEpochReaped(2000);
+  });
+
+  // The bound (docs/agent.md): a member that never wrote has no epoch to reap, ever; its
+  // force-leave must not stay pending (and hold one of the 32 places) for good.
+  it('of a member none of whose epochs arrives expires reapAfterMs after it was given', async () => {
+    const { rs, start, clock, marked, returned, settled } = setup(10_000);
+    clock.delete(E1);
+    rs.forceLeave('peer-c'); // given at 1000 (now)
+    rs.step(10_999);
+    expect(rs.forceLeavePending('peer-c')).toBe(true);
+    rs.step(11_000);
+    expect(rs.forceLeavePending('peer-c')).toBe(false);
+    expect(start().forceLeavePending('peer-c')).toBe(false); // cleared in the store too
+    // An epoch that arrives after that is the member coming back (the silence timer covers it).
+    clock.set(E1, 5);
+    rs.step(12_000);
+    await settled();
+    expect(returned).toEqual(['peer-c']);
+    expect(marked).toEqual([]);
+  });
 
   it('of a member already held reaped stays pending until a later epoch is reaped', async () => {
-    const { rs, clock, state, marked, settled } = setup();
+    const { rs, state, laterEpochReaped } = setup();
     state(E1, 5);
     rs.step(1000); // retired at the agreed cut (a reap of our timer or another agent's)
     expect(rs.forceLeave('peer-c')).toBe(true);
     rs.step(2000);
     expect(rs.forceLeavePending('peer-c')).toBe(true);
-    clock.set(E2, 2);
-    rs.step(3000);
-    expect(marked).toEqual([reapKey(E2)]);
-    await settled();
-    state(E2, 2);
-    rs.step(4000);
-    expect(rs.forceLeavePending('peer-c')).toBe(false);
+    await laterEpochReaped(3000);
   });
 });
