@@ -10,8 +10,12 @@
  * - Two reaps with a cut are **mutual** when each one's member reported on the other (the member
  *   of X's reap is on Y's side and the other way round) and no member reported on both. The
  *   *side* of a reap is the participants that reported on it (those that agreed the cut);
- *   participants excused (reaped themselves) are not part of it. A reap mutual with some other
- *   is *contested*.
+ *   participants excused (reaped themselves) are not part of it. Where the report sets' tags
+ *   are known (a replica's state), each member must also have reported under the very epoch
+ *   the other reap retired: a member reaped under an epoch it left (it rebased) that later
+ *   reaps its reapers from its new epoch made the two reaps one after the other, not in one
+ *   split (seed 1 with 4 agents lost writes so: test/core/mutual-reap-sequential). A reap
+ *   mutual with some other is *contested*.
  * - The contested reaps whose sides share a member, transitively, are one **group** (one side
  *   of the split: its reaps of the different members of the other sides). Groups that a mutual
  *   pair links, transitively, are one **conflict**: with two sides, the two groups; with three
@@ -68,13 +72,28 @@ export function sideOf(s: ReapState): string[] {
   return s.participants.filter((p) => s.reports.has(p));
 }
 
-/** Whether `x` and `y` are a mutual reap (see the module comment). */
+/**
+ * Whether `x` and `y` are a mutual reap (see the module comment): besides the sides, the member
+ * of each reported on the other under the epoch the other reaped. A member reaped under an epoch
+ * it no longer writes under (it rebased) that later reaps its reapers is not: its new reap came
+ * after the old one, not in the same split (test/core/mutual-reap-sequential.test.ts).
+ */
 export function isMutual(x: ReapState, y: ReapState): boolean {
   if (x.cut === undefined || y.cut === undefined || x.epoch === y.epoch) return false;
   const sx = sideOf(x);
   const sy = sideOf(y);
   if (!sx.includes(peerOfOrigin(y.epoch)) || !sy.includes(peerOfOrigin(x.epoch))) return false;
+  if (!reportedUnder(x, y.epoch) || !reportedUnder(y, x.epoch)) return false;
   return !sx.some((p) => sy.includes(p));
+}
+
+/**
+ * Whether the member of `epoch` reported on `s` under `epoch`: from the reports' tags (reaping.ts
+ * `reportedUnder`); yes when they are not known (records without tags: the rule reads ids only).
+ */
+function reportedUnder(s: ReapState, epoch: string): boolean {
+  const under = s.reportedUnder?.get(peerOfOrigin(epoch));
+  return under === undefined || under.includes(epoch);
 }
 
 /**

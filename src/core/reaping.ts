@@ -38,6 +38,7 @@
 import { isRecord, type Json } from './json.js';
 import { voidEpochs } from './mutual-reap.js';
 import { peerOfOrigin } from './origin.js';
+import type { ReportTags } from './retired-epochs.js';
 
 /** Key prefix of the per-epoch report sets (aw-set): `_sys/reaps/<epoch origin>`. */
 export const SYS_REAPS_PREFIX = '_sys/reaps/';
@@ -68,6 +69,11 @@ export interface ReapState {
   readonly limit: number;
   /** Set once every participant has reported: the highest participant report. */
   readonly cut: number | undefined;
+  /**
+   * Per reporter, the epochs (origins) of the events that added its reports, sorted: the epoch
+   * it wrote them under (mutual-reap.ts `isMutual`). Absent when the caller gave no tags.
+   */
+  readonly reportedUnder?: ReadonlyMap<string, readonly string[]>;
 }
 
 export function reapKey(epoch: string): string {
@@ -115,6 +121,7 @@ export function reapStateOf(
   epoch: string,
   elements: unknown,
   excused: (peer: string) => boolean = () => false,
+  tags?: ReportTags,
 ): ReapState | undefined {
   if (!Array.isArray(elements)) return undefined;
   const dead = peerOfOrigin(epoch);
@@ -138,7 +145,21 @@ export function reapStateOf(
   let limit = 0;
   for (const p of sorted) limit = Math.max(limit, reports.get(p) ?? 0);
   const cut = missing.length === 0 ? limit : undefined;
-  return { epoch, participants: sorted, reports, missing, excused: excusedNow, limit, cut };
+  const s = { epoch, participants: sorted, reports, missing, excused: excusedNow, limit, cut };
+  return tags ? { ...s, reportedUnder: reportedUnder(epoch, tags) } : s;
+}
+
+/** Per reporter on `epoch`, the origins of the events that added its reports, sorted. */
+function reportedUnder(epoch: string, tags: ReportTags): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const { value, tags: dots } of tags(epoch)) {
+    const r = parseReport(value);
+    if (!r || r.node === peerOfOrigin(epoch)) continue;
+    const under = out.get(r.node) ?? [];
+    for (const d of dots) if (!under.includes(d.origin)) under.push(d.origin);
+    out.set(r.node, under.sort());
+  }
+  return out;
 }
 
 /**
@@ -146,23 +167,23 @@ export function reapStateOf(
  * of theirs is retired, or once their open reaps wait only on each other (`waitingOnEachOther`),
  * to a fixpoint: excusing one may complete another's reap.
  */
-export function reapStatesOf(sets: ReadonlyMap<string, unknown>): Map<string, ReapState> {
-  const states = fixpoint(sets);
+export function reapStatesOf(sets: ReadonlyMap<string, unknown>, tags?: ReportTags): Map<string, ReapState> {
+  const states = fixpoint(sets, tags);
   // A mutual reap (the sides of a split reaped each other): the losing sides' reaps are void,
   // as if their records were not there (mutual-reap.ts). Decided on the states before voiding,
   // so from the records alone; then computed again without the void ones.
   const voided = voidEpochs(states.values());
   if (voided.size === 0) return states;
-  return fixpoint(new Map([...sets].filter(([epoch]) => !voided.has(epoch))));
+  return fixpoint(new Map([...sets].filter(([epoch]) => !voided.has(epoch))), tags);
 }
 
-function fixpoint(sets: ReadonlyMap<string, unknown>): Map<string, ReapState> {
+function fixpoint(sets: ReadonlyMap<string, unknown>, tags?: ReportTags): Map<string, ReapState> {
   // Excusing only completes reaps, never reopens one: iterate to the least fixpoint.
   const reaped = new Set<string>();
   for (;;) {
     const states = new Map<string, ReapState>();
     for (const [epoch, elements] of sets) {
-      const s = reapStateOf(epoch, elements, (p) => reaped.has(p));
+      const s = reapStateOf(epoch, elements, (p) => reaped.has(p), tags);
       if (s) states.set(epoch, s);
     }
     const before = reaped.size;

@@ -19,7 +19,7 @@ import type { Event } from '../event.js';
 import { type KeyspaceState, listObjects } from '../keyspace.js';
 import { DEFAULT_LIMITS, type Limits } from '../limits.js';
 import { epochOfReapKey, type ReapState, reapStatesOf, SYS_REAPS_PREFIX } from '../reaping.js';
-import { RetiredEpochs } from '../retired-epochs.js';
+import { type ReportTags, RetiredEpochs } from '../retired-epochs.js';
 import { DEFAULT_REPLICA, type ReplicaConfig } from './config.js';
 
 export interface ReplicaCounters {
@@ -112,10 +112,15 @@ export function refreshReaps(s: ReplicaState, ops: readonly EntryDown[]): void {
 
 export function refreshAllReaps(s: ReplicaState): void {
   s.reapStates = reapStatesIn(s.keyspace);
-  s.retired = RetiredEpochs.of(s.reapStates.values(), (epoch) => {
-    const e = s.keyspace.get(entryId('aw-set', SYS_REAPS_PREFIX + epoch));
+  s.retired = RetiredEpochs.of(s.reapStates.values(), reportTagsIn(s.keyspace));
+}
+
+/** The report elements of each epoch's set in `ks`, with the dots of the events that added them. */
+function reportTagsIn(ks: KeyspaceState): ReportTags {
+  return (epoch) => {
+    const e = ks.get(entryId('aw-set', SYS_REAPS_PREFIX + epoch));
     return e ? (e.state as AwSetState).values() : [];
-  });
+  };
 }
 
 /** The reap states of the report sets `_sys/reaps/<epoch>` in `ks` (reaping.ts). */
@@ -125,5 +130,5 @@ export function reapStatesIn(ks: KeyspaceState): Map<ReplicaId, ReapState> {
     const epoch = o.type === 'aw-set' ? epochOfReapKey(o.key) : undefined;
     if (epoch !== undefined) sets.set(epoch, o.value);
   }
-  return reapStatesOf(sets);
+  return reapStatesOf(sets, reportTagsIn(ks));
 }
