@@ -9,7 +9,12 @@ import type { ReadonlyVectorClock } from '../core/clock/vector-clock.js';
 import { SnapshotDecoder } from '../core/codec/snapshot-decoder.js';
 import { isSmacError } from '../core/errors.js';
 import { NetErrorCode, netFail } from './errors.js';
-import { PEER_SNAPSHOT_LIMITS, type ReceivedSnapshot } from './snapshot-proof.js';
+import {
+  PEER_SNAPSHOT_LIMITS,
+  type ReceivedSnapshot,
+  SnapshotRefused,
+  verifySnapshotHeads,
+} from './snapshot-proof.js';
 import { FrameReader, writeFrame } from './frame-stream.js';
 import {
   countFailure,
@@ -103,6 +108,9 @@ export async function* pullFrames(
  * while the encoding is never held whole (core/codec/snapshot-decoder.ts). A chunk beyond the
  * announced size is BAD_FRAME (counted as one); bytes that do not decode stop the reading at
  * once, and the snapshot is handed on as refused, for the consumer to count (snapshot-proof.ts).
+ * The signed heads that prove the clock precede the keyspace: they are verified as soon as the
+ * decoder has them, and a clock they do not prove stops the reading there too (refused
+ * UNPROVEN_SNAPSHOT), so the keyspace of such a snapshot is never received.
  */
 async function receiveSnapshot(
   ctx: SyncContext,
@@ -115,6 +123,7 @@ async function receiveSnapshot(
     total,
   );
   let received = 0;
+  let proven = false;
   while (received < total) {
     const chunk = expectFrame(
       await next(),
@@ -126,6 +135,11 @@ async function receiveSnapshot(
       netFail(NetErrorCode.BadFrame, `The peer sent more snapshot bytes than the ${total} it announced.`);
     try {
       decoder.push(chunk.bytes);
+      const prefix = decoder.prefix;
+      if (!proven && prefix !== undefined) {
+        verifySnapshotHeads(prefix.vc, prefix.heads ?? []); // throws SnapshotRefused
+        proven = true;
+      }
     } catch (e) {
       return refused(e, received);
     } finally {
@@ -142,7 +156,7 @@ async function receiveSnapshot(
 }
 
 function refused(e: unknown, receivedBytes: number): ReceivedSnapshot {
-  if (!isSmacError(e)) throw e;
+  if (!isSmacError(e) && !(e instanceof SnapshotRefused)) throw e;
   return { error: e, receivedBytes };
 }
 
