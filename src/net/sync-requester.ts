@@ -12,6 +12,7 @@ import { NetErrorCode, netFail } from './errors.js';
 import {
   PEER_SNAPSHOT_LIMITS,
   type ReceivedSnapshot,
+  SnapshotRefusal,
   SnapshotRefused,
   verifySnapshotHeads,
 } from './snapshot-proof.js';
@@ -63,9 +64,11 @@ export async function* pullFrames(
       snapshot: header.snapshotBytes > 0,
     };
     if (header.snapshotBytes > 0) {
-      const snapshot = await receiveSnapshot(ctx, header.snapshotBytes, next, options.onSnapshotChunk);
+      const snapshot =
+        untrusted(options.snapshotSource?.(undefined), 0) ??
+        (await receiveSnapshot(ctx, header.snapshotBytes, next, options));
       yield { type: 'snapshot', snapshot };
-      // A snapshot that did not decode was not read to its end: the stream cannot go on.
+      // A snapshot that did not decode (or was refused) was not read to its end: the stream cannot go on.
       if ('error' in snapshot)
         netFail(NetErrorCode.BadFrame, 'The sync response went on after a malformed snapshot.');
     }
@@ -110,13 +113,14 @@ export async function* pullFrames(
  * once, and the snapshot is handed on as refused, for the consumer to count (snapshot-proof.ts).
  * The signed heads that prove the clock precede the keyspace: they are verified as soon as the
  * decoder has them, and a clock they do not prove stops the reading there too (refused
- * UNPROVEN_SNAPSHOT), so the keyspace of such a snapshot is never received.
+ * UNPROVEN_SNAPSHOT), so the keyspace of such a snapshot is never received; so does a source
+ * we take no snapshot from, asked again with the clock the heads proved.
  */
 async function receiveSnapshot(
   ctx: SyncContext,
   total: number,
   next: () => Promise<WireFrame | undefined>,
-  onChunk: PullOptions['onSnapshotChunk'],
+  options: PullOptions,
 ): Promise<ReceivedSnapshot> {
   const decoder = new SnapshotDecoder(
     { ...PEER_SNAPSHOT_LIMITS, maxOriginBytes: ctx.limits.maxOriginBytes },
@@ -139,11 +143,13 @@ async function receiveSnapshot(
       if (!proven && prefix !== undefined) {
         verifySnapshotHeads(prefix.vc, prefix.heads ?? []); // throws SnapshotRefused
         proven = true;
+        const refusal = untrusted(options.snapshotSource?.(prefix.vc), received);
+        if (refusal) return refusal;
       }
     } catch (e) {
       return refused(e, received);
     } finally {
-      onChunk?.({ receivedBytes: received, bufferedBytes: decoder.bufferedBytes });
+      options.onSnapshotChunk?.({ receivedBytes: received, bufferedBytes: decoder.bufferedBytes });
     }
   }
   try {
@@ -153,6 +159,13 @@ async function receiveSnapshot(
   } catch (e) {
     return refused(e, received);
   }
+}
+
+/** A snapshot refused for its source (`why`), when there is a reason. */
+function untrusted(why: string | undefined, receivedBytes: number): ReceivedSnapshot | undefined {
+  if (why === undefined) return undefined;
+  const error = new SnapshotRefused(SnapshotRefusal.Untrusted, `Refused a snapshot: ${why}.`);
+  return { error, receivedBytes };
 }
 
 function refused(e: unknown, receivedBytes: number): ReceivedSnapshot {

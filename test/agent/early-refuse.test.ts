@@ -1,8 +1,10 @@
-// A peer serving a snapshot with an inflated clock and a large keyspace (issue 7, "Snapshots
-// you can check"): the signed heads precede the keyspace in the encoding, and the receiver
-// checks them as soon as they arrived, so it stops reading there. Before, it received and
-// decoded the whole snapshot (here 24 MiB) and refused it only then: the hostile peer flushed
-// every byte of it to the victim, each time it was asked.
+// Peers serving snapshots the victim refuses, with a large keyspace (issue 7, "Snapshots you
+// can check"). The receiver asks whether it takes snapshots from the peer at the header, and
+// checks the signed heads (which precede the keyspace) and asks again as soon as they arrived,
+// so it stops reading there. Before, it received and decoded the whole snapshot (here 24 MiB)
+// and refused it only then: the hostile peer flushed every byte of it to the victim, each time
+// it was asked. (The first case's peer is a stranger too, so the header stops it now; the
+// heads check alone is shown in test/net/snapshot-stream.test.ts.)
 import type { Stream } from '@libp2p/interface';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/agent.js';
@@ -31,8 +33,33 @@ async function flushed(stream: Stream): Promise<boolean> {
   return stream.status === 'open' && stream.writeBufferLength === 0;
 }
 
-describe('a peer serving a snapshot whose clock its heads do not prove, with a large keyspace', () => {
-  it('is cut off after the heads: the keyspace is not received; refused, counted, and the victim converges', async () => {
+/**
+ * Answers every sync pull at `node` with a header announcing `bytes`, then `bytes` in chunks,
+ * each once the last one left (the victim's flow-control window took it). Returns, for each
+ * serve that ended, the snapshot bytes that left the node.
+ */
+async function serveStreamed(node: SmacNode, vc: VectorClock, bytes: Uint8Array): Promise<number[]> {
+  const served: number[] = [];
+  await answerPulls(node, 'hostile', async (stream) => {
+    let out = 0;
+    try {
+      await writeFrame(stream, encodeHeader(vc, vc, bytes.length));
+      if (!(await flushed(stream))) return;
+      for (let at = 0; at < bytes.length; at += SNAPSHOT_CHUNK_BYTES) {
+        const chunk = bytes.subarray(at, at + SNAPSHOT_CHUNK_BYTES);
+        await writeFrame(stream, encodeSnapshotChunk(chunk));
+        if (!(await flushed(stream))) break;
+        out += chunk.length;
+      }
+    } finally {
+      served.push(out);
+    }
+  });
+  return served;
+}
+
+describe('a peer serving a snapshot we refuse, with a large keyspace', () => {
+  it('whose clock its heads do not prove is cut off by the header or the heads: refused, counted, and the victim converges', async () => {
     agents = await startCluster(2);
     const [victim, honest] = agents as [Agent, Agent];
     for (let i = 0; i < 3; i++) await incKey(honest, 'hits');
@@ -49,23 +76,7 @@ describe('a peer serving a snapshot whose clock its heads do not prove, with a l
       heads: [...latest.values()],
       keyspace: { objects: { pad: 'x'.repeat(24 * SNAPSHOT_CHUNK_BYTES) } },
     });
-    // Bytes of each served snapshot that left the hostile peer (its write buffer emptied: the
-    // victim's flow-control window took them), once that serve ended.
-    const served: number[] = [];
-    await answerPulls(hostile, 'hostile', async (stream) => {
-      let out = 0;
-      try {
-        await writeFrame(stream, encodeHeader(vc, vc, bytes.length));
-        for (let at = 0; at < bytes.length; at += SNAPSHOT_CHUNK_BYTES) {
-          const chunk = bytes.subarray(at, at + SNAPSHOT_CHUNK_BYTES);
-          await writeFrame(stream, encodeSnapshotChunk(chunk));
-          if (!(await flushed(stream))) break;
-          out += chunk.length;
-        }
-      } finally {
-        served.push(out);
-      }
-    });
+    const served = await serveStreamed(hostile, vc, bytes);
     const rejected = victim.status().counters.rejectedSnapshots;
     await dial(hostile, victim);
     await waitFor(() => victim.status().counters.rejectedSnapshots > rejected, 'the snapshot refused');
@@ -80,5 +91,38 @@ describe('a peer serving a snapshot whose clock its heads do not prove, with a l
     await incKey(victim, 'hits');
     await waitConverged([victim, honest]);
     expect(victim.read('pn-counter', 'hits')?.value).toBe(9);
+  }, 120_000);
+
+  it('from a peer that is not a member, is refused at the header: none of it is received', async () => {
+    agents = await startCluster(2);
+    const [victim, honest] = agents as [Agent, Agent];
+    await incKey(victim, 'hits');
+    await incKey(honest, 'hits');
+    await waitConverged([victim, honest]);
+    // The victim misses three of the honest agent's events; a stranger collects them all and
+    // serves a snapshot its genuine heads prove (its state is not the stranger's to give).
+    await victim.isolate(true);
+    for (let i = 0; i < 3; i++) await incKey(honest, 'hits');
+    hostile = await loopbackNode();
+    const latest = await collectHeads(hostile, honest);
+    const vc: VectorClock = new Map(honest.clock());
+    const bytes = encodeSnapshot({
+      vc,
+      hlc: { wall: Date.now(), logical: 0 },
+      heads: [...latest.values()],
+      keyspace: { objects: { pad: 'x'.repeat(24 * SNAPSHOT_CHUNK_BYTES) } },
+    });
+    await victim.isolate(false);
+    const served = await serveStreamed(hostile, vc, bytes);
+    const rejected = victim.status().counters.rejectedSnapshots;
+    await dial(hostile, victim);
+    await waitFor(() => victim.status().counters.rejectedSnapshots > rejected, 'the snapshot refused');
+    await waitFor(() => served.length >= 1, 'a serve ended');
+    expect(victim.status().counters.snapshotsInstalled).toBe(0);
+    expect(Math.max(...served)).toBe(0);
+    // It still converges with the honest agent.
+    await incKey(honest, 'hits');
+    await waitConverged([victim, honest]);
+    expect(victim.read('pn-counter', 'hits')?.value).toBe(6);
   }, 120_000);
 });
