@@ -15,7 +15,7 @@ import type { SmacNode } from '../../src/net/node.js';
 import { encodeHeader, encodeSnapshotChunk, SNAPSHOT_CHUNK_BYTES } from '../../src/net/sync-wire.js';
 import { loopbackNode } from '../net/helpers.js';
 import { startCluster, stopAll, waitConverged, waitFor } from './helpers.js';
-import { answerPulls, collectHeads, dial, incKey } from './hostile-peer.js';
+import { answerPulls, collectHeads, dial, incKey, strangerAhead } from './hostile-peer.js';
 
 let agents: Agent[] = [];
 let hostile: SmacNode | undefined;
@@ -58,6 +58,27 @@ async function serveStreamed(node: SmacNode, vc: VectorClock, bytes: Uint8Array)
   return served;
 }
 
+/**
+ * `node` serves `victim` a 24 MiB snapshot claiming `vc` with `heads` (serveStreamed), once
+ * `victim` refused it (counted) and a serve ended: its size, and what each serve let out.
+ */
+async function serveRefused(
+  node: SmacNode,
+  victim: Agent,
+  vc: VectorClock,
+  heads: Uint8Array[],
+): Promise<{ served: number[]; size: number }> {
+  const pad = 'x'.repeat(24 * SNAPSHOT_CHUNK_BYTES);
+  const bytes = encodeSnapshot({ vc, hlc: { wall: Date.now(), logical: 0 }, heads, keyspace: { pad } });
+  const served = await serveStreamed(node, vc, bytes);
+  const rejected = victim.status().counters.rejectedSnapshots;
+  await dial(node, victim);
+  await waitFor(() => victim.status().counters.rejectedSnapshots > rejected, 'the snapshot refused');
+  await waitFor(() => served.length >= 1, 'a serve ended');
+  expect(victim.status().counters.snapshotsInstalled).toBe(0);
+  return { served, size: bytes.length };
+}
+
 describe('a peer serving a snapshot we refuse, with a large keyspace', () => {
   it('whose clock its heads do not prove is cut off by the header or the heads: refused, counted, and the victim converges', async () => {
     agents = await startCluster(2);
@@ -70,21 +91,10 @@ describe('a peer serving a snapshot we refuse, with a large keyspace', () => {
     const honestOrigin = honest.status().origin;
     const vc: VectorClock = new Map(victim.clock());
     vc.set(honestOrigin, (vc.get(honestOrigin) ?? 0) + 50); // 50 events beyond its signed head
-    const bytes = encodeSnapshot({
-      vc,
-      hlc: { wall: Date.now(), logical: 0 },
-      heads: [...latest.values()],
-      keyspace: { objects: { pad: 'x'.repeat(24 * SNAPSHOT_CHUNK_BYTES) } },
-    });
-    const served = await serveStreamed(hostile, vc, bytes);
-    const rejected = victim.status().counters.rejectedSnapshots;
-    await dial(hostile, victim);
-    await waitFor(() => victim.status().counters.rejectedSnapshots > rejected, 'the snapshot refused');
-    await waitFor(() => served.length >= 1, 'a serve ended');
-    expect(victim.status().counters.snapshotsInstalled).toBe(0);
+    const { served, size } = await serveRefused(hostile, victim, vc, [...latest.values()]);
     expect(victim.clock().get(honestOrigin)).toBe(honest.clock().get(honestOrigin));
     // The heads are in the first chunk; the window lets a few more out before the abort lands.
-    for (const n of served) expect(n).toBeLessThan(bytes.length / 3);
+    for (const n of served) expect(n).toBeLessThan(size / 3);
 
     // The victim keeps running, and the honest agent's next events are no duplicates to it.
     for (let i = 0; i < 5; i++) await incKey(honest, 'hits');
@@ -96,29 +106,12 @@ describe('a peer serving a snapshot we refuse, with a large keyspace', () => {
   it('from a peer that is not a member, is refused at the header: none of it is received', async () => {
     agents = await startCluster(2);
     const [victim, honest] = agents as [Agent, Agent];
-    await incKey(victim, 'hits');
-    await incKey(honest, 'hits');
-    await waitConverged([victim, honest]);
-    // The victim misses three of the honest agent's events; a stranger collects them all and
-    // serves a snapshot its genuine heads prove (its state is not the stranger's to give).
-    await victim.isolate(true);
-    for (let i = 0; i < 3; i++) await incKey(honest, 'hits');
+    // The stranger serves a snapshot its genuine heads prove (its state is not its to give).
     hostile = await loopbackNode();
-    const latest = await collectHeads(hostile, honest);
+    const latest = await strangerAhead(hostile, victim, honest);
     const vc: VectorClock = new Map(honest.clock());
-    const bytes = encodeSnapshot({
-      vc,
-      hlc: { wall: Date.now(), logical: 0 },
-      heads: [...latest.values()],
-      keyspace: { objects: { pad: 'x'.repeat(24 * SNAPSHOT_CHUNK_BYTES) } },
-    });
     await victim.isolate(false);
-    const served = await serveStreamed(hostile, vc, bytes);
-    const rejected = victim.status().counters.rejectedSnapshots;
-    await dial(hostile, victim);
-    await waitFor(() => victim.status().counters.rejectedSnapshots > rejected, 'the snapshot refused');
-    await waitFor(() => served.length >= 1, 'a serve ended');
-    expect(victim.status().counters.snapshotsInstalled).toBe(0);
+    const { served } = await serveRefused(hostile, victim, vc, [...latest.values()]);
     expect(Math.max(...served)).toBe(0);
     // It still converges with the honest agent.
     await incKey(honest, 'hits');
