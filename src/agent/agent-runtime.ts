@@ -38,7 +38,7 @@ import type { Rebaser } from './rebase.js';
 import type { ChangeNotice, OwnerInput, WriteResult } from './owner.js';
 import { installPeerSnapshot, provenClock, type SnapshotExchangeDeps } from './snapshot-exchange.js';
 import type { PullTrigger } from './pull-log.js';
-import { snapshotSourceRefusal } from './snapshot-source.js';
+import { snapshotSourceRefusal, type SnapshotSourceView } from './snapshot-source.js';
 import { type AgentCounters, newCounters } from './status.js';
 
 /** Whom the connection gater refuses: everyone while isolated, and peers of another protocol. */
@@ -169,18 +169,7 @@ export class AgentRuntime {
 
   /** Installs a peer's snapshot (the owner's 'install' input), if its sender may give us one. */
   install(snapshot: PeerSnapshotInput, from: string, keepNewer: boolean): boolean {
-    const why = snapshotSourceRefusal(from, {
-      self: this.peerId,
-      origins: this.replica.clock().keys(),
-      joins: this.config.join.length > 0,
-      joinPeers: this.joinPeers,
-      // A diverged peer that both of us merge is taken as a member (heartbeats.ts, docs/agent.md
-      // "Divergence"): merging its state is the point of accepting it.
-      isMember: (id) => this.isMember(id) || this.heartbeats.refusals.mayMerge(id),
-      reaped: (id) => (this.compactor.view.retirements()[id]?.reason ?? 'left') !== 'left',
-      claims: () => provenClock(snapshot),
-      reapOf: (epoch) => this.replica.reapOf(epoch),
-    });
+    const why = snapshotSourceRefusal(from, { ...this.sourceView(), claims: () => provenClock(snapshot) });
     if (why !== undefined) {
       this.counters.rejectedSnapshots++;
       this.log.warn({ peer: from, code: SnapshotRefusal.Untrusted }, `refused a snapshot: ${why}`);
@@ -189,6 +178,21 @@ export class AgentRuntime {
     // A diverged peer that merges, as we do (heartbeats.ts): its snapshot is merged if needed.
     const merge = this.heartbeats.refusals.mayMerge(from) ? { merge: from } : {};
     return installPeerSnapshot(this.snapshotDeps(), snapshot, { keepNewer, nowMs: this.now(), ...merge });
+  }
+
+  /** What decides whom we take snapshots from (snapshot-source.ts), but the snapshot's clock. */
+  sourceView(): SnapshotSourceView {
+    return {
+      self: this.peerId,
+      origins: this.replica.clock().keys(),
+      joins: this.config.join.length > 0,
+      joinPeers: this.joinPeers,
+      // A diverged peer that both of us merge is taken as a member (heartbeats.ts, docs/agent.md
+      // "Divergence"): merging its state is the point of accepting it.
+      isMember: (id) => this.isMember(id) || this.heartbeats.refusals.mayMerge(id),
+      reaped: (id) => (this.compactor.view.retirements()[id]?.reason ?? 'left') !== 'left',
+      reapOf: (epoch) => this.replica.reapOf(epoch),
+    };
   }
 
   snapshotDeps(): SnapshotExchangeDeps {

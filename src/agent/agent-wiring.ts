@@ -30,6 +30,7 @@ import type { OwnerQueue } from './owner-queue.js';
 import { Owner, type OwnerInput } from './owner.js';
 import { Rebaser } from './rebase.js';
 import { servedSnapshot } from './snapshot-exchange.js';
+import { streamedSourceRefusal } from './snapshot-source.js';
 
 export function createCompactor(rt: AgentRuntime): Compactor {
   const config = rt.config;
@@ -346,6 +347,7 @@ function createAntiEntropy(rt: AgentRuntime): AntiEntropy {
           resolve(false);
         });
       }),
+    snapshotSource: (from, claims) => streamedSourceRefusal(from, rt.sourceView(), claims),
     halted: () => rt.halted,
   });
 }

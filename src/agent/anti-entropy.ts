@@ -101,6 +101,11 @@ export interface AntiEntropyDeps {
     keepNewer: boolean,
     from: string,
   ) => Promise<boolean | 'untrusted'>;
+  /**
+   * Why we take no snapshot from `from` (snapshot-source.ts `streamedSourceRefusal`): asked at
+   * the header, then with the clock its heads proved, so a refused one's keyspace is not read.
+   */
+  readonly snapshotSource?: (from: string, claims: ReadonlyVectorClock | undefined) => string | undefined;
   readonly halted: () => boolean;
 }
 
@@ -366,6 +371,7 @@ export class AntiEntropy {
       onOpen: () => {
         this.pulls.opened(record);
       },
+      snapshotSource: (claims) => this.deps.snapshotSource?.(peer.toString(), claims),
     });
     let peerVc: ReadonlyVectorClock = new Map();
     try {

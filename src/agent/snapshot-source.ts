@@ -69,3 +69,17 @@ function rebased(from: string, v: SnapshotSourceView): boolean {
   }
   return live;
 }
+
+/**
+ * As snapshotSourceRefusal, while the snapshot streams in (sync-requester.ts): at its header
+ * (`claims` undefined) and once its signed heads proved `claims`, before its keyspace arrives.
+ * At the header a reaped peer is not refused yet: its heads may prove that it rebased.
+ */
+export function streamedSourceRefusal(
+  from: string,
+  v: SnapshotSourceView,
+  claims: ReadonlyVectorClock | undefined,
+): string | undefined {
+  if (claims === undefined && v.reaped?.(from) === true) return undefined;
+  return snapshotSourceRefusal(from, { ...v, claims: () => claims });
+}

@@ -73,7 +73,9 @@ export const PEER_SNAPSHOT_LIMITS: SnapshotCodecLimits = Object.freeze({
 /**
  * A peer's snapshot as a pull received it (sync-requester.ts): decoded as its chunks arrived
  * (core/codec/snapshot-decoder.ts), so its encoding was never held whole, or the error that
- * stopped the decoding (the rest was not read). `receivedBytes` counts what arrived.
+ * stopped the decoding (the rest was not read): a SmacError for bytes that do not decode, or
+ * SnapshotRefused UNPROVEN_SNAPSHOT for signed heads that do not prove the clock (checked as
+ * soon as they arrived, before the keyspace). `receivedBytes` counts what arrived.
  */
 export type ReceivedSnapshot =
   | { readonly snapshot: Snapshot; readonly receivedBytes: number }
@@ -97,6 +99,7 @@ export function openPeerSnapshot(
     else if ('snapshot' in input) snap = input.snapshot;
     else throw input.error;
   } catch (e) {
+    if (e instanceof SnapshotRefused) throw e; // refused as it streamed in (its heads)
     throw new SnapshotRefused(
       SnapshotRefusal.Malformed,
       `The peer's snapshot does not decode: ${e instanceof Error ? e.message : String(e)}`,

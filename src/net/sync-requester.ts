@@ -9,7 +9,13 @@ import type { ReadonlyVectorClock } from '../core/clock/vector-clock.js';
 import { SnapshotDecoder } from '../core/codec/snapshot-decoder.js';
 import { isSmacError } from '../core/errors.js';
 import { NetErrorCode, netFail } from './errors.js';
-import { PEER_SNAPSHOT_LIMITS, type ReceivedSnapshot } from './snapshot-proof.js';
+import {
+  PEER_SNAPSHOT_LIMITS,
+  type ReceivedSnapshot,
+  SnapshotRefusal,
+  SnapshotRefused,
+  verifySnapshotHeads,
+} from './snapshot-proof.js';
 import { FrameReader, writeFrame } from './frame-stream.js';
 import {
   countFailure,
@@ -58,9 +64,11 @@ export async function* pullFrames(
       snapshot: header.snapshotBytes > 0,
     };
     if (header.snapshotBytes > 0) {
-      const snapshot = await receiveSnapshot(ctx, header.snapshotBytes, next, options.onSnapshotChunk);
+      const snapshot =
+        untrusted(options.snapshotSource?.(undefined), 0) ??
+        (await receiveSnapshot(ctx, header.snapshotBytes, next, options));
       yield { type: 'snapshot', snapshot };
-      // A snapshot that did not decode was not read to its end: the stream cannot go on.
+      // A snapshot that did not decode (or was refused) was not read to its end: the stream cannot go on.
       if ('error' in snapshot)
         netFail(NetErrorCode.BadFrame, 'The sync response went on after a malformed snapshot.');
     }
@@ -103,18 +111,23 @@ export async function* pullFrames(
  * while the encoding is never held whole (core/codec/snapshot-decoder.ts). A chunk beyond the
  * announced size is BAD_FRAME (counted as one); bytes that do not decode stop the reading at
  * once, and the snapshot is handed on as refused, for the consumer to count (snapshot-proof.ts).
+ * The signed heads that prove the clock precede the keyspace: they are verified as soon as the
+ * decoder has them, and a clock they do not prove stops the reading there too (refused
+ * UNPROVEN_SNAPSHOT), so the keyspace of such a snapshot is never received; so does a source
+ * we take no snapshot from, asked again with the clock the heads proved.
  */
 async function receiveSnapshot(
   ctx: SyncContext,
   total: number,
   next: () => Promise<WireFrame | undefined>,
-  onChunk: PullOptions['onSnapshotChunk'],
+  options: PullOptions,
 ): Promise<ReceivedSnapshot> {
   const decoder = new SnapshotDecoder(
     { ...PEER_SNAPSHOT_LIMITS, maxOriginBytes: ctx.limits.maxOriginBytes },
     total,
   );
   let received = 0;
+  let proven = false;
   while (received < total) {
     const chunk = expectFrame(
       await next(),
@@ -126,10 +139,17 @@ async function receiveSnapshot(
       netFail(NetErrorCode.BadFrame, `The peer sent more snapshot bytes than the ${total} it announced.`);
     try {
       decoder.push(chunk.bytes);
+      const prefix = decoder.prefix;
+      if (!proven && prefix !== undefined) {
+        verifySnapshotHeads(prefix.vc, prefix.heads ?? []); // throws SnapshotRefused
+        proven = true;
+        const refusal = untrusted(options.snapshotSource?.(prefix.vc), received);
+        if (refusal) return refusal;
+      }
     } catch (e) {
       return refused(e, received);
     } finally {
-      onChunk?.({ receivedBytes: received, bufferedBytes: decoder.bufferedBytes });
+      options.onSnapshotChunk?.({ receivedBytes: received, bufferedBytes: decoder.bufferedBytes });
     }
   }
   try {
@@ -141,8 +161,15 @@ async function receiveSnapshot(
   }
 }
 
+/** A snapshot refused for its source (`why`), when there is a reason. */
+function untrusted(why: string | undefined, receivedBytes: number): ReceivedSnapshot | undefined {
+  if (why === undefined) return undefined;
+  const error = new SnapshotRefused(SnapshotRefusal.Untrusted, `Refused a snapshot: ${why}.`);
+  return { error, receivedBytes };
+}
+
 function refused(e: unknown, receivedBytes: number): ReceivedSnapshot {
-  if (!isSmacError(e)) throw e;
+  if (!isSmacError(e) && !(e instanceof SnapshotRefused)) throw e;
   return { error: e, receivedBytes };
 }
 

@@ -74,6 +74,13 @@ export interface PullOptions {
    * the decoder holds undecoded (an incomplete field; never the whole snapshot).
    */
   readonly onSnapshotChunk?: (progress: { receivedBytes: number; bufferedBytes: number }) => void;
+  /**
+   * Why we take no snapshot from this peer (agent/snapshot-source.ts), or undefined: asked at
+   * the header that announces one (`claims` undefined), then once its signed heads proved its
+   * clock (`claims`, before the keyspace). A reason ends the pull there: the snapshot is handed
+   * on refused UNTRUSTED_SNAPSHOT_SOURCE, and the rest of it is never read.
+   */
+  readonly snapshotSource?: (claims: ReadonlyVectorClock | undefined) => string | undefined;
 }
 
 export interface SyncCounters {

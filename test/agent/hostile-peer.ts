@@ -12,6 +12,7 @@ import { FrameReader } from '../../src/net/frame-stream.js';
 import type { SmacNode } from '../../src/net/node.js';
 import { SyncService } from '../../src/net/sync-protocol.js';
 import { SYNC_PROTOCOL } from '../../src/net/sync-wire.js';
+import { waitConverged } from './helpers.js';
 
 /**
  * Answers every sync pull at `node`: reads the request (ignored), runs `answer` on the stream
@@ -54,6 +55,24 @@ export async function collectHeads(node: SmacNode, honest: Agent): Promise<Map<s
     for (const env of f.envelopes) latest.set(readTrustedEnvelope(env).event.origin, env);
   }
   return latest;
+}
+
+/**
+ * The victim misses three of the honest agent's events (isolated while they were written; each
+ * wrote one 'hits' before); `stranger`, a bare node, collects them all. Returns the genuine
+ * latest envelope of every origin of the honest clock. The victim stays isolated.
+ */
+export async function strangerAhead(
+  stranger: SmacNode,
+  victim: Agent,
+  honest: Agent,
+): Promise<Map<string, Uint8Array>> {
+  await incKey(victim, 'hits');
+  await incKey(honest, 'hits');
+  await waitConverged([victim, honest]);
+  await victim.isolate(true);
+  for (let i = 0; i < 3; i++) await incKey(honest, 'hits');
+  return collectHeads(stranger, honest);
 }
 
 /** The system records of `a` the ownership tests watch (those `writeOwnRecords` writes). */

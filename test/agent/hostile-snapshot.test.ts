@@ -12,7 +12,7 @@ import type { SmacNode } from '../../src/net/node.js';
 import { encodeEnd, encodeHeader, encodeSnapshotChunk } from '../../src/net/sync-wire.js';
 import { loopbackNode } from '../net/helpers.js';
 import { startCluster, stopAll, waitConverged, waitFor } from './helpers.js';
-import { answerPulls, collectHeads, dial, incKey } from './hostile-peer.js';
+import { answerPulls, collectHeads, dial, incKey, strangerAhead } from './hostile-peer.js';
 
 let agents: Agent[] = [];
 let hostile: SmacNode | undefined;
@@ -140,14 +140,8 @@ describe('a peer that is not a member serving a genuine, proven snapshot', () =>
   it('is refused (signed heads prove the clock, not the state): the victim installs snapshots only from members', async () => {
     agents = await startCluster(2);
     const [victim, honest] = agents as [Agent, Agent];
-    await incKey(victim, 'hits');
-    await incKey(honest, 'hits');
-    await waitConverged([victim, honest]);
-    // The victim misses three of the honest agent's events; a stranger collects them all.
-    await victim.isolate(true);
-    for (let i = 0; i < 3; i++) await incKey(honest, 'hits');
     hostile = await loopbackNode();
-    const latest = await collectHeads(hostile, honest);
+    const latest = await strangerAhead(hostile, victim, honest);
     const state = (
       honest as unknown as {
         replica: { snapshot(): { vc: VectorClock; keyspace: unknown; hlc: unknown } };

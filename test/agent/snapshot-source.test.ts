@@ -1,7 +1,11 @@
 // Whom snapshots are taken from (src/agent/snapshot-source.ts): a new joiner from its join peer,
 // afterwards only from members.
 import { describe, expect, it } from 'vitest';
-import { snapshotSourceRefusal, type SnapshotSourceView } from '../../src/agent/snapshot-source.js';
+import {
+  snapshotSourceRefusal,
+  type SnapshotSourceView,
+  streamedSourceRefusal,
+} from '../../src/agent/snapshot-source.js';
 
 const view = (over: Partial<SnapshotSourceView> = {}): SnapshotSourceView => ({
   self: 'me',
@@ -66,5 +70,18 @@ describe('snapshot sources', () => {
     expect(snapshotSourceRefusal('old', { ...reapedView([['old~3', 2]]), reaped: () => false })).toMatch(
       /only from members/,
     );
+  });
+
+  it('while a snapshot streams in: a stranger is refused at the header, a reaped peer only once its heads are known', () => {
+    const established = view({
+      origins: ['me~1', 'member~1'],
+      reaped: (p) => p === 'old',
+      reapOf: (e) => (e === 'old~1' ? { cut: 5 } : undefined),
+    });
+    expect(streamedSourceRefusal('stranger', established, undefined)).toMatch(/only from members/);
+    expect(streamedSourceRefusal('member', established, undefined)).toBeUndefined();
+    expect(streamedSourceRefusal('old', established, undefined)).toBeUndefined();
+    expect(streamedSourceRefusal('old', established, new Map([['old~1', 6]]))).toMatch(/only from members/);
+    expect(streamedSourceRefusal('old', established, new Map([['old~2', 1]]))).toBeUndefined();
   });
 });

@@ -7,6 +7,7 @@
 import type { Stream } from '@libp2p/interface';
 import { afterEach, describe, expect, it } from 'vitest';
 import { utf8Encode } from '../../src/core/codec/binary.js';
+import { encodeSnapshot } from '../../src/core/codec/snapshot-codec.js';
 import type { VectorClock } from '../../src/core/clock/vector-clock.js';
 import { FrameReader, writeFrame } from '../../src/net/frame-stream.js';
 import type { SmacNode } from '../../src/net/node.js';
@@ -157,6 +158,27 @@ describe('a snapshot streamed to a sync client', () => {
     const r = await pull(server.node, 1024);
     const snap = (r.frames[1] as Extract<SyncFrame, { type: 'snapshot' }>).snapshot;
     expect(snap).toMatchObject({ receivedBytes: start.length, error: { code: 'DECODE_ERROR' } });
+    expect((r.error as { code?: string }).code).toBe('BAD_FRAME');
+  }, 60_000);
+
+  it('a clock its signed heads do not prove is refused at the heads: the keyspace is never read', async () => {
+    // Issue 7: before, the heads were checked once the whole snapshot had arrived, so this
+    // 16 MiB keyspace was received and decoded first (the progress ended at 16 MiB).
+    const bytes = encodeSnapshot({
+      vc,
+      hlc: { wall: 1_700_000_000_000, logical: 0 },
+      heads: [new Uint8Array(120).fill(7)], // a forged head: no signed envelope
+      keyspace: { objects: { pad: 'x'.repeat(16 * SNAPSHOT_CHUNK_BYTES) } },
+    });
+    const server = await streamingServer(bytes.length, function* () {
+      for (let at = 0; at < bytes.length; at += SNAPSHOT_CHUNK_BYTES)
+        yield bytes.subarray(at, at + SNAPSHOT_CHUNK_BYTES);
+    });
+    const r = await pull(server.node, bytes.length);
+    expect(r.frames.map((f) => f.type)).toEqual(['header', 'snapshot']);
+    const snap = (r.frames[1] as Extract<SyncFrame, { type: 'snapshot' }>).snapshot;
+    expect(snap).toMatchObject({ receivedBytes: SNAPSHOT_CHUNK_BYTES, error: { code: 'UNPROVEN_SNAPSHOT' } });
+    expect(r.progress.map((p) => p.receivedBytes)).toEqual([SNAPSHOT_CHUNK_BYTES]);
     expect((r.error as { code?: string }).code).toBe('BAD_FRAME');
   }, 60_000);
 });
