@@ -14,7 +14,7 @@ const SEED = process.env.SMAC_CHAOS_SEED ?? '1';
 // Only a guard against a hang: the harness bounds itself (faults, the cut, the rebase and re-run,
 // convergence). About 1-2 minutes on a quiet machine; at load 25 on two cores agents take up to
 // a minute to restart and one run took over 4 minutes (docs/chaos.md); with the mutual-reap
-// fault (long runs only for now) one run took 391 s at load 24, so the guard is 10 min.
+// fault one run took 391 s at load 24 (before the sequential-reaps fix), so the guard is 10 min.
 const LIMIT_MS = 600_000;
 
 function unavailable(): string | undefined {
@@ -37,11 +37,10 @@ describe.skipIf(why !== undefined)(
     it(
       `seed ${SEED}: every acknowledged op survives, replicas converge, semantics hold`,
       async () => {
-        // Every kind but the reap faults (mutual-reap, opposite-reaps): they still find an
-        // open bug (two reaps one after the other judged a mutual reap; docs/chaos.md "Mutual
-        // and opposite-order reaps") and failed 1 of 8 CI-sized runs, so they run in the long
-        // runs only until it is fixed. `--force-leave heal-only` would only heal a force-left
-        // member.
+        // Every kind, the reap faults included: a `mutual-reap` (1|2, the lone agent's side
+        // loses and rebases); `opposite-reaps` needs four agents and runs in the long runs
+        // (docs/chaos.md "Mutual and opposite-order reaps"). `--force-leave heal-only` would
+        // only heal a force-left member.
         const args = [
           RUN,
           '--seed',
@@ -54,7 +53,6 @@ describe.skipIf(why !== undefined)(
           '45s',
           '--force-leave',
           'any',
-          '--no-reap-faults',
         ];
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
