@@ -90,6 +90,7 @@ export function createRebaser(rt: AgentRuntime): Rebaser {
       await rt.handOver(self, new Map([...rt.replica.clock(), [self, upTo]]));
     },
     members: () => rt.memberCandidates().filter((p) => p !== rt.peerId && rt.isMember(p)),
+    redeliver: (envelopes) => rt.antiEntropy.receiveRaw(envelopes),
   });
 }
 

@@ -88,29 +88,30 @@ export function dropMoved(
 }
 
 /**
- * The seq of our first event (epoch `self`) that followed our delivery of an epoch's events
+ * Our first event (of any of our epochs `own`) that followed our delivery of an epoch's events
  * beyond its cut in `cuts` (in log order, a causal order), or undefined when we wrote none
  * since. Neither is compacted: nobody else ever delivers them, so they never become stable.
  * When our compacted base holds such an epoch beyond the cut (we took it in a snapshot: a
  * member that joined the losing side of a mutual reap), its order against our own events there
- * is lost: every client write of ours we still keep is taken as beyond (1), and nothing is
- * handed over.
+ * is lost: every client write of ours we still keep is taken as beyond (`self`'s 1), and
+ * nothing is handed over.
  */
 export function firstOwnBeyond(
   store: Pick<Store, 'compactedClock' | 'eventsSince'>,
+  own: ReadonlySet<string>,
   self: string,
   clock: VectorClock,
   cuts: ReadonlyMap<string, number>,
-): number | undefined {
+): { origin: string; seq: number } | undefined {
   const compacted = store.compactedClock();
-  for (const [epoch, cut] of cuts) if (vcGet(compacted, epoch) > cut) return 1;
+  for (const [epoch, cut] of cuts) if (vcGet(compacted, epoch) > cut) return { origin: self, seq: 1 };
   const since = new Map(clock);
   for (const [epoch, cut] of cuts) since.set(epoch, cut);
-  since.delete(self);
+  for (const epoch of own) since.delete(epoch);
   let beyond = false;
   for (const e of store.eventsSince(since)) {
     if (cuts.has(e.origin)) beyond = true;
-    else if (beyond && e.origin === self) return e.seq;
+    else if (beyond && own.has(e.origin)) return { origin: e.origin, seq: e.seq };
   }
   return undefined;
 }

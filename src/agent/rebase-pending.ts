@@ -3,6 +3,7 @@
  * take, written synced before the store changes, so that a crash resumes it at the next start.
  */
 import type { Store } from '../store/store.js';
+import { type Carried, parseCarried } from './rebase-carry.js';
 
 const PENDING_KEY = 'rebase-pending';
 
@@ -30,6 +31,11 @@ export interface Pending {
    * hold that reap, not another side's of the same epoch (mutual-reap.ts, three sides or more).
    */
   readonly side?: readonly string[];
+  /**
+   * Events of our own epochs carried across the emptied store (rebase-carry.ts): delivered
+   * again once the state is in, before the batches are re-run; then emptied.
+   */
+  readonly carry?: readonly Carried[];
 }
 
 /** The pending record in the store's metadata, with the parts read often cached. */
@@ -109,5 +115,6 @@ function parsePending(p: Partial<Pending>): Pending | undefined {
     ...(typeof p.last === 'string' ? { last: p.last } : {}),
     ...(Array.isArray(p.members) ? { members: names(p.members) } : {}),
     ...(Array.isArray(p.side) ? { side: names(p.side) } : {}),
+    ...(Array.isArray(p.carry) ? { carry: parseCarried(p.carry) } : {}),
   };
 }

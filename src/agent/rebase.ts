@@ -24,21 +24,12 @@
  * counters and adds are unaffected. Replaying the stored downstream ops instead would be wrong:
  * their observed contexts name dots of the state before the snapshot.
  *
- * A member no marker named (it joined while the reap ran, unknown to the member that started
- * it) may have delivered the reaped epoch's events beyond the cut straight from the reaped
- * member before it saw any marker. Its state then holds effects no other replica applies, and
- * every event it wrote since depends on them, so no other replica will ever deliver those
- * either. It rebases the same way, from that foreign epoch: it hands its own events from before
- * that point over to its connected peers (only it may hold them), takes a new epoch and a peer's
- * state, and re-runs its client writes made after it delivered the first event beyond the cut.
- *
- * The same epoch may be retired again at a lower cut: with three sides of a split or more, a
- * member may take one side for the winner of a mutual reap and rebase onto its state, and learn
- * later that another side, which holds less of the epoch, won (test/agent/rebase-lower-cut.test.ts:
- * a 1|1|1 split with a joiner). Its batches up to the first cut are still in the table (a
- * rebase keeps them, and compaction keeps them while a reaped member could still win against
- * us), so the second rebase re-runs those between the two cuts, then the first rebase's re-runs
- * and everything written since (their events depend on the epoch beyond the lower cut).
+ * Two more cases (docs/agent.md "Reaping"): a member no marker named that delivered a reaped
+ * epoch beyond its cut straight from the reaped member rebases *from that foreign epoch*
+ * (rebaseFromForeign: its own events from before that point are kept, its client writes since
+ * re-run); and the epoch it rebased from may be retired again at a *lower cut* (lowerCut()).
+ * Whenever the store is emptied, the events of our own epochs that are neither retired nor
+ * re-run are carried across it and delivered again before the re-runs (rebase-carry.ts).
  *
  * A crash between 1 and 4 leaves the pending record: the next start resumes at 3's wait and 4.
  * The record shrinks after each re-run batch, so only the batch in flight at a crash may run
@@ -52,7 +43,9 @@ import { takeNewEpoch } from './epoch.js';
 import { sideOf } from '../core/mutual-reap.js';
 import { peerOfOrigin } from '../core/origin.js';
 import { type Pending, PendingRecord, remembered } from './rebase-pending.js';
-import { batchesToRerun, dropMoved, firstOwnBeyond, recordOwnEpochs } from './rebase-ops.js';
+import { batchesToRerun, dropMoved, recordOwnEpochs } from './rebase-ops.js';
+import { foreignPoint } from './rebase-foreign.js';
+import { carriedEvents, deliverCarried } from './rebase-carry.js';
 
 export interface RebaseDeps {
   readonly peerId: string;
@@ -76,6 +69,11 @@ export interface RebaseDeps {
   readonly handOver?: (self: string, upTo: number) => Promise<void>;
   /** The members we know now (before the store is emptied: what we remember of them). */
   readonly members?: () => readonly string[];
+  /**
+   * Delivers envelopes again as a peer's (verified, in causal order): the events a rebase
+   * carried across the emptied store (rebase-carry.ts). Resolves once applied or buffered.
+   */
+  readonly redeliver?: (envelopes: readonly Uint8Array[]) => Promise<void>;
 }
 
 export class Rebaser {
@@ -230,6 +228,14 @@ export class Rebaser {
         ? batchesToRerun(store, own, cut, old.id, before)
         : { ops: [...(before?.ops ?? [])], moved: {}, last: before?.last ?? own };
     const { ops } = rerun;
+    // The store is emptied: our older epochs' events go across it (rebase-carry.ts).
+    const carry =
+      held > cut
+        ? [
+            ...(before?.carry ?? []),
+            ...carriedEvents(store, this.deps.peerId, old, (e) => rerun.moved[e], own),
+          ]
+        : [...(before?.carry ?? [])];
     const pending: Pending = {
       from: own,
       cut,
@@ -237,6 +243,7 @@ export class Rebaser {
       moved: rerun.moved,
       last: rerun.last,
       ...(held > cut ? remembered(this.deps.peerId, this.deps.members?.() ?? [], agreed) : {}),
+      ...(carry.length > 0 ? { carry } : {}),
     };
     this.pending.set(pending);
     dropMoved(store, pending.moved);
@@ -252,7 +259,15 @@ export class Rebaser {
     this.count++;
     log.error(
       // `abandoned`: the epoch we wrote under since an unclean restart, re-run along with `own`.
-      { reaped: own, cut, held, origin, rerun: ops.length, ...(own !== old.id ? { abandoned: old.id } : {}) },
+      {
+        reaped: own,
+        cut,
+        held,
+        origin,
+        rerun: ops.length,
+        carried: carry.length,
+        ...(own !== old.id ? { abandoned: old.id } : {}),
+      },
       held > cut
         ? 'our epoch was reaped below what we wrote: taking a peer’s state and re-running our writes beyond the cut under a new epoch'
         : 'our epoch was reaped: writing under a new epoch',
@@ -273,26 +288,7 @@ export class Rebaser {
   ): Promise<void> {
     const { store, log } = this.deps;
     const self = this.deps.replica().id;
-    // Every foreign epoch we hold past a cut (the state's, and `also`: those the peer's state
-    // showed): an event of ours that follows any of them is held by no other replica.
-    const cuts = new Map<string, number>();
-    const pastCuts = [
-      ...also,
-      ...this.deps
-        .replica()
-        .pastCut()
-        .map((p): [string, number] => [p.epoch, p.cut]),
-    ];
-    for (const [e, c] of pastCuts) if (peerOfOrigin(e) !== this.deps.peerId) cuts.set(e, c);
-    cuts.set(epoch, cut);
-    // Our own epoch reaped too (two members reaped together, one holding the other's events
-    // beyond its cut: the nemesis's opposite-reaps fault): every replica refuses our events
-    // beyond our own cut, so those are re-run as well, and none is handed over
-    // (test/agent/rebase-foreign-own-cut.test.ts lost the writes in between before).
-    const ownCut = this.deps.replica().reapOf(self)?.cut;
-    const beyond = firstOwnBeyond(this.deps.store, self, this.deps.replica().clock(), cuts);
-    const first = ownCut !== undefined && (beyond === undefined || beyond > ownCut + 1) ? ownCut + 1 : beyond;
-    const safe = first === undefined ? vcGet(this.deps.replica().clock(), self) : first - 1;
+    const { first, safe, ownCut } = foreignPoint(this.deps, epoch, cut, also);
     await this.deps.handOver?.(self, safe);
     if (this.deps.stopping() || this.deps.replica().id !== self) return;
     // From here on synchronous (as rebase()): no write of ours may slip in between.
@@ -300,11 +296,14 @@ export class Rebaser {
     const held = vcGet(old.clock(), epoch);
     // Our client writes made after we delivered the epoch beyond its cut; ours before stay kept,
     // should our own epoch be retired below them later.
+    const before = this.pending.get();
     const rerun =
       first === undefined
         ? { ops: [], moved: {}, last: self }
-        : batchesToRerun(store, self, first - 1, self, this.pending.get());
+        : batchesToRerun(store, first.origin, first.seq - 1, self, before);
     const { ops } = rerun;
+    const moved: Readonly<Record<string, number>> = rerun.moved;
+    const carry = [...(before?.carry ?? []), ...carriedEvents(store, this.deps.peerId, old, (e) => moved[e])];
     const reap = old.reapOf(epoch);
     const agreed = [...side, ...(reap ? sideOf(reap) : [])];
     const pending: Pending = {
@@ -314,6 +313,7 @@ export class Rebaser {
       moved: rerun.moved,
       last: rerun.last,
       ...remembered(this.deps.peerId, this.deps.members?.() ?? [], agreed),
+      ...(carry.length > 0 ? { carry } : {}),
     };
     this.pending.set(pending);
     dropMoved(store, pending.moved);
@@ -332,6 +332,7 @@ export class Rebaser {
         abandoned: self,
         ...(ownCut !== undefined ? { ownCut } : {}),
         handedOver: safe,
+        carried: carry.length,
         rerun: ops.length,
       },
       'we delivered a reaped epoch beyond its cut: took a new epoch and a peer’s state, re-running our writes made since',
@@ -341,7 +342,7 @@ export class Rebaser {
 
   /** Waits until the state holds the reaped epoch up to the cut, then re-runs the batches. */
   private async finish(): Promise<void> {
-    const p = this.pending.get();
+    let p = this.pending.get();
     if (!p) return;
     dropMoved(this.deps.store, p.moved); // again: a crash may have come before
     while (vcGet(this.deps.replica().clock(), p.from) < p.cut) {
@@ -355,6 +356,11 @@ export class Rebaser {
       await new Promise((r) => setTimeout(r, 100));
     }
     this.superseded = undefined; // reaped after we got the state: check() sees it in the state
+    if ((p.carry?.length ?? 0) > 0) {
+      if (!(await deliverCarried(this.deps, p.carry ?? []))) return;
+      p = { ...p, carry: [] };
+      this.pending.set(p);
+    }
     for (let i = 0; i < p.ops.length; i++) {
       if (this.deps.stopping()) return;
       await this.deps.write(JSON.parse(p.ops[i] ?? '[]') as unknown[]);

@@ -18,20 +18,23 @@ const FOREIGN = '12D3KooWQ8sJ3CzqUFEhaQ9tdWqX8u9gcbPk4nKUzB9Fi4ypX3Ww~00000other
 describe('a rebase from a foreign epoch when our own epoch is reaped too', () => {
   it('re-runs our writes beyond our own cut, and hands over nothing beyond it', async () => {
     const meta = new Map<string, string>();
+    const written: string[] = [];
     const calls: string[] = [];
     let reset = false;
     // We hold OLD up to 30, reaped at 5; FOREIGN up to 4, reaped at 2. In log order: our
     // events 1-20, FOREIGN 3 (beyond its cut), our 21-30.
+    const bytes = new Uint8Array([1]);
     const events = [
-      ...Array.from({ length: 20 }, (_, i) => ({ origin: OLD, seq: i + 1 })),
-      { origin: FOREIGN, seq: 3 },
-      { origin: FOREIGN, seq: 4 },
-      ...Array.from({ length: 10 }, (_, i) => ({ origin: OLD, seq: i + 21 })),
+      ...Array.from({ length: 20 }, (_, i) => ({ origin: OLD, seq: i + 1, bytes })),
+      { origin: FOREIGN, seq: 3, bytes },
+      { origin: FOREIGN, seq: 4, bytes },
+      ...Array.from({ length: 10 }, (_, i) => ({ origin: OLD, seq: i + 21, bytes })),
     ];
     const store = {
       getMeta: (k: string) => meta.get(k),
       setMetaSynced: (k: string, v: string) => {
         meta.set(k, v);
+        if (k === 'rebase-pending') written.push(v);
       },
       compactedClock: () => new Map<string, number>(),
       eventsSince: function* (since: ReadonlyMap<string, number>) {
@@ -78,5 +81,9 @@ describe('a rebase from a foreign epoch when our own epoch is reaped too', () =>
     expect(calls.slice(4).filter((c) => c !== 'drop old 5')).toEqual([]);
     const pending = JSON.parse(meta.get('rebase-pending') ?? '{}') as { ops: unknown[] };
     expect(pending.ops).toHaveLength(25);
+    // Our events up to our own cut are carried across the emptied store (rebase-carry.ts).
+    const first = JSON.parse(written[0] ?? '{}') as { carry?: [string, number][] };
+    const carried = first.carry ?? [];
+    expect(carried.map(([, seq]) => seq)).toEqual([1, 2, 3, 4, 5]);
   });
 });
