@@ -65,7 +65,7 @@ export class MutualCluster extends LifecycleCluster {
    * The seq of node `i`'s first event (of its current epoch) made while it held an epoch of
    * `cuts` beyond its cut (every later one depends on it), or undefined when none was. When its
    * compacted log holds such an epoch beyond the cut (a joiner that took a losing side's state),
-   * 1, as the agent (rebase.ts `firstOwnBeyond`): the order there is lost, nothing is handed over.
+   * 1, as the agent (rebase-ops.ts `firstOwnBeyond`; the agent also carries older epochs of its own across a rebase, which the simulation does not make: it has no unclean restarts): the order there is lost, nothing is handed over.
    */
   firstBeyond(i: number, cuts: ReadonlyMap<string, number>): number | undefined {
     const n = this.node(i);
