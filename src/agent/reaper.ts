@@ -66,9 +66,11 @@ export class Reaper {
     const members = [this.deps.self, ...others];
     // Old epochs of named members retired before (they came back under new ones): listed, so
     // that no replica excuses them from this reap for those (src/core/reaping.ts).
-    const retired = others.flatMap((m) =>
-      this.epochsOf(m).filter((e) => replica.reapOf(e)?.cut !== undefined),
-    );
+    // (From the reaps, not the clock: a replica may know a cut of an epoch it holds none of.)
+    const retired = replica
+      .reaps()
+      .filter((s) => s.cut !== undefined && others.includes(peerOfOrigin(s.epoch)))
+      .map((s) => s.epoch);
     const ops: unknown[] = [];
     const marked: string[] = [];
     for (const epoch of epochs) {
@@ -183,9 +185,11 @@ export class Reaper {
   private beingReaped(member: string): boolean {
     const replica = this.deps.replica();
     for (const e of this.inFlight) if (peerOfOrigin(e) === member) return true;
-    for (const s of replica.reaps()) if (s.cut === undefined && peerOfOrigin(s.epoch) === member) return true;
-    const epochs = this.epochsOf(member);
-    return epochs.length > 0 && epochs.every((e) => replica.reapOf(e)?.cut !== undefined);
+    const reaped = replica.reaps().filter((s) => peerOfOrigin(s.epoch) === member);
+    if (reaped.some((s) => s.cut === undefined)) return true;
+    // Every epoch known (reaped, or in the clock) retired: reaped ones all have a cut by now.
+    const live = this.epochsOf(member).filter((e) => replica.reapOf(e) === undefined);
+    return reaped.length > 0 && live.length === 0;
   }
 
   private epochsOf(peer: string): string[] {
