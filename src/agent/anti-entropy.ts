@@ -18,7 +18,8 @@
  *   asks at all: pull-overlap.ts.
  * - A returning writer behind the peer's compacted log pushes its unsent events first, then
  *   pulls again and installs the snapshot even if it wrote more meanwhile (snapshot-exchange.ts).
- *   What started each pull and how it went: pull-log.ts.
+ *   What started each pull and how it went: pull-log.ts; reading one pull's stream:
+ *   pull-frames.ts.
  *
  * It never touches replica state: received envelopes and snapshots go to the owner queue
  * through `deps.receive` and `deps.install`; timers only abort streams.
@@ -28,10 +29,11 @@ import type { Logger } from 'pino';
 import type { ReadonlyVectorClock, VectorClock } from '../core/clock/vector-clock.js';
 import type { VerifiedEvent } from '../net/gossip.js';
 import type { PeerSnapshotInput } from '../net/snapshot-proof.js';
-import type { SyncFrame, SyncService } from '../net/sync-protocol.js';
+import type { SyncService } from '../net/sync-protocol.js';
 import type { Store } from '../store/store.js';
 import { DivergenceLog, foldedBeyond } from './divergence.js';
-import { PullLog, type PullRecord, type PullTrigger } from './pull-log.js';
+import { type PullFramesContext, readPull } from './pull-frames.js';
+import { PullLog, type PullTrigger } from './pull-log.js';
 import { PullOverlap } from './pull-overlap.js';
 import { PullPeers } from './pull-peers.js';
 import { PullStalled, watchdog } from './pull-watchdog.js';
@@ -109,11 +111,6 @@ export interface AntiEntropyDeps {
   readonly halted: () => boolean;
 }
 
-type Outcome =
-  | { readonly kind: 'done' | 'deferred' | 'untrusted' }
-  | { readonly kind: 'held'; readonly rest: number }
-  | { readonly kind: 'push-first'; readonly peerVc: ReadonlyVectorClock };
-
 export class AntiEntropy {
   private readonly active = new Map<string, AbortController>();
   /** Which peer automatic pulls go to, and which they avoid for a while (pull-peers.ts). */
@@ -134,6 +131,8 @@ export class AntiEntropy {
   readonly divergence: DivergenceLog;
   /** What started each pull and how it went (tests; a debug line per pull: pull-log.ts). */
   readonly pulls: PullLog;
+  /** What reading one pull's stream uses (pull-frames.ts). */
+  private readonly frames: PullFramesContext;
 
   constructor(private readonly deps: AntiEntropyDeps) {
     this.receiver = new SyncReceiver(deps);
@@ -148,6 +147,8 @@ export class AntiEntropy {
       waitMs: deps.config.stallMs,
       due: (peer) => void this.pull(peer, 'deferred', false),
     });
+    const receive = (envelopes: readonly Uint8Array[]) => this.receiveRaw(envelopes);
+    this.frames = { deps, overlap: this.overlap, pulls: this.pulls, peers: this.peers, receive };
   }
 
   /** Ids of the peers being pulled from now. */
@@ -301,8 +302,9 @@ export class AntiEntropy {
     const dog = watchdog(ctl, config.stallMs);
     let stalled = false;
     let held: number | undefined;
+    const run = { peer, signal, dog, record, mayDefer };
     try {
-      let outcome = await this.pullOnce(peer, signal, dog, record, false, mayDefer);
+      let outcome = await readPull(this.frames, { ...run, keepNewer: false });
       if (outcome.kind === 'push-first' && !this.deps.halted()) {
         // We hold events the peer's snapshot lacks: hand them over first, then pull again and
         // install even if we got or wrote more meanwhile (re-applied on top of it, from our log).
@@ -312,7 +314,7 @@ export class AntiEntropy {
         } finally {
           dog.disarm();
         }
-        outcome = await this.pullOnce(peer, signal, dog, record, true, mayDefer);
+        outcome = await readPull(this.frames, { ...run, keepNewer: true });
         if (outcome.kind === 'push-first') {
           const folded = foldedBeyond(this.deps.clock(), outcome.peerVc, this.deps.store);
           if (folded > 0 && this.deps.bridged?.(key) !== true) this.divergence.diverged(key, folded);
@@ -348,68 +350,6 @@ export class AntiEntropy {
     if (stalled && !this.deps.halted()) {
       const other = this.choosePeer(false)?.peer; // another peer, now (the stalled one next round)
       if (other) void this.pull(other, 'retry');
-    }
-  }
-
-  /**
-   * One pull: applies what the peer sends (through the owner). The watchdog runs while we
-   * wait for the peer, and every frame it sends (snapshot chunks too) resets it.
-   */
-  private async pullOnce(
-    peer: PeerId,
-    signal: AbortSignal,
-    dog: ReturnType<typeof watchdog>,
-    record: PullRecord,
-    keepNewer: boolean,
-    mayDefer: boolean,
-  ): Promise<Outcome> {
-    const asked = this.deps.clock();
-    const vc = this.deps.requestClock?.() ?? asked;
-    const frames = this.deps.sync.pull(peer, vc, {
-      signal,
-      onFrame: dog.poke,
-      onOpen: () => {
-        this.pulls.opened(record);
-      },
-      snapshotSource: (claims) => this.deps.snapshotSource?.(peer.toString(), claims),
-    });
-    let peerVc: ReadonlyVectorClock = new Map();
-    try {
-      for (;;) {
-        dog.arm();
-        let next: IteratorResult<SyncFrame>;
-        try {
-          next = await frames.next();
-        } finally {
-          dog.disarm();
-        }
-        if (next.done || this.deps.halted()) return { kind: 'done' };
-        const frame = next.value;
-        if (frame.type === 'header') {
-          this.pulls.header(record);
-          peerVc = this.deps.expand ? this.deps.expand(frame.vc) : frame.vc;
-          const mine = this.deps.clock();
-          const verdict = this.overlap.header(peer, peerVc, frame.snapshot, mine, mayDefer, asked);
-          if (verdict.kind === 'defer') {
-            const at = { peer: peer.toString(), other: verdict.to };
-            this.deps.log.debug(at, 'another running pull brings these events');
-            return { kind: 'deferred' };
-          }
-          if (verdict.kind === 'held') return verdict;
-        } else if (frame.type === 'snapshot') {
-          const installed = await this.deps.install(frame.snapshot, keepNewer, peer.toString());
-          // We take no state from this peer: pushing ours first would not change that.
-          if (installed === 'untrusted') {
-            this.peers.refusedState(peer.toString());
-            return { kind: 'untrusted' };
-          }
-          if (!installed) return { kind: 'push-first', peerVc };
-          this.peers.installed();
-        } else if (frame.type === 'events')
-          await this.pulls.events(record, frame.envelopes.length, this.receiveRaw(frame.envelopes));
-      }
-    } finally {
-      await frames.return(undefined); // closes the stream if we stopped early
     }
   }
 }

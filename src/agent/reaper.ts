@@ -13,8 +13,11 @@
  * delivery and anti-entropy, with no extra step.
  *
  * Who is named: this agent and every member stability waits for (not left, not reaped), alive
- * or not, except members that are being reaped themselves (a marker for an epoch of theirs is
- * in the state). A member that is merely partitioned or down must report: were it left out, it
+ * or not, except members that are being reaped themselves (a reap of an epoch of theirs without
+ * a cut yet, or a marker of ours for one in flight) or whose every known epoch is retired. A
+ * member reaped once and back under a new epoch nobody reaped is named, and the marker lists
+ * its retired epochs (`retired`), so that no replica excuses it for them: it may hold the epoch
+ * beyond what the others hold (test/core/reaping-rebased-participant.test.ts). A member that is merely partitioned or down must report: were it left out, it
  * could hold the reaped epoch beyond the cut the others agree on, and its state would differ
  * for good — and a partition is exactly when members look dead. So a down member holds a reap
  * open, as it holds compaction back, until it is reaped itself (then src/core/reaping.ts
@@ -59,20 +62,21 @@ export class Reaper {
   initiate(peer: string): boolean {
     const replica = this.deps.replica();
     const epochs = this.epochsOf(peer);
-    // Markers of ours still in flight count too: two reaps started back to back (a force-leave
-    // of each of two members, or a timer finding both silent in one step) would otherwise name
-    // each other's member, and each would wait for the other's report for ever.
-    const beingReaped = new Set(
-      [...replica.reaps().map((s) => s.epoch), ...this.inFlight].map((e) => peerOfOrigin(e)),
-    );
-    const others = [...this.deps.members()].filter((m) => m !== peer && !beingReaped.has(m));
+    const others = [...this.deps.members()].filter((m) => m !== peer && !this.beingReaped(m));
     const members = [this.deps.self, ...others];
+    // Old epochs of named members retired before (they came back under new ones): listed, so
+    // that no replica excuses them from this reap for those (src/core/reaping.ts).
+    // (From the reaps, not the clock: a replica may know a cut of an epoch it holds none of.)
+    const retired = replica
+      .reaps()
+      .filter((s) => s.cut !== undefined && others.includes(peerOfOrigin(s.epoch)))
+      .map((s) => s.epoch);
     const ops: unknown[] = [];
     const marked: string[] = [];
     for (const epoch of epochs) {
       if (replica.reapOf(epoch) || this.inFlight.has(epoch)) continue;
       const seq = vcGet(replica.clock(), epoch);
-      ops.push(reportOp(epoch, { node: this.deps.self, seq, members }));
+      ops.push(reportOp(epoch, { node: this.deps.self, seq, members, retired }));
       marked.push(epoch);
     }
     if (ops.length > 0) this.send(ops, marked, 'wrote a reap marker');
@@ -167,6 +171,25 @@ export class Reaper {
       if (cut === undefined || vcGet(replica.clock(), e) < cut) return undefined;
     }
     return marked;
+  }
+
+  /**
+   * Whether `member` is left out of a new marker: a reap of one of its epochs is open (no cut
+   * yet, or a marker of ours in flight), or every epoch of it this replica knows is retired.
+   * Markers of ours in flight count: two reaps started back to back (a force-leave of each of
+   * two members, or a timer finding both silent in one step) would otherwise name each other's
+   * member, and each would wait for the other's report for ever. A reap that finished of an old
+   * epoch of a member that came back under a new one does not count: the member is alive, and
+   * may hold the epoch being reaped beyond what the others hold.
+   */
+  private beingReaped(member: string): boolean {
+    const replica = this.deps.replica();
+    for (const e of this.inFlight) if (peerOfOrigin(e) === member) return true;
+    const reaped = replica.reaps().filter((s) => peerOfOrigin(s.epoch) === member);
+    if (reaped.some((s) => s.cut === undefined)) return true;
+    // Every epoch known (reaped, or in the clock) retired: reaped ones all have a cut by now.
+    const live = this.epochsOf(member).filter((e) => replica.reapOf(e) === undefined);
+    return reaped.length > 0 && live.length === 0;
   }
 
   private epochsOf(peer: string): string[] {

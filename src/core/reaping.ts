@@ -10,7 +10,8 @@
  *
  * - **Marker.** The member that decides to reap epoch E adds to the add-wins set
  *   `_sys/reaps/<E>` its report `{ node, seq, members }`: its peer id, the highest seq of E it
- *   holds, and the members it expects to report (its membership view, without E's peer).
+ *   holds, and the members it expects to report (its membership view, without E's peer), with
+ *   `retired`: the retired epochs of named members (reaped once, back under a new epoch).
  * - **Reports.** Every member named by a marker that sees it adds its own report
  *   `{ node, seq }`. Only a member writes its own report (ownership.ts, from wire version 3).
  *   Two members that reap E concurrently both write markers: their reports merge, and the
@@ -52,6 +53,12 @@ export interface ReapReport {
   readonly seq: number;
   /** Present on a marker: the members its writer expects to report. */
   readonly members?: readonly string[];
+  /**
+   * On a marker: the retired epochs of named members that its writer knew when it wrote it (a
+   * member reaped once and back under a new epoch). Their retirement excuses nobody from this
+   * reap (`reapStateOf`): the member writes its report under the new epoch.
+   */
+  readonly retired?: readonly string[];
 }
 
 /** Where the reap of one epoch stands, as every replica holding the same reports computes it. */
@@ -91,6 +98,7 @@ export function epochOfReapKey(key: string): string | undefined {
 export function reportOp(epoch: string, report: ReapReport): unknown {
   const value: Record<string, Json> = { node: report.node, seq: report.seq };
   if (report.members) value.members = [...new Set(report.members)].sort();
+  if (report.members && report.retired?.length) value.retired = [...new Set(report.retired)].sort();
   return { type: 'aw-set', key: reapKey(epoch), op: { kind: 'add', value } };
 }
 
@@ -101,9 +109,17 @@ export function parseReport(v: unknown): ReapReport | undefined {
   if (typeof node !== 'string' || node.length === 0) return undefined;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return undefined;
   if (members === undefined) return { node, seq };
-  if (!Array.isArray(members)) return undefined;
-  const names = members.filter((m): m is string => typeof m === 'string');
-  return names.length === members.length ? { node, seq, members: names } : undefined;
+  const names = strings(members);
+  if (!names) return undefined;
+  // A malformed `retired` is read as none, as a release from before it reads every marker.
+  const retired = strings(v.retired);
+  return retired?.length ? { node, seq, members: names, retired } : { node, seq, members: names };
+}
+
+function strings(v: unknown): string[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const out = v.filter((m): m is string => typeof m === 'string');
+  return out.length === v.length ? out : undefined;
 }
 
 /**
@@ -112,21 +128,24 @@ export function parseReport(v: unknown): ReapReport | undefined {
  * elements are ignored, alike everywhere. A report of the epoch's own peer never counts.
  *
  * `excused`: participants no longer waited for, because an epoch of theirs was itself retired
- * (`excusedBy`): a participant that died mid-reap would otherwise hold the reap open for ever.
+ * (`reapStatesOf`): a participant that died mid-reap would otherwise hold the reap open for ever.
  * That is deterministic too: the participant's report on this epoch is one of its own events,
  * so it is either within its own cut (every replica that knows that cut has it) or beyond it
- * (refused everywhere); a report it made still counts.
+ * (refused everywhere); a report it made still counts. The epochs a marker lists as `retired`
+ * are not passed as excuses: the participant came back under a new epoch before the marker was
+ * written, and reports under that one (accepted everywhere, as long as it is not retired).
  */
 export function reapStateOf(
   epoch: string,
   elements: unknown,
-  excused: (peer: string) => boolean = () => false,
+  excused: (peer: string, known: ReadonlySet<string>) => boolean = () => false,
   tags?: ReportTags,
 ): ReapState | undefined {
   if (!Array.isArray(elements)) return undefined;
   const dead = peerOfOrigin(epoch);
   const participants = new Set<string>();
   const reports = new Map<string, number>();
+  const known = new Set<string>();
   let marked = false;
   for (const raw of elements) {
     const r = parseReport(raw);
@@ -136,12 +155,13 @@ export function reapStateOf(
       marked = true;
       participants.add(r.node);
       for (const m of r.members) if (m !== dead) participants.add(m);
+      for (const e of r.retired ?? []) known.add(e);
     }
   }
   if (!marked) return undefined;
   const sorted = [...participants].sort();
-  const excusedNow = sorted.filter((p) => !reports.has(p) && excused(p));
-  const missing = sorted.filter((p) => !reports.has(p) && !excused(p));
+  const excusedNow = sorted.filter((p) => !reports.has(p) && excused(p, known));
+  const missing = sorted.filter((p) => !reports.has(p) && !excused(p, known));
   let limit = 0;
   for (const p of sorted) limit = Math.max(limit, reports.get(p) ?? 0);
   const cut = missing.length === 0 ? limit : undefined;
@@ -179,17 +199,28 @@ export function reapStatesOf(sets: ReadonlyMap<string, unknown>, tags?: ReportTa
 
 function fixpoint(sets: ReadonlyMap<string, unknown>, tags?: ReportTags): Map<string, ReapState> {
   // Excusing only completes reaps, never reopens one: iterate to the least fixpoint.
-  const reaped = new Set<string>();
+  const retired = new Set<string>(); // epochs with a cut
+  const retiredOf = new Map<string, string[]>(); // the same, per member
+  const cycle = new Set<string>(); // members of reaps waiting on each other
+  // A retired epoch a marker lists (`known`) excuses nobody from that reap (`reapStateOf`).
+  const excused = (p: string, known: ReadonlySet<string>) =>
+    cycle.has(p) || (retiredOf.get(p) ?? []).some((e) => !known.has(e));
   for (;;) {
     const states = new Map<string, ReapState>();
     for (const [epoch, elements] of sets) {
-      const s = reapStateOf(epoch, elements, (p) => reaped.has(p), tags);
+      const s = reapStateOf(epoch, elements, excused, tags);
       if (s) states.set(epoch, s);
     }
-    const before = reaped.size;
-    for (const s of states.values()) if (s.cut !== undefined) reaped.add(peerOfOrigin(s.epoch));
-    if (reaped.size === before) for (const p of waitingOnEachOther(states.values())) reaped.add(p);
-    if (reaped.size === before) return states;
+    const before = retired.size + cycle.size;
+    for (const s of states.values()) {
+      if (s.cut === undefined || retired.has(s.epoch)) continue;
+      retired.add(s.epoch);
+      const member = peerOfOrigin(s.epoch);
+      retiredOf.set(member, [...(retiredOf.get(member) ?? []), s.epoch]);
+    }
+    if (retired.size + cycle.size === before)
+      for (const p of waitingOnEachOther(states.values())) cycle.add(p);
+    if (retired.size + cycle.size === before) return states;
   }
 }
 

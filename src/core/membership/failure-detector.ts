@@ -33,6 +33,8 @@ import { DetectorState, type MembershipStats, type MemberState, type MemberView 
 import {
   checkInput,
   checkMember,
+  isCounter,
+  MAX_INCARNATION,
   type MemberId,
   type MemberInfo,
   type MembershipEffect,
@@ -67,7 +69,9 @@ export type { MemberView, MembershipStats } from './detector-state.js';
  */
 export function startIncarnation(previous: number | undefined, wallClockMs: number): number {
   const clock = Number.isSafeInteger(Math.floor(wallClockMs)) ? Math.max(0, Math.floor(wallClockMs)) : 0;
-  return Math.max(previous === undefined ? 0 : previous + 1, clock);
+  // A corrupt saved value counts as none; a life that ended at the top starts there again.
+  const after = previous !== undefined && isCounter(previous) ? previous + 1 : 0;
+  return Math.min(Math.max(after, clock), MAX_INCARNATION);
 }
 
 export class FailureDetector {

@@ -8,7 +8,13 @@
 import { canonicalJson } from '../json.js';
 import { confirmationsWanted, suspicionMaxMs, suspicionMinMs } from './config.js';
 import type { DetectorState, MemberState } from './detector-state.js';
-import type { MemberInfo, MembershipEffect, MembershipMessage, MemberStatus } from './messages.js';
+import {
+  MAX_INCARNATION,
+  type MemberInfo,
+  type MembershipEffect,
+  type MembershipMessage,
+  type MemberStatus,
+} from './messages.js';
 import { Suspicion } from './suspicion.js';
 
 export function onAlive(
@@ -152,7 +158,8 @@ export function accusedOfIncarnation(s: DetectorState, incarnation: number, fx: 
 }
 
 function refute(s: DetectorState, accused: number, fx: MembershipEffect[]): void {
-  s.me.incarnation = Math.max(s.me.incarnation, accused) + 1;
+  // Accusations are below MAX_INCARNATION (messages.ts); an alive about us may be at it.
+  s.me.incarnation = Math.min(Math.max(s.me.incarnation, accused) + 1, MAX_INCARNATION);
   // Lifeguard: being suspected hints that we are the slow one.
   s.awareness.apply(1);
   s.counters.refutations++;

@@ -143,6 +143,22 @@ export function isCounter(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
+/**
+ * The highest incarnation: above it `i + 1 === i` and peers refuse the number. A member refutes
+ * an accusation at `i` with `i + 1`, so an accusation (suspect, dead, left, refute-needed) must
+ * be below it, or the accused could not outbid it and would stay down for good; an alive may be
+ * at it. Reached only by hostile or corrupt input: members start at their wall clock in ms.
+ */
+export const MAX_INCARNATION = Number.MAX_SAFE_INTEGER;
+
+/** Why `v` is no incarnation an accusation may carry, or undefined. */
+function accusationIncarnation(v: unknown): string | undefined {
+  if (!isCounter(v)) return 'incarnation must be a non-negative integer';
+  return v < MAX_INCARNATION
+    ? undefined
+    : `incarnation must be below ${MAX_INCARNATION} (so the member can refute it)`;
+}
+
 function checkMeta(meta: unknown, maxMetaBytes: number): string | undefined {
   if (meta === undefined) return 'member metadata is missing';
   try {
@@ -200,13 +216,13 @@ export function checkInput(input: unknown, maxMetaBytes: number, maxMembers: num
       return id('id') ?? counter('incarnation') ?? checkMeta(input.meta, maxMetaBytes);
     case 'suspect':
     case 'dead':
-      return id('id') ?? counter('incarnation') ?? id('from');
+      return id('id') ?? accusationIncarnation(input.incarnation) ?? id('from');
     case 'left':
-      return id('id') ?? counter('incarnation');
+      return id('id') ?? accusationIncarnation(input.incarnation);
     case 'connection-lost':
       return id('id');
     case 'refute-needed':
-      return counter('incarnation');
+      return accusationIncarnation(input.incarnation);
     default:
       return `unknown input kind ${JSON.stringify(kind)}`;
   }
