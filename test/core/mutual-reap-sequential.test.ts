@@ -3,9 +3,9 @@
 // First {c, d} reaped a~1 and b~1 (the opposite-reaps fault); a and b rebased and came back as
 // a~2 and b~2. Later a split put a and b on one side, c and d on the other, and each side
 // force-left the other. a's marker for c~1 named only a (b was "being reaped" in its view: an
-// old reap of b~1 is in its state, and src/agent/reaper.ts `initiate` leaves out every member
-// with any reap in the state; src/core/reaping.ts excuses b anyway, its b~1 being retired), so
-// its side is {a}. `isMutual` paired it with the old reap of a~1 (side {c, d}): each side holds
+// old reap of b~1 is in its state, and src/agent/reaper.ts `initiate` left out every member
+// with any reap in the state; src/core/reaping.ts excused b anyway, its b~1 being retired; both
+// changed since: test/core/reaping-rebased-participant.test.ts), so its side is {a}. `isMutual` paired it with the old reap of a~1 (side {c, d}): each side holds
 // the other's member and they share none. {c, d} ranks first, so a's reaps of c~1 and d~1 were
 // void in a's own state: they never got a cut, the fault waited 60 s for nothing, and after the
 // heal the run lost acknowledged writes (pn-counters short by 21 to 86; `a1 was reaped at 662
