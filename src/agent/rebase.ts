@@ -46,6 +46,7 @@ import { type Pending, PendingRecord, remembered } from './rebase-pending.js';
 import { batchesToRerun, dropMoved, recordOwnEpochs } from './rebase-ops.js';
 import { foreignPoint } from './rebase-foreign.js';
 import { carriedEvents, deliverCarried } from './rebase-carry.js';
+import { reapSummary } from './reap-summary.js';
 
 export interface RebaseDeps {
   readonly peerId: string;
@@ -131,6 +132,10 @@ export class Rebaser {
   /** Starts a rebase from our epoch `own` after the owner's drain (see check()). */
   private start(own: string, cut: number): void {
     const current = this.deps.replica().id;
+    this.deps.log.error(
+      { epoch: own, cut, reaps: reapSummary(this.deps.replica().reaps()) },
+      'our state retires an epoch we hold beyond its cut: rebasing (the reap records it holds)',
+    );
     this.running = true; // no second start before this one runs
     setTimeout(() => {
       this.running = false;

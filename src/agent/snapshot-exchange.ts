@@ -10,6 +10,7 @@ import { encodeSnapshot } from '../core/codec/index.js';
 import { Replica } from '../core/replica.js';
 import { prunedSnapshot, withRetiredCuts } from '../core/retired-epochs.js';
 import { firmlyStands, sideOf, standingOf } from '../core/mutual-reap.js';
+import { reapSummary } from './reap-summary.js';
 import { peerOfOrigin } from '../core/origin.js';
 import type { ReapState } from '../core/reaping.js';
 import {
@@ -257,12 +258,22 @@ function noticeOwnCut(d: SnapshotExchangeDeps, snap: ProvenSnapshot, vc: VectorC
       );
       continue;
     }
+    const key = `${epoch}@${String(cut)}`;
+    if (key !== lastNoticed)
+      d.log.error(
+        { epoch, cut, held, ours: reapSummary(d.replica.reaps()), theirs: reapSummary(probe.reaps()) },
+        'a peer’s state retires an epoch we hold beyond its cut, and the reap stands: rebasing (the reap records judged)',
+      );
+    lastNoticed = key;
     if (own) d.ownEpochCut(epoch, cut, sideOf(reap));
     else d.foreignEpochCut?.(epoch, cut, sideOf(reap), pastCutsIn(probe, ahead));
     return true;
   }
   return false;
 }
+
+/** The last epoch and cut noticeOwnCut logged (the same snapshot comes again until the rebase). */
+let lastNoticed = '';
 
 /** The epochs among `held` that `probe`'s state retires at a cut below what we hold. */
 function pastCutsIn(probe: Replica, held: readonly (readonly [string, number])[]): Map<string, number> {

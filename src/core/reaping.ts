@@ -81,6 +81,12 @@ export interface ReapState {
    * it wrote them under (mutual-reap.ts `isMutual`). Absent when the caller gave no tags.
    */
   readonly reportedUnder?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * The retired epochs its markers list (`ReapReport.retired`): their members came back under
+   * new epochs and report under those, so neither a cut of those epochs nor a cycle of their
+   * reaps excuses them from this reap. Absent when none.
+   */
+  readonly known?: readonly string[];
 }
 
 export function reapKey(epoch: string): string {
@@ -165,7 +171,16 @@ export function reapStateOf(
   let limit = 0;
   for (const p of sorted) limit = Math.max(limit, reports.get(p) ?? 0);
   const cut = missing.length === 0 ? limit : undefined;
-  const s = { epoch, participants: sorted, reports, missing, excused: excusedNow, limit, cut };
+  const s = {
+    epoch,
+    participants: sorted,
+    reports,
+    missing,
+    excused: excusedNow,
+    limit,
+    cut,
+    ...(known.size > 0 ? { known: [...known].sort() } : {}),
+  };
   return tags ? { ...s, reportedUnder: reportedUnder(epoch, tags) } : s;
 }
 
@@ -201,10 +216,12 @@ function fixpoint(sets: ReadonlyMap<string, unknown>, tags?: ReportTags): Map<st
   // Excusing only completes reaps, never reopens one: iterate to the least fixpoint.
   const retired = new Set<string>(); // epochs with a cut
   const retiredOf = new Map<string, string[]>(); // the same, per member
-  const cycle = new Set<string>(); // members of reaps waiting on each other
-  // A retired epoch a marker lists (`known`) excuses nobody from that reap (`reapStateOf`).
+  const cycle = new Set<string>(); // epochs of reaps waiting on each other
+  // A retired epoch a marker lists (`known`) excuses nobody from that reap (`reapStateOf`), nor
+  // does a cycle of its reap: its member came back under a new epoch and reports under that.
   const excused = (p: string, known: ReadonlySet<string>) =>
-    cycle.has(p) || (retiredOf.get(p) ?? []).some((e) => !known.has(e));
+    [...cycle].some((e) => peerOfOrigin(e) === p && !known.has(e)) ||
+    (retiredOf.get(p) ?? []).some((e) => !known.has(e));
   for (;;) {
     const states = new Map<string, ReapState>();
     for (const [epoch, elements] of sets) {
@@ -218,8 +235,11 @@ function fixpoint(sets: ReadonlyMap<string, unknown>, tags?: ReportTags): Map<st
       const member = peerOfOrigin(s.epoch);
       retiredOf.set(member, [...(retiredOf.get(member) ?? []), s.epoch]);
     }
-    if (retired.size + cycle.size === before)
-      for (const p of waitingOnEachOther(states.values())) cycle.add(p);
+    if (retired.size + cycle.size === before) {
+      const members = waitingOnEachOther(states.values());
+      for (const s of states.values())
+        if (s.cut === undefined && members.has(peerOfOrigin(s.epoch))) cycle.add(s.epoch);
+    }
     if (retired.size + cycle.size === before) return states;
   }
 }
@@ -243,7 +263,15 @@ export function waitingOnEachOther(states: Iterable<ReapState>): Set<string> {
   for (;;) {
     const outside = new Set(open.filter((s) => !cycle.includes(s)).map((s) => peerOfOrigin(s.epoch)));
     const members = new Set(cycle.map((s) => peerOfOrigin(s.epoch)).filter((p) => !outside.has(p)));
-    const kept = cycle.filter((s) => s.missing.every((p) => members.has(p)));
+    // A missing member waits on the cycle only through an epoch of its that the reap's markers
+    // do not list as retired before (a member back under a new epoch reports under that one).
+    const kept = cycle.filter((s) =>
+      s.missing.every(
+        (p) =>
+          members.has(p) &&
+          cycle.some((c) => peerOfOrigin(c.epoch) === p && !(s.known ?? []).includes(c.epoch)),
+      ),
+    );
     if (kept.length === cycle.length) return kept.length > 0 ? members : new Set();
     cycle = kept;
   }

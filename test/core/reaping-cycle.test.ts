@@ -84,3 +84,30 @@ describe('reaps that wait only on each other', () => {
     ]);
   });
 });
+
+describe('a member back from an opposite-order reap', () => {
+  // The nemesis (long run seed 22, 5 agents): a0 and a2 force-left a3 and a4 in opposite orders,
+  // so their reaps completed by excusing each other (above). a3 and a4 came back under new
+  // epochs. Then the winners of a mutual reap (a0, a2, a3, a4) reaped a1: the marker named a3
+  // and a4 and listed their old epochs as retired (they report under their new ones). But the
+  // cycle of the old reaps excused a3 and a4 from every reap, a1's too, so a1's reap completed
+  // on a0's and a2's reports alone: its side was {a0, a2}, the losers' reaps of a3 and a4 were no
+  // longer mutual with it, and a3 and a4 (winners) rebased for them and lost writes.
+  it('is not excused by that cycle from a later reap whose marker lists its old epoch', () => {
+    const later: unknown[] = [
+      { node: 'a', seq: 9, members: ['a', 'b', 'x', 'y'], retired: ['x~1', 'y~1'] },
+      { node: 'b', seq: 9 },
+    ];
+    const m = reapStatesOf(
+      new Map([
+        ...OPPOSITE.map(([e, by, named]): [string, unknown[]] => [e, records(by, named)]),
+        ['z~1', later],
+      ]),
+    );
+    expect(cuts(m)).toEqual([
+      ['x~1', 5, ['y'], []],
+      ['y~1', 7, ['x'], []],
+      ['z~1', undefined, [], ['x', 'y']],
+    ]);
+  });
+});
