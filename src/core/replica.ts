@@ -28,7 +28,8 @@ import type { TypeName } from './crdt/crdt.js';
 import { ErrorCode, fail } from './errors.js';
 import type { Event } from './event.js';
 import { mergeSnapshot } from './replica/merge.js';
-import { compactKeyspace, listObjects, type ObjectView, readObject } from './keyspace.js';
+import type { Json } from './json.js';
+import { compactKeyspace, KeyspaceBuilder, listObjects, type ObjectView, readObject } from './keyspace.js';
 import type { Limits } from './limits.js';
 import type { ReapState } from './reaping.js';
 import type { ReplicaConfig } from './replica/config.js';
@@ -207,8 +208,17 @@ export class Replica {
 
   // ---- snapshots, recovery and compaction ---------------------------------------------
 
-  snapshot(): ReplicaSnapshot {
+  snapshot(): ReplicaSnapshot<Json> {
     return snapshotOf(this.s);
+  }
+
+  /**
+   * A builder of a snapshot's keyspace from its rows as it is decoded (snapshot-decoder.ts
+   * `KeyspaceSink`), under this replica's limits: installing what it builds takes its state as
+   * it is, already validated, so a snapshot's JSON value and the state are never both whole.
+   */
+  keyspaceBuilder(): KeyspaceBuilder {
+    return new KeyspaceBuilder(this.s.limits);
   }
 
   /**
