@@ -8,7 +8,9 @@
 // value whole first, as before.
 //
 //   node --experimental-transform-types --no-warnings --import ./scripts/lib/ts-register.js \
-//     scripts/bench/snapshot-memory.js --mb 50
+//     scripts/bench/snapshot-memory.js --mb 50 [--json] [--sender]
+//
+// --sender measures the serving side instead (`encodeServed` below).
 //
 // Runs the TypeScript sources (src/), so that the same command measures any commit.
 import { spawn } from 'node:child_process';
@@ -30,10 +32,8 @@ function vmHwmBytes() {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-async function build(file, mb) {
-  const { Replica } = await import(src('core/replica.ts'));
-  const { encodeSnapshot } = await import(src('core/codec/index.ts'));
-  const r = new Replica({ id: 'builder~1' });
+/** Writes lww registers into `r` until its keyspace JSON is about `mb` MB. */
+function fill(r, mb) {
   const value = 'v'.repeat(200);
   const perKey = 300; // about: key, value, dots and clock of one lww register in the keyspace JSON
   const keys = Math.ceil((mb * 1024 * 1024) / perKey);
@@ -43,6 +43,13 @@ async function build(file, mb) {
       ops.push({ type: 'lww-register', key: `app/key-${k}`, op: { kind: 'set', value: `${value}${k}` } });
     r.step({ kind: 'local', ops }, 1_700_000_000_000 + i);
   }
+}
+
+async function build(file, mb) {
+  const { Replica } = await import(src('core/replica.ts'));
+  const { encodeSnapshot } = await import(src('core/codec/index.ts'));
+  const r = new Replica({ id: 'builder~1' });
+  fill(r, mb);
   // The clock stays empty (a v1 snapshot proves no clock): this measures transfer and decoding.
   const bytes = encodeSnapshot({ ...r.snapshot(), vc: new Map() });
   writeFileSync(file, bytes);
@@ -109,9 +116,17 @@ async function receive(addr) {
     into.install(snap);
     return bytes.length;
   };
-  for await (const f of sync.pull(multiaddr(addr), new Map())) {
+  // Where the memory is, sampled after each chunk and after the install: V8's heap (used, and
+  // reserved) and memory outside it (array buffers: received chunks, the store's bytes).
+  const most = { heapUsed: 0, heapTotal: 0, external: 0 };
+  const sample = () => {
+    const m = process.memoryUsage();
+    for (const k of Object.keys(most)) most[k] = Math.max(most[k], m[k]);
+  };
+  for await (const f of sync.pull(multiaddr(addr), new Map(), { onSnapshotChunk: sample })) {
     if (f.type !== 'snapshot') continue;
     stored = install(f);
+    sample();
     replica = into;
   }
   const ms = Date.now() - t0;
@@ -129,9 +144,38 @@ async function receive(addr) {
       peakOverBeforeMiB: +((peak - rss0) / 2 ** 20).toFixed(1),
       decodedPeakOverBeforeMiB: +((decodedPeak - rss0) / 2 ** 20).toFixed(1),
       heapStateMiB: +((heap1 - heap0) / 2 ** 20).toFixed(1),
+      mostMiB: Object.fromEntries(Object.entries(most).map(([k, v]) => [k, +(v / 2 ** 20).toFixed(1)])),
     }) + '\n',
   );
   await node.stop();
+}
+
+// The sender's side (--sender): what serving a snapshot costs (agent/snapshot-exchange.ts
+// `servedSnapshot`): a replica of --mb MB encoded once, its peak RSS over its RSS before (the
+// peak is reset after the replica is built), from the rows of the live state as the agent does,
+// or (--json) from its whole JSON value first, as before.
+async function encodeServed(mb, json) {
+  const { encodeSnapshot } = await import(src('core/codec/index.ts'));
+  const { Replica } = await import(src('core/replica.ts'));
+  const r = new Replica({ id: 'builder~1' });
+  fill(r, mb);
+  const rows = !json && typeof r.snapshotRows === 'function';
+  globalThis.gc?.();
+  writeFileSync('/proc/self/clear_refs', '5'); // resets VmHWM to the RSS now
+  const rss0 = process.memoryUsage().rss;
+  const t0 = Date.now();
+  const bytes = encodeSnapshot(rows ? r.snapshotRows() : r.snapshot());
+  const ms = Date.now() - t0;
+  const peak = vmHwmBytes();
+  process.stdout.write(
+    JSON.stringify({
+      sender: rows ? 'rows' : 'json',
+      bytes: bytes.length,
+      ms,
+      rssBeforeMiB: +(rss0 / 2 ** 20).toFixed(1),
+      peakOverBeforeMiB: +((peak - rss0) / 2 ** 20).toFixed(1),
+    }) + '\n',
+  );
 }
 
 function child(args) {
@@ -162,7 +206,11 @@ function firstLine(p) {
 
 if (role === 'serve') await serve(process.argv[3]);
 else if (role === 'receive') await receive(process.argv[3]);
-else {
+else if (role === 'encode') await encodeServed(Number(arg('mb', '50')), process.argv.includes('--json'));
+else if (process.argv.includes('--sender')) {
+  const json = process.argv.includes('--json') ? ['--json'] : [];
+  process.stdout.write(`${await firstLine(child(['encode', '--mb', arg('mb', '50'), ...json]))}\n`);
+} else {
   const dir = mkdtempSync(join(tmpdir(), 'smac-snapmem-'));
   const file = join(dir, 'snapshot.bin');
   try {

@@ -215,6 +215,15 @@ export class DecodedKeyspace implements KeyspaceRows {
 }
 
 /**
+ * The rows of `ks` as it is when they are read (`encodeKeyspace`'s array, one row at a time): a
+ * snapshot of a live replica encoded without its whole JSON value. Read it at once, before the
+ * state changes. Installing it decodes the rows into a state of its own (it is no DecodedKeyspace).
+ */
+export function keyspaceRows(ks: KeyspaceState): KeyspaceRows {
+  return { [KEYSPACE_ROWS]: () => containerRows(ks) };
+}
+
+/**
  * Builds a keyspace's state row by row (a snapshot-decoder.ts `KeyspaceSink`): each row is
  * checked and decoded as `decodeKeyspace` does, then dropped. A bad row throws SmacError
  * (DECODE_ERROR for any failure that is not one), and nothing but this builder holds anything.

@@ -28,6 +28,7 @@ import type { TypeName } from './crdt/crdt.js';
 import { ErrorCode, fail } from './errors.js';
 import type { Event } from './event.js';
 import { mergeSnapshot } from './replica/merge.js';
+import type { KeyspaceRows } from './codec/snapshot-codec.js';
 import type { Json } from './json.js';
 import { compactKeyspace, KeyspaceBuilder, listObjects, type ObjectView, readObject } from './keyspace.js';
 import type { Limits } from './limits.js';
@@ -42,6 +43,7 @@ import {
   type ReplicaSnapshot,
   restore,
   snapshotOf,
+  snapshotRowsOf,
 } from './replica/snapshot-install.js';
 import { createReplicaState, type ReplicaState } from './replica/state.js';
 import type { ReplicaInput, StepResult } from './replica/step.js';
@@ -210,6 +212,15 @@ export class Replica {
 
   snapshot(): ReplicaSnapshot<Json> {
     return snapshotOf(this.s);
+  }
+
+  /**
+   * The snapshot with its keyspace as rows made from the live state as they are read, for
+   * encodeSnapshot to write one at a time: the whole JSON value is never built. Encode it at
+   * once, before this replica changes.
+   */
+  snapshotRows(): ReplicaSnapshot<KeyspaceRows> {
+    return snapshotRowsOf(this.s);
   }
 
   /**

@@ -207,6 +207,24 @@ describe('a keyspace built row by row as it is decoded', () => {
   });
 });
 
+describe("a replica's snapshot as rows of its live state (what it serves, compacts and persists)", () => {
+  it('encodes to the bytes of its JSON value, and installs as a copy of its own', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.nat({ max: 60 }), (seed, n) => {
+        const source = randomReplica(seed, n);
+        expect(encodeSnapshot(source.snapshotRows())).toEqual(encodeSnapshot(source.snapshot()));
+        const copy = Replica.fromSnapshot({ id: 'copy~1' }, source.snapshotRows());
+        expect(copy.snapshot().keyspace).toEqual(source.snapshot().keyspace);
+        const before = copy.snapshot();
+        source.step({ kind: 'local', ops: [randomKeyOp(new Prng(seed))] }, NOW + n);
+        source.compact(source.clock());
+        expect(copy.snapshot()).toEqual(before); // no state shared with the source
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
 describe('JsonStreamParser with an element sink', () => {
   it('hands each element of the top-level array as it completes and keeps none of them', () => {
     const seen: Json[] = [];

@@ -9,7 +9,7 @@ import { ErrorCode, fail } from '../errors.js';
 import type { KeyspaceRows } from '../codec/snapshot-codec.js';
 import type { Event } from '../event.js';
 import type { Json } from '../json.js';
-import { decodeKeyspace, encodeKeyspace, type KeyspaceState } from '../keyspace.js';
+import { decodeKeyspace, encodeKeyspace, keyspaceRows, type KeyspaceState } from '../keyspace.js';
 import { withRetiredCuts } from '../retired-epochs.js';
 import { deliver } from './delivery.js';
 import { reapStatesIn, refreshAllReaps, type ReplicaState } from './state.js';
@@ -31,6 +31,11 @@ export interface ReplicaSnapshot<K extends Json | KeyspaceRows = Json | Keyspace
 
 export function snapshotOf(s: ReplicaState): ReplicaSnapshot<Json> {
   return { vc: vcClone(s.vc), hlc: s.hlc, keyspace: encodeKeyspace(s.keyspace) };
+}
+
+/** As snapshotOf, the keyspace as rows of the live state (keyspace.ts `keyspaceRows`). */
+export function snapshotRowsOf(s: ReplicaState): ReplicaSnapshot<KeyspaceRows> {
+  return { vc: vcClone(s.vc), hlc: s.hlc, keyspace: keyspaceRows(s.keyspace) };
 }
 
 /**
