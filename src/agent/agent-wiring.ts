@@ -253,6 +253,9 @@ export async function startServices(
     onError: (protocol, peer, error) => {
       rt.log.debug({ protocol, peer: peer.toString(), err: error }, 'sync stream failed');
     },
+    // A pulled snapshot's state is built object by object as it arrives (its JSON is never
+    // whole), apart from the replica until it is installed (snapshot-exchange.ts).
+    snapshotKeyspace: () => rt.replica.keyspaceBuilder(),
   });
   rt.antiEntropy = createAntiEntropy(rt);
   await rt.sync.start();

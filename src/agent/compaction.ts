@@ -153,7 +153,7 @@ export class Compactor {
     if (!grew && !caughtUp) return;
     if (stats.events > this.deps.maxLogEvents) this.reaps.reapForLogBound(replica.clock(), now);
     replica.compact(stable);
-    const snap = replica.snapshot();
+    const snap = replica.snapshotRows(); // encoded row by row: its JSON value is never whole
     this.deps.store.saveSnapshot({ pos: stats.lastPos, vc: snap.vc, bytes: encodeSnapshot(snap) });
     this.lastSnapshotPos = stats.lastPos;
     this.lastStable = stable;

@@ -8,13 +8,15 @@
  * naming the format and the formats this build reads (docs/store.md "Upgrades and downgrades");
  * the agent writes nothing to the store before recovery succeeded, so the store stays as it was.
  */
-import { decodeSnapshot, type Snapshot } from '../core/codec/index.js';
+import type { Snapshot } from '../core/codec/index.js';
 import { MAX_EVENT_WIRE_VERSION, MIN_EVENT_WIRE_VERSION } from '../core/codec/event-codec.js';
 import {
+  type KeyspaceRows,
   PRUNED_SNAPSHOT_CODEC_VERSION,
   PROVEN_SNAPSHOT_CODEC_VERSION,
   SNAPSHOT_CODEC_VERSION,
 } from '../core/codec/snapshot-codec.js';
+import { SnapshotDecoder } from '../core/codec/snapshot-decoder.js';
 import { ErrorCode, isSmacError, SmacError } from '../core/errors.js';
 import type { Event } from '../core/event.js';
 import { Replica, type ReplicaConfig } from '../core/replica.js';
@@ -31,9 +33,8 @@ const SNAPSHOT_FORMATS = [
 
 export function recoverReplica(store: Store, config: ReplicaConfig, nowMs: number): Replica {
   const snap = store.latestSnapshot();
-  const replica = snap
-    ? Replica.fromSnapshot(config, storedSnapshot(store, snap.bytes))
-    : new Replica(config);
+  const replica = new Replica(config);
+  if (snap) replica.install(storedSnapshot(store, snap.bytes, replica));
   for (const row of store.eventsAfter(snap?.pos ?? 0)) {
     // Verified when received; re-verifying 100k signatures would slow every restart by seconds.
     replica.restore(storedEvent(store, row.bytes), nowMs);
@@ -50,9 +51,15 @@ export function recoverReplica(store: Store, config: ReplicaConfig, nowMs: numbe
   return replica;
 }
 
-function storedSnapshot(store: Store, bytes: Uint8Array): Snapshot {
+/**
+ * The stored snapshot, its keyspace decoded into `into`'s state row by row (as a peer's snapshot
+ * is, snapshot-exchange.ts): its JSON value and the state are never both whole.
+ */
+function storedSnapshot(store: Store, bytes: Uint8Array, into: Replica): Snapshot<KeyspaceRows> {
   try {
-    return decodeSnapshot(bytes);
+    const d = new SnapshotDecoder<KeyspaceRows>(undefined, bytes.length, into.keyspaceBuilder());
+    d.push(bytes);
+    return d.end();
   } catch (e) {
     if (!isSmacError(e) || e.code !== ErrorCode.UnsupportedVersion) throw e;
     const format = bytes[0] ?? 0;

@@ -168,7 +168,7 @@ function persistMerge(
   peerVc: VectorClock,
   peer: string,
 ): void {
-  const state = d.replica.snapshot();
+  const state = d.replica.snapshotRows(); // encoded row by row below
   try {
     d.store.installSnapshot({
       vc: state.vc,
@@ -360,7 +360,9 @@ export function servedSnapshot(
   bytes: Uint8Array;
   vc: VectorClock;
 } {
-  const full = d.replica.snapshot();
+  // Rows of the live state, encoded at once (no await until the bytes are made): a consistent
+  // cut, without its JSON value whole.
+  const full = d.replica.snapshotRows();
   if (!opts.proven) return { bytes: encodeSnapshot(full), vc: full.vc };
   const snap = opts.pruned === true ? prunedSnapshot(full, d.replica.shownClock()) : full;
   const { heads, missing } = headsFor(snap.vc, (origin) => d.store.head(origin));

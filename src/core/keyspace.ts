@@ -7,7 +7,9 @@
  * Keys are UTF-8 text of bounded length with `/`-separated namespaces; `_sys/` is reserved
  * for the agent's own objects (members, services, load).
  */
-import { ErrorCode, fail } from './errors.js';
+import { isKeyspaceRows, KEYSPACE_ROWS, type KeyspaceRows } from './codec/snapshot-codec.js';
+import type { KeyspaceSink } from './codec/snapshot-decoder.js';
+import { ErrorCode, fail, isSmacError } from './errors.js';
 import { isRecord, type Json, utf8Length } from './json.js';
 import type { Limits } from './limits.js';
 import type { OpContext, ParseContext, TypeName } from './crdt/crdt.js';
@@ -15,7 +17,9 @@ import { isTypeName } from './crdt/crdt.js';
 import {
   applyEntry,
   compactContainer,
+  containerRows,
   decodeContainer,
+  decodeContainerRow,
   encodeContainer,
   entryId,
   type EntryDown,
@@ -173,8 +177,78 @@ export function encodeKeyspace(ks: KeyspaceState): Json {
 
 /**
  * A snapshot holds whatever events of any version put there, so only the structural key rules
- * apply: a stored key that a newer client rule forbids must not fail start-up.
+ * apply: a stored key that a newer client rule forbids must not fail start-up. `j` is the
+ * keyspace's JSON value, or its rows (a snapshot decoded as it streamed in): a DecodedKeyspace
+ * validated under the same limits is taken as it is (its state is shared, not copied), other
+ * rows are decoded one at a time.
  */
 export function decodeKeyspace(j: unknown, limits: Limits): KeyspaceState {
+  if (j instanceof DecodedKeyspace && sameLimits(j.limits, limits)) return j.state;
+  if (isKeyspaceRows(j)) {
+    const b = new KeyspaceBuilder(limits);
+    for (const row of j[KEYSPACE_ROWS]()) b.add(row);
+    return b.finish().state;
+  }
   return decodeContainer(j, { limits, depth: 0 }, (k) => checkKeyStructure(k, limits));
+}
+
+function sameLimits(a: Limits, b: Limits): boolean {
+  return (Object.keys(b) as (keyof Limits)[]).every((k) => a[k] === b[k]);
+}
+
+/**
+ * A keyspace decoded from a snapshot's rows as they streamed in (KeyspaceBuilder), validated as
+ * `decodeKeyspace` validates a JSON keyspace. It encodes as the same rows (snapshot-codec.ts
+ * `KeyspaceRows`), made one at a time, so its JSON value is never whole either. Installing it
+ * hands its state to the replica, which then changes it: a replica that only reads it (a probe)
+ * may install it first.
+ */
+export class DecodedKeyspace implements KeyspaceRows {
+  constructor(
+    readonly state: KeyspaceState,
+    readonly limits: Limits,
+  ) {}
+
+  [KEYSPACE_ROWS](): Iterable<Json> {
+    return containerRows(this.state);
+  }
+}
+
+/**
+ * The rows of `ks` as it is when they are read (`encodeKeyspace`'s array, one row at a time): a
+ * snapshot of a live replica encoded without its whole JSON value. Read it at once, before the
+ * state changes. Installing it decodes the rows into a state of its own (it is no DecodedKeyspace).
+ */
+export function keyspaceRows(ks: KeyspaceState): KeyspaceRows {
+  return { [KEYSPACE_ROWS]: () => containerRows(ks) };
+}
+
+/**
+ * Builds a keyspace's state row by row (a snapshot-decoder.ts `KeyspaceSink`): each row is
+ * checked and decoded as `decodeKeyspace` does, then dropped. A bad row throws SmacError
+ * (DECODE_ERROR for any failure that is not one), and nothing but this builder holds anything.
+ */
+export class KeyspaceBuilder implements KeyspaceSink<DecodedKeyspace> {
+  private readonly state: KeyspaceState = new Map();
+  private readonly pc: ParseContext;
+
+  constructor(private readonly limits: Limits) {
+    this.pc = { limits, depth: 0 };
+  }
+
+  add(row: Json): void {
+    try {
+      decodeContainerRow(this.state, row, this.pc, (k) => checkKeyStructure(k, this.limits));
+    } catch (e) {
+      if (isSmacError(e)) throw e;
+      fail(
+        ErrorCode.DecodeError,
+        `A snapshot entry does not decode: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+  }
+
+  finish(): DecodedKeyspace {
+    return new DecodedKeyspace(this.state, this.limits);
+  }
 }

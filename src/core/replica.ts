@@ -28,7 +28,9 @@ import type { TypeName } from './crdt/crdt.js';
 import { ErrorCode, fail } from './errors.js';
 import type { Event } from './event.js';
 import { mergeSnapshot } from './replica/merge.js';
-import { compactKeyspace, listObjects, type ObjectView, readObject } from './keyspace.js';
+import type { KeyspaceRows } from './codec/snapshot-codec.js';
+import type { Json } from './json.js';
+import { compactKeyspace, KeyspaceBuilder, listObjects, type ObjectView, readObject } from './keyspace.js';
 import type { Limits } from './limits.js';
 import type { ReapState } from './reaping.js';
 import type { ReplicaConfig } from './replica/config.js';
@@ -41,6 +43,7 @@ import {
   type ReplicaSnapshot,
   restore,
   snapshotOf,
+  snapshotRowsOf,
 } from './replica/snapshot-install.js';
 import { createReplicaState, type ReplicaState } from './replica/state.js';
 import type { ReplicaInput, StepResult } from './replica/step.js';
@@ -207,8 +210,26 @@ export class Replica {
 
   // ---- snapshots, recovery and compaction ---------------------------------------------
 
-  snapshot(): ReplicaSnapshot {
+  snapshot(): ReplicaSnapshot<Json> {
     return snapshotOf(this.s);
+  }
+
+  /**
+   * The snapshot with its keyspace as rows made from the live state as they are read, for
+   * encodeSnapshot to write one at a time: the whole JSON value is never built. Encode it at
+   * once, before this replica changes.
+   */
+  snapshotRows(): ReplicaSnapshot<KeyspaceRows> {
+    return snapshotRowsOf(this.s);
+  }
+
+  /**
+   * A builder of a snapshot's keyspace from its rows as it is decoded (snapshot-decoder.ts
+   * `KeyspaceSink`), under this replica's limits: installing what it builds takes its state as
+   * it is, already validated, so a snapshot's JSON value and the state are never both whole.
+   */
+  keyspaceBuilder(): KeyspaceBuilder {
+    return new KeyspaceBuilder(this.s.limits);
   }
 
   /**

@@ -14,10 +14,12 @@ import { type ReadonlyVectorClock, vcGet } from '../core/clock/vector-clock.js';
 import {
   decodeSnapshot,
   encodeSnapshot,
+  type KeyspaceRows,
   PROVEN_SNAPSHOT_CODEC_VERSION,
   type Snapshot,
   type SnapshotCodecLimits,
 } from '../core/codec/snapshot-codec.js';
+import type { Json } from '../core/json.js';
 import { DEFAULT_EVENT_CODEC_LIMITS } from '../core/codec/event-codec.js';
 import { errorCode } from './errors.js';
 import { maxEnvelopeBytes, openEnvelope } from './envelope.js';
@@ -58,7 +60,10 @@ export interface SnapshotHead {
   readonly bytes: Uint8Array;
 }
 
-export interface ProvenSnapshot extends Snapshot {
+/** A snapshot from a peer: its keyspace as JSON, or as the rows it was decoded to as it streamed. */
+export type PeerSnapshot = Snapshot<Json | KeyspaceRows>;
+
+export interface ProvenSnapshot extends PeerSnapshot {
   readonly heads: readonly Uint8Array[];
   /** The heads, verified, with the (origin, seq) each proves: one per clock entry. */
   readonly proof: readonly SnapshotHead[];
@@ -75,10 +80,15 @@ export const PEER_SNAPSHOT_LIMITS: SnapshotCodecLimits = Object.freeze({
  * (core/codec/snapshot-decoder.ts), so its encoding was never held whole, or the error that
  * stopped the decoding (the rest was not read): a SmacError for bytes that do not decode, or
  * SnapshotRefused UNPROVEN_SNAPSHOT for signed heads that do not prove the clock (checked as
- * soon as they arrived, before the keyspace). `receivedBytes` counts what arrived.
+ * soon as they arrived, before the keyspace). `receivedBytes` counts what arrived. `proof`: its
+ * heads as they were verified when they arrived (they are not verified again when it is opened).
  */
 export type ReceivedSnapshot =
-  | { readonly snapshot: Snapshot; readonly receivedBytes: number }
+  | {
+      readonly snapshot: PeerSnapshot;
+      readonly proof?: readonly SnapshotHead[];
+      readonly receivedBytes: number;
+    }
   | { readonly error: Error; readonly receivedBytes: number };
 
 /** What is opened: a received snapshot, or a whole encoding (a test, a stored snapshot). */
@@ -93,7 +103,7 @@ export function openPeerSnapshot(
   input: PeerSnapshotInput,
   limits: SnapshotCodecLimits = PEER_SNAPSHOT_LIMITS,
 ): ProvenSnapshot {
-  let snap: Snapshot;
+  let snap: PeerSnapshot;
   try {
     if (input instanceof Uint8Array) snap = decodeSnapshot(input, limits);
     else if ('snapshot' in input) snap = input.snapshot;
@@ -108,12 +118,14 @@ export function openPeerSnapshot(
     );
   }
   const heads = snap.heads ?? [];
-  return { ...snap, heads, proof: verifySnapshotHeads(snap.vc, heads) };
+  const verified = input instanceof Uint8Array || !('proof' in input) ? undefined : input.proof;
+  return { ...snap, heads, proof: verified ?? verifySnapshotHeads(snap.vc, heads) };
 }
 
 /**
  * The bytes a store keeps of a peer's snapshot: the encoding itself, or a received snapshot
- * encoded again (the same bytes when the peer encoded canonically, as encodeSnapshot does).
+ * encoded again (the same bytes when the peer encoded canonically, as encodeSnapshot does; of a
+ * keyspace decoded row by row, the encoding of the state it was decoded to, row by row).
  * Throws like encodeSnapshot for a state it cannot encode.
  */
 export function peerSnapshotBytes(input: PeerSnapshotInput): Uint8Array {

@@ -9,9 +9,12 @@ import type { ReadonlyVectorClock } from '../core/clock/vector-clock.js';
 import { SnapshotDecoder } from '../core/codec/snapshot-decoder.js';
 import { isSmacError } from '../core/errors.js';
 import { NetErrorCode, netFail } from './errors.js';
+import type { KeyspaceRows } from '../core/codec/snapshot-codec.js';
+import type { Json } from '../core/json.js';
 import {
   PEER_SNAPSHOT_LIMITS,
   type ReceivedSnapshot,
+  type SnapshotHead,
   SnapshotRefusal,
   SnapshotRefused,
   verifySnapshotHeads,
@@ -114,7 +117,10 @@ export async function* pullFrames(
  * The signed heads that prove the clock precede the keyspace: they are verified as soon as the
  * decoder has them, and a clock they do not prove stops the reading there too (refused
  * UNPROVEN_SNAPSHOT), so the keyspace of such a snapshot is never received; so does a source
- * we take no snapshot from, asked again with the clock the heads proved.
+ * we take no snapshot from, asked again with the clock the heads proved. The verified heads go
+ * with the snapshot (`proof`: they are not verified again). With `snapshotKeyspace`, the
+ * keyspace is built row by row as it arrives, and a row that does not validate stops the
+ * reading there too.
  */
 async function receiveSnapshot(
   ctx: SyncContext,
@@ -122,12 +128,13 @@ async function receiveSnapshot(
   next: () => Promise<WireFrame | undefined>,
   options: PullOptions,
 ): Promise<ReceivedSnapshot> {
-  const decoder = new SnapshotDecoder(
+  const decoder = new SnapshotDecoder<Json | KeyspaceRows>(
     { ...PEER_SNAPSHOT_LIMITS, maxOriginBytes: ctx.limits.maxOriginBytes },
     total,
+    ctx.opts.snapshotKeyspace?.(),
   );
   let received = 0;
-  let proven = false;
+  let proof: SnapshotHead[] | undefined;
   while (received < total) {
     const chunk = expectFrame(
       await next(),
@@ -140,9 +147,8 @@ async function receiveSnapshot(
     try {
       decoder.push(chunk.bytes);
       const prefix = decoder.prefix;
-      if (!proven && prefix !== undefined) {
-        verifySnapshotHeads(prefix.vc, prefix.heads ?? []); // throws SnapshotRefused
-        proven = true;
+      if (proof === undefined && prefix !== undefined) {
+        proof = verifySnapshotHeads(prefix.vc, prefix.heads ?? []); // throws SnapshotRefused
         const refusal = untrusted(options.snapshotSource?.(prefix.vc), received);
         if (refusal) return refusal;
       }
@@ -155,7 +161,7 @@ async function receiveSnapshot(
   try {
     const snapshot = decoder.end();
     ctx.stats.pulledSnapshots++;
-    return { snapshot, receivedBytes: received };
+    return { snapshot, ...(proof ? { proof } : {}), receivedBytes: received };
   } catch (e) {
     return refused(e, received);
   }

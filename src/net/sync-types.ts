@@ -4,6 +4,8 @@
  */
 import type { PeerId } from '@libp2p/interface';
 import type { ReadonlyVectorClock, VectorClock } from '../core/clock/vector-clock.js';
+import type { KeyspaceRows } from '../core/codec/snapshot-codec.js';
+import type { KeyspaceSink } from '../core/codec/snapshot-decoder.js';
 import type { PeerSnapshotInput } from './snapshot-proof.js';
 import type { SyncWireLimits } from './sync-wire.js';
 
@@ -144,4 +146,10 @@ export interface SyncServiceOptions {
   readonly readClock?: (vc: VectorClock) => ReadonlyVectorClock;
   /** Called when a stream fails, for logs. */
   readonly onError?: (protocol: string, peer: PeerId, error: unknown) => void;
+  /**
+   * Makes what a pulled snapshot's keyspace is built with, row by row as it arrives (the
+   * agent: its replica's state, core/keyspace.ts `KeyspaceBuilder`), so that its JSON value is
+   * never whole; without it, the keyspace is decoded to its JSON value (opaque here).
+   */
+  readonly snapshotKeyspace?: () => KeyspaceSink<KeyspaceRows>;
 }

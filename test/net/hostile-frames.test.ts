@@ -163,7 +163,7 @@ describe('a hostile sync server', () => {
     const ok = await pullFrom(sync, await serve(payload));
     expect(ok.error).toBeUndefined();
     expect(ok.frames).toEqual(['header', 'snapshot', 'end']);
-    expect(ok.snapshot).toEqual({ snapshot: big.snapshot, receivedBytes: size });
+    expect(ok.snapshot).toEqual({ snapshot: big.snapshot, proof: [], receivedBytes: size });
     const tooBig = await pullFrom(sync, await serve(new Uint8Array(size + 1)));
     expect(codeAndMessage(tooBig.error)).toMatchObject({ code: 'BAD_FRAME' });
     expect(codeAndMessage(tooBig.error).message).toMatch(/maxSnapshotBytes/);

@@ -4,23 +4,15 @@
 // field: asserted on the bytes its decoder holds after every chunk (onSnapshotChunk), not on
 // timing. A hostile server streaming garbage is cut off at its first chunk; one streaming an
 // endless snapshot is cut off at the size it announced, and the decoder never buffered it.
-import type { Stream } from '@libp2p/interface';
 import { afterEach, describe, expect, it } from 'vitest';
 import { utf8Encode } from '../../src/core/codec/binary.js';
 import { encodeSnapshot } from '../../src/core/codec/snapshot-codec.js';
 import type { VectorClock } from '../../src/core/clock/vector-clock.js';
-import { FrameReader, writeFrame } from '../../src/net/frame-stream.js';
 import type { SmacNode } from '../../src/net/node.js';
-import { SyncService } from '../../src/net/sync-protocol.js';
 import type { SyncFrame } from '../../src/net/sync-types.js';
-import {
-  encodeEnd,
-  encodeHeader,
-  encodeSnapshotChunk,
-  SNAPSHOT_CHUNK_BYTES,
-  SYNC_PROTOCOL,
-} from '../../src/net/sync-wire.js';
-import { bigSnapshot, loopbackNode, stopAll } from './helpers.js';
+import { SNAPSHOT_CHUNK_BYTES } from '../../src/net/sync-wire.js';
+import { bigSnapshot, stopAll } from './helpers.js';
+import { chunksOf, type Pulled, pull as pullFrom, streamingServer as serverOf } from './snapshot-server.js';
 
 let nodes: SmacNode[] = [];
 afterEach(async () => {
@@ -30,66 +22,10 @@ afterEach(async () => {
 
 const vc: VectorClock = new Map([['peer-x', 3]]);
 
-/**
- * A server that answers a pull with a header announcing `announced` snapshot bytes, then the
- * chunks `chunks` yields (with backpressure) for as long as the stream takes them. Reports how
- * many chunk bytes the stream took before it failed.
- */
-async function streamingServer(
-  announced: number,
-  chunks: () => Iterable<Uint8Array>,
-): Promise<{ node: SmacNode; sent: () => number }> {
-  const node = await loopbackNode();
-  nodes.push(node);
-  let sent = 0;
-  await node.handle(
-    SYNC_PROTOCOL,
-    async (stream: Stream) => {
-      const reader = new FrameReader(stream, { maxFrameBytes: 1 << 20, what: 'server' });
-      try {
-        await reader.next(AbortSignal.timeout(10_000));
-        await writeFrame(stream, encodeHeader(vc, vc, announced));
-        for (const c of chunks()) {
-          if (stream.status !== 'open') return; // the client cut it off
-          await writeFrame(stream, encodeSnapshotChunk(c));
-          sent += c.length;
-        }
-        await writeFrame(stream, encodeEnd(0));
-        await stream.close();
-      } catch {
-        stream.abort(new Error('server done'));
-      } finally {
-        reader.release();
-      }
-    },
-    { maxInboundStreams: 8 },
-  );
-  return { node, sent: () => sent };
-}
-
-interface Pulled {
-  error: unknown;
-  frames: SyncFrame[];
-  /** After each chunk: the bytes received so far and those the decoder held. */
-  progress: { receivedBytes: number; bufferedBytes: number }[];
-}
-
-async function pull(server: SmacNode, maxSnapshotBytes: number): Promise<Pulled> {
-  const node = await loopbackNode();
-  nodes.push(node);
-  const sync = new SyncService(node, { idleTimeoutMs: 60_000, maxSnapshotBytes });
-  const out: Pulled = { error: undefined, frames: [], progress: [] };
-  try {
-    for await (const f of sync.pull(server.getMultiaddrs()[0]!, new Map(), {
-      signal: AbortSignal.timeout(50_000),
-      onSnapshotChunk: (p) => out.progress.push(p),
-    }))
-      out.frames.push(f);
-  } catch (e) {
-    out.error = e;
-  }
-  return out;
-}
+const streamingServer = (announced: number, chunks: () => Iterable<Uint8Array>) =>
+  serverOf(nodes, vc, announced, chunks);
+const pull = (server: SmacNode, maxSnapshotBytes: number): Promise<Pulled> =>
+  pullFrom(nodes, server, maxSnapshotBytes);
 
 function maxBuffered(p: Pulled): number {
   return Math.max(0, ...p.progress.map((x) => x.bufferedBytes));
@@ -103,16 +39,14 @@ function* repeat(bytes: Uint8Array, n: number): Generator<Uint8Array> {
 describe('a snapshot streamed to a sync client', () => {
   it('decodes chunk by chunk: the decoder holds a few bytes, never the snapshot', async () => {
     const big = bigSnapshot(5 * SNAPSHOT_CHUNK_BYTES);
-    const { node } = await streamingServer(big.bytes.length, function* () {
-      for (let at = 0; at < big.bytes.length; at += SNAPSHOT_CHUNK_BYTES)
-        yield big.bytes.subarray(at, at + SNAPSHOT_CHUNK_BYTES);
-    });
+    const { node } = await streamingServer(big.bytes.length, () => chunksOf(big.bytes));
     const r = await pull(node, big.bytes.length);
     expect(r.error).toBeUndefined();
     expect(r.frames.map((f) => f.type)).toEqual(['header', 'snapshot', 'end']);
     expect(r.frames[1]).toEqual({
       type: 'snapshot',
-      snapshot: { snapshot: big.snapshot, receivedBytes: big.bytes.length },
+      // The heads as verified when they arrived (none for an empty clock): not verified again.
+      snapshot: { snapshot: big.snapshot, proof: [], receivedBytes: big.bytes.length },
     });
     expect(r.progress.length).toBeGreaterThanOrEqual(5);
     // An incomplete field of the keyspace (a number, a literal) at most: not the 5 MiB received.
@@ -170,10 +104,7 @@ describe('a snapshot streamed to a sync client', () => {
       heads: [new Uint8Array(120).fill(7)], // a forged head: no signed envelope
       keyspace: { objects: { pad: 'x'.repeat(16 * SNAPSHOT_CHUNK_BYTES) } },
     });
-    const server = await streamingServer(bytes.length, function* () {
-      for (let at = 0; at < bytes.length; at += SNAPSHOT_CHUNK_BYTES)
-        yield bytes.subarray(at, at + SNAPSHOT_CHUNK_BYTES);
-    });
+    const server = await streamingServer(bytes.length, () => chunksOf(bytes));
     const r = await pull(server.node, bytes.length);
     expect(r.frames.map((f) => f.type)).toEqual(['header', 'snapshot']);
     const snap = (r.frames[1] as Extract<SyncFrame, { type: 'snapshot' }>).snapshot;

@@ -81,7 +81,15 @@ export class JsonStreamParser {
   private failed: Error | undefined;
   private readonly strings = new Map<string, string>();
 
-  constructor(private readonly what = 'JSON text') {}
+  /**
+   * `elements`: the text must be an array, and each of its elements is handed to `elements` as
+   * soon as it is complete, then dropped (the value `end` returns is then the empty array): a
+   * caller that builds something from each element never holds the whole value.
+   */
+  constructor(
+    private readonly what = 'JSON text',
+    private readonly elements?: (element: Json) => void,
+  ) {}
 
   /** Characters of the number or literal in progress (a string's are part of the value). */
   get pendingChars(): number {
@@ -238,6 +246,8 @@ export class JsonStreamParser {
   }
 
   private startValue(c: number, ch: string): void {
+    if (this.elements !== undefined && !this.hasRoot && this.stack.length === 0 && c !== 0x5b)
+      this.error('it is not an array');
     if (c === 0x22) {
       this.state = S.Str;
       this.strIsKey = false;
@@ -318,8 +328,10 @@ export class JsonStreamParser {
       this.state = S.Done;
       return;
     }
-    if (top.arr) top.arr.push(v);
-    else if (top.obj) {
+    if (top.arr) {
+      if (this.elements !== undefined && this.stack.length === 1) this.elements(v);
+      else top.arr.push(v);
+    } else if (top.obj) {
       const key = top.key ?? '';
       // JSON.parse defines `__proto__` as an own property; assigning would set the prototype.
       if (key === '__proto__')

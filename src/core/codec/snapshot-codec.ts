@@ -58,13 +58,31 @@ export const PROVEN_SNAPSHOT_CODEC_VERSION = 2;
 /** The version whose clock is pruned of retired epochs, listed with their cuts. */
 export const PRUNED_SNAPSHOT_CODEC_VERSION = 3;
 
-export interface Snapshot {
+/**
+ * A keyspace held as something other than its JSON value (a state decoded as the snapshot
+ * streamed in, core/keyspace.ts `DecodedKeyspace`): its top-level array's elements, made one at
+ * a time and in order, so that the whole JSON value is never built. A symbol, so that no JSON
+ * value is ever taken for one.
+ */
+export const KEYSPACE_ROWS: unique symbol = Symbol('smac.keyspaceRows');
+
+export interface KeyspaceRows {
+  /** The elements of the keyspace's JSON array, in order; each may be made afresh. */
+  [KEYSPACE_ROWS](): Iterable<Json>;
+}
+
+export function isKeyspaceRows(v: unknown): v is KeyspaceRows {
+  return typeof v === 'object' && v !== null && KEYSPACE_ROWS in v;
+}
+
+/** `K`: the keyspace as JSON (decoded whole), or as rows (decoded as it streamed in). */
+export interface Snapshot<K = Json> {
   /** The events whose effects the keyspace holds: exactly those this clock covers. */
   readonly vc: VectorClock;
   /** The HLC of the replica that took the snapshot, so the installer's clock never goes back. */
   readonly hlc: Hlc;
   /** The encoded state of all objects (opaque JSON here). */
-  readonly keyspace: Json;
+  readonly keyspace: K;
   /** Signed heads (v2): per covered origin, the envelope of its last covered event. Opaque here. */
   readonly heads?: readonly Uint8Array[];
   /** Retired epochs pruned from `vc`, with their cuts (v3; the heads are then required). */
@@ -85,7 +103,7 @@ const textEncoder = new TextEncoder();
  * safe integers, and a plain-JSON keyspace (INVALID_VALUE otherwise), written with sorted keys.
  */
 export function encodeSnapshot(
-  s: Snapshot,
+  s: Snapshot<Json | KeyspaceRows>,
   limits: SnapshotCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
 ): Uint8Array {
   const v: unknown = s;
@@ -147,14 +165,24 @@ export function encodeSnapshot(
 
 /**
  * The canonical JSON text of a keyspace (canonicalJson's, sorted keys), in pieces: the entries
- * of a top-level array or object one by one, each checked by canonicalJson.
+ * of a top-level array or object one by one, each checked by canonicalJson. Rows (a keyspace
+ * decoded as it streamed in) are written as the array of those rows, each made as it is written.
  */
 function* keyspacePieces(keyspace: unknown): Generator<string> {
   const what = 'snapshot keyspace';
   const max = Number.MAX_SAFE_INTEGER;
-  if (Array.isArray(keyspace)) {
+  const rows = isKeyspaceRows(keyspace)
+    ? keyspace[KEYSPACE_ROWS]()
+    : Array.isArray(keyspace)
+      ? keyspace
+      : undefined;
+  if (rows !== undefined) {
     yield '[';
-    for (const [i, x] of keyspace.entries()) yield (i > 0 ? ',' : '') + canonicalJson(x, max, what);
+    let first = true;
+    for (const x of rows) {
+      yield (first ? '' : ',') + canonicalJson(x, max, what);
+      first = false;
+    }
     yield ']';
   } else if (isRecord(keyspace) && Object.getPrototypeOf(keyspace) === Object.prototype) {
     yield '{';

@@ -5,6 +5,8 @@
  * encoded bytes, only a field that is not complete yet: a varint, an origin, a head (each
  * bounded by its limit) or a number or literal of the keyspace. So a receiver never holds a
  * whole encoded snapshot, nor its text (`bufferedBytes` says how much it holds undecoded).
+ * Given a `KeyspaceSink`, it does not hold the keyspace's JSON value either: each row of it goes
+ * to the sink as soon as it is complete (a replica's state is built object by object).
  *
  * It accepts exactly the bytes `decodeSnapshot` accepts and returns the same snapshot, and
  * refuses the others with the same code (UNSUPPORTED_VERSION, TOO_LARGE or DECODE_ERROR; the
@@ -14,6 +16,7 @@
 import type { Hlc } from '../clock/hlc.js';
 import type { VectorClock } from '../clock/vector-clock.js';
 import { ErrorCode, fail } from '../errors.js';
+import type { Json } from '../json.js';
 import { MAX_VARINT_BYTES, Reader } from './binary.js';
 import {
   checkClockCount,
@@ -34,6 +37,17 @@ import {
 
 /** The fields before the keyspace: known once they have arrived (vc, hlc, heads, retired). */
 export type SnapshotPrefix = Omit<Snapshot, 'keyspace'>;
+
+/**
+ * What builds a keyspace from its rows as they are decoded (core/keyspace.ts `KeyspaceBuilder`):
+ * the keyspace must then be a JSON array, and each element is handed to `add` as soon as it is
+ * complete and dropped, so the keyspace's JSON value is never whole. `add` refuses a bad row by
+ * throwing SmacError (the decoder fails there, the rest unread); `finish` makes the keyspace.
+ */
+export interface KeyspaceSink<K> {
+  add(row: Json): void;
+  finish(): K;
+}
 
 /** Received bytes not yet decoded, in arrival order; reads never copy more than one field. */
 class ByteQueue {
@@ -107,7 +121,8 @@ class ByteQueue {
 /** `yield` in these readers means "push more bytes". */
 type Step<T> = Generator<void, T, void>;
 
-export class SnapshotDecoder {
+/** `K`: the keyspace as its JSON value, or what a `KeyspaceSink` built from its rows. */
+export class SnapshotDecoder<K = Json> {
   private readonly q = new ByteQueue();
   private readonly prefixSteps: Step<SnapshotPrefix>;
   private parsedPrefix: SnapshotPrefix | undefined;
@@ -127,6 +142,7 @@ export class SnapshotDecoder {
   constructor(
     limits: SnapshotCodecLimits = DEFAULT_EVENT_CODEC_LIMITS,
     private readonly totalBytes?: number,
+    private readonly keyspace?: KeyspaceSink<K>,
   ) {
     this.maxOriginBytes = limits.maxOriginBytes;
     this.maxHeadBytes = snapshotHeadLimit(limits);
@@ -174,12 +190,14 @@ export class SnapshotDecoder {
   }
 
   /** The input is complete: the snapshot, or SmacError DECODE_ERROR if it is cut short. */
-  end(): Snapshot {
+  end(): Snapshot<K> {
     return this.guard(() => {
       if (!this.json || !this.parsedPrefix)
         fail(ErrorCode.DecodeError, `The snapshot is truncated: it ends after ${this.received} bytes.`);
       this.writeText(undefined);
-      return { ...this.parsedPrefix, keyspace: this.json.end() };
+      const json = this.json.end();
+      // Without a sink K is Json (the constructor's default), the value parsed.
+      return { ...this.parsedPrefix, keyspace: this.keyspace ? this.keyspace.finish() : (json as K) };
     });
   }
 
@@ -255,7 +273,7 @@ export class SnapshotDecoder {
       prefix = { ...prefix, retired };
     }
     this.parsedPrefix = prefix;
-    this.json = new JsonStreamParser('snapshot keyspace');
+    this.json = new JsonStreamParser('snapshot keyspace', this.keyspace?.add.bind(this.keyspace));
     return prefix;
   }
 

@@ -221,9 +221,16 @@ export function compactContainer(container: OrMapState, stable: ReadonlyVectorCl
 }
 
 export function encodeContainer(container: OrMapState): Json {
-  return [...container.values()]
-    .sort((a, b) => (entryId(a.type, a.field) < entryId(b.type, b.field) ? -1 : 1))
-    .map((e) => [e.type, e.field, ewFlag.encode(e.presence), getType(e.type).encode(e.state)]);
+  return [...containerRows(container)];
+}
+
+/** The rows of `encodeContainer`'s array, in its order, each made when it is reached. */
+export function* containerRows(container: OrMapState): Generator<Json> {
+  const entries = [...container.values()].sort((a, b) =>
+    entryId(a.type, a.field) < entryId(b.type, b.field) ? -1 : 1,
+  );
+  for (const e of entries)
+    yield [e.type, e.field, ewFlag.encode(e.presence), getType(e.type).encode(e.state)];
 }
 
 export function decodeContainer(
@@ -233,30 +240,37 @@ export function decodeContainer(
 ): OrMapState {
   if (!Array.isArray(j)) fail(ErrorCode.DecodeError, 'An encoded map must be an array of entries.');
   const out: OrMapState = new Map();
-  for (const row of j as unknown[]) {
-    if (!Array.isArray(row) || row.length !== 4)
-      fail(ErrorCode.DecodeError, 'A map entry must be [type, field, presence, state].');
-    const [type, rawField, presence, state] = row as [unknown, unknown, unknown, unknown];
-    if (!isTypeName(type))
-      fail(ErrorCode.DecodeError, `Unknown CRDT type ${JSON.stringify(type)} in a snapshot.`);
-    let field: string;
-    try {
-      field = checkField(rawField);
-    } catch {
-      return fail(ErrorCode.DecodeError, 'A map entry in a snapshot has an invalid field name or key.');
-    }
-    const id = entryId(type, field);
-    if (out.has(id))
-      fail(ErrorCode.DecodeError, `A snapshot lists the entry ${JSON.stringify(field)} twice.`);
-    const e: MapEntry = {
-      type,
-      field,
-      presence: ewFlag.decode(presence, pc),
-      state: getType(type).decode(state, { limits: pc.limits, depth: pc.depth + 1 }),
-    };
-    if (entryPresent(e)) out.set(id, e);
-  }
+  for (const row of j as unknown[]) decodeContainerRow(out, row, pc, checkField);
   return out;
+}
+
+/** Decodes one row of an encoded map (an element of its array) into `out`, as decodeContainer. */
+export function decodeContainerRow(
+  out: OrMapState,
+  row: unknown,
+  pc: ParseContext,
+  checkField: (f: unknown) => string,
+): void {
+  if (!Array.isArray(row) || row.length !== 4)
+    fail(ErrorCode.DecodeError, 'A map entry must be [type, field, presence, state].');
+  const [type, rawField, presence, state] = row as [unknown, unknown, unknown, unknown];
+  if (!isTypeName(type))
+    fail(ErrorCode.DecodeError, `Unknown CRDT type ${JSON.stringify(type)} in a snapshot.`);
+  let field: string;
+  try {
+    field = checkField(rawField);
+  } catch {
+    return fail(ErrorCode.DecodeError, 'A map entry in a snapshot has an invalid field name or key.');
+  }
+  const id = entryId(type, field);
+  if (out.has(id)) fail(ErrorCode.DecodeError, `A snapshot lists the entry ${JSON.stringify(field)} twice.`);
+  const e: MapEntry = {
+    type,
+    field,
+    presence: ewFlag.decode(presence, pc),
+    state: getType(type).decode(state, { limits: pc.limits, depth: pc.depth + 1 }),
+  };
+  if (entryPresent(e)) out.set(id, e);
 }
 
 export function cloneContainer(container: OrMapState): OrMapState {

@@ -6,18 +6,22 @@
 import type { Hlc } from '../clock/hlc.js';
 import { type ReplicaId, type VectorClock, vcClone, vcGet, vcLeq } from '../clock/vector-clock.js';
 import { ErrorCode, fail } from '../errors.js';
+import type { KeyspaceRows } from '../codec/snapshot-codec.js';
 import type { Event } from '../event.js';
 import type { Json } from '../json.js';
-import { decodeKeyspace, encodeKeyspace, type KeyspaceState } from '../keyspace.js';
+import { decodeKeyspace, encodeKeyspace, keyspaceRows, type KeyspaceState } from '../keyspace.js';
 import { withRetiredCuts } from '../retired-epochs.js';
 import { deliver } from './delivery.js';
 import { reapStatesIn, refreshAllReaps, type ReplicaState } from './state.js';
 
-/** Plain state of a replica, for snapshots. */
-export interface ReplicaSnapshot {
+/**
+ * Plain state of a replica, for snapshots. The keyspace is its JSON value, or its rows (a
+ * snapshot decoded as it streamed in, keyspace.ts `DecodedKeyspace`, whose state installing takes).
+ */
+export interface ReplicaSnapshot<K extends Json | KeyspaceRows = Json | KeyspaceRows> {
   readonly vc: VectorClock;
   readonly hlc: Hlc;
-  readonly keyspace: Json;
+  readonly keyspace: K;
   /**
    * Retired epochs pruned from `vc`, with their cuts (retired-epochs.ts): the snapshot covers
    * each up to its cut. Installing checks them against the snapshot's own reap reports.
@@ -25,8 +29,13 @@ export interface ReplicaSnapshot {
   readonly retired?: ReadonlyMap<ReplicaId, number>;
 }
 
-export function snapshotOf(s: ReplicaState): ReplicaSnapshot {
+export function snapshotOf(s: ReplicaState): ReplicaSnapshot<Json> {
   return { vc: vcClone(s.vc), hlc: s.hlc, keyspace: encodeKeyspace(s.keyspace) };
+}
+
+/** As snapshotOf, the keyspace as rows of the live state (keyspace.ts `keyspaceRows`). */
+export function snapshotRowsOf(s: ReplicaState): ReplicaSnapshot<KeyspaceRows> {
+  return { vc: vcClone(s.vc), hlc: s.hlc, keyspace: keyspaceRows(s.keyspace) };
 }
 
 /**

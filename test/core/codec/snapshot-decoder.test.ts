@@ -7,6 +7,7 @@ import { decodeSnapshot, encodeSnapshot, type Snapshot, utf8Encode } from '../..
 import { SnapshotDecoder } from '../../../src/core/codec/snapshot-decoder.js';
 import { SmacError } from '../../../src/core/errors.js';
 import type { Json } from '../../../src/core/json.js';
+import { split } from '../../support/split.js';
 
 const LIMITS = { maxOriginBytes: 128, maxHeadBytes: 64 };
 
@@ -20,18 +21,6 @@ function outcome(f: () => Snapshot): Outcome {
     if (!(e instanceof SmacError)) throw e;
     return { code: e.code };
   }
-}
-
-/** Cuts `bytes` at the given offsets (sorted, deduplicated, within bounds). */
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (const c of [...at, bytes.length]) {
-    out.push(bytes.subarray(from, c));
-    from = c;
-  }
-  return out;
 }
 
 function streamed(chunks: Uint8Array[], total?: number): Outcome {
