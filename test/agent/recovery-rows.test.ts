@@ -17,7 +17,10 @@ function written(n: number): Replica {
   const r = new Replica({ id: 'me~1' });
   for (let i = 0; i < n; i++)
     r.step(
-      { kind: 'local', ops: [{ type: 'pn-counter', key: `c/${i % 7}`, op: { kind: 'increment', by: i + 1 } }] },
+      {
+        kind: 'local',
+        ops: [{ type: 'pn-counter', key: `c/${i % 7}`, op: { kind: 'increment', by: i + 1 } }],
+      },
       NOW + i,
     );
   return r;
