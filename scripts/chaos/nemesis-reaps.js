@@ -37,20 +37,20 @@ export function compareSides(a, b) {
 }
 
 /** Epochs reaped with a cut at any of agents `at` before the fault. */
-async function reapedBefore(nem, at) {
+export async function reapedBefore(nem, at) {
   const sets = await Promise.all(at.map((i) => reapedAt(nem, i)));
   return new Set(sets.flatMap((s) => [...s]));
 }
 
 /** Agent `by` force-leaves each of `targets`, one after the other (each once answered). */
-async function leaveEach(nem, by, targets) {
+export async function leaveEach(nem, by, targets) {
   const out = [];
   for (const t of targets) out.push(await forceLeaveAt(nem, by, t));
   return out;
 }
 
 /** The reap record of member `t` for agreed reaps `agreed` (epochs with cuts). */
-function memberRecord(nem, f, t, agreed, afterMs) {
+export function memberRecord(nem, f, t, agreed, afterMs) {
   const reaps = agreed.map((r) => ({ epoch: r.epoch, cut: r.cut, afterMs }));
   return {
     kind: f.kind,
@@ -67,18 +67,14 @@ function memberRecord(nem, f, t, agreed, afterMs) {
  * The rest of the hold, then the heal (`cut` ends), then, for every reaped member, its rebase
  * and re-run (bounded), all at once. The window from `leftAt` counts as a store loss of each.
  */
-async function healAndAwait(nem, f, before, cut, logFrom, leftAt) {
+export async function healAndAwait(nem, f, before, cut, logFrom, leftAt, atCut = false) {
   await sleep(Math.max(0, f.hold - (Date.now() - f.start)));
-  f.compactions = nem.delta(before, await nem.compactions());
-  cut.end = Date.now();
-  f.end = cut.end;
+  await nem.endCut(f, cut, before);
   for (const m of f.members) m.end = f.end;
-  nem.cuts.push(cut);
-  nem.net.healAll();
-  await Promise.all(f.members.map((m) => awaitRebase(nem, m, logFrom[m.targets[0]], leftAt)));
+  await Promise.all(f.members.map((m) => awaitRebase(nem, m, logFrom[m.targets[0]], leftAt, atCut)));
 }
 
-const fmt = (rs) => rs.map((r) => `${r.epoch.slice(-16)} cut at ${r.cut}`).join(', ');
+export const fmt = (rs) => rs.map((r) => `${r.epoch.slice(-16)} cut at ${r.cut}`).join(', ');
 
 /** A split in which each side reaps the other; then the heal and the losing side's rebases. */
 export async function mutualReap(nem, f, before) {

@@ -56,16 +56,21 @@ export function reapOfLine(reaps, l) {
 
 /**
  * After the heal: waits (bounded) for the rebase of the member of reap record `rec` (targets[0],
- * with `reaps`: its epochs with their agreed cuts) and then, bounded, for the end of its re-run.
+ * with `reaps`: its epochs with their agreed cuts) and then, bounded, for the end of its re-run
+ * (`atCut`: only a rebase line at one of those cuts counts).
  * The window from `leftAt` (its removal) to that end counts as a store loss of the member:
  * a write it made after the rebase did not see what its reads saw before (its state may now be
  * a peer's); open-ended until the end is seen (settleRebases may close it later).
  */
-export async function awaitRebase(nem, rec, logFrom, leftAt) {
+export async function awaitRebase(nem, rec, logFrom, leftAt, atCut = false) {
   const t = rec.targets[0];
   const a = nem.agents[t];
   const epochs = new Set(rec.reaps.map((r) => r.epoch));
-  const started = () => logLines(a, logFrom).find((l) => isRebaseLine(l, epochs));
+  // With three sides (`atCut`) a loser may first take another loser's side for the winner and
+  // rebase at its cut, then again at the winner's (docs/agent.md "a lower cut"): the line that
+  // counts is the one at the cut the winners agreed.
+  const atItsCut = (l) => !atCut || rec.reaps.some((r) => reapOfLine([r], l) && r.cut === l.cut);
+  const started = () => logLines(a, logFrom).find((l) => isRebaseLine(l, epochs) && atItsCut(l));
   const start = await waitUntil(started, 'the rebase', REBASE_WAIT_MS, 200).catch(() => undefined);
   if (start) rec.reap = reapOfLine(rec.reaps, start);
   const window = [leftAt, Infinity];

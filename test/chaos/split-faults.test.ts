@@ -1,0 +1,64 @@
+// The nemesis's split faults (scripts/chaos/nemesis-splits.js; docs/chaos.md "Three-way
+// splits and a joiner during a split"): which runs have them, their place in the plan, and
+// what fails a run.
+import { describe, expect, it } from 'vitest';
+import { FAULT_KINDS, Nemesis, type ReapRecord } from '../../scripts/chaos/nemesis.js';
+import { SPLIT_KINDS, splitFaultFailures } from '../../scripts/chaos/nemesis-splits.js';
+import { Prng } from '../../scripts/chaos/prng.js';
+
+const agent = () => ({ dir: '/nonexistent', storeLosses: [] });
+const addAgent = () => Promise.resolve();
+
+function nemesis(count: number, seed = 1, splitFaults = true): Nemesis {
+  return new Nemesis({
+    rng: new Prng(seed),
+    agents: Array.from({ length: count }, agent),
+    apis: [],
+    clients: [],
+    net: undefined,
+    history: { ops: [] },
+    storeLoss: true,
+    reapFaults: true,
+    splitFaults,
+    addAgent,
+    log: () => undefined,
+  });
+}
+
+describe('the split faults in the plan', () => {
+  it('come with 4 agents or more, last; the CI-sized run (3 agents) keeps its plan', () => {
+    expect(nemesis(3).kinds).toEqual([...FAULT_KINDS, 'mutual-reap']);
+    expect(nemesis(3).plan(40)).toEqual(nemesis(3, 1, false).plan(40));
+    expect(nemesis(5).kinds).toEqual([...FAULT_KINDS, 'mutual-reap', 'opposite-reaps', ...SPLIT_KINDS]);
+  });
+
+  it('have the joiner once per run, and the first opposite-reaps before a three-way reap', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const plan = nemesis(5, seed).plan(60);
+      expect(
+        plan.filter((k) => k === 'join-during-split'),
+        `seed ${seed}`,
+      ).toHaveLength(1);
+      for (const k of SPLIT_KINDS) expect(plan.slice(0, 12), `seed ${seed}`).toContain(k);
+      expect(plan.indexOf('three-way-reap'), `seed ${seed}`).toBeGreaterThan(plan.indexOf('opposite-reaps'));
+    }
+  });
+});
+
+describe('what fails a run', () => {
+  const fault = (fields: Record<string, unknown>) =>
+    ({ targets: [0], end: 0, reap: { epoch: '', cut: 0 }, ...fields }) as unknown as ReapRecord;
+
+  it('a three-way reap whose sides did not all reap, and a joiner that wrote nothing in its split', () => {
+    const n = nemesis(5);
+    n.faults.push(fault({ kind: 'three-way-reap', mutual: false }));
+    n.faults.push(fault({ kind: 'join-during-split', joined: false }));
+    expect(splitFaultFailures(n)).toEqual([
+      'no three-way-reap fault had each side reap the two others',
+      'no join-during-split fault had the joiner acknowledge a write during the split',
+    ]);
+    n.faults.push(fault({ kind: 'three-way-reap', mutual: true }));
+    n.faults.push(fault({ kind: 'join-during-split', joined: true }));
+    expect(splitFaultFailures(n)).toEqual([]);
+  });
+});
