@@ -22,7 +22,7 @@ import {
   showReaps,
   sleep,
 } from './nemesis-leave.js';
-import { agreedReaps } from './reap-cuts.js';
+import { agreedReaps, reportedSide } from './reap-cuts.js';
 
 /**
  * The documented rule (docs/agent.md "Reaping", src/core/mutual-reap.ts `compareSides`),
@@ -117,9 +117,11 @@ export async function mutualReap(nem, f, before) {
       ),
     );
   let last;
+  let lastRs = [];
   const agreed = await waitUntil(
     async () => {
       const rs = await Promise.all(all.map((i) => nem.reapsAt(i)));
+      lastRs = rs;
       last = [of(rs, majority, minority), of(rs, minority, majority)];
       return last.every((side) => side.every(Boolean)) ? last : undefined;
     },
@@ -140,6 +142,13 @@ export async function mutualReap(nem, f, before) {
     f.members = losers.map((t, k) => memberRecord(nem, f, t, byWinners[k], afterMs));
     f.voided = byLosers.flat().map((r) => ({ epoch: r.epoch, cut: r.cut }));
     f.winnersLogFrom = Object.fromEntries(winners.map((i) => [i, logFrom[i]]));
+    // The sides as the agents judge them (who reported on each side's reaps): a member left out
+    // of its side's markers (reaped in an earlier fault) makes the side look smaller.
+    f.reportedSides = [
+      reportedSide(nem.agents, lastRs[majority[0]], minority, doneBefore),
+      reportedSide(nem.agents, lastRs[minority[0]], majority, doneBefore),
+    ];
+    nem.log(`  sides by their reports: ${f.reportedSides.map((g) => `a${g.join('+a')}`).join(' | ')}`);
     nem.log(
       `  each side reaped the other after ${afterMs} ms; winners a${winners.join('+a')} reaped ${f.members.map((m) => `a${m.targets[0]} (${fmt(m.reaps)})`).join(', ')}; losers a${losers.join('+a')} reaped ${byLosers.map((rs, k) => `a${winners[k]} (${fmt(rs)})`).join(', ')}`,
     );

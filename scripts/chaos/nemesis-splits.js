@@ -17,7 +17,7 @@ import { waitUntil } from './agents.js';
 import { REAP_WAIT_MS, TIMER_REAP_WAIT_MS, showReaps, sleep } from './nemesis-leave.js';
 import { compareSides, fmt, healAndAwait, leaveEach, memberRecord, reapedBefore } from './nemesis-reaps.js';
 import { logSize } from './nemesis-rebase.js';
-import { agreedReaps } from './reap-cuts.js';
+import { agreedReaps, reportedSide } from './reap-cuts.js';
 
 export const SPLIT_KINDS = ['three-way-split', 'three-way-reap', 'join-during-split'];
 
@@ -90,10 +90,12 @@ export async function threeWaySplit(nem, f, before, reap) {
       ),
     );
   let last;
+  let lastRs = [];
   const agreed = await waitUntil(
     async () => {
       const rs = [];
       for (const [i, r] of await Promise.all(all.map(async (i) => [i, await nem.reapsAt(i)]))) rs[i] = r;
+      lastRs = rs;
       last = groups.map((_, k) => ofSide(rs, k));
       return last.every((side) => side.every(Boolean)) ? last : undefined;
     },
@@ -114,6 +116,10 @@ export async function threeWaySplit(nem, f, before, reap) {
       .slice(1)
       .flatMap((k) => others(k).flatMap((m) => theirs(k, m).map((r) => ({ epoch: r.epoch, cut: r.cut }))));
     f.winnersLogFrom = Object.fromEntries(f.winners.map((i) => [i, logFrom[i]]));
+    // The sides as the agents judge them (mutual-reap.ts `sideOf`): who reported on each
+    // side's reaps. A member left out of its side's markers makes the side look smaller.
+    f.reportedSides = groups.map((g, k) => reportedSide(nem.agents, lastRs[g[0]], others(k), doneBefore));
+    nem.log(`  sides by their reports: ${f.reportedSides.map((g) => `a${g.join('+a')}`).join(' | ')}`);
     const shown = (k) =>
       others(k)
         .map((m) => `a${m} (${fmt(theirs(k, m))})`)

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { FAULT_KINDS, Nemesis, type ReapRecord } from '../../scripts/chaos/nemesis.js';
 import { SPLIT_KINDS, splitFaultFailures } from '../../scripts/chaos/nemesis-splits.js';
 import { Prng } from '../../scripts/chaos/prng.js';
+import { reportedSide } from '../../scripts/chaos/reap-cuts.js';
 
 const agent = () => ({ dir: '/nonexistent', storeLosses: [] });
 const addAgent = () => Promise.resolve();
@@ -60,5 +61,19 @@ describe('what fails a run', () => {
     n.faults.push(fault({ kind: 'three-way-reap', mutual: true }));
     n.faults.push(fault({ kind: 'join-during-split', joined: true }));
     expect(splitFaultFailures(n)).toEqual([]);
+  });
+});
+
+describe('a side as the agents judge it', () => {
+  it('is who reported on its new reaps of the other side: not the excused, not a member left out', () => {
+    const agents = ['A', 'B', 'C', 'D'].map((peerId) => ({ peerId }));
+    const rs = [
+      // b left out of the marker (reaped before), d excused: the side is {a} alone.
+      { epoch: 'C~2', participants: ['A', 'D'], excused: ['D'], cut: 5 },
+      { epoch: 'C~1', participants: ['A', 'B'], cut: 3 }, // done before the fault
+      { epoch: 'A~1', participants: ['C'], cut: 4 }, // not a reap of the other side
+    ];
+    expect(reportedSide(agents, rs, [2], new Set(['C~1']))).toEqual([0]);
+    expect(reportedSide(agents, rs, [2], new Set())).toEqual([0, 1]);
   });
 });
