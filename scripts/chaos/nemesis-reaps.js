@@ -76,6 +76,41 @@ export async function healAndAwait(nem, f, before, cut, logFrom, leftAt, atCut =
 
 export const fmt = (rs) => rs.map((r) => `${r.epoch.slice(-16)} cut at ${r.cut}`).join(', ');
 
+/**
+ * Waits (bounded) until each of `sides` (agent indices) agreed its reaps, new since
+ * `doneBefore`, of every member of the other sides: `agreed[k][j]` are side k's reaps of the
+ * j-th member of the others (in side order). `last`: the same at the last poll, with undefined
+ * where a side has not agreed; `rs`: each agent's reaps then (by index).
+ */
+export async function sidesAgreed(nem, sides, doneBefore, waitMs) {
+  const others = (k) => sides.filter((_, j) => j !== k).flat();
+  const peer = (i) => nem.agents[i].peerId;
+  let last;
+  let rs = [];
+  const agreed = await waitUntil(
+    async () => {
+      const now = [];
+      const at = sides.flat();
+      (await Promise.all(at.map((i) => nem.reapsAt(i)))).forEach((r, k) => (now[at[k]] = r));
+      rs = now;
+      last = sides.map((side, k) =>
+        others(k).map((m) =>
+          agreedReaps(
+            side.map((i) => now[i]),
+            peer(m),
+            doneBefore,
+          ),
+        ),
+      );
+      return last.every((side) => side.every(Boolean)) ? last : undefined;
+    },
+    `each side agreed its reaps of the other${sides.length > 2 ? 's' : ''}`,
+    waitMs,
+    200,
+  ).catch(() => undefined);
+  return { agreed, last, rs };
+}
+
 /** A split in which each side reaps the other; then the heal and the losing side's rebases. */
 export async function mutualReap(nem, f, before) {
   const n = nem.agents.length;
@@ -108,27 +143,7 @@ export async function mutualReap(nem, f, before) {
       await Promise.all([leaveEach(nem, byMajority, minority), leaveEach(nem, byMinority, majority)])
     ).flat();
   const waitMs = timer ? nem.reapAfterMs + TIMER_REAP_WAIT_MS : REAP_WAIT_MS;
-  const of = (rs, side, other) =>
-    other.map((m) =>
-      agreedReaps(
-        side.map((i) => rs[i]),
-        peer(m),
-        doneBefore,
-      ),
-    );
-  let last;
-  let lastRs = [];
-  const agreed = await waitUntil(
-    async () => {
-      const rs = await Promise.all(all.map((i) => nem.reapsAt(i)));
-      lastRs = rs;
-      last = [of(rs, majority, minority), of(rs, minority, majority)];
-      return last.every((side) => side.every(Boolean)) ? last : undefined;
-    },
-    'each side agreed its reaps of the other',
-    waitMs,
-    200,
-  ).catch(() => undefined);
+  const { agreed, last, rs: lastRs } = await sidesAgreed(nem, [majority, minority], doneBefore, waitMs);
   const afterMs = Date.now() - leftAt;
   const [winners, losers] =
     compareSides(majority.map(peer), minority.map(peer)) < 0 ? [majority, minority] : [minority, majority];

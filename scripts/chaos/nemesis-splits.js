@@ -17,7 +17,7 @@ import { waitUntil } from './agents.js';
 import { REAP_WAIT_MS, TIMER_REAP_WAIT_MS, showReaps, sleep } from './nemesis-leave.js';
 import { compareSides, fmt, healAndAwait, leaveEach, memberRecord, reapedBefore } from './nemesis-reaps.js';
 import { logSize } from './nemesis-rebase.js';
-import { agreedReaps, reportedSide } from './reap-cuts.js';
+import { reportedSide } from './reap-cuts.js';
 
 export const SPLIT_KINDS = ['three-way-split', 'three-way-reap', 'join-during-split'];
 
@@ -80,29 +80,7 @@ export async function threeWaySplit(nem, f, before, reap) {
   if (!timer)
     f.forceLeaves = (await Promise.all(groups.map((_, k) => leaveEach(nem, by[k], others(k))))).flat();
   const waitMs = timer ? nem.reapAfterMs + TIMER_REAP_WAIT_MS : REAP_WAIT_MS;
-  // Per side, per member of the other sides: the reaps the side agreed (or undefined).
-  const ofSide = (rs, k) =>
-    others(k).map((m) =>
-      agreedReaps(
-        groups[k].map((i) => rs[i]),
-        peer(m),
-        doneBefore,
-      ),
-    );
-  let last;
-  let lastRs = [];
-  const agreed = await waitUntil(
-    async () => {
-      const rs = [];
-      for (const [i, r] of await Promise.all(all.map(async (i) => [i, await nem.reapsAt(i)]))) rs[i] = r;
-      lastRs = rs;
-      last = groups.map((_, k) => ofSide(rs, k));
-      return last.every((side) => side.every(Boolean)) ? last : undefined;
-    },
-    'each side agreed its reaps of the two others',
-    waitMs,
-    200,
-  ).catch(() => undefined);
+  const { agreed, last, rs: lastRs } = await sidesAgreed(nem, groups, doneBefore, waitMs);
   const afterMs = Date.now() - leftAt;
   const ranked = [0, 1, 2].sort((x, y) => compareSides(groups[x].map(peer), groups[y].map(peer)));
   const w = ranked[0];
