@@ -36,6 +36,32 @@ export function compareSides(a, b) {
   return minA < minB ? -1 : minA > minB ? 1 : 0;
 }
 
+/**
+ * The sides (agent indices) ranked, the winner first, by the documented rule (`compareSides`)
+ * over the sides as the agents judge them: who reported on each side's new reaps of the others
+ * (`rs`: each agent's reaps; src/core/mutual-reap.ts `sideOf`). A member reaped in an earlier
+ * fault is left out of its side's later markers (src/agent/reaper.ts `initiate`), so its side
+ * looks smaller to every agent alike and may lose where the whole group would have won
+ * (docs/chaos.md, "Three-way splits and a joiner during a split"). `byGroups`: the ranking of
+ * the whole groups, for the log.
+ */
+export function rankSides(nem, sides, rs, doneBefore) {
+  const peer = (i) => nem.agents[i].peerId;
+  const others = (k) => sides.filter((_, j) => j !== k).flat();
+  const reported = sides.map((g, k) => reportedSide(nem.agents, rs?.[g[0]], others(k), doneBefore));
+  const counted = reported.map((r, k) => (r.length > 0 ? r : sides[k]));
+  const rank = (of) => sides.map((_, k) => k).sort((x, y) => compareSides(of[x].map(peer), of[y].map(peer)));
+  return { ranked: rank(counted), byGroups: rank(sides), reported };
+}
+
+/** Logs the sides as the agents judge them, and whether their winner is the whole groups'. */
+export function logSides(nem, sides, reported, ranked, byGroups) {
+  const differs = ranked[0] !== byGroups[0];
+  nem.log(
+    `  sides by their reports: ${reported.map((g) => `a${g.join('+a')}`).join(' | ')}${differs ? `; the whole groups would rank a${sides[byGroups[0]].join('+a')} first, the reports rank a${sides[ranked[0]].join('+a')} first` : ''}`,
+  );
+}
+
 /** Epochs reaped with a cut at any of agents `at` before the fault. */
 export async function reapedBefore(nem, at) {
   const sets = await Promise.all(at.map((i) => reapedAt(nem, i)));
@@ -124,7 +150,6 @@ export async function mutualReap(nem, f, before) {
   const timer = nem.reapAfterMs !== undefined;
   const logFrom = nem.agents.map((a) => logSize(a));
   const doneBefore = await reapedBefore(nem, all);
-  const peer = (i) => nem.agents[i].peerId;
   nem.net.split(minority);
   const sideOf = {};
   for (const i of all) sideOf[i] = minority.includes(i) ? 'br1' : 'br0';
@@ -145,25 +170,19 @@ export async function mutualReap(nem, f, before) {
   const waitMs = timer ? nem.reapAfterMs + TIMER_REAP_WAIT_MS : REAP_WAIT_MS;
   const { agreed, last, rs: lastRs } = await sidesAgreed(nem, [majority, minority], doneBefore, waitMs);
   const afterMs = Date.now() - leftAt;
-  const [winners, losers] =
-    compareSides(majority.map(peer), minority.map(peer)) < 0 ? [majority, minority] : [minority, majority];
+  const sides = [majority, minority];
+  const { ranked, byGroups, reported } = rankSides(nem, sides, agreed ? lastRs : undefined, doneBefore);
+  const [winners, losers] = ranked.map((k) => sides[k]);
   f.winners = winners;
   f.losers = losers;
   if (agreed) {
     f.mutual = true;
-    const [ofMinority, ofMajority] = agreed;
-    const byWinners = winners === majority ? ofMinority : ofMajority;
-    const byLosers = winners === majority ? ofMajority : ofMinority;
+    const [byWinners, byLosers] = ranked.map((k) => agreed[k]);
     f.members = losers.map((t, k) => memberRecord(nem, f, t, byWinners[k], afterMs));
     f.voided = byLosers.flat().map((r) => ({ epoch: r.epoch, cut: r.cut }));
     f.winnersLogFrom = Object.fromEntries(winners.map((i) => [i, logFrom[i]]));
-    // The sides as the agents judge them (who reported on each side's reaps): a member left out
-    // of its side's markers (reaped in an earlier fault) makes the side look smaller.
-    f.reportedSides = [
-      reportedSide(nem.agents, lastRs[majority[0]], minority, doneBefore),
-      reportedSide(nem.agents, lastRs[minority[0]], majority, doneBefore),
-    ];
-    nem.log(`  sides by their reports: ${f.reportedSides.map((g) => `a${g.join('+a')}`).join(' | ')}`);
+    f.reportedSides = reported;
+    logSides(nem, sides, reported, ranked, byGroups);
     nem.log(
       `  each side reaped the other after ${afterMs} ms; winners a${winners.join('+a')} reaped ${f.members.map((m) => `a${m.targets[0]} (${fmt(m.reaps)})`).join(', ')}; losers a${losers.join('+a')} reaped ${byLosers.map((rs, k) => `a${winners[k]} (${fmt(rs)})`).join(', ')}`,
     );

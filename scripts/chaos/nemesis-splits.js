@@ -15,9 +15,17 @@
 // Needs 4 agents or more (the CI-sized run, 3 agents, is left as it was).
 import { waitUntil } from './agents.js';
 import { REAP_WAIT_MS, TIMER_REAP_WAIT_MS, showReaps, sleep } from './nemesis-leave.js';
-import { compareSides, fmt, healAndAwait, leaveEach, memberRecord, reapedBefore } from './nemesis-reaps.js';
+import {
+  fmt,
+  healAndAwait,
+  leaveEach,
+  logSides,
+  memberRecord,
+  rankSides,
+  reapedBefore,
+  sidesAgreed,
+} from './nemesis-reaps.js';
 import { logSize } from './nemesis-rebase.js';
-import { reportedSide } from './reap-cuts.js';
 
 export const SPLIT_KINDS = ['three-way-split', 'three-way-reap', 'join-during-split'];
 
@@ -60,7 +68,6 @@ export async function threeWaySplit(nem, f, before, reap) {
   const timer = reap && nem.reapAfterMs !== undefined;
   const logFrom = nem.agents.map((a) => logSize(a));
   const doneBefore = reap ? await reapedBefore(nem, all) : new Set();
-  const peer = (i) => nem.agents[i].peerId;
   const cut = cutInto(nem, groups);
   f.start = cut.start;
   f.targets = all;
@@ -82,7 +89,7 @@ export async function threeWaySplit(nem, f, before, reap) {
   const waitMs = timer ? nem.reapAfterMs + TIMER_REAP_WAIT_MS : REAP_WAIT_MS;
   const { agreed, last, rs: lastRs } = await sidesAgreed(nem, groups, doneBefore, waitMs);
   const afterMs = Date.now() - leftAt;
-  const ranked = [0, 1, 2].sort((x, y) => compareSides(groups[x].map(peer), groups[y].map(peer)));
+  const { ranked, byGroups, reported } = rankSides(nem, groups, agreed ? lastRs : undefined, doneBefore);
   const w = ranked[0];
   f.winners = groups[w];
   f.losers = ranked.slice(1).flatMap((k) => groups[k]);
@@ -94,10 +101,8 @@ export async function threeWaySplit(nem, f, before, reap) {
       .slice(1)
       .flatMap((k) => others(k).flatMap((m) => theirs(k, m).map((r) => ({ epoch: r.epoch, cut: r.cut }))));
     f.winnersLogFrom = Object.fromEntries(f.winners.map((i) => [i, logFrom[i]]));
-    // The sides as the agents judge them (mutual-reap.ts `sideOf`): who reported on each
-    // side's reaps. A member left out of its side's markers makes the side look smaller.
-    f.reportedSides = groups.map((g, k) => reportedSide(nem.agents, lastRs[g[0]], others(k), doneBefore));
-    nem.log(`  sides by their reports: ${f.reportedSides.map((g) => `a${g.join('+a')}`).join(' | ')}`);
+    f.reportedSides = reported;
+    logSides(nem, groups, reported, ranked, byGroups);
     const shown = (k) =>
       others(k)
         .map((m) => `a${m} (${fmt(theirs(k, m))})`)

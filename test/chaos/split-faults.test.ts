@@ -3,6 +3,7 @@
 // what fails a run.
 import { describe, expect, it } from 'vitest';
 import { FAULT_KINDS, Nemesis, type ReapRecord } from '../../scripts/chaos/nemesis.js';
+import { rankSides } from '../../scripts/chaos/nemesis-reaps.js';
 import { SPLIT_KINDS, splitFaultFailures } from '../../scripts/chaos/nemesis-splits.js';
 import { Prng } from '../../scripts/chaos/prng.js';
 import { reportedSide } from '../../scripts/chaos/reap-cuts.js';
@@ -75,5 +76,28 @@ describe('a side as the agents judge it', () => {
     ];
     expect(reportedSide(agents, rs, [2], new Set(['C~1']))).toEqual([0]);
     expect(reportedSide(agents, rs, [2], new Set())).toEqual([0, 1]);
+  });
+});
+
+describe('the winner the harness expects', () => {
+  it('is ranked over the sides as reported: a side whose members were left out looks smaller', () => {
+    const agents = ['A', 'B', 'C', 'D', 'E'].map((peerId) => ({ peerId }));
+    const nem = { agents } as unknown as Parameters<typeof rankSides>[0];
+    const groups = [[3, 4], [0, 1], [2]];
+    // d and e reported on their side's reaps; of a and b only b did (a was reaped before).
+    const rs = [];
+    rs[3] = ['A', 'B', 'C'].map((p) => ({ epoch: `${p}~1`, participants: ['D', 'E'], cut: 1 }));
+    rs[0] = ['C', 'D', 'E'].map((p) => ({
+      epoch: `${p}~1`,
+      participants: ['B', 'A'],
+      excused: ['A'],
+      cut: 1,
+    }));
+    rs[2] = ['A', 'B', 'D', 'E'].map((p) => ({ epoch: `${p}~1`, participants: ['C'], cut: 1 }));
+    const r = rankSides(nem, groups, rs, new Set());
+    expect(r.reported).toEqual([[3, 4], [1], [2]]);
+    expect(r.byGroups).toEqual([1, 0, 2]); // {a, b} holds the smallest id of the two pairs
+    expect(r.ranked).toEqual([0, 1, 2]); // as reported, {d, e} has more members
+    expect(rankSides(nem, groups, undefined, new Set()).ranked).toEqual([1, 0, 2]);
   });
 });
