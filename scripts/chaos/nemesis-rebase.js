@@ -170,6 +170,33 @@ export function unplannedReaps(nem, reaps) {
   return out;
 }
 
+/**
+ * Every rebase from another member's epoch the agents logged (`handedOver` in the line; src/agent/
+ * rebase.ts `rebaseFromForeign`): the member's own epoch it abandoned was handed over up to
+ * `handedOver`, and its client writes beyond that were re-run under the new epoch. Seed 34: a
+ * loser of a three-way reap rebased, re-ran 148 writes under a new epoch, then rebased from a
+ * foreign epoch abandoning that one (`handedOver 0, rerun 203`: the 148 and its 55 client
+ * writes since), and the checker took those 55 for lost. For the checker: a re-run range
+ * (`rerunOnly`, not a reap); the window from the line to the end of its re-run counts as a
+ * store loss of the member, as for any rebase. Each agent's whole log is read.
+ */
+export function foreignRebases(nem) {
+  const out = [];
+  for (const a of nem.agents) {
+    const lines = logLines(a, 0);
+    for (const l of lines) {
+      if (!('handedOver' in l) || typeof l.abandoned !== 'string' || typeof l.rerun !== 'number') continue;
+      const done =
+        l.rerun === 0
+          ? l
+          : lines.find((d) => d.time >= l.time && typeof d.rerun === 'number' && !('cut' in d));
+      a.storeLosses.push([l.time, done ? done.time : Infinity]);
+      out.push({ epoch: l.abandoned, cut: l.handedOver, rerunOnly: true, rerunDone: done?.time });
+    }
+  }
+  return out;
+}
+
 /** How many writes agent `target` acknowledged under `reap.epoch` beyond `reap.cut`. */
 export function beyondCut(nem, target, reap) {
   return nem.history.ops.filter(

@@ -21,6 +21,7 @@ import { Nemesis } from './nemesis.js';
 import { reapFaultFailures } from './nemesis-reaps.js';
 import { splitFaultFailures } from './nemesis-splits.js';
 import { Prng } from './prng.js';
+import { foreignRebases } from './nemesis-rebase.js';
 import { rebaseFailures } from './reap-cuts.js';
 import { Client, History } from './workload.js';
 
@@ -252,9 +253,11 @@ async function main() {
     const rerunDone = (epoch) =>
       [...nemesis.faults, ...unplanned].find((f) => f.reap?.epoch === epoch || f.rebase?.abandoned === epoch)
         ?.rebase?.done;
-    const reaps = [...(live[0]?.status?.compaction?.reaps ?? []), ...abandoned].map((r) => ({
+    // Own epochs abandoned by a rebase from another member's epoch: re-run beyond `handedOver`.
+    const foreign = foreignRebases(nemesis);
+    const reaps = [...(live[0]?.status?.compaction?.reaps ?? []), ...abandoned, ...foreign].map((r) => ({
       ...r,
-      rerunDone: rerunDone(r.epoch),
+      rerunDone: r.rerunDone ?? rerunDone(r.epoch),
     }));
     const checker = new Checker({ history, cuts: nemesis.cuts, agents, reaps });
     const result =
