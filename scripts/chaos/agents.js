@@ -28,9 +28,22 @@ export class ChaosAgent {
   /**
    * `net` is a ChaosNet or a WanEmulator (scripts/wan): with `addrFrom`, joins go through the
    * region's proxies. `tuning: false` runs the agent with default timings (no chaos tuning).
+   * `joinTo`: the indices of the agents it joins (default: every other slot of `net`); a
+   * joiner started during a split joins one member (nemesis-splits.js).
    */
-  constructor({ index, net, dir, clusterKey, snapshotEvery, logLevel, tuning = true, extraArgs = [] }) {
+  constructor({
+    index,
+    net,
+    dir,
+    clusterKey,
+    snapshotEvery,
+    logLevel,
+    tuning = true,
+    extraArgs = [],
+    joinTo = undefined,
+  }) {
     this.tuning = tuning;
+    this.joinTo = joinTo;
     this.extraArgs = extraArgs;
     this.index = index;
     this.net = net;
@@ -64,6 +77,7 @@ export class ChaosAgent {
     const joins = [];
     const count = this.net.count ?? this.net.regions.length;
     for (let j = 0; j < count; j++) {
+      if (this.joinTo !== undefined && !this.joinTo.includes(j)) continue;
       const host = this.net.addrFrom ? this.net.addrFrom(this.index, j) : this.net.addr(j);
       if (j !== this.index) joins.push('--join', `/ip4/${host}/tcp/7946`);
     }

@@ -32,7 +32,7 @@ export class Checker {
     history: { ops: ChaosOp[]; reads: ChaosRead[] };
     cuts: ChaosCut[];
     agents: { storeLosses: (number | [number, number])[]; peerId?: string }[];
-    reaps?: { epoch: string; cut?: number; rerunDone?: number | undefined }[];
+    reaps?: { epoch: string; cut?: number; rerunDone?: number | undefined; rerunOnly?: boolean }[];
   });
   run(
     values: Record<string, string>,

@@ -22,7 +22,7 @@ import {
   showReaps,
   sleep,
 } from './nemesis-leave.js';
-import { agreedReaps } from './reap-cuts.js';
+import { agreedReaps, reportedSide } from './reap-cuts.js';
 
 /**
  * The documented rule (docs/agent.md "Reaping", src/core/mutual-reap.ts `compareSides`),
@@ -36,21 +36,47 @@ export function compareSides(a, b) {
   return minA < minB ? -1 : minA > minB ? 1 : 0;
 }
 
+/**
+ * The sides (agent indices) ranked, the winner first, by the documented rule (`compareSides`)
+ * over the sides as the agents judge them: who reported on each side's new reaps of the others
+ * (`rs`: each agent's reaps; src/core/mutual-reap.ts `sideOf`). A member reaped in an earlier
+ * fault is left out of its side's later markers (src/agent/reaper.ts `initiate`), so its side
+ * looks smaller to every agent alike and may lose where the whole group would have won
+ * (docs/chaos.md, "Three-way splits and a joiner during a split"). `byGroups`: the ranking of
+ * the whole groups, for the log.
+ */
+export function rankSides(nem, sides, rs, doneBefore) {
+  const peer = (i) => nem.agents[i].peerId;
+  const others = (k) => sides.filter((_, j) => j !== k).flat();
+  const reported = sides.map((g, k) => reportedSide(nem.agents, rs?.[g[0]], others(k), doneBefore));
+  const counted = reported.map((r, k) => (r.length > 0 ? r : sides[k]));
+  const rank = (of) => sides.map((_, k) => k).sort((x, y) => compareSides(of[x].map(peer), of[y].map(peer)));
+  return { ranked: rank(counted), byGroups: rank(sides), reported };
+}
+
+/** Logs the sides as the agents judge them, and whether their winner is the whole groups'. */
+export function logSides(nem, sides, reported, ranked, byGroups) {
+  const differs = ranked[0] !== byGroups[0];
+  nem.log(
+    `  sides by their reports: ${reported.map((g) => `a${g.join('+a')}`).join(' | ')}${differs ? `; the whole groups would rank a${sides[byGroups[0]].join('+a')} first, the reports rank a${sides[ranked[0]].join('+a')} first` : ''}`,
+  );
+}
+
 /** Epochs reaped with a cut at any of agents `at` before the fault. */
-async function reapedBefore(nem, at) {
+export async function reapedBefore(nem, at) {
   const sets = await Promise.all(at.map((i) => reapedAt(nem, i)));
   return new Set(sets.flatMap((s) => [...s]));
 }
 
 /** Agent `by` force-leaves each of `targets`, one after the other (each once answered). */
-async function leaveEach(nem, by, targets) {
+export async function leaveEach(nem, by, targets) {
   const out = [];
   for (const t of targets) out.push(await forceLeaveAt(nem, by, t));
   return out;
 }
 
 /** The reap record of member `t` for agreed reaps `agreed` (epochs with cuts). */
-function memberRecord(nem, f, t, agreed, afterMs) {
+export function memberRecord(nem, f, t, agreed, afterMs) {
   const reaps = agreed.map((r) => ({ epoch: r.epoch, cut: r.cut, afterMs }));
   return {
     kind: f.kind,
@@ -67,18 +93,49 @@ function memberRecord(nem, f, t, agreed, afterMs) {
  * The rest of the hold, then the heal (`cut` ends), then, for every reaped member, its rebase
  * and re-run (bounded), all at once. The window from `leftAt` counts as a store loss of each.
  */
-async function healAndAwait(nem, f, before, cut, logFrom, leftAt) {
+export async function healAndAwait(nem, f, before, cut, logFrom, leftAt, atCut = false) {
   await sleep(Math.max(0, f.hold - (Date.now() - f.start)));
-  f.compactions = nem.delta(before, await nem.compactions());
-  cut.end = Date.now();
-  f.end = cut.end;
+  await nem.endCut(f, cut, before);
   for (const m of f.members) m.end = f.end;
-  nem.cuts.push(cut);
-  nem.net.healAll();
-  await Promise.all(f.members.map((m) => awaitRebase(nem, m, logFrom[m.targets[0]], leftAt)));
+  await Promise.all(f.members.map((m) => awaitRebase(nem, m, logFrom[m.targets[0]], leftAt, atCut)));
 }
 
-const fmt = (rs) => rs.map((r) => `${r.epoch.slice(-16)} cut at ${r.cut}`).join(', ');
+export const fmt = (rs) => rs.map((r) => `${r.epoch.slice(-16)} cut at ${r.cut}`).join(', ');
+
+/**
+ * Waits (bounded) until each of `sides` (agent indices) agreed its reaps, new since
+ * `doneBefore`, of every member of the other sides: `agreed[k][j]` are side k's reaps of the
+ * j-th member of the others (in side order). `last`: the same at the last poll, with undefined
+ * where a side has not agreed; `rs`: each agent's reaps then (by index).
+ */
+export async function sidesAgreed(nem, sides, doneBefore, waitMs) {
+  const others = (k) => sides.filter((_, j) => j !== k).flat();
+  const peer = (i) => nem.agents[i].peerId;
+  let last;
+  let rs = [];
+  const agreed = await waitUntil(
+    async () => {
+      const now = [];
+      const at = sides.flat();
+      (await Promise.all(at.map((i) => nem.reapsAt(i)))).forEach((r, k) => (now[at[k]] = r));
+      rs = now;
+      last = sides.map((side, k) =>
+        others(k).map((m) =>
+          agreedReaps(
+            side.map((i) => now[i]),
+            peer(m),
+            doneBefore,
+          ),
+        ),
+      );
+      return last.every((side) => side.every(Boolean)) ? last : undefined;
+    },
+    `each side agreed its reaps of the other${sides.length > 2 ? 's' : ''}`,
+    waitMs,
+    200,
+  ).catch(() => undefined);
+  return { agreed, last, rs };
+}
 
 /** A split in which each side reaps the other; then the heal and the losing side's rebases. */
 export async function mutualReap(nem, f, before) {
@@ -93,7 +150,6 @@ export async function mutualReap(nem, f, before) {
   const timer = nem.reapAfterMs !== undefined;
   const logFrom = nem.agents.map((a) => logSize(a));
   const doneBefore = await reapedBefore(nem, all);
-  const peer = (i) => nem.agents[i].peerId;
   nem.net.split(minority);
   const sideOf = {};
   for (const i of all) sideOf[i] = minority.includes(i) ? 'br1' : 'br0';
@@ -112,38 +168,21 @@ export async function mutualReap(nem, f, before) {
       await Promise.all([leaveEach(nem, byMajority, minority), leaveEach(nem, byMinority, majority)])
     ).flat();
   const waitMs = timer ? nem.reapAfterMs + TIMER_REAP_WAIT_MS : REAP_WAIT_MS;
-  const of = (rs, side, other) =>
-    other.map((m) =>
-      agreedReaps(
-        side.map((i) => rs[i]),
-        peer(m),
-        doneBefore,
-      ),
-    );
-  let last;
-  const agreed = await waitUntil(
-    async () => {
-      const rs = await Promise.all(all.map((i) => nem.reapsAt(i)));
-      last = [of(rs, majority, minority), of(rs, minority, majority)];
-      return last.every((side) => side.every(Boolean)) ? last : undefined;
-    },
-    'each side agreed its reaps of the other',
-    waitMs,
-    200,
-  ).catch(() => undefined);
+  const { agreed, last, rs: lastRs } = await sidesAgreed(nem, [majority, minority], doneBefore, waitMs);
   const afterMs = Date.now() - leftAt;
-  const [winners, losers] =
-    compareSides(majority.map(peer), minority.map(peer)) < 0 ? [majority, minority] : [minority, majority];
+  const sides = [majority, minority];
+  const { ranked, byGroups, reported } = rankSides(nem, sides, agreed ? lastRs : undefined, doneBefore);
+  const [winners, losers] = ranked.map((k) => sides[k]);
   f.winners = winners;
   f.losers = losers;
   if (agreed) {
     f.mutual = true;
-    const [ofMinority, ofMajority] = agreed;
-    const byWinners = winners === majority ? ofMinority : ofMajority;
-    const byLosers = winners === majority ? ofMajority : ofMinority;
+    const [byWinners, byLosers] = ranked.map((k) => agreed[k]);
     f.members = losers.map((t, k) => memberRecord(nem, f, t, byWinners[k], afterMs));
     f.voided = byLosers.flat().map((r) => ({ epoch: r.epoch, cut: r.cut }));
     f.winnersLogFrom = Object.fromEntries(winners.map((i) => [i, logFrom[i]]));
+    f.reportedSides = reported;
+    logSides(nem, sides, reported, ranked, byGroups);
     nem.log(
       `  each side reaped the other after ${afterMs} ms; winners a${winners.join('+a')} reaped ${f.members.map((m) => `a${m.targets[0]} (${fmt(m.reaps)})`).join(', ')}; losers a${losers.join('+a')} reaped ${byLosers.map((rs, k) => `a${winners[k]} (${fmt(rs)})`).join(', ')}`,
     );

@@ -56,16 +56,21 @@ export function reapOfLine(reaps, l) {
 
 /**
  * After the heal: waits (bounded) for the rebase of the member of reap record `rec` (targets[0],
- * with `reaps`: its epochs with their agreed cuts) and then, bounded, for the end of its re-run.
+ * with `reaps`: its epochs with their agreed cuts) and then, bounded, for the end of its re-run
+ * (`atCut`: only a rebase line at one of those cuts counts).
  * The window from `leftAt` (its removal) to that end counts as a store loss of the member:
  * a write it made after the rebase did not see what its reads saw before (its state may now be
  * a peer's); open-ended until the end is seen (settleRebases may close it later).
  */
-export async function awaitRebase(nem, rec, logFrom, leftAt) {
+export async function awaitRebase(nem, rec, logFrom, leftAt, atCut = false) {
   const t = rec.targets[0];
   const a = nem.agents[t];
   const epochs = new Set(rec.reaps.map((r) => r.epoch));
-  const started = () => logLines(a, logFrom).find((l) => isRebaseLine(l, epochs));
+  // With three sides (`atCut`) a loser may first take another loser's side for the winner and
+  // rebase at its cut, then again at the winner's (docs/agent.md "a lower cut"): the line that
+  // counts is the one at the cut the winners agreed.
+  const atItsCut = (l) => !atCut || rec.reaps.some((r) => reapOfLine([r], l) && r.cut === l.cut);
+  const started = () => logLines(a, logFrom).find((l) => isRebaseLine(l, epochs) && atItsCut(l));
   const start = await waitUntil(started, 'the rebase', REBASE_WAIT_MS, 200).catch(() => undefined);
   if (start) rec.reap = reapOfLine(rec.reaps, start);
   const window = [leftAt, Infinity];
@@ -161,6 +166,33 @@ export function unplannedReaps(nem, reaps) {
       else f.rerunUnfinished = { ...start, window };
     }
     out.push(f);
+  }
+  return out;
+}
+
+/**
+ * Every rebase from another member's epoch the agents logged (`handedOver` in the line; src/agent/
+ * rebase.ts `rebaseFromForeign`): the member's own epoch it abandoned was handed over up to
+ * `handedOver`, and its client writes beyond that were re-run under the new epoch. Seed 34: a
+ * loser of a three-way reap rebased, re-ran 148 writes under a new epoch, then rebased from a
+ * foreign epoch abandoning that one (`handedOver 0, rerun 203`: the 148 and its 55 client
+ * writes since), and the checker took those 55 for lost. For the checker: a re-run range
+ * (`rerunOnly`, not a reap); the window from the line to the end of its re-run counts as a
+ * store loss of the member, as for any rebase. Each agent's whole log is read.
+ */
+export function foreignRebases(nem) {
+  const out = [];
+  for (const a of nem.agents) {
+    const lines = logLines(a, 0);
+    for (const l of lines) {
+      if (!('handedOver' in l) || typeof l.abandoned !== 'string' || typeof l.rerun !== 'number') continue;
+      const done =
+        l.rerun === 0
+          ? l
+          : lines.find((d) => d.time >= l.time && typeof d.rerun === 'number' && !('cut' in d));
+      a.storeLosses.push([l.time, done ? done.time : Infinity]);
+      out.push({ epoch: l.abandoned, cut: l.handedOver, rerunOnly: true, rerunDone: done?.time });
+    }
   }
   return out;
 }

@@ -44,6 +44,8 @@ export class Nemesis {
     forceLeaveRestart?: boolean;
     reapAfterMs?: number | undefined;
     reapFaults?: boolean;
+    splitFaults?: boolean;
+    addAgent?: (index: number, joinTo: number[]) => Promise<void>;
     log: (msg: string) => void;
   });
   plan(count: number): string[];

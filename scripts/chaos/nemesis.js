@@ -5,7 +5,9 @@
 // isolated while its client writes, force-left by the majority until the reap's cut is
 // agreed, then healed or killed and restarted, so that it rebases and re-runs its writes
 // beyond the cut: nemesis-leave.js), and two reaps at once (nemesis-reaps.js): a split whose
-// sides reap each other, and two reaps started in opposite orders. Every kind runs at least
+// sides reap each other, and two reaps started in opposite orders; with 4 agents or more, three-way
+// splits (with and without reaps) and a fresh agent joining during a split (nemesis-splits.js).
+// Every kind runs at least
 // once (the schedule starts with each kind in a seeded order); choices come only from the
 // PRNG, so a seed replays the same faults on the same agents with the same hold times.
 import { waitUntil } from './agents.js';
@@ -13,6 +15,7 @@ import { statusClock } from './converge.js';
 import { forceLeave, sleep } from './nemesis-leave.js';
 import { settleRebases, unplannedReaps } from './nemesis-rebase.js';
 import { mutualReap, oppositeReaps } from './nemesis-reaps.js';
+import { SPLIT_KINDS, joinDuringSplit, threeWaySplit } from './nemesis-splits.js';
 
 export const FAULT_KINDS = [
   'kill',
@@ -25,7 +28,13 @@ export const FAULT_KINDS = [
 ];
 
 /** The kinds whose faults reap a member. */
-const REAPING = new Set(['force-leave', 'reap-timer', 'mutual-reap']);
+const REAPING = new Set(['force-leave', 'reap-timer', 'mutual-reap', 'three-way-reap']);
+
+/** The kinds that pick their own agents (not one target). */
+const OWN_PICKS = new Set(['mutual-reap', 'opposite-reaps', ...SPLIT_KINDS]);
+
+/** The kinds whose faults hold a cut for 3.5-6 s. */
+const CUTTING = new Set(['isolate', 'split', 'force-leave', 'mutual-reap', 'opposite-reaps', ...SPLIT_KINDS]);
 
 /** How long the store-loss fault waits for each other agent's status (each try up to 15 s). */
 const STATUS_WAIT_MS = 60_000;
@@ -42,6 +51,8 @@ export class Nemesis {
     forceLeaveRestart = true,
     reapAfterMs,
     reapFaults = false,
+    splitFaults = false,
+    addAgent,
     log,
   }) {
     this.forceLeaveRestart = forceLeaveRestart;
@@ -61,6 +72,12 @@ export class Nemesis {
       this.kinds.push('mutual-reap');
       if (agents.length >= 4) this.kinds.push('opposite-reaps');
     }
+    // Three-way splits and a joiner during a split (nemesis-splits.js): 4 agents or more, so
+    // the CI-sized run keeps its plan; last, so that without them a seed's plan is as before.
+    // The joiner needs `addAgent` (run.js: a spare network slot) and joins once per run.
+    if (splitFaults && agents.length >= 4)
+      this.kinds.push(...SPLIT_KINDS.filter((k) => k !== 'join-during-split' || addAgent !== undefined));
+    this.addAgent = addAgent;
     this.log = log;
     /** Every fault: { kind, targets, start, end, midWrite?, sides?, compactions }. */
     this.faults = [];
@@ -82,7 +99,9 @@ export class Nemesis {
     const r = first.findIndex((k) => REAPING.has(k));
     if (o > r && r >= 0) first.splice(r, 0, ...first.splice(o, 1));
     const rest = [];
-    for (let i = first.length; i < count; i++) rest.push(this.rng.pick(this.kinds));
+    // The joiner takes the one spare slot: it joins once.
+    const again = this.kinds.filter((k) => k !== 'join-during-split');
+    for (let i = first.length; i < count; i++) rest.push(this.rng.pick(again));
     return [...first, ...rest];
   }
 
@@ -114,12 +133,12 @@ export class Nemesis {
     const hold =
       kind === 'reap-timer'
         ? this.reapAfterMs + this.rng.int(3000, 6000) // silent past reapAfterMs, then some
-        : ['isolate', 'split', 'force-leave', 'mutual-reap', 'opposite-reaps'].includes(kind)
+        : CUTTING.has(kind)
           ? this.rng.int(3500, 6000)
           : this.rng.int(1500, 3500);
     const f = { kind, targets: [target], start: Date.now(), end: 0, hold };
-    // The two-reap faults pick their own agents (nemesis-reaps.js).
-    const whom = kind === 'mutual-reap' || kind === 'opposite-reaps' ? '' : ` a${target}`;
+    // The two-reap and split faults pick their own agents (nemesis-reaps.js, nemesis-splits.js).
+    const whom = OWN_PICKS.has(kind) ? '' : ` a${target}`;
     this.log(`fault ${this.faults.length + 1}: ${kind}${whom} for ${hold} ms`);
     const before = await this.compactions();
     f.start = Date.now();
@@ -157,11 +176,7 @@ export class Nemesis {
         const cut = { start: Date.now(), end: 0, side: sideOf };
         f.start = cut.start;
         await sleep(hold);
-        f.compactions = this.delta(before, await this.compactions());
-        cut.end = Date.now();
-        f.end = cut.end;
-        this.cuts.push(cut);
-        this.net.healAll();
+        await this.endCut(f, cut, before);
         break;
       }
       case 'force-leave':
@@ -173,6 +188,13 @@ export class Nemesis {
         break;
       case 'opposite-reaps':
         await oppositeReaps(this, f, before);
+        break;
+      case 'three-way-split':
+      case 'three-way-reap':
+        await threeWaySplit(this, f, before, kind === 'three-way-reap');
+        break;
+      case 'join-during-split':
+        await joinDuringSplit(this, f, before);
         break;
       case 'store-loss':
         f.midWrite = this.clients[target].inFlight > 0;
@@ -194,6 +216,15 @@ export class Nemesis {
     this.log(`  healed after ${f.end - f.start} ms; compactions during it: ${f.compactions}`);
   }
 
+  /** Ends fault `f`'s network cut `cut` now: its compactions since `before`, the cut recorded, every port healed. */
+  async endCut(f, cut, before) {
+    f.compactions = this.delta(before, await this.compactions());
+    cut.end = Date.now();
+    f.end = cut.end;
+    this.cuts.push(cut);
+    this.net.healAll();
+  }
+
   forceLeave(f, target, before) {
     return forceLeave(this, f, target, before);
   }
@@ -208,7 +239,7 @@ export class Nemesis {
 
   /**
    * Every reap a fault asked for, one record per reaped member: the force-leave and reap-timer
-   * faults themselves, and each member of a mutual-reap or opposite-reaps fault.
+   * faults themselves, and each member of a mutual-reap, three-way-reap or opposite-reaps fault.
    */
   reapRecords() {
     return this.faults.flatMap((f) =>

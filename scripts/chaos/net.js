@@ -1,10 +1,14 @@
 // Network namespaces for the nemesis test: one namespace per agent and one for two bridges.
 // Every agent's veth peer sits on bridge br0; an isolation downs the agent's port, and a
-// split moves a minority's ports to bridge br1 (two L2 segments, no route between them).
+// split moves a minority's ports to bridge br1 (two L2 segments, no route between them), a
+// three-way split one group to br1 and another to br2.
 // Nothing is created in the root namespace, and every name carries the run id.
 import { ip, namespacesMatching } from '../lib/netns.js';
 
 export { ip, netnsAvailable } from '../lib/netns.js';
+
+/** The hub's bridges: br0 for everyone, br1 and br2 for the other sides of a split. */
+const BRIDGES = ['br0', 'br1', 'br2'];
 
 export class ChaosNet {
   /**
@@ -19,7 +23,7 @@ export class ChaosNet {
     this.namespaces = [];
     this.created = false;
     this.subnet = subnet;
-    /** Per agent: 'up' (on br0), 'down' (port down) or 'br1' (on the other side of a split). */
+    /** Per agent: 'up' (on br0), 'down' (port down), or 'br1'/'br2' (another side of a split). */
     this.state = [];
   }
 
@@ -38,7 +42,7 @@ export class ChaosNet {
     this.created = true;
     ip(['netns', 'add', this.hub]);
     this.hubIp(['link', 'set', 'lo', 'up']);
-    for (const br of ['br0', 'br1']) {
+    for (const br of BRIDGES) {
       this.hubIp(['link', 'add', br, 'type', 'bridge']);
       this.hubIp(['link', 'set', br, 'up']);
     }
@@ -68,18 +72,19 @@ export class ChaosNet {
     this.state[i] = 'down';
   }
 
-  /** Moves the agents in `side` to bridge br1: they reach each other, not the rest. */
-  split(side) {
+  /** Moves the agents in `side` to `bridge` (br1 or br2): they reach each other, not the rest. */
+  split(side, bridge = 'br1') {
+    if (bridge !== 'br1' && bridge !== 'br2') throw new Error(`no bridge ${bridge} to split to`);
     for (const i of side) {
-      this.hubIp(['link', 'set', this.port(i), 'master', 'br1']);
-      this.state[i] = 'br1';
+      this.hubIp(['link', 'set', this.port(i), 'master', bridge]);
+      this.state[i] = bridge;
     }
   }
 
-  /** Moves the agents in `side` back from bridge br1 to br0 (a split of them healed). */
+  /** Moves the agents in `side` back from bridge br1 or br2 to br0 (a split of them healed). */
   rejoin(side) {
     for (const i of side) {
-      if (this.state[i] !== 'br1') continue;
+      if (this.state[i] !== 'br1' && this.state[i] !== 'br2') continue;
       this.hubIp(['link', 'set', this.port(i), 'master', 'br0']);
       this.state[i] = 'up';
     }
@@ -88,7 +93,8 @@ export class ChaosNet {
   /** Every port back up on br0. */
   healAll() {
     for (let i = 0; i < this.count; i++) {
-      if (this.state[i] === 'br1') this.hubIp(['link', 'set', this.port(i), 'master', 'br0']);
+      if (this.state[i] === 'br1' || this.state[i] === 'br2')
+        this.hubIp(['link', 'set', this.port(i), 'master', 'br0']);
       if (this.state[i] === 'down') this.hubIp(['link', 'set', this.port(i), 'up']);
       this.state[i] = 'up';
     }

@@ -9,3 +9,9 @@ export function rebaseFailures(
   ops: import('./checker.js').ChaosOp[],
   faults?: { kind: string; targets: number[]; start: number }[],
 ): string[];
+export function reportedSide(
+  agents: { peerId?: string }[],
+  rs: { epoch: string; participants?: string[]; missing?: string[]; excused?: string[] }[] | undefined,
+  of: number[],
+  doneBefore: Set<string>,
+): number[];

@@ -28,6 +28,22 @@ export function agreedReaps(perSurvivor, peer, doneBefore) {
 }
 
 /**
+ * The agents (indices) that reported on the reaps, new since `doneBefore`, of the members
+ * `of` (indices into `agents`), in the reaps `rs` one agent shows: a side as the agents' judge
+ * counts it (src/core/mutual-reap.ts `sideOf`: participants that reported).
+ */
+export function reportedSide(agents, rs, of, doneBefore) {
+  const peers = new Set(of.map((m) => agents[m].peerId));
+  const reporters = new Set();
+  for (const r of rs ?? []) {
+    if (!peers.has(r.epoch.split('~')[0]) || doneBefore.has(r.epoch)) continue;
+    const out = new Set([...(r.missing ?? []), ...(r.excused ?? [])]);
+    for (const p of r.participants ?? []) if (!out.has(p)) reporters.add(p);
+  }
+  return agents.flatMap((a, i) => (reporters.has(a.peerId) ? [i] : []));
+}
+
+/**
  * What the run checks of each reap's rebase (docs/chaos.md, "The rebase, batch by batch"): the
  * member logged its rebase and the end of its re-run, and re-ran every write it acknowledged
  * beyond the cut, none twice (an unknown one, a kill mid-write, may be among them or not).

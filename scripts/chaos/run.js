@@ -19,7 +19,9 @@ import { awaitConvergence } from './converge.js';
 import { ChaosNet, leftoverNamespaces, netnsAvailable } from './net.js';
 import { Nemesis } from './nemesis.js';
 import { reapFaultFailures } from './nemesis-reaps.js';
+import { splitFaultFailures } from './nemesis-splits.js';
 import { Prng } from './prng.js';
+import { foreignRebases } from './nemesis-rebase.js';
 import { rebaseFailures } from './reap-cuts.js';
 import { Client, History } from './workload.js';
 
@@ -60,6 +62,9 @@ function options() {
       // Leaves out the faults of two reaps at once (mutual-reap, opposite-reaps): a seed then
       // replays the plan it had before they were added.
       'no-reap-faults': { type: 'boolean', default: false },
+      // Leaves out the three-way splits and the joiner during a split (4 agents or more): a
+      // seed then replays the plan it had before they were added.
+      'no-split-faults': { type: 'boolean', default: false },
       'snapshot-every': { type: 'string', default: '25' },
       'converge-timeout': { type: 'string', default: '60s' },
       'log-level': { type: 'string', default: 'warn' },
@@ -74,6 +79,7 @@ function options() {
     agents,
     storeLoss: !values['no-store-loss'],
     reapFaults: !values['no-reap-faults'],
+    splitFaults: !values['no-split-faults'] && agents >= 4,
     forceLeave: forceLeaveMode(values['force-leave']),
     reapAfterMs: values['reap-after'] === undefined ? undefined : reapAfter(values['reap-after']),
     snapshotEvery: Number(values['snapshot-every']),
@@ -94,7 +100,7 @@ async function main() {
     return 2;
   }
   log(
-    `seed ${opts.seed} (replay: node scripts/chaos/run.js --seed ${opts.seed} --duration ${opts.durationMs}ms --agents ${opts.agents}${opts.storeLoss ? '' : ' --no-store-loss'}${opts.reapFaults ? '' : ' --no-reap-faults'} --force-leave ${opts.forceLeave}${opts.reapAfterMs === undefined ? '' : ` --reap-after ${opts.reapAfterMs}ms`})`,
+    `seed ${opts.seed} (replay: node scripts/chaos/run.js --seed ${opts.seed} --duration ${opts.durationMs}ms --agents ${opts.agents}${opts.storeLoss ? '' : ' --no-store-loss'}${opts.reapFaults ? '' : ' --no-reap-faults'}${opts.splitFaults || opts.agents < 4 ? '' : ' --no-split-faults'} --force-leave ${opts.forceLeave}${opts.reapAfterMs === undefined ? '' : ` --reap-after ${opts.reapAfterMs}ms`})`,
   );
   const why = netnsAvailable();
   if (why) {
@@ -107,7 +113,9 @@ async function main() {
 
   const runId = randomBytes(3).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), `smac-chaos-${runId}-`));
-  const net = new ChaosNet(runId, opts.agents, randomBytes(1)[0]);
+  // With the split faults, one spare slot (namespace, address) for the agent that joins during a
+  // split (scripts/chaos/nemesis-splits.js); it stays unused until then.
+  const net = new ChaosNet(runId, opts.agents + (opts.splitFaults ? 1 : 0), randomBytes(1)[0]);
   const agents = [];
   const apis = [];
   let tornDown;
@@ -136,7 +144,7 @@ async function main() {
     net.setUp();
     const clusterKey = join(dir, 'cluster.key');
     execFileSync(process.execPath, [BIN, 'keygen', '--out', clusterKey], { stdio: 'ignore' });
-    for (let i = 0; i < opts.agents; i++) {
+    const newAgent = (i, joinTo) => {
       const adir = join(dir, `a${i}`);
       mkdirSync(adir);
       const a = new ChaosAgent({
@@ -147,10 +155,18 @@ async function main() {
         snapshotEvery: opts.snapshotEvery,
         logLevel: opts.logLevel,
         extraArgs: opts.reapAfterMs === undefined ? [] : ['--reap-after-ms', String(opts.reapAfterMs)],
+        joinTo,
       });
       agents.push(a);
       apis.push(new SocketApi(a));
-    }
+      return a;
+    };
+    const first = [...Array(opts.agents).keys()];
+    for (const i of first)
+      newAgent(
+        i,
+        first.filter((j) => j !== i),
+      );
     await Promise.all(agents.map((a) => a.start()));
     log(`${opts.agents} agents up in namespaces ${agents.map((_, i) => net.ns(i)).join(' ')}`);
     // Every agent connected to every other, bounded: on a loaded machine connections churn, and
@@ -172,6 +188,15 @@ async function main() {
     const history = new History();
     const clients = agents.map((_, i) => new Client(i, apis[i], history, rng.fork(100 + i)));
     const running = clients.map((c) => c.run(1_000_000, 15));
+    // The agent that joins during a split: started fresh, joined to `joinTo` only, with its own
+    // client (seeded like the others by its index).
+    const addAgent = async (i, joinTo) => {
+      const a = newAgent(i, joinTo);
+      await a.start();
+      const c = new Client(i, apis[i], history, rng.fork(100 + i));
+      clients.push(c);
+      running.push(c.run(1_000_000, 15));
+    };
     const nemesis = new Nemesis({
       rng: rng.fork(1),
       agents,
@@ -183,6 +208,8 @@ async function main() {
       forceLeaveRestart: opts.forceLeave === 'any',
       reapAfterMs: opts.reapAfterMs,
       reapFaults: opts.reapFaults,
+      splitFaults: opts.splitFaults,
+      addAgent: opts.splitFaults ? addAgent : undefined,
       log,
     });
     await nemesis.run(Date.now() + opts.durationMs);
@@ -198,6 +225,10 @@ async function main() {
       `faults done; history ${JSON.stringify(history.counts())}; waiting for convergence (up to ${opts.convergeMs} ms)`,
     );
     const conv = await awaitConvergence(apis, opts.convergeMs);
+    // Nothing below asks the agents anything (the checks read the views and the logs): stop
+    // them, so that on a shared machine the checker does not compete with six agents still
+    // syncing (seed 33: 13 min of checking at load 20, the agents busy all along).
+    for (const a of agents) a.pause();
     const failures = [];
     if (!conv.converged) {
       failures.push(`no convergence within ${opts.convergeMs} ms after healing; what differs:`);
@@ -222,9 +253,11 @@ async function main() {
     const rerunDone = (epoch) =>
       [...nemesis.faults, ...unplanned].find((f) => f.reap?.epoch === epoch || f.rebase?.abandoned === epoch)
         ?.rebase?.done;
-    const reaps = [...(live[0]?.status?.compaction?.reaps ?? []), ...abandoned].map((r) => ({
+    // Own epochs abandoned by a rebase from another member's epoch: re-run beyond `handedOver`.
+    const foreign = foreignRebases(nemesis);
+    const reaps = [...(live[0]?.status?.compaction?.reaps ?? []), ...abandoned, ...foreign].map((r) => ({
       ...r,
-      rerunDone: rerunDone(r.epoch),
+      rerunDone: r.rerunDone ?? rerunDone(r.epoch),
     }));
     const checker = new Checker({ history, cuts: nemesis.cuts, agents, reaps });
     const result =
@@ -243,6 +276,7 @@ async function main() {
     const reaped = nemesis.reapRecords();
     failures.push(...rebaseFailures([...reaped, ...unplanned], history.ops, nemesis.faults));
     failures.push(...reapFaultFailures(nemesis));
+    failures.push(...splitFaultFailures(nemesis));
     // An agent that exited without being killed crashed: name it, with the end of its log.
     for (const a of agents)
       for (const c of a.crashes)
@@ -254,11 +288,13 @@ async function main() {
     const compactedInFault = nemesis.faults.filter((f) => f.compactions > 0).map((f) => f.kind);
     if (compactedInFault.length === 0) failures.push('no compaction ran during any fault');
     const note = (f) =>
-      f.kind === 'mutual-reap'
+      f.kind === 'mutual-reap' || f.kind === 'three-way-reap'
         ? `${f.mutual ? '' : ' not'} mutual, a${f.winners.join('+a')} won`
         : f.kind === 'opposite-reaps'
           ? `${f.crossed ? '' : ' not'} crossed`
-          : '';
+          : f.kind === 'join-during-split'
+            ? ` via a${f.via}, ${f.acked} acked in the split`
+            : '';
     log(`faults: ${nemesis.faults.map((f) => `${f.kind}(a${f.targets.join('+a')}${note(f)})`).join(' ')}`);
     log(
       `reaps: ${reaped.map((f) => `${f.kind === 'force-leave' ? '' : `${f.kind} `}${f.reap ? `a${f.targets[0]} cut ${f.reap.cut}, re-ran ${f.rebase?.rerun ?? '?'}${f.restart ? ' (restarted)' : ''}` : `a${f.targets[0]} none`}`).join('; ') || 'none'}; re-run writes the checker counted: ${result.rerun ?? 0}`,

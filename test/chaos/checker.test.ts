@@ -159,6 +159,26 @@ describe('chaos checker', () => {
       expect(r.failures.join()).toMatch(/beyond its agreed cut/);
     });
 
+    it('an epoch a foreign rebase abandoned: its writes beyond what it handed over were re-run', () => {
+      // a0 wrote a and b under p0, then rebased from another member's epoch, handing p0 over up
+      // to a only (seed 34): b was re-run under a new epoch, and clocks may hold p0 beyond a.
+      const a = before();
+      const b = op(0, 'pn-counter', 'c', inc(3), 20);
+      const clock = { p0: a.seq! };
+      const run = (reaps: { epoch: string; cut: number; rerunOnly?: boolean }[], value: number) =>
+        new Checker({
+          history: { ops: [a, b], reads: [] },
+          cuts: [],
+          agents: [{ storeLosses: [] }],
+          reaps,
+        }).run({ 'pn-counter c': String(value) }, [clock, { p0: b.seq! }]);
+      const abandoned = [{ epoch: 'p0', cut: a.seq!, rerunOnly: true }];
+      expect(run(abandoned, 5).failures).toEqual([]);
+      expect(run(abandoned, 2).failures.join()).toMatch(/lost or doubled/); // the re-run lost
+      expect(run([], 5).failures.join()).toMatch(/beyond a0's clock/); // as it failed before
+      expect(run([{ epoch: 'p0', cut: a.seq! }], 5).failures.join()).toMatch(/beyond its agreed cut/);
+    });
+
     it('a re-run remove is causally later: it may remove an add it never saw the first time', () => {
       const a = before();
       const remove = op(0, 'aw-set', 's', { kind: 'remove', value: 'x' }, 20); // re-run later
