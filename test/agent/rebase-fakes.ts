@@ -11,6 +11,7 @@ export function reapedReplica(cut = 1, held = 3): Replica {
   return {
     id: OLD,
     pastCut: () => [],
+    reaps: () => [],
     reapOf: (e: string) =>
       e === OLD ? { cut, participants: ['p'], reports: new Map([['p', cut]]) } : undefined,
     clock: () => new Map([[OLD, held]]),

@@ -56,6 +56,7 @@ describe('a rebase from a foreign epoch when our own epoch is reaped too', () =>
     const replica = {
       id: OLD,
       pastCut: () => [{ epoch: FOREIGN, cut: 2 }],
+      reaps: () => [],
       reapOf: (e: string) => (e === OLD ? reap(5) : e === FOREIGN ? reap(2) : undefined),
       clock: () =>
         new Map([

@@ -74,6 +74,7 @@ async function rebaseWith(
         id: r.id,
         clock: () => new Map(clockAfter),
         pastCut: () => [],
+      reaps: () => [],
         reapOf: () => undefined,
       } as unknown as Replica;
     },
@@ -118,6 +119,7 @@ describe('a rebase with an older epoch of ours behind the current one', () => {
     const replica = {
       id: OLD,
       pastCut: () => [{ epoch: FOREIGN, cut: 2 }],
+      reaps: () => [],
       reapOf: (e: string) =>
         e === FOREIGN ? { cut: 2, participants: ['p'], reports: new Map([['p', 2]]) } : undefined,
       clock: () =>
@@ -149,6 +151,7 @@ describe('a rebase with an older epoch of ours behind the current one', () => {
     const replica = {
       id: OLD,
       pastCut: () => [],
+      reaps: () => [],
       reapOf: (e: string) =>
         e === OLD ? { cut: 0, participants: ['p'], reports: new Map([['p', 0]]) } : undefined,
       clock: () =>
