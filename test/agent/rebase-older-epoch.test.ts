@@ -74,7 +74,7 @@ async function rebaseWith(
         id: r.id,
         clock: () => new Map(clockAfter),
         pastCut: () => [],
-      reaps: () => [],
+        reaps: () => [],
         reapOf: () => undefined,
       } as unknown as Replica;
     },
